@@ -1,0 +1,248 @@
+"""The Python API: a :class:`Nexus` holds a workspace's registry, store, runtimes and engine.
+
+Module-level ``load_mission``, ``compile``, ``run``, ``arun``, ``call`` and ``acall`` use a default
+Nexus for the current directory. Every surface (CLI, notebooks, later MCP) goes through these, so a
+call always passes the same validation, gate, runtime and events.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from toolnexus.builtins import builtin_specs
+from toolnexus.config import LoadedSettings, Settings, load_settings
+from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.context import ToolContext
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.events import EventSink
+from toolnexus.core.run import RunResult
+from toolnexus.core.runtime import Runtime
+from toolnexus.engine import Engine, EventBus, Invoker, RunControl
+from toolnexus.governance import AllowAll, Gate
+from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
+from toolnexus.registry import Registry, follow_decorated, load_entry_points, load_manifests, load_module
+from toolnexus.sandbox import InProcessRuntime, ProcessRuntime
+from toolnexus.store import StateStore, StoredRun
+
+T = TypeVar("T")
+MissionLike = str | Path | LoadedMission | Plan
+
+
+class Nexus:
+    """Everything needed to run tools and missions in one workspace.
+
+    Safe to share between threads; ``close()`` stops worker processes.
+    """
+
+    def __init__(self, workspace: str | Path | None = None, *, settings: Settings | None = None,
+                 registry: Registry | None = None, gate: Gate | None = None, store: bool = True,
+                 sinks: list[EventSink] | None = None, overrides: dict[str, Any] | None = None) -> None:
+        if settings is None:
+            self.loaded_settings: LoadedSettings | None = load_settings(workspace, overrides)
+            settings = self.loaded_settings.settings
+        else:
+            self.loaded_settings = None
+        self.settings = settings
+        self.workspace = settings.workspace_path()
+        self.registry = registry if registry is not None else default_registry(settings)
+        self.store = StateStore(settings.state_path() / "state.db") if store else None
+        context = ToolContext(workspace=str(self.workspace), shell_allow=settings.shell.allow,
+                              http_allow_private=settings.http.allow_private,
+                              http_allow_hosts=settings.http.allow_hosts)
+        self.runtimes: dict[str, Runtime] = {
+            "inprocess": InProcessRuntime(context),
+            "process": ProcessRuntime(context, max_workers=settings.process_workers),
+        }
+        self.bus = EventBus([self.store] if self.store is not None else [])
+        for sink in sinks or []:
+            self.bus.subscribe(sink)
+        self.invoker = Invoker(self.registry.get, self.runtimes, gate or AllowAll(), self.bus)
+        self.engine = Engine(self.invoker, self.store)
+
+    # -- missions ----------------------------------------------------------------------------
+
+    def load(self, path: str | Path) -> LoadedMission:
+        return load_mission(path)
+
+    def compile(self, mission: MissionLike) -> Plan:
+        """Compile a mission file, text or parsed mission into a Plan (DiagnosticError on problems)."""
+        if isinstance(mission, Plan):
+            return mission
+        loaded = mission if isinstance(mission, LoadedMission) else self._load(mission)
+        plan = compile_mission(loaded, self.registry.get, self.runtimes)
+        if self.settings.concurrency is not None:
+            plan.concurrency = self.settings.concurrency
+        return plan
+
+    def _load(self, mission: str | Path) -> LoadedMission:
+        if isinstance(mission, str) and ("\n" in mission or mission.lstrip().startswith("mission:")):
+            return parse_mission(mission, "<string>")
+        return load_mission(mission)
+
+    async def arun(self, mission: MissionLike, inputs: dict[str, Any] | None = None, *,
+                   control: RunControl | None = None, resume: str | None = None,
+                   inputs_from_text: bool = False) -> RunResult:
+        """Run a mission; cancellable with anyio (the run is recorded as cancelled)."""
+        stored: StoredRun | None = None
+        source: str | None = None
+        if resume is not None:
+            stored = self.resumable(resume)
+            plan = self._plan_for_resume(stored)
+            bound = stored.inputs
+            source = stored.source
+        else:
+            if isinstance(mission, LoadedMission):
+                source = mission.source
+            elif isinstance(mission, str | Path) and not isinstance(mission, Plan):
+                loaded = self._load(mission)
+                source, mission = loaded.source, loaded
+            plan = self.compile(mission)
+            bound = plan.bind_inputs(inputs or {}, from_text=inputs_from_text)
+        return await self.engine.run(plan, bound, resume=stored, control=control, source=source)
+
+    def run(self, mission: MissionLike, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
+        """Run a mission to completion (works inside Jupyter's running event loop too)."""
+        return run_sync(lambda: self.arun(mission, inputs, **kwargs))
+
+    def resumable(self, run_id: str) -> StoredRun:
+        if self.store is None:
+            raise DiagnosticError([Diagnostic(message="resuming needs the state store")])
+        stored = self.store.get_run(run_id)
+        if stored is None:
+            raise DiagnosticError([Diagnostic(message=f"no run {run_id!r} in {self.store.path}",
+                                              hint="see `toolnexus runs list`")])
+        if stored.status.value == "succeeded":
+            raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} succeeded; there is nothing to resume")])
+        if stored.process_alive:
+            raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} is still running (pid {stored.pid})")])
+        if stored.status.value == "running":
+            self.store.mark_interrupted(stored.run_id)
+        return stored
+
+    def _plan_for_resume(self, stored: StoredRun) -> Plan:
+        if stored.source is not None:
+            plan = self.compile(parse_mission(stored.source, stored.source_path))
+            if plan.hash != stored.plan_hash:
+                raise DiagnosticError([Diagnostic(
+                    message=f"the plan of run {stored.run_id} no longer compiles the same "
+                            f"(hash {stored.plan_hash} → {plan.hash}): a tool version changed",
+                    hint="run the mission afresh")])
+            return plan
+        if stored.plan is None:
+            raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} kept no plan to resume")])
+        return Plan.model_validate(stored.plan)
+
+    # -- single calls ------------------------------------------------------------------------
+
+    async def acall(self, name: str, arguments: dict[str, Any] | None = None, *, origin: str = "python",
+                    runtime: str | None = None, **kwargs: Any) -> ToolResult:
+        """Call one tool through the same path as a mission step; the result carries any error."""
+        tool, _, version = name.partition("@")
+        call = ToolCall(tool=tool, version=version or None, arguments={**(arguments or {}), **kwargs},
+                        origin=origin, runtime=runtime)
+        return await self.invoker.invoke(call)
+
+    def call(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:
+        return run_sync(lambda: self.acall(name, arguments, **kwargs))
+
+    def close(self) -> None:
+        for runtime in self.runtimes.values():
+            closer = getattr(runtime, "close", None)
+            if closer is not None:
+                closer()
+        if self.store is not None:
+            self.store.close()
+
+    def __enter__(self) -> Nexus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_registry(settings: Settings) -> Registry:
+    """Built-ins, ``@tool`` functions, installed packages' tools, configured modules and manifests."""
+    registry = Registry(builtin_specs())
+    follow_decorated(registry.register)
+    if settings.tools.entry_points:
+        load_entry_points(registry)
+    for module in settings.tools.modules:
+        try:
+            load_module(registry, module)
+        except ImportError as exc:
+            raise DiagnosticError([Diagnostic(message=f"cannot import tools module {module!r}: {exc}",
+                                              hint="check tools.modules in toolnexus.toml")]) from None
+    for folder in settings.tools.paths:
+        path = Path(folder)
+        load_manifests(registry, path if path.is_absolute() else settings.workspace_path() / path)
+    return registry
+
+
+def run_sync(make: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion from sync code, even where an event loop is already running
+    in this thread (Jupyter): then it runs on a fresh loop in a helper thread."""
+    try:
+        import asyncio
+
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(make)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = anyio.run(make)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="toolnexus-run")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+_default: Nexus | None = None
+_default_lock = threading.Lock()
+
+
+def default_nexus() -> Nexus:
+    """The Nexus of the current directory, created on first use."""
+    global _default
+    with _default_lock:
+        if _default is None or _default.workspace != Path.cwd().resolve():
+            if _default is not None:
+                _default.close()
+            _default = Nexus()
+        return _default
+
+
+def compile(mission: MissionLike) -> Plan:  # noqa: A001 - the public name the API promises
+    """Compile a mission (path, YAML text or LoadedMission) into a Plan."""
+    return default_nexus().compile(mission)
+
+
+def run(mission: MissionLike, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
+    """Run a mission synchronously and return its RunResult."""
+    return default_nexus().run(mission, inputs, **kwargs)
+
+
+async def arun(mission: MissionLike, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
+    """Run a mission; cancel the awaiting task to cancel the run."""
+    return await default_nexus().arun(mission, inputs, **kwargs)
+
+
+def call(name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:
+    """Call one tool synchronously; the result's ``error`` says what went wrong, if anything."""
+    return default_nexus().call(name, arguments, **kwargs)
+
+
+async def acall(name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:
+    """Call one tool; cancellable."""
+    return await default_nexus().acall(name, arguments, **kwargs)

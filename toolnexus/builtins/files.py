@@ -1,0 +1,178 @@
+"""``files.read``, ``files.write`` and ``files.list``: file access confined to the workspace."""
+
+from __future__ import annotations
+
+import codecs
+import fnmatch
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from toolnexus.builtins.workspace import relative_to_workspace, resolve_in_workspace, workspace_root
+from toolnexus.core.errors import ErrorKind, ToolFailure
+from toolnexus.registry.decorator import tool
+
+DEFAULT_MAX_READ = 10 * 2**20
+
+
+class ReadResult(TypedDict):
+    """The file's text, its size in bytes and its path relative to the workspace root."""
+
+    text: str
+    size: int
+    path: str
+
+
+class WriteResult(TypedDict):
+    """The written file's path relative to the workspace root and the number of bytes written."""
+
+    path: str
+    bytes: int
+
+
+class ListResult(TypedDict):
+    """Sorted file paths relative to the workspace root, and how many there are."""
+
+    files: list[str]
+    count: int
+
+
+def _check_encoding(encoding: str) -> None:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ToolFailure(f"unknown text encoding {encoding!r}; try 'utf-8' or 'latin-1'",
+                          kind=ErrorKind.INVALID_ARGUMENTS) from None
+
+
+def _missing(path: str, what: str = "file") -> ToolFailure:
+    return ToolFailure(f"no {what} {path!r} in the workspace", kind=ErrorKind.NOT_FOUND,
+                       details={"path": path})
+
+
+def _denied(path: str, exc: OSError) -> ToolFailure:
+    return ToolFailure(f"cannot access {path!r}: {exc.strerror or exc}", kind=ErrorKind.DENIED,
+                       details={"path": path})
+
+
+@tool(name="files.read", version="1.0.0", tier="read_only", tags=["files"], register=False,
+      examples=[{"arguments": {"path": "data/notes.txt"},
+                 "result": {"text": "hello\n", "size": 6, "path": "data/notes.txt"}}])
+def read_file(path: str, encoding: str = "utf-8",
+              max_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_READ) -> ReadResult:
+    """Read a text file of the workspace.
+
+    Args:
+        path: File path relative to the workspace root.
+        encoding: Text encoding of the file.
+        max_bytes: Refuse files larger than this many bytes.
+    """
+    root = workspace_root()
+    target = resolve_in_workspace(path, root)
+    _check_encoding(encoding)
+    if target.is_dir():
+        raise ToolFailure(f"{path!r} is a folder, not a file; use files.list to see what it holds",
+                          kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path})
+    try:
+        with target.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise _missing(path) from None
+    except PermissionError as exc:
+        raise _denied(path, exc) from None
+    if len(data) > max_bytes:
+        raise ToolFailure(f"{path!r} is larger than max_bytes={max_bytes}; raise max_bytes to read it",
+                          kind=ErrorKind.LIMIT_EXCEEDED, details={"path": path, "max_bytes": max_bytes})
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ToolFailure(f"{path!r} is not valid {encoding} text (byte {exc.start}): {exc.reason}; "
+                          "pass the file's encoding, e.g. encoding='latin-1'",
+                          kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path}) from None
+    return {"text": text, "size": len(data), "path": relative_to_workspace(target, root)}
+
+
+@tool(name="files.write", version="1.0.0", tier="side_effecting", tags=["files"], register=False,
+      examples=[{"arguments": {"path": "out/report.md", "content": "# Report\n"},
+                 "result": {"path": "out/report.md", "bytes": 9}}])
+def write_file(path: str, content: str, append: bool = False, make_dirs: bool = True,
+               encoding: str = "utf-8") -> WriteResult:
+    """Write (or append) text to a file of the workspace.
+
+    Args:
+        path: File path relative to the workspace root.
+        content: The text to write.
+        append: Add to the end of the file instead of replacing it.
+        make_dirs: Create missing parent folders.
+        encoding: Text encoding to write with.
+    """
+    root = workspace_root()
+    target = resolve_in_workspace(path, root)
+    _check_encoding(encoding)
+    if target.is_dir():
+        raise ToolFailure(f"{path!r} is a folder; give the path of a file inside it",
+                          kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path})
+    try:
+        data = content.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise ToolFailure(f"the content cannot be written as {encoding}: {exc.reason}",
+                          kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path}) from None
+    try:
+        if make_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("ab" if append else "wb") as handle:
+            handle.write(data)
+    except FileNotFoundError:
+        parent = relative_to_workspace(target.parent, root)
+        raise ToolFailure(f"folder {parent!r} does not exist; pass make_dirs=true to create it",
+                          kind=ErrorKind.NOT_FOUND, details={"path": path}) from None
+    except (PermissionError, NotADirectoryError) as exc:
+        raise _denied(path, exc) from None
+    return {"path": relative_to_workspace(target, root), "bytes": len(data)}
+
+
+def _walk(base: Path, recursive: bool) -> list[Path]:
+    if not recursive:
+        return [base / entry.name for entry in os.scandir(base)]
+    found: list[Path] = []
+    # followlinks=False: a linked folder is listed as a name, never entered (it may lead anywhere).
+    for dirpath, _dirnames, filenames in os.walk(base, followlinks=False):
+        found.extend(Path(dirpath) / name for name in filenames)
+    return found
+
+
+@tool(name="files.list", version="1.0.0", tier="read_only", tags=["files"], register=False,
+      examples=[{"arguments": {"path": "data", "pattern": "*.csv"},
+                 "result": {"files": ["data/apac.csv", "data/emea.csv"], "count": 2}}])
+def list_files(path: str = ".", pattern: str = "*", recursive: bool = False) -> ListResult:
+    """List the files of a workspace folder, as sorted paths relative to the workspace root.
+
+    Args:
+        path: Folder relative to the workspace root.
+        pattern: Shell-style pattern (``*``, ``?``, ``[abc]``) the file name must match.
+        recursive: Include the files of sub-folders too.
+    """
+    root = workspace_root()
+    base = resolve_in_workspace(path, root)
+    if not base.exists():
+        raise _missing(path, "folder")
+    if not base.is_dir():
+        raise ToolFailure(f"{path!r} is a file, not a folder; use files.read to read it",
+                          kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path})
+    try:
+        entries = _walk(base, recursive)
+    except PermissionError as exc:
+        raise _denied(path, exc) from None
+    files: list[str] = []
+    for entry in entries:
+        if not fnmatch.fnmatchcase(entry.name, pattern):
+            continue
+        real = Path(os.path.realpath(entry))
+        # Links that leave the workspace are left out rather than revealed.
+        if real.is_relative_to(root) and real.is_file():
+            files.append(relative_to_workspace(entry, root))
+    files.sort()
+    return {"files": files, "count": len(files)}

@@ -1,0 +1,168 @@
+"""Configuration: defaults < ``toolnexus.toml`` (or ``[tool.toolnexus]`` in pyproject.toml) <
+``TOOLNEXUS_…`` environment variables < CLI flags, validated by pydantic, with each value's source."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from toolnexus.core.context import DEFAULT_SHELL_ALLOW
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+
+ENV_PREFIX = "TOOLNEXUS_"
+
+
+class ToolsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    modules: list[str] = Field(default_factory=list, description="Python modules whose @tool functions to load")
+    paths: list[str] = Field(default_factory=lambda: ["tools"], description="folders of *.tools.yaml manifests")
+    entry_points: bool = Field(True, description="load tools from installed packages (toolnexus.tools)")
+
+
+class ShellSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allow: list[str] = Field(default_factory=lambda: list(DEFAULT_SHELL_ALLOW),
+                             description="programs shell.run may start")
+
+
+class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allow_private: bool = Field(False, description="let http.fetch reach loopback and private networks")
+    allow_hosts: list[str] = Field(default_factory=list, description="hosts http.fetch may reach regardless")
+
+
+class Settings(BaseModel):
+    """Every setting toolnexus reads. Paths are relative to the workspace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workspace: str = Field(".", description="project folder; tools' files are scoped to it")
+    state_dir: str = Field(".toolnexus", description="where runs, steps and the cache are kept")
+    concurrency: int | None = Field(None, ge=1, le=1024, description="override every mission's concurrency")
+    process_workers: int = Field(4, ge=1, le=256, description="warm worker processes of the process runtime")
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    shell: ShellSettings = Field(default_factory=ShellSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+    def workspace_path(self) -> Path:
+        return Path(self.workspace).resolve()
+
+    def state_path(self) -> Path:
+        path = Path(self.state_dir)
+        return path if path.is_absolute() else self.workspace_path() / path
+
+
+class LoadedSettings(BaseModel):
+    settings: Settings
+    sources: dict[str, str]  # dotted key → "default" | file path | "env TOOLNEXUS_X" | "cli"
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        data = data.setdefault(part, {})
+    data[parts[-1]] = value
+
+
+def _env_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return [p.strip() for p in text.split(",")] if "," in text else text
+
+
+def _known_keys() -> list[str]:
+    return list(_flatten(Settings().model_dump()))
+
+
+def config_file(workspace: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The config file in ``workspace`` and its toolnexus table, if there is one."""
+    for name in ("toolnexus.toml", "pyproject.toml"):
+        path = workspace / name
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise DiagnosticError([Diagnostic(message=f"invalid TOML: {exc}", file=str(path))]) from None
+        if name == "pyproject.toml":
+            table = data.get("tool", {}).get("toolnexus")
+            if table is None:
+                continue
+            return path, table
+        return path, data
+    return None
+
+
+def load_settings(workspace: str | Path | None = None, overrides: dict[str, Any] | None = None,
+                  environ: dict[str, str] | None = None) -> LoadedSettings:
+    """The effective settings and where each came from; bad values raise DiagnosticError."""
+    environ = dict(os.environ if environ is None else environ)
+    overrides = dict(overrides or {})
+    if overrides.get("workspace") is not None:
+        workspace, workspace_source = overrides["workspace"], "cli"
+    elif workspace is not None:
+        workspace_source = "argument"
+    elif environ.get(f"{ENV_PREFIX}WORKSPACE"):
+        workspace, workspace_source = environ[f"{ENV_PREFIX}WORKSPACE"], f"env {ENV_PREFIX}WORKSPACE"
+    else:
+        workspace_source = "cwd"
+    overrides.pop("workspace", None)
+    workspace_dir = Path(workspace or ".").resolve()
+    merged: dict[str, Any] = {}
+    sources = dict.fromkeys(_known_keys(), "default")
+    known = set(sources)
+    problems: list[Diagnostic] = []
+
+    def apply(flat: dict[str, Any], source: str, file: str | None = None) -> None:
+        for key, value in flat.items():
+            if key not in known and source.startswith("env "):
+                continue  # other tools' variables may share the prefix; only files and flags are strict
+            if key not in known:
+                problems.append(Diagnostic(message=f"unknown setting {key!r} (from {source})", file=file,
+                                           hint=did_you_mean(key, known)))
+                continue
+            _set(merged, key, value)
+            sources[key] = source
+
+    found = config_file(workspace_dir)
+    if found is not None:
+        path, table = found
+        apply(_flatten(table), str(path), str(path))
+    env_flat = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}WORKSPACE":
+            env_flat[name[len(ENV_PREFIX):].lower().replace("__", ".")] = (_env_value(value), name)
+    for key, (value, name) in env_flat.items():
+        apply({key: value}, f"env {name}")
+    apply({k: v for k, v in overrides.items() if v is not None}, "cli")
+    merged["workspace"] = str(workspace_dir)
+    sources["workspace"] = workspace_source
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(Diagnostic(message=f"setting {key!r} (from {sources.get(key, '?')}): {err['msg']}"))
+        raise DiagnosticError(problems) from None
+    if problems:
+        raise DiagnosticError(problems)
+    return LoadedSettings(settings=settings, sources=sources)

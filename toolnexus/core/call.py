@@ -1,0 +1,59 @@
+"""A request to run a tool and what came back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from toolnexus.core.errors import ToolError
+from toolnexus.core.ids import new_id
+from toolnexus.core.spec import Limits
+
+
+class ToolCall(BaseModel):
+    """One call of one tool, wherever it came from (a mission step, Python, the CLI, MCP)."""
+
+    id: str = Field(default_factory=lambda: new_id("call-"))
+    tool: str
+    version: str | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = None
+    step_id: str | None = None
+    attempt: int = 1
+    limits: Limits | None = None
+    runtime: str | None = None
+    origin: str = "python"
+
+
+class ToolResult(BaseModel):
+    """The outcome of a call: an output or a :class:`ToolError`, never an exception."""
+
+    call_id: str
+    tool: str
+    version: str
+    output: Any = None
+    error: ToolError | None = None
+    cost: float = 0.0
+    currency: str = "USD"
+    duration: float = 0.0
+    runtime: str = ""
+    stderr: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> Any:
+        """The output, or raise :class:`ToolCallError` carrying the error."""
+        if self.error is not None:
+            raise ToolCallError(self.error)
+        return self.output
+
+
+class ToolCallError(Exception):
+    """Raised by :meth:`ToolResult.unwrap` for callers who prefer exceptions to values."""
+
+    def __init__(self, error: ToolError) -> None:
+        self.error = error
+        super().__init__(str(error))

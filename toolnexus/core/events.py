@@ -1,0 +1,74 @@
+"""Run events: the one stream every observer (progress, store, tracking, audit) subscribes to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.errors import ToolError
+from toolnexus.core.run import RunResult, StepRecord, utcnow
+
+
+class Event(BaseModel):
+    type: str
+    run_id: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class RunStarted(Event):
+    type: Literal["run_started"] = "run_started"
+    mission: str
+    mission_version: str | None = None
+    plan_hash: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    plan: dict[str, Any] | None = None  # the compiled plan, JSON form, so a run can be resumed
+    source: str | None = None  # the mission text as run
+    source_path: str | None = None
+    resumed_from: str | None = None
+    step_ids: list[str] = Field(default_factory=list)
+
+
+class StepStarted(Event):
+    type: Literal["step_started"] = "step_started"
+    step_id: str
+    tool: str
+    attempt: int = 1
+    item: int | None = None
+
+
+class StepRetrying(Event):
+    type: Literal["step_retrying"] = "step_retrying"
+    step_id: str
+    attempt: int
+    error: ToolError
+    delay: float
+
+
+class StepFinished(Event):
+    type: Literal["step_finished"] = "step_finished"
+    record: StepRecord
+
+
+class RunFinished(Event):
+    type: Literal["run_finished"] = "run_finished"
+    result: RunResult
+
+
+class CallStarted(Event):
+    type: Literal["call_started"] = "call_started"
+    call: ToolCall
+
+
+class CallFinished(Event):
+    type: Literal["call_finished"] = "call_finished"
+    call: ToolCall
+    result: ToolResult
+
+
+class EventSink(Protocol):
+    """Anything that wants run events. Called inline, in order; must be quick and must not raise."""
+
+    def __call__(self, event: Event) -> None: ...

@@ -1,0 +1,94 @@
+"""Records of a mission run and of its steps, shared by the engine, the store and every surface."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from toolnexus.core.errors import ToolError
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StepRecord(BaseModel):
+    """What happened to one step of a run."""
+
+    step_id: str
+    tool: str
+    version: str
+    status: StepStatus = StepStatus.PENDING
+    output: Any = None
+    error: ToolError | None = None
+    attempts: int = 0
+    duration: float = 0.0
+    cost: float = 0.0
+    cached: bool = False
+    resumed: bool = False
+    skip_reason: str | None = None
+    items: int | None = None  # fan-out width of a foreach step
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        """Completed in a way a resumed run may keep (succeeded or deliberately skipped)."""
+        return self.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
+
+
+class RunResult(BaseModel):
+    """The outcome of a mission run: status, outputs, each step's record and the totals."""
+
+    run_id: str
+    mission: str
+    status: RunStatus
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    cost: float = 0.0
+    currency: str = "USD"
+    duration: float = 0.0
+    error: ToolError | None = None
+    resumed_from: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RunStatus.SUCCEEDED
+
+    def failed_steps(self) -> list[StepRecord]:
+        return [s for s in self.steps.values() if s.status == StepStatus.FAILED]
+
+    def summary(self) -> str:
+        """One paragraph a person can act on: status and, on failure, which step failed and why."""
+        counts: dict[str, int] = {}
+        for record in self.steps.values():
+            counts[record.status.value] = counts.get(record.status.value, 0) + 1
+        text = f"run {self.run_id} of {self.mission}: {self.status.value}"
+        text += " (" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ")" if counts else ""
+        for record in self.failed_steps():
+            text += f"\n  step {record.step_id!r} ({record.tool}) failed: {record.error}"
+        if self.error is not None and not self.failed_steps():
+            text += f"\n  {self.error}"
+        return text

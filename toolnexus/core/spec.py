@@ -1,0 +1,157 @@
+"""What a tool is: its schemas, version, safety tier, limits, cost model and how to reach it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from toolnexus.core.units import Duration, Size
+
+
+class SafetyTier(StrEnum):
+    """How much harm a tool can do; policies and runtime choice key off it."""
+
+    READ_ONLY = "read_only"
+    SIDE_EFFECTING = "side_effecting"
+    PRIVILEGED = "privileged"
+
+
+class Limits(BaseModel):
+    """Resource limits for one call. ``None`` means "no limit of ours" (the runtime's own still apply)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: Duration = None
+    memory: Size = None
+    cpu_time: Duration = None
+    max_output: Size = 16 * 2**20
+    open_files: int | None = None
+
+    def merged(self, override: Limits | None) -> Limits:
+        """These limits with every field set in ``override`` taking its place."""
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_unset=True))
+
+
+class CostModel(BaseModel):
+    """How a call's cost is known: a flat price, a price per second, or a figure the tool reports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["free", "per_call", "per_second", "reported"] = "free"
+    amount: float = 0.0
+    currency: str = "USD"
+    # For ``reported``: the dotted path in the tool's output that holds the cost.
+    field: str = "cost"
+    # For budgets: what a ``reported`` call is expected to cost before it runs.
+    estimate: float = 0.0
+
+    def estimate_call(self, timeout: float | None) -> float:
+        """The most this call is expected to cost, for enforcing a budget before it runs."""
+        if self.kind == "per_call":
+            return self.amount
+        if self.kind == "per_second":
+            return self.amount * (timeout or 0.0)
+        if self.kind == "reported":
+            return self.estimate
+        return 0.0
+
+    def actual(self, duration: float, output: Any) -> float:
+        """What a finished call cost, from its duration or the figure it reported."""
+        if self.kind == "per_call":
+            return self.amount
+        if self.kind == "per_second":
+            return self.amount * duration
+        if self.kind == "reported":
+            value: Any = output
+            for part in self.field.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+        return 0.0
+
+
+class ToolEntry(BaseModel):
+    """How a runtime reaches the tool's implementation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["python", "command", "wasm", "docker", "mcp"] = "python"
+    # python: "package.module:qualname", importable by a worker process.
+    target: str | None = None
+    # command: the argv to start; JSON arguments on stdin, a JSON result on stdout.
+    argv: list[str] | None = None
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ToolExample(BaseModel):
+    """An example call: arguments and, optionally, the result it gives."""
+
+    arguments: dict[str, Any]
+    result: Any = None
+    description: str | None = None
+
+
+class ToolSpec(BaseModel):
+    """The full description of one version of one tool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str = "1.0.0"
+    summary: str = ""
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    output_schema: dict[str, Any] | None = None
+    tier: SafetyTier = SafetyTier.READ_ONLY
+    limits: Limits = Field(default_factory=Limits)
+    cost: CostModel = Field(default_factory=CostModel)
+    tags: list[str] = Field(default_factory=list)
+    runtime: str = "inprocess"
+    deterministic: bool = False
+    entry: ToolEntry = Field(default_factory=ToolEntry)
+    examples: list[ToolExample] = Field(default_factory=list)
+    source: str | None = None
+
+    # The Python callable behind an in-process tool; never serialised.
+    _callable: Callable[..., Any] | None = PrivateAttr(default=None)
+    # Per-spec memo for derived objects (compiled schema validators); never serialised.
+    _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not value or any(c.isspace() or c == "@" for c in value):
+            raise ValueError(f"{value!r} is not a tool name: use letters, digits, '_', '-' and '.', no '@'")
+        return value
+
+    @property
+    def namespace(self) -> str:
+        """The part of the name before its last dot (``files`` for ``files.read``)."""
+        return self.name.rpartition(".")[0]
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, as a mission's ``uses:`` would pin it."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def callable(self) -> Callable[..., Any] | None:
+        return self._callable
+
+    def memo(self, key: str, make: Callable[[], Any]) -> Any:
+        """A value derived from this spec, computed once (e.g. a compiled schema validator)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = make()
+            return value
+
+    def bind(self, fn: Callable[..., Any]) -> ToolSpec:
+        """Attach the in-process implementation and return ``self``."""
+        self._callable = fn
+        return self

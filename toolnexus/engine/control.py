@@ -1,0 +1,45 @@
+"""RunControl: a handle to cancel a run from anywhere (a signal handler, a widget, another thread)."""
+
+from __future__ import annotations
+
+import threading
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+
+
+class RunControl:
+    """Cancel a running mission. Safe to call from the run's own event loop or from another thread."""
+
+    def __init__(self) -> None:
+        self._scope: anyio.CancelScope | None = None
+        self._token: anyio.lowlevel.EventLoopToken | None = None
+        self._thread: int | None = None
+        self.reason: str | None = None
+        self._lock = threading.Lock()
+
+    def _attach(self, scope: anyio.CancelScope) -> None:
+        with self._lock:
+            self._scope = scope
+            self._token = anyio.lowlevel.current_token()
+            self._thread = threading.get_ident()
+            pending = self.reason is not None
+        if pending:
+            scope.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.reason is not None
+
+    def cancel(self, reason: str = "cancelled by the user") -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+            scope, token, thread = self._scope, self._token, self._thread
+        if scope is None:
+            return  # not started yet: the run cancels itself as it attaches
+        if thread == threading.get_ident():
+            scope.cancel()
+        else:
+            anyio.from_thread.run_sync(scope.cancel, token=token)

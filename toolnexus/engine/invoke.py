@@ -1,0 +1,158 @@
+"""The one invocation path: every call — a mission step, Python, the CLI, MCP — goes through here.
+
+validate arguments → governance gate → runtime (under limits and cancellation) → cost → events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import anyio
+from jsonschema import Draft202012Validator
+
+from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
+from toolnexus.core.runtime import Runtime
+from toolnexus.core.spec import ToolSpec
+from toolnexus.governance.gate import AllowAll, Gate
+
+log = logging.getLogger("toolnexus.engine")
+
+ToolLookup = Callable[[str, str | None], ToolSpec]
+
+
+class EventBus:
+    """Delivers events to sinks in order; a failing sink is logged once and never breaks a run."""
+
+    def __init__(self, sinks: Iterable[EventSink] = ()) -> None:
+        self.sinks: list[EventSink] = list(sinks)
+        self._broken: set[int] = set()
+
+    def subscribe(self, sink: EventSink) -> Callable[[], None]:
+        self.sinks.append(sink)
+        return lambda: self.sinks.remove(sink) if sink in self.sinks else None
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception as exc:  # an observer's bug must not fail the work it observes
+                if id(sink) not in self._broken:
+                    self._broken.add(id(sink))
+                    log.warning("event sink %r failed: %s: %s", sink, type(exc).__name__, exc)
+
+
+@lru_cache(maxsize=4096)
+def _validator_for(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def _validator(spec: ToolSpec, which: str) -> Draft202012Validator | None:
+    schema = spec.input_schema if which == "input" else spec.output_schema
+    if not schema:
+        return None
+    return spec.memo(f"validator:{which}", lambda: _validator_for(json.dumps(schema, sort_keys=True)))
+
+
+def argument_problems(spec: ToolSpec, arguments: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Schema violations of ``arguments`` as ``{"path": "/a/0", "message": …}``, empty when valid."""
+    validator = _validator(spec, "input")
+    if validator is None:
+        return []
+    return [{"path": "/" + "/".join(str(p) for p in err.absolute_path), "message": err.message,
+             "schema_path": "/" + "/".join(str(p) for p in err.absolute_schema_path)}
+            for err in sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path)))]
+
+
+class Invoker:
+    """Runs calls through the gate and the chosen runtime, emitting call events."""
+
+    def __init__(self, lookup: ToolLookup, runtimes: Mapping[str, Runtime], gate: Gate | None = None,
+                 bus: EventBus | None = None, *, check_outputs: bool = True) -> None:
+        self.lookup = lookup
+        self.runtimes = dict(runtimes)
+        self.gate: Gate = gate or AllowAll()
+        self.bus = bus or EventBus()
+        self.check_outputs = check_outputs
+
+    def _fail(self, call: ToolCall, spec: ToolSpec | None, error: ToolError, duration: float = 0.0,
+              cost: float = 0.0, runtime: str = "", stderr: str | None = None) -> ToolResult:
+        return ToolResult(call_id=call.id, tool=call.tool, version=spec.version if spec else (call.version or ""),
+                          error=error, duration=duration, cost=cost, runtime=runtime, stderr=stderr,
+                          currency=spec.cost.currency if spec else "USD")
+
+    async def invoke(self, call: ToolCall, spec: ToolSpec | None = None) -> ToolResult:
+        """Run ``call``; failures come back as a ToolResult with ``error`` set, never as exceptions.
+
+        Cancellation of the calling task stops the call (its runtime kills what it started) and
+        propagates after a ``call_finished`` event records it.
+        """
+        self.bus.emit(CallStarted(run_id=call.run_id, call=call))
+        result: ToolResult | None = None
+        try:
+            result = await self._invoke(call, spec)
+            return result
+        except anyio.get_cancelled_exc_class():
+            result = self._fail(call, spec, ToolError(kind=ErrorKind.CANCELLED, message="the call was cancelled"))
+            raise
+        finally:
+            if result is not None:
+                self.bus.emit(CallFinished(run_id=call.run_id, call=call, result=result))
+
+    async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
+        if spec is None:
+            try:
+                spec = self.lookup(call.tool, call.version)
+            except (LookupError, ValueError) as exc:
+                hint = getattr(exc, "hint", None)
+                message = (exc.args[0] if exc.args else str(exc)) + (f" ({hint})" if hint else "")
+                return self._fail(call, None, ToolError(kind=ErrorKind.NOT_FOUND, message=message))
+        problems = argument_problems(spec, call.arguments)
+        if problems:
+            first = problems[0]
+            where = f" at {first['path']}" if first["path"] != "/" else ""
+            return self._fail(call, spec, ToolError(
+                kind=ErrorKind.INVALID_ARGUMENTS, message=f"invalid arguments for {spec.ref}{where}: {first['message']}",
+                details={"errors": problems}))
+        decision = await self.gate.check(spec, call)
+        if not decision.allowed:
+            return self._fail(call, spec, ToolError(kind=ErrorKind.DENIED, message=decision.reason or "denied by policy",
+                                                    details={"policy": decision.policy}))
+        runtime_name = call.runtime or spec.runtime
+        runtime = self.runtimes.get(runtime_name)
+        if runtime is None:
+            return self._fail(call, spec, ToolError(
+                kind=ErrorKind.RUNTIME_ERROR,
+                message=f"runtime {runtime_name!r} is not available (have: {', '.join(sorted(self.runtimes))})"))
+        limits = spec.limits.merged(call.limits)
+        started = time.perf_counter()
+        outcome = None
+        with anyio.move_on_after(limits.timeout if limits.timeout is not None else float("inf")) as scope:
+            outcome = await runtime.invoke(spec, call, limits)
+        duration = time.perf_counter() - started
+        if scope.cancelled_caught or outcome is None:
+            return self._fail(call, spec, ToolError(kind=ErrorKind.TIMEOUT, retryable=True,
+                                                    message=f"{spec.ref} timed out after {limits.timeout:g}s"),
+                              duration, spec.cost.actual(duration, None), runtime_name)
+        if outcome.error is not None:
+            error = outcome.error if isinstance(outcome.error, ToolError) else ToolError.model_validate(outcome.error)
+            return self._fail(call, spec, error, duration, spec.cost.actual(duration, None), runtime_name,
+                              outcome.stderr)
+        if self.check_outputs and spec.output_schema:
+            validator = _validator(spec, "output")
+            if validator is not None:
+                bad = next(iter(validator.iter_errors(outcome.output)), None)
+                if bad is not None:
+                    return self._fail(call, spec, ToolError(
+                        kind=ErrorKind.OUTPUT_INVALID,
+                        message=f"{spec.ref} returned output that does not match its schema: {bad.message}"),
+                        duration, spec.cost.actual(duration, outcome.output), runtime_name, outcome.stderr)
+        return ToolResult(call_id=call.id, tool=spec.name, version=spec.version, output=outcome.output,
+                          cost=spec.cost.actual(duration, outcome.output), currency=spec.cost.currency,
+                          duration=duration, runtime=runtime_name, stderr=outcome.stderr)

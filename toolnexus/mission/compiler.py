@@ -1,0 +1,372 @@
+"""Compile a Mission into a Plan: resolve tools, check arguments and references, build the DAG.
+
+Every problem is collected and reported in one pass, each with its file:line:column and a fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Any
+
+import networkx as nx
+from jsonschema import Draft202012Validator
+
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from toolnexus.core.spec import ToolSpec
+from toolnexus.mission.expressions import STATUS_FUNCTIONS, Expression, ExpressionError, Template, expression
+from toolnexus.mission.loader import LoadedMission, parse_mission
+from toolnexus.mission.model import Mission, Step
+from toolnexus.mission.plan import Plan, PlanStep, coerce_input
+
+ToolLookup = Callable[[str], ToolSpec]
+"""Resolve ``name@version`` to a ToolSpec or raise LookupError (with an optional ``hint`` attribute)."""
+
+# Isolation strength: a tool's declared runtime is a minimum a mission may raise but not lower.
+ISOLATION = {"inprocess": 0, "process": 1, "wasm": 2, "docker": 3}
+DEFAULT_RUNTIMES = ("inprocess", "process")
+STEP_FIELDS_IN_EXPRESSIONS = ("outputs", "status", "error")
+ROOTS = ("inputs", "steps", "item", "index")
+
+
+class _Compiler:
+    def __init__(self, loaded: LoadedMission, lookup: ToolLookup, runtimes: Iterable[str]) -> None:
+        self.loaded = loaded
+        self.lookup = lookup
+        self.runtimes = set(runtimes)
+        self.pos = loaded.positions
+        self.problems: list[Diagnostic] = list(loaded.diagnostics)
+        self.mission: Mission | None = loaded.mission
+        self.step_ids: list[str] = []
+        self.specs: dict[str, ToolSpec] = {}
+        self.foreach_ids: set[str] = set()
+
+    def error(self, path: tuple[Any, ...], message: str, hint: str | None = None, *, key: bool = False) -> None:
+        self.problems.append(self.pos.diagnostic(path, message, hint, key=key))
+
+    # -- references --------------------------------------------------------------------------
+
+    def check_expression(self, expr: Expression, path: tuple[Any, ...], *, in_foreach: bool,
+                         allow_items: bool = True) -> set[str]:
+        """Check an expression's references; return the step ids it depends on."""
+        deps: set[str] = set()
+        inputs = self.mission.inputs if self.mission else {}
+        for ref in expr.refs:
+            root = str(ref[0])
+            if root not in ROOTS:
+                hint = did_you_mean(root, ROOTS) or "expressions read inputs.<name>, steps.<id>.outputs, item, index"
+                self.error(path, f"unknown name `{root}` in `${{{{ {expr.source} }}}}`", hint)
+                continue
+            if root == "inputs" and len(ref) >= 2 and self.mission is not None and str(ref[1]) not in inputs:
+                self.error(path, f"`inputs.{ref[1]}` is not a declared input",
+                           did_you_mean(str(ref[1]), inputs, "inputs.") or "declare it under `inputs:`")
+            elif root == "steps":
+                if len(ref) < 2:
+                    self.error(path, "`steps` needs a step id: steps.<id>.outputs")
+                    continue
+                target = str(ref[1])
+                if target not in self.step_ids:
+                    self.error(path, f"unknown step `{target}` in `${{{{ {expr.source} }}}}`",
+                               did_you_mean(target, self.step_ids, "steps."))
+                    continue
+                if len(ref) >= 3 and str(ref[2]) not in STEP_FIELDS_IN_EXPRESSIONS:
+                    self.error(path, f"`steps.{target}.{ref[2]}` is not a step field",
+                               did_you_mean(str(ref[2]), STEP_FIELDS_IN_EXPRESSIONS, f"steps.{target}.")
+                               or f"use steps.{target}.outputs")
+                    continue
+                deps.add(target)
+            elif root in ("item", "index") and not (in_foreach and allow_items):
+                self.error(path, f"`{root}` is only defined in a step with `foreach:`",
+                           "add `foreach:` to the step, or read steps.<id>.outputs")
+        return deps
+
+    def check_template(self, value: Any, path: tuple[Any, ...], *, in_foreach: bool,
+                       allow_items: bool = True) -> tuple[Template | None, set[str]]:
+        try:
+            template = Template(value)
+        except ExpressionError as exc:
+            self.error(path, str(exc))
+            return None, set()
+        deps: set[str] = set()
+        for sub, expr in template.expressions:
+            deps |= self.check_expression(expr, (*path, *sub), in_foreach=in_foreach, allow_items=allow_items)
+        return template, deps
+
+    # -- static types -------------------------------------------------------------------------
+
+    def type_of(self, expr: Expression) -> set[str] | None:
+        """The JSON types a plain reference can have, where the mission and tools declare them."""
+        if expr.path is None or len(expr.path) < 2:
+            return None
+        root = expr.path[0]
+        if root == "inputs" and self.mission is not None and len(expr.path) == 2:
+            spec = self.mission.inputs.get(str(expr.path[1]))
+            return {spec.type} if spec else None
+        if root == "steps" and len(expr.path) >= 3 and expr.path[2] == "outputs":
+            step_id = str(expr.path[1])
+            spec = self.specs.get(step_id)
+            if spec is None:
+                return None
+            if step_id in self.foreach_ids:
+                return {"array"} if len(expr.path) == 3 else None
+            return schema_types(spec.output_schema, expr.path[3:])
+        return None
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def check_arguments(self, step: Step, spec: ToolSpec, path: tuple[Any, ...], in_foreach: bool) -> set[str]:
+        schema = spec.input_schema or {}
+        properties: dict[str, Any] = schema.get("properties", {}) or {}
+        deps: set[str] = set()
+        for name in schema.get("required", []) or []:
+            if name not in step.with_:
+                self.error((*path, "with") if step.with_ else (*path, "uses"),
+                           f"step `{step.id}`: missing required argument `{name}` for {spec.ref}",
+                           f"add `{name}:` under `with:`")
+        for name, value in step.with_.items():
+            arg_path = (*path, "with", name)
+            if name not in properties and schema.get("additionalProperties") is False:
+                self.error(arg_path, f"step `{step.id}`: {spec.ref} takes no argument `{name}`",
+                           did_you_mean(name, properties) or f"it takes: {', '.join(properties) or 'nothing'}",
+                           key=True)
+                continue
+            template, found = self.check_template(value, arg_path, in_foreach=in_foreach)
+            deps |= found
+            if template is None or name not in properties:
+                continue
+            if template.constant:
+                for message in argument_errors(spec.ref, name, json.dumps(properties[name], sort_keys=True),
+                                               json.dumps(schema.get("$defs", {}), sort_keys=True), value):
+                    self.error(arg_path, f"step `{step.id}`: argument `{name}` {message}")
+            elif len(template.expressions) == 1 and template.expressions[0][0] == () and \
+                    isinstance(value, str) and value.strip().startswith("${{") and value.strip().endswith("}}"):
+                expr = template.expressions[0][1]
+                have = self.type_of(expr)
+                want = schema_types(properties[name], (), defs=schema.get("$defs"))
+                if have and want and not compatible(have, want):
+                    self.error(arg_path, f"step `{step.id}`: argument `{name}` expects {' or '.join(sorted(want))}"
+                               f" but `{expr.source}` is {' or '.join(sorted(have))}",
+                               "convert it in the expression, e.g. `| string` or `| int`")
+        return deps
+
+    def compile_step(self, index: int, step: Step) -> PlanStep | None:
+        path = ("steps", index)
+        try:
+            spec = self.lookup(step.uses)
+        except LookupError as exc:
+            self.error((*path, "uses"), f"step `{step.id}`: {exc.args[0] if exc.args else exc}",
+                       getattr(exc, "hint", None))
+            spec = None
+        except ValueError as exc:
+            self.error((*path, "uses"), f"step `{step.id}`: {exc}")
+            spec = None
+        in_foreach = step.foreach is not None
+        deps: set[str] = set()
+        if in_foreach:
+            _, found = self.check_template(step.foreach, (*path, "foreach"), in_foreach=False)
+            deps |= found
+        if isinstance(step.if_, str):
+            text = step.if_.strip()
+            inner = text[3:-2] if text.startswith("${{") and text.endswith("}}") else text
+            try:
+                deps |= self.check_expression(expression(inner), (*path, "if"), in_foreach=in_foreach)
+            except ExpressionError as exc:
+                self.error((*path, "if"), str(exc))
+        for need in step.needs:
+            if need not in self.step_ids:
+                self.error((*path, "needs"), f"step `{step.id}` needs unknown step `{need}`",
+                           did_you_mean(need, self.step_ids))
+            deps.add(need)
+        if spec is None:
+            self.check_template(step.with_, (*path, "with"), in_foreach=in_foreach)
+            return None
+        deps |= self.check_arguments(step, spec, path, in_foreach)
+        runtime = step.runtime or (self.mission.runtime if self.mission else None) or spec.runtime
+        if runtime not in self.runtimes:
+            self.error((*path, "runtime") if step.runtime else (*path, "uses"),
+                       f"step `{step.id}`: unknown runtime `{runtime}`",
+                       did_you_mean(runtime, self.runtimes) or f"available: {', '.join(sorted(self.runtimes))}")
+        elif ISOLATION.get(runtime, 0) < ISOLATION.get(spec.runtime, 0):
+            self.error((*path, "runtime"), f"step `{step.id}`: {spec.ref} must run with at least "
+                       f"`{spec.runtime}` isolation, not `{runtime}`", f"use runtime: {spec.runtime}")
+        if spec.entry.kind == "command" and runtime == "inprocess":
+            self.error((*path, "runtime"), f"step `{step.id}`: command tool {spec.ref} cannot run in-process",
+                       "use runtime: process")
+        return PlanStep(
+            id=step.id, tool=spec.name, version=spec.version, runtime=runtime, tier=spec.tier,
+            arguments=step.with_, needs=sorted(deps),
+            if_=step.if_, foreach=step.foreach, retry=step.retry,
+            timeout=step.timeout if step.timeout is not None else spec.limits.timeout,
+            continue_on_error=step.continue_on_error,
+            cache=step.cache if step.cache is not None else spec.deterministic, name=step.name,
+        )
+
+    def run(self) -> Plan:
+        steps = self.loaded.steps
+        seen: dict[str, int] = {}
+        for index, step in steps:
+            if step.id in seen:
+                self.error(("steps", index, "id"), f"duplicate step id `{step.id}` (first at step {seen[step.id] + 1})",
+                           "give each step a unique id")
+            else:
+                seen[step.id] = index
+        self.step_ids = list(seen)
+        self.foreach_ids = {s.id for _, s in steps if s.foreach is not None}
+        for _, step in steps:
+            spec = _try(self.lookup, step.uses)
+            if spec is not None:
+                self.specs[step.id] = spec
+        if self.mission is not None:
+            for name, spec in self.mission.inputs.items():
+                if not spec.required:
+                    try:
+                        coerce_input(spec.default, spec)
+                    except ValueError as exc:
+                        self.error(("inputs", name, "default"), f"input `{name}` default: {exc}")
+        compiled: list[tuple[int, PlanStep]] = []
+        for index, step in steps:
+            plan_step = self.compile_step(index, step)
+            if plan_step is not None:
+                compiled.append((index, plan_step))
+        if self.mission is not None:
+            self.check_template(self.mission.outputs, ("outputs",), in_foreach=False)
+        ordered = self.order(compiled)
+        if self.problems or self.mission is None:
+            raise DiagnosticError(self.problems)
+        return self.finish(ordered)
+
+    def order(self, compiled: list[tuple[int, PlanStep]]) -> list[PlanStep]:
+        graph = nx.DiGraph()
+        index_of = {s.id: i for i, s in compiled}
+        for _, s in compiled:
+            graph.add_node(s.id)
+            graph.add_edges_from((d, s.id) for d in s.needs if d in index_of or d == s.id)
+        cyclic = [c for c in nx.strongly_connected_components(graph) if len(c) > 1 or graph.has_edge(*(list(c) * 2))]
+        for component in sorted(cyclic, key=lambda c: min(index_of.get(n, 0) for n in c)):
+            start = min(component, key=lambda n: index_of.get(n, 0))
+            cycle = [u for u, _ in nx.find_cycle(graph.subgraph(component), source=start)]
+            names = " → ".join([*cycle, cycle[0]])
+            self.error(("steps", index_of.get(start, 0), "id"), f"dependency cycle: {names}",
+                       "a step cannot depend, directly or through others, on itself")
+        if cyclic:
+            return []
+        order = nx.lexicographical_topological_sort(graph, key=lambda n: index_of.get(n, 0))
+        by_id = {s.id: s for _, s in compiled}
+        return [by_id[n] for n in order]
+
+    def finish(self, steps: list[PlanStep]) -> Plan:
+        assert self.mission is not None
+        mission = self.mission
+        plan = Plan(
+            mission=mission.mission, mission_version=mission.version, description=mission.description,
+            inputs=mission.inputs, steps=steps, outputs=mission.outputs, budget=mission.budget,
+            concurrency=mission.concurrency or 8, source_path=self.loaded.file,
+        )
+        plan.hash = plan_hash(plan)
+        for step in plan.steps:
+            step.prepare()
+        return plan
+
+
+def plan_hash(plan: Plan) -> str:
+    """A digest of everything that decides what the plan does (not where it was loaded from)."""
+    body = plan.model_dump(mode="json", by_alias=True, exclude={"hash", "source_path", "description"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _try(lookup: ToolLookup, ref: str) -> ToolSpec | None:
+    try:
+        return lookup(ref)
+    except (LookupError, ValueError):
+        return None
+
+
+def compile_mission(loaded: LoadedMission | Mission, lookup: ToolLookup,
+                    runtimes: Iterable[str] = DEFAULT_RUNTIMES) -> Plan:
+    """Compile a parsed mission into a Plan, or raise DiagnosticError with every problem found."""
+    if isinstance(loaded, Mission):
+        text = json.dumps(loaded.model_dump(mode="json", by_alias=True, exclude_unset=True))
+        loaded = parse_mission(text, None)
+    return _Compiler(loaded, lookup, runtimes).run()
+
+
+def compile_source(text: str, file: str | None, lookup: ToolLookup,
+                   runtimes: Iterable[str] = DEFAULT_RUNTIMES) -> Plan:
+    """Parse and compile mission text in one pass of diagnostics."""
+    return compile_mission(parse_mission(text, file), lookup, runtimes)
+
+
+# -- JSON Schema helpers -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def _validator(schema_json: str, defs_json: str) -> Draft202012Validator:
+    schema = json.loads(schema_json)
+    defs = json.loads(defs_json)
+    if defs:
+        schema = {**schema, "$defs": defs}
+    return Draft202012Validator(schema)
+
+
+def argument_errors(ref: str, name: str, schema_json: str, defs_json: str, value: Any) -> list[str]:
+    """Why ``value`` does not fit the argument's schema (empty when it does)."""
+    validator = _validator(schema_json, defs_json)
+    out = []
+    for err in validator.iter_errors(value):
+        where = "".join(f"[{p!r}]" for p in err.absolute_path)
+        out.append(f"{where}: {err.message}" if where else err.message)
+    return out
+
+
+def schema_types(schema: dict[str, Any] | None, path: Iterable[Any], defs: dict[str, Any] | None = None
+                 ) -> set[str] | None:
+    """The JSON types at ``path`` inside ``schema``, or None where the schema does not say."""
+    if not schema:
+        return None
+    defs = defs or schema.get("$defs", {})
+    node: dict[str, Any] | None = schema
+    for part in path:
+        node = _deref(node, defs)
+        if node is None:
+            return None
+        if isinstance(part, int):
+            node = node.get("items") if isinstance(node.get("items"), dict) else None
+        else:
+            props = node.get("properties")
+            node = props.get(part) if isinstance(props, dict) else None
+    node = _deref(node, defs)
+    if node is None:
+        return None
+    kind = node.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return set(kind)
+    options = node.get("anyOf") or node.get("oneOf")
+    if options:
+        kinds: set[str] = set()
+        for option in options:
+            sub = schema_types(option, (), defs)
+            if sub is None:
+                return None
+            kinds |= sub
+        return kinds
+    return None
+
+
+def _deref(node: dict[str, Any] | None, defs: dict[str, Any]) -> dict[str, Any] | None:
+    while isinstance(node, dict) and "$ref" in node:
+        name = str(node["$ref"]).rpartition("/")[2]
+        node = defs.get(name)
+    return node if isinstance(node, dict) else None
+
+
+def compatible(have: set[str], want: set[str]) -> bool:
+    """Whether a value of one of ``have``'s types may fill a slot of one of ``want``'s types."""
+    widened = set(want) | ({"integer"} if "number" in want else set())
+    return bool(have & widened)
+
+
+__all__ = ["STATUS_FUNCTIONS", "ToolLookup", "compile_mission", "compile_source", "plan_hash"]

@@ -1,0 +1,248 @@
+"""``${{ … }}`` expressions, evaluated by Jinja2's sandbox (never ``eval``).
+
+Plain references (``steps.fetch.outputs.text``, ``inputs.region``, ``item.name``) take a fast path: a
+walk over the context with no template machinery, which keeps per-step overhead low. Anything else
+(operators, filters, functions) is compiled lazily by a sandboxed Jinja environment. GitHub Actions'
+``&&``, ``||``, ``!`` and ``null`` are accepted and mean ``and``, ``or``, ``not`` and ``none``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+_SIMPLE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^'\]]*'\]|\[\"[^\"\]]*\"\])*$")
+_SEGMENT = re.compile(r"\.([A-Za-z_]\w*)|\[(\d+)\]|\['([^'\]]*)'\]|\[\"([^\"\]]*)\"\]")
+_STRINGS = re.compile(r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+_GH_OPERATORS = [(re.compile(r"&&"), " and "), (re.compile(r"\|\|"), " or "),
+                 (re.compile(r"!(?!=)"), " not "), (re.compile(r"\bnull\b"), "none")]
+
+STATUS_FUNCTIONS = ("always", "success", "failure", "cancelled")
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be parsed or evaluated; the message says which and why."""
+
+
+class _Environment(SandboxedEnvironment):
+    # A mapping's keys win over its methods, so `outputs.items` means the key "items".
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_env = _Environment(undefined=StrictUndefined)
+
+
+def _translate(source: str) -> str:
+    parts = _STRINGS.split(source)
+    for i in range(0, len(parts), 2):  # even parts are outside string literals
+        for pattern, replacement in _GH_OPERATORS:
+            parts[i] = pattern.sub(replacement, parts[i])
+    return "".join(parts)
+
+
+Ref = tuple[str | int, ...]
+
+
+def _chain(node: nodes.Node) -> Ref | None:
+    path: list[str | int] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            path.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            path.append(node.arg.value)
+            node = node.node
+        elif isinstance(node, nodes.Name):
+            path.append(node.name)
+            return tuple(reversed(path))
+        else:
+            return None
+
+
+def _collect(node: nodes.Node, refs: list[Ref], calls: set[str]) -> None:
+    if isinstance(node, nodes.Getattr | nodes.Getitem | nodes.Name):
+        chain = _chain(node)
+        if chain is not None:
+            refs.append(chain)
+            return
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
+        calls.add(node.node.name)
+        for child in node.iter_child_nodes(exclude=("node",)):
+            _collect(child, refs, calls)
+        return
+    for child in node.iter_child_nodes():
+        _collect(child, refs, calls)
+
+
+class Expression:
+    """One ``${{ … }}`` expression: its references (for the DAG) and a way to evaluate it."""
+
+    __slots__ = ("_compiled", "calls", "path", "refs", "source", "text")
+
+    def __init__(self, source: str) -> None:
+        self.source = source.strip()
+        if not self.source:
+            raise ExpressionError("empty expression")
+        self.calls: set[str] = set()
+        self._compiled: Callable[..., Any] | None = None
+        if _SIMPLE.match(self.source):
+            first = re.match(r"[A-Za-z_]\w*", self.source)
+            assert first is not None
+            segments: list[str | int] = [first.group(0)]
+            for m in _SEGMENT.finditer(self.source, first.end()):
+                attr, index, sq, dq = m.groups()
+                segments.append(int(index) if index is not None else (attr or sq or dq or ""))
+            self.path: Ref | None = tuple(segments)
+            self.refs: list[Ref] = [self.path]
+            self.text = self.source
+            if self.path == ("none",) or self.path in (("true",), ("false",)):
+                self.path = None
+                self.refs = []
+            return
+        self.path = None
+        self.text = _translate(self.source)
+        try:
+            tree = _env.parse("{{ " + self.text + " }}")
+        except TemplateSyntaxError as exc:
+            raise ExpressionError(f"cannot parse `{self.source}`: {exc.message}") from None
+        self.refs = []
+        _collect(tree, self.refs, self.calls)
+        # A call's name (e.g. `always()`) is a function, not a reference to look up.
+        self.refs = [r for r in self.refs if not (len(r) == 1 and r[0] in self.calls)]
+
+    @property
+    def roots(self) -> set[str]:
+        return {str(r[0]) for r in self.refs}
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        """The expression's value in ``context``; raises ExpressionError with the reason."""
+        if self.path is not None:
+            return _walk(self.path, context, self.source)
+        if self._compiled is None:
+            self._compiled = _compile(self.text, self.source)
+        try:
+            result = self._compiled(**context)
+            if isinstance(result, Undefined):
+                result._fail_with_undefined_error()
+            return result
+        except UndefinedError as exc:
+            raise ExpressionError(f"`{self.source}`: {exc.message}") from None
+        except SecurityError as exc:
+            raise ExpressionError(f"`{self.source}` is not allowed: {exc}") from None
+        except Exception as exc:  # an operator on the wrong types, a bad filter argument, …
+            raise ExpressionError(f"`{self.source}` failed: {type(exc).__name__}: {exc}") from None
+
+
+@lru_cache(maxsize=4096)
+def _compile(text: str, source: str) -> Callable[..., Any]:
+    try:
+        compiled = _env.compile_expression(text, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(f"cannot parse `{source}`: {exc.message}") from None
+    return compiled
+
+
+def _walk(path: Ref, context: Mapping[str, Any], source: str) -> Any:
+    value: Any = context
+    for i, part in enumerate(path):
+        try:
+            if isinstance(value, Mapping):
+                value = value[part]
+            elif isinstance(value, list | tuple) and isinstance(part, int):
+                value = value[part]
+            else:
+                raise KeyError(part)
+        except (KeyError, IndexError):
+            where = ".".join(str(p) for p in path[:i]) or "the context"
+            if isinstance(value, Mapping) and value:
+                keys = ", ".join(sorted(map(str, value))[:10])
+                raise ExpressionError(f"`{source}`: {where} has no {part!r} (it has: {keys})") from None
+            raise ExpressionError(f"`{source}`: {where} has no {part!r}") from None
+    return value
+
+
+class Template:
+    """A value from the mission (any JSON shape) whose strings may hold expressions.
+
+    A string that is exactly one ``${{ … }}`` keeps the expression's type; expressions embedded in
+    longer text are formatted into it.
+    """
+
+    __slots__ = ("expressions", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.expressions: list[tuple[tuple[str | int, ...], Expression]] = []
+        _find(value, (), self.expressions)
+
+    @property
+    def constant(self) -> bool:
+        return not self.expressions
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        return self.value if not self.expressions else _render(self.value, context)
+
+
+def _find(value: Any, path: tuple[str | int, ...], out: list[tuple[tuple[str | int, ...], Expression]]) -> None:
+    if isinstance(value, str):
+        if "${{" in value:
+            for match in TEMPLATE.finditer(value):
+                out.append((path, expression(match.group(1))))
+            if value.count("${{") != len(TEMPLATE.findall(value)):
+                raise ExpressionError(f"unclosed `${{{{` in {value!r}: end the expression with `}}}}`")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _find(v, (*path, k), out)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _find(v, (*path, i), out)
+
+
+@lru_cache(maxsize=65536)
+def expression(source: str) -> Expression:
+    """A parsed expression, shared between identical sources."""
+    return Expression(source)
+
+
+def _render(value: Any, context: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        if "${{" not in value:
+            return value
+        match = TEMPLATE.fullmatch(value.strip())
+        if match and value.strip().count("${{") == 1:
+            return expression(match.group(1)).evaluate(context)
+        return TEMPLATE.sub(lambda m: _as_text(expression(m.group(1)).evaluate(context)), value)
+    if isinstance(value, dict):
+        return {k: _render(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, context) for v in value]
+    return value
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        import json
+
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def truthy(value: Any) -> bool:
+    """The truth of an ``if:`` value; the strings "false", "0" and "" are false, as in Actions."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "off", "none", "null")
+    return bool(value)

@@ -1,0 +1,123 @@
+"""The Mission model: what a mission YAML file may say, validated by pydantic."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from toolnexus.core.units import Duration
+
+InputType = Literal["string", "integer", "number", "boolean", "array", "object"]
+_NO_DEFAULT: Any = ...
+
+
+class InputSpec(BaseModel):
+    """A typed mission input; without a ``default`` it is required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: InputType = "string"
+    description: str | None = None
+    default: Any = None
+    enum: list[Any] | None = None
+
+    @property
+    def required(self) -> bool:
+        return "default" not in self.model_fields_set
+
+
+class RetryPolicy(BaseModel):
+    """How often to try a step whose error is retryable, and how long to wait in between."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(3, ge=1, le=100, description="total attempts, the first included")
+    backoff: Literal["exponential", "fixed"] = "exponential"
+    delay: Duration = Field(1.0, description="wait before the second attempt")
+    max_delay: Duration = 60.0
+    jitter: float = Field(0.1, ge=0, le=1, description="random spread as a fraction of the delay")
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before ``attempt`` (2 is the first retry), without jitter."""
+        base = self.delay or 0.0
+        wait = base * (2 ** (attempt - 2)) if self.backoff == "exponential" else base
+        return min(wait, self.max_delay if self.max_delay is not None else wait)
+
+
+class Budget(BaseModel):
+    """Limits on a whole run; calls that would exceed them are refused before they start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_cost: float | None = Field(None, ge=0)
+    max_duration: Duration = None
+    currency: str = "USD"
+
+
+class Step(BaseModel):
+    """One call of one tool in a mission."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="letters, digits and '_'")
+    uses: str = Field(description="tool name, optionally pinned: files.read@1")
+    name: str | None = None
+    description: str | None = None
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    needs: list[str] = Field(default_factory=list)
+    if_: str | bool | None = Field(None, alias="if")
+    foreach: str | list[Any] | None = None
+    retry: RetryPolicy | None = None
+    timeout: Duration = None
+    continue_on_error: bool = False
+    runtime: str | None = None
+    cache: bool | None = None
+
+    @field_validator("needs", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("retry", mode="before")
+    @classmethod
+    def _retry_count(cls, value: Any) -> Any:
+        # `retry: 3` is the short form of `retry: {attempts: 3}`.
+        return {"attempts": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Mission(BaseModel):
+    """A declarative DAG of tool calls."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True,
+                              json_schema_extra={"title": "toolnexus mission"})
+
+    mission: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", description="the mission's name")
+    version: str | None = None
+    description: str | None = None
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    budget: Budget | None = None
+    concurrency: int | None = Field(None, ge=1, le=1024)
+    runtime: str | None = Field(None, description="default runtime for steps that name none")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inputs_shorthand(cls, data: Any) -> Any:
+        # `inputs: {region: emea}` is short for `{region: {type: string, default: emea}}`.
+        if isinstance(data, dict) and isinstance(data.get("inputs"), dict):
+            data = dict(data)
+            data["inputs"] = {k: _input_from_shorthand(v) for k, v in data["inputs"].items()}
+        return data
+
+
+def _input_from_shorthand(value: Any) -> Any:
+    if isinstance(value, dict) or value is None:
+        return value if value is not None else {}
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
+    return {"type": kinds.get(type(value), "string"), "default": value}
+
+
+STEP_FIELDS = [f.alias or n for n, f in Step.model_fields.items()]
+MISSION_FIELDS = [f.alias or n for n, f in Mission.model_fields.items()]

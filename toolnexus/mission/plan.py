@@ -1,0 +1,201 @@
+"""The compiled Plan: a validated, JSON-serialisable DAG of steps, drawable as DOT or Mermaid."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from toolnexus.core.spec import SafetyTier
+from toolnexus.mission.expressions import Expression, Template, expression
+from toolnexus.mission.model import Budget, InputSpec, RetryPolicy
+
+
+class PlanStep(BaseModel):
+    """A step as it will run: the tool resolved to an exact version, dependencies made explicit."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    tool: str
+    version: str
+    runtime: str
+    tier: SafetyTier
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    needs: list[str] = Field(default_factory=list)
+    if_: str | bool | None = Field(None, alias="if")
+    foreach: str | list[Any] | None = None
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+    continue_on_error: bool = False
+    cache: bool = False
+    name: str | None = None
+
+    _arguments: Template | None = PrivateAttr(default=None)
+    _condition: Expression | None = PrivateAttr(default=None)
+    _foreach: Template | None = PrivateAttr(default=None)
+
+    def prepare(self) -> PlanStep:
+        """Parse this step's expressions once, so running it does no parsing."""
+        self._arguments = Template(self.arguments)
+        self._foreach = Template(self.foreach) if self.foreach is not None else None
+        self._condition = None
+        if isinstance(self.if_, str):
+            text = self.if_.strip()
+            inner = text[3:-2] if text.startswith("${{") and text.endswith("}}") else text
+            self._condition = expression(inner)
+        return self
+
+    @property
+    def argument_template(self) -> Template:
+        if self._arguments is None:
+            self.prepare()
+        assert self._arguments is not None
+        return self._arguments
+
+    @property
+    def condition(self) -> Expression | None:
+        if self._arguments is None:
+            self.prepare()
+        return self._condition
+
+    @property
+    def foreach_template(self) -> Template | None:
+        if self._arguments is None:
+            self.prepare()
+        return self._foreach
+
+    @property
+    def wants_status(self) -> bool:
+        """Whether ``if:`` asks about dependencies' status (``always()``, ``failure()``…)."""
+        cond = self.condition
+        return cond is not None and bool(cond.calls & {"always", "failure", "cancelled"})
+
+
+class Plan(BaseModel):
+    """A compiled mission. Steps are in a deterministic topological order."""
+
+    mission: str
+    mission_version: str | None = None
+    description: str | None = None
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    steps: list[PlanStep]
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    budget: Budget | None = None
+    concurrency: int = 8
+    hash: str = ""
+    source_path: str | None = None
+
+    _by_id: dict[str, PlanStep] = PrivateAttr(default_factory=dict)
+    _outputs: Template | None = PrivateAttr(default=None)
+
+    def model_post_init(self, __context: Any) -> None:
+        self._by_id = {s.id: s for s in self.steps}
+
+    def step(self, step_id: str) -> PlanStep:
+        return self._by_id[step_id]
+
+    @property
+    def output_template(self) -> Template:
+        if self._outputs is None:
+            self._outputs = Template(self.outputs)
+        return self._outputs
+
+    def graph(self) -> nx.DiGraph:
+        """The DAG: an edge ``a → b`` means ``b`` needs ``a``."""
+        g = nx.DiGraph()
+        for s in self.steps:
+            g.add_node(s.id, tool=f"{s.tool}@{s.version}", runtime=s.runtime)
+            g.add_edges_from((dep, s.id) for dep in s.needs)
+        return g
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text of the DAG."""
+        lines = [f"digraph {json.dumps(self.mission)} {{", "  rankdir=LR;", "  node [shape=box];"]
+        for s in self.steps:
+            label = f"{s.id}\\n{s.tool}@{s.version}\\n[{s.runtime}]"
+            lines.append(f"  {json.dumps(s.id)} [label=\"{label}\"];")
+        for s in self.steps:
+            lines.extend(f"  {json.dumps(dep)} -> {json.dumps(s.id)};" for dep in s.needs)
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def to_mermaid(self) -> str:
+        """Mermaid flowchart text of the DAG (renders in JupyterLab, GitHub and MLflow markdown)."""
+        lines = ["flowchart LR"]
+        for s in self.steps:
+            lines.append(f'  {s.id}["{s.id}<br/>{s.tool}@{s.version}"]')
+        for s in self.steps:
+            lines.extend(f"  {dep} --> {s.id}" for dep in s.needs)
+        return "\n".join(lines) + "\n"
+
+    def bind_inputs(self, given: dict[str, Any], *, from_text: bool = False) -> dict[str, Any]:
+        """Validate run inputs against the declared types, applying defaults.
+
+        ``from_text`` coerces strings (as typed on a command line) to the declared type.
+        Problems raise a DiagnosticError naming every one.
+        """
+        problems: list[Diagnostic] = []
+        bound: dict[str, Any] = {}
+        for key in given:
+            if key not in self.inputs:
+                problems.append(Diagnostic(
+                    message=f"unknown input {key!r}; this mission takes: {', '.join(self.inputs) or 'no inputs'}",
+                    hint=did_you_mean(key, self.inputs)))
+        for key, spec in self.inputs.items():
+            if key in given:
+                try:
+                    bound[key] = coerce_input(given[key], spec, from_text=from_text)
+                except ValueError as exc:
+                    problems.append(Diagnostic(message=f"input {key!r}: {exc}"))
+            elif spec.required:
+                problems.append(Diagnostic(message=f"missing required input {key!r} ({spec.type})",
+                                           hint=f"pass it with -i {key}=…"))
+            else:
+                bound[key] = spec.default
+        if problems:
+            raise DiagnosticError(problems)
+        return bound
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "array": (list,), "object": (dict,),
+}
+
+
+def coerce_input(value: Any, spec: InputSpec, *, from_text: bool = False) -> Any:
+    """``value`` as the declared type, or ValueError saying what was expected."""
+    if from_text and isinstance(value, str) and spec.type != "string":
+        value = _parse_text(value, spec.type)
+    expected = _JSON_TYPES[spec.type]
+    ok = isinstance(value, expected) and not (isinstance(value, bool) and spec.type in ("integer", "number"))
+    if not ok:
+        raise ValueError(f"expected {spec.type}, got {type(value).__name__} {value!r}")
+    if spec.enum is not None and value not in spec.enum:
+        raise ValueError(f"{value!r} is not one of {spec.enum}")
+    return value
+
+
+def _parse_text(text: str, kind: str) -> Any:
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean":
+            lowered = text.strip().lower()
+            if lowered in ("true", "yes", "1", "on"):
+                return True
+            if lowered in ("false", "no", "0", "off"):
+                return False
+            raise ValueError
+        return json.loads(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid {kind}") from None

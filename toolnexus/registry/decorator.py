@@ -1,0 +1,164 @@
+"""``@tool``: a typed Python function becomes a tool, its schemas derived by pydantic from hints and docstring."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, get_type_hints, overload
+
+import docstring_parser
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+
+from toolnexus.core.spec import CostModel, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SPEC_ATTR = "__toolnexus_spec__"
+
+# Decorated tools, in decoration order; registries that include decorated tools read and follow this.
+_decorated: list[ToolSpec] = []
+_decorated_lock = threading.Lock()
+_decorated_listeners: list[Callable[[ToolSpec], None]] = []
+
+
+class PythonTool:
+    """The callable a runtime invokes: validates JSON arguments into the function's types, calls it,
+    and turns the return value back into JSON-compatible data."""
+
+    def __init__(self, fn: Callable[..., Any], arguments: type[BaseModel], returns: TypeAdapter[Any] | None,
+                 takes: list[str]) -> None:
+        self.fn = fn
+        self.arguments = arguments
+        self.returns = returns
+        self.takes = takes
+        self.is_async = inspect.iscoroutinefunction(fn)
+
+    def bind_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        model = self.arguments.model_validate(arguments)
+        return {name: getattr(model, name) for name in self.takes}
+
+    def dump(self, value: Any) -> Any:
+        if self.returns is not None:
+            return self.returns.dump_python(value, mode="json")
+        return TypeAdapter(Any).dump_python(value, mode="json")
+
+    def __call__(self, arguments: dict[str, Any]) -> Any:
+        """Synchronous call (for sync functions); the runtimes await :meth:`acall` for async ones."""
+        return self.dump(self.fn(**self.bind_arguments(arguments)))
+
+    async def acall(self, arguments: dict[str, Any]) -> Any:
+        return self.dump(await self.fn(**self.bind_arguments(arguments)))
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0].strip() if text and text.strip() else ""
+
+
+def describe_function(fn: Callable[..., Any], name: str) -> tuple[dict[str, Any], dict[str, Any] | None, PythonTool,
+                                                                   str, str]:
+    """Input schema, output schema, callable wrapper, summary and description of ``fn``."""
+    doc = docstring_parser.parse(inspect.getdoc(fn) or "")
+    param_docs = {p.arg_name: p.description for p in doc.params}
+    hints = get_type_hints(fn, include_extras=True)
+    fields: dict[str, Any] = {}
+    takes: list[str] = []
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(param.name, Any)
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, Field(default, description=param_docs.get(param.name)))
+        takes.append(param.name)
+    model_name = "".join(part.capitalize() for part in name.replace("-", "_").replace(".", "_").split("_"))
+    arguments = create_model(f"{model_name}Arguments", __config__=ConfigDict(extra="forbid"), **fields)
+    input_schema = arguments.model_json_schema()
+    input_schema.pop("title", None)
+    returns: TypeAdapter[Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    if "return" in hints and hints["return"] is not type(None):
+        returns = TypeAdapter(hints["return"])
+        output_schema = returns.json_schema(mode="serialization")
+        if doc.returns and doc.returns.description:
+            output_schema.setdefault("description", doc.returns.description)
+    summary = doc.short_description or ""
+    description = "\n\n".join(p for p in (doc.short_description, doc.long_description) if p)
+    return input_schema, output_schema, PythonTool(fn, arguments, returns, takes), summary, description
+
+
+@overload
+def tool(fn: F) -> F: ...
+
+
+@overload
+def tool(*, name: str | None = ..., version: str = ..., tier: SafetyTier | str = ...,
+         timeout: float | str | None = ..., memory: int | str | None = ..., cost: CostModel | dict[str, Any] | None = ...,
+         tags: Iterable[str] = ..., runtime: str = ..., deterministic: bool = ..., summary: str | None = ...,
+         examples: Iterable[dict[str, Any]] = ..., register: bool = ...) -> Callable[[F], F]: ...
+
+
+def tool(fn: F | None = None, *, name: str | None = None, version: str = "1.0.0",
+         tier: SafetyTier | str = SafetyTier.READ_ONLY, timeout: float | str | None = None,
+         memory: int | str | None = None, cost: CostModel | dict[str, Any] | None = None,
+         tags: Iterable[str] = (), runtime: str = "inprocess", deterministic: bool = False,
+         summary: str | None = None, examples: Iterable[dict[str, Any]] = (),
+         register: bool = True) -> F | Callable[[F], F]:
+    """Make a typed Python function a tool.
+
+    The input schema comes from the parameters' type hints and the docstring's parameter
+    descriptions, the output schema from the return annotation. The function is returned unchanged
+    (still callable directly); its :class:`ToolSpec` is on ``fn.__toolnexus_spec__``.
+
+    Example::
+
+        @tool(tier="read_only", tags=["text"])
+        def word_count(text: str) -> int:
+            \"\"\"Count the words in a text.\"\"\"
+            return len(text.split())
+    """
+
+    def decorate(func: F) -> F:
+        tool_name = name or func.__name__
+        input_schema, output_schema, wrapper, doc_summary, description = describe_function(func, tool_name)
+        target = f"{func.__module__}:{func.__qualname__}"
+        spec = ToolSpec(
+            name=tool_name,
+            version=version,
+            summary=summary or doc_summary or _first_line(description),
+            description=description,
+            input_schema=input_schema,
+            output_schema=output_schema,
+            tier=SafetyTier(tier),
+            limits=Limits(timeout=timeout, memory=memory),
+            cost=cost if isinstance(cost, CostModel) else CostModel(**(cost or {})),
+            tags=list(tags),
+            runtime=runtime,
+            deterministic=deterministic,
+            entry=ToolEntry(kind="python", target=target),
+            examples=[ToolExample(**e) for e in examples],
+            source=f"python:{target}",
+        ).bind(wrapper)
+        setattr(func, SPEC_ATTR, spec)
+        if register:
+            with _decorated_lock:
+                _decorated.append(spec)
+                listeners = list(_decorated_listeners)
+            for listener in listeners:
+                listener(spec)
+        return func
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def spec_of(obj: Any) -> ToolSpec | None:
+    """The ToolSpec of a ``@tool`` function, or ``None``."""
+    return getattr(obj, SPEC_ATTR, None)
+
+
+def follow_decorated(listener: Callable[[ToolSpec], None]) -> None:
+    """Replay every decorated tool into ``listener`` and keep it informed of new ones."""
+    with _decorated_lock:
+        existing = list(_decorated)
+        _decorated_listeners.append(listener)
+    for spec in existing:
+        listener(spec)

@@ -1,0 +1,128 @@
+"""The thread-safe, versioned tool registry."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+from toolnexus.core.diagnostics import did_you_mean
+from toolnexus.core.spec import ToolSpec
+from toolnexus.registry.versions import matches, parse_version, split_ref
+
+
+class ToolNotFound(LookupError):
+    """No tool (or no version of it) matches a reference; the message says what exists instead."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.hint = hint
+        super().__init__(message)
+
+
+RegistryListener = Callable[[str, ToolSpec], None]
+
+
+class Registry:
+    """Tools by name and version. Safe for concurrent readers and writers.
+
+    Reads take a snapshot under the lock and work on it afterwards, so a listing is never torn by a
+    concurrent ``register``. Listeners hear ``("registered" | "unregistered", spec)`` after each change.
+    """
+
+    def __init__(self, tools: Iterable[ToolSpec] = ()) -> None:
+        self._lock = threading.RLock()
+        self._tools: dict[str, dict[str, ToolSpec]] = {}
+        self._listeners: list[RegistryListener] = []
+        self.generation = 0
+        self.problems: list[str] = []  # providers that failed to load, for `toolnexus tools doctor`
+        for spec in tools:
+            self.register(spec)
+
+    def register(self, spec: ToolSpec, *, replace: bool = True) -> ToolSpec:
+        """Add ``spec``; the same name and version replaces the earlier one unless ``replace=False``."""
+        parse_version(spec.version)
+        with self._lock:
+            versions = self._tools.setdefault(spec.name, {})
+            if not replace and spec.version in versions:
+                raise ValueError(f"{spec.ref} is already registered")
+            versions[spec.version] = spec
+            self.generation += 1
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener("registered", spec)
+        return spec
+
+    def unregister(self, name: str, version: str | None = None) -> None:
+        """Remove one version of a tool, or all of them."""
+        with self._lock:
+            versions = self._tools.get(name, {})
+            removed = [versions.pop(version)] if version in versions else (
+                list(versions.values()) if version is None else [])
+            if version is None or not versions:
+                self._tools.pop(name, None)
+            self.generation += 1
+            listeners = list(self._listeners)
+        for spec in removed:
+            for listener in listeners:
+                listener("unregistered", spec)
+
+    def get(self, ref: str, version: str | None = None) -> ToolSpec:
+        """The highest version of ``ref`` (``name`` or ``name@version``) that matches; else ToolNotFound."""
+        name, ref_version = split_ref(ref)
+        wanted = version if version is not None else ref_version
+        with self._lock:
+            versions = dict(self._tools.get(name, {}))
+        if not versions:
+            hint = did_you_mean(name, self.names())
+            raise ToolNotFound(f"no tool named {name!r}", hint)
+        candidates = [v for v in versions if matches(v, wanted)]
+        if not candidates:
+            available = ", ".join(sorted(versions, key=parse_version))
+            raise ToolNotFound(f"no version of {name!r} matches @{wanted}",
+                               f"available versions: {available}")
+        return versions[max(candidates, key=parse_version)]
+
+    def find(self, ref: str, version: str | None = None) -> ToolSpec | None:
+        try:
+            return self.get(ref, version)
+        except (ToolNotFound, ValueError):
+            return None
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._tools)
+
+    def versions(self, name: str) -> list[str]:
+        with self._lock:
+            return sorted(self._tools.get(name, {}), key=parse_version)
+
+    def list(self, *, all_versions: bool = False) -> list[ToolSpec]:
+        """Tools in name order: the latest version of each, or every version."""
+        with self._lock:
+            snapshot = {name: dict(v) for name, v in self._tools.items()}
+        out: list[ToolSpec] = []
+        for name in sorted(snapshot):
+            ordered = sorted(snapshot[name], key=parse_version)
+            out.extend(snapshot[name][v] for v in (ordered if all_versions else ordered[-1:]))
+        return out
+
+    def subscribe(self, listener: RegistryListener) -> Callable[[], None]:
+        """Hear about every change; returns a function that stops it."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def __contains__(self, ref: object) -> bool:
+        return isinstance(ref, str) and self.find(ref) is not None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._tools.values())
+
+    def __iter__(self) -> Iterator[ToolSpec]:
+        return iter(self.list())

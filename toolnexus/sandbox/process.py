@@ -1,0 +1,278 @@
+"""The process runtime: calls run in warm worker processes, with limits, killed on cancel or timeout.
+
+Workers are plain ``subprocess.Popen`` children with blocking pipes driven from a thread, which keeps
+them usable from any event loop (a notebook, the CLI and a server each run their own) and from any
+thread. Each worker leads its own process group, so killing the group also kills whatever the tool
+started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import defaultdict
+from typing import IO, Any
+
+import anyio
+
+from toolnexus.core.call import ToolCall
+from toolnexus.core.context import ToolContext
+from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.runtime import RuntimeOutcome
+from toolnexus.core.spec import Limits, ToolSpec
+from toolnexus.sandbox.protocol import read_frame, write_frame
+
+PoolKey = tuple[int | None, int | None]
+_SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+
+
+def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment: no credentials or tokens of ours reach a tool unless declared."""
+    env = {k: os.environ[k] for k in _SAFE_ENV if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class WorkerDied(Exception):
+    def __init__(self, returncode: int | None, stderr_tail: str) -> None:
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        super().__init__(f"worker exited ({returncode})")
+
+
+class Worker:
+    """One warm worker process."""
+
+    def __init__(self, key: PoolKey, workspace: str) -> None:
+        self.key = key
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()
+        memory, open_files = key
+        import json
+
+        env = scrubbed_env({
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
+            "TOOLNEXUS_WORKER_LIMITS": json.dumps({"memory": memory, "open_files": open_files}),
+        })
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "toolnexus.sandbox.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._stderr, cwd=workspace, env=env, start_new_session=True,
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in = self.proc.stdin
+        self._out = self.proc.stdout
+        self.ready = False
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def roundtrip(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send one request and wait for its answer (blocking; run it in a thread)."""
+        try:
+            if not self.ready:
+                hello = read_frame(self._out)
+                if hello is None:
+                    raise self._died()
+                self.ready = True
+            write_frame(self._in, request)
+            response = read_frame(self._out)
+        except (BrokenPipeError, ValueError, OSError):
+            raise self._died() from None
+        if response is None:
+            raise self._died()
+        return response
+
+    def _died(self) -> WorkerDied:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - 4096))
+        return WorkerDied(code, self._stderr.read().decode("utf-8", "replace"))
+
+    def kill(self) -> None:
+        """Kill the worker and everything in its process group, and reap it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self._in, self._out, self._stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+class WorkerPool:
+    """Warm workers keyed by their hard limits; at most ``max_workers`` alive at once."""
+
+    def __init__(self, workspace: str, max_workers: int = 4) -> None:
+        self.workspace = workspace
+        self.max_workers = max_workers
+        self._idle: dict[PoolKey, list[Worker]] = defaultdict(list)
+        self._busy: set[Worker] = set()
+        self._lock = threading.Condition()
+        self._closed = False
+
+    def acquire(self, key: PoolKey) -> Worker:
+        with self._lock:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the process runtime is closed")
+                idle = self._idle.get(key)
+                while idle:
+                    worker = idle.pop()
+                    if worker.alive:
+                        self._busy.add(worker)
+                        return worker
+                    worker.kill()
+                live = len(self._busy) + sum(len(v) for v in self._idle.values())
+                if live >= self.max_workers:
+                    victim = next((ws.pop(0) for ws in self._idle.values() if ws), None)
+                    if victim is None:
+                        self._lock.wait()
+                        continue
+                    victim.kill()
+                worker = Worker(key, self.workspace)
+                self._busy.add(worker)
+                return worker
+
+    def release(self, worker: Worker, *, healthy: bool) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+            if healthy and worker.alive and not self._closed:
+                self._idle[worker.key].append(worker)
+            else:
+                worker.kill()
+            self._lock.notify()
+
+    def warm(self, key: PoolKey = (None, None), count: int = 1) -> None:
+        """Start ``count`` workers now so the first calls pay no interpreter start-up."""
+        workers = [self.acquire(key) for _ in range(count)]
+        for worker in workers:
+            try:
+                worker.roundtrip({"kind": "ping"})
+            except WorkerDied:
+                pass
+            self.release(worker, healthy=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            workers = [w for ws in self._idle.values() for w in ws] + list(self._busy)
+            self._idle.clear()
+            self._lock.notify_all()
+        for worker in workers:
+            worker.kill()
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [w.pid for ws in self._idle.values() for w in ws] + [w.pid for w in self._busy]
+
+
+class ProcessRuntime:
+    """Runs Python tools (by ``module:qualname``) and command tools in warm worker processes."""
+
+    name = "process"
+
+    def __init__(self, context: ToolContext | None = None, max_workers: int = 4) -> None:
+        self.context = context or ToolContext()
+        self.pool = WorkerPool(self.context.workspace, max_workers)
+
+    def _request(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> dict[str, Any]:
+        context = self.context.model_copy(update={"run_id": call.run_id, "step_id": call.step_id})
+        request: dict[str, Any] = {
+            "arguments": call.arguments,
+            "limits": limits.model_dump(mode="json"),
+            "context": context.model_dump(mode="json"),
+        }
+        if spec.entry.kind == "command":
+            request.update(kind="command", entry=spec.entry.model_dump(mode="json"), env=scrubbed_env())
+        else:
+            if not spec.entry.target or spec.entry.target.startswith("__main__:"):
+                raise _Refused(f"{spec.ref} has no importable implementation for a worker process "
+                               "(tools defined in a notebook or __main__ run in-process; put it in a module)")
+            request.update(kind="python", target=spec.entry.target)
+        return request
+
+    async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        try:
+            request = self._request(spec, call, limits)
+        except _Refused as exc:
+            return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR, message=str(exc)))
+        key: PoolKey = (limits.memory, limits.open_files)
+        slot: dict[str, Any] = {"worker": None, "cancelled": False}
+        lock = threading.Lock()
+
+        def run() -> dict[str, Any]:
+            worker = self.pool.acquire(key)
+            with lock:
+                slot["worker"] = worker
+                if slot["cancelled"]:
+                    worker.kill()
+            try:
+                response = worker.roundtrip(request)
+            except WorkerDied as died:
+                self.pool.release(worker, healthy=False)
+                return {"died": True, "returncode": died.returncode, "stderr": died.stderr_tail}
+            self.pool.release(worker, healthy=not response.get("recycle"))
+            return response
+
+        try:
+            response = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+        except BaseException:
+            # Cancelled (or timed out): kill the worker and its process group before letting go.
+            with lock:
+                slot["cancelled"] = True
+                worker = slot["worker"]
+            if worker is not None:
+                worker.kill()
+            raise
+        return _outcome(response, limits)
+
+    async def aclose(self) -> None:
+        self.pool.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class _Refused(Exception):
+    pass
+
+
+def _outcome(response: dict[str, Any], limits: Limits) -> RuntimeOutcome:
+    if response.get("died"):
+        code = response.get("returncode")
+        if code == -signal.SIGXCPU:
+            error = ToolError(kind=ErrorKind.LIMIT_EXCEEDED, message=f"CPU time limit of {limits.cpu_time}s reached")
+        elif code == -signal.SIGKILL and limits.memory:
+            error = ToolError(kind=ErrorKind.LIMIT_EXCEEDED, message="the worker was killed (memory limit reached?)")
+        else:
+            tail = " | ".join(str(response.get("stderr", "")).strip().splitlines()[-3:])
+            error = ToolError(kind=ErrorKind.RUNTIME_ERROR,
+                              message=f"the worker process died (exit {code})" + (f": {tail}" if tail else ""),
+                              retryable=True)
+        return RuntimeOutcome(error=error, stderr=response.get("stderr"))
+    if response.get("ok"):
+        return RuntimeOutcome(output=response.get("output"), stderr=response.get("stderr"))
+    return RuntimeOutcome(error=ToolError.model_validate(response["error"]), stderr=response.get("stderr"))

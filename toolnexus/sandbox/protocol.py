@@ -1,0 +1,41 @@
+"""Framing between the process runtime and its workers: a 4-byte length, then UTF-8 JSON."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import IO, Any
+
+_HEADER = struct.Struct(">I")
+MAX_FRAME = 1 << 30
+
+
+def write_frame(stream: IO[bytes], message: Any) -> None:
+    body = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
+    stream.write(_HEADER.pack(len(body)) + body)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> Any | None:
+    """The next message, or ``None`` at end of stream (the peer closed or died)."""
+    header = _read_exactly(stream, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ValueError(f"frame of {size} bytes is over the limit")
+    body = _read_exactly(stream, size)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = stream.read(size)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,157 @@
+"""The worker process of the process runtime: runs calls sent over stdin, answers over stdout.
+
+Started once and kept warm; hard resource limits are applied at start (so a tool cannot raise them),
+CPU time per call through the soft limit. Python-level prints of a tool are captured per call; the
+protocol uses a private copy of the original stdout so nothing a tool writes can corrupt it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import traceback
+from typing import Any
+
+from toolnexus.sandbox.protocol import read_frame, write_frame
+
+
+def _apply_hard_limits(limits: dict[str, Any]) -> None:
+    if limits.get("memory"):
+        resource.setrlimit(resource.RLIMIT_AS, (int(limits["memory"]), int(limits["memory"])))
+    if limits.get("open_files"):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits["open_files"]), int(limits["open_files"])))
+
+
+def _error(kind: str, message: str, retryable: bool = False, **details: Any) -> dict[str, Any]:
+    return {"ok": False, "error": {"kind": kind, "message": message, "retryable": retryable, "details": details}}
+
+
+def _resolve(target: str) -> Any:
+    module_name, _, qualname = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    spec = getattr(obj, "__toolnexus_spec__", None)
+    return spec.callable if spec is not None and spec.callable is not None else obj
+
+
+def _run_python(request: dict[str, Any]) -> Any:
+    fn = _resolve(request["target"])
+    if getattr(fn, "is_async", False):
+        import asyncio
+
+        return asyncio.run(fn.acall(request["arguments"]))
+    if hasattr(fn, "bind_arguments"):
+        return fn(request["arguments"])
+    return fn(**request["arguments"])
+
+
+def _child_limits(limits: dict[str, Any]) -> Any:
+    def apply() -> None:
+        if limits.get("cpu_time"):
+            seconds = int(limits["cpu_time"]) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+    return apply
+
+
+def _run_command(request: dict[str, Any]) -> dict[str, Any]:
+    entry = request["entry"]
+    max_output = int(request["limits"].get("max_output") or 16 * 2**20)
+    env = dict(request.get("env") or {})
+    env.update(entry.get("env") or {})
+    # The command stays in the worker's process group, so killing the group on cancel kills it too.
+    proc = subprocess.Popen(entry["argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=entry.get("cwd") or None, env=env, preexec_fn=_child_limits(request["limits"]))
+    stdout, stderr = proc.communicate(json.dumps(request["arguments"]).encode())
+    err_text = stderr[-65536:].decode("utf-8", "replace")
+    if len(stdout) > max_output:
+        return _error("limit_exceeded", f"output of {len(stdout)} bytes is over the {max_output}-byte cap")
+    if proc.returncode != 0:
+        how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with status {proc.returncode}"
+        tail = err_text.strip().splitlines()[-5:]
+        return {**_error("tool_error", f"command {how}" + (": " + " | ".join(tail) if tail else ""),
+                         exit_code=proc.returncode), "stderr": err_text}
+    text = stdout.decode("utf-8", "replace").strip()
+    try:
+        output = json.loads(text) if text else None
+    except json.JSONDecodeError as exc:
+        return {**_error("output_invalid", f"command printed no valid JSON on stdout ({exc.msg} at char {exc.pos})"),
+                "stderr": err_text}
+    return {"ok": True, "output": output, "stderr": err_text}
+
+
+def handle(request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("kind") == "ping":
+        return {"ok": True, "output": os.getpid()}
+    limits = request.get("limits") or {}
+    cpu = limits.get("cpu_time")
+    if cpu:
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        spent = used.ru_utime + used.ru_stime
+        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+        soft = int(spent + float(cpu)) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+    context = request.get("context") or {}
+    if context.get("workspace"):
+        os.chdir(context["workspace"])
+    if request.get("kind") == "command":
+        return _run_command(request)
+    from toolnexus.core.context import ToolContext, reset_context, use_context
+    from toolnexus.core.errors import error_from_exception
+
+    token = use_context(ToolContext(**context))
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            output = _run_python(request)
+        body = json.dumps(output, default=str)
+    except MemoryError:
+        return {**_error("limit_exceeded", "the tool ran out of memory (memory limit reached)"), "recycle": True}
+    except ImportError as exc:
+        return _error("runtime_error", f"cannot import tool {request.get('target')}: {exc}")
+    except Exception as exc:
+        error = error_from_exception(exc)
+        frames = traceback.extract_tb(exc.__traceback__)
+        details = dict(error.details)
+        if frames:
+            details["where"] = f"{os.path.basename(frames[-1].filename)}:{frames[-1].lineno}"
+        return {"ok": False, "error": {**error.model_dump(mode="json"), "details": details},
+                "stderr": captured.getvalue()[-65536:]}
+    finally:
+        reset_context(token)
+    max_output = int(limits.get("max_output") or 16 * 2**20)
+    if len(body) > max_output:
+        return _error("limit_exceeded", f"output of {len(body)} bytes is over the {max_output}-byte cap")
+    return {"ok": True, "output": json.loads(body), "stderr": captured.getvalue()[-65536:] or None}
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    _apply_hard_limits(json.loads(os.environ.pop("TOOLNEXUS_WORKER_LIMITS", "{}")))
+    inbox = sys.stdin.buffer
+    outbox = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything written to fd 1 from here on lands in our stderr, not in the protocol
+    write_frame(outbox, {"ready": os.getpid()})
+    while True:
+        request = read_frame(inbox)
+        if request is None:
+            return
+        try:
+            response = handle(request)
+        except MemoryError:
+            response = {**_error("limit_exceeded", "the tool ran out of memory (memory limit reached)"),
+                        "recycle": True}
+        except Exception as exc:  # our own failure: report it as data, keep serving
+            response = _error("runtime_error", f"worker failed: {type(exc).__name__}: {exc}")
+        write_frame(outbox, response)
+
+
+if __name__ == "__main__":
+    main()
