@@ -90,6 +90,7 @@ def _json_value(text: str) -> Any:
 async def _with_signals(control: RunControl, work: Callable[[], Any]) -> Any:
     """Run ``work``; SIGINT/SIGTERM cancel it through ``control`` (children are killed, run recorded)."""
     result: Any = None
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
@@ -98,8 +99,14 @@ async def _with_signals(control: RunControl, work: Callable[[], Any]) -> Any:
                     control.cancel(f"interrupted by {signal.Signals(signum).name}")
 
         group.start_soon(watch)
-        result = await work()
-        group.cancel_scope.cancel()
+        try:
+            result = await work()
+        except Exception as exc:  # re-raised outside the group, not wrapped in an ExceptionGroup
+            failure = exc
+        finally:
+            group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -245,7 +252,7 @@ def call_tool(
         err.print(f"[red]error[/]: {result.error}")
         for problem in result.error.details.get("errors", [])[1:]:
             err.print(f"  at {problem['path']}: {problem['message']}")
-        usage = result.error.kind in (ErrorKind.INVALID_ARGUMENTS, ErrorKind.NOT_FOUND)
+        usage = result.error.kind == ErrorKind.INVALID_ARGUMENTS or result.error.details.get("unknown_tool")
         raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILED)
     sys.stdout.write(json.dumps(result.output, indent=2, default=str) + "\n")
 

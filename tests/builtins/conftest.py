@@ -18,7 +18,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
+def tool_workspace(tmp_path: Path) -> Path:
     """An empty workspace folder; ``tmp_path`` itself (its parent) counts as outside."""
     root = tmp_path / "ws"
     root.mkdir()
@@ -26,17 +26,17 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def in_workspace(workspace: Path) -> Callable[..., AbstractContextManager[Path]]:
-    """``with in_workspace(**settings):`` makes a ToolContext rooted at ``workspace`` current.
+def in_workspace(tool_workspace: Path) -> Callable[..., AbstractContextManager[Path]]:
+    """``with in_workspace(**settings):`` makes a ToolContext rooted at ``tool_workspace`` current.
 
     Entered inside the test body so that it holds in the task an async test runs in.
     """
 
     @contextmanager
     def enter(**settings: Any) -> Iterator[Path]:
-        token = use_context(ToolContext(workspace=str(workspace), **settings))
+        token = use_context(ToolContext(workspace=str(tool_workspace), **settings))
         try:
-            yield workspace
+            yield tool_workspace
         finally:
             reset_context(token)
 

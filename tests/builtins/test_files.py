@@ -22,6 +22,17 @@ def test_write_then_read_round_trips_text(in_workspace):
         assert read({"path": "out/notes.txt"}) == {"text": "héllo\n", "size": 7, "path": "out/notes.txt"}
 
 
+def test_write_refuses_the_state_folder(in_workspace):
+    with in_workspace() as ws:
+        (ws / ".toolnexus").mkdir()
+        os.symlink(ws / ".toolnexus", ws / "state")
+        for path in (".toolnexus/state.db", "state/audit.log", "sub/../.toolnexus/x"):
+            with pytest.raises(ToolFailure) as failure:
+                write({"path": path, "content": "tampered"})
+            assert failure.value.error.kind is ErrorKind.DENIED
+        assert list((ws / ".toolnexus").iterdir()) == []
+
+
 def test_write_appends(in_workspace):
     with in_workspace() as ws:
         write({"path": "log.txt", "content": "a\n"})
@@ -73,7 +84,8 @@ def test_list_is_sorted_relative_to_root_and_filtered(in_workspace):
         for name in ("data/b.csv", "data/a.csv", "data/notes.md", "data/deep/c.csv", "top.csv"):
             (ws / name).parent.mkdir(parents=True, exist_ok=True)
             (ws / name).write_text(name)
-        assert listing({"path": "data"}) == {"files": ["data/a.csv", "data/b.csv", "data/notes.md"], "count": 3}
+        assert listing({"path": "data"}) == {
+            "files": ["data/a.csv", "data/b.csv", "data/notes.md"], "count": 3}
         assert listing({"path": "data", "pattern": "*.csv", "recursive": True}) == {
             "files": ["data/a.csv", "data/b.csv", "data/deep/c.csv"], "count": 3}
         assert listing({"recursive": True, "pattern": "*.csv"})["count"] == 4

@@ -30,7 +30,7 @@ def builtin_specs() -> list[ToolSpec]:
         spec = spec_of(function)
         if spec is None:  # pragma: no cover - every function above is a @tool
             raise TypeError(f"{function.__qualname__} is not a @tool function")
-        specs.append(spec.model_copy(deep=True))
+        specs.append(spec.model_copy(deep=True).bind(spec.callable))
     return specs
 
 

@@ -16,6 +16,8 @@ from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
 
 DEFAULT_MAX_READ = 10 * 2**20
+# toolnexus keeps its state (runs, approvals, the audit chain) here; a tool must not rewrite it.
+STATE_DIR = ".toolnexus"
 
 
 class ReadResult(TypedDict):
@@ -111,6 +113,9 @@ def write_file(path: str, content: str, append: bool = False, make_dirs: bool = 
     """
     root = workspace_root()
     target = resolve_in_workspace(path, root)
+    if target.is_relative_to(root / STATE_DIR):
+        raise ToolFailure(f"{path!r} is inside {STATE_DIR}/, toolnexus's own state; tools may not write it",
+                          kind=ErrorKind.DENIED, details={"path": path})
     _check_encoding(encoding)
     if target.is_dir():
         raise ToolFailure(f"{path!r} is a folder; give the path of a file inside it",

@@ -30,7 +30,7 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _BODY_HEADERS = frozenset({"content-type", "content-length"})
 _IP_CHECKS = (("is_loopback", "loopback"), ("is_link_local", "link-local"), ("is_multicast", "multicast"),
-              ("is_unspecified", "unspecified"), ("is_private", "private"), ("is_reserved", "reserved"))
+              ("is_unspecified", "unspecified"), ("is_reserved", "reserved"), ("is_private", "private"))
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 IPAddress = IPv4Address | IPv6Address

@@ -15,7 +15,7 @@ from typing import Any
 
 from typing_extensions import TypedDict
 
-from toolnexus.core.errors import ErrorKind, ToolFailure
+from toolnexus.core.errors import ErrorKind, ToolFailure, error_from_exception
 from toolnexus.registry.decorator import tool
 
 SNIPPET_FILENAME = "<python.exec>"
@@ -75,8 +75,10 @@ def exec_python(code: str, inputs: dict[str, Any] = {}) -> ExecResult:  # noqa: 
     except (Exception, SystemExit) as exc:
         line = _snippet_line(exc.__traceback__)
         where = f" (line {line})" if line is not None else ""
-        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise ToolFailure(f"{message}{where}", kind=ErrorKind.TOOL_ERROR,
-                          details={"exception": type(exc).__name__, "line": line,
+        # Kind, message and retryability (ConnectionError, TimeoutError, ...) as for any tool's exception;
+        # a snippet that raises ToolFailure keeps its own kind.
+        plain = error_from_exception(exc)
+        raise ToolFailure(f"{plain.message}{where}", kind=plain.kind, retryable=plain.retryable,
+                          details={**plain.details, "exception": type(exc).__name__, "line": line,
                                    "stdout": printed.getvalue()}) from None
     return {"result": _as_json(namespace.get("result")), "stdout": printed.getvalue()}

@@ -40,7 +40,7 @@ def render_text(template: str, data: dict[str, Any] = {}) -> RenderResult:  # no
     try:
         return {"text": compiled.render(data)}
     except UndefinedError as exc:
-        raise ToolFailure(f"template uses an undefined variable: {exc.message}; pass it in data",
+        raise ToolFailure(f"template uses something undefined: {exc.message} (pass it in data)",
                           kind=ErrorKind.INVALID_ARGUMENTS) from None
     except SecurityError as exc:
         raise ToolFailure(f"template did something the sandbox forbids: {exc}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class ErrorKind(StrEnum):
@@ -58,6 +58,13 @@ def error_from_exception(exc: BaseException) -> ToolError:
     """Turn an exception raised by tool code into a :class:`ToolError` with no traceback in its message."""
     if isinstance(exc, ToolFailure):
         return exc.error
+    if isinstance(exc, ValidationError):
+        # Raised when a tool's typed parameters reject the arguments: the caller can fix them.
+        problems = [{"path": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                    for e in exc.errors(include_url=False)]
+        first = problems[0] if problems else {"path": "/", "message": str(exc)}
+        return ToolError(kind=ErrorKind.INVALID_ARGUMENTS, message=f"invalid arguments at {first['path']}: "
+                         f"{first['message']}", details={"errors": problems})
     return ToolError(
         kind=ErrorKind.TOOL_ERROR,
         message=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,

@@ -51,30 +51,68 @@ def _yaml() -> YAML:
     return yaml
 
 
-def load_yaml(text: str, file: str | None = None) -> tuple[Any, Positions]:
-    """Parse YAML text into plain Python data and its :class:`Positions`; bad YAML raises a DiagnosticError."""
+def load_yaml(text: str, file: str | None = None,
+              problems: list[Diagnostic] | None = None) -> tuple[Any, Positions]:
+    """Parse YAML text into plain Python data and its :class:`Positions`.
+
+    Bad YAML syntax raises a DiagnosticError. Problems that still leave a usable document (a
+    duplicate key, a scalar that cannot be constructed) are appended to ``problems`` when a list is
+    given, so the caller can report them along with its own in one pass; otherwise they raise.
+    """
     positions = Positions(file)
     yaml = _yaml()
     try:
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise DiagnosticError([Diagnostic(
-            message=f"invalid YAML: {exc.problem or exc.context}",
-            file=file,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-            hint="check indentation, quoting and that ':' is followed by a space",
-        )]) from None
+        raise DiagnosticError([syntax_diagnostic(exc, text, file)]) from None
     except YAMLError as exc:
         raise DiagnosticError([Diagnostic(message=f"invalid YAML: {exc}", file=file)]) from None
     if node is None:
         return None, positions
-    problems: list[Diagnostic] = []
-    data = _build(node, (), positions, yaml.constructor, problems)
-    if problems:
-        raise DiagnosticError(problems)
+    found: list[Diagnostic] = []
+    data = _build(node, (), positions, yaml.constructor, found)
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise DiagnosticError(found)
     return data, positions
+
+
+_SYNTAX_HINT = "check indentation, quoting and that ':' is followed by a space"
+
+
+def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str | None) -> Diagnostic:
+    """A YAML syntax error as a diagnostic that names the construct left open and how to fix it."""
+    problem = exc.problem or exc.context or "cannot parse"
+    context = exc.context if exc.problem else None
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    mark = problem_mark or context_mark
+    hint = _SYNTAX_HINT
+    lines = text.splitlines()
+    at_tab = mark is not None and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t"
+    if at_tab or "tab character" in problem:
+        message = "invalid YAML: a tab character where YAML expects indentation or a value"
+        hint = "indent with spaces; YAML does not allow tabs for indentation"
+    else:
+        message = f"invalid YAML: {problem}"
+        if context and context_mark is not None:
+            message += f" {context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1}"
+        elif context:
+            message += f" {context}"
+        if context and "quoted scalar" in context and context_mark is not None:
+            mark = context_mark  # point at the opening quote, where the fix goes
+            if "end of stream" in problem:
+                message = "invalid YAML: unclosed quote: the quoted text that starts here runs to the end of the file"
+            hint = "close the quote (or escape the quote character inside the text)"
+        elif context and "flow sequence" in context:
+            hint = "close the list with `]` and separate items with `,`"
+        elif context and "flow mapping" in context:
+            hint = "close the mapping with `}` and separate entries with `,`"
+        elif "undefined alias" in problem:
+            hint = "define the anchor (`&name`) before using the alias (`*name`)"
+    return Diagnostic(message=message, file=file,
+                      line=mark.line + 1 if mark is not None else None,
+                      column=mark.column + 1 if mark is not None else None, hint=hint)
 
 
 def _mark(node: Node) -> tuple[int, int]:
@@ -121,28 +159,100 @@ def _build(node: Node, path: Path, positions: Positions, constructor: Any,
     return None
 
 
+_EXPECTED = {
+    "string_type": "a string", "bool_type": "true or false", "bool_parsing": "true or false",
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "list_type": "a list",
+    "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
+    "model_attributes_type": "a mapping (key: value)",
+}
+
+
+def yaml_type(value: Any) -> str:
+    """What a YAML author would call the type of ``value``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _shown_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _data_path(loc: Sequence[Any], positions: Positions, prefix: Path, kind: str) -> Path:
+    """The error's location as a path into the document, without pydantic's union-member tags."""
+    path: Path = tuple(prefix)
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith(("function-", "tagged")):
+            continue
+        candidate = (*path, part)
+        last = i == len(loc) - 1
+        if candidate in positions.values or candidate in positions.keys or not positions.values \
+                or (last and kind == "missing"):
+            path = candidate
+    return path
+
+
 def validation_diagnostics(exc: ValidationError, positions: Positions, prefix: Path = (),
-                           known_fields: Callable[[Path], Sequence[str]] | None = None) -> list[Diagnostic]:
-    """Map pydantic errors onto positioned diagnostics, with "did you mean" hints for unknown keys."""
+                           known_fields: Callable[[Path], Sequence[str]] | None = None,
+                           hint_for: Callable[[Path, str], str | None] | None = None) -> list[Diagnostic]:
+    """Map pydantic errors onto positioned diagnostics, with "did you mean" hints for unknown keys.
+
+    Errors from the alternatives of one union (``if:`` may be a string or a boolean) become one
+    diagnostic saying what was expected. ``hint_for(path, error_type)`` may add a fix for a field.
+    """
     out: list[Diagnostic] = []
+    grouped: dict[Path, list[dict[str, Any]]] = {}
     for error in exc.errors(include_url=False):
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged"))))
-        path = (*prefix, *loc)
+        path = _data_path(error["loc"], positions, prefix, error["type"])
+        grouped.setdefault(path, []).append(error)
+    for path, errors in grouped.items():
         shown = ".".join(str(p) for p in path) or "document"
-        kind = error["type"]
-        hint = None
-        if kind == "extra_forbidden":
-            message = f"unknown key {str(path[-1])!r} in {'.'.join(str(p) for p in path[:-1]) or 'document'}"
-            if known_fields is not None:
-                hint = did_you_mean(str(path[-1]), known_fields(path[:-1]))
-            out.append(positions.diagnostic(path, message, hint, key=True))
+        where = ".".join(str(p) for p in path[:-1]) or "document"
+        for error in errors:
+            kind = error["type"]
+            hint = hint_for(path, kind) if hint_for is not None else None
+            if kind == "extra_forbidden":
+                message = f"unknown key {str(path[-1])!r} in {where}"
+                if known_fields is not None:
+                    allowed = list(known_fields(path[:-1]))
+                    hint = did_you_mean(str(path[-1]), allowed) or hint or (
+                        f"allowed here: {', '.join(allowed)}" if allowed else None)
+                out.append(positions.diagnostic(path, message, hint, key=True))
+            elif kind == "missing":
+                message = f"missing required key {str(path[-1])!r} in {where}"
+                out.append(positions.diagnostic(path[:-1], message, hint))
+        kinds = [e for e in errors if e["type"] not in ("extra_forbidden", "missing")]
+        if not kinds:
             continue
-        if kind == "missing":
-            message = f"missing required key {str(path[-1])!r} in {'.'.join(str(p) for p in path[:-1]) or 'document'}"
-            out.append(positions.diagnostic(path[:-1], message))
+        hint = hint_for(path, kinds[0]["type"]) if hint_for is not None else None
+        if all(e["type"] in _EXPECTED for e in kinds):
+            expected = " or ".join(dict.fromkeys(_EXPECTED[e["type"]] for e in kinds))
+            value = kinds[0].get("input")
+            message = f"{shown}: expected {expected}, got {yaml_type(value)}"
+            if not isinstance(value, dict | list) and value is not None:
+                message += f" {_shown_value(value)}"
+            out.append(positions.diagnostic(path, message, hint))
             continue
-        msg = error["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        out.append(positions.diagnostic(path, f"{shown}: {msg}"))
+        for error in kinds:
+            msg = error["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            if error["type"] == "string_pattern_mismatch":
+                msg = f"{_shown_value(error.get('input'))} does not match the pattern {error['ctx']['pattern']}"
+            out.append(positions.diagnostic(path, f"{shown}: {msg}", hint))
+    out.sort(key=lambda d: (d.line or 0, d.column or 0))
     return out

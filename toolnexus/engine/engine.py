@@ -199,11 +199,13 @@ class _Run:
             self.engine.bus.emit(StepStarted(run_id=self.run_id, step_id=step.id, tool=spec.ref, attempt=attempt,
                                              item=item))
             try:
-                async with self.limiter:
-                    if serial:
-                        async with self.side_effects:
-                            result = await self.engine.invoker.invoke(call, spec)
-                    else:
+                # A side-effecting call queues for its turn before taking a concurrency slot, so
+                # one waiting in line never holds a slot a read-only step could be using.
+                if serial:
+                    async with self.side_effects, self.limiter:
+                        result = await self.engine.invoker.invoke(call, spec)
+                else:
+                    async with self.limiter:
                         result = await self.engine.invoker.invoke(call, spec)
             finally:
                 self.reserved -= estimate
@@ -279,7 +281,7 @@ class Engine:
         return result
 
     def _schedule(self, run: _Run, resume: StoredRun | None) -> None:
-        done = {sid: rec for sid, rec in (resume.steps.items() if resume else ()) if rec.done}
+        done = self._kept(run.plan, resume)
         for step in run.plan.steps:
             for dep in step.needs:
                 run.dependents[dep].append(step.id)
@@ -298,6 +300,22 @@ class Engine:
         for step in ready:
             if step.id not in run.records:
                 run.task_group.start_soon(run.run_step, step, name=step.id)
+
+    @staticmethod
+    def _kept(plan: Plan, resume: StoredRun | None) -> dict[str, StepRecord]:
+        """The steps of a resumed run to keep: done there, and every dependency kept too.
+
+        A step that was skipped because a dependency failed is "done" in the old run, but that
+        dependency runs again now, so the step must run again (and so must its dependents).
+        """
+        if resume is None:
+            return {}
+        kept: dict[str, StepRecord] = {}
+        for step in plan.steps:  # topological order: dependencies come first
+            record = resume.steps.get(step.id)
+            if record is not None and record.done and all(dep in kept for dep in step.needs):
+                kept[step.id] = record
+        return kept
 
     def _conclude(self, run: _Run, result: RunResult, *, timed_out: bool, cancelled: bool,
                   reason: str | None) -> None:

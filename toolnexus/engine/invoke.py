@@ -112,7 +112,8 @@ class Invoker:
             except (LookupError, ValueError) as exc:
                 hint = getattr(exc, "hint", None)
                 message = (exc.args[0] if exc.args else str(exc)) + (f" ({hint})" if hint else "")
-                return self._fail(call, None, ToolError(kind=ErrorKind.NOT_FOUND, message=message))
+                return self._fail(call, None, ToolError(kind=ErrorKind.NOT_FOUND, message=message,
+                                                        details={"unknown_tool": call.tool}))
         problems = argument_problems(spec, call.arguments)
         if problems:
             first = problems[0]

@@ -16,10 +16,17 @@ from jsonschema import Draft202012Validator
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from toolnexus.core.spec import ToolSpec
-from toolnexus.mission.expressions import STATUS_FUNCTIONS, Expression, ExpressionError, Template, expression
+from toolnexus.mission.expressions import (
+    GLOBAL_FUNCTIONS,
+    STATUS_FUNCTIONS,
+    Expression,
+    ExpressionError,
+    Template,
+    expression,
+)
 from toolnexus.mission.loader import LoadedMission, parse_mission
 from toolnexus.mission.model import Mission, Step
-from toolnexus.mission.plan import Plan, PlanStep, coerce_input
+from toolnexus.mission.plan import TYPE_NAMES, Plan, PlanStep, coerce_input
 
 ToolLookup = Callable[[str], ToolSpec]
 """Resolve ``name@version`` to a ToolSpec or raise LookupError (with an optional ``hint`` attribute)."""
@@ -40,6 +47,8 @@ class _Compiler:
         self.problems: list[Diagnostic] = list(loaded.diagnostics)
         self.mission: Mission | None = loaded.mission
         self.step_ids: list[str] = []
+        # Ids of steps written but invalid (already reported): referring to them is no new error.
+        self.broken_ids: set[str] = set()
         self.specs: dict[str, ToolSpec] = {}
         self.foreach_ids: set[str] = set()
 
@@ -49,27 +58,39 @@ class _Compiler:
     # -- references --------------------------------------------------------------------------
 
     def check_expression(self, expr: Expression, path: tuple[Any, ...], *, in_foreach: bool,
-                         allow_items: bool = True) -> set[str]:
+                         allow_items: bool = True, in_condition: bool = False) -> set[str]:
         """Check an expression's references; return the step ids it depends on."""
         deps: set[str] = set()
-        inputs = self.mission.inputs if self.mission else {}
+        input_names = self.loaded.input_names
+        for call in sorted(expr.calls):
+            if call in STATUS_FUNCTIONS and not in_condition:
+                self.error(path, f"`{call}()` is only meaningful in a step's `if:`",
+                           "use it as `if: ${{ always() }}` or `if: ${{ failure() }}`")
+            elif call not in STATUS_FUNCTIONS and call not in GLOBAL_FUNCTIONS:
+                known = (*STATUS_FUNCTIONS, *sorted(GLOBAL_FUNCTIONS))
+                self.error(path, f"unknown function `{call}()` in `${{{{ {expr.source} }}}}`",
+                           did_you_mean(call, known) or f"functions: {', '.join(f'{k}()' for k in known)};"
+                           " filters such as `| length` transform values")
         for ref in expr.refs:
             root = str(ref[0])
             if root not in ROOTS:
                 hint = did_you_mean(root, ROOTS) or "expressions read inputs.<name>, steps.<id>.outputs, item, index"
                 self.error(path, f"unknown name `{root}` in `${{{{ {expr.source} }}}}`", hint)
                 continue
-            if root == "inputs" and len(ref) >= 2 and self.mission is not None and str(ref[1]) not in inputs:
+            if root == "inputs" and len(ref) >= 2 and input_names is not None and str(ref[1]) not in input_names:
                 self.error(path, f"`inputs.{ref[1]}` is not a declared input",
-                           did_you_mean(str(ref[1]), inputs, "inputs.") or "declare it under `inputs:`")
+                           did_you_mean(str(ref[1]), input_names, "inputs.") or "declare it under `inputs:`")
             elif root == "steps":
                 if len(ref) < 2:
                     self.error(path, "`steps` needs a step id: steps.<id>.outputs")
                     continue
                 target = str(ref[1])
+                if target in self.broken_ids:
+                    continue
                 if target not in self.step_ids:
                     self.error(path, f"unknown step `{target}` in `${{{{ {expr.source} }}}}`",
-                               did_you_mean(target, self.step_ids, "steps."))
+                               did_you_mean(target, self.step_ids, "steps.")
+                               or f"the steps are: {', '.join(self.step_ids)}")
                     continue
                 if len(ref) >= 3 and str(ref[2]) not in STEP_FIELDS_IN_EXPRESSIONS:
                     self.error(path, f"`steps.{target}.{ref[2]}` is not a step field",
@@ -87,7 +108,7 @@ class _Compiler:
         try:
             template = Template(value)
         except ExpressionError as exc:
-            self.error(path, str(exc))
+            self.error(path, str(exc), exc.hint)
             return None, set()
         deps: set[str] = set()
         for sub, expr in template.expressions:
@@ -101,8 +122,8 @@ class _Compiler:
         if expr.path is None or len(expr.path) < 2:
             return None
         root = expr.path[0]
-        if root == "inputs" and self.mission is not None and len(expr.path) == 2:
-            spec = self.mission.inputs.get(str(expr.path[1]))
+        if root == "inputs" and len(expr.path) == 2:
+            spec = self.loaded.inputs.get(str(expr.path[1]))
             return {spec.type} if spec else None
         if root == "steps" and len(expr.path) >= 3 and expr.path[2] == "outputs":
             step_id = str(expr.path[1])
@@ -139,7 +160,8 @@ class _Compiler:
             if template.constant:
                 for message in argument_errors(spec.ref, name, json.dumps(properties[name], sort_keys=True),
                                                json.dumps(schema.get("$defs", {}), sort_keys=True), value):
-                    self.error(arg_path, f"step `{step.id}`: argument `{name}` {message}")
+                    self.error(arg_path, f"step `{step.id}`: argument `{name}`: {message}",
+                               _describe(properties[name]))
             elif len(template.expressions) == 1 and template.expressions[0][0] == () and \
                     isinstance(value, str) and value.strip().startswith("${{") and value.strip().endswith("}}"):
                 expr = template.expressions[0][1]
@@ -171,10 +193,13 @@ class _Compiler:
             text = step.if_.strip()
             inner = text[3:-2] if text.startswith("${{") and text.endswith("}}") else text
             try:
-                deps |= self.check_expression(expression(inner), (*path, "if"), in_foreach=in_foreach)
+                deps |= self.check_expression(expression(inner), (*path, "if"), in_foreach=in_foreach,
+                                              in_condition=True)
             except ExpressionError as exc:
-                self.error((*path, "if"), str(exc))
+                self.error((*path, "if"), str(exc), exc.hint)
         for need in step.needs:
+            if need in self.broken_ids:
+                continue
             if need not in self.step_ids:
                 self.error((*path, "needs"), f"step `{step.id}` needs unknown step `{need}`",
                            did_you_mean(need, self.step_ids))
@@ -183,7 +208,7 @@ class _Compiler:
             self.check_template(step.with_, (*path, "with"), in_foreach=in_foreach)
             return None
         deps |= self.check_arguments(step, spec, path, in_foreach)
-        runtime = step.runtime or (self.mission.runtime if self.mission else None) or spec.runtime
+        runtime = step.runtime or self.loaded.runtime or spec.runtime
         if runtime not in self.runtimes:
             self.error((*path, "runtime") if step.runtime else (*path, "uses"),
                        f"step `{step.id}`: unknown runtime `{runtime}`",
@@ -213,33 +238,35 @@ class _Compiler:
             else:
                 seen[step.id] = index
         self.step_ids = list(seen)
+        self.broken_ids = set(self.loaded.declared_ids) - set(seen)
         self.foreach_ids = {s.id for _, s in steps if s.foreach is not None}
         for _, step in steps:
             spec = _try(self.lookup, step.uses)
             if spec is not None:
                 self.specs[step.id] = spec
-        if self.mission is not None:
-            for name, spec in self.mission.inputs.items():
-                if not spec.required:
-                    try:
-                        coerce_input(spec.default, spec)
-                    except ValueError as exc:
-                        self.error(("inputs", name, "default"), f"input `{name}` default: {exc}")
+        for name, spec in self.loaded.inputs.items():
+            if not spec.required:
+                try:
+                    coerce_input(spec.default, spec)
+                except ValueError as exc:
+                    self.error(("inputs", name, "default"), f"input `{name}` default: {exc}",
+                               f"make the default {TYPE_NAMES[spec.type]}, or change `type:`")
         compiled: list[tuple[int, PlanStep]] = []
         for index, step in steps:
             plan_step = self.compile_step(index, step)
             if plan_step is not None:
                 compiled.append((index, plan_step))
-        if self.mission is not None:
-            self.check_template(self.mission.outputs, ("outputs",), in_foreach=False)
+        self.check_template(self.loaded.outputs, ("outputs",), in_foreach=False)
         ordered = self.order(compiled)
         if self.problems or self.mission is None:
-            raise DiagnosticError(self.problems)
+            raise DiagnosticError(sorted(self.problems, key=_position))
         return self.finish(ordered)
 
     def order(self, compiled: list[tuple[int, PlanStep]]) -> list[PlanStep]:
         graph = nx.DiGraph()
-        index_of = {s.id: i for i, s in compiled}
+        index_of: dict[str, int] = {}
+        for i, s in compiled:
+            index_of.setdefault(s.id, i)  # a duplicate id (reported) keeps its first position
         for _, s in compiled:
             graph.add_node(s.id)
             graph.add_edges_from((d, s.id) for d in s.needs if d in index_of or d == s.id)
@@ -248,8 +275,14 @@ class _Compiler:
             start = min(component, key=lambda n: index_of.get(n, 0))
             cycle = [u for u, _ in nx.find_cycle(graph.subgraph(component), source=start)]
             names = " → ".join([*cycle, cycle[0]])
-            self.error(("steps", index_of.get(start, 0), "id"), f"dependency cycle: {names}",
-                       "a step cannot depend, directly or through others, on itself")
+            if len(component) == 1:
+                self.error(("steps", index_of.get(start, 0), "id"),
+                           f"step `{start}` depends on itself (dependency cycle: {names})",
+                           "remove it from its own `needs:` and expressions")
+            else:
+                self.error(("steps", index_of.get(start, 0), "id"), f"dependency cycle: {names}",
+                           "a step cannot depend, directly or through others, on itself; "
+                           "remove one of these dependencies")
         if cyclic:
             return []
         order = nx.lexicographical_topological_sort(graph, key=lambda n: index_of.get(n, 0))
@@ -274,6 +307,20 @@ def plan_hash(plan: Plan) -> str:
     """A digest of everything that decides what the plan does (not where it was loaded from)."""
     body = plan.model_dump(mode="json", by_alias=True, exclude={"hash", "source_path", "description"})
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _describe(schema: dict[str, Any]) -> str | None:
+    """What an argument's schema asks for, as a hint."""
+    description = schema.get("description")
+    kinds = schema_types(schema, ())
+    wants = " or ".join(TYPE_NAMES.get(k, k) for k in sorted(kinds)) if kinds else None
+    if wants and description:
+        return f"it takes {wants}: {description}"
+    return f"it takes {wants}" if wants else description
+
+
+def _position(d: Diagnostic) -> tuple[str, int, int]:
+    return d.file or "", d.line or 0, d.column or 0
 
 
 def _try(lookup: ToolLookup, ref: str) -> ToolSpec | None:

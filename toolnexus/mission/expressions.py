@@ -8,6 +8,7 @@ walk over the context with no template machinery, which keeps per-step overhead 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -30,6 +31,10 @@ STATUS_FUNCTIONS = ("always", "success", "failure", "cancelled")
 class ExpressionError(ValueError):
     """An expression that cannot be parsed or evaluated; the message says which and why."""
 
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
 
 class _Environment(SandboxedEnvironment):
     # A mapping's keys win over its methods, so `outputs.items` means the key "items".
@@ -40,6 +45,23 @@ class _Environment(SandboxedEnvironment):
 
 
 _env = _Environment(undefined=StrictUndefined)
+
+# Functions an expression may call anywhere (Jinja's globals); `always()` & co. only in `if:`.
+GLOBAL_FUNCTIONS = frozenset(_env.globals)
+
+
+def _syntax_message(source: str, exc: TemplateSyntaxError) -> str:
+    # The expression is parsed inside "{{ … }}": speak of the expression, not of Jinja's wrapper.
+    message = exc.message or "syntax error"
+    message = message.replace("expected token 'end of print statement'", "expected the end of the expression")
+    message = message.replace("'end of print statement'", "end of expression")
+    message = message.replace("end of print statement", "end of expression")
+    message = message.replace("unexpected '}'", "unexpected end of expression")
+    message = re.sub(r"unexpected char (.*) at \d+$", r"unexpected character \1", message)
+    return f"cannot parse `{source}`: {message}"
+
+
+SYNTAX_HINT = "write Jinja-style expressions, e.g. `steps.fetch.outputs.size > 0 and inputs.ok` or `x | length`"
 
 
 def _translate(source: str) -> str:
@@ -114,7 +136,15 @@ class Expression:
         try:
             tree = _env.parse("{{ " + self.text + " }}")
         except TemplateSyntaxError as exc:
-            raise ExpressionError(f"cannot parse `{self.source}`: {exc.message}") from None
+            raise ExpressionError(_syntax_message(self.source, exc), SYNTAX_HINT) from None
+        for node in tree.find_all((nodes.Filter, nodes.Test)):
+            known = _env.filters if isinstance(node, nodes.Filter) else _env.tests
+            if node.name not in known:
+                kind = "filter" if isinstance(node, nodes.Filter) else "test"
+                close = difflib.get_close_matches(node.name, list(known), n=1)
+                raise ExpressionError(
+                    f"unknown {kind} `{node.name}` in `{self.source}`",
+                    f"did you mean `{close[0]}`?" if close else f"see the Jinja2 built-in {kind}s")
         self.refs = []
         _collect(tree, self.refs, self.calls)
         # A call's name (e.g. `always()`) is a function, not a reference to look up.
@@ -148,7 +178,7 @@ def _compile(text: str, source: str) -> Callable[..., Any]:
     try:
         compiled = _env.compile_expression(text, undefined_to_none=False)
     except TemplateSyntaxError as exc:
-        raise ExpressionError(f"cannot parse `{source}`: {exc.message}") from None
+        raise ExpressionError(_syntax_message(source, exc), SYNTAX_HINT) from None
     return compiled
 
 
@@ -156,9 +186,7 @@ def _walk(path: Ref, context: Mapping[str, Any], source: str) -> Any:
     value: Any = context
     for i, part in enumerate(path):
         try:
-            if isinstance(value, Mapping):
-                value = value[part]
-            elif isinstance(value, list | tuple) and isinstance(part, int):
+            if isinstance(value, Mapping) or (isinstance(value, list | tuple) and isinstance(part, int)):
                 value = value[part]
             else:
                 raise KeyError(part)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,44 @@ def known_fields(path: DataPath) -> list[str]:
     return _NESTED.get(names[-1], [])
 
 
+_HINTS: dict[str, str] = {
+    "id": "a step id starts with a letter or '_' and holds only letters, digits and '_', e.g. fetch_data",
+    "mission": "a mission name holds letters, digits, '_', '-' and '.', e.g. weekly-report",
+    "retry": "write `retry: {attempts: 3, backoff: exponential, delay: 1s}`",
+    "budget": "write `budget: {max_cost: 0.50, max_duration: 10m}`",
+    "steps": "`steps:` is a list of steps, each `- id: …` with `uses: tool.name`",
+    "needs": "write `needs: other_step` or `needs: [a, b]`",
+    "with": "`with:` maps argument names to values, e.g. `with: {path: data.csv}`",
+    "if": "write an expression such as `${{ steps.fetch.outputs.size > 0 }}`, or true/false",
+    "foreach": "write a list, or an expression giving one such as `${{ inputs.files }}`",
+}
+
+
+def mission_hint(path: DataPath, kind: str) -> str | None:
+    """A fix for a mission field's error, where a general one helps."""
+    if not path:
+        return None
+    if path[0] == "inputs" and len(path) == 2 and kind in ("model_type", "dict_type"):
+        return "declare an input as a mapping, e.g. `name: {type: string, default: emea}`"
+    last = next((p for p in reversed(path) if isinstance(p, str)), None)
+    if path[0] == "steps" and len(path) == 2 and kind in ("model_type", "dict_type"):
+        return "each step is a mapping such as `- id: fetch` followed by `uses: files.read@1`"
+    if kind == "missing" and last == "steps" and len(path) == 1:
+        return "add `steps:` with at least one step, e.g. `- {id: hello, uses: text.render, with: {template: hi}}`"
+    if kind == "missing" and last == "mission":
+        return "add `mission: <name>` at the top of the file"
+    if kind == "missing" and last == "uses":
+        return "add `uses: <tool name>`; `toolnexus tools list` shows the tools"
+    return _HINTS.get(last) if last is not None and kind != "missing" else None
+
+
 @dataclass
 class LoadedMission:
     """A parsed mission with what is needed to point at its lines.
 
-    ``mission`` is ``None`` when the document did not validate; ``steps`` then holds the steps that
-    did, so the graph checks can still report on them in the same pass.
+    ``mission`` is ``None`` when the document did not validate. The parts that did validate are
+    still available (``steps``, ``inputs``, ``outputs``…) so the compiler can report every other
+    problem in the same pass, without cascading errors from the parts that did not.
     """
 
     source: str
@@ -46,6 +79,13 @@ class LoadedMission:
     mission: Mission | None = None
     steps: list[tuple[int, Step]] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    inputs: dict[str, InputSpec] = field(default_factory=dict)
+    # Every input name written, valid or not; None when `inputs:` itself is unusable.
+    input_names: set[str] | None = field(default_factory=set)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    runtime: str | None = None
+    # Every step id written (valid step or not), so references to a broken step do not cascade.
+    declared_ids: list[str] = field(default_factory=list)
 
     def require(self) -> Mission:
         if self.mission is None or self.diagnostics:
@@ -54,28 +94,61 @@ class LoadedMission:
 
 
 def parse_mission(text: str, file: str | None = None) -> LoadedMission:
-    """Parse mission YAML text. YAML syntax errors raise; model errors are collected on the result."""
-    data, positions = load_yaml(text, file)
-    loaded = LoadedMission(source=text, file=file, positions=positions, data=data)
+    """Parse mission YAML text. YAML syntax errors raise; every other problem is collected on the result."""
+    problems: list[Diagnostic] = []
+    data, positions = load_yaml(text, file, problems)
+    loaded = LoadedMission(source=text, file=file, positions=positions, data=data, diagnostics=problems)
     if not isinstance(data, dict):
         loaded.diagnostics.append(positions.diagnostic(
-            (), "a mission is a mapping with at least `mission:` and `steps:`",
+            (), "a mission is a mapping with at least `mission:` and `steps:`"
+            + (f", not {_kind(data)}" if data is not None else " (the file is empty)"),
             "start from missions/hello.yaml"))
+        loaded.input_names = None
         return loaded
     try:
-        loaded.mission = Mission.model_validate(data)
-        loaded.steps = list(enumerate(loaded.mission.steps))
-        return loaded
+        mission = Mission.model_validate(data)
     except ValidationError as exc:
-        loaded.diagnostics.extend(validation_diagnostics(exc, positions, known_fields=known_fields))
+        loaded.diagnostics.extend(validation_diagnostics(exc, positions, known_fields=known_fields,
+                                                         hint_for=mission_hint))
+        _salvage(loaded, data)
+        return loaded
+    loaded.mission = mission
+    loaded.steps = list(enumerate(mission.steps))
+    loaded.inputs = dict(mission.inputs)
+    loaded.input_names = set(mission.inputs)
+    loaded.outputs = mission.outputs
+    loaded.runtime = mission.runtime
+    loaded.declared_ids = [s.id for s in mission.steps]
+    return loaded
+
+
+def _kind(data: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(data), type(data).__name__)
+
+
+def _salvage(loaded: LoadedMission, data: dict[str, Any]) -> None:
+    """Keep the valid parts of a mission that did not validate as a whole (already reported)."""
+    raw_inputs = data.get("inputs", {})
+    if isinstance(raw_inputs, dict):
+        loaded.input_names = {str(k) for k in raw_inputs}
+        for name, raw in raw_inputs.items():
+            with suppress(ValidationError):  # already reported, with its position
+                loaded.inputs[str(name)] = InputSpec.model_validate(raw if raw is not None else {})
+    else:
+        loaded.input_names = None
+    raw_outputs = data.get("outputs")
+    if isinstance(raw_outputs, dict):
+        loaded.outputs = raw_outputs
+    if isinstance(data.get("runtime"), str):
+        loaded.runtime = data["runtime"]
     raw_steps = data.get("steps")
     if isinstance(raw_steps, list):
         for index, raw in enumerate(raw_steps):
-            try:
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                loaded.declared_ids.append(raw["id"])
+            with suppress(ValidationError):  # already reported, with its position
                 loaded.steps.append((index, Step.model_validate(raw)))
-            except ValidationError:
-                pass  # already reported above, with its position
-    return loaded
 
 
 def load_mission(path: str | Path) -> LoadedMission:
@@ -84,7 +157,15 @@ def load_mission(path: str | Path) -> LoadedMission:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DiagnosticError([Diagnostic(message=f"no such mission file: {path}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DiagnosticError([Diagnostic(message=f"cannot read {path}: {exc}")]) from None
+        raise DiagnosticError([Diagnostic(message="no such mission file", file=str(path),
+                                          hint="check the path; example missions are in missions/")]) from None
+    except IsADirectoryError:
+        raise DiagnosticError([Diagnostic(message="is a folder, not a mission file", file=str(path),
+                                          hint="give the path of a .yaml file")]) from None
+    except UnicodeDecodeError as exc:
+        raise DiagnosticError([Diagnostic(message=f"cannot read the file as UTF-8 text: {exc.reason}",
+                                          file=str(path))]) from None
+    except OSError as exc:
+        raise DiagnosticError([Diagnostic(message=f"cannot read the file: {exc.strerror or exc}",
+                                          file=str(path))]) from None
     return parse_mission(text, str(path))

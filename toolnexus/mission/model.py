@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from toolnexus.core.units import Duration
 
@@ -65,7 +65,8 @@ class Step(BaseModel):
     name: str | None = None
     description: str | None = None
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    needs: list[str] = Field(default_factory=list)
+    needs: Annotated[list[str], WithJsonSchema({"anyOf": [
+        {"type": "string"}, {"type": "array", "items": {"type": "string"}}]})] = Field(default_factory=list)
     if_: str | bool | None = Field(None, alias="if")
     foreach: str | list[Any] | None = None
     retry: RetryPolicy | None = None
@@ -79,11 +80,6 @@ class Step(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("retry", mode="before")
-    @classmethod
-    def _retry_count(cls, value: Any) -> Any:
-        # `retry: 3` is the short form of `retry: {attempts: 3}`.
-        return {"attempts": value} if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class Mission(BaseModel):
@@ -101,22 +97,6 @@ class Mission(BaseModel):
     budget: Budget | None = None
     concurrency: int | None = Field(None, ge=1, le=1024)
     runtime: str | None = Field(None, description="default runtime for steps that name none")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _inputs_shorthand(cls, data: Any) -> Any:
-        # `inputs: {region: emea}` is short for `{region: {type: string, default: emea}}`.
-        if isinstance(data, dict) and isinstance(data.get("inputs"), dict):
-            data = dict(data)
-            data["inputs"] = {k: _input_from_shorthand(v) for k, v in data["inputs"].items()}
-        return data
-
-
-def _input_from_shorthand(value: Any) -> Any:
-    if isinstance(value, dict) or value is None:
-        return value if value is not None else {}
-    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
-    return {"type": kinds.get(type(value), "string"), "default": value}
 
 
 STEP_FIELDS = [f.alias or n for n, f in Step.model_fields.items()]

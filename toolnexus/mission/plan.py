@@ -177,10 +177,22 @@ def coerce_input(value: Any, spec: InputSpec, *, from_text: bool = False) -> Any
     expected = _JSON_TYPES[spec.type]
     ok = isinstance(value, expected) and not (isinstance(value, bool) and spec.type in ("integer", "number"))
     if not ok:
-        raise ValueError(f"expected {spec.type}, got {type(value).__name__} {value!r}")
+        raise ValueError(f"expected {TYPE_NAMES[spec.type]}, got {_a_type_of(value)} {value!r}")
     if spec.enum is not None and value not in spec.enum:
         raise ValueError(f"{value!r} is not one of {spec.enum}")
     return value
+
+
+TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
+           "array": "an array (list)", "object": "an object (mapping)"}
+
+
+def _a_type_of(value: Any) -> str:
+    for kind, types in (("boolean", (bool,)), ("integer", (int,)), ("number", (float,)), ("string", (str,)),
+                        ("array", (list, tuple)), ("object", (dict,))):
+        if isinstance(value, types):
+            return TYPE_NAMES[kind]
+    return "null" if value is None else type(value).__name__
 
 
 def _parse_text(text: str, kind: str) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from toolnexus.core.diagnostics import DiagnosticError
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.spec import ToolSpec
 from toolnexus.registry.decorator import spec_of
 from toolnexus.registry.manifest import load_manifest, manifest_files
@@ -82,15 +82,23 @@ def load_entry_points(registry: Registry, group: str = ENTRY_POINT_GROUP) -> lis
 
 
 def load_manifests(registry: Registry, folder: str | Path) -> list[ToolSpec]:
-    """Register every tool declared by ``*.tools.yaml`` manifests under ``folder``."""
+    """Register every tool declared by ``*.tools.yaml`` manifests under ``folder``.
+
+    Every manifest is read: the tools of good ones are registered, and the problems of all bad ones
+    are kept in ``registry.problems`` and raised together as one DiagnosticError at the end.
+    """
     loaded: list[ToolSpec] = []
+    problems: list[Diagnostic] = []
     for path in manifest_files(folder):
         try:
             specs = load_manifest(path)
         except DiagnosticError as exc:
             registry.problems.extend(str(d) for d in exc.diagnostics)
-            raise
+            problems.extend(exc.diagnostics)
+            continue
         for spec in specs:
             registry.register(spec)
         loaded.extend(specs)
+    if problems:
+        raise DiagnosticError(problems)
     return loaded

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from toolnexus.core.diagnostics import DiagnosticError
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.spec import CostModel, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.core.yamlpos import load_yaml, validation_diagnostics
+from toolnexus.registry.versions import parse_version
 
 MANIFEST_SUFFIXES = (".tools.yaml", ".tools.yml")
 
@@ -36,6 +37,26 @@ class ManifestTool(BaseModel):
     deterministic: bool = False
     examples: list[ToolExample] = Field(default_factory=list)
 
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not value or any(c.isspace() or c == "@" for c in value):
+            raise ValueError(f"{value!r} is not a tool name: use letters, digits, '_', '-' and '.', no spaces or '@'")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _valid_version(cls, value: str) -> str:
+        parse_version(value)
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _some_command(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("the command is empty: give the program and its arguments, e.g. [python3, tool.py]")
+        return value
+
 
 class ToolManifest(BaseModel):
     """A manifest file: a list of tools."""
@@ -45,14 +66,31 @@ class ToolManifest(BaseModel):
     tools: list[ManifestTool]
 
 
+_NESTED: dict[str, list[str]] = {
+    "limits": list(Limits.model_fields), "cost": list(CostModel.model_fields),
+    "examples": list(ToolExample.model_fields),
+}
+
+
 def _fields(path: tuple[Any, ...]) -> list[str]:
-    return list(ManifestTool.model_fields) if path[:1] == ("tools",) else list(ToolManifest.model_fields)
+    """The keys allowed at ``path`` of a manifest, for "did you mean" hints."""
+    names = [p for p in path if isinstance(p, str)]
+    if not names:
+        return list(ToolManifest.model_fields)
+    if names == ["tools"]:
+        return list(ManifestTool.model_fields)
+    return _NESTED.get(names[-1], [])
 
 
 def load_manifest(path: str | Path) -> list[ToolSpec]:
     """The tools a manifest file declares; problems raise a DiagnosticError with positions."""
     path = Path(path)
-    data, positions = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DiagnosticError([Diagnostic(message=f"cannot read tool manifest: {reason}", file=str(path))]) from None
+    data, positions = load_yaml(text, str(path))
     try:
         manifest = ToolManifest.model_validate(data)
     except ValidationError as exc:

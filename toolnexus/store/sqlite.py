@@ -63,7 +63,9 @@ class StoredRun:
         self.error = ToolError.model_validate_json(row["error"]) if row["error"] else None
         self.pid: int | None = row["pid"]
         self.host: str | None = row["host"]
-        self.steps = steps
+        # Steps in plan order (the order `toolnexus plan` shows), not the order they finished in.
+        order = {s["id"]: i for i, s in enumerate((self.plan or {}).get("steps", []))}
+        self.steps = dict(sorted(steps.items(), key=lambda kv: order.get(kv[0], len(order))))
 
     @property
     def process_alive(self) -> bool:
@@ -139,7 +141,13 @@ class StateStore:
             (run_id, record.step_id, record.model_dump_json(), record.status.value))
 
     def _run_finished(self, result: RunResult) -> None:
-        self._conn().execute(
+        conn = self._conn()
+        # The result's records are the final word: they include the steps kept from a resumed run
+        # and those that never started, which no step_finished event announced.
+        conn.executemany(
+            "INSERT OR REPLACE INTO steps (run_id, step_id, record, status) VALUES (?,?,?,?)",
+            [(result.run_id, r.step_id, r.model_dump_json(), r.status.value) for r in result.steps.values()])
+        conn.execute(
             "UPDATE runs SET status=?, finished_at=?, duration=?, cost=?, currency=?, error=?, outputs=?"
             " WHERE run_id=?",
             (result.status.value, (result.finished_at or result.started_at).isoformat(), result.duration,

@@ -1,0 +1,171 @@
+"""shell.run: allow-listed programs, argv only, and no process outliving a timeout or a cancellation."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import anyio
+import psutil
+import pytest
+from pydantic import ValidationError
+
+from toolnexus.builtins.shell import OUTPUT_CAP, run_command
+from toolnexus.core.context import DEFAULT_SHELL_ALLOW
+from toolnexus.core.errors import ErrorKind, ToolFailure
+from toolnexus.registry.decorator import spec_of
+
+pytestmark = pytest.mark.anyio
+
+run = spec_of(run_command).callable.acall
+
+# Starts a background sleep and a foreground one in the same process group, recording both pids.
+SPAWN_TWO = "sleep 30 & echo $! > bg.pid; echo $$ > fg.pid; sleep 30"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_gone(pids: list[int], within: float = 5.0) -> None:
+    """Every pid is dead (or a zombie awaiting its reaper); SIGKILL lands asynchronously, so poll."""
+    deadline = time.monotonic() + within
+    while alive := [pid for pid in pids if _alive(pid)]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"processes still running: {alive}")
+        time.sleep(0.01)
+
+
+def _recorded_pids(ws: Path) -> list[int]:
+    return [int((ws / name).read_text()) for name in ("bg.pid", "fg.pid")]
+
+
+def _processes_with_arg(arg: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if arg in (proc.info["cmdline"] or []) and _alive(proc.pid):
+            found.append(proc)
+    return found
+
+
+async def test_runs_a_program_and_captures_output(in_workspace):
+    with in_workspace():
+        assert await run({"argv": ["echo", "hello", "world"]}) == {
+            "exit_code": 0, "stdout": "hello world\n", "stderr": "", "truncated": False}
+
+
+async def test_stdin_is_sent_and_absent_stdin_does_not_block(in_workspace):
+    with in_workspace():
+        assert (await run({"argv": ["cat"], "stdin": "line 1\nline 2\n"}))["stdout"] == "line 1\nline 2\n"
+        assert (await run({"argv": ["cat"], "timeout": 10}))["stdout"] == ""
+
+
+async def test_nonzero_exit_is_a_result_not_an_error(in_workspace):
+    with in_workspace():
+        result = await run({"argv": ["ls", "does-not-exist"]})
+    assert result["exit_code"] != 0
+    assert "does-not-exist" in result["stderr"]
+
+
+async def test_cwd_is_relative_to_the_workspace_and_confined(in_workspace):
+    with in_workspace() as ws:
+        (ws / "sub").mkdir()
+        (ws / "sub" / "marker.txt").write_text("")
+        assert (await run({"argv": ["ls"], "cwd": "sub"}))["stdout"] == "marker.txt\n"
+        with pytest.raises(ToolFailure) as failure:
+            await run({"argv": ["ls"], "cwd": ".."})
+        assert failure.value.error.kind is ErrorKind.DENIED
+
+
+async def test_program_not_allowed_is_denied_with_the_allow_list(in_workspace):
+    with in_workspace() as ws:
+        (ws / "keep.txt").write_text("x")
+        with pytest.raises(ToolFailure) as failure:
+            await run({"argv": ["rm", "keep.txt"]})
+        assert (ws / "keep.txt").exists()
+    error = failure.value.error
+    assert error.kind is ErrorKind.DENIED
+    assert "'rm' is not allowed" in error.message
+    assert all(name in error.message for name in DEFAULT_SHELL_ALLOW)
+    assert "shell_allow" in error.message
+
+
+async def test_a_shell_string_is_refused(in_workspace):
+    with in_workspace() as ws:
+        with pytest.raises(ValidationError):
+            await run({"argv": "echo hi > pwned.txt"})
+        with pytest.raises(ValidationError):
+            await run({"argv": []})
+        with pytest.raises(ToolFailure) as failure:
+            await run_command("echo hi > pwned.txt")  # type: ignore[arg-type]
+        assert failure.value.error.kind is ErrorKind.INVALID_ARGUMENTS
+        assert not (ws / "pwned.txt").exists()
+
+
+async def test_an_allowed_name_at_another_path_is_denied(in_workspace):
+    with in_workspace() as ws:
+        impostor = ws / "ls"
+        impostor.write_text("#!/bin/sh\ntouch ran.txt\n")
+        impostor.chmod(0o755)
+        with pytest.raises(ToolFailure) as failure:
+            await run({"argv": ["./ls"]})
+        assert failure.value.error.kind is ErrorKind.DENIED
+        assert not (ws / "ran.txt").exists()
+        # The real program, named by its full path, is the same program and may run.
+        assert (await run({"argv": [shutil.which("echo"), "ok"]}))["stdout"] == "ok\n"
+
+
+async def test_environment_is_reduced(in_workspace, monkeypatch):
+    monkeypatch.setenv("TOOLNEXUS_TEST_SECRET", "hunter2")
+    with in_workspace(shell_allow=["printenv"]):
+        leaked = await run({"argv": ["printenv", "TOOLNEXUS_TEST_SECRET"]})
+        path = await run({"argv": ["printenv", "PATH"]})
+    assert leaked["exit_code"] == 1 and leaked["stdout"] == ""
+    assert path["exit_code"] == 0 and path["stdout"].strip()
+
+
+async def test_output_is_capped_with_a_flag(in_workspace):
+    with in_workspace():
+        result = await run({"argv": ["head", "-c", str(OUTPUT_CAP + 1000), "/dev/zero"]})
+    assert result["exit_code"] == 0
+    assert len(result["stdout"]) == OUTPUT_CAP
+    assert result["truncated"] is True
+
+
+async def test_timeout_kills_the_program(in_workspace):
+    marker = "30.4711"  # an argument no other process has, to find ours
+    with in_workspace(), pytest.raises(ToolFailure) as failure:
+        await run({"argv": ["sleep", marker], "timeout": 0.5})
+    assert failure.value.error.kind is ErrorKind.TIMEOUT
+    assert failure.value.error.retryable is True
+    assert _processes_with_arg(marker) == []
+
+
+async def test_timeout_kills_the_whole_process_group(in_workspace):
+    with in_workspace(shell_allow=["sh"]) as ws:
+        started = time.monotonic()
+        with pytest.raises(ToolFailure) as failure:
+            await run({"argv": ["sh", "-c", SPAWN_TWO], "timeout": 1})
+        assert time.monotonic() - started < 10
+        assert failure.value.error.kind is ErrorKind.TIMEOUT
+        assert_gone(_recorded_pids(ws))
+
+
+async def test_cancellation_kills_the_whole_process_group(in_workspace):
+    with in_workspace(shell_allow=["sh"]) as ws:
+        with anyio.move_on_after(1) as scope:
+            await run({"argv": ["sh", "-c", SPAWN_TWO], "timeout": 60})
+        assert scope.cancelled_caught
+        assert_gone(_recorded_pids(ws))
+
+
+async def test_processes_left_behind_by_a_finished_program_are_killed(in_workspace):
+    with in_workspace(shell_allow=["sh"]):
+        # Without the group kill the background sleep would hold stdout open until the timeout.
+        result = await run({"argv": ["sh", "-c", "sleep 30 & echo $!"], "timeout": 10})
+    assert result["exit_code"] == 0
+    assert_gone([int(result["stdout"])])

@@ -1,0 +1,88 @@
+"""`foreach:` fans a step out over a list: one call per item, outputs in item order."""
+
+from __future__ import annotations
+
+import pytest
+
+import toolnexus as tn
+from tests.engine.support import Recorder
+from toolnexus import ErrorKind, RunStatus, StepStatus
+
+pytestmark = pytest.mark.anyio
+
+FANOUT = """
+mission: fanout
+inputs:
+  names: {type: array, default: [ada, bob, cy]}
+steps:
+  - id: each
+    uses: test.echo
+    foreach: ${{ inputs.names }}
+    with: {value: "${{ index }}:${{ item }}"}
+  - id: joined
+    uses: test.echo
+    with: {value: "${{ steps.each.outputs | join(',') }}"}
+outputs:
+  all: ${{ steps.each.outputs }}
+  joined: ${{ steps.joined.outputs }}
+"""
+
+
+async def test_foreach_calls_once_per_item_and_keeps_item_order(enx: tn.Nexus, events: Recorder) -> None:
+    result = await enx.arun(FANOUT)
+    assert result.ok, result.summary()
+    record = result.steps["each"]
+    assert record.items == 3
+    assert record.output == ["0:ada", "1:bob", "2:cy"]
+    assert result.outputs == {"all": ["0:ada", "1:bob", "2:cy"], "joined": "0:ada,1:bob,2:cy"}
+    assert sorted(e.item for e in events.of("step_started", step_id="each")) == [0, 1, 2]
+
+
+async def test_foreach_over_an_empty_list_succeeds_with_no_calls(enx: tn.Nexus, events: Recorder) -> None:
+    result = await enx.arun(FANOUT, {"names": []})
+    assert result.ok, result.summary()
+    assert result.steps["each"].output == []
+    assert result.steps["each"].items == 0
+    assert events.of("step_started", step_id="each") == []
+
+
+async def test_a_failing_item_fails_the_step_and_names_the_item(enx: tn.Nexus) -> None:
+    mission = """
+mission: checks
+steps:
+  - id: each
+    uses: eng.check
+    foreach: [1, -2, 3, -4]
+    with: {value: "${{ item }}"}
+  - id: after
+    uses: test.echo
+    with: {value: "${{ steps.each.outputs | string }}"}
+"""
+    result = await enx.arun(mission)
+    assert result.status == RunStatus.FAILED
+    record = result.steps["each"]
+    assert record.status == StepStatus.FAILED
+    assert record.output == [1, None, 3, None]  # the good items still ran
+    assert record.error is not None and record.error.kind == ErrorKind.TOOL_ERROR
+    assert record.error.message.startswith("item 1: negative value -2")
+    assert "1 more" in record.error.message
+    assert record.error.details["failed_items"] == [1, 3]
+    assert result.steps["after"].status == StepStatus.SKIPPED
+    assert "step 'each'" in result.summary()
+
+
+async def test_foreach_over_a_non_list_is_an_expression_error(enx: tn.Nexus) -> None:
+    mission = """
+mission: notalist
+inputs:
+  names: {type: string, default: ada}
+steps:
+  - id: each
+    uses: test.echo
+    foreach: ${{ inputs.names }}
+    with: {value: "${{ item }}"}
+"""
+    result = await enx.arun(mission)
+    assert result.status == RunStatus.FAILED
+    assert result.steps["each"].error is not None
+    assert result.steps["each"].error.kind == ErrorKind.EXPRESSION

@@ -1,0 +1,80 @@
+"""Configuration precedence (file < env < CLI), provenance, and clear errors for bad values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from toolnexus.cli import app
+from toolnexus.config import load_settings
+from toolnexus.core import DiagnosticError
+
+
+def test_defaults_with_no_configuration(workspace: Path) -> None:
+    loaded = load_settings(environ={})
+    assert loaded.settings.workspace == str(workspace)
+    assert loaded.settings.state_path() == workspace / ".toolnexus"
+    assert loaded.sources["process_workers"] == "default"
+    assert loaded.sources["workspace"] == "cwd"
+
+
+def test_file_then_env_then_cli(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text('process_workers = 3\nconcurrency = 5\n[http]\nallow_private = true\n')
+    loaded = load_settings(environ={"TOOLNEXUS_CONCURRENCY": "6"}, overrides={"process_workers": 7})
+    assert loaded.settings.concurrency == 6
+    assert loaded.sources["concurrency"] == "env TOOLNEXUS_CONCURRENCY"
+    assert loaded.settings.process_workers == 7
+    assert loaded.sources["process_workers"] == "cli"
+    assert loaded.settings.http.allow_private is True
+    assert loaded.sources["http.allow_private"].endswith("toolnexus.toml")
+
+
+def test_pyproject_table_and_nested_env(workspace: Path) -> None:
+    (workspace / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.toolnexus.shell]\nallow = ["echo"]\n')
+    loaded = load_settings(environ={"TOOLNEXUS_HTTP__ALLOW_HOSTS": "a.example,b.example"})
+    assert loaded.settings.shell.allow == ["echo"]
+    assert loaded.sources["shell.allow"].endswith("pyproject.toml")
+    assert loaded.settings.http.allow_hosts == ["a.example", "b.example"]
+
+
+def test_unknown_key_in_file_is_an_error_with_a_hint(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text("proces_workers = 2\n")
+    with pytest.raises(DiagnosticError) as info:
+        load_settings(environ={})
+    [problem] = info.value.diagnostics
+    assert "unknown setting 'proces_workers'" in problem.message
+    assert problem.hint == "did you mean `process_workers`?"
+
+
+def test_bad_value_names_key_and_source(workspace: Path) -> None:
+    with pytest.raises(DiagnosticError) as info:
+        load_settings(environ={"TOOLNEXUS_PROCESS_WORKERS": "many"})
+    message = str(info.value)
+    assert "process_workers" in message and "env TOOLNEXUS_PROCESS_WORKERS" in message
+
+
+def test_invalid_toml_is_reported_with_the_file(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text("concurrency = \n")
+    with pytest.raises(DiagnosticError) as info:
+        load_settings(environ={})
+    assert info.value.diagnostics[0].file.endswith("toolnexus.toml")
+
+
+def test_config_show_prints_values_and_sources(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text("process_workers = 2\n")
+    result = CliRunner().invoke(app, ["config", "show", "--json"], env={"TOOLNEXUS_CONCURRENCY": "9"})
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["process_workers"] == {"value": 2, "source": str(workspace / "toolnexus.toml")}
+    assert shown["concurrency"] == {"value": 9, "source": "env TOOLNEXUS_CONCURRENCY"}
+    assert shown["state_dir"]["source"] == "default"
+
+
+def test_config_show_bad_file_exits_2_without_traceback(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text("process_workers = 0\n")
+    result = CliRunner().invoke(app, ["config", "show"])
+    assert result.exit_code == 2
+    assert "process_workers" in result.output and "Traceback" not in result.output
