@@ -267,9 +267,13 @@ class PrefectBench:
         self.flow = dag_flow
 
     def drain_client(self) -> None:
+        import logging
+
         from prefect.events.worker import EventsWorker
         from prefect.logging.handlers import APILogWorker
 
+        for name in ("EventsWorker", "APILogWorker"):  # "Still processing items…": what we measure
+            logging.getLogger(name).setLevel(logging.ERROR)
         EventsWorker.drain_all(timeout=self.settle_timeout, at_exit=False)
         APILogWorker.drain_all(timeout=self.settle_timeout, at_exit=False)
 

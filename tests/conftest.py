@@ -22,8 +22,10 @@ def anyio_backend() -> str:
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty project folder, made the current directory, with no TOOLNEXUS_ variables leaking in."""
     for name in list(os.environ):
-        if name.startswith("TOOLNEXUS_"):
+        if name.startswith(("TOOLNEXUS_", "MLFLOW_")):
             monkeypatch.delenv(name)
+    # MLflow tracking is tested in tests/tracking against real stores; elsewhere it would only add time.
+    monkeypatch.setenv("TOOLNEXUS_TRACKING__ENABLED", "false")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

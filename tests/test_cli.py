@@ -59,11 +59,14 @@ def test_runs_list_and_show_read_the_store(project: Path) -> None:
     assert code == 2 and "no run 'run-nope'" in err
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["-i", "times=abc"], "input 'times': 'abc' is not a valid integer"),
-    (["-i", "nam=Ada"], "unknown input 'nam'"),
-    (["-i", "novalue"], "-i 'novalue': expected key=value"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-i", "times=abc"], "input 'times': 'abc' is not a valid integer"),
+        (["-i", "nam=Ada"], "unknown input 'nam'"),
+        (["-i", "novalue"], "-i 'novalue': expected key=value"),
+    ],
+)
 def test_bad_inputs_exit_2_with_a_message(project: Path, args: list[str], message: str) -> None:
     code, out, err = invoke("run", "missions/hello.yaml", *args)
     assert code == 2
@@ -86,7 +89,8 @@ def test_missing_file_and_missing_argument(project: Path) -> None:
 def test_a_failing_run_exits_1_and_names_the_step(project: Path) -> None:
     (project / "bad.yaml").write_text(
         "mission: bad\nsteps:\n  - id: boom\n    uses: python.exec\n    with: {code: 'raise ValueError(\"no\")'}\n"
-        "  - id: after\n    uses: text.render\n    needs: boom\n    with: {template: x}\n")
+        "  - id: after\n    uses: text.render\n    needs: boom\n    with: {template: x}\n"
+    )
     code, _, err = invoke("run", "bad.yaml", "--no-progress")
     assert code == 1
     assert "step boom (python.exec) failed: tool_error: ValueError: no" in err
@@ -105,14 +109,17 @@ def test_call_with_json_args_and_version(project: Path) -> None:
     assert json.loads(out) == 2
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["text.rendr", "--arg", "template=x"], 2, "did you mean `text.render`?"),
-    (["text.render", "--arg", "templat=x"], 2, "invalid arguments for text.render@1.0.0"),
-    (["json.query", "--args", "{nope"], 2, "--args is not valid JSON"),
-    (["json.query", "--args", "[1]"], 2, "--args must be a JSON object"),
-    (["files.read", "--arg", "path=../../etc/passwd"], 1, "denied"),
-    (["files.read", "--arg", "path=missing.txt"], 1, "not_found"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["text.rendr", "--arg", "template=x"], 2, "did you mean `text.render`?"),
+        (["text.render", "--arg", "templat=x"], 2, "invalid arguments for text.render@1.0.0"),
+        (["json.query", "--args", "{nope"], 2, "--args is not valid JSON"),
+        (["json.query", "--args", "[1]"], 2, "--args must be a JSON object"),
+        (["files.read", "--arg", "path=../../etc/passwd"], 1, "denied"),
+        (["files.read", "--arg", "path=missing.txt"], 1, "not_found"),
+    ],
+)
 def test_call_errors(project: Path, args: list[str], code: int, message: str) -> None:
     exit_code, out, err = invoke("call", *args)
     assert exit_code == code
@@ -123,8 +130,16 @@ def test_call_errors(project: Path, args: list[str], code: int, message: str) ->
 def test_tools_list_and_show(project: Path) -> None:
     code, out, _ = invoke("tools", "list", "--json")
     names = {t["name"] for t in json.loads(out)}
-    assert {"files.read", "files.write", "files.list", "json.query", "text.render", "shell.run", "python.exec",
-            "http.fetch"} <= names
+    assert {
+        "files.read",
+        "files.write",
+        "files.list",
+        "json.query",
+        "text.render",
+        "shell.run",
+        "python.exec",
+        "http.fetch",
+    } <= names
     code, out, _ = invoke("tools", "show", "files.read")
     spec = json.loads(out)
     assert spec["name"] == "files.read" and spec["input_schema"]["required"] == ["path"]

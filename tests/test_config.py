@@ -22,7 +22,7 @@ def test_defaults_with_no_configuration(workspace: Path) -> None:
 
 
 def test_file_then_env_then_cli(workspace: Path) -> None:
-    (workspace / "toolnexus.toml").write_text('process_workers = 3\nconcurrency = 5\n[http]\nallow_private = true\n')
+    (workspace / "toolnexus.toml").write_text("process_workers = 3\nconcurrency = 5\n[http]\nallow_private = true\n")
     loaded = load_settings(environ={"TOOLNEXUS_CONCURRENCY": "6"}, overrides={"process_workers": 7})
     assert loaded.settings.concurrency == 6
     assert loaded.sources["concurrency"] == "env TOOLNEXUS_CONCURRENCY"

@@ -40,8 +40,11 @@ def test_every_mission_validates(project: Path) -> None:
 def test_hello(project: Path) -> None:
     code, result, err = run_cli("missions/hello.yaml")
     assert code == 0, err
-    assert result["outputs"] == {"greeting": "Hello, world!", "file": "out/hello.txt",
-                                 "lines": len((project / "out/hello.txt").read_text())}
+    assert result["outputs"] == {
+        "greeting": "Hello, world!",
+        "file": "out/hello.txt",
+        "lines": len((project / "out/hello.txt").read_text()),
+    }
 
 
 def test_csv_report_cleans_fans_out_and_publishes(project: Path) -> None:

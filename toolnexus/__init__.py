@@ -14,7 +14,7 @@ The public API::
     tn.call("files.read", path="README.md").output
 """
 
-from toolnexus.api import Nexus, acall, arun, call, compile, default_nexus, run
+from toolnexus.api import Nexus, acall, arun, call, compare_runs, compile, default_nexus, run
 from toolnexus.config import Settings, load_settings
 from toolnexus.core import (
     CostModel,
@@ -45,6 +45,6 @@ __all__ = [
     "CostModel", "Diagnostic", "DiagnosticError", "Engine", "ErrorKind", "Invoker", "Limits", "LoadedMission",
     "Mission", "Nexus", "Plan", "Registry", "RunControl", "RunResult", "RunStatus", "SafetyTier", "Settings",
     "StepRecord", "StepStatus", "ToolCall", "ToolContext", "ToolError", "ToolFailure", "ToolResult", "ToolSpec",
-    "__version__", "acall", "arun", "call", "compile", "current_context", "default_nexus", "load_mission",
+    "__version__", "acall", "arun", "call", "compare_runs", "compile", "current_context", "default_nexus", "load_mission",
     "load_settings", "run", "tool",
 ]

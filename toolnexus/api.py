@@ -28,6 +28,7 @@ from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission
 from toolnexus.registry import Registry, follow_decorated, load_entry_points, load_manifests, load_module
 from toolnexus.sandbox import InProcessRuntime, ProcessRuntime
 from toolnexus.store import StateStore, StoredRun
+from toolnexus.tracking import MlflowTracker, default_tracking_uri
 
 T = TypeVar("T")
 MissionLike = str | Path | LoadedMission | Plan
@@ -39,9 +40,17 @@ class Nexus:
     Safe to share between threads; ``close()`` stops worker processes.
     """
 
-    def __init__(self, workspace: str | Path | None = None, *, settings: Settings | None = None,
-                 registry: Registry | None = None, gate: Gate | None = None, store: bool = True,
-                 sinks: list[EventSink] | None = None, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        workspace: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        registry: Registry | None = None,
+        gate: Gate | None = None,
+        store: bool = True,
+        sinks: list[EventSink] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
         if settings is None:
             self.loaded_settings: LoadedSettings | None = load_settings(workspace, overrides)
             settings = self.loaded_settings.settings
@@ -51,14 +60,23 @@ class Nexus:
         self.workspace = settings.workspace_path()
         self.registry = registry if registry is not None else default_registry(settings)
         self.store = StateStore(settings.state_path() / "state.db") if store else None
-        context = ToolContext(workspace=str(self.workspace), shell_allow=settings.shell.allow,
-                              http_allow_private=settings.http.allow_private,
-                              http_allow_hosts=settings.http.allow_hosts)
+        context = ToolContext(
+            workspace=str(self.workspace),
+            shell_allow=settings.shell.allow,
+            http_allow_private=settings.http.allow_private,
+            http_allow_hosts=settings.http.allow_hosts,
+        )
         self.runtimes: dict[str, Runtime] = {
             "inprocess": InProcessRuntime(context),
             "process": ProcessRuntime(context, max_workers=settings.process_workers),
         }
         self.bus = EventBus([self.store] if self.store is not None else [])
+        self.tracker: MlflowTracker | None = None
+        if settings.tracking.enabled:
+            state = settings.state_path()
+            self.tracker = MlflowTracker(settings.tracking.uri or default_tracking_uri(state), state / "tracking-spool",
+                                         workspace=str(self.workspace), stream_steps=settings.tracking.stream_steps)
+            self.bus.subscribe(self.tracker)
         for sink in sinks or []:
             self.bus.subscribe(sink)
         self.invoker = Invoker(self.registry.get, self.runtimes, gate or AllowAll(), self.bus)
@@ -84,9 +102,15 @@ class Nexus:
             return parse_mission(mission, "<string>")
         return load_mission(mission)
 
-    async def arun(self, mission: MissionLike, inputs: dict[str, Any] | None = None, *,
-                   control: RunControl | None = None, resume: str | None = None,
-                   inputs_from_text: bool = False) -> RunResult:
+    async def arun(
+        self,
+        mission: MissionLike,
+        inputs: dict[str, Any] | None = None,
+        *,
+        control: RunControl | None = None,
+        resume: str | None = None,
+        inputs_from_text: bool = False,
+    ) -> RunResult:
         """Run a mission; cancellable with anyio (the run is recorded as cancelled)."""
         stored: StoredRun | None = None
         source: str | None = None
@@ -114,8 +138,9 @@ class Nexus:
             raise DiagnosticError([Diagnostic(message="resuming needs the state store")])
         stored = self.store.get_run(run_id)
         if stored is None:
-            raise DiagnosticError([Diagnostic(message=f"no run {run_id!r} in {self.store.path}",
-                                              hint="see `toolnexus runs list`")])
+            raise DiagnosticError(
+                [Diagnostic(message=f"no run {run_id!r} in {self.store.path}", hint="see `toolnexus runs list`")]
+            )
         if stored.status.value == "succeeded":
             raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} succeeded; there is nothing to resume")])
         if stored.process_alive:
@@ -128,10 +153,15 @@ class Nexus:
         if stored.source is not None:
             plan = self.compile(parse_mission(stored.source, stored.source_path))
             if plan.hash != stored.plan_hash:
-                raise DiagnosticError([Diagnostic(
-                    message=f"the plan of run {stored.run_id} no longer compiles the same "
+                raise DiagnosticError(
+                    [
+                        Diagnostic(
+                            message=f"the plan of run {stored.run_id} no longer compiles the same "
                             f"(hash {stored.plan_hash} → {plan.hash}): a tool version changed",
-                    hint="run the mission afresh")])
+                            hint="run the mission afresh",
+                        )
+                    ]
+                )
             return plan
         if stored.plan is None:
             raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} kept no plan to resume")])
@@ -139,18 +169,46 @@ class Nexus:
 
     # -- single calls ------------------------------------------------------------------------
 
-    async def acall(self, name: str, arguments: dict[str, Any] | None = None, *, origin: str = "python",
-                    runtime: str | None = None, **kwargs: Any) -> ToolResult:
+    async def acall(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        origin: str = "python",
+        runtime: str | None = None,
+        **kwargs: Any,
+    ) -> ToolResult:
         """Call one tool through the same path as a mission step; the result carries any error."""
         tool, _, version = name.partition("@")
-        call = ToolCall(tool=tool, version=version or None, arguments={**(arguments or {}), **kwargs},
-                        origin=origin, runtime=runtime)
+        call = ToolCall(
+            tool=tool,
+            version=version or None,
+            arguments={**(arguments or {}), **kwargs},
+            origin=origin,
+            runtime=runtime,
+        )
         return await self.invoker.invoke(call)
 
     def call(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:
         return run_sync(lambda: self.acall(name, arguments, **kwargs))
 
+    def compare(self, *run_ids: str) -> Any:
+        """Runs side by side from MLflow, as a pandas DataFrame (one column per run)."""
+        from toolnexus.tracking.compare import compare_runs
+
+        return compare_runs(list(run_ids), self.tracking_client())
+
+    def tracking_client(self) -> Any:
+        """An MlflowClient on this workspace's tracking store."""
+        from mlflow import MlflowClient
+
+        uri = self.settings.tracking.uri or default_tracking_uri(self.settings.state_path())
+        return self.tracker.client() if self.tracker is not None else MlflowClient(tracking_uri=uri)
+
     def close(self) -> None:
+        """Stop worker processes and wait (up to ``tracking.flush_timeout``) for MLflow to catch up."""
+        if self.tracker is not None:
+            self.tracker.flush(self.settings.tracking.flush_timeout)
         for runtime in self.runtimes.values():
             closer = getattr(runtime, "close", None)
             if closer is not None:
@@ -175,8 +233,14 @@ def default_registry(settings: Settings) -> Registry:
         try:
             load_module(registry, module)
         except ImportError as exc:
-            raise DiagnosticError([Diagnostic(message=f"cannot import tools module {module!r}: {exc}",
-                                              hint="check tools.modules in toolnexus.toml")]) from None
+            raise DiagnosticError(
+                [
+                    Diagnostic(
+                        message=f"cannot import tools module {module!r}: {exc}",
+                        hint="check tools.modules in toolnexus.toml",
+                    )
+                ]
+            ) from None
     for folder in settings.tools.paths:
         path = Path(folder)
         load_manifests(registry, path if path.is_absolute() else settings.workspace_path() / path)
@@ -223,7 +287,7 @@ def default_nexus() -> Nexus:
         return _default
 
 
-def compile(mission: MissionLike) -> Plan:  # noqa: A001 - the public name the API promises
+def compile(mission: MissionLike) -> Plan:
     """Compile a mission (path, YAML text or LoadedMission) into a Plan."""
     return default_nexus().compile(mission)
 
@@ -241,6 +305,11 @@ async def arun(mission: MissionLike, inputs: dict[str, Any] | None = None, **kwa
 def call(name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:
     """Call one tool synchronously; the result's ``error`` says what went wrong, if anything."""
     return default_nexus().call(name, arguments, **kwargs)
+
+
+def compare_runs(*run_ids: str) -> Any:
+    """Compare runs (toolnexus or MLflow run ids) from MLflow; returns a pandas DataFrame."""
+    return default_nexus().compare(*run_ids)
 
 
 async def acall(name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:

@@ -28,8 +28,12 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Run tools as declarative YAML missions.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Run tools as declarative YAML missions.",
+)
 runs_app = typer.Typer(no_args_is_help=True, help="Read past runs from the state store.")
 config_app = typer.Typer(no_args_is_help=True, help="Show the effective configuration.")
 tools_app = typer.Typer(no_args_is_help=True, help="List and inspect registered tools.")
@@ -46,8 +50,10 @@ Workspace = Annotated[Path | None, typer.Option("--workspace", "-w", help="proje
 
 def report(diagnostics: list[Diagnostic]) -> None:
     for d in diagnostics:
-        err.print(f"[bold]{d.location()}[/]: [red]error[/]: {d.message}" + (f"\n  [cyan]hint[/]: {d.hint}" if d.hint else ""),
-                  markup=True)
+        err.print(
+            f"[bold]{d.location()}[/]: [red]error[/]: {d.message}" + (f"\n  [cyan]hint[/]: {d.hint}" if d.hint else ""),
+            markup=True,
+        )
     if len(diagnostics) > 1:
         err.print(f"{len(diagnostics)} errors")
 
@@ -72,7 +78,9 @@ def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            problems.append(Diagnostic(message=f"{option} {pair!r}: expected key=value", hint=f"e.g. {option} region=emea"))
+            problems.append(
+                Diagnostic(message=f"{option} {pair!r}: expected key=value", hint=f"e.g. {option} region=emea")
+            )
             continue
         values[key.strip()] = value
     if problems:
@@ -115,8 +123,10 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         out.print_json(result.model_dump_json())
         return
     style = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(result.status.value, "")
-    err.print(f"[{style}]{result.status.value}[/] run {result.run_id} of {result.mission} in "
-              f"{format_duration(result.duration)}" + (f", cost {result.cost:.4f} {result.currency}" if result.cost else ""))
+    err.print(
+        f"[{style}]{result.status.value}[/] run {result.run_id} of {result.mission} in "
+        f"{format_duration(result.duration)}" + (f", cost {result.cost:.4f} {result.currency}" if result.cost else "")
+    )
     for record in result.failed_steps():
         err.print(f"  [red]✗[/] step [bold]{record.step_id}[/] ({record.tool}) failed: {record.error}")
     if result.error is not None and not result.failed_steps():
@@ -144,8 +154,11 @@ def run(
         if progress:
             nexus.bus.subscribe(ProgressView(err))
         control = RunControl()
-        result: RunResult = anyio.run(_with_signals, control, lambda: nexus.arun(
-            file or "", given, control=control, resume=resume, inputs_from_text=True))
+        result: RunResult = anyio.run(
+            _with_signals,
+            control,
+            lambda: nexus.arun(file or "", given, control=control, resume=resume, inputs_from_text=True),
+        )
     _print_result(result, as_json)
     if result.status == RunStatus.CANCELLED:
         raise typer.Exit(EXIT_CANCELLED)
@@ -210,8 +223,9 @@ def plan(
             notes.append(f"timeout {format_duration(step.timeout)}")
         if step.cache:
             notes.append("cached")
-        table.add_row(str(index), step.id, f"{step.tool}@{step.version}", step.runtime, ", ".join(step.needs),
-                      "; ".join(notes))
+        table.add_row(
+            str(index), step.id, f"{step.tool}@{step.version}", step.runtime, ", ".join(step.needs), "; ".join(notes)
+        )
     out.print(table)
 
 
@@ -219,7 +233,9 @@ def plan(
 @guarded
 def call_tool(
     name: Annotated[str, typer.Argument(help="tool name, optionally name@version")],
-    args: Annotated[list[str] | None, typer.Option("--arg", "-a", help="argument key=value (JSON values parsed)")] = None,
+    args: Annotated[
+        list[str] | None, typer.Option("--arg", "-a", help="argument key=value (JSON values parsed)")
+    ] = None,
     args_json: Annotated[str | None, typer.Option("--args", help="all arguments as a JSON object")] = None,
     runtime: Annotated[str | None, typer.Option(help="run in this runtime instead of the tool's own")] = None,
     workspace: Workspace = None,
@@ -230,7 +246,9 @@ def call_tool(
         try:
             parsed = json.loads(args_json)
         except json.JSONDecodeError as exc:
-            raise DiagnosticError([Diagnostic(message=f"--args is not valid JSON: {exc.msg} at char {exc.pos}")]) from None
+            raise DiagnosticError(
+                [Diagnostic(message=f"--args is not valid JSON: {exc.msg} at char {exc.pos}")]
+            ) from None
         if not isinstance(parsed, dict):
             raise DiagnosticError([Diagnostic(message="--args must be a JSON object")])
         arguments.update(parsed)
@@ -270,16 +288,36 @@ def runs_list(
         assert nexus.store is not None
         runs = nexus.store.list_runs(limit, mission)
     if as_json:
-        sys.stdout.write(json.dumps([{"run_id": r.run_id, "mission": r.mission, "status": r.status.value,
-                                      "started_at": r.started_at, "duration": r.duration, "cost": r.cost}
-                                     for r in runs], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "run_id": r.run_id,
+                        "mission": r.mission,
+                        "status": r.status.value,
+                        "started_at": r.started_at,
+                        "duration": r.duration,
+                        "cost": r.cost,
+                    }
+                    for r in runs
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
         return
     table = Table()
     for column in ("run", "mission", "status", "started", "duration", "cost"):
         table.add_column(column)
     for r in runs:
-        table.add_row(r.run_id, r.mission, r.status.value, (r.started_at or "")[:19], format_duration(r.duration),
-                      f"{r.cost:.4f}" if r.cost else "")
+        table.add_row(
+            r.run_id,
+            r.mission,
+            r.status.value,
+            (r.started_at or "")[:19],
+            format_duration(r.duration),
+            f"{r.cost:.4f}" if r.cost else "",
+        )
     out.print(table)
 
 
@@ -300,19 +338,82 @@ def runs_show(
     if as_json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
         return
-    out.print(f"[bold]{result.run_id}[/] {result.mission}: {result.status.value}"
-              + (f" (resumed from {result.resumed_from})" if result.resumed_from else ""))
+    out.print(
+        f"[bold]{result.run_id}[/] {result.mission}: {result.status.value}"
+        + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
+    )
     out.print(f"inputs: {json.dumps(result.inputs, default=str)}")
     table = Table()
     for column in ("step", "tool", "status", "attempts", "time", "cost", "note"):
         table.add_column(column)
     for record in result.steps.values():
         note = str(record.error) if record.error else (record.skip_reason or ("cached" if record.cached else ""))
-        table.add_row(record.step_id, f"{record.tool}@{record.version}", record.status.value, str(record.attempts),
-                      format_duration(record.duration), f"{record.cost:.4f}" if record.cost else "", note[:80])
+        table.add_row(
+            record.step_id,
+            f"{record.tool}@{record.version}",
+            record.status.value,
+            str(record.attempts),
+            format_duration(record.duration),
+            f"{record.cost:.4f}" if record.cost else "",
+            note[:80],
+        )
     out.print(table)
     if result.outputs:
         out.print_json(json.dumps(result.outputs, default=str))
+
+
+@runs_app.command("compare")
+@guarded
+def runs_compare(
+    run_ids: Annotated[list[str], typer.Argument(help="two or more run ids (toolnexus or MLflow)")],
+    all_rows: Annotated[bool, typer.Option("--all", help="show every row, not only inputs that differ")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Runs side by side from MLflow: inputs that differ, status, and each step's duration and cost."""
+    from toolnexus.tracking.compare import differing_rows
+
+    if len(run_ids) < 2:
+        raise DiagnosticError([Diagnostic(message="give at least two run ids to compare")])
+    with Nexus(workspace, store=False) as nexus:
+        try:
+            frame = nexus.compare(*run_ids)
+        except LookupError as exc:
+            raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint="see `toolnexus runs list`")]) from None
+    differ = set(differing_rows(frame))
+    shown = [r for r in frame.index if all_rows or not str(r).startswith(("input.", "tool.")) or r in differ]
+    if as_json:
+        sys.stdout.write(frame.loc[shown].to_json(indent=2, default_handler=str) + "\n")
+        return
+    table = Table()
+    table.add_column("")
+    for column in frame.columns:
+        table.add_column(str(column))
+    for label in shown:
+        cells = []
+        for value in frame.loc[label]:
+            text = (
+                "" if value is None or value != value else (f"{value:.4g}" if isinstance(value, float) else str(value))
+            )
+            cells.append(text)
+        table.add_row(f"[bold]{label}[/]" if label in differ else str(label), *cells)
+    out.print(table)
+
+
+@runs_app.command("sync")
+@guarded
+def runs_sync(workspace: Workspace = None) -> None:
+    """Send runs that could not reach MLflow (kept in the spool) now."""
+    with Nexus(workspace, store=False) as nexus:
+        if nexus.tracker is None:
+            raise DiagnosticError([Diagnostic(message="tracking is disabled (tracking.enabled = false)")])
+        pending = len(nexus.tracker.pending())
+        synced, failed = nexus.tracker.sync_pending()
+    err.print(f"synced {synced} of {pending} pending run(s)")
+    for failure in failed:
+        err.print(f"  [red]not synced[/]: {failure}")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @config_app.command("show")
@@ -327,8 +428,10 @@ def config_show(
     loaded = load_settings(workspace)
     flat = _flatten(loaded.settings.model_dump())
     if as_json:
-        sys.stdout.write(json.dumps({k: {"value": v, "source": loaded.sources.get(k, "default")}
-                                     for k, v in flat.items()}, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps({k: {"value": v, "source": loaded.sources.get(k, "default")} for k, v in flat.items()}, indent=2)
+            + "\n"
+        )
         return
     table = Table()
     for column in ("setting", "value", "source"):
@@ -348,8 +451,22 @@ def tools_list(
     with Nexus(workspace, store=False) as nexus:
         specs = nexus.registry.list()
     if as_json:
-        sys.stdout.write(json.dumps([{"name": s.name, "version": s.version, "tier": s.tier.value,
-                                      "runtime": s.runtime, "summary": s.summary} for s in specs], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "version": s.version,
+                        "tier": s.tier.value,
+                        "runtime": s.runtime,
+                        "summary": s.summary,
+                    }
+                    for s in specs
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
         return
     table = Table()
     for column in ("tool", "version", "tier", "runtime", "summary"):
@@ -386,7 +503,9 @@ def schemas(
     if check:
         stale = stale_schemas(folder)
         if stale:
-            raise DiagnosticError([Diagnostic(message=f"{name} is stale", hint="run `toolnexus schemas`") for name in stale])
+            raise DiagnosticError(
+                [Diagnostic(message=f"{name} is stale", hint="run `toolnexus schemas`") for name in stale]
+            )
         err.print("[green]schemas are current[/]")
         return
     for path in write_schemas(folder):

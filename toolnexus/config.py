@@ -28,8 +28,9 @@ class ToolsSettings(BaseModel):
 class ShellSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    allow: list[str] = Field(default_factory=lambda: list(DEFAULT_SHELL_ALLOW),
-                             description="programs shell.run may start")
+    allow: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SHELL_ALLOW), description="programs shell.run may start"
+    )
 
 
 class HttpSettings(BaseModel):
@@ -37,6 +38,17 @@ class HttpSettings(BaseModel):
 
     allow_private: bool = Field(False, description="let http.fetch reach loopback and private networks")
     allow_hosts: list[str] = Field(default_factory=list, description="hosts http.fetch may reach regardless")
+
+
+class TrackingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="record every run in MLflow")
+    uri: str | None = Field(None, description="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else "
+                            "sqlite:///<state_dir>/mlflow.db)")
+    flush_timeout: float = Field(60.0, ge=0, description="seconds to wait for MLflow when closing; the rest is "
+                                 "kept and synced later")
+    stream_steps: bool = Field(True, description="log step metrics while the run goes, not only at its end")
 
 
 class Settings(BaseModel):
@@ -51,6 +63,7 @@ class Settings(BaseModel):
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     shell: ShellSettings = Field(default_factory=ShellSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     def workspace_path(self) -> Path:
         return Path(self.workspace).resolve()
@@ -112,8 +125,9 @@ def config_file(workspace: Path) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-def load_settings(workspace: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                  environ: dict[str, str] | None = None) -> LoadedSettings:
+def load_settings(
+    workspace: str | Path | None = None, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> LoadedSettings:
     """The effective settings and where each came from; bad values raise DiagnosticError."""
     environ = dict(os.environ if environ is None else environ)
     overrides = dict(overrides or {})
@@ -137,8 +151,11 @@ def load_settings(workspace: str | Path | None = None, overrides: dict[str, Any]
             if key not in known and source.startswith("env "):
                 continue  # other tools' variables may share the prefix; only files and flags are strict
             if key not in known:
-                problems.append(Diagnostic(message=f"unknown setting {key!r} (from {source})", file=file,
-                                           hint=did_you_mean(key, known)))
+                problems.append(
+                    Diagnostic(
+                        message=f"unknown setting {key!r} (from {source})", file=file, hint=did_you_mean(key, known)
+                    )
+                )
                 continue
             _set(merged, key, value)
             sources[key] = source
@@ -150,7 +167,7 @@ def load_settings(workspace: str | Path | None = None, overrides: dict[str, Any]
     env_flat = {}
     for name, value in environ.items():
         if name.startswith(ENV_PREFIX) and name != f"{ENV_PREFIX}WORKSPACE":
-            env_flat[name[len(ENV_PREFIX):].lower().replace("__", ".")] = (_env_value(value), name)
+            env_flat[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = (_env_value(value), name)
     for key, (value, name) in env_flat.items():
         apply({key: value}, f"env {name}")
     apply({k: v for k, v in overrides.items() if v is not None}, "cli")

@@ -13,10 +13,23 @@ from toolnexus.core.events import Event, RunFinished, RunStarted, StepFinished, 
 from toolnexus.core.run import StepStatus
 from toolnexus.core.units import format_duration
 
-_ICONS = {"pending": "·", "running": "…", "succeeded": "✓", "failed": "✗", "skipped": "↷", "cancelled": "⊘",
-          "retrying": "↻"}
-_STYLES = {"succeeded": "green", "failed": "red", "skipped": "dim", "cancelled": "yellow", "running": "cyan",
-           "retrying": "magenta"}
+_ICONS = {
+    "pending": "·",
+    "running": "…",
+    "succeeded": "✓",
+    "failed": "✗",
+    "skipped": "↷",
+    "cancelled": "⊘",
+    "retrying": "↻",
+}
+_STYLES = {
+    "succeeded": "green",
+    "failed": "red",
+    "skipped": "dim",
+    "cancelled": "yellow",
+    "running": "cyan",
+    "retrying": "magenta",
+}
 
 
 class ProgressView:
@@ -35,8 +48,13 @@ class ProgressView:
             table.add_column(column)
         for step_id, row in self.rows.items():
             state = row["state"]
-            table.add_row(f"[{_STYLES.get(state, '')}]{_ICONS.get(state, '?')}[/]", step_id, row.get("tool", ""),
-                          row.get("time", ""), row.get("note", ""))
+            table.add_row(
+                f"[{_STYLES.get(state, '')}]{_ICONS.get(state, '?')}[/]",
+                step_id,
+                row.get("tool", ""),
+                row.get("time", ""),
+                row.get("note", ""),
+            )
         return table
 
     def __call__(self, event: Event) -> None:
@@ -48,11 +66,16 @@ class ProgressView:
                 self.live.start()
         elif isinstance(event, StepStarted):
             row = self.rows.setdefault(event.step_id, {})
-            row.update(state="running", tool=event.tool,
-                       note=f"attempt {event.attempt}" if event.attempt > 1 else row.get("note", ""))
+            row.update(
+                state="running",
+                tool=event.tool,
+                note=f"attempt {event.attempt}" if event.attempt > 1 else row.get("note", ""),
+            )
         elif isinstance(event, StepRetrying):
             row = self.rows.setdefault(event.step_id, {})
-            row.update(state="retrying", note=f"retry {event.attempt} in {event.delay:.1f}s: {event.error.message[:60]}")
+            row.update(
+                state="retrying", note=f"retry {event.attempt} in {event.delay:.1f}s: {event.error.message[:60]}"
+            )
             if not self.live_mode:
                 self.console.print(f"  ↻ {event.step_id}: {event.error} — retrying in {event.delay:.1f}s")
         elif isinstance(event, StepFinished):
@@ -66,14 +89,20 @@ class ProgressView:
                 note = "cached"
             elif record.items is not None:
                 note = f"{record.items} items"
-            self.rows[record.step_id] = {"state": record.status.value, "tool": f"{record.tool}@{record.version}",
-                                         "time": format_duration(record.duration), "note": note}
+            self.rows[record.step_id] = {
+                "state": record.status.value,
+                "tool": f"{record.tool}@{record.version}",
+                "time": format_duration(record.duration),
+                "note": note,
+            }
             if not self.live_mode:
                 style = _STYLES.get(record.status.value, "")
-                self.console.print(f"  [{style}]{_ICONS[record.status.value]}[/] {record.step_id} "
-                                   f"[dim]({record.tool}@{record.version}, {format_duration(record.duration)})[/]"
-                                   + (f" — {note}" if note else ""), highlight=False)
-        elif isinstance(event, RunFinished):
-            if self.live is not None:
-                self.live.stop()
-                self.live = None
+                self.console.print(
+                    f"  [{style}]{_ICONS[record.status.value]}[/] {record.step_id} "
+                    f"[dim]({record.tool}@{record.version}, {format_duration(record.duration)})[/]"
+                    + (f" — {note}" if note else ""),
+                    highlight=False,
+                )
+        elif isinstance(event, RunFinished) and self.live is not None:
+            self.live.stop()
+            self.live = None

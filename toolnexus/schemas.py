@@ -38,5 +38,8 @@ def write_schemas(folder: str | Path) -> list[Path]:
 def stale_schemas(folder: str | Path) -> list[str]:
     """Names of schema files that differ from what the models generate now."""
     folder = Path(folder)
-    return [name for name in SCHEMAS
-            if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != render(name)]
+    return [
+        name
+        for name in SCHEMAS
+        if not (folder / name).is_file() or (folder / name).read_text(encoding="utf-8") != render(name)
+    ]

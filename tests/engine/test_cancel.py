@@ -3,6 +3,7 @@ orphan and is recorded as cancelled — whether cancelled through RunControl or 
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -138,3 +139,16 @@ steps:
     assert box["result"].status == RunStatus.CANCELLED
     assert box["result"].error is not None and box["result"].error.message == "from a thread"
     assert box["result"].steps["nap"].status == StepStatus.CANCELLED
+
+
+def test_cancelling_a_finished_run_from_another_thread_is_harmless(enx: tn.Nexus) -> None:
+    # A notebook's Cancel button pressed after the run ended: its event loop is gone by then.
+    control = RunControl()
+    box: dict[str, tn.RunResult] = {}
+    mission = "mission: quick\nsteps:\n  - id: a\n    uses: test.echo\n    with: {value: hi}\n"
+    worker = threading.Thread(target=lambda: box.update(result=enx.run(mission, control=control)))
+    worker.start()
+    worker.join(timeout=30)
+    assert box["result"].ok
+    control.cancel("too late")
+    assert box["result"].status == RunStatus.SUCCEEDED

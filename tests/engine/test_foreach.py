@@ -86,3 +86,25 @@ steps:
     assert result.status == RunStatus.FAILED
     assert result.steps["each"].error is not None
     assert result.steps["each"].error.kind == ErrorKind.EXPRESSION
+
+
+async def test_an_if_reading_the_item_is_decided_per_item(enx: tn.Nexus, events: Recorder) -> None:
+    mission = """
+mission: filtered
+inputs:
+  values: {type: array, default: [1, 2, 3, 4]}
+steps:
+  - id: each
+    uses: eng.check
+    foreach: ${{ inputs.values }}
+    if: ${{ item % 2 == 1 }}
+    with: {value: "${{ item }}"}
+"""
+    result = await enx.arun(mission)
+    assert result.ok, result.summary()
+    assert result.steps["each"].status == StepStatus.SUCCEEDED
+    assert result.steps["each"].output == [1, None, 3, None]
+    assert sorted(e.item for e in events.of("step_started", step_id="each")) == [0, 2]
+    none_odd = await enx.arun(mission, {"values": [2, 4]})
+    assert none_odd.ok
+    assert none_odd.steps["each"].status == StepStatus.SKIPPED

@@ -123,3 +123,25 @@ async def test_a_raising_event_sink_does_not_break_the_run(enx: tn.Nexus) -> Non
     result = await enx.arun(FAILING.replace("test.fail", "test.echo").replace("{message: the disk is on fire}",
                                                                              "{value: ok}"))
     assert result.ok, result.summary()
+
+
+async def test_a_tool_gone_since_compiling_fails_its_step_not_the_caller(enx: tn.Nexus) -> None:
+    plan = enx.compile("""
+mission: vanishing
+steps:
+  - id: gone
+    uses: eng.check
+    with: {value: 1}
+  - id: fine
+    uses: test.echo
+    with: {value: ok}
+""")
+    enx.registry.unregister("eng.check")
+    result = await enx.arun(plan)
+    assert result.status == RunStatus.FAILED
+    assert result.steps["gone"].status == StepStatus.FAILED
+    assert result.steps["gone"].error is not None
+    assert result.steps["gone"].error.kind == ErrorKind.NOT_FOUND
+    assert result.steps["fine"].status == StepStatus.SUCCEEDED
+    stored = enx.store.get_run(result.run_id)  # type: ignore[union-attr]
+    assert stored is not None and stored.status == RunStatus.FAILED

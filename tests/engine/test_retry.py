@@ -133,7 +133,7 @@ mission: slow-process
 steps:
   - id: spawn
     uses: test.spawn_and_wait
-    timeout: 1.5s
+    timeout: 1s
     with: {{pidfile: "{pidfile}", seconds: 60}}
 """
     result = await enx.arun(mission)

@@ -12,8 +12,26 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-DEFAULT_SHELL_ALLOW = ("echo", "cat", "ls", "wc", "head", "tail", "sort", "uniq", "grep", "cut", "tr",
-                       "date", "true", "false", "sleep", "basename", "dirname", "printf")
+DEFAULT_SHELL_ALLOW = (
+    "echo",
+    "cat",
+    "ls",
+    "wc",
+    "head",
+    "tail",
+    "sort",
+    "uniq",
+    "grep",
+    "cut",
+    "tr",
+    "date",
+    "true",
+    "false",
+    "sleep",
+    "basename",
+    "dirname",
+    "printf",
+)
 
 
 class ToolContext(BaseModel):

@@ -47,11 +47,16 @@ _TRANSIENT = (ConnectionError, TimeoutError, BlockingIOError, InterruptedError)
 class ToolFailure(Exception):
     """Raise from a tool to fail with a structured :class:`ToolError` rather than a bare exception."""
 
-    def __init__(self, message: str, *, kind: ErrorKind | str = ErrorKind.TOOL_ERROR,
-                 retryable: bool = False, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ErrorKind | str = ErrorKind.TOOL_ERROR,
+        retryable: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.error = ToolError(kind=ErrorKind(kind), message=message, retryable=retryable,
-                               details=details or {})
+        self.error = ToolError(kind=ErrorKind(kind), message=message, retryable=retryable, details=details or {})
 
 
 def error_from_exception(exc: BaseException) -> ToolError:
@@ -60,11 +65,16 @@ def error_from_exception(exc: BaseException) -> ToolError:
         return exc.error
     if isinstance(exc, ValidationError):
         # Raised when a tool's typed parameters reject the arguments: the caller can fix them.
-        problems = [{"path": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                    for e in exc.errors(include_url=False)]
+        problems = [
+            {"path": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors(include_url=False)
+        ]
         first = problems[0] if problems else {"path": "/", "message": str(exc)}
-        return ToolError(kind=ErrorKind.INVALID_ARGUMENTS, message=f"invalid arguments at {first['path']}: "
-                         f"{first['message']}", details={"errors": problems})
+        return ToolError(
+            kind=ErrorKind.INVALID_ARGUMENTS,
+            message=f"invalid arguments at {first['path']}: {first['message']}",
+            details={"errors": problems},
+        )
     return ToolError(
         kind=ErrorKind.TOOL_ERROR,
         message=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,

@@ -10,8 +10,18 @@ from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
-               "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+    "ki": 2**10,
+    "mi": 2**20,
+    "gi": 2**30,
+    "ti": 2**40,
+}
 
 
 def parse_duration(value: Any) -> float | None:
@@ -62,21 +72,33 @@ Duration = Annotated[
     float | None,
     BeforeValidator(parse_duration),
     PlainSerializer(lambda v: v, return_type=float | None),
-    WithJsonSchema({"anyOf": [
-        {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
-        {"type": "null"},
-    ], "description": "seconds, or a string such as '30s', '10m', '500ms', '2h'"}, mode="validation"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+                {"type": "null"},
+            ],
+            "description": "seconds, or a string such as '30s', '10m', '500ms', '2h'",
+        },
+        mode="validation",
+    ),
 ]
 """A duration in seconds that also accepts ``"30s"``, ``"10m"``, ``"500ms"`` when validated."""
 
 Size = Annotated[
     int | None,
     BeforeValidator(parse_size),
-    WithJsonSchema({"anyOf": [
-        {"type": "integer", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kmgtKMGT]i?[bB]?|[bB])?\s*$"},
-        {"type": "null"},
-    ], "description": "bytes, or a string such as '256MB', '1GiB', '512KiB'"}, mode="validation"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*([kmgtKMGT]i?[bB]?|[bB])?\s*$"},
+                {"type": "null"},
+            ],
+            "description": "bytes, or a string such as '256MB', '1GiB', '512KiB'",
+        },
+        mode="validation",
+    ),
 ]
 """A size in bytes that also accepts ``"256MB"``, ``"1GiB"`` when validated."""

@@ -40,8 +40,9 @@ class Positions:
                 return None, None
             path = path[:-1]
 
-    def diagnostic(self, path: Sequence[str | int], message: str, hint: str | None = None,
-                   *, key: bool = False) -> Diagnostic:
+    def diagnostic(
+        self, path: Sequence[str | int], message: str, hint: str | None = None, *, key: bool = False
+    ) -> Diagnostic:
         line, column = self.at(path, key=key)
         return Diagnostic(message=message, file=self.file, line=line, column=column, hint=hint)
 
@@ -51,8 +52,7 @@ def _yaml() -> YAML:
     return yaml
 
 
-def load_yaml(text: str, file: str | None = None,
-              problems: list[Diagnostic] | None = None) -> tuple[Any, Positions]:
+def load_yaml(text: str, file: str | None = None, problems: list[Diagnostic] | None = None) -> tuple[Any, Positions]:
     """Parse YAML text into plain Python data and its :class:`Positions`.
 
     Bad YAML syntax raises a DiagnosticError. Problems that still leave a usable document (a
@@ -89,7 +89,7 @@ def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str | None) -> Diag
     mark = problem_mark or context_mark
     hint = _SYNTAX_HINT
     lines = text.splitlines()
-    at_tab = mark is not None and mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t"
+    at_tab = mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t"
     if at_tab or "tab character" in problem:
         message = "invalid YAML: a tab character where YAML expects indentation or a value"
         hint = "indent with spaces; YAML does not allow tabs for indentation"
@@ -110,49 +110,64 @@ def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str | None) -> Diag
             hint = "close the mapping with `}` and separate entries with `,`"
         elif "undefined alias" in problem:
             hint = "define the anchor (`&name`) before using the alias (`*name`)"
-    return Diagnostic(message=message, file=file,
-                      line=mark.line + 1 if mark is not None else None,
-                      column=mark.column + 1 if mark is not None else None, hint=hint)
+    return Diagnostic(
+        message=message,
+        file=file,
+        line=mark.line + 1 if mark is not None else None,
+        column=mark.column + 1 if mark is not None else None,
+        hint=hint,
+    )
 
 
 def _mark(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _build(node: Node, path: Path, positions: Positions, constructor: Any,
-           problems: list[Diagnostic]) -> Any:
+def _build(node: Node, path: Path, positions: Positions, constructor: Any, problems: list[Diagnostic]) -> Any:
     positions.values[path] = _mark(node)
     if isinstance(node, ScalarNode):
         try:
             return constructor.construct_object(node, deep=True)
         except YAMLError as exc:
             line, column = _mark(node)
-            problems.append(Diagnostic(message=f"invalid value: {exc}", file=positions.file,
-                                       line=line, column=column))
+            problems.append(Diagnostic(message=f"invalid value: {exc}", file=positions.file, line=line, column=column))
             return None
     if isinstance(node, SequenceNode):
         return [_build(item, (*path, i), positions, constructor, problems) for i, item in enumerate(node.value)]
     if isinstance(node, MappingNode):
         result: dict[Any, Any] = {}
+        explicit: set[str] = set()  # keys written here; merged (`<<:`) keys may be overridden, these may not
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 merged = _build(value_node, path, positions, constructor, problems)
                 for source in merged if isinstance(merged, list) else [merged]:
                     if isinstance(source, dict):
                         for k, v in source.items():
-                            result.setdefault(k, v)
+                            if k not in explicit:
+                                result.setdefault(k, v)
                 continue
             key = _build(key_node, (*path, "<key>"), positions, constructor, problems)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 line, column = _mark(key_node)
-                problems.append(Diagnostic(message="a mapping key must be a plain scalar",
-                                           file=positions.file, line=line, column=column))
+                problems.append(
+                    Diagnostic(
+                        message="a mapping key must be a plain scalar", file=positions.file, line=line, column=column
+                    )
+                )
                 continue
             key = str(key) if not isinstance(key, str) else key
-            if key in result:
+            if key in explicit:
                 line, column = _mark(key_node)
-                problems.append(Diagnostic(message=f"duplicate key {key!r}", file=positions.file,
-                                           line=line, column=column, hint="each key may appear once"))
+                problems.append(
+                    Diagnostic(
+                        message=f"duplicate key {key!r}",
+                        file=positions.file,
+                        line=line,
+                        column=column,
+                        hint="each key may appear once",
+                    )
+                )
+            explicit.add(key)
             positions.keys[(*path, key)] = _mark(key_node)
             result[key] = _build(value_node, (*path, key), positions, constructor, problems)
         return result
@@ -160,10 +175,17 @@ def _build(node: Node, path: Path, positions: Positions, constructor: Any,
 
 
 _EXPECTED = {
-    "string_type": "a string", "bool_type": "true or false", "bool_parsing": "true or false",
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number", "list_type": "a list",
-    "dict_type": "a mapping (key: value)", "model_type": "a mapping (key: value)",
+    "string_type": "a string",
+    "bool_type": "a boolean (true/false)",
+    "bool_parsing": "a boolean (true/false)",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "list_type": "a list",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)",
     "model_attributes_type": "a mapping (key: value)",
 }
 
@@ -200,15 +222,23 @@ def _data_path(loc: Sequence[Any], positions: Positions, prefix: Path, kind: str
             continue
         candidate = (*path, part)
         last = i == len(loc) - 1
-        if candidate in positions.values or candidate in positions.keys or not positions.values \
-                or (last and kind == "missing"):
+        if (
+            candidate in positions.values
+            or candidate in positions.keys
+            or not positions.values
+            or (last and kind == "missing")
+        ):
             path = candidate
     return path
 
 
-def validation_diagnostics(exc: ValidationError, positions: Positions, prefix: Path = (),
-                           known_fields: Callable[[Path], Sequence[str]] | None = None,
-                           hint_for: Callable[[Path, str], str | None] | None = None) -> list[Diagnostic]:
+def validation_diagnostics(
+    exc: ValidationError,
+    positions: Positions,
+    prefix: Path = (),
+    known_fields: Callable[[Path], Sequence[str]] | None = None,
+    hint_for: Callable[[Path, str], str | None] | None = None,
+) -> list[Diagnostic]:
     """Map pydantic errors onto positioned diagnostics, with "did you mean" hints for unknown keys.
 
     Errors from the alternatives of one union (``if:`` may be a string or a boolean) become one
@@ -229,8 +259,11 @@ def validation_diagnostics(exc: ValidationError, positions: Positions, prefix: P
                 message = f"unknown key {str(path[-1])!r} in {where}"
                 if known_fields is not None:
                     allowed = list(known_fields(path[:-1]))
-                    hint = did_you_mean(str(path[-1]), allowed) or hint or (
-                        f"allowed here: {', '.join(allowed)}" if allowed else None)
+                    hint = (
+                        did_you_mean(str(path[-1]), allowed)
+                        or hint
+                        or (f"allowed here: {', '.join(allowed)}" if allowed else None)
+                    )
                 out.append(positions.diagnostic(path, message, hint, key=True))
             elif kind == "missing":
                 message = f"missing required key {str(path[-1])!r} in {where}"
@@ -250,7 +283,7 @@ def validation_diagnostics(exc: ValidationError, positions: Positions, prefix: P
         for error in kinds:
             msg = error["msg"]
             if msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
+                msg = msg[len("Value error, ") :]
             if error["type"] == "string_pattern_mismatch":
                 msg = f"{_shown_value(error.get('input'))} does not match the pattern {error['ctx']['pattern']}"
             out.append(positions.diagnostic(path, f"{shown}: {msg}", hint))

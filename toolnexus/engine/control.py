@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import anyio
@@ -28,6 +29,11 @@ class RunControl:
         if pending:
             scope.cancel()
 
+    def _detach(self) -> None:
+        """The run is over: later cancels have nothing to stop (and its event loop may be gone)."""
+        with self._lock:
+            self._scope = self._token = self._thread = None
+
     @property
     def cancelled(self) -> bool:
         return self.reason is not None
@@ -42,4 +48,6 @@ class RunControl:
         if thread == threading.get_ident():
             scope.cancel()
         else:
-            anyio.from_thread.run_sync(scope.cancel, token=token)
+            # The run may end (and its loop with it) while we are cancelling it.
+            with contextlib.suppress(anyio.RunFinishedError):
+                anyio.from_thread.run_sync(scope.cancel, token=token)

@@ -8,6 +8,7 @@ handled here; observers learn everything from events.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from toolnexus.mission.plan import Plan, PlanStep
 from toolnexus.store.sqlite import StateStore, StoredRun
 
 _FAILED_LIKE = (StepStatus.FAILED, StepStatus.CANCELLED)
+log = logging.getLogger("toolnexus.engine")
 
 
 class _Run:
@@ -87,7 +89,8 @@ class _Run:
         for dep in step.needs:
             record = self.records[dep]
             dep_step = self.plan.step(dep)
-            if record.status in _FAILED_LIKE and not (record.status == StepStatus.FAILED and dep_step.continue_on_error):
+            tolerated = record.status == StepStatus.FAILED and dep_step.continue_on_error
+            if record.status in _FAILED_LIKE and not tolerated:
                 return f"dependency `{dep}` {record.status.value}"
             if record.status == StepStatus.SKIPPED:
                 return f"dependency `{dep}` was skipped"
@@ -106,6 +109,11 @@ class _Run:
             self.records[step.id] = record
             self.engine.bus.emit(StepFinished(run_id=self.run_id, record=record))
             raise
+        except Exception as exc:  # a bug of ours must fail this step, not escape from the run
+            log.exception("step %s of run %s failed inside the engine", step.id, self.run_id)
+            record.status = StepStatus.FAILED
+            record.error = ToolError(kind=ErrorKind.RUNTIME_ERROR,
+                                     message=f"internal error running the step: {type(exc).__name__}: {exc}")
         record.duration = time.perf_counter() - started
         record.finished_at = utcnow()
         self.finish(record)
@@ -116,16 +124,30 @@ class _Run:
             record.status, record.skip_reason = StepStatus.SKIPPED, blocked
             return
         condition = step.condition
-        if condition is not None or isinstance(step.if_, bool):
+        # In a foreach step, an `if` that reads `item` or `index` is decided per item, below.
+        per_item = condition is not None and step.foreach is not None and bool(condition.roots & {"item", "index"})
+        if condition is None and isinstance(step.if_, bool):
+            go_all: bool | None = step.if_
+        elif condition is not None and not per_item:
             try:
-                go = truthy(condition.evaluate(self.context(step))) if condition is not None else bool(step.if_)
+                go_all = truthy(condition.evaluate(self.context(step)))
             except ExpressionError as exc:
-                record.status, record.error = StepStatus.FAILED, ToolError(kind=ErrorKind.EXPRESSION, message=f"if: {exc}")
+                record.status = StepStatus.FAILED
+                record.error = ToolError(kind=ErrorKind.EXPRESSION, message=f"if: {exc}")
                 return
-            if not go:
-                record.status, record.skip_reason = StepStatus.SKIPPED, "`if` was false"
-                return
-        spec = self.engine.lookup(step.tool, step.version)
+        else:
+            go_all = None
+        if go_all is False:
+            record.status, record.skip_reason = StepStatus.SKIPPED, "`if` was false"
+            return
+        try:
+            spec = self.engine.lookup(step.tool, step.version)
+        except (LookupError, ValueError) as exc:  # unregistered since the plan was compiled
+            hint = getattr(exc, "hint", None)
+            record.status, record.error = StepStatus.FAILED, ToolError(
+                kind=ErrorKind.NOT_FOUND,
+                message=(exc.args[0] if exc.args else str(exc)) + (f" ({hint})" if hint else ""))
+            return
         foreach = step.foreach_template
         if foreach is None:
             await self.call(step, spec, record, self.context(step), None)
@@ -133,7 +155,8 @@ class _Run:
         try:
             items = foreach.render(self.context(step))
         except ExpressionError as exc:
-            record.status, record.error = StepStatus.FAILED, ToolError(kind=ErrorKind.EXPRESSION, message=f"foreach: {exc}")
+            record.status = StepStatus.FAILED
+            record.error = ToolError(kind=ErrorKind.EXPRESSION, message=f"foreach: {exc}")
             return
         if not isinstance(items, list):
             record.status, record.error = StepStatus.FAILED, ToolError(
@@ -142,8 +165,19 @@ class _Run:
         parts = [StepRecord(step_id=step.id, tool=step.tool, version=step.version) for _ in items]
         async with anyio.create_task_group() as group:
             for index, item in enumerate(items):
-                group.start_soon(self.call, step, spec, parts[index],
-                                 self.context(step, item=item, index=index), index)
+                context = self.context(step, item=item, index=index)
+                if per_item:
+                    assert condition is not None
+                    try:
+                        go = truthy(condition.evaluate(context))
+                    except ExpressionError as exc:
+                        parts[index].status = StepStatus.FAILED
+                        parts[index].error = ToolError(kind=ErrorKind.EXPRESSION, message=f"if: {exc}")
+                        continue
+                    if not go:
+                        parts[index].status = StepStatus.SKIPPED
+                        continue
+                group.start_soon(self.call, step, spec, parts[index], context, index)
         record.items = len(items)
         record.output = [p.output for p in parts]
         record.cost = sum(p.cost for p in parts)
@@ -155,8 +189,11 @@ class _Run:
             assert first.error is not None
             record.status = StepStatus.FAILED
             record.error = first.error.model_copy(update={
-                "message": f"item {index}: {first.error.message}" + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""),
+                "message": f"item {index}: {first.error.message}"
+                           + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""),
                 "details": {**first.error.details, "failed_items": [i for i, _ in failed]}})
+        elif parts and all(p.status == StepStatus.SKIPPED for p in parts):
+            record.status, record.skip_reason = StepStatus.SKIPPED, "`if` was false for every item"
         else:
             record.status = StepStatus.SUCCEEDED
 
@@ -166,7 +203,8 @@ class _Run:
         try:
             arguments = step.argument_template.render(context)
         except ExpressionError as exc:
-            record.status, record.error = StepStatus.FAILED, ToolError(kind=ErrorKind.EXPRESSION, message=f"with: {exc}")
+            record.status = StepStatus.FAILED
+            record.error = ToolError(kind=ErrorKind.EXPRESSION, message=f"with: {exc}")
             return
         store = self.engine.store
         key = cache_key(spec.name, spec.version, arguments) if step.cache and store is not None else None
@@ -271,6 +309,8 @@ class Engine:
                 timed_out = deadline.cancelled_caught
             finished = True
         finally:
+            if control is not None:
+                control._detach()
             result.duration = time.perf_counter() - started
             result.finished_at = utcnow()
             with anyio.CancelScope(shield=True):
@@ -323,16 +363,17 @@ class Engine:
             if step.id not in run.records:
                 why = ("the run's max_duration was reached" if timed_out else
                        "the run was cancelled" if cancelled else "a dependency did not complete")
+                status = StepStatus.CANCELLED if (timed_out or cancelled) else StepStatus.SKIPPED
                 run.records[step.id] = StepRecord(step_id=step.id, tool=step.tool, version=step.version,
-                                                  status=StepStatus.CANCELLED if (timed_out or cancelled) else StepStatus.SKIPPED,
-                                                  skip_reason=why)
+                                                  status=status, skip_reason=why)
         result.steps = {s.id: run.records[s.id] for s in run.plan.steps}
         result.cost = sum(r.cost for r in run.records.values() if not r.resumed)
         if timed_out:
             result.status = RunStatus.FAILED
             budget = run.plan.budget
+            limit = budget.max_duration if budget and budget.max_duration is not None else 0
             result.error = ToolError(kind=ErrorKind.BUDGET_EXCEEDED,
-                                     message=f"the run exceeded its max_duration of {budget.max_duration if budget else 0:g}s")
+                                     message=f"the run exceeded its max_duration of {limit:g}s")
         elif cancelled:
             result.status = RunStatus.CANCELLED
             result.error = ToolError(kind=ErrorKind.CANCELLED, message=reason or "the run was cancelled")

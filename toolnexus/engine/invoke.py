@@ -119,11 +119,13 @@ class Invoker:
             first = problems[0]
             where = f" at {first['path']}" if first["path"] != "/" else ""
             return self._fail(call, spec, ToolError(
-                kind=ErrorKind.INVALID_ARGUMENTS, message=f"invalid arguments for {spec.ref}{where}: {first['message']}",
+                kind=ErrorKind.INVALID_ARGUMENTS,
+                message=f"invalid arguments for {spec.ref}{where}: {first['message']}",
                 details={"errors": problems}))
         decision = await self.gate.check(spec, call)
         if not decision.allowed:
-            return self._fail(call, spec, ToolError(kind=ErrorKind.DENIED, message=decision.reason or "denied by policy",
+            return self._fail(call, spec, ToolError(kind=ErrorKind.DENIED,
+                                                    message=decision.reason or "denied by policy",
                                                     details={"policy": decision.policy}))
         runtime_name = call.runtime or spec.runtime
         runtime = self.runtimes.get(runtime_name)

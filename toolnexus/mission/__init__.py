@@ -7,7 +7,23 @@ from toolnexus.mission.model import Budget, InputSpec, Mission, RetryPolicy, Ste
 from toolnexus.mission.plan import Plan, PlanStep
 
 __all__ = [
-    "ISOLATION", "Budget", "Expression", "ExpressionError", "InputSpec", "LoadedMission", "Mission", "Plan",
-    "PlanStep", "RetryPolicy", "Step", "Template", "compile_mission", "compile_source", "expression",
-    "load_mission", "parse_mission", "plan_hash", "truthy",
+    "ISOLATION",
+    "Budget",
+    "Expression",
+    "ExpressionError",
+    "InputSpec",
+    "LoadedMission",
+    "Mission",
+    "Plan",
+    "PlanStep",
+    "RetryPolicy",
+    "Step",
+    "Template",
+    "compile_mission",
+    "compile_source",
+    "expression",
+    "load_mission",
+    "parse_mission",
+    "plan_hash",
+    "truthy",
 ]

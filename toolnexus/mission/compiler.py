@@ -57,20 +57,33 @@ class _Compiler:
 
     # -- references --------------------------------------------------------------------------
 
-    def check_expression(self, expr: Expression, path: tuple[Any, ...], *, in_foreach: bool,
-                         allow_items: bool = True, in_condition: bool = False) -> set[str]:
+    def check_expression(
+        self,
+        expr: Expression,
+        path: tuple[Any, ...],
+        *,
+        in_foreach: bool,
+        allow_items: bool = True,
+        in_condition: bool = False,
+    ) -> set[str]:
         """Check an expression's references; return the step ids it depends on."""
         deps: set[str] = set()
         input_names = self.loaded.input_names
         for call in sorted(expr.calls):
             if call in STATUS_FUNCTIONS and not in_condition:
-                self.error(path, f"`{call}()` is only meaningful in a step's `if:`",
-                           "use it as `if: ${{ always() }}` or `if: ${{ failure() }}`")
+                self.error(
+                    path,
+                    f"`{call}()` is only meaningful in a step's `if:`",
+                    "use it as `if: ${{ always() }}` or `if: ${{ failure() }}`",
+                )
             elif call not in STATUS_FUNCTIONS and call not in GLOBAL_FUNCTIONS:
                 known = (*STATUS_FUNCTIONS, *sorted(GLOBAL_FUNCTIONS))
-                self.error(path, f"unknown function `{call}()` in `${{{{ {expr.source} }}}}`",
-                           did_you_mean(call, known) or f"functions: {', '.join(f'{k}()' for k in known)};"
-                           " filters such as `| length` transform values")
+                self.error(
+                    path,
+                    f"unknown function `{call}()` in `${{{{ {expr.source} }}}}`",
+                    did_you_mean(call, known)
+                    or f"functions: {', '.join(f'{k}()' for k in known)}; filters such as `| length` transform values",
+                )
         for ref in expr.refs:
             root = str(ref[0])
             if root not in ROOTS:
@@ -78,8 +91,11 @@ class _Compiler:
                 self.error(path, f"unknown name `{root}` in `${{{{ {expr.source} }}}}`", hint)
                 continue
             if root == "inputs" and len(ref) >= 2 and input_names is not None and str(ref[1]) not in input_names:
-                self.error(path, f"`inputs.{ref[1]}` is not a declared input",
-                           did_you_mean(str(ref[1]), input_names, "inputs.") or "declare it under `inputs:`")
+                self.error(
+                    path,
+                    f"`inputs.{ref[1]}` is not a declared input",
+                    did_you_mean(str(ref[1]), input_names, "inputs.") or "declare it under `inputs:`",
+                )
             elif root == "steps":
                 if len(ref) < 2:
                     self.error(path, "`steps` needs a step id: steps.<id>.outputs")
@@ -88,23 +104,40 @@ class _Compiler:
                 if target in self.broken_ids:
                     continue
                 if target not in self.step_ids:
-                    self.error(path, f"unknown step `{target}` in `${{{{ {expr.source} }}}}`",
-                               did_you_mean(target, self.step_ids, "steps.")
-                               or f"the steps are: {', '.join(self.step_ids)}")
+                    self.error(
+                        path,
+                        f"unknown step `{target}` in `${{{{ {expr.source} }}}}`",
+                        did_you_mean(target, self.step_ids, "steps.") or f"the steps are: {', '.join(self.step_ids)}",
+                    )
                     continue
                 if len(ref) >= 3 and str(ref[2]) not in STEP_FIELDS_IN_EXPRESSIONS:
-                    self.error(path, f"`steps.{target}.{ref[2]}` is not a step field",
-                               did_you_mean(str(ref[2]), STEP_FIELDS_IN_EXPRESSIONS, f"steps.{target}.")
-                               or f"use steps.{target}.outputs")
+                    self.error(
+                        path,
+                        f"`steps.{target}.{ref[2]}` is not a step field",
+                        did_you_mean(str(ref[2]), STEP_FIELDS_IN_EXPRESSIONS, f"steps.{target}.")
+                        or f"use steps.{target}.outputs",
+                    )
                     continue
+                if target in self.foreach_ids and len(ref) >= 4 and ref[2] == "outputs" and isinstance(ref[3], str):
+                    self.error(
+                        path,
+                        f"step `{target}` has `foreach:`, so `steps.{target}.outputs` is a list "
+                        f"(one output per item) and has no `{ref[3]}`",
+                        f"index it (`steps.{target}.outputs[0].{ref[3]}`) or map it "
+                        f"(`steps.{target}.outputs | map(attribute='{ref[3]}') | list`)",
+                    )
                 deps.add(target)
             elif root in ("item", "index") and not (in_foreach and allow_items):
-                self.error(path, f"`{root}` is only defined in a step with `foreach:`",
-                           "add `foreach:` to the step, or read steps.<id>.outputs")
+                self.error(
+                    path,
+                    f"`{root}` is only defined in a step with `foreach:`",
+                    "add `foreach:` to the step, or read steps.<id>.outputs",
+                )
         return deps
 
-    def check_template(self, value: Any, path: tuple[Any, ...], *, in_foreach: bool,
-                       allow_items: bool = True) -> tuple[Template | None, set[str]]:
+    def check_template(
+        self, value: Any, path: tuple[Any, ...], *, in_foreach: bool, allow_items: bool = True
+    ) -> tuple[Template | None, set[str]]:
         try:
             template = Template(value)
         except ExpressionError as exc:
@@ -143,34 +176,51 @@ class _Compiler:
         deps: set[str] = set()
         for name in schema.get("required", []) or []:
             if name not in step.with_:
-                self.error((*path, "with") if step.with_ else (*path, "uses"),
-                           f"step `{step.id}`: missing required argument `{name}` for {spec.ref}",
-                           f"add `{name}:` under `with:`")
+                self.error(
+                    (*path, "with") if step.with_ else (*path, "uses"),
+                    f"step `{step.id}`: missing required argument `{name}` for {spec.ref}",
+                    f"add `{name}:` under `with:`",
+                )
         for name, value in step.with_.items():
             arg_path = (*path, "with", name)
             if name not in properties and schema.get("additionalProperties") is False:
-                self.error(arg_path, f"step `{step.id}`: {spec.ref} takes no argument `{name}`",
-                           did_you_mean(name, properties) or f"it takes: {', '.join(properties) or 'nothing'}",
-                           key=True)
+                self.error(
+                    arg_path,
+                    f"step `{step.id}`: {spec.ref} takes no argument `{name}`",
+                    did_you_mean(name, properties) or f"it takes: {', '.join(properties) or 'nothing'}",
+                    key=True,
+                )
                 continue
             template, found = self.check_template(value, arg_path, in_foreach=in_foreach)
             deps |= found
             if template is None or name not in properties:
                 continue
             if template.constant:
-                for message in argument_errors(spec.ref, name, json.dumps(properties[name], sort_keys=True),
-                                               json.dumps(schema.get("$defs", {}), sort_keys=True), value):
-                    self.error(arg_path, f"step `{step.id}`: argument `{name}`: {message}",
-                               _describe(properties[name]))
-            elif len(template.expressions) == 1 and template.expressions[0][0] == () and \
-                    isinstance(value, str) and value.strip().startswith("${{") and value.strip().endswith("}}"):
+                for message in argument_errors(
+                    spec.ref,
+                    name,
+                    json.dumps(properties[name], sort_keys=True),
+                    json.dumps(schema.get("$defs", {}), sort_keys=True),
+                    value,
+                ):
+                    self.error(arg_path, f"step `{step.id}`: argument `{name}`: {message}", _describe(properties[name]))
+            elif (
+                len(template.expressions) == 1
+                and template.expressions[0][0] == ()
+                and isinstance(value, str)
+                and value.strip().startswith("${{")
+                and value.strip().endswith("}}")
+            ):
                 expr = template.expressions[0][1]
                 have = self.type_of(expr)
                 want = schema_types(properties[name], (), defs=schema.get("$defs"))
                 if have and want and not compatible(have, want):
-                    self.error(arg_path, f"step `{step.id}`: argument `{name}` expects {' or '.join(sorted(want))}"
-                               f" but `{expr.source}` is {' or '.join(sorted(have))}",
-                               "convert it in the expression, e.g. `| string` or `| int`")
+                    self.error(
+                        arg_path,
+                        f"step `{step.id}`: argument `{name}` expects {' or '.join(sorted(want))}"
+                        f" but `{expr.source}` is {' or '.join(sorted(have))}",
+                        "convert it in the expression, e.g. `| string` or `| int`",
+                    )
         return deps
 
     def compile_step(self, index: int, step: Step) -> PlanStep | None:
@@ -178,8 +228,9 @@ class _Compiler:
         try:
             spec = self.lookup(step.uses)
         except LookupError as exc:
-            self.error((*path, "uses"), f"step `{step.id}`: {exc.args[0] if exc.args else exc}",
-                       getattr(exc, "hint", None))
+            self.error(
+                (*path, "uses"), f"step `{step.id}`: {exc.args[0] if exc.args else exc}", getattr(exc, "hint", None)
+            )
             spec = None
         except ValueError as exc:
             self.error((*path, "uses"), f"step `{step.id}`: {exc}")
@@ -193,39 +244,57 @@ class _Compiler:
             text = step.if_.strip()
             inner = text[3:-2] if text.startswith("${{") and text.endswith("}}") else text
             try:
-                deps |= self.check_expression(expression(inner), (*path, "if"), in_foreach=in_foreach,
-                                              in_condition=True)
+                deps |= self.check_expression(
+                    expression(inner), (*path, "if"), in_foreach=in_foreach, in_condition=True
+                )
             except ExpressionError as exc:
                 self.error((*path, "if"), str(exc), exc.hint)
         for need in step.needs:
             if need in self.broken_ids:
                 continue
             if need not in self.step_ids:
-                self.error((*path, "needs"), f"step `{step.id}` needs unknown step `{need}`",
-                           did_you_mean(need, self.step_ids))
+                self.error(
+                    (*path, "needs"), f"step `{step.id}` needs unknown step `{need}`", did_you_mean(need, self.step_ids)
+                )
             deps.add(need)
         if spec is None:
             self.check_template(step.with_, (*path, "with"), in_foreach=in_foreach)
             return None
         deps |= self.check_arguments(step, spec, path, in_foreach)
         runtime = step.runtime or self.loaded.runtime or spec.runtime
+        # Point where the runtime was chosen: the step, the mission's default, or the tool itself.
+        where = (*path, "runtime") if step.runtime else ("runtime",) if self.loaded.runtime else (*path, "uses")
         if runtime not in self.runtimes:
-            self.error((*path, "runtime") if step.runtime else (*path, "uses"),
-                       f"step `{step.id}`: unknown runtime `{runtime}`",
-                       did_you_mean(runtime, self.runtimes) or f"available: {', '.join(sorted(self.runtimes))}")
+            self.error(
+                where,
+                f"step `{step.id}`: unknown runtime `{runtime}`",
+                did_you_mean(runtime, self.runtimes) or f"available: {', '.join(sorted(self.runtimes))}",
+            )
         elif ISOLATION.get(runtime, 0) < ISOLATION.get(spec.runtime, 0):
-            self.error((*path, "runtime"), f"step `{step.id}`: {spec.ref} must run with at least "
-                       f"`{spec.runtime}` isolation, not `{runtime}`", f"use runtime: {spec.runtime}")
-        if spec.entry.kind == "command" and runtime == "inprocess":
-            self.error((*path, "runtime"), f"step `{step.id}`: command tool {spec.ref} cannot run in-process",
-                       "use runtime: process")
+            self.error(
+                where,
+                f"step `{step.id}`: {spec.ref} must run with at least `{spec.runtime}` isolation, not `{runtime}`",
+                f"use runtime: {spec.runtime}",
+            )
+        elif spec.entry.kind == "command" and runtime == "inprocess":
+            self.error(
+                where, f"step `{step.id}`: command tool {spec.ref} cannot run in-process", "use runtime: process"
+            )
         return PlanStep(
-            id=step.id, tool=spec.name, version=spec.version, runtime=runtime, tier=spec.tier,
-            arguments=step.with_, needs=sorted(deps),
-            if_=step.if_, foreach=step.foreach, retry=step.retry,
+            id=step.id,
+            tool=spec.name,
+            version=spec.version,
+            runtime=runtime,
+            tier=spec.tier,
+            arguments=step.with_,
+            needs=sorted(deps),
+            if_=step.if_,
+            foreach=step.foreach,
+            retry=step.retry,
             timeout=step.timeout if step.timeout is not None else spec.limits.timeout,
             continue_on_error=step.continue_on_error,
-            cache=step.cache if step.cache is not None else spec.deterministic, name=step.name,
+            cache=step.cache if step.cache is not None else spec.deterministic,
+            name=step.name,
         )
 
     def run(self) -> Plan:
@@ -233,8 +302,11 @@ class _Compiler:
         seen: dict[str, int] = {}
         for index, step in steps:
             if step.id in seen:
-                self.error(("steps", index, "id"), f"duplicate step id `{step.id}` (first at step {seen[step.id] + 1})",
-                           "give each step a unique id")
+                self.error(
+                    ("steps", index, "id"),
+                    f"duplicate step id `{step.id}` (first at step {seen[step.id] + 1})",
+                    "give each step a unique id",
+                )
             else:
                 seen[step.id] = index
         self.step_ids = list(seen)
@@ -249,8 +321,11 @@ class _Compiler:
                 try:
                     coerce_input(spec.default, spec)
                 except ValueError as exc:
-                    self.error(("inputs", name, "default"), f"input `{name}` default: {exc}",
-                               f"make the default {TYPE_NAMES[spec.type]}, or change `type:`")
+                    self.error(
+                        ("inputs", name, "default"),
+                        f"input `{name}` default: {exc}",
+                        f"make the default {TYPE_NAMES[spec.type]}, or change `type:`",
+                    )
         compiled: list[tuple[int, PlanStep]] = []
         for index, step in steps:
             plan_step = self.compile_step(index, step)
@@ -276,13 +351,17 @@ class _Compiler:
             cycle = [u for u, _ in nx.find_cycle(graph.subgraph(component), source=start)]
             names = " → ".join([*cycle, cycle[0]])
             if len(component) == 1:
-                self.error(("steps", index_of.get(start, 0), "id"),
-                           f"step `{start}` depends on itself (dependency cycle: {names})",
-                           "remove it from its own `needs:` and expressions")
+                self.error(
+                    ("steps", index_of.get(start, 0), "id"),
+                    f"step `{start}` depends on itself (dependency cycle: {names})",
+                    "remove it from its own `needs:` and expressions",
+                )
             else:
-                self.error(("steps", index_of.get(start, 0), "id"), f"dependency cycle: {names}",
-                           "a step cannot depend, directly or through others, on itself; "
-                           "remove one of these dependencies")
+                self.error(
+                    ("steps", index_of.get(start, 0), "id"),
+                    f"dependency cycle: {names}",
+                    "a step cannot depend, directly or through others, on itself; remove one of these dependencies",
+                )
         if cyclic:
             return []
         order = nx.lexicographical_topological_sort(graph, key=lambda n: index_of.get(n, 0))
@@ -293,9 +372,15 @@ class _Compiler:
         assert self.mission is not None
         mission = self.mission
         plan = Plan(
-            mission=mission.mission, mission_version=mission.version, description=mission.description,
-            inputs=mission.inputs, steps=steps, outputs=mission.outputs, budget=mission.budget,
-            concurrency=mission.concurrency or 8, source_path=self.loaded.file,
+            mission=mission.mission,
+            mission_version=mission.version,
+            description=mission.description,
+            inputs=mission.inputs,
+            steps=steps,
+            outputs=mission.outputs,
+            budget=mission.budget,
+            concurrency=mission.concurrency or 8,
+            source_path=self.loaded.file,
         )
         plan.hash = plan_hash(plan)
         for step in plan.steps:
@@ -330,8 +415,9 @@ def _try(lookup: ToolLookup, ref: str) -> ToolSpec | None:
         return None
 
 
-def compile_mission(loaded: LoadedMission | Mission, lookup: ToolLookup,
-                    runtimes: Iterable[str] = DEFAULT_RUNTIMES) -> Plan:
+def compile_mission(
+    loaded: LoadedMission | Mission, lookup: ToolLookup, runtimes: Iterable[str] = DEFAULT_RUNTIMES
+) -> Plan:
     """Compile a parsed mission into a Plan, or raise DiagnosticError with every problem found."""
     if isinstance(loaded, Mission):
         text = json.dumps(loaded.model_dump(mode="json", by_alias=True, exclude_unset=True))
@@ -339,8 +425,7 @@ def compile_mission(loaded: LoadedMission | Mission, lookup: ToolLookup,
     return _Compiler(loaded, lookup, runtimes).run()
 
 
-def compile_source(text: str, file: str | None, lookup: ToolLookup,
-                   runtimes: Iterable[str] = DEFAULT_RUNTIMES) -> Plan:
+def compile_source(text: str, file: str | None, lookup: ToolLookup, runtimes: Iterable[str] = DEFAULT_RUNTIMES) -> Plan:
     """Parse and compile mission text in one pass of diagnostics."""
     return compile_mission(parse_mission(text, file), lookup, runtimes)
 
@@ -367,8 +452,9 @@ def argument_errors(ref: str, name: str, schema_json: str, defs_json: str, value
     return out
 
 
-def schema_types(schema: dict[str, Any] | None, path: Iterable[Any], defs: dict[str, Any] | None = None
-                 ) -> set[str] | None:
+def schema_types(
+    schema: dict[str, Any] | None, path: Iterable[Any], defs: dict[str, Any] | None = None
+) -> set[str] | None:
     """The JSON types at ``path`` inside ``schema``, or None where the schema does not say."""
     if not schema:
         return None

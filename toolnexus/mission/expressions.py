@@ -22,8 +22,14 @@ TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 _SIMPLE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^'\]]*'\]|\[\"[^\"\]]*\"\])*$")
 _SEGMENT = re.compile(r"\.([A-Za-z_]\w*)|\[(\d+)\]|\['([^'\]]*)'\]|\[\"([^\"\]]*)\"\]")
 _STRINGS = re.compile(r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
-_GH_OPERATORS = [(re.compile(r"&&"), " and "), (re.compile(r"\|\|"), " or "),
-                 (re.compile(r"!(?!=)"), " not "), (re.compile(r"\bnull\b"), "none")]
+_GH_OPERATORS = [
+    (re.compile(r"&&"), " and "),
+    (re.compile(r"\|\|"), " or "),
+    (re.compile(r"!(?!=)"), " not "),
+    (re.compile(r"(?<![.\w])null\b"), "none"),
+]
+# Names that are constants, not references: they never take the fast path.
+_LITERALS = frozenset({"none", "None", "null", "true", "True", "false", "False"})
 
 STATUS_FUNCTIONS = ("always", "success", "failure", "cancelled")
 
@@ -117,9 +123,8 @@ class Expression:
             raise ExpressionError("empty expression")
         self.calls: set[str] = set()
         self._compiled: Callable[..., Any] | None = None
-        if _SIMPLE.match(self.source):
-            first = re.match(r"[A-Za-z_]\w*", self.source)
-            assert first is not None
+        first = re.match(r"[A-Za-z_]\w*", self.source)
+        if _SIMPLE.match(self.source) and first is not None and first.group(0) not in _LITERALS:
             segments: list[str | int] = [first.group(0)]
             for m in _SEGMENT.finditer(self.source, first.end()):
                 attr, index, sq, dq = m.groups()
@@ -127,9 +132,6 @@ class Expression:
             self.path: Ref | None = tuple(segments)
             self.refs: list[Ref] = [self.path]
             self.text = self.source
-            if self.path == ("none",) or self.path in (("true",), ("false",)):
-                self.path = None
-                self.refs = []
             return
         self.path = None
         self.text = _translate(self.source)
@@ -144,7 +146,8 @@ class Expression:
                 close = difflib.get_close_matches(node.name, list(known), n=1)
                 raise ExpressionError(
                     f"unknown {kind} `{node.name}` in `{self.source}`",
-                    f"did you mean `{close[0]}`?" if close else f"see the Jinja2 built-in {kind}s")
+                    f"did you mean `{close[0]}`?" if close else f"see the Jinja2 built-in {kind}s",
+                )
         self.refs = []
         _collect(tree, self.refs, self.calls)
         # A call's name (e.g. `always()`) is a function, not a reference to look up.
@@ -192,6 +195,10 @@ def _walk(path: Ref, context: Mapping[str, Any], source: str) -> Any:
                 raise KeyError(part)
         except (KeyError, IndexError):
             where = ".".join(str(p) for p in path[:i]) or "the context"
+            if isinstance(value, list | tuple) and isinstance(part, int):
+                raise ExpressionError(f"`{source}`: {where} has no item {part} (it has {len(value)} items)") from None
+            if value is None:
+                raise ExpressionError(f"`{source}`: {where} is null, so it has no {part!r}") from None
             if isinstance(value, Mapping) and value:
                 keys = ", ".join(sorted(map(str, value))[:10])
                 raise ExpressionError(f"`{source}`: {where} has no {part!r} (it has: {keys})") from None

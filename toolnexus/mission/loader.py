@@ -15,7 +15,8 @@ from toolnexus.core.yamlpos import Positions, load_yaml, validation_diagnostics
 from toolnexus.mission.model import MISSION_FIELDS, STEP_FIELDS, Budget, InputSpec, Mission, RetryPolicy, Step
 
 _NESTED: dict[str, list[str]] = {
-    "budget": list(Budget.model_fields), "retry": list(RetryPolicy.model_fields),
+    "budget": list(Budget.model_fields),
+    "retry": list(RetryPolicy.model_fields),
     "inputs": list(InputSpec.model_fields),
 }
 
@@ -99,17 +100,22 @@ def parse_mission(text: str, file: str | None = None) -> LoadedMission:
     data, positions = load_yaml(text, file, problems)
     loaded = LoadedMission(source=text, file=file, positions=positions, data=data, diagnostics=problems)
     if not isinstance(data, dict):
-        loaded.diagnostics.append(positions.diagnostic(
-            (), "a mission is a mapping with at least `mission:` and `steps:`"
-            + (f", not {_kind(data)}" if data is not None else " (the file is empty)"),
-            "start from missions/hello.yaml"))
+        loaded.diagnostics.append(
+            positions.diagnostic(
+                (),
+                "a mission is a mapping with at least `mission:` and `steps:`"
+                + (f", not {_kind(data)}" if data is not None else " (the file is empty)"),
+                "start from missions/hello.yaml",
+            )
+        )
         loaded.input_names = None
         return loaded
     try:
         mission = Mission.model_validate(data)
     except ValidationError as exc:
-        loaded.diagnostics.extend(validation_diagnostics(exc, positions, known_fields=known_fields,
-                                                         hint_for=mission_hint))
+        loaded.diagnostics.extend(
+            validation_diagnostics(exc, positions, known_fields=known_fields, hint_for=mission_hint)
+        )
         _salvage(loaded, data)
         return loaded
     loaded.mission = mission
@@ -124,7 +130,8 @@ def parse_mission(text: str, file: str | None = None) -> LoadedMission:
 
 def _kind(data: Any) -> str:
     return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(data), type(data).__name__)
+        type(data), type(data).__name__
+    )
 
 
 def _salvage(loaded: LoadedMission, data: dict[str, Any]) -> None:
@@ -157,15 +164,29 @@ def load_mission(path: str | Path) -> LoadedMission:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DiagnosticError([Diagnostic(message="no such mission file", file=str(path),
-                                          hint="check the path; example missions are in missions/")]) from None
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    message="no such mission file",
+                    file=str(path),
+                    hint="check the path; example missions are in missions/",
+                )
+            ]
+        ) from None
     except IsADirectoryError:
-        raise DiagnosticError([Diagnostic(message="is a folder, not a mission file", file=str(path),
-                                          hint="give the path of a .yaml file")]) from None
+        raise DiagnosticError(
+            [
+                Diagnostic(
+                    message="is a folder, not a mission file", file=str(path), hint="give the path of a .yaml file"
+                )
+            ]
+        ) from None
     except UnicodeDecodeError as exc:
-        raise DiagnosticError([Diagnostic(message=f"cannot read the file as UTF-8 text: {exc.reason}",
-                                          file=str(path))]) from None
+        raise DiagnosticError(
+            [Diagnostic(message=f"cannot read the file as UTF-8 text: {exc.reason}", file=str(path))]
+        ) from None
     except OSError as exc:
-        raise DiagnosticError([Diagnostic(message=f"cannot read the file: {exc.strerror or exc}",
-                                          file=str(path))]) from None
+        raise DiagnosticError(
+            [Diagnostic(message=f"cannot read the file: {exc.strerror or exc}", file=str(path))]
+        ) from None
     return parse_mission(text, str(path))

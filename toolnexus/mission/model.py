@@ -65,8 +65,9 @@ class Step(BaseModel):
     name: str | None = None
     description: str | None = None
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    needs: Annotated[list[str], WithJsonSchema({"anyOf": [
-        {"type": "string"}, {"type": "array", "items": {"type": "string"}}]})] = Field(default_factory=list)
+    needs: Annotated[
+        list[str], WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+    ] = Field(default_factory=list)
     if_: str | bool | None = Field(None, alias="if")
     foreach: str | list[Any] | None = None
     retry: RetryPolicy | None = None
@@ -81,12 +82,10 @@ class Step(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
-
 class Mission(BaseModel):
     """A declarative DAG of tool calls."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True,
-                              json_schema_extra={"title": "toolnexus mission"})
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"title": "toolnexus mission"})
 
     mission: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", description="the mission's name")
     version: str | None = None

@@ -120,7 +120,7 @@ class Plan(BaseModel):
         lines = [f"digraph {json.dumps(self.mission)} {{", "  rankdir=LR;", "  node [shape=box];"]
         for s in self.steps:
             label = f"{s.id}\\n{s.tool}@{s.version}\\n[{s.runtime}]"
-            lines.append(f"  {json.dumps(s.id)} [label=\"{label}\"];")
+            lines.append(f'  {json.dumps(s.id)} [label="{label}"];')
         for s in self.steps:
             lines.extend(f"  {json.dumps(dep)} -> {json.dumps(s.id)};" for dep in s.needs)
         lines.append("}")
@@ -130,9 +130,9 @@ class Plan(BaseModel):
         """Mermaid flowchart text of the DAG (renders in JupyterLab, GitHub and MLflow markdown)."""
         lines = ["flowchart LR"]
         for s in self.steps:
-            lines.append(f'  {s.id}["{s.id}<br/>{s.tool}@{s.version}"]')
+            lines.append(f'  {_mermaid_id(s.id)}["{s.id}<br/>{s.tool}@{s.version}"]')
         for s in self.steps:
-            lines.extend(f"  {dep} --> {s.id}" for dep in s.needs)
+            lines.extend(f"  {_mermaid_id(dep)} --> {_mermaid_id(s.id)}" for dep in s.needs)
         return "\n".join(lines) + "\n"
 
     def bind_inputs(self, given: dict[str, Any], *, from_text: bool = False) -> dict[str, Any]:
@@ -145,9 +145,12 @@ class Plan(BaseModel):
         bound: dict[str, Any] = {}
         for key in given:
             if key not in self.inputs:
-                problems.append(Diagnostic(
-                    message=f"unknown input {key!r}; this mission takes: {', '.join(self.inputs) or 'no inputs'}",
-                    hint=did_you_mean(key, self.inputs)))
+                problems.append(
+                    Diagnostic(
+                        message=f"unknown input {key!r}; this mission takes: {', '.join(self.inputs) or 'no inputs'}",
+                        hint=did_you_mean(key, self.inputs),
+                    )
+                )
         for key, spec in self.inputs.items():
             if key in given:
                 try:
@@ -155,8 +158,12 @@ class Plan(BaseModel):
                 except ValueError as exc:
                     problems.append(Diagnostic(message=f"input {key!r}: {exc}"))
             elif spec.required:
-                problems.append(Diagnostic(message=f"missing required input {key!r} ({spec.type})",
-                                           hint=f"pass it with -i {key}=…"))
+                problems.append(
+                    Diagnostic(
+                        message=f"missing required input {key!r} ({spec.type})",
+                        hint=f"pass it: `-i {key}=…` on the command line, inputs={{{key!r}: …}} from Python",
+                    )
+                )
             else:
                 bound[key] = spec.default
         if problems:
@@ -164,9 +171,36 @@ class Plan(BaseModel):
         return bound
 
 
+# Words Mermaid reads as syntax where a node id stands (a step called `end` would close the chart).
+_MERMAID_KEYWORDS = frozenset(
+    {
+        "end",
+        "graph",
+        "flowchart",
+        "subgraph",
+        "direction",
+        "style",
+        "class",
+        "classDef",
+        "click",
+        "linkStyle",
+        "call",
+        "href",
+    }
+)
+
+
+def _mermaid_id(step_id: str) -> str:
+    return f"step_{step_id}" if step_id in _MERMAID_KEYWORDS else step_id
+
+
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
-    "array": (list,), "object": (dict,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
 }
 
 
@@ -183,13 +217,25 @@ def coerce_input(value: Any, spec: InputSpec, *, from_text: bool = False) -> Any
     return value
 
 
-TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
-           "array": "an array (list)", "object": "an object (mapping)"}
+TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "array": "an array (list)",
+    "object": "an object (mapping)",
+}
 
 
 def _a_type_of(value: Any) -> str:
-    for kind, types in (("boolean", (bool,)), ("integer", (int,)), ("number", (float,)), ("string", (str,)),
-                        ("array", (list, tuple)), ("object", (dict,))):
+    for kind, types in (
+        ("boolean", (bool,)),
+        ("integer", (int,)),
+        ("number", (float,)),
+        ("string", (str,)),
+        ("array", (list, tuple)),
+        ("object", (dict,)),
+    ):
         if isinstance(value, types):
             return TYPE_NAMES[kind]
     return "null" if value is None else type(value).__name__

@@ -12,6 +12,17 @@ from toolnexus.registry.manifest import ToolManifest, load_manifest
 from toolnexus.registry.registry import Registry, ToolNotFound
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "PythonTool", "Registry", "ToolManifest", "ToolNotFound", "follow_decorated",
-    "load_entry_points", "load_manifest", "load_manifests", "load_module", "spec_of", "specs_in", "tool",
+    "ENTRY_POINT_GROUP",
+    "PythonTool",
+    "Registry",
+    "ToolManifest",
+    "ToolNotFound",
+    "follow_decorated",
+    "load_entry_points",
+    "load_manifest",
+    "load_manifests",
+    "load_module",
+    "spec_of",
+    "specs_in",
+    "tool",
 ]

@@ -11,6 +11,7 @@ import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from toolnexus.core.spec import CostModel, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
+from toolnexus.registry.versions import parse_version
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,8 +27,9 @@ class PythonTool:
     """The callable a runtime invokes: validates JSON arguments into the function's types, calls it,
     and turns the return value back into JSON-compatible data."""
 
-    def __init__(self, fn: Callable[..., Any], arguments: type[BaseModel], returns: TypeAdapter[Any] | None,
-                 takes: list[str]) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], arguments: type[BaseModel], returns: TypeAdapter[Any] | None, takes: list[str]
+    ) -> None:
         self.fn = fn
         self.arguments = arguments
         self.returns = returns
@@ -55,8 +57,9 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0].strip() if text and text.strip() else ""
 
 
-def describe_function(fn: Callable[..., Any], name: str) -> tuple[dict[str, Any], dict[str, Any] | None, PythonTool,
-                                                                   str, str]:
+def describe_function(
+    fn: Callable[..., Any], name: str
+) -> tuple[dict[str, Any], dict[str, Any] | None, PythonTool, str, str]:
     """Input schema, output schema, callable wrapper, summary and description of ``fn``."""
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
     param_docs = {p.arg_name: p.description for p in doc.params}
@@ -91,18 +94,39 @@ def tool(fn: F) -> F: ...
 
 
 @overload
-def tool(*, name: str | None = ..., version: str = ..., tier: SafetyTier | str = ...,
-         timeout: float | str | None = ..., memory: int | str | None = ..., cost: CostModel | dict[str, Any] | None = ...,
-         tags: Iterable[str] = ..., runtime: str = ..., deterministic: bool = ..., summary: str | None = ...,
-         examples: Iterable[dict[str, Any]] = ..., register: bool = ...) -> Callable[[F], F]: ...
+def tool(
+    *,
+    name: str | None = ...,
+    version: str = ...,
+    tier: SafetyTier | str = ...,
+    timeout: float | str | None = ...,
+    memory: int | str | None = ...,
+    cost: CostModel | dict[str, Any] | None = ...,
+    tags: Iterable[str] = ...,
+    runtime: str = ...,
+    deterministic: bool = ...,
+    summary: str | None = ...,
+    examples: Iterable[dict[str, Any]] = ...,
+    register: bool = ...,
+) -> Callable[[F], F]: ...
 
 
-def tool(fn: F | None = None, *, name: str | None = None, version: str = "1.0.0",
-         tier: SafetyTier | str = SafetyTier.READ_ONLY, timeout: float | str | None = None,
-         memory: int | str | None = None, cost: CostModel | dict[str, Any] | None = None,
-         tags: Iterable[str] = (), runtime: str = "inprocess", deterministic: bool = False,
-         summary: str | None = None, examples: Iterable[dict[str, Any]] = (),
-         register: bool = True) -> F | Callable[[F], F]:
+def tool(
+    fn: F | None = None,
+    *,
+    name: str | None = None,
+    version: str = "1.0.0",
+    tier: SafetyTier | str = SafetyTier.READ_ONLY,
+    timeout: float | str | None = None,
+    memory: int | str | None = None,
+    cost: CostModel | dict[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    runtime: str = "inprocess",
+    deterministic: bool = False,
+    summary: str | None = None,
+    examples: Iterable[dict[str, Any]] = (),
+    register: bool = True,
+) -> F | Callable[[F], F]:
     """Make a typed Python function a tool.
 
     The input schema comes from the parameters' type hints and the docstring's parameter
@@ -119,6 +143,10 @@ def tool(fn: F | None = None, *, name: str | None = None, version: str = "1.0.0"
 
     def decorate(func: F) -> F:
         tool_name = name or func.__name__
+        try:
+            parse_version(version)
+        except ValueError as exc:
+            raise ValueError(f"@tool {tool_name!r}: {exc}") from None
         input_schema, output_schema, wrapper, doc_summary, description = describe_function(func, tool_name)
         target = f"{func.__module__}:{func.__qualname__}"
         spec = ToolSpec(

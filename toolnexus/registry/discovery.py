@@ -37,10 +37,25 @@ def specs_in(obj: Any) -> list[ToolSpec]:
     if spec is not None:
         return [spec]
     if callable(obj):
-        return specs_in_iterable(obj())
-    if isinstance(obj, Iterable):
+        produced = obj()
+        if not _provides(produced):
+            raise TypeError(
+                f"{getattr(obj, '__qualname__', obj)!r} returned {produced!r}, which provides no tools: "
+                "return @tool functions, ToolSpecs, a module or a list of them"
+            )
+        return specs_in_iterable(produced)
+    if _provides(obj):
         return specs_in_iterable(obj)
-    raise TypeError(f"{obj!r} provides no tools")
+    raise TypeError(f"{obj!r} provides no tools: give @tool functions, ToolSpecs, a module or a list of them")
+
+
+def _provides(obj: Any) -> bool:
+    """Whether ``obj`` has a shape that can provide tools (text is iterable, but not a provider)."""
+    return (
+        isinstance(obj, ToolSpec | ModuleType)
+        or spec_of(obj) is not None
+        or (isinstance(obj, Iterable) and not isinstance(obj, str | bytes | dict))
+    )
 
 
 def specs_in_iterable(items: Any) -> list[ToolSpec]:

@@ -67,7 +67,8 @@ class ToolManifest(BaseModel):
 
 
 _NESTED: dict[str, list[str]] = {
-    "limits": list(Limits.model_fields), "cost": list(CostModel.model_fields),
+    "limits": list(Limits.model_fields),
+    "cost": list(CostModel.model_fields),
     "examples": list(ToolExample.model_fields),
 }
 
@@ -98,17 +99,22 @@ def load_manifest(path: str | Path) -> list[ToolSpec]:
     base = path.parent.resolve()
     specs = []
     for item in manifest.tools:
-        argv = [item.command[0], *(
-            str(base / a) if not a.startswith("-") and (base / a).exists() else a for a in item.command[1:])]
+        argv = [
+            item.command[0],
+            *(str(base / a) if not a.startswith("-") and (base / a).exists() else a for a in item.command[1:]),
+        ]
         if (base / argv[0]).exists():
             argv[0] = str(base / argv[0])
         fields = item.model_dump(exclude={"command", "cwd", "env"})
-        specs.append(ToolSpec(
-            **fields,
-            entry=ToolEntry(kind="command", argv=argv, cwd=str(base / item.cwd) if item.cwd else str(base),
-                            env=item.env),
-            source=f"manifest:{path}",
-        ))
+        specs.append(
+            ToolSpec(
+                **fields,
+                entry=ToolEntry(
+                    kind="command", argv=argv, cwd=str(base / item.cwd) if item.cwd else str(base), env=item.env
+                ),
+                source=f"manifest:{path}",
+            )
+        )
     return specs
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.spec import ToolSpec
-from toolnexus.registry.versions import matches, parse_version, split_ref
+from toolnexus.registry.versions import matches, newest, parse_version, split_ref
 
 
 class ToolNotFound(LookupError):
@@ -55,8 +55,9 @@ class Registry:
         """Remove one version of a tool, or all of them."""
         with self._lock:
             versions = self._tools.get(name, {})
-            removed = [versions.pop(version)] if version in versions else (
-                list(versions.values()) if version is None else [])
+            removed = (
+                [versions.pop(version)] if version in versions else (list(versions.values()) if version is None else [])
+            )
             if version is None or not versions:
                 self._tools.pop(name, None)
             self.generation += 1
@@ -66,7 +67,10 @@ class Registry:
                 listener("unregistered", spec)
 
     def get(self, ref: str, version: str | None = None) -> ToolSpec:
-        """The highest version of ``ref`` (``name`` or ``name@version``) that matches; else ToolNotFound."""
+        """The highest version of ``ref`` (``name`` or ``name@version``) that matches; else ToolNotFound.
+
+        Pre-releases are chosen only when pinned exactly or when no final release matches.
+        """
         name, ref_version = split_ref(ref)
         wanted = version if version is not None else ref_version
         with self._lock:
@@ -77,9 +81,8 @@ class Registry:
         candidates = [v for v in versions if matches(v, wanted)]
         if not candidates:
             available = ", ".join(sorted(versions, key=parse_version))
-            raise ToolNotFound(f"no version of {name!r} matches @{wanted}",
-                               f"available versions: {available}")
-        return versions[max(candidates, key=parse_version)]
+            raise ToolNotFound(f"no version of {name!r} matches @{wanted}", f"available versions: {available}")
+        return versions[newest(candidates)]
 
     def find(self, ref: str, version: str | None = None) -> ToolSpec | None:
         try:
@@ -101,8 +104,10 @@ class Registry:
             snapshot = {name: dict(v) for name, v in self._tools.items()}
         out: list[ToolSpec] = []
         for name in sorted(snapshot):
-            ordered = sorted(snapshot[name], key=parse_version)
-            out.extend(snapshot[name][v] for v in (ordered if all_versions else ordered[-1:]))
+            if all_versions:
+                out.extend(snapshot[name][v] for v in sorted(snapshot[name], key=parse_version))
+            else:
+                out.append(snapshot[name][newest(snapshot[name])])
         return out
 
     def subscribe(self, listener: RegistryListener) -> Callable[[], None]:

@@ -8,6 +8,7 @@ started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -53,7 +54,7 @@ class Worker:
 
     def __init__(self, key: PoolKey, workspace: str) -> None:
         self.key = key
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by discard()
         memory, open_files = key
         import json
 
@@ -96,26 +97,32 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.returncode
-        self._stderr.seek(0, os.SEEK_END)
-        size = self._stderr.tell()
-        self._stderr.seek(max(0, size - 4096))
-        return WorkerDied(code, self._stderr.read().decode("utf-8", "replace"))
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            size = self._stderr.tell()
+            self._stderr.seek(max(0, size - 4096))
+            tail = self._stderr.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            tail = ""
+        return WorkerDied(code, tail)
 
     def kill(self) -> None:
-        """Kill the worker and everything in its process group, and reap it."""
-        try:
+        """Kill the worker and everything in its process group, and reap it.
+
+        Safe from any thread, even while another one is blocked in :meth:`roundtrip` (which then
+        sees the worker die); the pipes stay open until :meth:`discard`, when nobody uses them.
+        """
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+
+    def discard(self) -> None:
+        """Kill the worker and close its pipes; only for a worker no thread is using."""
+        self.kill()
         for stream in (self._in, self._out, self._stderr):
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
 
     @property
     def alive(self) -> bool:
@@ -144,14 +151,14 @@ class WorkerPool:
                     if worker.alive:
                         self._busy.add(worker)
                         return worker
-                    worker.kill()
+                    worker.discard()
                 live = len(self._busy) + sum(len(v) for v in self._idle.values())
                 if live >= self.max_workers:
                     victim = next((ws.pop(0) for ws in self._idle.values() if ws), None)
                     if victim is None:
                         self._lock.wait()
                         continue
-                    victim.kill()
+                    victim.discard()
                 worker = Worker(key, self.workspace)
                 self._busy.add(worker)
                 return worker
@@ -162,27 +169,28 @@ class WorkerPool:
             if healthy and worker.alive and not self._closed:
                 self._idle[worker.key].append(worker)
             else:
-                worker.kill()
+                worker.discard()
             self._lock.notify()
 
     def warm(self, key: PoolKey = (None, None), count: int = 1) -> None:
         """Start ``count`` workers now so the first calls pay no interpreter start-up."""
         workers = [self.acquire(key) for _ in range(count)]
         for worker in workers:
-            try:
+            with contextlib.suppress(WorkerDied):
                 worker.roundtrip({"kind": "ping"})
-            except WorkerDied:
-                pass
             self.release(worker, healthy=True)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            workers = [w for ws in self._idle.values() for w in ws] + list(self._busy)
+            idle = [w for ws in self._idle.values() for w in ws]
+            busy = list(self._busy)
             self._idle.clear()
             self._lock.notify_all()
-        for worker in workers:
-            worker.kill()
+        for worker in idle:
+            worker.discard()
+        for worker in busy:
+            worker.kill()  # its caller sees it die and discards it on release
 
     def pids(self) -> list[int]:
         with self._lock:
@@ -224,18 +232,28 @@ class ProcessRuntime:
         lock = threading.Lock()
 
         def run() -> dict[str, Any]:
-            worker = self.pool.acquire(key)
+            try:
+                worker = self.pool.acquire(key)
+            except (RuntimeError, OSError) as exc:  # closed, or no worker process could start
+                return {"ok": False, "error": {"kind": ErrorKind.RUNTIME_ERROR.value,
+                                               "message": f"no worker process: {exc}", "retryable": False}}
             with lock:
                 slot["worker"] = worker
-                if slot["cancelled"]:
-                    worker.kill()
+                cancelled = slot["cancelled"]
+            healthy = False
             try:
+                if cancelled:  # cancelled while waiting for a worker: this one did nothing, keep it
+                    healthy = True
+                    return {"died": True, "returncode": None, "stderr": ""}
                 response = worker.roundtrip(request)
+                healthy = not response.get("recycle")
+                return response
             except WorkerDied as died:
-                self.pool.release(worker, healthy=False)
                 return {"died": True, "returncode": died.returncode, "stderr": died.stderr_tail}
-            self.pool.release(worker, healthy=not response.get("recycle"))
-            return response
+            finally:
+                # Always give the slot back, even from a thread abandoned by a cancelled caller,
+                # or the pool shrinks by one worker with every cancellation.
+                self.pool.release(worker, healthy=healthy)
 
         try:
             response = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)

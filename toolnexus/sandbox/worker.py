@@ -57,8 +57,15 @@ def _child_limits(limits: dict[str, Any]) -> Any:
     def apply() -> None:
         if limits.get("cpu_time"):
             seconds = int(limits["cpu_time"]) + 1
-            resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+            # A soft limit below the hard one: the kernel sends SIGXCPU (which says why) rather
+            # than the SIGKILL it sends at the hard limit.
+            resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
     return apply
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _run_command(request: dict[str, Any]) -> dict[str, Any]:
@@ -67,10 +74,15 @@ def _run_command(request: dict[str, Any]) -> dict[str, Any]:
     env = dict(request.get("env") or {})
     env.update(entry.get("env") or {})
     # The command stays in the worker's process group, so killing the group on cancel kills it too.
+    cpu_before = _children_cpu()
     proc = subprocess.Popen(entry["argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=entry.get("cwd") or None, env=env, preexec_fn=_child_limits(request["limits"]))
     stdout, stderr = proc.communicate(json.dumps(request["arguments"]).encode())
     err_text = stderr[-65536:].decode("utf-8", "replace")
+    cpu_limit = request["limits"].get("cpu_time")
+    if cpu_limit and (proc.returncode == -signal.SIGXCPU or (
+            proc.returncode == -signal.SIGKILL and _children_cpu() - cpu_before >= float(cpu_limit))):
+        return {**_error("limit_exceeded", f"CPU time limit of {cpu_limit}s reached"), "stderr": err_text}
     if len(stdout) > max_output:
         return _error("limit_exceeded", f"output of {len(stdout)} bytes is over the {max_output}-byte cap")
     if proc.returncode != 0:
@@ -92,12 +104,15 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "output": os.getpid()}
     limits = request.get("limits") or {}
     cpu = limits.get("cpu_time")
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
     if cpu:
         used = resource.getrusage(resource.RUSAGE_SELF)
         spent = used.ru_utime + used.ru_stime
-        hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
         soft = int(spent + float(cpu)) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+    else:
+        # A warm worker serves many calls: lift the soft limit an earlier call may have set.
+        resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
     context = request.get("context") or {}
     if context.get("workspace"):
         os.chdir(context["workspace"])

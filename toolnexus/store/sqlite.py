@@ -95,6 +95,8 @@ class StateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
         with self._conn() as conn:
             conn.executescript(SCHEMA)
 
@@ -107,13 +109,17 @@ class StateStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
         return conn
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection (a thread using the store afterwards opens a new one)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
             conn.close()
-            self._local.conn = None
+        self._local = threading.local()
 
     # -- the event sink ----------------------------------------------------------------------
 
@@ -157,7 +163,8 @@ class StateStore:
     def _call(self, event: CallFinished) -> None:
         result: ToolResult = event.result
         self._conn().execute(
-            "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at) VALUES (?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at)"
+            " VALUES (?,?,?,?,?,?,?)",
             (event.call.id, result.tool, result.version, event.call.origin,
              json.dumps(event.call.arguments, default=str), result.model_dump_json(), event.at.isoformat()))
 
@@ -167,8 +174,10 @@ class StateStore:
         conn = self._conn()
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
-            rows = conn.execute("SELECT * FROM runs WHERE run_id LIKE ? ORDER BY started_at DESC LIMIT 2",
-                                (run_id + "%",)).fetchall()
+            # A prefix, matched literally: `_` and `%` in it are not wildcards.
+            pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = conn.execute("SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 2",
+                                (pattern,)).fetchall()
             if len(rows) != 1:
                 return None
             row = rows[0]
@@ -196,7 +205,8 @@ class StateStore:
 
     def cache_put(self, key: str, tool: str, version: str, output: Any, cost: float) -> None:
         self._conn().execute(
-            "INSERT OR REPLACE INTO cache (key, tool, version, output, cost, created_at) VALUES (?,?,?,?,?,datetime('now'))",
+            "INSERT OR REPLACE INTO cache (key, tool, version, output, cost, created_at)"
+            " VALUES (?,?,?,?,?,datetime('now'))",
             (key, tool, version, json.dumps(output, default=str), cost))
 
     def step_status(self, run_id: str) -> dict[str, StepStatus]:

@@ -1,0 +1,215 @@
+"""YAML loading with positions: where every value and key sits, and syntax errors that say how to fix them."""
+
+from __future__ import annotations
+
+from textwrap import dedent
+
+import pytest
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.yamlpos import Positions, load_yaml, validation_diagnostics
+
+DOC = dedent("""\
+    name: demo
+    items:
+      - first
+      - {key: 1, other: [a, b]}
+    nested:
+      deep:
+        value: true
+    number: 3.5
+""")
+
+
+def test_values_come_back_as_plain_data() -> None:
+    data, _ = load_yaml(DOC)
+
+    assert data == {
+        "name": "demo",
+        "items": ["first", {"key": 1, "other": ["a", "b"]}],
+        "nested": {"deep": {"value": True}},
+        "number": 3.5,
+    }
+    assert type(data) is dict and type(data["items"]) is list
+
+
+@pytest.mark.parametrize(
+    ("path", "position"),
+    [
+        ((), (1, 1)),
+        (("name",), (1, 7)),
+        (("items",), (3, 3)),
+        (("items", 0), (3, 5)),
+        (("items", 1), (4, 5)),
+        (("items", 1, "key"), (4, 11)),
+        (("items", 1, "other", 1), (4, 25)),
+        (("nested", "deep", "value"), (7, 12)),
+        (("number",), (8, 9)),
+    ],
+)
+def test_positions_of_values_are_one_based(path: tuple[str | int, ...], position: tuple[int, int]) -> None:
+    _, positions = load_yaml(DOC)
+
+    assert positions.at(path) == position
+
+
+def test_positions_of_keys() -> None:
+    _, positions = load_yaml(DOC)
+
+    assert positions.at(("items", 1, "other"), key=True) == (4, 14)
+    assert positions.at(("nested", "deep"), key=True) == (6, 3)
+    assert positions.at(("nested", "deep")) == (7, 5)  # the value, when the key is not asked for
+
+
+def test_a_missing_path_falls_back_to_its_nearest_ancestor() -> None:
+    _, positions = load_yaml(DOC)
+
+    assert positions.at(("items", 1, "missing", 3)) == (4, 5)
+    assert positions.at(("nowhere",)) == (1, 1)
+    assert Positions("f").at(("a",)) == (None, None)
+
+
+def test_diagnostic_carries_file_and_position() -> None:
+    _, positions = load_yaml(DOC, "doc.yaml")
+
+    diagnostic = positions.diagnostic(("items", 1, "key"), "bad key", "fix it")
+
+    assert diagnostic == Diagnostic(message="bad key", file="doc.yaml", line=4, column=11, hint="fix it")
+    assert str(diagnostic) == "doc.yaml:4:11: bad key (fix it)"
+
+
+@pytest.mark.parametrize("derived", ["{<<: *base, b: 3}", "{b: 3, <<: *base}", "{<<: [*base, *more], b: 3}"])
+def test_merge_keys_are_expanded_and_explicit_keys_win_without_being_duplicates(derived: str) -> None:
+    problems: list[Diagnostic] = []
+    data, _ = load_yaml(
+        f"base: &base {{a: 1, b: 2}}\nmore: &more {{a: 9, c: 4}}\nderived: {derived}\n", problems=problems
+    )
+
+    assert problems == []
+    assert data["derived"]["a"] == 1 and data["derived"]["b"] == 3
+    if "more" in derived:
+        assert data["derived"]["c"] == 4  # the first source of a key wins
+
+
+def test_empty_document_is_none() -> None:
+    assert load_yaml("# only a comment\n")[0] is None
+
+
+def test_duplicate_keys_raise_unless_collected() -> None:
+    text = "a: 1\nb: 2\na: 3\n"
+    with pytest.raises(DiagnosticError) as info:
+        load_yaml(text, "d.yaml")
+    (diagnostic,) = info.value.diagnostics
+    assert (diagnostic.line, diagnostic.column, diagnostic.message) == (3, 1, "duplicate key 'a'")
+
+    problems: list[Diagnostic] = []
+    data, _ = load_yaml(text, "d.yaml", problems)
+    assert data == {"a": 3, "b": 2}
+    assert [p.message for p in problems] == ["duplicate key 'a'"]
+
+
+def test_non_scalar_keys_are_refused() -> None:
+    with pytest.raises(DiagnosticError, match="a mapping key must be a plain scalar"):
+        load_yaml("? [a, b]\n: 1\n")
+
+
+def test_scalar_keys_become_strings_and_yes_is_not_a_boolean() -> None:
+    # YAML 1.2: only true/false are booleans, so `yes` (or `no`, a country code) stays text.
+    assert load_yaml("1: one\ntrue: yes\nno: false\n")[0] == {"1": "one", "True": "yes", "no": False}
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "message", "hint"),
+    [
+        ("a: b: c\n", (1, 5), "mapping values are not allowed", "check indentation"),
+        ("a: 'open\nb: 1\n", (1, 4), "unclosed quote", "close the quote"),
+        ('a: "open\n', (1, 4), "unclosed quote", "close the quote"),
+        ("a:\n\tb: 1\n", (2, 1), "a tab character", "indent with spaces"),
+        ("a: [1, 2\n", (2, 1), "flow sequence that starts at line 1, column 4", "close the list with `]`"),
+        ("a: {b: 1\n", (2, 1), "flow mapping that starts at line 1, column 4", "close the mapping with `}`"),
+        ("a: *nope\n", (1, 4), "found undefined alias", "define the anchor"),
+        ("a:\n  - b\n c: 1\n", (3, 2), "did not find expected key while parsing a block mapping", "check indentation"),
+    ],
+)
+def test_syntax_errors_are_positioned_and_explained(
+    text: str, position: tuple[int, int], message: str, hint: str
+) -> None:
+    with pytest.raises(DiagnosticError) as info:
+        load_yaml(text, "bad.yaml")
+
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.file == "bad.yaml"
+    assert (diagnostic.line, diagnostic.column) == position
+    assert diagnostic.message.startswith("invalid YAML: ")
+    assert message in diagnostic.message
+    assert diagnostic.hint is not None and hint in diagnostic.hint
+
+
+# -- pydantic errors onto positions ---------------------------------------------------------------------
+
+
+class Inner(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int
+    mode: str | bool = "x"
+
+
+class Outer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    inner: Inner
+    items: list[Inner] = []
+
+
+def diagnostics(text: str, **kwargs: object) -> list[Diagnostic]:
+    data, positions = load_yaml(dedent(text), "m.yaml")
+    with pytest.raises(ValidationError) as info:
+        Outer.model_validate(data)
+    return validation_diagnostics(info.value, positions, **kwargs)  # type: ignore[arg-type]
+
+
+def test_validation_errors_are_positioned_and_sorted() -> None:
+    found = diagnostics(
+        """\
+        inner: {count: many}
+        items:
+          - {count: 1, extra: 2}
+          - {mode: [1]}
+    """,
+        known_fields=lambda path: ["count", "mode"] if path else ["name", "inner", "items"],
+    )
+
+    assert [(d.line, d.column, d.message, d.hint) for d in found] == [
+        (1, 1, "missing required key 'name' in document", None),
+        (1, 16, "inner.count: expected an integer, got a string 'many'", None),
+        (3, 16, "unknown key 'extra' in items.0", "allowed here: count, mode"),
+        (4, 5, "missing required key 'count' in items.1", None),
+        (4, 12, "items.1.mode: expected a string or a boolean (true/false), got a list", None),
+    ]
+
+
+def test_unknown_keys_get_a_did_you_mean() -> None:
+    (found,) = diagnostics("name: n\ninner: {count: 1, mdoe: x}\n", known_fields=lambda path: ["count", "mode"])
+
+    assert found.message == "unknown key 'mdoe' in inner"
+    assert found.hint == "did you mean `mode`?"
+    assert (found.line, found.column) == (2, 19)  # the key, not its value
+
+
+def test_hints_for_fields_can_be_supplied() -> None:
+    (found,) = diagnostics("name: n\ninner: 5\n", hint_for=lambda path, kind: f"{'.'.join(map(str, path))}/{kind}")
+
+    assert found.message == "inner: expected a mapping (key: value), got an integer 5"
+    assert found.hint == "inner/model_type"
+
+
+def test_an_unpositioned_document_still_gets_diagnostics() -> None:
+    with pytest.raises(ValidationError) as info:
+        Outer.model_validate({"name": 1, "inner": {"count": 1}})
+
+    (found,) = validation_diagnostics(info.value, Positions(None))
+    assert found.message == "name: expected a string, got an integer 1"
+    assert (found.line, found.column) == (None, None)

@@ -1,0 +1,230 @@
+"""The compiled Plan: JSON round trip, drawing (DOT, Mermaid), the graph, and binding run inputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from toolnexus.core.diagnostics import DiagnosticError
+from toolnexus.mission import InputSpec, Plan, plan_hash
+from toolnexus.mission.plan import coerce_input
+
+Compile = Callable[..., Plan]
+
+MISSION = """
+mission: draw.me
+version: 2.1.0
+inputs:
+  n: {type: integer, default: 2}
+  mode: {type: string, enum: [fast, slow]}
+budget: {max_cost: 1.5, max_duration: 10m}
+concurrency: 3
+steps:
+  - {id: fetch, uses: test.echo, with: {value: x}}
+  - id: count
+    uses: test.count
+    runtime: process
+    if: "${{ steps.fetch.outputs == 'x' && inputs.mode != 'slow' }}"
+    retry: {attempts: 2, backoff: fixed}
+    timeout: 30s
+    with: {text: "${{ steps.fetch.outputs }}"}
+  - id: each
+    uses: test.echo
+    foreach: "${{ [1, 2] }}"
+    with: {value: "${{ item | string }}"}
+  - {id: end, uses: test.echo, with: {value: "${{ steps.count.outputs.text }}${{ steps.each.outputs | length }}"}}
+outputs:
+  words: "${{ steps.count.outputs.count }}"
+"""
+
+
+@pytest.fixture
+def plan(compile_text: Compile) -> Plan:
+    return compile_text(MISSION, "draw.yaml")
+
+
+def test_plan_carries_the_mission_settings(plan: Plan) -> None:
+    assert (plan.mission, plan.mission_version, plan.concurrency, plan.source_path) == (
+        "draw.me",
+        "2.1.0",
+        3,
+        "draw.yaml",
+    )
+    assert plan.budget is not None and (plan.budget.max_cost, plan.budget.max_duration) == (1.5, 600.0)
+    assert plan.inputs["mode"].required and not plan.inputs["n"].required
+
+
+def test_plan_json_round_trips(plan: Plan) -> None:
+    text = plan.to_json()
+    again = Plan.model_validate_json(text)
+
+    assert again.model_dump() == plan.model_dump()
+    assert again.to_json() == text
+    assert plan_hash(again) == plan.hash
+    step = again.step("count")
+    assert step.retry is not None and step.retry.backoff == "fixed"
+    assert step.timeout == 30.0
+
+
+def test_plan_json_uses_the_mission_spelling_of_if(plan: Plan) -> None:
+    data = json.loads(plan.to_json())
+    count = next(s for s in data["steps"] if s["id"] == "count")
+
+    assert count["if"] == "${{ steps.fetch.outputs == 'x' && inputs.mode != 'slow' }}"
+    assert "if_" not in count
+
+
+def test_a_round_tripped_plan_still_evaluates_its_expressions(plan: Plan) -> None:
+    again = Plan.model_validate_json(plan.to_json())
+    context = {"inputs": {"mode": "fast"}, "steps": {"fetch": {"outputs": "x"}, "count": {"outputs": {"count": 4}}}}
+
+    condition = again.step("count").condition
+    assert condition is not None and condition.evaluate(context) is True
+    assert again.step("count").argument_template.render(context) == {"text": "x"}
+    assert again.step("each").foreach_template is not None
+    assert again.step("each").foreach_template.render(context) == [1, 2]
+    assert again.output_template.render(context) == {"words": 4}
+
+
+def test_the_graph_has_an_edge_per_dependency(plan: Plan) -> None:
+    graph = plan.graph()
+
+    assert set(graph.nodes) == {"fetch", "count", "each", "end"}
+    assert set(graph.edges) == {("fetch", "count"), ("count", "end"), ("each", "end")}
+    assert graph.nodes["count"] == {"tool": "test.count@1.0.0", "runtime": "process"}
+
+
+def test_dot_names_every_step_tool_runtime_and_edge(plan: Plan) -> None:
+    dot = plan.to_dot()
+
+    assert dot.startswith('digraph "draw.me" {\n')
+    assert dot.endswith("}\n")
+    assert '"count" [label="count\\ntest.count@1.0.0\\n[process]"];' in dot
+    assert '"fetch" [label="fetch\\ntest.echo@1.0.0\\n[inprocess]"];' in dot
+    assert '"fetch" -> "count";' in dot
+    assert '"count" -> "end";' in dot
+    assert '"each" -> "end";' in dot
+    assert dot.count("->") == 3
+
+
+def test_mermaid_names_every_step_and_edge(plan: Plan) -> None:
+    mermaid = plan.to_mermaid()
+    lines = mermaid.splitlines()
+
+    assert lines[0] == "flowchart LR"
+    assert '  fetch["fetch<br/>test.echo@1.0.0"]' in lines
+    assert '  count["count<br/>test.count@1.0.0"]' in lines
+    assert "  fetch --> count" in lines
+    assert mermaid.count("-->") == 3
+
+
+def test_mermaid_does_not_use_its_keywords_as_node_ids(plan: Plan) -> None:
+    # `end` closes a subgraph in Mermaid: a step of that name must get another node id.
+    lines = plan.to_mermaid().splitlines()
+
+    assert '  step_end["end<br/>test.echo@1.0.0"]' in lines
+    assert "  count --> step_end" in lines
+    assert not any(line.split("[")[0].strip() == "end" for line in lines)
+
+
+# -- inputs -----------------------------------------------------------------------------------------
+
+
+def inputs_plan() -> Plan:
+    return Plan(
+        mission="m",
+        steps=[],
+        inputs={
+            "n": InputSpec(type="integer", default=2),
+            "mode": InputSpec(type="string", enum=["fast", "slow"]),
+            "flag": InputSpec(type="boolean", default=False),
+            "x": InputSpec(type="number", default=1.5),
+            "tags": InputSpec(type="array", default=[]),
+            "cfg": InputSpec(type="object", default={}),
+        },
+    )
+
+
+def test_bind_inputs_applies_defaults() -> None:
+    assert inputs_plan().bind_inputs({"mode": "fast"}) == {
+        "n": 2,
+        "mode": "fast",
+        "flag": False,
+        "x": 1.5,
+        "tags": [],
+        "cfg": {},
+    }
+
+
+def test_bind_inputs_coerces_command_line_text_to_the_declared_types() -> None:
+    bound = inputs_plan().bind_inputs(
+        {"mode": "slow", "n": "7", "flag": "yes", "x": "2", "tags": '["a"]', "cfg": '{"k": 1}'}, from_text=True
+    )
+
+    assert bound == {"n": 7, "mode": "slow", "flag": True, "x": 2.0, "tags": ["a"], "cfg": {"k": 1}}
+    assert isinstance(bound["x"], float)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("true", True), ("On", True), ("1", True), ("no", False), ("FALSE", False), ("off", False)]
+)
+def test_booleans_from_text(text: str, value: bool) -> None:
+    assert coerce_input(text, InputSpec(type="boolean"), from_text=True) is value
+
+
+def test_text_is_not_coerced_unless_asked() -> None:
+    with pytest.raises(DiagnosticError) as info:
+        inputs_plan().bind_inputs({"mode": "fast", "n": "7"})
+
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.message == "input 'n': expected an integer, got a string '7'"
+
+
+def test_a_string_input_keeps_text_as_it_is() -> None:
+    assert coerce_input("007", InputSpec(type="string"), from_text=True) == "007"
+
+
+def test_booleans_are_not_integers() -> None:
+    with pytest.raises(ValueError, match="expected an integer, got a boolean True"):
+        coerce_input(True, InputSpec(type="integer"))
+
+
+def test_integers_are_numbers() -> None:
+    assert coerce_input(3, InputSpec(type="number")) == 3
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"mode": "medium"}, "input 'mode': 'medium' is not one of ['fast', 'slow']"),
+        ({"mode": "fast", "n": "seven"}, "input 'n': 'seven' is not a valid integer"),
+        ({"mode": "fast", "flag": "maybe"}, "input 'flag': 'maybe' is not a valid boolean"),
+        ({"mode": "fast", "tags": "[1"}, "input 'tags': '[1' is not a valid array"),
+        ({"mode": "fast", "tags": '{"a": 1}'}, "input 'tags': expected an array (list), got an object (mapping)"),
+    ],
+)
+def test_bad_inputs_say_what_was_expected(given: dict[str, Any], message: str) -> None:
+    with pytest.raises(DiagnosticError) as info:
+        inputs_plan().bind_inputs(given, from_text=True)
+
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.message.startswith(message)
+
+
+def test_unknown_and_missing_inputs_are_reported_together_with_hints() -> None:
+    with pytest.raises(DiagnosticError) as info:
+        inputs_plan().bind_inputs({"mdoe": "fast"})
+
+    unknown, missing = info.value.diagnostics
+    assert unknown.message == "unknown input 'mdoe'; this mission takes: n, mode, flag, x, tags, cfg"
+    assert unknown.hint == "did you mean `mode`?"
+    assert missing.message == "missing required input 'mode' (string)"
+    assert missing.hint is not None and "-i mode=" in missing.hint
+
+
+def test_a_mission_without_inputs_says_so() -> None:
+    with pytest.raises(DiagnosticError, match="this mission takes: no inputs"):
+        Plan(mission="m", steps=[]).bind_inputs({"x": 1})

@@ -1,0 +1,201 @@
+"""Writing a run report to MLflow: the run (params, tags, metrics, artifacts) and its trace.
+
+Idempotent, so a report can be synced again after a partial failure: the MLflow run is found by its
+``toolnexus.run_id`` tag before one is created, MLflow drops identical metrics, and a trace is only
+built when the run has none.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from toolnexus.tracking.graph import plan_svg
+
+T = TypeVar("T")
+RUN_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED", "running": "RUNNING"}
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def experiment_id(client: Any, name: str, cache: dict[str, str], artifact_root: str | None = None) -> str:
+    """The id of the experiment named after the mission, created (with artifacts under ``artifact_root``,
+    for a local store) on first use."""
+    if name in cache:
+        return cache[name]
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            location = f"{artifact_root.rstrip('/')}/{name}" if artifact_root else None
+            cache[name] = client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # created meanwhile by another process
+            cache[name] = client.get_experiment_by_name(name).experiment_id
+    else:
+        cache[name] = found.experiment_id
+    return cache[name]
+
+
+def find_or_create_run(client: Any, exp_id: str, run_id: str, start_ms: int, tags: dict[str, str]) -> str:
+    """The MLflow run id for toolnexus run ``run_id``, creating the MLflow run if there is none."""
+    found = client.search_runs([exp_id], filter_string=f"tags.`toolnexus.run_id` = '{run_id}'", max_results=1)
+    if found:
+        return str(found[0].info.run_id)
+    run = client.create_run(exp_id, start_time=start_ms, tags=tags, run_name=run_id)
+    return str(run.info.run_id)
+
+
+def log_metrics(client: Any, mlflow_run_id: str, metrics: dict[str, float], timestamp_ms: int) -> None:
+    from mlflow.entities import Metric
+
+    entries = [Metric(k, float(v), timestamp_ms, 0) for k, v in metrics.items()]
+    for chunk in _chunks(entries, 1000):
+        client.log_batch(mlflow_run_id, metrics=list(chunk), synchronous=True)
+
+
+def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, Any]) -> str:
+    """One trace per run: a root span for the mission, a TOOL span per step, a child span per attempt."""
+    from mlflow.tracing.constant import SpanAttributeKey
+
+    run_id = report["run_id"]
+    end_ns = report.get("end_ns") or report["start_ns"]
+    root = client.start_trace(
+        name=f"mission:{report['mission']}",
+        span_type="CHAIN",
+        inputs=report.get("inputs") or {},
+        attributes={"toolnexus.run_id": run_id, "toolnexus.plan_hash": report["tags"].get("toolnexus.plan_hash", "")},
+        tags={"toolnexus.run_id": run_id},
+        experiment_id=exp_id,
+        start_time_ns=report["start_ns"],
+        run_id=mlflow_run_id,
+    )
+    trace_id = root.trace_id
+    steps = sorted(report.get("steps", {}).values(), key=lambda s: (s.get("started_at") or "", s["step_id"]))
+    for step in steps:
+        attempts = report.get("attempts", {}).get(step["step_id"], [])
+        start_ns = min((a["start_ns"] for a in attempts), default=_iso_ns(step.get("started_at")) or report["start_ns"])
+        finish_ns = max((a["end_ns"] for a in attempts), default=_iso_ns(step.get("finished_at")) or start_ns)
+        error = step.get("error")
+        span = client.start_span(
+            name=step["step_id"],
+            trace_id=trace_id,
+            parent_id=root.span_id,
+            span_type="TOOL",
+            inputs=attempts[0]["arguments"] if attempts else None,
+            start_time_ns=start_ns,
+            attributes={
+                "toolnexus.tool": f"{step['tool']}@{step['version']}",
+                "toolnexus.status": step["status"],
+                "toolnexus.duration_s": step.get("duration", 0.0),
+                "toolnexus.cost": step.get("cost", 0.0),
+                "toolnexus.attempts": step.get("attempts", 0),
+                "toolnexus.cached": step.get("cached", False),
+                "toolnexus.resumed": step.get("resumed", False),
+                "toolnexus.skip_reason": step.get("skip_reason") or "",
+                "toolnexus.error": json.dumps(error) if error else "",
+            },
+        )
+        for attempt in attempts:
+            child = client.start_span(
+                name=f"{step['step_id']} attempt {attempt['attempt']}",
+                trace_id=trace_id,
+                parent_id=span.span_id,
+                span_type="TOOL",
+                inputs=attempt["arguments"],
+                start_time_ns=attempt["start_ns"],
+                attributes={
+                    "toolnexus.tool": attempt["tool"],
+                    "toolnexus.runtime": attempt.get("runtime", ""),
+                    "toolnexus.attempt": attempt["attempt"],
+                    "toolnexus.duration_s": attempt.get("duration", 0.0),
+                    "toolnexus.cost": attempt.get("cost", 0.0),
+                    "toolnexus.currency": attempt.get("currency", "USD"),
+                    # MLflow's own cost convention, so the trace view's totals agree with ours.
+                    SpanAttributeKey.LLM_COST: {
+                        "input_cost": 0.0,
+                        "output_cost": 0.0,
+                        "total_cost": float(attempt.get("cost", 0.0)),
+                    },
+                    "toolnexus.error": json.dumps(attempt["error"]) if attempt.get("error") else "",
+                },
+            )
+            client.end_span(
+                trace_id,
+                child.span_id,
+                outputs=_summary(attempt.get("output")),
+                status="OK" if attempt.get("ok") else "ERROR",
+                end_time_ns=attempt["end_ns"],
+            )
+        client.end_span(
+            trace_id,
+            span.span_id,
+            outputs=_summary(step.get("output")),
+            status="ERROR" if step["status"] in ("failed", "cancelled") else "OK",
+            end_time_ns=max(finish_ns, start_ns),
+        )
+    client.end_trace(
+        trace_id,
+        outputs=report.get("outputs"),
+        status="OK" if report["status"] == "succeeded" else "ERROR",
+        end_time_ns=end_ns,
+    )
+    return str(trace_id)
+
+
+def _summary(value: Any, limit: int = 2000) -> Any:
+    text = json.dumps(value, default=str)
+    return value if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso_ns(text: str | None) -> int | None:
+    if not text:
+        return None
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(text).timestamp() * 1e9)
+
+
+def sync_report(client: Any, report: dict[str, Any], experiments: dict[str, str],
+                artifact_root: str | None = None) -> str:
+    """Write ``report`` to MLflow; return the MLflow run id. Raises on any MLflow or network error."""
+    from mlflow.entities import Param, RunTag
+
+    exp_id = experiment_id(client, report["mission"], experiments, artifact_root)
+    start_ms = report["start_ns"] // 1_000_000
+    end_ms = (report.get("end_ns") or report["start_ns"]) // 1_000_000
+    run = find_or_create_run(client, exp_id, report["run_id"], start_ms, {"toolnexus.run_id": report["run_id"]})
+    params = [Param(k, v) for k, v in report["params"].items()]
+    tags = [RunTag(k, v) for k, v in report["tags"].items()]
+    for chunk in _chunks(params, 100):
+        client.log_batch(run, params=list(chunk), synchronous=True)
+    for chunk in _chunks(tags, 100):
+        client.log_batch(run, tags=list(chunk), synchronous=True)
+    log_metrics(client, run, report["metrics"], end_ms)
+    with tempfile.TemporaryDirectory(prefix="toolnexus-artifacts-") as folder:
+        for name, text in report.get("artifacts", {}).items():
+            (Path(folder) / name).write_text(text, encoding="utf-8")
+        plan_text = report.get("artifacts", {}).get("plan.json")
+        if plan_text:
+            from toolnexus.mission.plan import Plan
+
+            plan = json.loads(plan_text)
+            (Path(folder) / "plan.svg").write_text(plan_svg(plan), encoding="utf-8")
+            compiled = Plan.model_validate(plan)
+            (Path(folder) / "plan.mmd").write_text(compiled.to_mermaid(), encoding="utf-8")
+            (Path(folder) / "plan.dot").write_text(compiled.to_dot(), encoding="utf-8")
+        client.log_artifacts(run, folder)
+    if not client.search_traces(locations=[exp_id], run_id=run, max_results=1, include_spans=False):
+        import mlflow
+
+        build_trace(client, exp_id, run, report)
+        mlflow.flush_trace_async_logging(terminate=False)
+    if report["status"] != "running":
+        client.set_terminated(run, RUN_STATUS.get(report["status"], "FINISHED"), end_time=end_ms)
+    return run
