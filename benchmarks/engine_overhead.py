@@ -145,7 +145,10 @@ class ToolnexusBench:
         import toolnexus
         from toolnexus.registry import spec_of
 
-        self.nexus = toolnexus.Nexus(workspace)  # state store on, in the temporary workspace
+        # State store on (in the temporary workspace), MLflow tracking off: this measures the engine.
+        tracking = "tracking" in toolnexus.Settings.model_fields
+        self.nexus = toolnexus.Nexus(workspace, overrides={"tracking.enabled": False} if tracking else None)
+        assert self.nexus.store is not None and getattr(self.nexus, "tracker", None) is None
         spec = spec_of(bench_tools.noop)
         assert spec is not None
         self.nexus.registry.register(spec)

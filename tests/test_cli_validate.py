@@ -160,12 +160,6 @@ def test_plan_of_a_broken_mission_is_a_usage_error(workspace: Path) -> None:
     assert "hint: did you mean `files.read`?" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="cli.report() prints messages as Rich markup: user text like `[/x]` raises MarkupError "
-    "(a traceback) instead of being shown",
-)
 def test_diagnostics_quoting_markup_like_text_are_printed_verbatim(workspace: Path) -> None:
     bad = workspace / "markup.yaml"
     bad.write_text('mission: m\nsteps:\n  - {id: a, uses: files.read, with: {path: x, "[/x]": 1, "[red]": 2}}\n')

@@ -12,39 +12,83 @@ The public API::
     plan = tn.compile("missions/hello.yaml")
     result = tn.run(plan, {"name": "ada"})
     tn.call("files.read", path="README.md").output
+
+Names are imported on first use (PEP 562), so ``import toolnexus`` stays cheap for worker processes
+and short CLI commands.
 """
 
-from toolnexus.api import Nexus, acall, arun, call, compare_runs, compile, default_nexus, run
-from toolnexus.config import Settings, load_settings
-from toolnexus.core import (
-    CostModel,
-    Diagnostic,
-    DiagnosticError,
-    ErrorKind,
-    Limits,
-    RunResult,
-    RunStatus,
-    SafetyTier,
-    StepRecord,
-    StepStatus,
-    ToolCall,
-    ToolContext,
-    ToolError,
-    ToolFailure,
-    ToolResult,
-    ToolSpec,
-    current_context,
-)
-from toolnexus.engine import Engine, Invoker, RunControl
-from toolnexus.mission import LoadedMission, Mission, Plan, load_mission
-from toolnexus.registry import Registry, tool
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # the Python API
+    "Nexus": "toolnexus.api", "acall": "toolnexus.api", "arun": "toolnexus.api", "call": "toolnexus.api",
+    "compare_runs": "toolnexus.api", "compile": "toolnexus.api", "default_nexus": "toolnexus.api",
+    "run": "toolnexus.api",
+    "Settings": "toolnexus.config", "load_settings": "toolnexus.config",
+    # core shapes
+    "CostModel": "toolnexus.core", "Diagnostic": "toolnexus.core", "DiagnosticError": "toolnexus.core",
+    "ErrorKind": "toolnexus.core", "Limits": "toolnexus.core", "RunResult": "toolnexus.core",
+    "RunStatus": "toolnexus.core", "SafetyTier": "toolnexus.core", "StepRecord": "toolnexus.core",
+    "StepStatus": "toolnexus.core", "ToolCall": "toolnexus.core", "ToolContext": "toolnexus.core",
+    "ToolEntry": "toolnexus.core", "ToolError": "toolnexus.core", "ToolFailure": "toolnexus.core",
+    "ToolResult": "toolnexus.core", "ToolSpec": "toolnexus.core", "current_context": "toolnexus.core",
+    # engine, missions, registry
+    "Engine": "toolnexus.engine", "Invoker": "toolnexus.engine", "RunControl": "toolnexus.engine",
+    "LoadedMission": "toolnexus.mission", "Mission": "toolnexus.mission", "Plan": "toolnexus.mission",
+    "load_mission": "toolnexus.mission",
+    "Registry": "toolnexus.registry", "tool": "toolnexus.registry",
+}
 
 __all__ = [
     "CostModel", "Diagnostic", "DiagnosticError", "Engine", "ErrorKind", "Invoker", "Limits", "LoadedMission",
     "Mission", "Nexus", "Plan", "Registry", "RunControl", "RunResult", "RunStatus", "SafetyTier", "Settings",
-    "StepRecord", "StepStatus", "ToolCall", "ToolContext", "ToolError", "ToolFailure", "ToolResult", "ToolSpec",
-    "__version__", "acall", "arun", "call", "compare_runs", "compile", "current_context", "default_nexus", "load_mission",
-    "load_settings", "run", "tool",
+    "StepRecord", "StepStatus", "ToolCall", "ToolContext", "ToolEntry", "ToolError", "ToolFailure", "ToolResult",
+    "ToolSpec", "__version__", "acall", "arun", "call", "compare_runs", "compile", "current_context",
+    "default_nexus", "load_mission", "load_settings", "run", "tool",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'toolnexus' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from toolnexus.api import Nexus, acall, arun, call, compare_runs, compile, default_nexus, run
+    from toolnexus.config import Settings, load_settings
+    from toolnexus.core import (
+        CostModel,
+        Diagnostic,
+        DiagnosticError,
+        ErrorKind,
+        Limits,
+        RunResult,
+        RunStatus,
+        SafetyTier,
+        StepRecord,
+        StepStatus,
+        ToolCall,
+        ToolContext,
+        ToolEntry,
+        ToolError,
+        ToolFailure,
+        ToolResult,
+        ToolSpec,
+        current_context,
+    )
+    from toolnexus.engine import Engine, Invoker, RunControl
+    from toolnexus.mission import LoadedMission, Mission, Plan, load_mission
+    from toolnexus.registry import Registry, tool

@@ -13,7 +13,9 @@ from typing import Annotated, Any, TypeVar
 import anyio
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.table import Table
+from rich.text import Text
 
 from toolnexus.api import Nexus
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
@@ -48,10 +50,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 Workspace = Annotated[Path | None, typer.Option("--workspace", "-w", help="project folder (default: current)")]
 
 
+def _row(table: Table, *cells: str | Text) -> None:
+    """Add a row of plain text: user data is never read as Rich markup."""
+    table.add_row(*(c if isinstance(c, Text) else Text(str(c)) for c in cells))
+
+
 def report(diagnostics: list[Diagnostic]) -> None:
     for d in diagnostics:
         err.print(
-            f"[bold]{d.location()}[/]: [red]error[/]: {d.message}" + (f"\n  [cyan]hint[/]: {d.hint}" if d.hint else ""),
+            f"[bold]{esc(d.location())}[/]: [red]error[/]: {esc(d.message)}"
+            + (f"\n  [cyan]hint[/]: {esc(d.hint)}" if d.hint else ""),
             markup=True,
         )
     if len(diagnostics) > 1:
@@ -128,9 +136,11 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         f"{format_duration(result.duration)}" + (f", cost {result.cost:.4f} {result.currency}" if result.cost else "")
     )
     for record in result.failed_steps():
-        err.print(f"  [red]✗[/] step [bold]{record.step_id}[/] ({record.tool}) failed: {record.error}")
+        err.print(
+            f"  [red]✗[/] step [bold]{esc(record.step_id)}[/] ({esc(record.tool)}) failed: {esc(str(record.error))}"
+        )
     if result.error is not None and not result.failed_steps():
-        err.print(f"  {result.error}")
+        err.print(f"  {esc(str(result.error))}")
     if result.outputs:
         out.print_json(json.dumps(result.outputs, default=str))
 
@@ -181,7 +191,8 @@ def validate(
             except DiagnosticError as exc:
                 problems.extend(exc.diagnostics)
                 continue
-            err.print(f"[green]ok[/] {file}: {len(plan.steps)} steps, plan {plan.hash}")
+            count = len(plan.steps)
+            err.print(f"[green]ok[/] {esc(str(file))}: {count} step{'s' if count != 1 else ''}, plan {plan.hash}")
     if problems:
         raise DiagnosticError(problems)
 
@@ -223,8 +234,14 @@ def plan(
             notes.append(f"timeout {format_duration(step.timeout)}")
         if step.cache:
             notes.append("cached")
-        table.add_row(
-            str(index), step.id, f"{step.tool}@{step.version}", step.runtime, ", ".join(step.needs), "; ".join(notes)
+        _row(
+            table,
+            str(index),
+            step.id,
+            f"{step.tool}@{step.version}",
+            step.runtime,
+            ", ".join(step.needs),
+            "; ".join(notes),
         )
     out.print(table)
 
@@ -267,9 +284,9 @@ def call_tool(
         err.print("[yellow]cancelled[/]")
         raise typer.Exit(EXIT_CANCELLED)
     if result.error is not None:
-        err.print(f"[red]error[/]: {result.error}")
+        err.print(f"[red]error[/]: {esc(str(result.error))}")
         for problem in result.error.details.get("errors", [])[1:]:
-            err.print(f"  at {problem['path']}: {problem['message']}")
+            err.print(f"  at {esc(problem['path'])}: {esc(problem['message'])}")
         usage = result.error.kind == ErrorKind.INVALID_ARGUMENTS or result.error.details.get("unknown_tool")
         raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILED)
     sys.stdout.write(json.dumps(result.output, indent=2, default=str) + "\n")
@@ -310,7 +327,8 @@ def runs_list(
     for column in ("run", "mission", "status", "started", "duration", "cost"):
         table.add_column(column)
     for r in runs:
-        table.add_row(
+        _row(
+            table,
             r.run_id,
             r.mission,
             r.status.value,
@@ -348,7 +366,8 @@ def runs_show(
         table.add_column(column)
     for record in result.steps.values():
         note = str(record.error) if record.error else (record.skip_reason or ("cached" if record.cached else ""))
-        table.add_row(
+        _row(
+            table,
             record.step_id,
             f"{record.tool}@{record.version}",
             record.status.value,
@@ -396,7 +415,7 @@ def runs_compare(
                 "" if value is None or value != value else (f"{value:.4g}" if isinstance(value, float) else str(value))
             )
             cells.append(text)
-        table.add_row(f"[bold]{label}[/]" if label in differ else str(label), *cells)
+        _row(table, Text(str(label), style="bold") if label in differ else str(label), *cells)
     out.print(table)
 
 
@@ -411,7 +430,7 @@ def runs_sync(workspace: Workspace = None) -> None:
         synced, failed = nexus.tracker.sync_pending()
     err.print(f"synced {synced} of {pending} pending run(s)")
     for failure in failed:
-        err.print(f"  [red]not synced[/]: {failure}")
+        err.print(f"  [red]not synced[/]: {esc(failure)}")
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -437,7 +456,7 @@ def config_show(
     for column in ("setting", "value", "source"):
         table.add_column(column)
     for key, value in flat.items():
-        table.add_row(key, json.dumps(value), loaded.sources.get(key, "default"))
+        _row(table, key, json.dumps(value), loaded.sources.get(key, "default"))
     out.print(table)
 
 
@@ -472,7 +491,7 @@ def tools_list(
     for column in ("tool", "version", "tier", "runtime", "summary"):
         table.add_column(column)
     for s in specs:
-        table.add_row(s.name, s.version, s.tier.value, s.runtime, s.summary)
+        _row(table, s.name, s.version, s.tier.value, s.runtime, s.summary)
     out.print(table)
 
 

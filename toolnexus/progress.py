@@ -7,7 +7,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape as esc
 from rich.table import Table
+from rich.text import Text
 
 from toolnexus.core.events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from toolnexus.core.run import StepStatus
@@ -50,10 +52,10 @@ class ProgressView:
             state = row["state"]
             table.add_row(
                 f"[{_STYLES.get(state, '')}]{_ICONS.get(state, '?')}[/]",
-                step_id,
-                row.get("tool", ""),
-                row.get("time", ""),
-                row.get("note", ""),
+                Text(step_id),
+                Text(row.get("tool", "")),
+                Text(row.get("time", "")),
+                Text(row.get("note", "")),
             )
         return table
 
@@ -77,7 +79,9 @@ class ProgressView:
                 state="retrying", note=f"retry {event.attempt} in {event.delay:.1f}s: {event.error.message[:60]}"
             )
             if not self.live_mode:
-                self.console.print(f"  ↻ {event.step_id}: {event.error} — retrying in {event.delay:.1f}s")
+                self.console.print(
+                    f"  ↻ {esc(event.step_id)}: {esc(str(event.error))} — retrying in {event.delay:.1f}s"
+                )
         elif isinstance(event, StepFinished):
             record = event.record
             note = ""
@@ -98,9 +102,9 @@ class ProgressView:
             if not self.live_mode:
                 style = _STYLES.get(record.status.value, "")
                 self.console.print(
-                    f"  [{style}]{_ICONS[record.status.value]}[/] {record.step_id} "
-                    f"[dim]({record.tool}@{record.version}, {format_duration(record.duration)})[/]"
-                    + (f" — {note}" if note else ""),
+                    f"  [{style}]{_ICONS[record.status.value]}[/] {esc(record.step_id)} "
+                    f"[dim]({esc(record.tool)}@{esc(record.version)}, {format_duration(record.duration)})[/]"
+                    + (f" — {esc(note)}" if note else ""),
                     highlight=False,
                 )
         elif isinstance(event, RunFinished) and self.live is not None:

@@ -129,6 +129,7 @@ def test_scalar_keys_become_strings_and_yes_is_not_a_boolean() -> None:
         ("a: [1, 2\n", (2, 1), "flow sequence that starts at line 1, column 4", "close the list with `]`"),
         ("a: {b: 1\n", (2, 1), "flow mapping that starts at line 1, column 4", "close the mapping with `}`"),
         ("a: *nope\n", (1, 4), "found undefined alias", "define the anchor"),
+        ("a: 1\n---\nb: 2\n", (2, 1), "one YAML document, but a second one starts here", "remove the `---` line"),
         ("a:\n  - b\n c: 1\n", (3, 2), "did not find expected key while parsing a block mapping", "check indentation"),
     ],
 )

@@ -473,3 +473,78 @@ def test_a_generated_thousand_step_mission_compiles(compile_text: Compile) -> No
     assert [s.id for s in plan.steps] == [f"s{i}" for i in range(1000)]
     assert plan.step("s20").needs == ["s10", "s19"]
     assert plan.graph().number_of_edges() == 999 + 99
+
+
+# -- fields of typed outputs ---------------------------------------------------------------------------
+
+
+def test_fields_of_a_python_tools_typed_output_are_checked(problems: Problems) -> None:
+    # test.count returns the TypedDict {count: int, text: str}
+    found = problems("""
+        mission: fields
+        steps:
+          - {id: c, uses: test.count, with: {text: a b}}
+          - id: show
+            uses: test.echo
+            with:
+              value: >-
+                ${{ steps.c.outputs.text }} ${{ steps.c.outputs.text.upper() }} ${{ steps.c.outputs['count'] }}
+                ${{ steps.c.outputs.cuont }} ${{ steps.c.outputs.count.digits }}
+    """)
+
+    assert [f.split(" ", 1)[1] for f in found] == [
+        "`steps.c.outputs` has no field `cuont` (test.count@1.0.0 returns: count, text)",
+        "`steps.c.outputs.count` is an integer, so it has no `digits`",
+    ]
+
+
+def test_open_output_schemas_are_not_second_guessed(registry: Registry, compile_text: Compile) -> None:
+    # A command tool's schema lists some fields, but may print more; untyped outputs may hold anything.
+    registry.register(
+        ToolSpec.model_validate(
+            {
+                "name": "cmd.report",
+                "runtime": "process",
+                "entry": {"kind": "command", "argv": ["true"]},
+                "output_schema": {"type": "object", "properties": {"rows": {"type": "integer"}}},
+            }
+        )
+    )
+
+    plan = compile_text("""
+        mission: open
+        steps:
+          - {id: r, uses: cmd.report}
+          - {id: t, uses: test.tokens, with: {n: 1}}
+          - id: show
+            uses: test.echo
+            with: {value: "${{ steps.r.outputs.extra }} ${{ steps.t.outputs.usage.cost }}"}
+    """)
+
+    assert plan.step("show").needs == ["r", "t"]
+
+
+def test_a_closed_output_schema_is_checked_for_any_tool(registry: Registry, problems: Problems) -> None:
+    registry.register(
+        ToolSpec.model_validate(
+            {
+                "name": "cmd.closed",
+                "runtime": "process",
+                "entry": {"kind": "command", "argv": ["true"]},
+                "output_schema": {
+                    "type": "object",
+                    "properties": {"rows": {"type": "integer"}},
+                    "additionalProperties": False,
+                },
+            }
+        )
+    )
+
+    found = problems("""
+        mission: closed
+        steps:
+          - {id: r, uses: cmd.closed}
+          - {id: show, uses: test.echo, with: {value: "${{ steps.r.outputs.row }}"}}
+    """)
+
+    assert len(found) == 1 and "`steps.r.outputs` has no field `row`" in found[0]

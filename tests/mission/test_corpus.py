@@ -117,7 +117,7 @@ def test_a_good_file_among_bad_ones_is_still_reported_ok(workspace: Path) -> Non
     status, stderr = validate(str(good), str(CORPUS / "unknown_tool.yaml"), "--workspace", str(workspace))
 
     assert status == 2
-    assert f"ok {good}: 1 steps" in stderr
+    assert f"ok {good}: 1 step," in stderr
     assert "no tool named 'files.raed'" in stderr
 
 

@@ -313,3 +313,9 @@ def test_falsy_values(value: Any) -> None:
 @pytest.mark.parametrize("value", ["true", "yes", "1", "anything", 1, [0], {"a": 1}, True, 0.5])
 def test_truthy_values(value: Any) -> None:
     assert truthy(value) is True
+
+
+def test_a_method_call_reads_the_object_not_a_field_named_after_the_method() -> None:
+    expr = Expression("steps.a.outputs.text.split(',') | length > inputs.n")
+
+    assert sorted(expr.refs) == [("inputs", "n"), ("steps", "a", "outputs", "text")]

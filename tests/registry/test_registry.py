@@ -260,3 +260,22 @@ def test_newest_prefers_final_releases() -> None:
     assert newest(["1.0.0", "1.10.0", "1.9.0"]) == "1.10.0"
     assert newest(["1.0.0", "2.0.0b1"]) == "1.0.0"
     assert newest(["2.0.0a1", "2.0.0b1"]) == "2.0.0b1"
+
+
+def test_a_failing_listener_neither_stops_the_change_nor_the_other_listeners(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    heard: list[str] = []
+
+    def broken(event: str, s: ToolSpec) -> None:
+        raise RuntimeError("widget gone")
+
+    registry.subscribe(broken)
+    registry.subscribe(lambda event, s: heard.append(f"{event} {s.ref}"))
+
+    registry.register(spec("d.tool"))
+    registry.unregister("d.tool")
+
+    assert heard == ["registered d.tool@1.0.0", "unregistered d.tool@1.0.0"]
+    assert "d.tool" not in registry.names()
+    assert "registry listener" in caplog.text and "widget gone" in caplog.text

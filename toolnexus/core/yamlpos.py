@@ -90,7 +90,10 @@ def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str | None) -> Diag
     hint = _SYNTAX_HINT
     lines = text.splitlines()
     at_tab = mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t"
-    if at_tab or "tab character" in problem:
+    if "another document" in problem:
+        message = "invalid YAML: the file must hold one YAML document, but a second one starts here"
+        hint = "remove the `---` line and what follows, or move it to a file of its own"
+    elif at_tab or "tab character" in problem:
         message = "invalid YAML: a tab character where YAML expects indentation or a value"
         hint = "indent with spaces; YAML does not allow tabs for indentation"
     else:

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -234,17 +235,17 @@ class _Run:
                 self.budget_error = self.budget_error or record.error
                 return
             self.reserved += estimate
-            self.engine.bus.emit(StepStarted(run_id=self.run_id, step_id=step.id, tool=spec.ref, attempt=attempt,
-                                             item=item))
             try:
-                # A side-effecting call queues for its turn before taking a concurrency slot, so
-                # one waiting in line never holds a slot a read-only step could be using.
-                if serial:
-                    async with self.side_effects, self.limiter:
-                        result = await self.engine.invoker.invoke(call, spec)
-                else:
-                    async with self.limiter:
-                        result = await self.engine.invoker.invoke(call, spec)
+                async with AsyncExitStack() as held:
+                    # A side-effecting call queues for its turn before taking a concurrency slot, so
+                    # one waiting in line never holds a slot a read-only step could be using.
+                    if serial:
+                        await held.enter_async_context(self.side_effects)
+                    await held.enter_async_context(self.limiter)
+                    # "Started" means running, not queued: observers see real concurrency.
+                    self.engine.bus.emit(StepStarted(run_id=self.run_id, step_id=step.id, tool=spec.ref,
+                                                     attempt=attempt, item=item))
+                    result = await self.engine.invoker.invoke(call, spec)
             finally:
                 self.reserved -= estimate
             self.spent += result.cost

@@ -126,6 +126,10 @@ class _Compiler:
                         f"index it (`steps.{target}.outputs[0].{ref[3]}`) or map it "
                         f"(`steps.{target}.outputs | map(attribute='{ref[3]}') | list`)",
                     )
+                elif target not in self.foreach_ids and len(ref) >= 4 and ref[2] == "outputs":
+                    problem = self.output_path_problem(target, ref[3:])
+                    if problem is not None:
+                        self.error(path, problem[0], problem[1])
                 deps.add(target)
             elif root in ("item", "index") and not (in_foreach and allow_items):
                 self.error(
@@ -166,6 +170,46 @@ class _Compiler:
             if step_id in self.foreach_ids:
                 return {"array"} if len(expr.path) == 3 else None
             return schema_types(spec.output_schema, expr.path[3:])
+        return None
+
+    def output_path_problem(self, step_id: str, parts: tuple[Any, ...]) -> tuple[str, str | None] | None:
+        """Why ``steps.<id>.outputs.<parts>`` cannot exist, by the tool's output schema (None if it may)."""
+        spec = self.specs.get(step_id)
+        if spec is None or not spec.output_schema:
+            return None
+        schema = spec.output_schema
+        defs = schema.get("$defs", {})
+        # A Python tool's typed return value is dumped by pydantic: it has exactly the declared fields.
+        closed = spec.entry.kind == "python"
+        node: dict[str, Any] | None = _deref(schema, defs)
+        walked = f"steps.{step_id}.outputs"
+        for part in parts:
+            if node is None or "anyOf" in node or "oneOf" in node or "allOf" in node:
+                return None
+            kind = node.get("type")
+            if kind in ("string", "integer", "number", "boolean", "null"):
+                step = f"[{part}]" if isinstance(part, int) else f".{part}"
+                return (
+                    f"`{walked}` is {TYPE_NAMES.get(kind, kind)}, so it has no `{step.lstrip('.')}`",
+                    f"drop `{step}`: `{walked}` is already the value",
+                )
+            if isinstance(part, int):
+                node = _deref(node.get("items"), defs) if isinstance(node.get("items"), dict) else None
+                walked += f"[{part}]"
+                continue
+            properties = node.get("properties")
+            if not isinstance(properties, dict):
+                return None
+            if part not in properties:
+                extra = node.get("additionalProperties")
+                if extra is False or (closed and extra is None and not node.get("patternProperties")):
+                    return (
+                        f"`{walked}` has no field `{part}` ({spec.ref} returns: {', '.join(properties)})",
+                        did_you_mean(str(part), properties, f"{walked}."),
+                    )
+                return None
+            node = _deref(properties[part], defs)
+            walked += f".{part}"
         return None
 
     # -- steps -------------------------------------------------------------------------------

@@ -108,6 +108,12 @@ def _collect(node: nodes.Node, refs: list[Ref], calls: set[str]) -> None:
         for child in node.iter_child_nodes(exclude=("node",)):
             _collect(child, refs, calls)
         return
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+        # A method call (`steps.a.outputs.text.split()`) reads the object, not a field named `split`.
+        _collect(node.node.node, refs, calls)
+        for child in node.iter_child_nodes(exclude=("node",)):
+            _collect(child, refs, calls)
+        return
     for child in node.iter_child_nodes():
         _collect(child, refs, calls)
 

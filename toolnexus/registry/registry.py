@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
@@ -19,6 +20,16 @@ class ToolNotFound(LookupError):
 
 
 RegistryListener = Callable[[str, ToolSpec], None]
+log = logging.getLogger("toolnexus.registry")
+
+
+def _notify(listeners: list[RegistryListener], event: str, spec: ToolSpec) -> None:
+    # A broken listener (a widget, a search index) must not undo or hide the change for everyone else.
+    for listener in listeners:
+        try:
+            listener(event, spec)
+        except Exception:
+            log.exception("registry listener %r failed on %s %s", listener, event, spec.ref)
 
 
 class Registry:
@@ -47,8 +58,7 @@ class Registry:
             versions[spec.version] = spec
             self.generation += 1
             listeners = list(self._listeners)
-        for listener in listeners:
-            listener("registered", spec)
+        _notify(listeners, "registered", spec)
         return spec
 
     def unregister(self, name: str, version: str | None = None) -> None:
@@ -63,8 +73,7 @@ class Registry:
             self.generation += 1
             listeners = list(self._listeners)
         for spec in removed:
-            for listener in listeners:
-                listener("unregistered", spec)
+            _notify(listeners, "unregistered", spec)
 
     def get(self, ref: str, version: str | None = None) -> ToolSpec:
         """The highest version of ``ref`` (``name`` or ``name@version``) that matches; else ToolNotFound.

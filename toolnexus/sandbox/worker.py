@@ -16,6 +16,8 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from typing import Any
 
@@ -147,8 +149,23 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "output": json.loads(body), "stderr": captured.getvalue()[-65536:] or None}
 
 
+def _die_with_parent() -> None:
+    """Kill our process group if the parent dies (a SIGKILLed kernel or CLI), so no worker or tool
+    process outlives it. A thread, because the main thread may be busy in a tool for a long time."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)  # a watchdog's period, not synchronisation
+            if os.getppid() != parent:
+                os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="toolnexus-parent-watch", daemon=True).start()
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    _die_with_parent()
     _apply_hard_limits(json.loads(os.environ.pop("TOOLNEXUS_WORKER_LIMITS", "{}")))
     inbox = sys.stdin.buffer
     outbox = os.fdopen(os.dup(1), "wb")

@@ -133,6 +133,10 @@ class MlflowTracker:
             _quiet_http_defaults(self.uri)
             # Export traces synchronously: a report leaves the spool only once its trace is stored.
             os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+            # Our stdout is the user's (`--json` output): MLflow must not print run URLs there.
+            os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+            for noisy in ("mlflow.store.db.utils", "mlflow.tracing.export", "alembic.runtime.migration"):
+                logging.getLogger(noisy).setLevel(logging.WARNING)
             import mlflow
             from mlflow import MlflowClient
 
