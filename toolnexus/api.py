@@ -127,7 +127,15 @@ class Nexus:
                 source, mission = loaded.source, loaded
             plan = self.compile(mission)
             bound = plan.bind_inputs(inputs or {}, from_text=inputs_from_text)
+        self._prewarm(plan)
         return await self.engine.run(plan, bound, resume=stored, control=control, source=source)
+
+    def _prewarm(self, plan: Plan) -> None:
+        # Worker interpreters boot while the first in-process steps run, not when the first process step starts.
+        wanted = sum(1 for s in plan.steps if s.runtime == "process")
+        runtime = self.runtimes.get("process")
+        if wanted and isinstance(runtime, ProcessRuntime):
+            runtime.prewarm(min(wanted, plan.concurrency, self.settings.process_workers))
 
     def run(self, mission: MissionLike, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
         """Run a mission to completion (works inside Jupyter's running event loop too)."""

@@ -180,6 +180,19 @@ class WorkerPool:
                 worker.roundtrip({"kind": "ping"})
             self.release(worker, healthy=True)
 
+    def prespawn(self, key: PoolKey = (None, None), count: int = 1) -> int:
+        """Start up to ``count`` idle workers without waiting for them: their interpreters boot while the
+        caller goes on, and the first call waits only for what is left of start-up. Returns how many."""
+        started = 0
+        with self._lock:
+            while not self._closed and len(self._idle.get(key, ())) < count:
+                live = len(self._busy) + sum(len(v) for v in self._idle.values())
+                if live >= self.max_workers:
+                    break
+                self._idle[key].append(Worker(key, self.workspace))
+                started += 1
+        return started
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -266,6 +279,13 @@ class ProcessRuntime:
                 worker.kill()
             raise
         return _outcome(response, limits)
+
+    def prewarm(self, count: int = 1) -> int:
+        """Have ``count`` default-limit workers booting now, for calls expected soon (a mission's steps)."""
+        try:
+            return self.pool.prespawn((None, None), count)
+        except OSError:
+            return 0  # a failed spawn shows up, with its reason, when a call needs the worker
 
     async def aclose(self) -> None:
         self.pool.close()
