@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -34,7 +35,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _wait_until(condition, seconds: float) -> bool:  # noqa: ANN001 - a predicate
+def _wait_until(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
@@ -54,7 +55,8 @@ def test_worker_and_its_children_die_when_the_parent_is_killed(tmp_path: Path) -
         assert not _gone(worker_pid) and not _gone(child_pid)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        assert _wait_until(lambda: _gone(worker_pid) and _gone(child_pid), 10), "worker or its child outlived the parent"
+        both_gone = _wait_until(lambda: _gone(worker_pid) and _gone(child_pid), 10)
+        assert both_gone, "the worker or its child outlived the parent"
     finally:
         if parent.poll() is None:
             parent.kill()
