@@ -35,12 +35,14 @@ def plan_svg(plan: dict[str, Any]) -> str:
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#667"/></marker></defs>',
-        f'<title>{escape(str(plan.get("mission", "plan")))}</title>',
+        f"<title>{escape(str(plan.get('mission', 'plan')))}</title>",
     ]
     for source, target in graph.edges:
         (x1, y1), (x2, y2) = where[source], where[target]
-        parts.append(f'<line x1="{x1 + BOX_W}" y1="{y1 + BOX_H // 2}" x2="{x2}" y2="{y2 + BOX_H // 2}" '
-                     'stroke="#667" stroke-width="1.2" marker-end="url(#arrow)"/>')
+        parts.append(
+            f'<line x1="{x1 + BOX_W}" y1="{y1 + BOX_H // 2}" x2="{x2}" y2="{y2 + BOX_H // 2}" '
+            'stroke="#667" stroke-width="1.2" marker-end="url(#arrow)"/>'
+        )
     for node, (x, y) in where.items():
         parts.append(f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="#dbe9f6" stroke="#4a6fa5"/>')
         parts.append(f'<text x="{x + 8}" y="{y + 18}" font-weight="bold">{escape(node[:26])}</text>')

@@ -61,7 +61,8 @@ def log_metrics(client: Any, mlflow_run_id: str, metrics: dict[str, float], time
 
 
 def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, Any]) -> str:
-    """One trace per run: a root span for the mission, a TOOL span per step, a child span per attempt."""
+    """One trace per run: a root span for the mission, a TOOL span per step, and a child span per call
+    where a step made several (each retry attempt, each foreach item)."""
     from mlflow.tracing.constant import SpanAttributeKey
 
     run_id = report["run_id"]
@@ -83,6 +84,9 @@ def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, 
         start_ns = min((a["start_ns"] for a in attempts), default=_iso_ns(step.get("started_at")) or report["start_ns"])
         finish_ns = max((a["end_ns"] for a in attempts), default=_iso_ns(step.get("finished_at")) or start_ns)
         error = step.get("error")
+        # One call: the step's span is the call's span. Several (retries, foreach items): a child each.
+        single = len(attempts) <= 1
+        cost_attributes = {SpanAttributeKey.LLM_COST: _cost(step.get("cost", 0.0))} if single else {}
         span = client.start_span(
             name=step["step_id"],
             trace_id=trace_id,
@@ -100,11 +104,13 @@ def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, 
                 "toolnexus.resumed": step.get("resumed", False),
                 "toolnexus.skip_reason": step.get("skip_reason") or "",
                 "toolnexus.error": json.dumps(error) if error else "",
+                "toolnexus.runtime": attempts[0].get("runtime", "") if attempts else "",
+                **cost_attributes,
             },
         )
-        for attempt in attempts:
+        for number, attempt in enumerate([] if single else attempts, start=1):
             child = client.start_span(
-                name=f"{step['step_id']} attempt {attempt['attempt']}",
+                name=f"{step['step_id']} #{number} (attempt {attempt['attempt']})",
                 trace_id=trace_id,
                 parent_id=span.span_id,
                 span_type="TOOL",
@@ -118,11 +124,7 @@ def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, 
                     "toolnexus.cost": attempt.get("cost", 0.0),
                     "toolnexus.currency": attempt.get("currency", "USD"),
                     # MLflow's own cost convention, so the trace view's totals agree with ours.
-                    SpanAttributeKey.LLM_COST: {
-                        "input_cost": 0.0,
-                        "output_cost": 0.0,
-                        "total_cost": float(attempt.get("cost", 0.0)),
-                    },
+                    SpanAttributeKey.LLM_COST: _cost(attempt.get("cost", 0.0)),
                     "toolnexus.error": json.dumps(attempt["error"]) if attempt.get("error") else "",
                 },
             )
@@ -149,6 +151,11 @@ def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, 
     return str(trace_id)
 
 
+def _cost(total: float) -> dict[str, float]:
+    # Tools have no input/output split; the total is what MLflow adds up for the trace.
+    return {"input_cost": 0.0, "output_cost": 0.0, "total_cost": float(total)}
+
+
 def _summary(value: Any, limit: int = 2000) -> Any:
     text = json.dumps(value, default=str)
     return value if len(text) <= limit else text[: limit - 1] + "…"
@@ -162,8 +169,9 @@ def _iso_ns(text: str | None) -> int | None:
     return int(datetime.fromisoformat(text).timestamp() * 1e9)
 
 
-def sync_report(client: Any, report: dict[str, Any], experiments: dict[str, str],
-                artifact_root: str | None = None) -> str:
+def sync_report(
+    client: Any, report: dict[str, Any], experiments: dict[str, str], artifact_root: str | None = None
+) -> str:
     """Write ``report`` to MLflow; return the MLflow run id. Raises on any MLflow or network error."""
     from mlflow.entities import Param, RunTag
 

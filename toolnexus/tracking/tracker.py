@@ -56,7 +56,10 @@ class MlflowTracker:
         self.workspace = workspace
         self.executor = executor
         self.stream_steps = stream_steps
-        self._reports: dict[str, RunReport] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._step_metrics: dict[str, dict[str, float]] = {}
+        self._last_stream = 0.0
+        self.stream_interval = 1.0  # seconds between step-metric batches while a run goes
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -68,49 +71,29 @@ class MlflowTracker:
         self.failures: list[str] = []
         self.synced: list[str] = []
         # A local store keeps artifacts beside it in the state folder, not in ./mlruns of the cwd.
-        self.artifact_root = (self.spool_dir.parent / "mlartifacts").resolve().as_uri() \
-            if uri.startswith(("sqlite:", "file:")) or "://" not in uri else None
+        self.artifact_root = (
+            (self.spool_dir.parent / "mlartifacts").resolve().as_uri()
+            if uri.startswith(("sqlite:", "file:")) or "://" not in uri
+            else None
+        )
 
     # -- the sink (inline, no I/O) -----------------------------------------------------------
 
     def __call__(self, event: Event) -> None:
+        # Only appends: the report is built, scrubbed and serialised on the worker thread, so a
+        # run pays almost nothing for being tracked.
         if isinstance(event, RunStarted):
-            report = RunReport(event, executor=self.executor, workspace=self.workspace)
-            self._reports[report.run_id] = report
-            self._submit(
-                (
-                    "start",
-                    {
-                        "run_id": report.run_id,
-                        "mission": report.mission,
-                        "start_ms": report.start_ns // 1_000_000,
-                        "tags": dict(report.tags),
-                    },
-                )
-            )
+            self._events[event.run_id or ""] = [event]
+            self._submit(("start", event))
             return
-        report = self._reports.get(event.run_id or "")
-        if report is None:
+        events = self._events.get(event.run_id or "")
+        if events is None:
             return
-        report.add(event)
+        events.append(event)
         if isinstance(event, StepFinished) and self.stream_steps and not event.record.resumed:
-            record = event.record
-            self._submit(
-                (
-                    "steps",
-                    (
-                        report.run_id,
-                        {
-                            f"step.{record.step_id}.duration": record.duration,
-                            f"step.{record.step_id}.cost": record.cost,
-                        },
-                    ),
-                )
-            )
+            self._submit(("step", event))
         elif isinstance(event, RunFinished):
-            del self._reports[report.run_id]
-            path = self._spool(report.to_json())
-            self._submit(("sync", path))
+            self._submit(("finish", self._events.pop(event.run_id or "")))
 
     def _spool(self, payload: dict[str, Any]) -> Path:
         path = self.spool_dir / f"{payload['run_id']}.json"
@@ -159,26 +142,27 @@ class MlflowTracker:
             )
 
     def _work(self) -> None:
-        carry: tuple[str, Any] | None = None
         while True:
-            kind, payload = carry if carry is not None else self._queue.get()
-            carry = None
             try:
-                if kind == "steps":
-                    batch = [payload]
-                    while True:  # drain: one round-trip for every step that finished meanwhile
-                        try:
-                            following = self._queue.get_nowait()
-                        except queue.Empty:
-                            break
-                        if following[0] != "steps":
-                            carry = following  # handled next, in order
-                            break
-                        batch.append(following[1])
-                        self._queue.task_done()
-                    self._stream(batch)
+                kind, payload = self._queue.get(timeout=self.stream_interval if self._step_metrics else None)
+            except queue.Empty:
+                self._send_step_metrics()
+                continue
+            try:
+                if kind == "step":
+                    record = payload.record
+                    self._step_metrics.setdefault(payload.run_id, {}).update(
+                        {
+                            f"step.{record.step_id}.duration": record.duration,
+                            f"step.{record.step_id}.cost": record.cost,
+                        }
+                    )
+                    if time.monotonic() - self._last_stream >= self.stream_interval:
+                        self._send_step_metrics()
                 elif kind == "start":
                     self._start(payload)
+                elif kind == "finish":
+                    self._finish(payload)
                 elif kind == "sync":
                     self._sync_file(Path(payload))
             except Exception as exc:  # tracking never breaks a run: note it, keep the spool
@@ -186,24 +170,38 @@ class MlflowTracker:
             finally:
                 self._queue.task_done()
 
-    def _start(self, info: dict[str, Any]) -> None:
-        if not self._replayed:
-            self._replayed = True
-            self.sync_pending(skip={info["run_id"]})
-        client = self.client()
-        exp = experiment_id(client, info["mission"], self._experiments, self.artifact_root)
-        self._mlflow_runs[info["run_id"]] = find_or_create_run(
-            client, exp, info["run_id"], info["start_ms"], info["tags"]
-        )
-
-    def _stream(self, batch: list[tuple[str, dict[str, float]]]) -> None:
-        by_run: dict[str, dict[str, float]] = {}
-        for run_id, metrics in batch:
-            by_run.setdefault(run_id, {}).update(metrics)
-        for run_id, metrics in by_run.items():
+    def _send_step_metrics(self) -> None:
+        """One round-trip per run for every step that finished since the last one."""
+        pending, self._step_metrics = self._step_metrics, {}
+        self._last_stream = time.monotonic()
+        for run_id, metrics in pending.items():
             mlflow_run = self._mlflow_runs.get(run_id)
             if mlflow_run is not None:
-                log_metrics(self.client(), mlflow_run, metrics, int(time.time() * 1000))
+                try:
+                    log_metrics(self.client(), mlflow_run, metrics, int(time.time() * 1000))
+                except Exception as exc:  # the final sync carries them too
+                    self._warn("step metrics", exc)
+
+    def _finish(self, events: list[Event]) -> None:
+        started = events[0]
+        assert isinstance(started, RunStarted)
+        report = RunReport(started, executor=self.executor, workspace=self.workspace)
+        for event in events[1:]:
+            report.add(event)
+        self._step_metrics.pop(report.run_id, None)  # the full report has them all
+        path = self._spool(report.to_json())
+        self._sync_file(path)
+
+    def _start(self, started: RunStarted) -> None:
+        run_id = started.run_id or ""
+        if not self._replayed:
+            self._replayed = True
+            self.sync_pending(skip={run_id})
+        client = self.client()
+        exp = experiment_id(client, started.mission, self._experiments, self.artifact_root)
+        tags = {"toolnexus.run_id": run_id, "toolnexus.mission": started.mission, "toolnexus.status": "running"}
+        start_ms = int(started.at.timestamp() * 1000)
+        self._mlflow_runs[run_id] = find_or_create_run(client, exp, run_id, start_ms, tags)
 
     def _sync_file(self, path: Path) -> bool:
         try:
