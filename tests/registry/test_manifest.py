@@ -175,7 +175,6 @@ def test_a_bad_manifest_reports_every_problem_with_positions(tmp_path: Path) -> 
             "tools.0.name: 'bad name' is not a tool name: use letters, digits, '_', '-' and '.', no spaces or '@'",
             None,
         ),
-        (4, 5, "missing required key 'command' in tools.1", None),
         (5, 14, "tools.1.version: 'abc' is not a version: use numbers such as 1, 1.2 or 1.2.3", None),
         (6, 5, "unknown key 'comand' in tools.1", "did you mean `command`?"),
         (

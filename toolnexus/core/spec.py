@@ -74,6 +74,16 @@ class CostModel(BaseModel):
         return 0.0
 
 
+class Mount(BaseModel):
+    """A host folder a sandboxed tool may see (a wasm preopen, a container bind mount)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(description="folder on the host; relative paths resolve against the workspace")
+    guest: str = Field(description="where the tool sees it, e.g. /data")
+    writable: bool = False
+
+
 class ToolEntry(BaseModel):
     """How a runtime reaches the tool's implementation."""
 
@@ -82,10 +92,18 @@ class ToolEntry(BaseModel):
     kind: Literal["python", "command", "wasm", "docker", "mcp"] = "python"
     # python: "package.module:qualname", importable by a worker process.
     target: str | None = None
-    # command: the argv to start; JSON arguments on stdin, a JSON result on stdout.
+    # command (and docker): the argv to start; JSON arguments on stdin, a JSON result on stdout.
     argv: list[str] | None = None
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    # wasm: path of a WASI command module (.wasm, or .wat compiled at load).
+    module: str | None = None
+    # docker: the image to run argv in.
+    image: str | None = None
+    # wasm and docker: the only host folders the tool sees.
+    mounts: list[Mount] = Field(default_factory=list)
+    # docker: whether the container may use the network (policy must allow it too).
+    network: bool = False
 
 
 class ToolExample(BaseModel):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.spec import CostModel, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
+from toolnexus.core.spec import CostModel, Limits, Mount, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.core.yamlpos import load_yaml, validation_diagnostics
 from toolnexus.registry.versions import parse_version
 
@@ -24,7 +24,14 @@ class ManifestTool(BaseModel):
     version: str = "1.0.0"
     summary: str = ""
     description: str = ""
-    command: list[str] = Field(description="argv to start; relative paths resolve against the manifest's folder")
+    command: list[str] | None = Field(
+        None,
+        description="argv to start (inside the container for `image`); host paths relative to the manifest's folder",
+    )
+    wasm: str | None = Field(None, description="a WASI command module (.wasm or .wat), relative to the manifest")
+    image: str | None = Field(None, description="a container image to run `command` in (the docker runtime)")
+    mounts: list[Mount] = Field(default_factory=list, description="host folders the wasm or docker tool sees")
+    network: bool = Field(False, description="docker: the container may use the network (if policy allows)")
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
@@ -33,7 +40,7 @@ class ManifestTool(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     cost: CostModel = Field(default_factory=CostModel)
     tags: list[str] = Field(default_factory=list)
-    runtime: str = "process"
+    runtime: str | None = Field(None, description="default: process for commands, wasm, docker for images")
     deterministic: bool = False
     examples: list[ToolExample] = Field(default_factory=list)
 
@@ -52,10 +59,22 @@ class ManifestTool(BaseModel):
 
     @field_validator("command")
     @classmethod
-    def _some_command(cls, value: list[str]) -> list[str]:
-        if not value:
+    def _some_command(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
             raise ValueError("the command is empty: give the program and its arguments, e.g. [python3, tool.py]")
         return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ManifestTool:
+        if self.wasm is not None and (self.command is not None or self.image is not None):
+            raise ValueError("a wasm tool takes no `command` or `image`: its module is the program")
+        if self.wasm is None and self.command is None:
+            raise ValueError("give `command` (a program, or the argv inside `image`) or `wasm` (a module)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "wasm" if self.wasm else "docker" if self.image else "command"
 
 
 class ToolManifest(BaseModel):
@@ -67,6 +86,7 @@ class ToolManifest(BaseModel):
 
 
 _NESTED: dict[str, list[str]] = {
+    "mounts": list(Mount.model_fields),
     "limits": list(Limits.model_fields),
     "cost": list(CostModel.model_fields),
     "examples": list(ToolExample.model_fields),
@@ -99,22 +119,32 @@ def load_manifest(path: str | Path) -> list[ToolSpec]:
     base = path.parent.resolve()
     specs = []
     for item in manifest.tools:
-        argv = [
-            item.command[0],
-            *(str(base / a) if not a.startswith("-") and (base / a).exists() else a for a in item.command[1:]),
-        ]
-        if (base / argv[0]).exists():
-            argv[0] = str(base / argv[0])
-        fields = item.model_dump(exclude={"command", "cwd", "env"})
-        specs.append(
-            ToolSpec(
-                **fields,
-                entry=ToolEntry(
-                    kind="command", argv=argv, cwd=str(base / item.cwd) if item.cwd else str(base), env=item.env
-                ),
-                source=f"manifest:{path}",
+        fields = item.model_dump(exclude={"command", "cwd", "env", "wasm", "image", "mounts", "network", "runtime"})
+        mounts = [m.model_copy(update={"host": str(base / m.host)}) for m in item.mounts]
+        cwd = str(base / item.cwd) if item.cwd else str(base)
+        if item.kind == "wasm":
+            entry = ToolEntry(kind="wasm", module=str(base / str(item.wasm)), env=item.env, mounts=mounts, cwd=cwd)
+        elif item.kind == "docker":
+            entry = ToolEntry(
+                kind="docker",
+                image=item.image,
+                argv=item.command,
+                env=item.env,
+                mounts=mounts,
+                network=item.network,
+                cwd=item.cwd,
             )
-        )
+        else:
+            assert item.command is not None
+            argv = [
+                item.command[0],
+                *(str(base / a) if not a.startswith("-") and (base / a).exists() else a for a in item.command[1:]),
+            ]
+            if (base / argv[0]).exists():
+                argv[0] = str(base / argv[0])
+            entry = ToolEntry(kind="command", argv=argv, cwd=cwd, env=item.env)
+        runtime = item.runtime or {"wasm": "wasm", "docker": "docker"}.get(item.kind, "process")
+        specs.append(ToolSpec(**fields, runtime=runtime, entry=entry, source=f"manifest:{path}"))
     return specs
 
 

@@ -8,8 +8,11 @@ built when the run has none.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +20,30 @@ from toolnexus.tracking.graph import plan_svg
 
 T = TypeVar("T")
 RUN_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED", "running": "RUNNING"}
+_TRACING = threading.Lock()  # MLflow has one global tracer; one tracker at a time points it at its store
+
+
+@contextmanager
+def exporting_traces_to(uri: str) -> Iterator[None]:
+    """Point MLflow's global tracer (which follows the global tracking URI) at ``uri`` meanwhile.
+
+    Setting it for good would send another workspace's traces to this store, and the
+    ``MLFLOW_TRACKING_URI`` that ``mlflow.set_tracking_uri`` exports would become every later
+    Nexus's default store; so the URI the user had, and the variable, are put back afterwards.
+    """
+    from mlflow.tracking._tracking_service import utils
+
+    with _TRACING:
+        before, variable = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+        try:
+            utils.set_tracking_uri(uri)
+            yield
+        finally:
+            utils.set_tracking_uri(before)
+            if variable is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = variable
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -202,8 +229,9 @@ def sync_report(
     if not client.search_traces(locations=[exp_id], run_id=run, max_results=1, include_spans=False):
         import mlflow
 
-        build_trace(client, exp_id, run, report)
-        mlflow.flush_trace_async_logging(terminate=False)
+        with exporting_traces_to(client.tracking_uri):
+            build_trace(client, exp_id, run, report)
+            mlflow.flush_trace_async_logging(terminate=False)
     if report["status"] != "running":
         client.set_terminated(run, RUN_STATUS.get(report["status"], "FINISHED"), end_time=end_ms)
     return run

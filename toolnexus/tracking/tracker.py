@@ -120,11 +120,10 @@ class MlflowTracker:
             os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
             for noisy in ("mlflow.store.db.utils", "mlflow.tracing.export", "alembic.runtime.migration"):
                 logging.getLogger(noisy).setLevel(logging.WARNING)
-            import mlflow
             from mlflow import MlflowClient
 
-            # Traces are exported through MLflow's global tracer, which follows the global tracking URI.
-            mlflow.set_tracking_uri(self.uri)
+            # Not mlflow.set_tracking_uri: that would redirect the user's own MLflow calls and, through
+            # the MLFLOW_TRACKING_URI it exports, every later Nexus (see mlflow_sync.exporting_traces_to).
             self._client = MlflowClient(tracking_uri=self.uri)
         return self._client
 
