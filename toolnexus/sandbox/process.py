@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,15 +20,36 @@ from collections import defaultdict
 from typing import IO, Any
 
 import anyio
+from pydantic import BaseModel, Field
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.context import ToolContext
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
+from toolnexus.sandbox.isolation import PidsCgroup, bwrap_path, bwrap_prefix
 from toolnexus.sandbox.protocol import read_frame, write_frame
 
 PoolKey = tuple[int | None, int | None]
+
+
+class ProcessIsolation(BaseModel):
+    """How strongly worker processes are isolated beyond resource limits and a scrubbed environment."""
+
+    # Opt-in for now: inside a pid namespace a tool sees its own pids, not the host's, which callers
+    # that track processes by pid (and our own orphan tests) must first learn to handle.
+    namespaces: bool | None = Field(False, description="bubblewrap namespaces: True, False, or None for "
+                                    "'where available'")
+    network: bool = Field(False, description="let workers use the network (only with namespaces is it cut)")
+    pids_max: int | None = Field(256, description="processes a worker and its children may have (a pids cgroup)")
+
+    def use_namespaces(self) -> bool:
+        if self.namespaces is False:
+            return False
+        available = bwrap_path() is not None
+        if self.namespaces and not available:
+            raise RuntimeError("process isolation asks for namespaces, but bubblewrap is not available here")
+        return available
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
 
@@ -52,7 +74,7 @@ class WorkerDied(Exception):
 class Worker:
     """One warm worker process."""
 
-    def __init__(self, key: PoolKey, workspace: str) -> None:
+    def __init__(self, key: PoolKey, workspace: str, isolation: ProcessIsolation | None = None) -> None:
         self.key = key
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by discard()
         memory, open_files = key
@@ -62,8 +84,17 @@ class Worker:
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
             "TOOLNEXUS_WORKER_LIMITS": json.dumps({"memory": memory, "open_files": open_files}),
         })
+        isolation = isolation or ProcessIsolation(namespaces=False, pids_max=None)
+        argv = [sys.executable, "-m", "toolnexus.sandbox.worker"]
+        if isolation.use_namespaces():
+            argv = [*bwrap_prefix(workspace, network=isolation.network), *argv]
+        self.cgroup = PidsCgroup.create(isolation.pids_max) if isolation.pids_max else None
+        if self.cgroup is not None:
+            # Join the cgroup before anything forks: a shell adds itself, then becomes the worker.
+            procs = shlex.quote(str(self.cgroup.path / "cgroup.procs"))
+            argv = ["/bin/sh", "-c", f'echo $$ > {procs} && exec "$@"', "toolnexus-worker", *argv]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "toolnexus.sandbox.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr, cwd=workspace, env=env, start_new_session=True,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -123,6 +154,8 @@ class Worker:
         for stream in (self._in, self._out, self._stderr):
             with contextlib.suppress(OSError):
                 stream.close()
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
     @property
     def alive(self) -> bool:
@@ -132,7 +165,8 @@ class Worker:
 class WorkerPool:
     """Warm workers keyed by their hard limits; at most ``max_workers`` alive at once."""
 
-    def __init__(self, workspace: str, max_workers: int = 4) -> None:
+    def __init__(self, workspace: str, max_workers: int = 4, isolation: ProcessIsolation | None = None) -> None:
+        self.isolation = isolation
         self.workspace = workspace
         self.max_workers = max_workers
         self._idle: dict[PoolKey, list[Worker]] = defaultdict(list)
@@ -159,7 +193,7 @@ class WorkerPool:
                         self._lock.wait()
                         continue
                     victim.discard()
-                worker = Worker(key, self.workspace)
+                worker = Worker(key, self.workspace, self.isolation)
                 self._busy.add(worker)
                 return worker
 
@@ -189,7 +223,7 @@ class WorkerPool:
                 live = len(self._busy) + sum(len(v) for v in self._idle.values())
                 if live >= self.max_workers:
                     break
-                self._idle[key].append(Worker(key, self.workspace))
+                self._idle[key].append(Worker(key, self.workspace, self.isolation))
                 started += 1
         return started
 
@@ -215,9 +249,11 @@ class ProcessRuntime:
 
     name = "process"
 
-    def __init__(self, context: ToolContext | None = None, max_workers: int = 4) -> None:
+    def __init__(self, context: ToolContext | None = None, max_workers: int = 4,
+                 isolation: ProcessIsolation | None = None) -> None:
         self.context = context or ToolContext()
-        self.pool = WorkerPool(self.context.workspace, max_workers)
+        self.isolation = isolation or ProcessIsolation()
+        self.pool = WorkerPool(self.context.workspace, max_workers, self.isolation)
 
     def _request(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> dict[str, Any]:
         context = self.context.model_copy(update={"run_id": call.run_id, "step_id": call.step_id})

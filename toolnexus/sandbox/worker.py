@@ -13,11 +13,11 @@ import io
 import json
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
 import threading
-import time
 import traceback
 from typing import Any
 
@@ -150,15 +150,17 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _die_with_parent() -> None:
-    """Kill our process group if the parent dies (a SIGKILLed kernel or CLI), so no worker or tool
-    process outlives it. A thread, because the main thread may be busy in a tool for a long time."""
-    parent = os.getppid()
+    """Kill our process group when the parent dies (a SIGKILLed kernel or CLI), so no worker or tool
+    process outlives it. The parent holds the only write end of our stdin pipe: when it dies, the
+    pipe hangs up. A thread, because the main thread may be busy in a tool for a long time."""
 
     def watch() -> None:
+        poller = select.poll()
+        poller.register(0, 0)  # hang-ups are always reported; we ask for nothing else
         while True:
-            time.sleep(0.5)  # a watchdog's period, not synchronisation
-            if os.getppid() != parent:
-                os.killpg(0, signal.SIGKILL)
+            for _, flags in poller.poll():
+                if flags & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                    os.killpg(0, signal.SIGKILL)
 
     threading.Thread(target=watch, name="toolnexus-parent-watch", daemon=True).start()
 

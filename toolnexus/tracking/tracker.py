@@ -9,12 +9,14 @@ the spool is synced on the next run or by ``toolnexus runs sync``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import queue
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,12 @@ def _quiet_http_defaults(uri: str) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
+def _flush_at_exit(ref: weakref.ref[MlflowTracker]) -> None:
+    tracker = ref()
+    if tracker is not None:
+        tracker.flush(tracker.exit_timeout)
+
+
 class MlflowTracker:
     """An event sink that records every run in MLflow, durably."""
 
@@ -49,6 +57,7 @@ class MlflowTracker:
         workspace: str | None = None,
         executor: str = "local",
         stream_steps: bool = True,
+        exit_timeout: float = 60.0,
     ) -> None:
         self.uri = uri
         self.spool_dir = Path(spool_dir)
@@ -57,6 +66,7 @@ class MlflowTracker:
         self.executor = executor
         self.stream_steps = stream_steps
         self._events: dict[str, list[Event]] = {}
+        self._ended: dict[str, list[Event]] = {}  # runs that ended and whose report is not spooled yet
         self._step_metrics: dict[str, dict[str, float]] = {}
         self._last_stream = 0.0
         self.stream_interval = 1.0  # seconds between step-metric batches while a run goes
@@ -67,7 +77,7 @@ class MlflowTracker:
         self._experiments: dict[str, str] = {}
         self._mlflow_runs: dict[str, str] = {}
         self._warned = False
-        self._replayed = False
+        self._replay_due = True  # sync the spool at the next run's start: first, and after any failure
         self.failures: list[str] = []
         self.synced: list[str] = []
         # A local store keeps artifacts beside it in the state folder, not in ./mlruns of the cwd.
@@ -76,6 +86,10 @@ class MlflowTracker:
             if uri.startswith(("sqlite:", "file:")) or "://" not in uri
             else None
         )
+        # A script that never closes its Nexus (``toolnexus.run(...)``) still gets its runs synced or
+        # spooled before the interpreter drops this daemon thread.
+        self.exit_timeout = exit_timeout
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     # -- the sink (inline, no I/O) -----------------------------------------------------------
 
@@ -93,11 +107,15 @@ class MlflowTracker:
         if isinstance(event, StepFinished) and self.stream_steps and not event.record.resumed:
             self._submit(("step", event))
         elif isinstance(event, RunFinished):
-            self._submit(("finish", self._events.pop(event.run_id or "")))
+            run_id = event.run_id or ""
+            with self._lock:
+                self._ended[run_id] = self._events.pop(run_id)
+            self._submit(("finish", run_id))
 
     def _spool(self, payload: dict[str, Any]) -> Path:
         path = self.spool_dir / f"{payload['run_id']}.json"
-        partial = path.with_suffix(".json.partial")
+        # Unique per writer: flush() may spool a report the worker is spooling too.
+        partial = self.spool_dir / f".{payload['run_id']}.{os.getpid()}.{threading.get_ident()}.partial"
         partial.write_text(json.dumps(payload, default=str), encoding="utf-8")
         os.replace(partial, path)  # atomic: a reader sees a whole report or none
         return path
@@ -130,6 +148,7 @@ class MlflowTracker:
     def _warn(self, what: str, exc: BaseException) -> None:
         message = f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         self.failures.append(message)
+        self._replay_due = True
         if not self._warned:
             self._warned = True
             log.warning(
@@ -181,20 +200,39 @@ class MlflowTracker:
                 except Exception as exc:  # the final sync carries them too
                     self._warn("step metrics", exc)
 
-    def _finish(self, events: list[Event]) -> None:
+    def _report(self, events: list[Event]) -> dict[str, Any]:
         started = events[0]
         assert isinstance(started, RunStarted)
         report = RunReport(started, executor=self.executor, workspace=self.workspace)
         for event in events[1:]:
             report.add(event)
-        self._step_metrics.pop(report.run_id, None)  # the full report has them all
-        path = self._spool(report.to_json())
+        return report.to_json()
+
+    def _finish(self, run_id: str) -> None:
+        self._step_metrics.pop(run_id, None)  # the full report has them all
+        with self._lock:
+            events = self._ended.get(run_id)
+        if events is None:
+            return
+        path = self._spool(self._report(events))
+        with self._lock:
+            self._ended.pop(run_id, None)
         self._sync_file(path)
+
+    def _spool_ended(self) -> None:
+        """Spool, from the calling thread, the reports of ended runs the worker has not reached."""
+        with self._lock:
+            ended = list(self._ended.values())
+        for events in ended:
+            try:
+                self._spool(self._report(events))
+            except Exception as exc:
+                self._warn("spool", exc)
 
     def _start(self, started: RunStarted) -> None:
         run_id = started.run_id or ""
-        if not self._replayed:
-            self._replayed = True
+        if self._replay_due:
+            self._replay_due = False
             self.sync_pending(skip={run_id})
         client = self.client()
         exp = experiment_id(client, started.mission, self._experiments, self.artifact_root)
@@ -238,13 +276,17 @@ class MlflowTracker:
     def flush(self, timeout: float | None = 60.0) -> bool:
         """Wait until everything submitted so far has been handled; False if ``timeout`` ran out first.
 
-        What is not synced by then stays in the spool, so giving up loses nothing.
+        What is not synced by then is in the spool (written now if the worker has not got to it), so
+        giving up loses nothing.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._queue.all_tasks_done:
             while self._queue.unfinished_tasks:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    return False
+                    break
                 self._queue.all_tasks_done.wait(remaining)
-        return True
+            else:
+                return True
+        self._spool_ended()
+        return False

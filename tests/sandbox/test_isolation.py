@@ -1,0 +1,83 @@
+"""OS isolation of the process runtime: a pids cgroup against fork bombs, and bubblewrap namespaces
+(no network, read-only system, private /tmp, uid nobody) where this machine has them."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sandbox import isolation_tools
+from toolnexus import Limits, ToolCall, ToolContext
+from toolnexus.registry import spec_of
+from toolnexus.sandbox.isolation import bwrap_path, cgroups_writable
+from toolnexus.sandbox.process import ProcessIsolation, ProcessRuntime
+
+pytestmark = pytest.mark.anyio
+
+
+async def invoke(runtime: ProcessRuntime, fn: Any, **arguments: Any) -> Any:
+    spec = spec_of(fn)
+    outcome = await runtime.invoke(spec, ToolCall(tool=spec.name, arguments=arguments), Limits())
+    assert outcome.error is None, outcome.error
+    return outcome.output
+
+
+@pytest.fixture
+def capped(tmp_path: Path) -> Iterator[ProcessRuntime]:
+    if not cgroups_writable():
+        pytest.skip("no writable pids cgroup on this machine")
+    runtime = ProcessRuntime(ToolContext(workspace=str(tmp_path)), max_workers=1,
+                             isolation=ProcessIsolation(namespaces=False, pids_max=48))
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def namespaced(tmp_path: Path) -> Iterator[ProcessRuntime]:
+    if bwrap_path() is None:
+        pytest.skip("bubblewrap is not installed or cannot create namespaces here")
+    runtime = ProcessRuntime(ToolContext(workspace=str(tmp_path)), max_workers=1,
+                             isolation=ProcessIsolation(namespaces=True))
+    yield runtime
+    runtime.close()
+
+
+async def test_a_fork_bomb_is_stopped_by_the_pids_cgroup(capped: ProcessRuntime) -> None:
+    result = await invoke(capped, isolation_tools.fork_bomb, children=1000)
+    assert result["error"] is not None and "Resource temporarily unavailable" in result["error"]
+    assert result["forked"] < 48
+    # The worker survives its tool's fork bomb and serves the next call.
+    again = await invoke(capped, isolation_tools.fork_bomb, children=5)
+    assert again == {"forked": 5, "error": None}
+
+
+async def test_namespaces_cut_network_hide_tmp_and_protect_the_system(namespaced: ProcessRuntime,
+                                                                      tmp_path: Path) -> None:
+    with socket.socket() as server, tempfile.NamedTemporaryFile(dir="/tmp") as host_file:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        result = await invoke(namespaced, isolation_tools.probe, host_file=host_file.name,
+                              port=server.getsockname()[1])
+    assert result["uid"] == 65534
+    assert result["network"].startswith("OSError") or "unreachable" in result["network"].lower() or \
+        "refused" in result["network"].lower()
+    assert result["network"] != "reached"
+    assert result["sees_host_file"] is False
+    assert result["system_write"] in ("Read-only file system", "Permission denied")
+    assert result["workspace_write"] == "written"
+    assert (tmp_path / "probe.txt").read_text() == "written"
+
+
+async def test_without_namespaces_the_same_probe_reaches_the_host(capped: ProcessRuntime) -> None:
+    # The control: the probe itself can see these things when nothing isolates it.
+    with socket.socket() as server, tempfile.NamedTemporaryFile(dir="/tmp") as host_file:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        result = await invoke(capped, isolation_tools.probe, host_file=host_file.name, port=server.getsockname()[1])
+    assert result["network"] == "reached"
+    assert result["sees_host_file"] is True
