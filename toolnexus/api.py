@@ -27,6 +27,7 @@ from toolnexus.governance import AllowAll, Gate
 from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
 from toolnexus.registry import Registry, follow_decorated, load_entry_points, load_manifests, load_module
 from toolnexus.sandbox import InProcessRuntime, ProcessRuntime
+from toolnexus.sandbox.process import ProcessIsolation
 from toolnexus.store import StateStore, StoredRun
 from toolnexus.tracking import MlflowTracker, default_tracking_uri
 
@@ -68,7 +69,9 @@ class Nexus:
         )
         self.runtimes: dict[str, Runtime] = {
             "inprocess": InProcessRuntime(context),
-            "process": ProcessRuntime(context, max_workers=settings.process_workers),
+            "process": ProcessRuntime(context, max_workers=settings.process_workers, isolation=ProcessIsolation(
+                namespaces=settings.sandbox.namespaces, network=settings.sandbox.network,
+                pids_max=settings.sandbox.pids_max)),
         }
         self.bus = EventBus([self.store] if self.store is not None else [])
         self.tracker: MlflowTracker | None = None
@@ -79,7 +82,8 @@ class Nexus:
             self.bus.subscribe(self.tracker)
         for sink in sinks or []:
             self.bus.subscribe(sink)
-        self.invoker = Invoker(self.registry.get, self.runtimes, gate or AllowAll(), self.bus)
+        self.invoker = Invoker(self.registry.get, self.runtimes, gate or AllowAll(), self.bus,
+                               min_runtime=settings.min_runtime())
         self.engine = Engine(self.invoker, self.store)
 
     # -- missions ----------------------------------------------------------------------------
@@ -92,7 +96,7 @@ class Nexus:
         if isinstance(mission, Plan):
             return mission
         loaded = mission if isinstance(mission, LoadedMission) else self._load(mission)
-        plan = compile_mission(loaded, self.registry.get, self.runtimes)
+        plan = compile_mission(loaded, self.registry.get, self.runtimes, self.settings.min_runtime())
         if self.settings.concurrency is not None:
             plan.concurrency = self.settings.concurrency
         return plan

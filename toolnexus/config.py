@@ -9,10 +9,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from toolnexus.core.context import DEFAULT_SHELL_ALLOW
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, SafetyTier
 
 ENV_PREFIX = "TOOLNEXUS_"
 
@@ -40,6 +41,26 @@ class HttpSettings(BaseModel):
     allow_hosts: list[str] = Field(default_factory=list, description="hosts http.fetch may reach regardless")
 
 
+class SandboxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_runtime: dict[SafetyTier, str] = Field(
+        default_factory=lambda: {SafetyTier(k): v for k, v in DEFAULT_MIN_RUNTIME.items()},
+        description="the least isolating runtime each safety tier may run in (inprocess < process < wasm < docker)")
+    namespaces: bool | None = Field(False, description="process workers in bubblewrap namespaces (None: if "
+                                    "available)")
+    network: bool = Field(False, description="process workers may use the network (cut only with namespaces)")
+    pids_max: int | None = Field(256, ge=8, description="processes a worker and its children may have")
+
+    @field_validator("min_runtime")
+    @classmethod
+    def _known_runtimes(cls, value: dict[SafetyTier, str]) -> dict[SafetyTier, str]:
+        for tier, runtime in value.items():
+            if runtime not in ISOLATION:
+                raise ValueError(f"{tier.value}: unknown runtime {runtime!r} (use one of {', '.join(ISOLATION)})")
+        return value
+
+
 class TrackingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,6 +85,10 @@ class Settings(BaseModel):
     shell: ShellSettings = Field(default_factory=ShellSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+
+    def min_runtime(self) -> dict[str, str]:
+        return {SafetyTier(k).value: v for k, v in self.sandbox.min_runtime.items()}
 
     def workspace_path(self) -> Path:
         return Path(self.workspace).resolve()
@@ -170,7 +195,7 @@ def load_settings(
             env_flat[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = (_env_value(value), name)
     for key, (value, name) in env_flat.items():
         apply({key: value}, f"env {name}")
-    apply({k: v for k, v in overrides.items() if v is not None}, "cli")
+    apply(_flatten({k: v for k, v in overrides.items() if v is not None}), "cli")
     merged["workspace"] = str(workspace_dir)
     sources["workspace"] = workspace_source
     try:

@@ -10,6 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from toolnexus.core.units import Duration, Size
 
+# Isolation strength of each runtime: a tool's declared runtime and the policy's minimum for its tier
+# are floors that a mission or a call may raise but never lower.
+ISOLATION: dict[str, int] = {"inprocess": 0, "process": 1, "wasm": 2, "docker": 3}
+
+DEFAULT_MIN_RUNTIME: dict[str, str] = {"read_only": "inprocess", "side_effecting": "inprocess",
+                                       "privileged": "process"}
+
+
+def stronger_runtime(a: str, b: str) -> str:
+    """The more isolating of two runtimes (``a`` on a tie)."""
+    return b if ISOLATION.get(b, 0) > ISOLATION.get(a, 0) else a
+
 
 class SafetyTier(StrEnum):
     """How much harm a tool can do; policies and runtime choice key off it."""

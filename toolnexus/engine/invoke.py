@@ -19,7 +19,7 @@ from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
 from toolnexus.core.runtime import Runtime
-from toolnexus.core.spec import ToolSpec
+from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, ToolSpec, stronger_runtime
 from toolnexus.governance.gate import AllowAll, Gate
 
 log = logging.getLogger("toolnexus.engine")
@@ -74,7 +74,9 @@ class Invoker:
     """Runs calls through the gate and the chosen runtime, emitting call events."""
 
     def __init__(self, lookup: ToolLookup, runtimes: Mapping[str, Runtime], gate: Gate | None = None,
-                 bus: EventBus | None = None, *, check_outputs: bool = True) -> None:
+                 bus: EventBus | None = None, *, check_outputs: bool = True,
+                 min_runtime: Mapping[str, str] | None = None) -> None:
+        self.min_runtime = dict(min_runtime if min_runtime is not None else DEFAULT_MIN_RUNTIME)
         self.lookup = lookup
         self.runtimes = dict(runtimes)
         self.gate: Gate = gate or AllowAll()
@@ -127,7 +129,14 @@ class Invoker:
             return self._fail(call, spec, ToolError(kind=ErrorKind.DENIED,
                                                     message=decision.reason or "denied by policy",
                                                     details={"policy": decision.policy}))
-        runtime_name = call.runtime or spec.runtime
+        floor = self.min_runtime.get(spec.tier.value, "inprocess")
+        if call.runtime is not None and ISOLATION.get(call.runtime, 0) < ISOLATION.get(floor, 0):
+            return self._fail(call, spec, ToolError(
+                kind=ErrorKind.DENIED,
+                message=f"policy runs {spec.tier.value} tools like {spec.ref} with at least `{floor}` isolation, "
+                        f"not `{call.runtime}`", details={"min_runtime": floor}))
+        # Policy raises a runtime nobody chose to the tier's minimum.
+        runtime_name = call.runtime or stronger_runtime(spec.runtime, floor)
         runtime = self.runtimes.get(runtime_name)
         if runtime is None:
             return self._fail(call, spec, ToolError(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +15,8 @@ import networkx as nx
 from jsonschema import Draft202012Validator
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
-from toolnexus.core.spec import ToolSpec
+from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ToolSpec, stronger_runtime
+from toolnexus.core.spec import ISOLATION as ISOLATION_ORDER
 from toolnexus.mission.expressions import (
     GLOBAL_FUNCTIONS,
     STATUS_FUNCTIONS,
@@ -32,14 +33,16 @@ ToolLookup = Callable[[str], ToolSpec]
 """Resolve ``name@version`` to a ToolSpec or raise LookupError (with an optional ``hint`` attribute)."""
 
 # Isolation strength: a tool's declared runtime is a minimum a mission may raise but not lower.
-ISOLATION = {"inprocess": 0, "process": 1, "wasm": 2, "docker": 3}
+ISOLATION = ISOLATION_ORDER
 DEFAULT_RUNTIMES = ("inprocess", "process")
 STEP_FIELDS_IN_EXPRESSIONS = ("outputs", "status", "error")
 ROOTS = ("inputs", "steps", "item", "index")
 
 
 class _Compiler:
-    def __init__(self, loaded: LoadedMission, lookup: ToolLookup, runtimes: Iterable[str]) -> None:
+    def __init__(self, loaded: LoadedMission, lookup: ToolLookup, runtimes: Iterable[str],
+                 min_runtime: Mapping[str, str] | None = None) -> None:
+        self.min_runtime = dict(min_runtime if min_runtime is not None else DEFAULT_MIN_RUNTIME)
         self.loaded = loaded
         self.lookup = lookup
         self.runtimes = set(runtimes)
@@ -305,10 +308,20 @@ class _Compiler:
             self.check_template(step.with_, (*path, "with"), in_foreach=in_foreach)
             return None
         deps |= self.check_arguments(step, spec, path, in_foreach)
-        runtime = step.runtime or self.loaded.runtime or spec.runtime
+        chosen = step.runtime or self.loaded.runtime
+        floor = self.min_runtime.get(spec.tier.value, "inprocess")
+        # Policy raises a runtime nobody chose to the tier's minimum; an explicit weaker choice is an error.
+        runtime = chosen or stronger_runtime(spec.runtime, floor)
         # Point where the runtime was chosen: the step, the mission's default, or the tool itself.
         where = (*path, "runtime") if step.runtime else ("runtime",) if self.loaded.runtime else (*path, "uses")
-        if runtime not in self.runtimes:
+        if runtime in self.runtimes and ISOLATION.get(runtime, 0) < ISOLATION.get(floor, 0):
+            self.error(
+                where,
+                f"step `{step.id}`: policy runs {spec.tier.value} tools like {spec.ref} with at least `{floor}` "
+                f"isolation, not `{runtime}`",
+                f"use runtime: {floor}",
+            )
+        elif runtime not in self.runtimes:
             self.error(
                 where,
                 f"step `{step.id}`: unknown runtime `{runtime}`",
@@ -460,13 +473,17 @@ def _try(lookup: ToolLookup, ref: str) -> ToolSpec | None:
 
 
 def compile_mission(
-    loaded: LoadedMission | Mission, lookup: ToolLookup, runtimes: Iterable[str] = DEFAULT_RUNTIMES
+    loaded: LoadedMission | Mission, lookup: ToolLookup, runtimes: Iterable[str] = DEFAULT_RUNTIMES,
+    min_runtime: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Compile a parsed mission into a Plan, or raise DiagnosticError with every problem found."""
+    """Compile a parsed mission into a Plan, or raise DiagnosticError with every problem found.
+
+    ``min_runtime`` maps a safety tier to the least isolating runtime policy allows for it.
+    """
     if isinstance(loaded, Mission):
         text = json.dumps(loaded.model_dump(mode="json", by_alias=True, exclude_unset=True))
         loaded = parse_mission(text, None)
-    return _Compiler(loaded, lookup, runtimes).run()
+    return _Compiler(loaded, lookup, runtimes, min_runtime).run()
 
 
 def compile_source(text: str, file: str | None, lookup: ToolLookup, runtimes: Iterable[str] = DEFAULT_RUNTIMES) -> Plan:

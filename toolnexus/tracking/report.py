@@ -20,7 +20,7 @@ from toolnexus.core.events import (
     StepFinished,
 )
 from toolnexus.core.run import StepStatus
-from toolnexus.core.secrets import scrub
+from toolnexus.core.secrets import scrub, scrub_text
 
 PARAM_LIMIT = 6000  # MLflow's limit on a param value
 SUMMARY_LIMIT = 500
@@ -44,6 +44,17 @@ def git_commit(folder: str | Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _scrub_strings(value: Any) -> Any:
+    """``value`` with credential-looking strings redacted, keeping its shape (keys are not judged)."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: _scrub_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_strings(v) for v in value]
+    return value
 
 
 class RunReport:
@@ -85,11 +96,14 @@ class RunReport:
         self.attempts: dict[str, list[dict[str, Any]]] = {}
         self._open_calls: dict[str, dict[str, Any]] = {}
         self.artifacts: dict[str, str] = {}
+        # The mission text and plan as run, less credential-looking values (a literal token in `with:`);
+        # only values are touched, so plan.json still loads as a Plan.
         if started.source:
-            self.artifacts["mission.yaml"] = started.source
+            self.artifacts["mission.yaml"] = scrub_text(started.source)
         if started.plan:
-            self.artifacts["plan.json"] = json.dumps(started.plan, indent=2, sort_keys=True)
-        self.events: list[str] = [started.model_dump_json()]
+            self.artifacts["plan.json"] = json.dumps(_scrub_strings(started.plan), indent=2, sort_keys=True)
+        self.events: list[str] = []
+        self._log(started)
         self.inputs = scrub(started.inputs)
         self.status = "running"
         self.end_ns: int | None = None
@@ -97,8 +111,13 @@ class RunReport:
         self.error: dict[str, Any] | None = None
         self.currency = "USD"
 
+    def _log(self, event: Event) -> None:
+        # Events carry inputs, call arguments, outputs and error messages as they were: scrubbed, like
+        # everything else that leaves for MLflow.
+        self.events.append(json.dumps(scrub(event.model_dump(mode="json")), default=str))
+
     def add(self, event: Event) -> None:
-        self.events.append(event.model_dump_json())
+        self._log(event)
         if isinstance(event, CallStarted) and event.call.step_id:
             self._open_calls[event.call.id] = {
                 "step_id": event.call.step_id,
@@ -118,12 +137,12 @@ class RunReport:
                 runtime=result.runtime,
                 ok=result.ok,
                 output=scrub(result.output) if result.ok else None,
-                error=result.error.model_dump(mode="json") if result.error else None,
+                error=scrub(result.error.model_dump(mode="json")) if result.error else None,
             )
             self.attempts.setdefault(call["step_id"], []).append(call)
         elif isinstance(event, StepFinished):
             record = event.record
-            self.steps[record.step_id] = json.loads(record.model_dump_json())
+            self.steps[record.step_id] = scrub(record.model_dump(mode="json"))
             self.tags[f"step.{record.step_id}.status"] = record.status.value
             if not record.resumed:
                 self.step_metrics[f"step.{record.step_id}.duration"] = record.duration
@@ -134,7 +153,7 @@ class RunReport:
             self.status = result.status.value
             self.end_ns = _ns(event)
             self.outputs = scrub(result.outputs)
-            self.error = result.error.model_dump(mode="json") if result.error else None
+            self.error = scrub(result.error.model_dump(mode="json")) if result.error else None
             self.currency = result.currency
             counts = {s.value: 0 for s in StepStatus}
             cached = 0
