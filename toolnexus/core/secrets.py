@@ -29,7 +29,8 @@ _KNOWN = [
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"),
     re.compile(r"(?i)(://[^:/\s]+:)[^@/\s]+(@)"),  # credentials in a URL
 ]
-_CANDIDATE = re.compile(r"[A-Za-z0-9+/_=-]{24,}")
+# Token-sized runs only: long base64 payloads (files, images) are data, not credentials.
+_CANDIDATE = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{24,128}(?![A-Za-z0-9+/_=-])")
 
 
 def _entropy(text: str) -> float:

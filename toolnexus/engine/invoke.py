@@ -19,6 +19,7 @@ from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
 from toolnexus.core.runtime import Runtime
+from toolnexus.core.secrets import scrub, scrub_text
 from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, ToolSpec, stronger_runtime
 from toolnexus.governance.gate import AllowAll, Gate
 
@@ -75,7 +76,8 @@ class Invoker:
 
     def __init__(self, lookup: ToolLookup, runtimes: Mapping[str, Runtime], gate: Gate | None = None,
                  bus: EventBus | None = None, *, check_outputs: bool = True,
-                 min_runtime: Mapping[str, str] | None = None) -> None:
+                 min_runtime: Mapping[str, str] | None = None, scrub_secrets: bool = True) -> None:
+        self.scrub_secrets = scrub_secrets
         self.min_runtime = dict(min_runtime if min_runtime is not None else DEFAULT_MIN_RUNTIME)
         self.lookup = lookup
         self.runtimes = dict(runtimes)
@@ -152,6 +154,14 @@ class Invoker:
             return self._fail(call, spec, ToolError(kind=ErrorKind.TIMEOUT, retryable=True,
                                                     message=f"{spec.ref} timed out after {limits.timeout:g}s"),
                               duration, spec.cost.actual(duration, None), runtime_name)
+        if self.scrub_secrets:
+            # Credentials a tool printed or returned never leave the runtime: not to the caller, the
+            # store, MLflow or an MCP client.
+            outcome.output = scrub(outcome.output)
+            outcome.stderr = scrub_text(outcome.stderr) if outcome.stderr else outcome.stderr
+            if isinstance(outcome.error, ToolError):
+                outcome.error = outcome.error.model_copy(update={"message": scrub_text(outcome.error.message),
+                                                                  "details": scrub(outcome.error.details)})
         if outcome.error is not None:
             error = outcome.error if isinstance(outcome.error, ToolError) else ToolError.model_validate(outcome.error)
             return self._fail(call, spec, error, duration, spec.cost.actual(duration, None), runtime_name,
