@@ -42,6 +42,8 @@ tools_app = typer.Typer(no_args_is_help=True, help="List and inspect registered 
 app.add_typer(runs_app, name="runs")
 app.add_typer(config_app, name="config")
 app.add_typer(tools_app, name="tools")
+sandbox_app = typer.Typer(no_args_is_help=True, help="Sandboxed runtimes: what this machine offers, base images.")
+app.add_typer(sandbox_app, name="sandbox")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -508,6 +510,33 @@ def tools_show(
         except LookupError as exc:
             raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint=getattr(exc, "hint", None))]) from None
     sys.stdout.write(spec.model_dump_json(indent=2) + "\n")
+
+
+@sandbox_app.command("doctor")
+@guarded
+def sandbox_doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Which isolation this machine offers each runtime (namespaces, cgroups, wasmtime, a Docker engine)."""
+    from toolnexus.sandbox.isolation import isolation_report
+
+    report: dict[str, Any] = dict(isolation_report())
+    try:
+        import wasmtime  # noqa: F401
+
+        report["wasmtime"] = True
+    except ImportError:
+        report["wasmtime"] = False
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        report["docker_engine"] = True
+    except Exception:  # no SDK, no socket, or no daemon: all mean "not here"
+        report["docker_engine"] = False
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    for name, ok in report.items():
+        out.print(f"{'[green]yes[/]' if ok else '[yellow]no[/] '}  {name}")
 
 
 @app.command()

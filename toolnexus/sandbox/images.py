@@ -254,8 +254,8 @@ def _debootstrap(say: Progress) -> str:
 
 
 def _run_debootstrap(argv: list[str], log: Path, say: Progress) -> None:
-    """Run debootstrap, passing on one line per phase (Retrieving, Extracting, Configuring, …)."""
-    last_phase = ""
+    """Run debootstrap, passing on the first line of each phase (Retrieving, Extracting, Configuring, …)."""
+    seen: set[str] = set()
     with open(log, "wb") as sink:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert proc.stdout is not None
@@ -263,8 +263,8 @@ def _run_debootstrap(argv: list[str], log: Path, say: Progress) -> None:
             sink.write(raw)
             line = raw.decode(errors="replace").strip()
             phase = line[3:].split(" ", 1)[0] if line.startswith("I: ") else ""
-            if phase and phase != last_phase:
-                last_phase = phase
+            if phase and phase not in seen:
+                seen.add(phase)
                 say(f"  {line[3:]}")
         code = proc.wait()
     if code != 0:
