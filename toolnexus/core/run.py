@@ -77,6 +77,11 @@ class RunResult(BaseModel):
     def ok(self) -> bool:
         return self.status == RunStatus.SUCCEEDED
 
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio formats a finished task's result in some error paths, and a full
+        # pydantic repr of a 1,000-step result costs a tenth of a second.
+        return f"RunResult(run_id={self.run_id!r}, mission={self.mission!r}, status={self.status.value!r})"
+
     def failed_steps(self) -> list[StepRecord]:
         return [s for s in self.steps.values() if s.status == StepStatus.FAILED]
 

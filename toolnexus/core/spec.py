@@ -171,7 +171,7 @@ class ToolSpec(BaseModel):
 
     @property
     def callable(self) -> Callable[..., Any] | None:
-        return self._callable
+        return self.__pydantic_private__["_callable"]  # direct: this runs on every in-process call
 
     def memo(self, key: str, make: Callable[[], Any]) -> Any:
         """A value derived from this spec, computed once (e.g. a compiled schema validator)."""

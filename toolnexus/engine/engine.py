@@ -53,6 +53,7 @@ class _Run:
         self.reserved = 0.0
         self.budget_error: ToolError | None = None
         self.task_group: anyio.abc.TaskGroup | None = None
+        self.specs: dict[str, ToolSpec] = {}  # each step's tool, resolved once per run
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -142,7 +143,9 @@ class _Run:
             record.status, record.skip_reason = StepStatus.SKIPPED, "`if` was false"
             return
         try:
-            spec = self.engine.lookup(step.tool, step.version)
+            spec = self.specs.get(step.id)
+            if spec is None:
+                spec = self.specs[step.id] = self.engine.lookup(step.tool, step.version)
         except (LookupError, ValueError) as exc:  # unregistered since the plan was compiled
             hint = getattr(exc, "hint", None)
             record.status, record.error = StepStatus.FAILED, ToolError(

@@ -118,7 +118,10 @@ class Invoker:
                 message = (exc.args[0] if exc.args else str(exc)) + (f" ({hint})" if hint else "")
                 return self._fail(call, None, ToolError(kind=ErrorKind.NOT_FOUND, message=message,
                                                         details={"unknown_tool": call.tool}))
-        problems = argument_problems(spec, call.arguments)
+        schema = spec.input_schema or {}
+        # Nothing given and nothing required: there is nothing to validate (the common no-argument tool).
+        trivial = not call.arguments and not schema.get("required")
+        problems = [] if trivial else argument_problems(spec, call.arguments)
         if problems:
             first = problems[0]
             where = f" at {first['path']}" if first["path"] != "/" else ""
@@ -147,10 +150,15 @@ class Invoker:
         limits = spec.limits.merged(call.limits)
         started = time.perf_counter()
         outcome = None
-        with anyio.move_on_after(limits.timeout if limits.timeout is not None else float("inf")) as scope:
+        timed_out = False
+        if limits.timeout is None:
             outcome = await runtime.invoke(spec, call, limits)
+        else:
+            with anyio.move_on_after(limits.timeout) as scope:
+                outcome = await runtime.invoke(spec, call, limits)
+            timed_out = scope.cancelled_caught
         duration = time.perf_counter() - started
-        if scope.cancelled_caught or outcome is None:
+        if timed_out or outcome is None:
             return self._fail(call, spec, ToolError(kind=ErrorKind.TIMEOUT, retryable=True,
                                                     message=f"{spec.ref} timed out after {limits.timeout:g}s"),
                               duration, spec.cost.actual(duration, None), runtime_name)

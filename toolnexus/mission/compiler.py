@@ -50,6 +50,7 @@ class _Compiler:
         self.problems: list[Diagnostic] = list(loaded.diagnostics)
         self.mission: Mission | None = loaded.mission
         self.step_ids: list[str] = []
+        self.step_set: set[str] = set()
         # Ids of steps written but invalid (already reported): referring to them is no new error.
         self.broken_ids: set[str] = set()
         self.specs: dict[str, ToolSpec] = {}
@@ -106,7 +107,7 @@ class _Compiler:
                 target = str(ref[1])
                 if target in self.broken_ids:
                     continue
-                if target not in self.step_ids:
+                if target not in self.step_set:
                     self.error(
                         path,
                         f"unknown step `{target}` in `${{{{ {expr.source} }}}}`",
@@ -299,7 +300,7 @@ class _Compiler:
         for need in step.needs:
             if need in self.broken_ids:
                 continue
-            if need not in self.step_ids:
+            if need not in self.step_set:
                 self.error(
                     (*path, "needs"), f"step `{step.id}` needs unknown step `{need}`", did_you_mean(need, self.step_ids)
                 )
@@ -367,6 +368,7 @@ class _Compiler:
             else:
                 seen[step.id] = index
         self.step_ids = list(seen)
+        self.step_set = set(seen)
         self.broken_ids = set(self.loaded.declared_ids) - set(seen)
         self.foreach_ids = {s.id for _, s in steps if s.foreach is not None}
         for _, step in steps:

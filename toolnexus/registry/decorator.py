@@ -16,6 +16,7 @@ from toolnexus.registry.versions import parse_version
 F = TypeVar("F", bound=Callable[..., Any])
 
 SPEC_ATTR = "__toolnexus_spec__"
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 # Decorated tools, in decoration order; registries that include decorated tools read and follow this.
 _decorated: list[ToolSpec] = []
@@ -41,9 +42,11 @@ class PythonTool:
         return {name: getattr(model, name) for name in self.takes}
 
     def dump(self, value: Any) -> Any:
+        if value is None or isinstance(value, str | int | float | bool):
+            return value  # already JSON: skip pydantic on the hot path
         if self.returns is not None:
             return self.returns.dump_python(value, mode="json")
-        return TypeAdapter(Any).dump_python(value, mode="json")
+        return _ANY.dump_python(value, mode="json")
 
     def __call__(self, arguments: dict[str, Any]) -> Any:
         """Synchronous call (for sync functions); the runtimes await :meth:`acall` for async ones."""

@@ -137,8 +137,9 @@ class _Outcome:
         self.verdict: str | None = None
 
 
-def _supervise(pid: int, stdin_fd: int | None, data: bytes, out_fd: int, err_fd: int, max_out: int,
-               refused_before: int) -> _Outcome:
+def _supervise(
+    pid: int, stdin_fd: int | None, data: bytes, out_fd: int, err_fd: int, max_out: int, refused_before: int
+) -> _Outcome:
     """Feed ``data`` to the child, collect its output under the cap, watch for a fork bomb; reap it."""
     outcome = _Outcome()
     selector = selectors.DefaultSelector()
@@ -153,7 +154,7 @@ def _supervise(pid: int, stdin_fd: int | None, data: bytes, out_fd: int, err_fd:
             fd = key.fd
             if fd == stdin_fd:
                 try:
-                    view = view[os.write(fd, view[:65536]):]
+                    view = view[os.write(fd, view[:65536]) :]
                 except BlockingIOError:
                     continue
                 except OSError:  # the tool closed its stdin without reading it all
@@ -203,15 +204,23 @@ def run_command(request: dict[str, Any], scratch: str) -> dict[str, Any]:
     env = {**(request.get("env") or {}), "HOME": scratch, "TMPDIR": scratch, **(entry.get("env") or {})}
     oom_before, refused_before = _counters()
     try:
-        proc = subprocess.Popen(entry["argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                cwd=entry.get("cwd") or scratch, env=env, start_new_session=True,
-                                preexec_fn=lambda: _cpu_limit(limits))
+        proc = subprocess.Popen(
+            entry["argv"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=entry.get("cwd") or scratch,
+            env=env,
+            start_new_session=True,
+            preexec_fn=lambda: _cpu_limit(limits),
+        )
     except OSError as exc:
         return _error("runtime_error", f"cannot start {entry['argv'][0]!r} in the container: {exc.strerror or exc}")
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     data = json.dumps(request.get("arguments") or {}).encode()
-    outcome = _supervise(proc.pid, proc.stdin.fileno(), data, proc.stdout.fileno(), proc.stderr.fileno(),
-                         max_out, refused_before)
+    outcome = _supervise(
+        proc.pid, proc.stdin.fileno(), data, proc.stdout.fileno(), proc.stderr.fileno(), max_out, refused_before
+    )
     proc.returncode = outcome.status
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         with contextlib.suppress(OSError):
@@ -225,14 +234,20 @@ def run_command(request: dict[str, Any], scratch: str) -> dict[str, Any]:
     if outcome.status != 0:
         how = f"killed by signal {-outcome.status}" if outcome.status < 0 else f"exited with status {outcome.status}"
         tail = err_text.strip().splitlines()[-5:]
-        return {**_error("tool_error", f"command {how}" + (": " + " | ".join(tail) if tail else ""),
-                         exit_code=outcome.status), "stderr": err_text}
+        return {
+            **_error(
+                "tool_error", f"command {how}" + (": " + " | ".join(tail) if tail else ""), exit_code=outcome.status
+            ),
+            "stderr": err_text,
+        }
     text = outcome.out.decode("utf-8", "replace").strip()
     try:
         output = json.loads(text) if text else None
     except json.JSONDecodeError as exc:
-        return {**_error("output_invalid", f"command printed no valid JSON on stdout ({exc.msg} at char {exc.pos})"),
-                "stderr": err_text}
+        return {
+            **_error("output_invalid", f"command printed no valid JSON on stdout ({exc.msg} at char {exc.pos})"),
+            "stderr": err_text,
+        }
     return {"ok": True, "output": output, "stderr": err_text or None}
 
 
@@ -250,8 +265,9 @@ def exec_snippet(code: str, inputs: dict[str, Any]) -> dict[str, Any]:
     try:
         compiled = compile(code, SNIPPET_FILENAME, "exec")
     except SyntaxError as exc:
-        return _error("invalid_arguments", f"SyntaxError: {exc.msg} (line {exc.lineno})",
-                      exception="SyntaxError", line=exc.lineno)
+        return _error(
+            "invalid_arguments", f"SyntaxError: {exc.msg} (line {exc.lineno})", exception="SyntaxError", line=exc.lineno
+        )
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "inputs": inputs}
     printed = io.StringIO()
     try:
@@ -261,14 +277,22 @@ def exec_snippet(code: str, inputs: dict[str, Any]) -> dict[str, Any]:
         line = _snippet_line(exc.__traceback__)
         where = f" (line {line})" if line is not None else ""
         message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return _error("tool_error", f"{message}{where}", isinstance(exc, _TRANSIENT), exception=type(exc).__name__,
-                      line=line, stdout=printed.getvalue())
+        return _error(
+            "tool_error",
+            f"{message}{where}",
+            isinstance(exc, _TRANSIENT),
+            exception=type(exc).__name__,
+            line=line,
+            stdout=printed.getvalue(),
+        )
     try:
         result = json.loads(json.dumps(namespace.get("result"), allow_nan=False))
     except (TypeError, ValueError) as exc:
-        return _error("output_invalid",
-                      f"`result` must be JSON-compatible (dict, list, str, number, bool or None): {exc}",
-                      type=type(namespace.get("result")).__name__)
+        return _error(
+            "output_invalid",
+            f"`result` must be JSON-compatible (dict, list, str, number, bool or None): {exc}",
+            type=type(namespace.get("result")).__name__,
+        )
     return {"ok": True, "output": {"result": result, "stdout": printed.getvalue()}}
 
 
@@ -317,8 +341,14 @@ def run_snippet(request: dict[str, Any], scratch: str) -> dict[str, Any]:
         response = json.loads(bytes(outcome.out))
     except ValueError:
         tail = " | ".join(err_text.strip().splitlines()[-3:])
-        return {**_error("runtime_error", f"the snippet's process died (exit {outcome.status})"
-                         + (f": {tail}" if tail else ""), True), "stderr": err_text}
+        return {
+            **_error(
+                "runtime_error",
+                f"the snippet's process died (exit {outcome.status})" + (f": {tail}" if tail else ""),
+                True,
+            ),
+            "stderr": err_text,
+        }
     if response.get("ok") and len(json.dumps(response["output"])) > max_out:
         return _error("limit_exceeded", f"output over the {max_out}-byte cap")
     return {**response, "stderr": err_text or None}

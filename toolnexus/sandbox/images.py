@@ -41,8 +41,15 @@ LABEL_CONTENT = "toolnexus.content"
 LABEL_WORKER = "toolnexus.worker"
 # Bump when the way the root filesystem is made changes, so old images are not taken for current.
 _ROOTFS_RECIPE = 1
-_TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/lib/apt/lists",
-         "var/cache/apt/archives", "var/log")
+_TRIM = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/lib/apt/lists",
+    "var/cache/apt/archives",
+    "var/log",
+)
 
 Progress = Callable[[str], None]
 
@@ -71,29 +78,35 @@ def worker_source() -> bytes:
 
 
 def rootfs_key(suite: str = SUITE, packages: Sequence[str] = PACKAGES) -> str:
-    recipe = {"recipe": _ROOTFS_RECIPE, "suite": suite, "packages": sorted(packages), "uid": TOOL_UID,
-              "trim": _TRIM}
+    recipe = {"recipe": _ROOTFS_RECIPE, "suite": suite, "packages": sorted(packages), "uid": TOOL_UID, "trim": _TRIM}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
-def _dockerfile(rootfs_tag: str, content: str) -> str:
-    return "\n".join([
-        f"FROM {rootfs_tag}",
-        f"COPY worker.py {WORKER_PATH}",
-        "ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
-        f"USER {TOOL_UID}:{TOOL_UID}",
-        "WORKDIR /tmp",
-        f'LABEL {LABEL_CONTENT}="{content}" {LABEL_WORKER}="{WORKER_PATH}" toolnexus.managed.image="1"',
-        f'CMD ["python3", "-I", "{WORKER_PATH}"]',
-        "",
-    ])
+def rootfs_tag(suite: str = SUITE, packages: Sequence[str] = PACKAGES) -> str:
+    """The tag of the root filesystem layer: Debian and Python, without our worker."""
+    return f"{ROOTFS_REPOSITORY}:{suite}-{rootfs_key(suite, packages)[:12]}"
+
+
+def _dockerfile(base: str, content: str) -> str:
+    return "\n".join(
+        [
+            f"FROM {base}",
+            f"COPY worker.py {WORKER_PATH}",
+            "ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
+            f"USER {TOOL_UID}:{TOOL_UID}",
+            "WORKDIR /tmp",
+            f'LABEL {LABEL_CONTENT}="{content}" {LABEL_WORKER}="{WORKER_PATH}" toolnexus.managed.image="1"',
+            f'CMD ["python3", "-I", "{WORKER_PATH}"]',
+            "",
+        ]
+    )
 
 
 def image_key(suite: str = SUITE, packages: Sequence[str] = PACKAGES) -> str:
     """What the base image holds, as a hash: the label an up-to-date image carries."""
     base = rootfs_key(suite, packages)
     digest = hashlib.sha256(base.encode())
-    digest.update(_dockerfile(f"{ROOTFS_REPOSITORY}:{suite}-{base[:12]}", "").encode())
+    digest.update(_dockerfile(rootfs_tag(suite, packages), "").encode())
     digest.update(worker_source())
     return digest.hexdigest()
 
@@ -155,14 +168,14 @@ def build_base_image(
             say(f"{tag} is up to date ({existing.short_id})")
             return BuiltImage(tag, existing.id, False, time.perf_counter() - started)
     base_content = rootfs_key(suite, packages)
-    rootfs_tag = f"{ROOTFS_REPOSITORY}:{suite}-{base_content[:12]}"
-    if force or _labelled(client, rootfs_tag, base_content) is None:
-        _build_rootfs(client, rootfs_tag, base_content, suite, mirror, packages, cache_dir, say)
+    base_tag = rootfs_tag(suite, packages)
+    if force or _labelled(client, base_tag, base_content) is None:
+        _build_rootfs(client, base_tag, base_content, suite, mirror, packages, cache_dir, say)
     else:
-        say(f"reusing the root filesystem {rootfs_tag}")
+        say(f"reusing the root filesystem {base_tag}")
     step = time.perf_counter()
     previous = _labelled_any(client, tag)
-    image = _build_on_rootfs(client, tag, rootfs_tag, content)
+    image = _build_on_rootfs(client, tag, base_tag, content)
     if previous is not None and previous != image.id:
         with contextlib.suppress(Exception):  # still used by a container, or already gone: leave it
             client.images.remove(previous, noprune=False)
@@ -180,18 +193,19 @@ def _labelled_any(client: Any, tag: str) -> str | None:
         return None
 
 
-def _build_on_rootfs(client: Any, tag: str, rootfs_tag: str, content: str) -> Any:
+def _build_on_rootfs(client: Any, tag: str, base: str, content: str) -> Any:
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in (("Dockerfile", _dockerfile(rootfs_tag, content).encode()), ("worker.py", worker_source())):
+        for name, data in (("Dockerfile", _dockerfile(base, content).encode()), ("worker.py", worker_source())):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     context.seek(0)
     problems = []
-    for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, pull=False,
-                                  decode=True):
+    for chunk in client.api.build(
+        fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, pull=False, decode=True
+    ):
         if "error" in chunk:
             problems.append(str(chunk["error"]).strip())
     if problems:
@@ -199,11 +213,21 @@ def _build_on_rootfs(client: Any, tag: str, rootfs_tag: str, content: str) -> An
     return client.images.get(tag)
 
 
-def _build_rootfs(client: Any, rootfs_tag: str, content: str, suite: str, mirror: str, packages: Sequence[str],
-                  cache_dir: str | os.PathLike[str] | None, say: Progress) -> None:
+def _build_rootfs(
+    client: Any,
+    tag: str,
+    content: str,
+    suite: str,
+    mirror: str,
+    packages: Sequence[str],
+    cache_dir: str | os.PathLike[str] | None,
+    say: Progress,
+) -> None:
     if os.geteuid() != 0:
-        raise ImageBuildError("building the root filesystem needs root (debootstrap chroots into it): "
-                              "run `sudo toolnexus sandbox build-image` once")
+        raise ImageBuildError(
+            "building the root filesystem needs root (debootstrap chroots into it): "
+            "run `sudo toolnexus sandbox build-image` once"
+        )
     debootstrap = _debootstrap(say)
     cache = Path(cache_dir or Path.home() / ".cache" / "toolnexus" / "debootstrap").resolve()
     cache.mkdir(parents=True, exist_ok=True)
@@ -212,20 +236,38 @@ def _build_rootfs(client: Any, rootfs_tag: str, content: str, suite: str, mirror
         target = work / "rootfs"
         step = time.perf_counter()
         say(f"debootstrap --variant=minbase {suite} with {', '.join(packages)} from {mirror}")
-        _run_debootstrap([debootstrap, "--variant=minbase", f"--include={','.join(packages)}",
-                          f"--cache-dir={cache}", suite, str(target), mirror], work / "debootstrap.log", say)
+        _run_debootstrap(
+            [
+                debootstrap,
+                "--variant=minbase",
+                f"--include={','.join(packages)}",
+                f"--cache-dir={cache}",
+                suite,
+                str(target),
+                mirror,
+            ],
+            work / "debootstrap.log",
+            say,
+        )
         say(f"debootstrap finished in {time.perf_counter() - step:.0f}s")
         _unmount_under(target)
         _finish_rootfs(target)
         step = time.perf_counter()
         archive = work / "rootfs.tar"
-        subprocess.run(["tar", "-C", str(target), "--numeric-owner", "-cf", str(archive), "."], check=True,
-                       capture_output=True)
-        say(f"importing {archive.stat().st_size / 2**20:.0f} MiB as {rootfs_tag}")
+        subprocess.run(
+            ["tar", "-C", str(target), "--numeric-owner", "-cf", str(archive), "."], check=True, capture_output=True
+        )
+        say(f"importing {archive.stat().st_size / 2**20:.0f} MiB as {tag}")
         client.api.import_image_from_file(
-            str(archive), repository=rootfs_tag.rpartition(":")[0], tag=rootfs_tag.rpartition(":")[2],
-            changes=[f'LABEL {LABEL_CONTENT}="{content}"', "ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8",
-                     'CMD ["python3"]'])
+            str(archive),
+            repository=tag.rpartition(":")[0],
+            tag=tag.rpartition(":")[2],
+            changes=[
+                f'LABEL {LABEL_CONTENT}="{content}"',
+                "ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8",
+                'CMD ["python3"]',
+            ],
+        )
         say(f"imported in {time.perf_counter() - step:.0f}s")
     except subprocess.CalledProcessError as exc:
         raise ImageBuildError(f"{exc.cmd[0]} failed: {(exc.stderr or b'').decode(errors='replace')[-500:]}") from None
@@ -236,7 +278,8 @@ def _build_rootfs(client: Any, rootfs_tag: str, content: str, suite: str, mirror
 
 def _debootstrap(say: Progress) -> str:
     found = shutil.which("debootstrap") or next(
-        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None)
+        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None
+    )
     if found:
         return found
     if shutil.which("apt-get") is None:
@@ -247,7 +290,7 @@ def _debootstrap(say: Progress) -> str:
     if done.returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env)
         done = subprocess.run(["apt-get", "install", "-y", "-q", "debootstrap"], capture_output=True, env=env)
-    found = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None)
+    found = shutil.which("debootstrap") or next((p for p in ("/usr/sbin/debootstrap",) if os.path.exists(p)), None)
     if done.returncode != 0 or not found:
         raise ImageBuildError("could not install debootstrap: " + done.stderr.decode(errors="replace")[-300:])
     return found

@@ -95,6 +95,8 @@ class StateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # Records already written by save_step, so the run's end rewrites only what changed.
+        self._saved: dict[str, dict[str, StepRecord]] = {}
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         with self._conn() as conn:
@@ -120,6 +122,8 @@ class StateStore:
         for conn in opened:
             conn.close()
         self._local = threading.local()
+        # Records already written by save_step, so the run's end rewrites only what changed.
+        self._saved: dict[str, dict[str, StepRecord]] = {}
 
     # -- the event sink ----------------------------------------------------------------------
 
@@ -142,17 +146,21 @@ class StateStore:
              event.source_path, event.resumed_from, event.at.isoformat(), os.getpid(), socket.gethostname()))
 
     def save_step(self, run_id: str, record: StepRecord) -> None:
+        # Committed as each step finishes: a run killed mid-way keeps every step that completed.
         self._conn().execute(
             "INSERT OR REPLACE INTO steps (run_id, step_id, record, status) VALUES (?,?,?,?)",
             (run_id, record.step_id, record.model_dump_json(), record.status.value))
+        self._saved.setdefault(run_id, {})[record.step_id] = record
 
     def _run_finished(self, result: RunResult) -> None:
         conn = self._conn()
         # The result's records are the final word: they include the steps kept from a resumed run
         # and those that never started, which no step_finished event announced.
+        saved = self._saved.pop(result.run_id, {})
         conn.executemany(
             "INSERT OR REPLACE INTO steps (run_id, step_id, record, status) VALUES (?,?,?,?)",
-            [(result.run_id, r.step_id, r.model_dump_json(), r.status.value) for r in result.steps.values()])
+            [(result.run_id, r.step_id, r.model_dump_json(), r.status.value) for r in result.steps.values()
+             if saved.get(r.step_id) is not r])
         conn.execute(
             "UPDATE runs SET status=?, finished_at=?, duration=?, cost=?, currency=?, error=?, outputs=?"
             " WHERE run_id=?",

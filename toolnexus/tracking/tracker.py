@@ -42,7 +42,12 @@ def _quiet_http_defaults(uri: str) -> None:
 
 def _flush_at_exit(ref: weakref.ref[MlflowTracker]) -> None:
     tracker = ref()
-    if tracker is not None:
+    if tracker is None:
+        return
+    tracker._spool_ended()  # first what cannot wait: no ended run may go with the process
+    # Then sync, unless a flush timed out already (it waited long enough) or MLflow was never reached
+    # (its first use starts threads, which an interpreter that is shutting down refuses).
+    if not tracker.gave_up and tracker._client is not None:
         tracker.flush(tracker.exit_timeout)
 
 
@@ -89,6 +94,7 @@ class MlflowTracker:
         # A script that never closes its Nexus (``toolnexus.run(...)``) still gets its runs synced or
         # spooled before the interpreter drops this daemon thread.
         self.exit_timeout = exit_timeout
+        self.gave_up = False  # a flush timed out: the store is slow or gone
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     # -- the sink (inline, no I/O) -----------------------------------------------------------
@@ -288,5 +294,6 @@ class MlflowTracker:
                 self._queue.all_tasks_done.wait(remaining)
             else:
                 return True
+        self.gave_up = True
         self._spool_ended()
         return False
