@@ -188,7 +188,9 @@ def test_a_script_that_never_closes_its_nexus_loses_no_run(workspace: Path) -> N
 
 
 def test_a_sixty_step_run_costs_a_handful_of_log_batch_round_trips_not_one_per_metric(tnx: tn.Nexus) -> None:
-    steps = "\n".join(f"  - id: s{i}\n    uses: test.noop" + (f"\n    needs: s{i - 1}" if i % 10 else "") for i in range(60))
+    steps = "\n".join(
+        f"  - id: s{i}\n    uses: test.noop" + (f"\n    needs: s{i - 1}" if i % 10 else "") for i in range(60)
+    )
     assert tnx.tracker is not None
     client = tnx.tracker.client()
     calls: list[int] = []

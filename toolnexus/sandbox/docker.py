@@ -113,6 +113,7 @@ class _Attachment:
     def __init__(self, handle: Any) -> None:
         self._handle = handle  # the SDK's socket wrapper; kept so nothing closes the socket under us
         self.sock: socket.socket = getattr(handle, "_sock", handle)
+        self.sock.settimeout(None)  # a call may be silent for longer than the client's request timeout
         self._out = bytearray()
         self.stderr = bytearray()
         self.eof = False

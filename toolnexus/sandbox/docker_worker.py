@@ -202,6 +202,9 @@ def run_command(request: dict[str, Any], scratch: str) -> dict[str, Any]:
     limits = request.get("limits") or {}
     max_out = int(limits.get("max_output") or 16 * 2**20)
     env = {**(request.get("env") or {}), "HOME": scratch, "TMPDIR": scratch, **(entry.get("env") or {})}
+    cwd = entry.get("cwd") or scratch
+    if not os.path.isdir(cwd):
+        return _error("runtime_error", f"the working directory {cwd!r} does not exist in the container")
     oom_before, refused_before = _counters()
     try:
         proc = subprocess.Popen(
@@ -209,7 +212,7 @@ def run_command(request: dict[str, Any], scratch: str) -> dict[str, Any]:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            cwd=entry.get("cwd") or scratch,
+            cwd=cwd,
             env=env,
             start_new_session=True,
             preexec_fn=lambda: _cpu_limit(limits),
