@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import anyio
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import toolnexus as tn  # noqa: E402
-from toolnexus.registry import spec_of  # noqa: E402
+import toolnexus as tn
+from toolnexus.registry import spec_of
 
 
 @tn.tool(name="bench.work", register=False)

@@ -27,6 +27,7 @@ from toolnexus.governance import AllowAll, Gate
 from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
 from toolnexus.registry import Registry, follow_decorated, load_entry_points, load_manifests, load_module
 from toolnexus.sandbox import InProcessRuntime, ProcessRuntime
+from toolnexus.sandbox.docker import DockerRuntime
 from toolnexus.sandbox.process import ProcessIsolation
 from toolnexus.store import StateStore, StoredRun
 from toolnexus.tracking import MlflowTracker, default_tracking_uri
@@ -73,12 +74,19 @@ class Nexus:
                 namespaces=settings.sandbox.namespaces, network=settings.sandbox.network,
                 pids_max=settings.sandbox.pids_max)),
         }
+        # The SDK is imported on first use: a Nexus costs nothing more for having a docker runtime.
+        self.runtimes["docker"] = DockerRuntime(context, image=settings.sandbox.docker_image,
+                                                allow_network=settings.sandbox.docker_network)
+        wasm = _wasm_runtime(context)
+        if wasm is not None:
+            self.runtimes["wasm"] = wasm
         self.bus = EventBus([self.store] if self.store is not None else [])
         self.tracker: MlflowTracker | None = None
         if settings.tracking.enabled:
             state = settings.state_path()
             self.tracker = MlflowTracker(settings.tracking.uri or default_tracking_uri(state), state / "tracking-spool",
-                                         workspace=str(self.workspace), stream_steps=settings.tracking.stream_steps)
+                                         workspace=str(self.workspace), stream_steps=settings.tracking.stream_steps,
+                                         exit_timeout=settings.tracking.flush_timeout)
             self.bus.subscribe(self.tracker)
         for sink in sinks or []:
             self.bus.subscribe(sink)
@@ -233,6 +241,15 @@ class Nexus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _wasm_runtime(context: ToolContext) -> Runtime | None:
+    """The wasm runtime when the ``wasm`` extra (wasmtime) is installed."""
+    try:
+        from toolnexus.sandbox.wasm import WasmRuntime
+    except ImportError:
+        return None
+    return WasmRuntime(context)
 
 
 def default_registry(settings: Settings) -> Registry:

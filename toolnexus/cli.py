@@ -539,6 +539,23 @@ def sandbox_doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
         out.print(f"{'[green]yes[/]' if ok else '[yellow]no[/] '}  {name}")
 
 
+@sandbox_app.command("build-image")
+@guarded
+def sandbox_build_image(
+    tag: Annotated[str, typer.Option("--tag", help="image tag")] = "toolnexus/python:3.11",
+    force: Annotated[bool, typer.Option("--force", help="rebuild even when up to date")] = False,
+) -> None:
+    """Build the docker runtime's base image locally: Debian packages (debootstrap) and our worker."""
+    from toolnexus.sandbox.images import ImageBuildError, build_base_image
+
+    try:
+        built = build_base_image(tag, force=force, progress=err.print)
+    except ImageBuildError as exc:
+        err.print(f"[red]error:[/] {esc(str(exc))}")
+        raise typer.Exit(EXIT_FAILED) from None
+    out.print(f"{built.tag} {built.id[7:19]} ({'built' if built.built else 'up to date'} in {built.seconds:.1f}s)")
+
+
 @app.command()
 @guarded
 def schemas(

@@ -51,6 +51,9 @@ class SandboxSettings(BaseModel):
                                     "available)")
     network: bool = Field(False, description="process workers may use the network (cut only with namespaces)")
     pids_max: int | None = Field(256, ge=8, description="processes a worker and its children may have")
+    docker_image: str = Field("toolnexus/python:3.11", description="image for python.exec and command tools "
+                              "run with runtime: docker (build it with `toolnexus sandbox build-image`)")
+    docker_network: bool = Field(False, description="docker tools that declare network: true may use it")
 
     @field_validator("min_runtime")
     @classmethod

@@ -13,9 +13,11 @@ from typing import Any
 
 REDACTED = "***"
 
+# A key names a secret when its last word does: `api_key`, `github_token`, `client_secret`, `Authorization`
+# — but not `max_tokens` or `token_count`, which are numbers about tokens.
 _SECRET_KEY = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|apikey|auth(orization)?|credential|private[_-]?key|"
-    r"access[_-]?key|session[_-]?id|cookie|signature)", re.IGNORECASE)
+    r"(^|[_.\-])(passwords?|passwd|pass|secrets?|token|api[_-]?keys?|apikey|authorization|auth|credentials?|"
+    r"private[_-]?key|access[_-]?key|session[_-]?id|cookie|signature)$", re.IGNORECASE)
 _KNOWN = [
     re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}\b"),  # OpenAI / Stripe style
     re.compile(r"\bsk-ant-[A-Za-z0-9_-]{16,}\b"),  # Anthropic
@@ -56,7 +58,7 @@ def scrub_text(text: str) -> str:
 
 def scrub(value: Any, *, key: str | None = None) -> Any:
     """A copy of ``value`` (any JSON shape) with secret-named keys and credential-like strings redacted."""
-    if key is not None and _SECRET_KEY.search(key) and value not in (None, "", False):
+    if key is not None and _SECRET_KEY.search(key) and isinstance(value, str | dict | list) and value:
         return REDACTED
     if isinstance(value, str):
         return scrub_text(value)

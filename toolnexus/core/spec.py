@@ -23,6 +23,24 @@ def stronger_runtime(a: str, b: str) -> str:
     return b if ISOLATION.get(b, 0) > ISOLATION.get(a, 0) else a
 
 
+PYTHON_EXEC_TARGET = "toolnexus.builtins.pyexec:exec_python"
+
+
+def runtime_supports(runtime: str, spec: ToolSpec) -> bool:
+    """Whether ``runtime`` can run ``spec`` at all (a container cannot import a notebook's function)."""
+    kind = spec.entry.kind
+    python_exec = kind == "python" and spec.entry.target == PYTHON_EXEC_TARGET
+    if runtime == "inprocess":
+        return kind == "python"
+    if runtime == "process":
+        return kind in ("python", "command")
+    if runtime == "wasm":
+        return kind == "wasm" or python_exec
+    if runtime == "docker":
+        return kind in ("docker", "command") or python_exec
+    return True  # a runtime we do not know says for itself
+
+
 class SafetyTier(StrEnum):
     """How much harm a tool can do; policies and runtime choice key off it."""
 

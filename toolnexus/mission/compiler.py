@@ -15,7 +15,7 @@ import networkx as nx
 from jsonschema import Draft202012Validator
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
-from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ToolSpec, stronger_runtime
+from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ToolSpec, runtime_supports, stronger_runtime
 from toolnexus.core.spec import ISOLATION as ISOLATION_ORDER
 from toolnexus.mission.expressions import (
     GLOBAL_FUNCTIONS,
@@ -337,6 +337,12 @@ class _Compiler:
         elif spec.entry.kind == "command" and runtime == "inprocess":
             self.error(
                 where, f"step `{step.id}`: command tool {spec.ref} cannot run in-process", "use runtime: process"
+            )
+        elif not runtime_supports(runtime, spec):
+            self.error(
+                where,
+                f"step `{step.id}`: the `{runtime}` runtime cannot run {spec.ref} (a {spec.entry.kind} tool)",
+                "wasm runs wasm modules and python.exec; docker runs images, commands and python.exec",
             )
         return PlanStep(
             id=step.id,

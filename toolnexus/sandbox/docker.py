@@ -407,6 +407,17 @@ class DockerRuntime:
         self.pool = ContainerPool(self._start_worker, warm_per_key if warm else 0, max_warm if warm else 0)
         _LIVE.add(self)
 
+    @staticmethod
+    def supports(spec: ToolSpec) -> bool:
+        """Whether this runtime can run ``spec`` at all: docker and command tools, and ``python.exec``
+        (toolnexus is not installed in the image, so other Python tools cannot run there)."""
+        entry = spec.entry
+        if entry.kind == "docker":
+            return bool(entry.image and entry.argv)
+        if entry.kind == "command":
+            return bool(entry.argv)
+        return entry.kind == "python" and entry.target == PYEXEC_TARGET
+
     # -- the engine ---------------------------------------------------------------------------------
 
     def api(self) -> Any:

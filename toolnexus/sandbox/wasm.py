@@ -193,7 +193,7 @@ class WasmRuntime:
         if result.stopped in ("stdout", "stderr") or (cap is not None and result.stdout_size > cap):
             stream = result.stopped or "stdout"
             return _error(ErrorKind.LIMIT_EXCEEDED, f"output on {stream} went over the {cap}-byte cap", stderr)
-        if not result.instantiated:
+        if not result.started:
             if limits.memory is not None and "memory" in (result.trap or "") and "limit" in (result.trap or ""):
                 return _error(
                     ErrorKind.LIMIT_EXCEEDED,

@@ -79,7 +79,8 @@ class GuestExit:
     trap: str | None = None
     # Why we stopped it, if we did: "cancelled", "cpu_time", "stdout" or "stderr" (over the output cap).
     stopped: str | None = None
-    instantiated: bool = False
+    # Whether its _start ran: False when instantiation failed or there is no _start.
+    started: bool = False
     memory: int | None = None
     stdout: bytes = b""
     stdout_size: int = 0
@@ -260,11 +261,11 @@ class Guest:
         instance = None
         try:
             instance = self.pre.instantiate(store)
-            result.instantiated = True
             start = instance.exports(store).get("_start")
             if not isinstance(start, wasmtime.Func):
                 result.trap = "the module is not a WASI command: it exports no _start function"
             else:
+                result.started = True
                 start(store)
                 result.code = 0
         except wasmtime.ExitTrap as exit_:

@@ -82,7 +82,8 @@ class MlflowTracker:
         self._experiments: dict[str, str] = {}
         self._mlflow_runs: dict[str, str] = {}
         self._warned = False
-        self._replay_due = True  # sync the spool at the next run's start: first, and after any failure
+        self._replay_due = True  # sync the spool when MLflow is next reached: first, and after any failure
+        self._starting: dict[str, RunStarted] = {}
         self.failures: list[str] = []
         self.synced: list[str] = []
         # A local store keeps artifacts beside it in the state folder, not in ./mlruns of the cwd.
@@ -111,7 +112,14 @@ class MlflowTracker:
             return
         events.append(event)
         if isinstance(event, StepFinished) and self.stream_steps and not event.record.resumed:
-            self._submit(("step", event))
+            # Collected here and picked up by the worker each stream interval: waking the worker per
+            # step would make the two threads trade the GIL all through the run.
+            record = event.record
+            with self._lock:
+                self._step_metrics.setdefault(event.run_id or "", {}).update({
+                    f"step.{record.step_id}.duration": record.duration,
+                    f"step.{record.step_id}.cost": record.cost,
+                })
         elif isinstance(event, RunFinished):
             run_id = event.run_id or ""
             with self._lock:
@@ -138,8 +146,9 @@ class MlflowTracker:
     def client(self) -> Any:
         if self._client is None:
             _quiet_http_defaults(self.uri)
-            # Export traces synchronously: a report leaves the spool only once its trace is stored.
-            os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+            # MLflow's asynchronous trace export batches a trace's spans into a few writes (its synchronous
+            # mode writes each span on its own: ~50 ms each on SQLite); sync_report flushes it before a
+            # report leaves the spool, so a report is only dropped once its trace is stored.
             # Our stdout is the user's (`--json` output): MLflow must not print run URLs there.
             os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
             for noisy in ("mlflow.store.db.utils", "mlflow.tracing.export", "alembic.runtime.migration"):
@@ -168,22 +177,13 @@ class MlflowTracker:
     def _work(self) -> None:
         while True:
             try:
-                kind, payload = self._queue.get(timeout=self.stream_interval if self._step_metrics else None)
+                # While runs are going, wake each stream interval to send their step metrics.
+                kind, payload = self._queue.get(timeout=self.stream_interval if self._events else None)
             except queue.Empty:
                 self._send_step_metrics()
                 continue
             try:
-                if kind == "step":
-                    record = payload.record
-                    self._step_metrics.setdefault(payload.run_id, {}).update(
-                        {
-                            f"step.{record.step_id}.duration": record.duration,
-                            f"step.{record.step_id}.cost": record.cost,
-                        }
-                    )
-                    if time.monotonic() - self._last_stream >= self.stream_interval:
-                        self._send_step_metrics()
-                elif kind == "start":
+                if kind == "start":
                     self._start(payload)
                 elif kind == "finish":
                     self._finish(payload)
@@ -193,18 +193,21 @@ class MlflowTracker:
                 self._warn(kind, exc)
             finally:
                 self._queue.task_done()
+            if self._events and time.monotonic() - self._last_stream >= self.stream_interval:
+                self._send_step_metrics()
 
     def _send_step_metrics(self) -> None:
         """One round-trip per run for every step that finished since the last one."""
-        pending, self._step_metrics = self._step_metrics, {}
+        with self._lock:
+            pending, self._step_metrics = self._step_metrics, {}
         self._last_stream = time.monotonic()
         for run_id, metrics in pending.items():
-            mlflow_run = self._mlflow_runs.get(run_id)
-            if mlflow_run is not None:
-                try:
+            try:
+                mlflow_run = self._ensure_run(run_id)
+                if mlflow_run is not None:
                     log_metrics(self.client(), mlflow_run, metrics, int(time.time() * 1000))
-                except Exception as exc:  # the final sync carries them too
-                    self._warn("step metrics", exc)
+            except Exception as exc:  # the final sync carries them too
+                self._warn("step metrics", exc)
 
     def _report(self, events: list[Event]) -> dict[str, Any]:
         started = events[0]
@@ -215,7 +218,8 @@ class MlflowTracker:
         return report.to_json()
 
     def _finish(self, run_id: str) -> None:
-        self._step_metrics.pop(run_id, None)  # the full report has them all
+        with self._lock:
+            self._step_metrics.pop(run_id, None)  # the full report has them all
         with self._lock:
             events = self._ended.get(run_id)
         if events is None:
@@ -223,7 +227,9 @@ class MlflowTracker:
         path = self._spool(self._report(events))
         with self._lock:
             self._ended.pop(run_id, None)
+        self._starting.pop(run_id, None)
         self._sync_file(path)
+        self._replay()
 
     def _spool_ended(self) -> None:
         """Spool, from the calling thread, the reports of ended runs the worker has not reached."""
@@ -236,15 +242,31 @@ class MlflowTracker:
                 self._warn("spool", exc)
 
     def _start(self, started: RunStarted) -> None:
-        run_id = started.run_id or ""
-        if self._replay_due:
-            self._replay_due = False
-            self.sync_pending(skip={run_id})
+        # No I/O yet: a short run is written whole when it ends, and the MLflow run is only opened
+        # once there are step metrics to stream (a stream interval in), so tracking does not compete
+        # with the run it tracks.
+        self._starting[started.run_id or ""] = started
+        self._last_stream = time.monotonic()
+
+    def _ensure_run(self, run_id: str) -> str | None:
+        """The MLflow run of a run in progress, opened on first need."""
+        if run_id in self._mlflow_runs:
+            return self._mlflow_runs[run_id]
+        started = self._starting.get(run_id)
+        if started is None:
+            return None
+        self._replay(skip={run_id})
         client = self.client()
         exp = experiment_id(client, started.mission, self._experiments, self.artifact_root)
         tags = {"toolnexus.run_id": run_id, "toolnexus.mission": started.mission, "toolnexus.status": "running"}
         start_ms = int(started.at.timestamp() * 1000)
         self._mlflow_runs[run_id] = find_or_create_run(client, exp, run_id, start_ms, tags)
+        return self._mlflow_runs[run_id]
+
+    def _replay(self, skip: set[str] | None = None) -> None:
+        if self._replay_due:
+            self._replay_due = False
+            self.sync_pending(skip=skip)
 
     def _sync_file(self, path: Path) -> bool:
         try:
