@@ -71,6 +71,10 @@ def argument_problems(spec: ToolSpec, arguments: Mapping[str, Any]) -> list[dict
             for err in sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path)))]
 
 
+def _validates_itself(spec: ToolSpec) -> bool:
+    return spec.entry.kind == "python" and hasattr(spec.callable, "bind_arguments")
+
+
 class Invoker:
     """Runs calls through the gate and the chosen runtime, emitting call events."""
 
@@ -120,7 +124,9 @@ class Invoker:
                                                         details={"unknown_tool": call.tool}))
         schema = spec.input_schema or {}
         # Nothing given and nothing required: there is nothing to validate (the common no-argument tool).
-        trivial = not call.arguments and not schema.get("required")
+        # A @tool function validates its arguments itself, with the pydantic model its schema came from,
+        # and its errors come back as invalid_arguments too; JSON Schema checks every other kind of tool.
+        trivial = (not call.arguments and not schema.get("required")) or _validates_itself(spec)
         problems = [] if trivial else argument_problems(spec, call.arguments)
         if problems:
             first = problems[0]
@@ -172,6 +178,10 @@ class Invoker:
                                                                   "details": scrub(outcome.error.details)})
         if outcome.error is not None:
             error = outcome.error if isinstance(outcome.error, ToolError) else ToolError.model_validate(outcome.error)
+            if error.kind == ErrorKind.INVALID_ARGUMENTS and not error.message.startswith("invalid arguments for"):
+                # The tool's own validation: name the tool, as the schema check above does.
+                error = error.model_copy(update={"message": f"{spec.ref}: {error.message}".replace(
+                    f"{spec.ref}: invalid arguments", f"invalid arguments for {spec.ref}", 1)})
             return self._fail(call, spec, error, duration, spec.cost.actual(duration, None), runtime_name,
                               outcome.stderr)
         if self.check_outputs and spec.output_schema:

@@ -9,12 +9,14 @@ another build) is compiled again and replaced.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,12 @@ _FileKey = tuple[int, int, int, int]  # device, inode, size, mtime: "the same by
 class ModuleCache:
     """Compiled modules for one engine, in memory and (unless ``directory`` is None) on disk."""
 
+    def clear(self) -> None:
+        """Forget every compiled module held in memory (the disk cache stays)."""
+        with self._lock:
+            self._by_hash.clear()
+            self._by_path.clear()
+
     def __init__(self, host: WasmEngine, directory: str | os.PathLike[str] | None) -> None:
         self.host = host
         self.directory = Path(directory) if directory is not None else None
@@ -71,6 +79,7 @@ class ModuleCache:
         self._by_hash: dict[str, CompiledModule] = {}
         self._by_path: dict[str, tuple[_FileKey, str]] = {}
         self._compiling: dict[str, threading.Lock] = {}
+        _LIVE.add(self)
 
     def peek(self, path: str) -> CompiledModule | None:
         """The module at ``path`` if it is in memory and unchanged on disk (cheap: one ``stat``)."""
@@ -194,3 +203,14 @@ def _file_key(path: str) -> _FileKey:
 def _first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+# Compiled modules hold wasmtime objects whose finalisers call into the wasmtime library; at interpreter
+# exit that library may be torn down first, so drop them while it still works.
+_LIVE: weakref.WeakSet[ModuleCache] = weakref.WeakSet()
+
+
+@atexit.register
+def _drop_compiled_modules() -> None:
+    for cache in list(_LIVE):
+        cache.clear()

@@ -12,6 +12,7 @@ stdin from bytes); they are called through ``wasmtime._ffi``, the bindings the p
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import itertools
@@ -114,6 +115,12 @@ class WasmEngine:
         self._wake = threading.Condition()
         self._ticker: threading.Thread | None = None
 
+    def close(self) -> None:
+        """Free the engine's wasmtime objects now (at exit, before the wasmtime library is torn down)."""
+        for managed in (self.stock_helper, self.linker, self.engine):
+            with contextlib.suppress(Exception):
+                managed.close()
+
     @contextlib.contextmanager
     def ticking(self) -> Iterator[None]:
         """Keep the epoch advancing while the body runs a guest."""
@@ -140,6 +147,16 @@ class WasmEngine:
 
 _shared: WasmEngine | None = None
 _shared_lock = threading.Lock()
+
+
+@atexit.register
+def _close_shared_engine() -> None:
+    # Registered before any module cache's own exit hook, so it runs after them (atexit is LIFO).
+    global _shared
+    with _shared_lock:
+        if _shared is not None and _shared._running == 0:
+            _shared.close()
+            _shared = None
 
 
 def shared_engine() -> WasmEngine:
