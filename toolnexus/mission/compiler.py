@@ -407,9 +407,8 @@ class _Compiler:
         index_of: dict[str, int] = {}
         for i, s in compiled:
             index_of.setdefault(s.id, i)  # a duplicate id (reported) keeps its first position
-        for _, s in compiled:
-            graph.add_node(s.id)
-            graph.add_edges_from((d, s.id) for d in s.needs if d in index_of or d == s.id)
+        graph.add_nodes_from(s.id for _, s in compiled)
+        graph.add_edges_from((d, s.id) for _, s in compiled for d in s.needs if d in index_of or d == s.id)
         cyclic = [c for c in nx.strongly_connected_components(graph) if len(c) > 1 or graph.has_edge(*(list(c) * 2))]
         for component in sorted(cyclic, key=lambda c: min(index_of.get(n, 0) for n in c)):
             start = min(component, key=lambda n: index_of.get(n, 0))

@@ -237,9 +237,11 @@ class Template:
 def _find(value: Any, path: tuple[str | int, ...], out: list[tuple[tuple[str | int, ...], Expression]]) -> None:
     if isinstance(value, str):
         if "${{" in value:
+            found = 0
             for match in TEMPLATE.finditer(value):
                 out.append((path, expression(match.group(1))))
-            if value.count("${{") != len(TEMPLATE.findall(value)):
+                found += 1
+            if value.count("${{") != found:
                 raise ExpressionError(f"unclosed `${{{{` in {value!r}: end the expression with `}}}}`")
     elif isinstance(value, dict):
         for k, v in value.items():

@@ -1,0 +1,1 @@
+"""The tools of the runtime conformance suite (tests/sandbox/test_conformance.py), one form per backend."""
