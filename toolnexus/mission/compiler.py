@@ -6,6 +6,7 @@ Every problem is collected and reported in one pass, each with its file:line:col
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
@@ -403,10 +404,14 @@ class _Compiler:
         return self.finish(ordered)
 
     def order(self, compiled: list[tuple[int, PlanStep]]) -> list[PlanStep]:
-        graph = nx.DiGraph()
         index_of: dict[str, int] = {}
         for i, s in compiled:
             index_of.setdefault(s.id, i)  # a duplicate id (reported) keeps its first position
+        ordered = _sorted_in_file_order(compiled, index_of)
+        if ordered is not None:
+            return ordered
+        # The sort got stuck: there are cycles. networkx finds and names each one.
+        graph = nx.DiGraph()
         graph.add_nodes_from(s.id for _, s in compiled)
         graph.add_edges_from((d, s.id) for _, s in compiled for d in s.needs if d in index_of or d == s.id)
         cyclic = [c for c in nx.strongly_connected_components(graph) if len(c) > 1 or graph.has_edge(*(list(c) * 2))]
@@ -426,11 +431,7 @@ class _Compiler:
                     f"dependency cycle: {names}",
                     "a step cannot depend, directly or through others, on itself; remove one of these dependencies",
                 )
-        if cyclic:
-            return []
-        order = nx.lexicographical_topological_sort(graph, key=lambda n: index_of.get(n, 0))
-        by_id = {s.id: s for _, s in compiled}
-        return [by_id[n] for n in order]
+        return []
 
     def finish(self, steps: list[PlanStep]) -> Plan:
         assert self.mission is not None
@@ -450,6 +451,30 @@ class _Compiler:
         for step in plan.steps:
             step.prepare()
         return plan
+
+
+def _sorted_in_file_order(compiled: list[tuple[int, PlanStep]], index_of: dict[str, int]) -> list[PlanStep] | None:
+    """A topological order that keeps the file's order wherever dependencies allow (Kahn's algorithm
+    with the ready steps in a heap by position); None when a cycle stops it."""
+    by_id = {s.id: s for _, s in compiled}
+    waiting = {s.id: 0 for _, s in compiled}
+    dependents: dict[str, list[str]] = {s.id: [] for _, s in compiled}
+    for _, step in compiled:
+        for dep in set(step.needs):
+            if dep in by_id:
+                waiting[step.id] += 1
+                dependents[dep].append(step.id)
+    ready = [(index_of[sid], sid) for sid, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    out: list[PlanStep] = []
+    while ready:
+        _, sid = heapq.heappop(ready)
+        out.append(by_id[sid])
+        for dependent in dependents[sid]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                heapq.heappush(ready, (index_of[dependent], dependent))
+    return out if len(out) == len(by_id) else None
 
 
 def plan_hash(plan: Plan) -> str:
