@@ -346,6 +346,7 @@ async def test_arguments_go_in_and_the_result_comes_out(harness: Harness) -> Non
     outcome = await invoke(harness, "echo", {"value": VALUE})
     assert outcome.error is None, outcome.error
     assert outcome.output == {"value": VALUE}
+    # As JSON text too: Python's == takes True for 1 and 1.0 for 1, JSON does not.
     assert json.dumps(outcome.output, sort_keys=True) == json.dumps({"value": VALUE}, sort_keys=True)
 
 
@@ -398,13 +399,7 @@ async def test_cancellation_stops_the_work_and_leaves_nothing_running(harness: H
     seen: set[str] = set()
 
     async def hang() -> None:
-        finished.append(
-            await harness.runtime.invoke(
-                harness.spec(flavour),
-                ToolCall(tool=harness.spec(flavour).name, arguments=harness.arguments(flavour)),
-                Limits(),
-            )
-        )
+        finished.append(await invoke(harness, flavour))
 
     async def started() -> bool:
         nonlocal seen
@@ -467,20 +462,26 @@ async def test_secrets_in_an_error_are_scrubbed_by_the_invoker(harness: Harness)
 
 # -- 7. invalid arguments are refused before the runtime runs ------------------------------------------
 
+SELF_VALIDATING = (
+    "since 8f9d458 the Invoker skips its JSON Schema check for @tool functions (toolnexus/engine/invoke.py, "
+    "_validates_itself): their own pydantic model refuses the arguments inside the runtime — in the call's "
+    "thread in-process, in a worker (started for it if none is warm) for the process runtime"
+)
 
-@backends()
+
+@backends(inprocess=SELF_VALIDATING, process=SELF_VALIDATING)
 async def test_invalid_arguments_are_refused_before_the_runtime_runs(harness: Harness) -> None:
     spy = Spy(harness.runtime)
     calls = invoker(harness, spy)
     echo = harness.spec("echo").name
     missing = await calls.invoke(ToolCall(tool=echo, arguments={}, runtime=harness.name))
     unexpected = await calls.invoke(ToolCall(tool=echo, arguments={"value": 1, "valeu": 2}, runtime=harness.name))
-    assert spy.calls == []
+    valid = await calls.invoke(echo_call(harness, [1, "two"]))  # the positive control
     assert missing.error is not None and missing.error.kind == ErrorKind.INVALID_ARGUMENTS, missing.error
-    assert "'value' is a required property" in missing.error.message
+    assert missing.error.message.startswith(f"invalid arguments for {harness.spec('echo').ref}")
+    assert "value" in missing.error.message, missing.error.message
     assert unexpected.error is not None and unexpected.error.kind == ErrorKind.INVALID_ARGUMENTS, unexpected.error
-    assert "'valeu' was unexpected" in unexpected.error.message
-    # The positive control: valid arguments reach the runtime, once.
-    valid = await calls.invoke(echo_call(harness, [1, "two"]))
+    assert "valeu" in unexpected.error.message or "valeu" in str(unexpected.error.details), unexpected.error
     assert valid.error is None and valid.output == {"value": [1, "two"]}, valid.error
-    assert len(spy.calls) == 1
+    # Only the valid call reached the runtime.
+    assert spy.calls == [valid.call_id]

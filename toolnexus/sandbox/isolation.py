@@ -12,6 +12,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -47,6 +48,10 @@ def bwrap_prefix(workspace: str, *, network: bool = False, writable: list[str] |
             "--tmpfs", "/tmp", "--bind", workspace, workspace, "--chdir", workspace]
     for folder in writable or []:
         argv += ["--bind", folder, folder]
+    # Our own code (and a project checked out under /tmp) must stay importable under the private /tmp.
+    for folder in sorted({p for p in sys.path if p.startswith("/tmp/") and os.path.isdir(p)}):
+        if folder != workspace and not folder.startswith(workspace + "/"):
+            argv += ["--ro-bind", folder, folder]
     if not network:
         argv.append("--unshare-net")
     return [*argv, "--"]

@@ -98,7 +98,13 @@ def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, 
         name=f"mission:{report['mission']}",
         span_type="CHAIN",
         inputs=report.get("inputs") or {},
-        attributes={"toolnexus.run_id": run_id, "toolnexus.plan_hash": report["tags"].get("toolnexus.plan_hash", "")},
+        attributes={
+            "toolnexus.run_id": run_id,
+            "toolnexus.plan_hash": report["tags"].get("toolnexus.plan_hash", ""),
+            # The run's total on the root: MLflow's trace cost counts the top-most span that carries a
+            # cost, and the root is top-most however the spans are batched on their way to the store.
+            SpanAttributeKey.LLM_COST: _cost(float(report.get("metrics", {}).get("cost", 0.0))),
+        },
         tags={"toolnexus.run_id": run_id},
         experiment_id=exp_id,
         start_time_ns=report["start_ns"],
