@@ -462,14 +462,7 @@ async def test_secrets_in_an_error_are_scrubbed_by_the_invoker(harness: Harness)
 
 # -- 7. invalid arguments are refused before the runtime runs ------------------------------------------
 
-SELF_VALIDATING = (
-    "since 8f9d458 the Invoker skips its JSON Schema check for @tool functions (toolnexus/engine/invoke.py, "
-    "_validates_itself): their own pydantic model refuses the arguments inside the runtime — in the call's "
-    "thread in-process, in a worker (started for it if none is warm) for the process runtime"
-)
-
-
-@backends(inprocess=SELF_VALIDATING, process=SELF_VALIDATING)
+@backends()
 async def test_invalid_arguments_are_refused_before_the_runtime_runs(harness: Harness) -> None:
     spy = Spy(harness.runtime)
     calls = invoker(harness, spy)
