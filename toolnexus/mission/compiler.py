@@ -52,6 +52,7 @@ class _Compiler:
         self.mission: Mission | None = loaded.mission
         self.step_ids: list[str] = []
         self.step_set: set[str] = set()
+        self.arg_templates: dict[str, dict[str, Template]] = {}  # parsed once, reused by the plan
         # Ids of steps written but invalid (already reported): referring to them is no new error.
         self.broken_ids: set[str] = set()
         self.specs: dict[str, ToolSpec] = {}
@@ -241,6 +242,8 @@ class _Compiler:
                 )
                 continue
             template, found = self.check_template(value, arg_path, in_foreach=in_foreach)
+            if template is not None:
+                self.arg_templates.setdefault(step.id, {})[name] = template
             deps |= found
             if template is None or name not in properties:
                 continue
@@ -449,7 +452,9 @@ class _Compiler:
         )
         plan.hash = plan_hash(plan)
         for step in plan.steps:
-            step.prepare()
+            parts = self.arg_templates.get(step.id, {})
+            reuse = len(parts) == len(step.arguments)
+            step.prepare(Template.of_parts(step.arguments, parts) if reuse and parts else None)
         return plan
 
 

@@ -226,6 +226,14 @@ class Template:
         self.expressions: list[tuple[tuple[str | int, ...], Expression]] = []
         _find(value, (), self.expressions)
 
+    @classmethod
+    def of_parts(cls, value: dict[str, Any], parts: dict[str, Template]) -> Template:
+        """The template of a mapping whose values were parsed one by one (no second parse)."""
+        template = cls.__new__(cls)
+        template.value = value
+        template.expressions = [((name, *sub), expr) for name, part in parts.items() for sub, expr in part.expressions]
+        return template
+
     @property
     def constant(self) -> bool:
         return not self.expressions

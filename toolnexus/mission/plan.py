@@ -38,9 +38,10 @@ class PlanStep(BaseModel):
     _condition: Expression | None = PrivateAttr(default=None)
     _foreach: Template | None = PrivateAttr(default=None)
 
-    def prepare(self) -> PlanStep:
-        """Parse this step's expressions once, so running it does no parsing."""
-        self._arguments = Template(self.arguments)
+    def prepare(self, arguments: Template | None = None) -> PlanStep:
+        """Parse this step's expressions once, so running it does no parsing (``arguments``: the
+        template of ``with:`` when the compiler has already parsed it)."""
+        self._arguments = arguments if arguments is not None else Template(self.arguments)
         self._foreach = Template(self.foreach) if self.foreach is not None else None
         self._condition = None
         if isinstance(self.if_, str):
