@@ -47,7 +47,7 @@ class SandboxSettings(BaseModel):
     min_runtime: dict[SafetyTier, str] = Field(
         default_factory=lambda: {SafetyTier(k): v for k, v in DEFAULT_MIN_RUNTIME.items()},
         description="the least isolating runtime each safety tier may run in (inprocess < process < wasm < docker)")
-    namespaces: bool | None = Field(False, description="process workers in bubblewrap namespaces (None: if "
+    namespaces: bool | None = Field(None, description="process workers in bubblewrap namespaces (None: if "
                                     "available)")
     network: bool = Field(False, description="process workers may use the network (cut only with namespaces)")
     pids_max: int | None = Field(256, ge=8, description="processes a worker and its children may have")

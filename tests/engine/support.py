@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,3 +83,12 @@ async def await_until(condition: Callable[[], object], within: float = 10.0, wha
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         await anyio.sleep(0.01)
+
+
+def descendants(root: int | None = None) -> set[int]:
+    """Host pids of every process under ``root`` (default: this one). Unlike the pids a tool writes,
+    these are right whatever pid namespace the worker and its children live in."""
+    try:
+        return {p.pid for p in psutil.Process(root or os.getpid()).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 import toolnexus as tn
-from tests.engine.support import Recorder, assert_gone, read_pids
+from tests.engine.support import Recorder, assert_gone, await_until, descendants, read_pids
 from toolnexus import ErrorKind, RunStatus, StepStatus
 
 pytestmark = pytest.mark.anyio
@@ -125,6 +126,7 @@ steps:
 
 async def test_a_timeout_in_the_process_runtime_leaves_no_orphan(enx: tn.Nexus, workspace: Path) -> None:
     # Warm the worker (and import the tool in it) so the timed call starts at once.
+    before = descendants()
     warm = await enx.acall("test.spawn_and_wait", pidfile=str(workspace / "warm.pids"), seconds=0)
     assert warm.ok, warm.error
     pidfile = workspace / "timeout.pids"
@@ -136,9 +138,16 @@ steps:
     timeout: 1s
     with: {{pidfile: "{pidfile}", seconds: 60}}
 """
-    result = await enx.arun(mission)
+    seen: list[int] = []
+
+    async def watch() -> None:
+        await await_until(lambda: read_pids(pidfile), within=20, what="the tool to write its pids")
+        seen.extend(sorted(descendants() - before))  # host pids: the worker and the child it started
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        result = await enx.arun(mission)
     assert result.steps["spawn"].error is not None
     assert result.steps["spawn"].error.kind == ErrorKind.TIMEOUT
-    pids = read_pids(pidfile)
-    assert pids is not None, "the tool never started"
-    assert_gone(pids)
+    assert len(seen) >= 2, "the tool never started"
+    assert_gone(seen)

@@ -36,8 +36,8 @@ PoolKey = tuple[int | None, int | None]
 class ProcessIsolation(BaseModel):
     """How strongly worker processes are isolated beyond resource limits and a scrubbed environment."""
 
-    # Opt-in for now: inside a pid namespace a tool sees its own pids, not the host's, which callers
-    # that track processes by pid (and our own orphan tests) must first learn to handle.
+    # A bare runtime is unconfined unless asked; a Nexus asks for "where available" (settings default).
+    # Inside a pid namespace a tool sees its own pids, not the host's.
     namespaces: bool | None = Field(False, description="bubblewrap namespaces: True, False, or None for "
                                     "'where available'")
     network: bool = Field(False, description="let workers use the network (only with namespaces is it cut)")

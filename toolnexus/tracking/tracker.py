@@ -146,9 +146,10 @@ class MlflowTracker:
     def client(self) -> Any:
         if self._client is None:
             _quiet_http_defaults(self.uri)
-            # MLflow's asynchronous trace export batches a trace's spans into a few writes (its synchronous
-            # mode writes each span on its own: ~50 ms each on SQLite); sync_report flushes it before a
-            # report leaves the spool, so a report is only dropped once its trace is stored.
+            # Synchronous trace export: slower (MLflow writes each span on its own), but MLflow's trace
+            # cost is then computed from the whole trace; its batched export sometimes totals a part.
+            # A report leaves the spool only once its trace is stored either way.
+            os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
             # Our stdout is the user's (`--json` output): MLflow must not print run URLs there.
             os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
             for noisy in ("mlflow.store.db.utils", "mlflow.tracing.export", "alembic.runtime.migration"):
