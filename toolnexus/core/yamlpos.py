@@ -24,10 +24,33 @@ Path = tuple[str | int, ...]
 class Positions:
     """Where each value (and each mapping key) of a loaded document starts; 1-based line and column."""
 
-    def __init__(self, file: str | None) -> None:
+    def __init__(self, file: str | None, text: str | None = None) -> None:
         self.file = file
-        self.values: dict[Path, tuple[int, int]] = {}
-        self.keys: dict[Path, tuple[int, int]] = {}
+        # Given the text, positions are worked out on first use: a document that validates never
+        # needs them, and recording one per node is a fifth of loading a large mission.
+        self._text = text
+        self._values: dict[Path, tuple[int, int]] | None = None if text is not None else {}
+        self._keys: dict[Path, tuple[int, int]] = {}
+
+    @property
+    def values(self) -> dict[Path, tuple[int, int]]:
+        self._ensure()
+        assert self._values is not None
+        return self._values
+
+    @property
+    def keys(self) -> dict[Path, tuple[int, int]]:
+        self._ensure()
+        return self._keys
+
+    def _ensure(self) -> None:
+        if self._values is not None:
+            return
+        self._values = {}
+        yaml = _yaml()
+        node = yaml.compose(self._text or "")
+        if node is not None:
+            _build(node, (), self, yaml.constructor, [])
 
     def at(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int | None, int | None]:
         """The position of ``path``, or of its nearest ancestor that has one."""
@@ -72,7 +95,7 @@ def load_yaml(text: str, file: str | None = None, problems: list[Diagnostic] | N
     duplicate key, a scalar that cannot be constructed) are appended to ``problems`` when a list is
     given, so the caller can report them along with its own in one pass; otherwise they raise.
     """
-    positions = Positions(file)
+    positions = Positions(file, text)
     yaml = _yaml()
     try:
         node = yaml.compose(text)
@@ -83,7 +106,7 @@ def load_yaml(text: str, file: str | None = None, problems: list[Diagnostic] | N
     if node is None:
         return None, positions
     found: list[Diagnostic] = []
-    data = _build(node, (), positions, yaml.constructor, found)
+    data = _build(node, (), None, yaml.constructor, found, file)
     if problems is not None:
         problems.extend(found)
     elif found:
@@ -139,8 +162,12 @@ def _mark(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _build(node: Node, path: Path, positions: Positions, constructor: Any, problems: list[Diagnostic]) -> Any:
-    positions.values[path] = _mark(node)
+def _build(node: Node, path: Path, positions: Positions | None, constructor: Any, problems: list[Diagnostic],
+           file: str | None = None) -> Any:
+    """Plain data from ``node``; with ``positions``, also where every value and key starts."""
+    if positions is not None:
+        positions._values[path] = _mark(node)  # type: ignore[index]
+        file = positions.file
     if isinstance(node, ScalarNode):
         if node.tag == _STR:
             return node.value  # most scalars are strings: no need for the constructor's machinery
@@ -148,28 +175,28 @@ def _build(node: Node, path: Path, positions: Positions, constructor: Any, probl
             return constructor.construct_object(node, deep=True)
         except YAMLError as exc:
             line, column = _mark(node)
-            problems.append(Diagnostic(message=f"invalid value: {exc}", file=positions.file, line=line, column=column))
+            problems.append(Diagnostic(message=f"invalid value: {exc}", file=file, line=line, column=column))
             return None
     if isinstance(node, SequenceNode):
-        return [_build(item, (*path, i), positions, constructor, problems) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), positions, constructor, problems, file) for i, item in enumerate(node.value)]
     if isinstance(node, MappingNode):
         result: dict[Any, Any] = {}
         explicit: set[str] = set()  # keys written here; merged (`<<:`) keys may be overridden, these may not
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                merged = _build(value_node, path, positions, constructor, problems)
+                merged = _build(value_node, path, positions, constructor, problems, file)
                 for source in merged if isinstance(merged, list) else [merged]:
                     if isinstance(source, dict):
                         for k, v in source.items():
                             if k not in explicit:
                                 result.setdefault(k, v)
                 continue
-            key = _build(key_node, (*path, "<key>"), positions, constructor, problems)
+            key = _build(key_node, (*path, "<key>"), positions, constructor, problems, file)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 line, column = _mark(key_node)
                 problems.append(
                     Diagnostic(
-                        message="a mapping key must be a plain scalar", file=positions.file, line=line, column=column
+                        message="a mapping key must be a plain scalar", file=file, line=line, column=column
                     )
                 )
                 continue
@@ -179,15 +206,16 @@ def _build(node: Node, path: Path, positions: Positions, constructor: Any, probl
                 problems.append(
                     Diagnostic(
                         message=f"duplicate key {key!r}",
-                        file=positions.file,
+                        file=file,
                         line=line,
                         column=column,
                         hint="each key may appear once",
                     )
                 )
             explicit.add(key)
-            positions.keys[(*path, key)] = _mark(key_node)
-            result[key] = _build(value_node, (*path, key), positions, constructor, problems)
+            if positions is not None:
+                positions._keys[(*path, key)] = _mark(key_node)
+            result[key] = _build(value_node, (*path, key), positions, constructor, problems, file)
         return result
     return None
 
