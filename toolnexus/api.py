@@ -134,7 +134,7 @@ class Nexus:
         else:
             if isinstance(mission, LoadedMission):
                 source = mission.source
-            elif isinstance(mission, str | Path) and not isinstance(mission, Plan):
+            elif isinstance(mission, str | Path):
                 loaded = self._load(mission)
                 source, mission = loaded.source, loaded
             plan = self.compile(mission)

@@ -26,10 +26,15 @@ def stronger_runtime(a: str, b: str) -> str:
 PYTHON_EXEC_TARGET = "toolnexus.builtins.pyexec:exec_python"
 
 
+def is_python_exec(spec: ToolSpec) -> bool:
+    """Whether ``spec`` is the ``python.exec`` built-in, which the wasm and docker runtimes run natively."""
+    return spec.entry.kind == "python" and spec.entry.target == PYTHON_EXEC_TARGET
+
+
 def runtime_supports(runtime: str, spec: ToolSpec) -> bool:
     """Whether ``runtime`` can run ``spec`` at all (a container cannot import a notebook's function)."""
     kind = spec.entry.kind
-    python_exec = kind == "python" and spec.entry.target == PYTHON_EXEC_TARGET
+    python_exec = is_python_exec(spec)
     if runtime == "inprocess":
         return kind == "python"
     if runtime == "process":

@@ -16,8 +16,7 @@ import networkx as nx
 from jsonschema import Draft202012Validator
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
-from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ToolSpec, runtime_supports, stronger_runtime
-from toolnexus.core.spec import ISOLATION as ISOLATION_ORDER
+from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, ToolSpec, runtime_supports, stronger_runtime
 from toolnexus.mission.expressions import (
     GLOBAL_FUNCTIONS,
     STATUS_FUNCTIONS,
@@ -34,7 +33,6 @@ ToolLookup = Callable[[str], ToolSpec]
 """Resolve ``name@version`` to a ToolSpec or raise LookupError (with an optional ``hint`` attribute)."""
 
 # Isolation strength: a tool's declared runtime is a minimum a mission may raise but not lower.
-ISOLATION = ISOLATION_ORDER
 DEFAULT_RUNTIMES = ("inprocess", "process")
 STEP_FIELDS_IN_EXPRESSIONS = ("outputs", "status", "error")
 ROOTS = ("inputs", "steps", "item", "index")

@@ -43,14 +43,15 @@ from toolnexus.core.call import ToolCall
 from toolnexus.core.context import ToolContext
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
-from toolnexus.core.spec import Limits, ToolSpec
+from toolnexus.core.spec import PYTHON_EXEC_TARGET, Limits, ToolSpec, is_python_exec
 from toolnexus.sandbox.images import DEFAULT_IMAGE, LABEL_WORKER, TOOL_UID
 from toolnexus.sandbox.protocol import read_frame, write_frame
 
 LABEL_MANAGED = "toolnexus.managed"
 LABEL_OWNER = "toolnexus.owner"
 LABEL_RUNTIME = "toolnexus.runtime"
-PYEXEC_TARGET = "toolnexus.builtins.pyexec:exec_python"
+# python.exec is recognised by its entry; the worker in the image is told by this name.
+PYEXEC_TARGET = PYTHON_EXEC_TARGET
 STDERR_CAP = 65536
 _SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib", "/etc/", "/proc/", "/sys/", "/dev/")
 _WORKER_ENV = {
@@ -416,7 +417,7 @@ class DockerRuntime:
             return bool(entry.image and entry.argv)
         if entry.kind == "command":
             return bool(entry.argv)
-        return entry.kind == "python" and entry.target == PYEXEC_TARGET
+        return is_python_exec(spec)
 
     # -- the engine ---------------------------------------------------------------------------------
 
@@ -617,7 +618,7 @@ class DockerRuntime:
                 "entry": {"argv": entry.argv, "env": entry.env, "cwd": None},
             }
             return _Plan(key, True, request)
-        if entry.kind == "python" and entry.target == PYEXEC_TARGET:
+        if is_python_exec(spec):
             if not self._image_has_worker(self.image):
                 raise _Refused(f"image {self.image!r} has no toolnexus worker to run python.exec in")
             key = self._key(self.image, limits, network=False, mounts=self._mounts(spec))

@@ -33,6 +33,8 @@ from typing import IO, Any
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
 STDERR_CAP = 65536
+# Standard library only: this file runs inside the image, where toolnexus is not installed, so it
+# keeps its own copy of python.exec's snippet runner (toolnexus/builtins/pyexec.py) and of this name.
 PYEXEC_TARGET = "toolnexus.builtins.pyexec:exec_python"
 SNIPPET_FILENAME = "<python.exec>"
 _TRANSIENT = (ConnectionError, TimeoutError, BlockingIOError, InterruptedError)

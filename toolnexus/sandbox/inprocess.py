@@ -40,8 +40,6 @@ class InProcessRuntime:
             else:
                 output = await anyio.to_thread.run_sync(_in_context, ctx, fn, call.arguments,
                                                         abandon_on_cancel=True)
-        except anyio.get_cancelled_exc_class():
-            raise
         except Exception as exc:
             return RuntimeOutcome(error=error_from_exception(exc))
         return RuntimeOutcome(output=output)

@@ -30,7 +30,7 @@ from toolnexus.core.call import ToolCall
 from toolnexus.core.context import ToolContext
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
-from toolnexus.core.spec import Limits, ToolSpec
+from toolnexus.core.spec import Limits, ToolSpec, is_python_exec
 from toolnexus.sandbox import wasm_python
 from toolnexus.sandbox.wasm_cache import CompiledModule, ModuleCache, ModuleError, default_cache_dir
 from toolnexus.sandbox.wasm_engine import Guest, GuestExit, Preopen, WasmEngine, shared_engine
@@ -108,7 +108,7 @@ class WasmRuntime:
 
     def _job(self, spec: ToolSpec, call: ToolCall) -> _Job:
         entry = spec.entry
-        if wasm_python.is_python_exec(spec):
+        if is_python_exec(spec):
             return _Job(
                 module=wasm_python.python_wasm_path(),
                 argv=wasm_python.argv(),

