@@ -18,7 +18,7 @@ from toolnexus.core.events import (
 from toolnexus.core.ids import new_id
 from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
-from toolnexus.core.spec import CostModel, Limits, Mount, SafetyTier, ToolEntry, ToolExample, ToolSpec
+from toolnexus.core.spec import CostModel, Lifecycle, Limits, Mount, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.core.units import Duration, Size, parse_duration, parse_size
 
 __all__ = [
@@ -31,7 +31,9 @@ __all__ = [
     "ErrorKind",
     "Event",
     "EventSink",
-    "Limits", "Mount",
+    "Lifecycle",
+    "Limits",
+    "Mount",
     "RunFinished",
     "RunResult",
     "RunStarted",

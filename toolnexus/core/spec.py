@@ -54,6 +54,15 @@ class SafetyTier(StrEnum):
     PRIVILEGED = "privileged"
 
 
+class Lifecycle(StrEnum):
+    """Where a tool is in its life: discovery filters on it, and governance moves tools along it."""
+
+    EXPERIMENTAL = "experimental"
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
+
+
 class Limits(BaseModel):
     """Resource limits for one call. ``None`` means "no limit of ours" (the runtime's own still apply)."""
 
@@ -164,6 +173,7 @@ class ToolSpec(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     cost: CostModel = Field(default_factory=CostModel)
     tags: list[str] = Field(default_factory=list)
+    lifecycle: Lifecycle = Lifecycle.ACTIVE
     runtime: str = "inprocess"
     deterministic: bool = False
     entry: ToolEntry = Field(default_factory=ToolEntry)

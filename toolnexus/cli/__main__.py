@@ -1,0 +1,5 @@
+"""``python -m toolnexus.cli``."""
+
+from toolnexus.cli import main
+
+main()

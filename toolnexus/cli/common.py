@@ -1,0 +1,135 @@
+"""What every ``toolnexus`` command shares: the app, consoles, exit codes and the user-error guard."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+from rich.markup import escape as esc
+from rich.table import Table
+from rich.text import Text
+
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.run import RunResult
+from toolnexus.core.units import format_duration
+from toolnexus.engine import RunControl
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Run tools as declarative YAML missions.",
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+Workspace = Annotated[Path | None, typer.Option("--workspace", "-w", help="project folder (default: current)")]
+
+
+def add_row(table: Table, *cells: str | Text) -> None:
+    """Add a row of plain text: user data is never read as Rich markup."""
+    table.add_row(*(c if isinstance(c, Text) else Text(str(c)) for c in cells))
+
+
+def report(diagnostics: list[Diagnostic]) -> None:
+    for d in diagnostics:
+        err.print(
+            f"[bold]{esc(d.location())}[/]: [red]error[/]: {esc(d.message)}"
+            + (f"\n  [cyan]hint[/]: {esc(d.hint)}" if d.hint else ""),
+            markup=True,
+        )
+    if len(diagnostics) > 1:
+        err.print(f"{len(diagnostics)} errors")
+
+
+def guarded(fn: F) -> F:
+    """User mistakes become diagnostics and exit status 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DiagnosticError as exc:
+            report(exc.diagnostics)
+            raise typer.Exit(EXIT_USAGE) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    problems = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            problems.append(
+                Diagnostic(message=f"{option} {pair!r}: expected key=value", hint=f"e.g. {option} region=emea")
+            )
+            continue
+        values[key.strip()] = value
+    if problems:
+        raise DiagnosticError(problems)
+    return values
+
+
+def json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+async def with_signals(control: RunControl, work: Callable[[], Any]) -> Any:
+    """Run ``work``; SIGINT/SIGTERM cancel it through ``control`` (children are killed, run recorded)."""
+    result: Any = None
+    failure: Exception | None = None
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    control.cancel(f"interrupted by {signal.Signals(signum).name}")
+
+        group.start_soon(watch)
+        try:
+            result = await work()
+        except Exception as exc:  # re-raised outside the group, not wrapped in an ExceptionGroup
+            failure = exc
+        finally:
+            group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
+
+
+def print_result(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        out.print_json(result.model_dump_json())
+        return
+    style = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(result.status.value, "")
+    err.print(
+        f"[{style}]{result.status.value}[/] run {result.run_id} of {result.mission} in "
+        f"{format_duration(result.duration)}" + (f", cost {result.cost:.4f} {result.currency}" if result.cost else "")
+    )
+    for record in result.failed_steps():
+        err.print(
+            f"  [red]✗[/] step [bold]{esc(record.step_id)}[/] ({esc(record.tool)}) failed: {esc(str(record.error))}"
+        )
+    if result.error is not None and not result.failed_steps():
+        err.print(f"  {esc(str(result.error))}")
+    if result.outputs:
+        out.print_json(json.dumps(result.outputs, default=str))
+

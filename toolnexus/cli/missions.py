@@ -1,0 +1,185 @@
+"""``run``, ``validate``, ``plan`` and ``call``: missions and single tool calls."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.markup import escape as esc
+from rich.table import Table
+
+from toolnexus.api import Nexus
+from toolnexus.cli.common import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    Workspace,
+    add_row,
+    app,
+    err,
+    guarded,
+    json_value,
+    out,
+    parse_pairs,
+    print_result,
+    with_signals,
+)
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.errors import ErrorKind
+from toolnexus.core.run import RunResult, RunStatus
+from toolnexus.core.units import format_duration
+from toolnexus.engine import RunControl
+from toolnexus.mission import load_mission
+from toolnexus.progress import ProgressView
+
+
+@app.command()
+@guarded
+def run(
+    file: Annotated[Path | None, typer.Argument(help="mission YAML file")] = None,
+    inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="mission input key=value")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the RunResult as JSON")] = False,
+    resume: Annotated[str | None, typer.Option("--resume", help="resume a failed or cancelled run by id")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show step progress")] = True,
+    concurrency: Annotated[int | None, typer.Option(help="override the mission's concurrency")] = None,
+    workspace: Workspace = None,
+) -> None:
+    """Run a mission (or resume one) and print its outputs."""
+    if file is None and resume is None:
+        raise DiagnosticError([Diagnostic(message="give a mission file, or --resume RUN_ID")])
+    given = parse_pairs(inputs or [], "-i")
+    with Nexus(workspace, overrides={"concurrency": concurrency}) as nexus:
+        if progress:
+            nexus.bus.subscribe(ProgressView(err))
+        control = RunControl()
+        result: RunResult = anyio.run(
+            with_signals,
+            control,
+            lambda: nexus.arun(file or "", given, control=control, resume=resume, inputs_from_text=True),
+        )
+    print_result(result, as_json)
+    if result.status == RunStatus.CANCELLED:
+        raise typer.Exit(EXIT_CANCELLED)
+    if result.status != RunStatus.SUCCEEDED:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+@guarded
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="mission YAML files")],
+    workspace: Workspace = None,
+) -> None:
+    """Check missions without running them: every problem, with file:line:column."""
+    problems: list[Diagnostic] = []
+    with Nexus(workspace, store=False) as nexus:
+        for file in files:
+            try:
+                plan = nexus.compile(load_mission(file))
+            except DiagnosticError as exc:
+                problems.extend(exc.diagnostics)
+                continue
+            count = len(plan.steps)
+            err.print(f"[green]ok[/] {esc(str(file))}: {count} step{'s' if count != 1 else ''}, plan {plan.hash}")
+    if problems:
+        raise DiagnosticError(problems)
+
+
+@app.command()
+@guarded
+def plan(
+    file: Annotated[Path, typer.Argument(help="mission YAML file")],
+    dot: Annotated[str | None, typer.Option(help="write the DAG as Graphviz DOT to this file ('-' for stdout)")] = None,
+    mermaid: Annotated[str | None, typer.Option(help="write the DAG as Mermaid to this file ('-' for stdout)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the compiled plan as JSON")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Show exactly what a mission will run: steps in order, dependencies, runtimes and tools."""
+    with Nexus(workspace, store=False) as nexus:
+        compiled = nexus.compile(load_mission(file))
+    for target, text in ((dot, compiled.to_dot), (mermaid, compiled.to_mermaid)):
+        if target == "-":
+            sys.stdout.write(text())
+        elif target:
+            Path(target).write_text(text(), encoding="utf-8")
+            err.print(f"wrote {target}")
+    if as_json:
+        sys.stdout.write(compiled.to_json() + "\n")
+    if dot == "-" or mermaid == "-" or as_json:
+        return
+    table = Table(title=f"{compiled.mission} — plan {compiled.hash}", show_lines=False)
+    for column in ("#", "step", "tool", "runtime", "needs", "notes"):
+        table.add_column(column)
+    for index, step in enumerate(compiled.steps, 1):
+        notes = []
+        if step.if_ is not None:
+            notes.append(f"if {step.if_}")
+        if step.foreach is not None:
+            notes.append("foreach")
+        if step.retry:
+            notes.append(f"retry ×{step.retry.attempts}")
+        if step.timeout:
+            notes.append(f"timeout {format_duration(step.timeout)}")
+        if step.cache:
+            notes.append("cached")
+        add_row(
+            table,
+            str(index),
+            step.id,
+            f"{step.tool}@{step.version}",
+            step.runtime,
+            ", ".join(step.needs),
+            "; ".join(notes),
+        )
+    out.print(table)
+
+
+@app.command("call")
+@guarded
+def call_tool(
+    name: Annotated[str, typer.Argument(help="tool name, optionally name@version")],
+    args: Annotated[
+        list[str] | None, typer.Option("--arg", "-a", help="argument key=value (JSON values parsed)")
+    ] = None,
+    args_json: Annotated[str | None, typer.Option("--args", help="all arguments as a JSON object")] = None,
+    runtime: Annotated[str | None, typer.Option(help="run in this runtime instead of the tool's own")] = None,
+    workspace: Workspace = None,
+) -> None:
+    """Call one tool through the same path as a mission step and print its output as JSON."""
+    arguments: dict[str, Any] = {}
+    if args_json is not None:
+        try:
+            parsed = json.loads(args_json)
+        except json.JSONDecodeError as exc:
+            raise DiagnosticError(
+                [Diagnostic(message=f"--args is not valid JSON: {exc.msg} at char {exc.pos}")]
+            ) from None
+        if not isinstance(parsed, dict):
+            raise DiagnosticError([Diagnostic(message="--args must be a JSON object")])
+        arguments.update(parsed)
+    arguments.update({k: json_value(v) for k, v in parse_pairs(args or [], "--arg").items()})
+    with Nexus(workspace) as nexus:
+        control = RunControl()
+
+        async def work() -> Any:
+            with anyio.CancelScope() as scope:
+                control._attach(scope)
+                return await nexus.acall(name, arguments, origin="cli", runtime=runtime)
+            return None
+
+        result = anyio.run(with_signals, control, work)
+    if result is None:
+        err.print("[yellow]cancelled[/]")
+        raise typer.Exit(EXIT_CANCELLED)
+    if result.error is not None:
+        err.print(f"[red]error[/]: {esc(str(result.error))}")
+        for problem in result.error.details.get("errors", [])[1:]:
+            err.print(f"  at {esc(problem['path'])}: {esc(problem['message'])}")
+        usage = result.error.kind == ErrorKind.INVALID_ARGUMENTS or result.error.details.get("unknown_tool")
+        raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILED)
+    sys.stdout.write(json.dumps(result.output, indent=2, default=str) + "\n")
+

@@ -1,0 +1,171 @@
+"""``toolnexus runs``: past runs from the state store, compared and synced to MLflow."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.markup import escape as esc
+from rich.table import Table
+from rich.text import Text
+
+from toolnexus.api import Nexus
+from toolnexus.cli.common import (
+    EXIT_FAILED,
+    Workspace,
+    add_row,
+    app,
+    err,
+    guarded,
+    out,
+)
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.units import format_duration
+
+runs_app = typer.Typer(no_args_is_help=True, help="Read past runs from the state store.")
+app.add_typer(runs_app, name="runs")
+
+@runs_app.command("list")
+@guarded
+def runs_list(
+    mission: Annotated[str | None, typer.Option(help="only runs of this mission")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="how many")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """The most recent runs."""
+    with Nexus(workspace) as nexus:
+        assert nexus.store is not None
+        runs = nexus.store.list_runs(limit, mission)
+    if as_json:
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {
+                        "run_id": r.run_id,
+                        "mission": r.mission,
+                        "status": r.status.value,
+                        "started_at": r.started_at,
+                        "duration": r.duration,
+                        "cost": r.cost,
+                    }
+                    for r in runs
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
+        return
+    table = Table()
+    for column in ("run", "mission", "status", "started", "duration", "cost"):
+        table.add_column(column)
+    for r in runs:
+        add_row(
+            table,
+            r.run_id,
+            r.mission,
+            r.status.value,
+            (r.started_at or "")[:19],
+            format_duration(r.duration),
+            f"{r.cost:.4f}" if r.cost else "",
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+@guarded
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="run id (a unique prefix is enough)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """One run: status, inputs, each step's record, outputs."""
+    with Nexus(workspace) as nexus:
+        assert nexus.store is not None
+        stored = nexus.store.get_run(run_id)
+    if stored is None:
+        raise DiagnosticError([Diagnostic(message=f"no run {run_id!r}", hint="see `toolnexus runs list`")])
+    result = stored.to_result()
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        return
+    out.print(
+        f"[bold]{result.run_id}[/] {result.mission}: {result.status.value}"
+        + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
+    )
+    out.print(f"inputs: {json.dumps(result.inputs, default=str)}")
+    table = Table()
+    for column in ("step", "tool", "status", "attempts", "time", "cost", "note"):
+        table.add_column(column)
+    for record in result.steps.values():
+        note = str(record.error) if record.error else (record.skip_reason or ("cached" if record.cached else ""))
+        add_row(
+            table,
+            record.step_id,
+            f"{record.tool}@{record.version}",
+            record.status.value,
+            str(record.attempts),
+            format_duration(record.duration),
+            f"{record.cost:.4f}" if record.cost else "",
+            note[:80],
+        )
+    out.print(table)
+    if result.outputs:
+        out.print_json(json.dumps(result.outputs, default=str))
+
+
+@runs_app.command("compare")
+@guarded
+def runs_compare(
+    run_ids: Annotated[list[str], typer.Argument(help="two or more run ids (toolnexus or MLflow)")],
+    all_rows: Annotated[bool, typer.Option("--all", help="show every row, not only inputs that differ")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Runs side by side from MLflow: inputs that differ, status, and each step's duration and cost."""
+    from toolnexus.tracking.compare import differing_rows
+
+    if len(run_ids) < 2:
+        raise DiagnosticError([Diagnostic(message="give at least two run ids to compare")])
+    with Nexus(workspace, store=False) as nexus:
+        try:
+            frame = nexus.compare(*run_ids)
+        except LookupError as exc:
+            raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint="see `toolnexus runs list`")]) from None
+    differ = set(differing_rows(frame))
+    shown = [r for r in frame.index if all_rows or not str(r).startswith(("input.", "tool.")) or r in differ]
+    if as_json:
+        sys.stdout.write(frame.loc[shown].to_json(indent=2, default_handler=str) + "\n")
+        return
+    table = Table()
+    table.add_column("")
+    for column in frame.columns:
+        table.add_column(str(column))
+    for label in shown:
+        cells = []
+        for value in frame.loc[label]:
+            text = (
+                "" if value is None or value != value else (f"{value:.4g}" if isinstance(value, float) else str(value))
+            )
+            cells.append(text)
+        add_row(table, Text(str(label), style="bold") if label in differ else str(label), *cells)
+    out.print(table)
+
+
+@runs_app.command("sync")
+@guarded
+def runs_sync(workspace: Workspace = None) -> None:
+    """Send runs that could not reach MLflow (kept in the spool) now."""
+    with Nexus(workspace, store=False) as nexus:
+        if nexus.tracker is None:
+            raise DiagnosticError([Diagnostic(message="tracking is disabled (tracking.enabled = false)")])
+        pending = len(nexus.tracker.pending())
+        synced, failed = nexus.tracker.sync_pending()
+    err.print(f"synced {synced} of {pending} pending run(s)")
+    for failure in failed:
+        err.print(f"  [red]not synced[/]: {esc(failure)}")
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
