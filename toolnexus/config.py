@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from toolnexus.core.context import DEFAULT_SHELL_ALLOW
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, SafetyTier
+from toolnexus.registry.toolsets import Toolset
 
 ENV_PREFIX = "TOOLNEXUS_"
 
@@ -75,6 +76,42 @@ class TrackingSettings(BaseModel):
     stream_steps: bool = Field(True, description="log step metrics while the run goes, not only at its end")
 
 
+class McpServerSettings(BaseModel):
+    """One MCP server whose tools become ours, in the familiar ``mcpServers`` shape.
+
+    Either ``command`` (with ``args``, ``env``, ``cwd``: a stdio server) or ``url`` (with ``headers``:
+    Streamable HTTP).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = Field(None, description="program of a stdio server")
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = Field(None, description="Streamable HTTP endpoint")
+    headers: dict[str, str] = Field(default_factory=dict)
+    namespace: str | None = Field(None, description="prefix of its tools' names (default: the server's key)")
+    tiers: dict[str, SafetyTier] = Field(default_factory=dict, description="safety tier per tool name, "
+                                         "overriding what its annotations imply")
+    enabled: bool = True
+    timeout: float = Field(30.0, gt=0, description="seconds to wait for the server to start and answer")
+
+    @field_validator("url")
+    @classmethod
+    def _one_transport(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and info.data.get("command"):
+            raise ValueError("give either command (stdio) or url (HTTP), not both")
+        return value
+
+
+class McpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    servers: dict[str, McpServerSettings] = Field(default_factory=dict, description="MCP servers to import tools "
+                                                  "from, by name (the key is their namespace)")
+
+
 class Settings(BaseModel):
     """Every setting toolnexus reads. Paths are relative to the workspace."""
 
@@ -89,6 +126,8 @@ class Settings(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    toolsets: dict[str, Toolset] = Field(default_factory=dict, description="named groups of tools, by name")
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     def min_runtime(self) -> dict[str, str]:
         return {SafetyTier(k).value: v for k, v in self.sandbox.min_runtime.items()}
@@ -106,10 +145,14 @@ class LoadedSettings(BaseModel):
     sources: dict[str, str]  # dotted key → "default" | file path | "env TOOLNEXUS_X" | "cli"
 
 
+# Tables whose keys are the user's own names (a toolset, a server): kept whole, never flattened.
+OPAQUE_TABLES = frozenset({"toolsets", "mcp.servers"})
+
+
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and f"{prefix}{key}" not in OPAQUE_TABLES:
             out.update(_flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
@@ -206,7 +249,9 @@ def load_settings(
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             key = ".".join(str(p) for p in err["loc"])
-            problems.append(Diagnostic(message=f"setting {key!r} (from {sources.get(key, '?')}): {err['msg']}"))
+            # Inside an opaque table the source is the table's.
+            owner = next((key[: i] for i in range(len(key), 0, -1) if key[:i] in sources), key)
+            problems.append(Diagnostic(message=f"setting {key!r} (from {sources.get(owner, '?')}): {err['msg']}"))
         raise DiagnosticError(problems) from None
     if problems:
         raise DiagnosticError(problems)

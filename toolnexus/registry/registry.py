@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.spec import ToolSpec
+from toolnexus.registry.search import SearchHit, SearchIndex
+from toolnexus.registry.toolsets import Toolset
 from toolnexus.registry.versions import matches, newest, parse_version, split_ref
 
 
@@ -43,6 +46,7 @@ class Registry:
         self._lock = threading.RLock()
         self._tools: dict[str, dict[str, ToolSpec]] = {}
         self._listeners: list[RegistryListener] = []
+        self._index: SearchIndex | None = None  # built on the first search, then kept current
         self.generation = 0
         self.problems: list[str] = []  # providers that failed to load, for `toolnexus tools doctor`
         for spec in tools:
@@ -56,6 +60,7 @@ class Registry:
             if not replace and spec.version in versions:
                 raise ValueError(f"{spec.ref} is already registered")
             versions[spec.version] = spec
+            self._reindex(spec.name)
             self.generation += 1
             listeners = list(self._listeners)
         _notify(listeners, "registered", spec)
@@ -70,6 +75,7 @@ class Registry:
             )
             if version is None or not versions:
                 self._tools.pop(name, None)
+            self._reindex(name)
             self.generation += 1
             listeners = list(self._listeners)
         for spec in removed:
@@ -118,6 +124,28 @@ class Registry:
             else:
                 out.append(snapshot[name][newest(snapshot[name])])
         return out
+
+    def search(
+        self, query: str, k: int = 10, filters: Toolset | Mapping[str, Any] | None = None
+    ) -> list[SearchHit]:
+        """The ``k`` best tools for ``query`` (BM25), best first; ``filters`` is a Toolset or its fields."""
+        with self._lock:
+            if self._index is None:
+                self._index = SearchIndex()
+                for spec in self.list():
+                    self._index.add(spec)
+            index = self._index
+        return index.search(query, k, filters)
+
+    def _reindex(self, name: str) -> None:
+        # Called under the lock after a change: the index always holds each name's latest version.
+        if self._index is None:
+            return
+        versions = self._tools.get(name)
+        if versions:
+            self._index.add(versions[newest(versions)])
+        else:
+            self._index.remove(name)
 
     def subscribe(self, listener: RegistryListener) -> Callable[[], None]:
         """Hear about every change; returns a function that stops it."""
