@@ -1,59 +1,138 @@
-"""``toolnexus tools``: list and inspect registered tools."""
+"""``toolnexus tools``: list, search, show and export registered tools, by toolset and filters."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from toolnexus.api import Nexus
-from toolnexus.cli.common import (
-    Workspace,
-    add_row,
-    app,
-    guarded,
-    out,
-)
+from toolnexus.cli.common import Workspace, add_row, app, guarded, out
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.spec import ToolSpec
+from toolnexus.registry.adapters import AdapterError, Provider, export_tools
+from toolnexus.registry.disclosure import describe, parse_level, render_text
+from toolnexus.registry.toolsets import ALL_TOOLS
+from toolnexus.registry.toolsets_config import (
+    BadFilter,
+    ToolFilter,
+    UnknownToolset,
+    available_toolsets,
+    filter_toolset,
+    resolve_toolset,
+)
 
-tools_app = typer.Typer(no_args_is_help=True, help="List and inspect registered tools.")
+tools_app = typer.Typer(no_args_is_help=True, help="List, search, show and export registered tools.")
 app.add_typer(tools_app, name="tools")
 
-@tools_app.command("list")
-@guarded
-def tools_list(
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    workspace: Workspace = None,
-) -> None:
-    """Registered tools: name, version, tier, runtime and summary."""
+ToolsetOption = Annotated[str | None, typer.Option("--toolset", "-t", help="a configured or built-in toolset "
+                                                    "(see `toolnexus tools toolsets`)")]
+NamespaceOption = Annotated[list[str] | None, typer.Option("--namespace", help="namespace (repeatable)")]
+TagOption = Annotated[list[str] | None, typer.Option("--tag", help="tag (repeatable: any of them)")]
+TierOption = Annotated[list[str] | None, typer.Option("--tier", help="read_only, side_effecting or privileged")]
+RuntimeOption = Annotated[list[str] | None, typer.Option("--runtime", help="declared runtime (repeatable)")]
+LifecycleOption = Annotated[list[str] | None, typer.Option("--lifecycle", help="experimental, active, deprecated "
+                                                           "or retired (default: all but retired)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _fail(message: str, hint: str | None = None) -> DiagnosticError:
+    return DiagnosticError([Diagnostic(message=message, hint=hint)])
+
+
+@contextmanager
+def _nexus(workspace: Any) -> Iterator[Nexus]:
     with Nexus(workspace, store=False) as nexus:
-        specs = nexus.registry.list()
-    if as_json:
-        sys.stdout.write(
-            json.dumps(
-                [
-                    {
-                        "name": s.name,
-                        "version": s.version,
-                        "tier": s.tier.value,
-                        "runtime": s.runtime,
-                        "summary": s.summary,
-                    }
-                    for s in specs
-                ],
-                indent=2,
-            )
-            + "\n"
-        )
-        return
+        yield nexus
+
+
+def _selection(nexus: Nexus, toolset: str | None, namespace: list[str] | None, tag: list[str] | None,
+               tier: list[str] | None, runtime: list[str] | None, lifecycle: list[str] | None) -> ToolFilter:
+    """The toolset named (default ``all``) narrowed by the filter options; bad values are diagnostics."""
+    try:
+        base = resolve_toolset(toolset, nexus.settings.toolsets, nexus.registry.list()) if toolset else None
+        extra = filter_toolset(namespaces=namespace or [], tags=tag or [], tiers=tier or [],
+                               runtimes=runtime or [], lifecycle=lifecycle or [])
+    except UnknownToolset as exc:
+        raise _fail(str(exc), exc.hint) from None
+    except BadFilter as exc:
+        raise _fail(str(exc)) from None
+    if base is None and not lifecycle:
+        base = ALL_TOOLS  # retired tools stay out unless --lifecycle asks for them
+    return ToolFilter(base, extra)
+
+
+def _write_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _listing_table(specs: list[ToolSpec]) -> Table:
     table = Table()
     for column in ("tool", "version", "tier", "runtime", "summary"):
         table.add_column(column)
     for s in specs:
         add_row(table, s.name, s.version, s.tier.value, s.runtime, s.summary)
+    return table
+
+
+@tools_app.command("list")
+@guarded
+def tools_list(
+    toolset: ToolsetOption = None,
+    namespace: NamespaceOption = None,
+    tag: TagOption = None,
+    tier: TierOption = None,
+    runtime: RuntimeOption = None,
+    lifecycle: LifecycleOption = None,
+    as_json: JsonOption = False,
+    workspace: Workspace = None,
+) -> None:
+    """Registered tools (the listing level: name, version, tier, runtime, summary)."""
+    with _nexus(workspace) as nexus:
+        selection = _selection(nexus, toolset, namespace, tag, tier, runtime, lifecycle)
+        specs = selection.select(nexus.registry.list())
+    if as_json:
+        _write_json([{**describe(s, "listing"), "runtime": s.runtime} for s in specs])
+        return
+    out.print(_listing_table(specs))
+
+
+@tools_app.command("search")
+@guarded
+def tools_search(
+    query: Annotated[str, typer.Argument(help="what the tool should do, e.g. 'convert a csv to parquet'")],
+    k: Annotated[int, typer.Option("-k", "--limit", min=1, help="how many tools")] = 10,
+    toolset: ToolsetOption = None,
+    namespace: NamespaceOption = None,
+    tag: TagOption = None,
+    tier: TierOption = None,
+    runtime: RuntimeOption = None,
+    lifecycle: LifecycleOption = None,
+    as_json: JsonOption = False,
+    workspace: Workspace = None,
+) -> None:
+    """Tools ranked for QUERY, with their scores and the fields each query term matched."""
+    with _nexus(workspace) as nexus:
+        selection = _selection(nexus, toolset, namespace, tag, tier, runtime, lifecycle)
+        hits = selection.search(nexus.registry, query, k)
+    if as_json:
+        _write_json([{**describe(h.spec, "listing"), "score": round(h.score, 4), "matched": h.matched}
+                     for h in hits])
+        return
+    if not hits:
+        out.print(f"no tool matches {query!r}", markup=False)
+        return
+    table = Table()
+    for column in ("#", "tool", "score", "tier", "summary", "matched"):
+        table.add_column(column)
+    for rank, hit in enumerate(hits, 1):
+        matched = "; ".join(f"{field}: {', '.join(terms)}" for field, terms in hit.matched.items())
+        add_row(table, str(rank), hit.spec.ref, f"{hit.score:.2f}", hit.spec.tier.value, hit.spec.summary, matched)
     out.print(table)
 
 
@@ -61,13 +140,70 @@ def tools_list(
 @guarded
 def tools_show(
     name: Annotated[str, typer.Argument(help="tool name, optionally name@version")],
+    level: Annotated[str, typer.Option("--level", "-l", help="listing, card or schema")] = "card",
+    as_json: JsonOption = False,
     workspace: Workspace = None,
 ) -> None:
-    """A tool's full spec as JSON."""
-    with Nexus(workspace, store=False) as nexus:
+    """One tool at a disclosure level: listing (one line), card (arguments, cost, limits), schema (everything)."""
+    try:
+        chosen = parse_level(level)
+    except ValueError as exc:
+        raise _fail(f"--level: {exc}") from None
+    with _nexus(workspace) as nexus:
         try:
             spec = nexus.registry.get(name)
-        except LookupError as exc:
-            raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint=getattr(exc, "hint", None))]) from None
-    sys.stdout.write(spec.model_dump_json(indent=2) + "\n")
+        except (LookupError, ValueError) as exc:
+            raise _fail(str(exc.args[0]), getattr(exc, "hint", None)) from None
+    if as_json:
+        _write_json(describe(spec, chosen))
+    else:
+        out.print(render_text(spec, chosen), markup=False, highlight=False)
 
+
+@tools_app.command("toolsets")
+@guarded
+def tools_toolsets(as_json: JsonOption = False, workspace: Workspace = None) -> None:
+    """Toolsets by name: built-in (all, read-only, one per namespace) and configured ([toolsets.NAME])."""
+    with _nexus(workspace) as nexus:
+        specs = nexus.registry.list()
+        toolsets = available_toolsets(nexus.settings.toolsets, specs)
+        counts = {name: len(ts.select(specs)) for name, ts in toolsets.items()}
+    if as_json:
+        _write_json([{**ts.model_dump(mode="json", exclude_defaults=True), "name": name, "tools": counts[name],
+                      "configured": name in nexus.settings.toolsets} for name, ts in toolsets.items()])
+        return
+    table = Table()
+    for column in ("toolset", "tools", "source", "description"):
+        table.add_column(column)
+    for name, ts in toolsets.items():
+        source = "toolnexus.toml" if name in nexus.settings.toolsets else "built-in"
+        add_row(table, name, str(counts[name]), source, ts.description)
+    out.print(table)
+
+
+@tools_app.command("export")
+@guarded
+def tools_export(
+    provider: Annotated[str, typer.Option("--format", "-f", help="mcp, openai, openai-responses or anthropic")],
+    toolset: ToolsetOption = None,
+    namespace: NamespaceOption = None,
+    tag: TagOption = None,
+    tier: TierOption = None,
+    runtime: RuntimeOption = None,
+    lifecycle: LifecycleOption = None,
+    strict: Annotated[bool, typer.Option("--strict", help="OpenAI strict mode (schemas must allow it)")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Tool definitions for a provider, as JSON: {"tools": [...], "names": {provider name: tool name}}."""
+    try:
+        chosen = Provider(provider)
+    except ValueError:
+        raise _fail(f"--format {provider!r}: use one of {', '.join(p.value for p in Provider)}") from None
+    with _nexus(workspace) as nexus:
+        selection = _selection(nexus, toolset, namespace, tag, tier, runtime, lifecycle)
+        specs = selection.select(nexus.registry.list())
+    try:
+        exported = export_tools(specs, chosen, strict=strict)
+    except AdapterError as exc:
+        raise _fail(str(exc)) from None
+    _write_json({"provider": chosen.value, "tools": exported.tools, "names": exported.name_map()})

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, get_type_hints, overload
 
 import docstring_parser
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from toolnexus.core.spec import CostModel, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
+from toolnexus.core.spec import CostModel, Lifecycle, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.registry.versions import parse_version
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,6 +92,18 @@ def describe_function(
     return input_schema, output_schema, PythonTool(fn, arguments, returns, takes), summary, description
 
 
+def _examples(tool_name: str, examples: Iterable[ToolExample | dict[str, Any]]) -> list[ToolExample]:
+    out: list[ToolExample] = []
+    for number, example in enumerate(examples, 1):
+        try:
+            out.append(example if isinstance(example, ToolExample) else ToolExample.model_validate(example))
+        except ValidationError as exc:
+            problem = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'example'}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"@tool {tool_name!r}: example {number} is not {{arguments, result, description}}: "
+                             f"{problem}") from None
+    return out
+
+
 @overload
 def tool(fn: F) -> F: ...
 
@@ -109,7 +121,8 @@ def tool(
     runtime: str = ...,
     deterministic: bool = ...,
     summary: str | None = ...,
-    examples: Iterable[dict[str, Any]] = ...,
+    examples: Iterable[ToolExample | dict[str, Any]] = ...,
+    lifecycle: Lifecycle | str = ...,
     register: bool = ...,
 ) -> Callable[[F], F]: ...
 
@@ -127,7 +140,8 @@ def tool(
     runtime: str = "inprocess",
     deterministic: bool = False,
     summary: str | None = None,
-    examples: Iterable[dict[str, Any]] = (),
+    examples: Iterable[ToolExample | dict[str, Any]] = (),
+    lifecycle: Lifecycle | str = Lifecycle.ACTIVE,
     register: bool = True,
 ) -> F | Callable[[F], F]:
     """Make a typed Python function a tool.
@@ -135,6 +149,10 @@ def tool(
     The input schema comes from the parameters' type hints and the docstring's parameter
     descriptions, the output schema from the return annotation. The function is returned unchanged
     (still callable directly); its :class:`ToolSpec` is on ``fn.__toolnexus_spec__``.
+
+    ``examples`` are calls a reader (or an agent) can copy: ``{"arguments": {...}, "result": ...,
+    "description": "..."}``; the schema level of the disclosure shows them. ``lifecycle`` is where the
+    tool is in its life (``experimental``, ``active``, ``deprecated``, ``retired``); discovery filters on it.
 
     Example::
 
@@ -150,6 +168,12 @@ def tool(
             parse_version(version)
         except ValueError as exc:
             raise ValueError(f"@tool {tool_name!r}: {exc}") from None
+        try:
+            state = Lifecycle(lifecycle)
+        except ValueError:
+            known = ", ".join(s.value for s in Lifecycle)
+            raise ValueError(f"@tool {tool_name!r}: unknown lifecycle {lifecycle!r} (use one of {known})") from None
+        samples = _examples(tool_name, examples)
         input_schema, output_schema, wrapper, doc_summary, description = describe_function(func, tool_name)
         target = f"{func.__module__}:{func.__qualname__}"
         spec = ToolSpec(
@@ -166,7 +190,8 @@ def tool(
             runtime=runtime,
             deterministic=deterministic,
             entry=ToolEntry(kind="python", target=target),
-            examples=[ToolExample(**e) for e in examples],
+            examples=samples,
+            lifecycle=state,
             source=f"python:{target}",
         ).bind(wrapper)
         setattr(func, SPEC_ATTR, spec)

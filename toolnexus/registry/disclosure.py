@@ -7,6 +7,7 @@ everything: the full input and output schemas and the examples.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -82,6 +83,72 @@ def schema(spec: ToolSpec) -> dict[str, Any]:
     }
 
 
+def parse_level(level: Level | str) -> Level:
+    """``level`` as a :class:`Level`; a ValueError that names the three levels otherwise."""
+    try:
+        return Level(level)
+    except ValueError:
+        raise ValueError(f"unknown level {level!r}: use one of {', '.join(v.value for v in Level)}") from None
+
+
 def describe(spec: ToolSpec, level: Level | str = Level.LISTING) -> dict[str, Any]:
     """``spec`` at ``level`` (``listing``, ``card`` or ``schema``)."""
-    return {Level.LISTING: listing, Level.CARD: card, Level.SCHEMA: schema}[Level(level)](spec)
+    return {Level.LISTING: listing, Level.CARD: card, Level.SCHEMA: schema}[parse_level(level)](spec)
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _argument_line(arg: dict[str, Any]) -> str:
+    flags = "required" if arg["required"] else f"default {_value(arg['default'])}" if "default" in arg else "optional"
+    line = f"  {arg['name']}: {arg['type']} ({flags})"
+    if "enum" in arg:
+        line += f" one of {', '.join(_value(v) for v in arg['enum'])}"
+    if arg.get("description"):
+        line += f" — {arg['description']}"
+    return line
+
+
+def _cost_text(cost: dict[str, Any]) -> str:
+    kind = cost.get("kind", "free")
+    if kind == "free":
+        return "free"
+    currency = cost.get("currency", "USD")
+    if kind == "per_call":
+        return f"{cost.get('amount', 0):g} {currency} per call"
+    if kind == "per_second":
+        return f"{cost.get('amount', 0):g} {currency} per second"
+    return f"reported by the tool in `{cost.get('field', 'cost')}` (estimate {cost.get('estimate', 0):g} {currency})"
+
+
+def render_text(spec: ToolSpec, level: Level | str = Level.CARD) -> str:
+    """``spec`` at ``level`` as plain text, for terminals and widgets (the same facts as :func:`describe`)."""
+    level = parse_level(level)
+    head = f"{spec.name}@{spec.version}  [{spec.tier.value}]  {spec.summary}".rstrip()
+    if level is Level.LISTING:
+        return head
+    info = card(spec)
+    lines = [head, ""]
+    if spec.description and spec.description.strip() != spec.summary.strip():
+        lines += [spec.description.strip(), ""]
+    lines.append("arguments:" if info["arguments"] else "arguments: none")
+    lines += [_argument_line(arg) for arg in info["arguments"]]
+    limits = ", ".join(f"{k} {v}" for k, v in info["limits"].items())
+    lines += [
+        "",
+        f"runtime: {spec.runtime}   lifecycle: {spec.lifecycle.value}   cost: {_cost_text(info['cost'])}",
+        f"limits: {limits or 'none'}",
+    ]
+    if spec.tags:
+        lines.append(f"tags: {', '.join(spec.tags)}")
+    if level is Level.SCHEMA:
+        lines += ["", "input schema:", json.dumps(spec.input_schema, indent=2, ensure_ascii=False)]
+        if spec.output_schema is not None:
+            lines += ["", "output schema:", json.dumps(spec.output_schema, indent=2, ensure_ascii=False)]
+        for number, example in enumerate(spec.examples, 1):
+            title = f"example {number}" + (f": {example.description}" if example.description else "")
+            lines += ["", title, f"  arguments: {_value(example.arguments)}"]
+            if example.result is not None:
+                lines.append(f"  result: {_value(example.result)}")
+    return "\n".join(lines)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.spec import CostModel, Limits, Mount, SafetyTier, ToolEntry, ToolExample, ToolSpec
+from toolnexus.core.spec import CostModel, Lifecycle, Limits, Mount, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.core.yamlpos import load_yaml, validation_diagnostics
 from toolnexus.registry.versions import parse_version
 
@@ -42,7 +42,10 @@ class ManifestTool(BaseModel):
     tags: list[str] = Field(default_factory=list)
     runtime: str | None = Field(None, description="default: process for commands, wasm, docker for images")
     deterministic: bool = False
-    examples: list[ToolExample] = Field(default_factory=list)
+    lifecycle: Lifecycle = Field(Lifecycle.ACTIVE, description="experimental, active, deprecated or retired")
+    examples: list[ToolExample] = Field(
+        default_factory=list, description="example calls: arguments, and the result they give (shown by "
+        "`toolnexus tools show NAME --level schema`)")
 
     @field_validator("name")
     @classmethod
