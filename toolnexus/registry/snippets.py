@@ -20,7 +20,7 @@ _PLACEHOLDERS: dict[str, Any] = {"string": "", "integer": 0, "number": 0, "boole
 
 
 def _placeholder(arg: dict[str, Any]) -> Any:
-    if "enum" in arg and arg["enum"]:
+    if arg.get("enum"):
         return arg["enum"][0]
     kind = str(arg["type"]).split(" | ")[0].split("[")[0]
     return _PLACEHOLDERS.get(kind, "")
