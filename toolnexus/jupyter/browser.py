@@ -1,0 +1,328 @@
+"""The tool browser: search, filter and page through the registry in a notebook, and use a tool.
+
+``browse()`` shows a search box (results as you type, debounced), filters (namespace, tier, tag,
+toolset), a paged listing and, for the selected tool, its card or full schema (the disclosure levels)
+and buttons that produce a ready-to-edit mission step or Python call.
+
+It stays responsive with tens of thousands of tools: the listing is one ``Select`` whose options are
+the current page (25 tools), updated in place, so a search never creates widgets and never renders or
+sends more than one page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import ipywidgets as widgets
+
+from toolnexus.core.spec import SafetyTier, ToolSpec
+from toolnexus.registry.disclosure import Level, render_text
+from toolnexus.registry.snippets import mission_step, python_call
+from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
+from toolnexus.registry.toolsets_config import ToolFilter, available_toolsets, top_namespaces
+
+PAGE_SIZE = 25
+DEBOUNCE_SECONDS = 0.2
+ANY = ""  # the "no filter" choice of a dropdown
+MAX_SUGGESTIONS = 500  # combobox suggestions sent to the browser, however many tags the catalog has
+
+
+class Handle(Protocol):
+    def cancel(self) -> Any: ...
+
+
+Scheduler = Callable[[float, Callable[[], None]], Handle]
+
+
+def default_scheduler(delay: float, callback: Callable[[], None]) -> Handle:
+    """Run ``callback`` after ``delay`` seconds: on the kernel's event loop when there is one, else a timer."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        timer = threading.Timer(delay, callback)
+        timer.daemon = True
+        timer.start()
+        return timer
+    return loop.call_later(delay, callback)
+
+
+class Debouncer:
+    """Calls a function once input has been quiet for ``delay`` seconds (each new call restarts the wait)."""
+
+    def __init__(self, function: Callable[[], None], delay: float = DEBOUNCE_SECONDS,
+                 scheduler: Scheduler = default_scheduler) -> None:
+        self.function = function
+        self.delay = delay
+        self.scheduler = scheduler
+        self._pending: Handle | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._pending is not None:
+                self._pending.cancel()
+            self._pending = self.scheduler(self.delay, self._fire)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._pending = None
+        self.function()
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
+
+    def flush(self) -> None:
+        """Run a pending call now (for tests and for "press Enter")."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
+            self.function()
+
+
+def _insert_into_next_cell(text: str) -> bool:
+    """Put ``text`` into the next cell through IPython's ``set_next_input``; False outside a kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    shell.set_next_input(text, replace=False)
+    return True
+
+
+class ToolBrowser:
+    """The browser's Python model; ``.widget`` is what the notebook displays."""
+
+    def __init__(self, registry: Any, toolsets: dict[str, Toolset] | None = None, *, page_size: int = PAGE_SIZE,
+                 debounce: float = DEBOUNCE_SECONDS, scheduler: Scheduler = default_scheduler,
+                 insert: Callable[[str], bool] = _insert_into_next_cell) -> None:
+        self.registry = registry
+        self.configured = dict(toolsets or {})
+        self.page_size = page_size
+        self.insert = insert
+        self.page = 0
+        self.selected: ToolSpec | None = None
+        self.results: list[ToolSpec] = []
+        self.has_more = False
+        self.total: int | None = None
+        self._page_specs: dict[str, ToolSpec] = {}
+        self._updating = False
+        self._stale = False
+        self._debounced = Debouncer(self.update, debounce, scheduler)
+
+        specs = registry.list()
+        self.search = widgets.Text(placeholder="search tools, e.g. 'read a csv file'", continuous_update=True,
+                                   layout=widgets.Layout(width="50%"))
+        self.toolset = widgets.Dropdown(description="toolset", layout=widgets.Layout(width="auto"))
+        self.namespace = widgets.Combobox(description="namespace", placeholder="any", ensure_option=False)
+        self.tier = widgets.Dropdown(description="tier", options=[("any", ANY)] + [(t.value, t.value)
+                                                                                   for t in SafetyTier])
+        self.tag = widgets.Combobox(description="tag", placeholder="any", ensure_option=False)
+        self._refresh_choices(specs)
+
+        # One Select holds the page: its options are the only per-tool data sent to the browser.
+        self.listing = widgets.Select(options=[], rows=page_size, layout=widgets.Layout(width="100%"))
+        self.listing.observe(self._picked, names="value")
+        self.previous = widgets.Button(description="◀", layout=widgets.Layout(width="3em"), disabled=True)
+        self.next = widgets.Button(description="▶", layout=widgets.Layout(width="3em"), disabled=True)
+        self.previous.on_click(lambda _b: self.go_to(self.page - 1))
+        self.next.on_click(lambda _b: self.go_to(self.page + 1))
+        self.status = widgets.Label()
+
+        self.level = widgets.ToggleButtons(options=[lv.value for lv in Level], value=Level.CARD.value)
+        self.detail = widgets.HTML()
+        self.step_button = widgets.Button(description="mission step", icon="list", disabled=True,
+                                          tooltip="a `uses:` step for a mission, into the next cell")
+        self.call_button = widgets.Button(description="Python call", icon="code", disabled=True,
+                                          tooltip="`await toolnexus.acall(...)`, into the next cell")
+        self.step_button.on_click(lambda _b: self.produce("step"))
+        self.call_button.on_click(lambda _b: self.produce("python"))
+        self.snippet = widgets.Textarea(layout=widgets.Layout(width="100%", height="10em"),
+                                        placeholder="the mission step or Python call appears here")
+
+        for control in (self.search, self.namespace, self.tag):
+            control.observe(self._changed, names="value")
+        for control in (self.toolset, self.tier):
+            control.observe(self._changed_now, names="value")
+        self.level.observe(lambda _c: self._show_detail(), names="value")
+        self.search.on_submit(lambda _t: self._debounced.flush())
+        self._unsubscribe = registry.subscribe(self._registry_changed) if hasattr(registry, "subscribe") else None
+
+        filters = widgets.HBox([self.toolset, self.namespace, self.tier, self.tag],
+                               layout=widgets.Layout(flex_flow="row wrap"))
+        pager = widgets.HBox([self.previous, self.status, self.next])
+        tool = widgets.VBox([self.level, self.detail, widgets.HBox([self.step_button, self.call_button]),
+                             self.snippet])
+        self.widget = widgets.VBox([self.search, filters, pager, self.listing, tool])
+        self.update()
+
+    # -- filters and results ---------------------------------------------------------------------
+
+    def _refresh_choices(self, specs: list[ToolSpec]) -> None:
+        toolsets = available_toolsets(self.configured, specs)
+        current = self.toolset.value
+        self.toolset.options = list(toolsets)
+        self.toolset.value = current if current in toolsets else ALL_TOOLS.name
+        self._toolsets = toolsets
+        self.namespace.options = top_namespaces(specs)[:MAX_SUGGESTIONS]
+        counts: dict[str, int] = {}
+        for spec in specs:
+            for tag in spec.tags:
+                counts[tag] = counts.get(tag, 0) + 1
+        self.tag.options = sorted(counts, key=lambda t: (-counts[t], t))[:MAX_SUGGESTIONS]
+
+    def filters(self) -> ToolFilter:
+        """The chosen toolset narrowed by the namespace, tier and tag filters."""
+        extra: dict[str, Any] = {}
+        if self.namespace.value.strip():
+            extra["namespaces"] = [self.namespace.value.strip()]
+        if self.tier.value:
+            extra["tiers"] = [self.tier.value]
+        if self.tag.value.strip():
+            extra["tags"] = [self.tag.value.strip()]
+        return ToolFilter(self._toolsets.get(self.toolset.value, ALL_TOOLS), Toolset(name="filters", **extra)
+                          if extra else None)
+
+    def _changed(self, _change: Any = None) -> None:
+        if self._updating:
+            return
+        self.page = 0
+        self._debounced()
+
+    def _changed_now(self, _change: Any = None) -> None:
+        if self._updating:
+            return
+        self.page = 0
+        self.update()
+
+    def _registry_changed(self, _event: str, _spec: ToolSpec) -> None:
+        self._stale = True
+        self._debounced()
+
+    def update(self) -> None:
+        """Recompute the current page of results and show it in the row pool."""
+        if self._stale:
+            self._stale = False
+            self._updating = True
+            try:
+                self._refresh_choices(self.registry.list())
+            finally:
+                self._updating = False
+        selection = self.filters()
+        query = self.search.value.strip()
+        start = self.page * self.page_size
+        if query:
+            # One more than the page asks whether a next page exists, without ranking the whole catalog.
+            hits = selection.search(self.registry, query, start + self.page_size + 1)
+            found = [hit.spec for hit in hits]
+            self.total = None if len(found) > start + self.page_size else len(found)
+        else:
+            found = selection.select(self.registry.list())
+            self.total = len(found)
+        self.results = found[start:start + self.page_size]
+        self.has_more = len(found) > start + self.page_size
+        self._page_specs = {spec.ref: spec for spec in self.results}
+        self._updating = True
+        try:
+            self.listing.options = [(render_text(spec, Level.LISTING), spec.ref) for spec in self.results]
+            self.listing.value = self.selected.ref if self.selected and self.selected.ref in self._page_specs else None
+        finally:
+            self._updating = False
+        self.previous.disabled = self.page == 0
+        self.next.disabled = not self.has_more
+        shown = f"{start + 1}–{start + len(self.results)}" if self.results else "0"
+        of = f"{self.total:,}" if self.total is not None else "more"
+        self.status.value = f"{shown} of {of} tools" if self.results or self.page else "no tools match"
+
+    def go_to(self, page: int) -> None:
+        """Show page ``page`` (0-based) of the current results."""
+        if page < 0 or (page > self.page and not self.has_more):
+            return
+        self.page = page
+        self.update()
+
+    def flush(self) -> None:
+        """Apply a pending (debounced) search now."""
+        self._debounced.flush()
+
+    def visible_rows(self) -> list[ToolSpec]:
+        """The tools the listing shows now."""
+        return list(self.results)
+
+    def _picked(self, change: Any) -> None:
+        if not self._updating and change["new"] is not None:
+            self.select(self._page_specs[change["new"]])
+
+    # -- the selected tool ----------------------------------------------------------------------
+
+    def select(self, spec: ToolSpec | str | None) -> None:
+        """Expand ``spec`` (a tool or its name) to its card or schema, and enable the snippet buttons."""
+        if isinstance(spec, str):
+            spec = self.registry.get(spec)
+        self.selected = spec
+        self.step_button.disabled = self.call_button.disabled = spec is None
+        if spec is not None and self.level.value == Level.LISTING.value:
+            self.level.value = Level.CARD.value  # a click asks for more than the row already shows
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        if self.selected is None:
+            self.detail.value = ""
+            return
+        from html import escape
+
+        text = render_text(self.selected, self.level.value)
+        self.detail.value = f"<pre style='white-space: pre-wrap'>{escape(text)}</pre>"
+
+    def produce(self, kind: str) -> str:
+        """A mission step (``"step"``) or Python call (``"python"``) for the selected tool.
+
+        It goes into the next cell when running in a kernel and always into the text area below.
+        """
+        if self.selected is None:
+            return ""
+        text = mission_step(self.selected) if kind == "step" else python_call(self.selected)
+        self.snippet.value = text
+        self.insert(text)
+        return text
+
+    def close(self) -> None:
+        """Stop following the registry and close the browser's widgets."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        pending: list[widgets.Widget] = [self.widget]
+        while pending:
+            widget = pending.pop()
+            pending.extend(getattr(widget, "children", ()))
+            widget.close()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def browse(nexus: Any = None, registry: Any = None, **options: Any) -> ToolBrowser:
+    """A tool browser over ``registry`` (default: the nexus's, else the current directory's nexus).
+
+    Display it as the last expression of a cell. Toolsets configured in ``toolnexus.toml`` appear in
+    its toolset filter.
+    """
+    toolsets: dict[str, Toolset] = {}
+    if registry is None:
+        if nexus is None:
+            from toolnexus.api import default_nexus
+
+            nexus = default_nexus()
+        registry = nexus.registry
+    if nexus is not None:
+        toolsets = dict(nexus.settings.toolsets)
+    return ToolBrowser(registry, toolsets, **options)
