@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
-from toolnexus.core.spec import CostModel, SafetyTier, ToolSpec
+from toolnexus.core.spec import CostModel, Lifecycle, SafetyTier, ToolExample, ToolSpec
 from toolnexus.registry import Registry, decorator, follow_decorated, spec_of, tool
 
 
@@ -179,6 +179,9 @@ def test_async_functions_are_awaited_through_acall() -> None:
         ({"timeout": "soon"}, "'soon' is not a duration"),
         ({"memory": "lots"}, "'lots' is not a size"),
         ({"name": "has space"}, "is not a tool name"),
+        ({"lifecycle": "beta"}, "unknown lifecycle 'beta' \\(use one of experimental, active, deprecated, retired\\)"),
+        ({"examples": [{"result": 1}]}, "example 1 is not .*arguments: Field required"),
+        ({"examples": [{"arguments": {}}, {"arguments": [1]}]}, "example 2 is not .*arguments: Input should be"),
     ],
 )
 def test_bad_settings_fail_at_decoration_with_a_clear_message(kwargs: dict[str, object], message: str) -> None:
@@ -210,3 +213,16 @@ def test_decorated_tools_reach_followers_old_and_new(monkeypatch: pytest.MonkeyP
         return 3
 
     assert registry.names() == ["probe.first", "probe.second"]
+
+
+def test_lifecycle_and_examples_are_declared_on_the_decorator() -> None:
+    @tool(name="demo.new", lifecycle="experimental", register=False,
+          examples=[ToolExample(arguments={"x": 1}, result=2, description="doubles"), {"arguments": {"x": 0}}])
+    def new(x: int) -> int:
+        return 2 * x
+
+    spec = spec_of(new)
+    assert spec.lifecycle is Lifecycle.EXPERIMENTAL
+    assert [(e.arguments, e.result, e.description) for e in spec.examples] == [({"x": 1}, 2, "doubles"),
+                                                                               ({"x": 0}, None, None)]
+    assert spec_of(add).lifecycle is Lifecycle.ACTIVE

@@ -231,3 +231,36 @@ def test_one_bad_manifest_does_not_hide_the_others(tmp_path: Path) -> None:
     assert files == {"a-bad.tools.yaml", "z-bad.tools.yaml"}
     assert registry.names() == ["text.noop", "text.words"]  # the good manifest was still registered
     assert len(registry.problems) == 2
+
+
+def test_a_manifest_declares_lifecycle_and_examples(tmp_path: Path) -> None:
+    path = tmp_path / "x.tools.yaml"
+    path.write_text(dedent("""\
+        tools:
+          - name: text.shout
+            command: [python3, shout.py]
+            lifecycle: deprecated
+            examples:
+              - arguments: {text: hi}
+                result: {text: HI}
+                description: upper-cases
+    """))
+
+    (spec,) = load_manifest(path)
+
+    assert spec.lifecycle.value == "deprecated"
+    assert [(e.arguments, e.result, e.description) for e in spec.examples] == [
+        ({"text": "hi"}, {"text": "HI"}, "upper-cases")]
+
+
+def test_a_bad_lifecycle_or_example_in_a_manifest_is_positioned(tmp_path: Path) -> None:
+    path = tmp_path / "x.tools.yaml"
+    path.write_text("tools:\n  - name: t\n    command: [t]\n    lifecycle: gone\n    examples:\n"
+                    "      - {result: 1}\n")
+
+    with pytest.raises(DiagnosticError) as info:
+        load_manifest(path)
+
+    found = [(d.line, d.message) for d in info.value.diagnostics]
+    assert found[0][0] == 4 and "tools.0.lifecycle" in found[0][1] and "'experimental'" in found[0][1]
+    assert found[1] == (6, "missing required key 'arguments' in tools.0.examples.0")
