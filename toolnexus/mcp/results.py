@@ -1,0 +1,78 @@
+"""Tool and mission outcomes as MCP ``CallToolResult``\\ s: structured content plus a text block.
+
+Failures are results with ``isError: true`` and the :class:`ToolError` as data, so an agent can read
+what went wrong and correct its call; only protocol mistakes (an unknown tool) are JSON-RPC errors.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mcp_types as types
+
+from toolnexus.core.call import ToolResult
+from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.run import RunResult
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+
+
+def structured(output: Any) -> dict[str, Any]:
+    """Structured content is always an object: a dict as it is, anything else under ``result``."""
+    return output if isinstance(output, dict) else {"result": output}
+
+
+def error_result(error: ToolError, meta: dict[str, Any] | None = None) -> types.CallToolResult:
+    """``error`` as an ``isError`` result: the message as text, the whole error as structured content."""
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=str(error))],
+        structured_content={"error": error.model_dump(mode="json")},
+        is_error=True,
+        _meta=meta or None,
+    )
+
+
+def output_result(output: Any) -> types.CallToolResult:
+    """A successful output (of a meta-tool) as a result."""
+    return types.CallToolResult(content=[types.TextContent(type="text", text=_text(output))],
+                                structured_content=structured(output), is_error=False)
+
+
+def call_result(result: ToolResult) -> types.CallToolResult:
+    """A tool call's :class:`ToolResult` for MCP."""
+    meta = {"toolnexus/call_id": result.call_id, "toolnexus/version": result.version,
+            "toolnexus/runtime": result.runtime}
+    if result.error is not None:
+        return error_result(result.error, meta)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=_text(result.output))],
+        structured_content=structured(result.output),
+        is_error=False,
+        _meta=meta,
+    )
+
+
+def run_result(result: RunResult) -> types.CallToolResult:
+    """A mission run for MCP: its outputs when it succeeded, the failing step's error otherwise."""
+    meta = {"toolnexus/run_id": result.run_id, "toolnexus/status": result.status.value}
+    if result.ok:
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=_text(result.outputs))],
+            structured_content=dict(result.outputs),
+            is_error=False,
+            _meta=meta,
+        )
+    failed = result.failed_steps()
+    error = result.error or (failed[0].error if failed and failed[0].error else None) or ToolError(
+        kind=ErrorKind.CANCELLED if result.status.value == "cancelled" else ErrorKind.TOOL_ERROR,
+        message=f"the run {result.status.value}")
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=result.summary())],
+        structured_content={"error": error.model_dump(mode="json"), "run_id": result.run_id,
+                            "status": result.status.value},
+        is_error=True,
+        _meta=meta,
+    )

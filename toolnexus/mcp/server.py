@@ -1,0 +1,391 @@
+"""The MCP server: a workspace's registry (and missions) served through the official ``mcp`` SDK.
+
+:class:`ToolServer` builds an SDK low-level ``Server`` whose handlers read a :class:`Catalog` (paged,
+toolset-filtered) and run every call through the workspace's :class:`~toolnexus.api.Nexus` — the same
+validation, gate, runtime, tracking and cancellation as a mission step. The same server is served over
+Streamable HTTP (both protocol eras: the 2025-11-25 handshake with sessions and the stateless
+2026-07-28 exchange; see :meth:`ToolServer.http_app`) and over stdio (:mod:`toolnexus.mcp.stdio`).
+
+Where the SDK and the specification differ, the specification wins: an unknown tool is the JSON-RPC
+error ``-32602``, never an ``isError`` result.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import mcp_types as types
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from toolnexus import __version__
+from toolnexus.core.call import ToolCall
+from toolnexus.core.diagnostics import DiagnosticError, did_you_mean
+from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.events import Event, RunStarted, StepFinished
+from toolnexus.core.spec import ToolSpec
+from toolnexus.mcp.catalog import Catalog, Entry, EntryKind, InvalidCursor
+from toolnexus.mcp.meta import SEARCH_SPEC, search
+from toolnexus.mcp.missions import MissionFolder
+from toolnexus.mcp.results import call_result, error_result, output_result, run_result
+from toolnexus.mcp.selection import UnknownToolset, toolset_from_query
+from toolnexus.mission import load_mission
+from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from toolnexus.api import Nexus
+
+log = logging.getLogger("toolnexus.mcp")
+
+PAGE_SIZE = 100
+DEBOUNCE = 0.05
+# Scope key under which a transport (the Jupyter handler) puts a per-request authorisation check.
+AUTHORIZE_SCOPE_KEY = "toolnexus.authorize"
+Authorize = Callable[[ToolSpec], Awaitable[bool] | bool]
+
+# The progress reporter of the mission run in this task (and the engine tasks it starts).
+_progress: contextvars.ContextVar[_StepProgress | None] = contextvars.ContextVar("toolnexus_mcp_progress",
+                                                                                  default=None)
+
+
+class _Server(Server[Any]):
+    """The SDK's low-level server, advertising ``tools.listChanged`` on every handshake.
+
+    The streamable-HTTP session manager builds initialisation options itself, without notification
+    options; this is the one place both transports read them from.
+    """
+
+    def create_initialization_options(self, notification_options: NotificationOptions | None = None,
+                                      experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+                                      extensions: dict[str, dict[str, Any]] | None = None) -> InitializationOptions:
+        return super().create_initialization_options(notification_options or NotificationOptions(tools_changed=True),
+                                                     experimental_capabilities, extensions)
+
+
+def _progress_token(ctx: ServerRequestContext[Any, Any]) -> Any:
+    meta = ctx.meta or {}
+    return meta.get("progress_token", meta.get("progressToken"))  # type: ignore[call-overload]
+
+
+def _connection_of(ctx: ServerRequestContext[Any, Any]) -> Any:
+    # SDK 2.3 hands low-level handlers no public handle on the connection, and list_changed outside a
+    # request has to go out on it (the standalone stream). Read defensively: None means "not tracked".
+    return getattr(ctx.session, "_connection", None)
+
+
+class _StepProgress:
+    """Turns one mission run's events into progress notifications (steps done of steps planned)."""
+
+    def __init__(self, send: Any) -> None:
+        self.send = send
+        self.total: int | None = None
+        self.done = 0
+
+    def feed(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.total = len(event.step_ids)
+            message = f"run {event.run_id} of {event.mission} started"
+        elif isinstance(event, StepFinished):
+            self.done += 1
+            record = event.record
+            message = f"step {record.step_id} ({record.tool}) {record.status.value}"
+        else:
+            return
+        with suppress(anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.send.send_nowait((float(self.done), float(self.total) if self.total else None, message))
+
+
+class ToolServer:
+    """Serves a Nexus's tools and missions over MCP (see the module docstring).
+
+    ``toolset`` is what a client gets unless its request selects another (``?toolset=NAME``);
+    ``missions_dir`` (default ``<workspace>/missions``) holds the missions served as ``mission.<name>``.
+    """
+
+    def __init__(self, nexus: Nexus, *, toolset: Toolset | None = None, missions_dir: str | Path | None = None,
+                 page_size: int = PAGE_SIZE, debounce: float = DEBOUNCE, name: str = "toolnexus") -> None:
+        self.nexus = nexus
+        self.toolset = toolset or nexus.settings.toolsets.get("all", ALL_TOOLS)
+        folder = Path(missions_dir) if missions_dir is not None else nexus.workspace / "missions"
+        self.missions = MissionFolder(folder if folder.is_absolute() else nexus.workspace / folder, nexus.compile)
+        self.page_size = page_size
+        self.debounce = debounce
+        self.meta_tools: list[ToolSpec] = [SEARCH_SPEC]
+        self.bus = InMemorySubscriptionBus()
+        self.server = _Server(
+            name, version=__version__, title="toolnexus",
+            instructions="Tools of a toolnexus workspace. Call tools.search to find a tool by what it does.",
+            lifespan=self._lifespan,
+            get_tool_input_schema=self._input_schema,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_subscriptions_listen=ListenHandler(self.bus),
+        )
+        self.server.middleware.append(self._track_connection)
+        self._catalogs: dict[str, tuple[tuple[int, int], Catalog]] = {}
+        self._toolsets: dict[str, Toolset] = {}
+        self._by_query: dict[bytes, Toolset] = {}
+        self._connections: dict[int, tuple[Any, str]] = {}  # id(connection) → (connection, toolset key)
+        self._listed: dict[str, str] = {}  # toolset key → fingerprint clients were last told about
+        self._generation_told = nexus.registry.generation
+        self._wake: anyio.Event | None = None
+        self._token: anyio.lowlevel.EventLoopToken | None = None
+        self._loop_thread: int | None = None
+        self._unsubscribe_events = nexus.bus.subscribe(self._on_event)
+        self._unsubscribe_registry = nexus.registry.subscribe(self._on_registry_change)
+
+    def close(self) -> None:
+        """Stop listening to the registry and the event bus (the Nexus stays open)."""
+        self._unsubscribe_registry()
+        self._unsubscribe_events()
+
+    # -- transports ----------------------------------------------------------------------------
+
+    def http_app(self, path: str = "/mcp") -> Starlette:
+        """The SDK's Streamable HTTP ASGI app at ``path``, both protocol eras on one endpoint.
+
+        DNS-rebinding checks are the host's business: the Jupyter handler checks Host and Origin
+        before a request gets here (the SDK's own check would only know of localhost).
+        """
+        return self.server.streamable_http_app(
+            streamable_http_path=path,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+
+    # -- catalog -------------------------------------------------------------------------------
+
+    def catalog(self, toolset: Toolset | None = None) -> Catalog:
+        """The tools ``toolset`` offers now (rebuilt only after the registry or the missions changed)."""
+        toolset = toolset or self.toolset
+        key = self._key(toolset)
+        generation = self.nexus.registry.generation
+        missions = self.missions.tools(generation)
+        stamp = (generation, id(missions))
+        cached = self._catalogs.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        catalog = Catalog.build(self.nexus.registry.list(), [m.spec for m in missions.values()], self.meta_tools,
+                                toolset)
+        self._catalogs[key] = (stamp, catalog)
+        return catalog
+
+    def _key(self, toolset: Toolset) -> str:
+        key = toolset.model_dump_json()
+        self._toolsets.setdefault(key, toolset)
+        return key
+
+    def toolset_for(self, query: Mapping[str, Any] | list[tuple[str, str]]) -> Toolset:
+        """The toolset a request's query selects (UnknownToolset if it names none that is configured)."""
+        items = list(query.items()) if isinstance(query, Mapping) else list(query)
+        if not items:
+            return self.toolset
+        return toolset_from_query(self.nexus.settings.toolsets, items)
+
+    def _toolset_of(self, ctx: ServerRequestContext[Any, Any]) -> Toolset:
+        request = ctx.request
+        scope = getattr(request, "scope", None)
+        if not scope or not scope.get("query_string"):
+            return self.toolset
+        raw: bytes = scope["query_string"]
+        cached = self._by_query.get(raw)
+        if cached is None:
+            try:
+                cached = self.toolset_for(request.query_params.multi_items())
+            except UnknownToolset as exc:
+                raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+            self._by_query[raw] = cached
+        return cached
+
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
+        entry = self.catalog(ALL_TOOLS).by_name.get(name)
+        return entry.definition()["inputSchema"] if entry is not None else None
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def _list_tools(self, ctx: ServerRequestContext[Any, Any],
+                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        toolset = self._toolset_of(ctx)
+        catalog = self.catalog(toolset)
+        self._listed.setdefault(self._key(toolset), catalog.fingerprint())
+        try:
+            entries, cursor = catalog.page(params.cursor if params else None, self.page_size)
+        except InvalidCursor as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+        return types.ListToolsResult.model_validate(
+            {"tools": [e.definition() for e in entries], "nextCursor": cursor})
+
+    async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
+                         params: types.CallToolRequestParams) -> types.CallToolResult:
+        toolset = self._toolset_of(ctx)
+        catalog = self.catalog(toolset)
+        entry = catalog.by_name.get(params.name)
+        if entry is None:
+            hint = did_you_mean(params.name, catalog.names) if len(catalog.names) <= 5000 else None
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}",
+                           {"tool": params.name, **({"hint": hint} if hint else {})})
+        denied = await self._authorize(ctx, entry.spec)
+        if denied is not None:
+            return error_result(denied)
+        arguments = dict(params.arguments or {})
+        if entry.kind is EntryKind.META:
+            found = search(self.nexus.registry, arguments, toolset, catalog.tool_names)
+            if isinstance(found, ToolError):
+                return error_result(found)
+            return output_result(found)
+        if entry.kind is EntryKind.MISSION:
+            return await self._run_mission(ctx, entry, arguments)
+        return await self._invoke(ctx, entry, arguments)
+
+    async def _authorize(self, ctx: ServerRequestContext[Any, Any], spec: ToolSpec) -> ToolError | None:
+        scope = getattr(ctx.request, "scope", None)
+        check = scope.get(AUTHORIZE_SCOPE_KEY) if scope else None
+        if check is None:
+            return None
+        verdict = check(spec)
+        if not isinstance(verdict, bool):
+            verdict = await verdict
+        if verdict:
+            return None
+        return ToolError(kind=ErrorKind.DENIED, message=f"this user may not call {spec.name}",
+                         details={"policy": "jupyter-authorizer"})
+
+    async def _invoke(self, ctx: ServerRequestContext[Any, Any], entry: Entry,
+                      arguments: dict[str, Any]) -> types.CallToolResult:
+        spec = entry.spec
+        call = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, origin="mcp")
+        token = _progress_token(ctx)
+        if token is not None:
+            await ctx.session.report_progress(0.0, 1.0, f"{spec.ref} started")
+        result = await self.nexus.invoker.invoke(call, spec)
+        if token is not None:
+            await ctx.session.report_progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
+        return call_result(result)
+
+    async def _run_mission(self, ctx: ServerRequestContext[Any, Any], entry: Entry,
+                           arguments: dict[str, Any]) -> types.CallToolResult:
+        path = Path(entry.spec.source or "")
+        try:
+            loaded = load_mission(path)
+        except DiagnosticError as exc:
+            return error_result(ToolError(kind=ErrorKind.RUNTIME_ERROR, message=exc.diagnostics[0].message))
+        if _progress_token(ctx) is None:
+            return await self._arun(loaded, arguments, entry)
+        send, receive = anyio.create_memory_object_stream[tuple[float, float | None, str]](math.inf)
+
+        async def forward() -> None:
+            async with receive:
+                async for progress, total, message in receive:
+                    await ctx.session.report_progress(progress, total, message)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(forward)
+            reset = _progress.set(_StepProgress(send))
+            try:
+                return await self._arun(loaded, arguments, entry)
+            finally:
+                _progress.reset(reset)
+                send.close()
+
+    async def _arun(self, loaded: Any, arguments: dict[str, Any], entry: Entry) -> types.CallToolResult:
+        try:
+            result = await self.nexus.arun(loaded, arguments)
+        except DiagnosticError as exc:
+            first = exc.diagnostics[0]
+            return error_result(ToolError(
+                kind=ErrorKind.INVALID_ARGUMENTS,
+                message=f"invalid arguments for {entry.name}: {first.message}",
+                details={"errors": [{"message": d.message, "hint": d.hint} for d in exc.diagnostics]}))
+        return run_result(result)
+
+    def _on_event(self, event: Event) -> None:
+        reporter = _progress.get()
+        if reporter is not None:
+            reporter.feed(event)
+
+    # -- list_changed --------------------------------------------------------------------------
+
+    async def _track_connection(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        """Remember each handshake-era connection (and its toolset) to tell it when its tool list changes."""
+        result = await call_next(ctx)
+        connection = _connection_of(ctx)
+        if connection is not None and id(connection) not in self._connections \
+                and connection.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            try:
+                toolset = self._toolset_of(ctx)
+            except MCPError:
+                return result
+            key = self._key(toolset)
+            self._listed.setdefault(key, self.catalog(toolset).fingerprint())
+            self._connections[id(connection)] = (connection, key)
+            connection.exit_stack.callback(self._connections.pop, id(connection), None)
+        return result
+
+    def _on_registry_change(self, event: str, spec: ToolSpec) -> None:
+        # Any thread may change the registry; the notifier runs on the server's event loop.
+        wake, token = self._wake, self._token
+        if wake is None or token is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            wake.set()
+        else:
+            with suppress(anyio.RunFinishedError, RuntimeError):
+                anyio.from_thread.run_sync(wake.set, token=token)
+
+    @asynccontextmanager
+    async def _lifespan(self, server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        self._token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
+        self._wake = anyio.Event()
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._notify_changes)
+            try:
+                yield {}
+            finally:
+                self._wake = None
+                group.cancel_scope.cancel()
+
+    async def _notify_changes(self) -> None:
+        while self._wake is not None:
+            await self._wake.wait()
+            # A burst of changes (a provider registering hundreds of tools) becomes one notification.
+            await anyio.sleep(self.debounce)
+            self._wake = anyio.Event()
+            try:
+                await self.notify_changes()
+            except Exception:  # a notifier bug must not stop later notifications
+                log.exception("sending tools/list_changed failed")
+
+    async def notify_changes(self) -> None:
+        """Tell every client whose tool list changed: handshake-era sessions on their connection,
+        2026-07-28 clients on their ``subscriptions/listen`` streams."""
+        changed: set[str] = set()
+        for key in {key for _, key in self._connections.values()} | set(self._listed):
+            fingerprint = self.catalog(self._toolsets[key]).fingerprint()
+            if self._listed.get(key) != fingerprint:
+                self._listed[key] = fingerprint
+                changed.add(key)
+        for connection, key in list(self._connections.values()):
+            if key in changed and connection.initialized.is_set():
+                await connection.send_tool_list_changed()
+        generation = self.nexus.registry.generation
+        if generation != self._generation_told:
+            self._generation_told = generation
+            await self.bus.publish(ToolsListChanged())
+
