@@ -74,7 +74,7 @@ def _write_json(value: Any) -> None:
 def _listing_table(specs: list[ToolSpec]) -> Table:
     table = Table()
     for column in ("tool", "version", "tier", "runtime", "summary"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "tool", overflow="fold")
     for s in specs:
         add_row(table, s.name, s.version, s.tier.value, s.runtime, s.summary)
     return table
@@ -129,7 +129,7 @@ def tools_search(
         return
     table = Table()
     for column in ("#", "tool", "score", "tier", "summary", "matched"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "tool", overflow="fold")
     for rank, hit in enumerate(hits, 1):
         matched = "; ".join(f"{field}: {', '.join(terms)}" for field, terms in hit.matched.items())
         add_row(table, str(rank), hit.spec.ref, f"{hit.score:.2f}", hit.spec.tier.value, hit.spec.summary, matched)
