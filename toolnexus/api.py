@@ -80,6 +80,11 @@ class Nexus:
         wasm = _wasm_runtime(context)
         if wasm is not None:
             self.runtimes["wasm"] = wasm
+        self.mcp = _mcp_provider(settings, self.registry)
+        if self.mcp is not None:
+            from toolnexus.mcp.runtime import McpRuntime
+
+            self.runtimes["mcp"] = McpRuntime(self.mcp.connections)
         self.bus = EventBus([self.store] if self.store is not None else [])
         self.tracker: MlflowTracker | None = None
         if settings.tracking.enabled:
@@ -250,6 +255,20 @@ def _wasm_runtime(context: ToolContext) -> Runtime | None:
     except ImportError:
         return None
     return WasmRuntime(context)
+
+
+def _mcp_provider(settings: Settings, registry: Registry) -> Any:
+    """The configured MCP servers' tools in ``registry`` (None when no server is enabled).
+
+    Imported only then: a Nexus without MCP servers does not pay for the SDK.
+    """
+    if not any(server.enabled for server in settings.mcp.servers.values()):
+        return None
+    from toolnexus.mcp.provider import McpProvider
+
+    provider = McpProvider(settings.mcp.servers, registry, settings.workspace_path(), settings.state_path())
+    provider.load()
+    return provider
 
 
 def default_registry(settings: Settings) -> Registry:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from toolnexus.core.context import DEFAULT_SHELL_ALLOW
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
-from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, SafetyTier
+from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, REMOTE_RUNTIMES, SafetyTier
 from toolnexus.registry.toolsets import Toolset
 
 ENV_PREFIX = "TOOLNEXUS_"
@@ -60,8 +60,9 @@ class SandboxSettings(BaseModel):
     @classmethod
     def _known_runtimes(cls, value: dict[SafetyTier, str]) -> dict[SafetyTier, str]:
         for tier, runtime in value.items():
-            if runtime not in ISOLATION:
-                raise ValueError(f"{tier.value}: unknown runtime {runtime!r} (use one of {', '.join(ISOLATION)})")
+            if runtime not in ISOLATION or runtime in REMOTE_RUNTIMES:
+                local = [r for r in ISOLATION if r not in REMOTE_RUNTIMES]
+                raise ValueError(f"{tier.value}: unknown runtime {runtime!r} (use one of {', '.join(local)})")
         return value
 
 

@@ -12,7 +12,13 @@ from toolnexus.core.units import Duration, Size
 
 # Isolation strength of each runtime: a tool's declared runtime and the policy's minimum for its tier
 # are floors that a mission or a call may raise but never lower.
-ISOLATION: dict[str, int] = {"inprocess": 0, "process": 1, "wasm": 2, "docker": 3}
+ISOLATION: dict[str, int] = {"inprocess": 0, "process": 1, "wasm": 2, "docker": 3, "mcp": 1}
+
+# Runtimes that run a tool somewhere else rather than sandbox it here: a tool of a remote MCP server runs
+# in that server's process (a separate OS process, or another host), so it ranks with ``process`` — a
+# policy floor of ``process`` is met, a floor of ``wasm`` or ``docker`` is not (the compiler then says
+# that runtime cannot run the tool). They are never a policy floor themselves.
+REMOTE_RUNTIMES: frozenset[str] = frozenset({"mcp"})
 
 DEFAULT_MIN_RUNTIME: dict[str, str] = {"read_only": "inprocess", "side_effecting": "inprocess",
                                        "privileged": "process"}
@@ -43,6 +49,8 @@ def runtime_supports(runtime: str, spec: ToolSpec) -> bool:
         return kind == "wasm" or python_exec
     if runtime == "docker":
         return kind in ("docker", "command") or python_exec
+    if runtime == "mcp":
+        return kind == "mcp"
     return True  # a runtime we do not know says for itself
 
 
@@ -148,6 +156,9 @@ class ToolEntry(BaseModel):
     mounts: list[Mount] = Field(default_factory=list)
     # docker: whether the container may use the network (policy must allow it too).
     network: bool = False
+    # mcp: the configured server's key (``mcp.servers.<key>``) and the tool's name on that server.
+    server: str | None = None
+    remote_name: str | None = None
 
 
 class ToolExample(BaseModel):

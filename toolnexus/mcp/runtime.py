@@ -1,0 +1,96 @@
+"""The ``mcp`` runtime: runs a tool on the MCP server it came from.
+
+The invocation path (gate, validation, limits, events) is the same as for every tool; this runtime
+only carries the call to the server and its answer back: ``structuredContent`` as the output (else
+the text content), ``isError`` as a :class:`ToolError`. A timeout or a cancelled caller cancels the
+remote call (the SDK sends ``notifications/cancelled``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+
+from toolnexus.core.call import ToolCall
+from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.runtime import RuntimeOutcome
+from toolnexus.core.spec import Limits, ToolSpec
+from toolnexus.mcp.client import McpConnections, McpUnavailable, ProgressListener
+
+log = logging.getLogger("toolnexus.mcp")
+
+# JSON-RPC error codes that mean "your arguments (or the tool's name) are wrong", not "the tool failed".
+_INVALID_PARAMS = -32602
+_METHOD_NOT_FOUND = -32601
+
+
+class McpRuntime:
+    """Calls tools of configured MCP servers through :class:`McpConnections`."""
+
+    name = "mcp"
+
+    def __init__(self, connections: McpConnections) -> None:
+        self.connections = connections
+
+    async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        server, remote = spec.entry.server, spec.entry.remote_name
+        if spec.entry.kind != "mcp" or not server or not remote:
+            return RuntimeOutcome(error=ToolError(
+                kind=ErrorKind.RUNTIME_ERROR, message=f"{spec.ref} is not a tool of an MCP server (a "
+                f"{spec.entry.kind} tool); run it with its own runtime"))
+        try:
+            result = await self.connections.call(server, remote, call.arguments, _log_progress(spec, call))
+        except McpUnavailable as exc:
+            return RuntimeOutcome(error=ToolError(
+                kind=ErrorKind.RUNTIME_ERROR, message=f"{spec.ref}: {exc}", retryable=True,
+                details={"mcp_server": server, "reason": "unavailable"}))
+        except MCPError as exc:
+            kind = ErrorKind.INVALID_ARGUMENTS if exc.code == _INVALID_PARAMS else (
+                ErrorKind.NOT_FOUND if exc.code == _METHOD_NOT_FOUND else ErrorKind.TOOL_ERROR)
+            return RuntimeOutcome(error=ToolError(
+                kind=kind, message=f"{spec.ref}: the MCP server answered with error {exc.code}: {exc.message}",
+                details={"mcp_server": server, "code": exc.code}))
+        except Exception as exc:  # e.g. a result that breaks the tool's own outputSchema (the SDK checks it)
+            return RuntimeOutcome(error=ToolError(
+                kind=ErrorKind.TOOL_ERROR, message=f"{spec.ref}: {type(exc).__name__}: {exc}",
+                details={"mcp_server": server}))
+        return outcome_of(result)
+
+    async def aclose(self) -> None:
+        self.connections.close()
+
+    def close(self) -> None:
+        """Close the servers' sessions (``Nexus.close`` calls this)."""
+        self.connections.close()
+
+
+def outcome_of(result: types.CallToolResult) -> RuntimeOutcome:
+    """A ``tools/call`` result as a RuntimeOutcome: errors are data, structured output preferred."""
+    if result.is_error:
+        text = _text(result.content) or "the tool reported an error"
+        return RuntimeOutcome(error=ToolError(kind=ErrorKind.TOOL_ERROR, message=text,
+                                              details={"content": _blocks(result.content)}))
+    if result.structured_content is not None:
+        return RuntimeOutcome(output=result.structured_content)
+    if all(isinstance(block, types.TextContent) for block in result.content):
+        return RuntimeOutcome(output=_text(result.content))
+    return RuntimeOutcome(output=_blocks(result.content))  # images, audio, resources: kept as MCP JSON
+
+
+def _text(content: list[Any]) -> str:
+    return "\n".join(block.text for block in content if isinstance(block, types.TextContent))
+
+
+def _blocks(content: list[Any]) -> list[dict[str, Any]]:
+    return [block.model_dump(by_alias=True, exclude_none=True, mode="json") for block in content]
+
+
+def _log_progress(spec: ToolSpec, call: ToolCall) -> ProgressListener:
+    # The Runtime protocol has no progress channel yet: what the server reports goes to the debug log.
+    def report(value: float, total: float | None, message: str | None) -> None:
+        log.debug("%s (call %s): progress %s/%s %s", spec.ref, call.id, value, total, message or "")
+
+    return report
