@@ -1,0 +1,151 @@
+"""Postings lists and per-field BM25 statistics that update one document at a time.
+
+Documents are numbered by *slots* handed out in increasing order, so every postings list stays sorted
+and a removal is a binary search plus one ``del``. Lists are compact ``array`` buffers (4 bytes per
+entry, not a Python int each); a query reads them through a numpy copy cached until the list changes,
+so scoring a term is a handful of vectorised operations over its postings only.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from collections import Counter
+
+import numpy as np
+
+
+class Postings:
+    """The sorted slots holding one term (with the term's count in each), plus a cached numpy view."""
+
+    __slots__ = ("_cache", "counts", "slots")
+
+    def __init__(self) -> None:
+        self.slots = array("i")
+        self.counts = array("i")
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def append(self, slot: int, count: int = 1) -> None:
+        """Add ``slot`` (larger than every slot already here)."""
+        self.slots.append(slot)
+        self.counts.append(count)
+        self._cache = None
+
+    def discard(self, slot: int) -> None:
+        """Remove ``slot`` if present."""
+        at = bisect_left(self.slots, slot)
+        if at < len(self.slots) and self.slots[at] == slot:
+            del self.slots[at]
+            del self.counts[at]
+            self._cache = None
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Slots (int64) and counts (float64) as numpy arrays; built once per change."""
+        if self._cache is None:
+            self._cache = (
+                np.frombuffer(self.slots, dtype=np.int32).astype(np.int64),
+                np.frombuffer(self.counts, dtype=np.int32).astype(np.float64),
+            )
+        return self._cache
+
+
+class Column:
+    """A growable float64 array indexed by slot (doubling, so appends are amortised O(1))."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = np.zeros(1024)
+
+    def set(self, slot: int, value: float) -> None:
+        if slot >= len(self.data):
+            grown = np.zeros(max(2 * len(self.data), slot + 1))
+            grown[: len(self.data)] = self.data
+            self.data = grown
+        self.data[slot] = value
+
+
+class FieldIndex:
+    """BM25Okapi over one field, exactly as ``rank_bm25.BM25Okapi`` would score the live documents.
+
+    rank-bm25 computes ``idf = ln((N - n + 0.5) / (n + 0.5))`` and replaces negative values by
+    ``epsilon * mean(idf over the vocabulary)``. The mean changes with every document, so it is kept
+    from a histogram of document frequencies (few distinct values) and computed only when a query term
+    actually needs the floor.
+    """
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25) -> None:
+        self.k1, self.b, self.epsilon = k1, b, epsilon
+        self.postings: dict[str, Postings] = {}
+        self.lengths = Column()
+        self.total_length = 0
+        self._df_histogram: Counter[int] = Counter()  # document frequency -> number of terms with it
+
+    def add(self, slot: int, terms: Counter[str]) -> None:
+        """Index one document's term counts at ``slot``."""
+        length = sum(terms.values())
+        self.lengths.set(slot, length)
+        self.total_length += length
+        histogram = self._df_histogram
+        for term, count in terms.items():
+            postings = self.postings.get(term)
+            if postings is None:
+                postings = self.postings[term] = Postings()
+            else:
+                histogram[len(postings)] -= 1
+            postings.append(slot, count)
+            histogram[len(postings)] += 1
+
+    def remove(self, slot: int, terms: Counter[str]) -> None:
+        """Forget the document at ``slot`` (``terms`` are the counts it was added with)."""
+        self.total_length -= sum(terms.values())
+        self.lengths.set(slot, 0.0)
+        histogram = self._df_histogram
+        for term in terms:
+            postings = self.postings[term]
+            histogram[len(postings)] -= 1
+            postings.discard(slot)
+            if postings:
+                histogram[len(postings)] += 1
+            else:
+                del self.postings[term]
+
+    def idf(self, term: str, documents: int) -> float:
+        """rank-bm25's idf of ``term`` among ``documents`` live documents (0 for an unknown term)."""
+        postings = self.postings.get(term)
+        if postings is None:
+            return 0.0
+        n = len(postings)
+        value = math.log(documents - n + 0.5) - math.log(n + 0.5)
+        return value if value >= 0 else self.epsilon * self._mean_idf(documents)
+
+    def _mean_idf(self, documents: int) -> float:
+        total = terms = 0
+        for df, count in self._df_histogram.items():
+            if count:
+                total += count * (math.log(documents - df + 0.5) - math.log(df + 0.5))
+                terms += count
+        return total / terms if terms else 0.0
+
+    def accumulate(
+        self, scores: np.ndarray, hit: np.ndarray, term: str, times: int, weight: float, documents: int
+    ) -> bool:
+        """Add ``weight * times * BM25(term)`` to the scores of the documents holding ``term``.
+
+        Marks them in ``hit`` and says whether any did. ``times`` is how often the query repeats the term
+        (rank-bm25 scores each repetition again).
+        """
+        postings = self.postings.get(term)
+        if postings is None or not self.total_length:
+            return False
+        slots, counts = postings.arrays()
+        k1, b = self.k1, self.b
+        average = self.total_length / documents
+        norm = k1 * (1 - b + b * self.lengths.data[slots] / average)
+        scores[slots] += (weight * times * self.idf(term, documents)) * (counts * (k1 + 1) / (counts + norm))
+        hit[slots] = True
+        return True

@@ -1,0 +1,97 @@
+"""Text analysis for tool search: identifier-aware tokens, a small stopword list, a light stemmer.
+
+Tool text mixes prose ("Convert a CSV file") with identifiers (``csv_to_parquet``, ``readFile``,
+``files.read``, ``max-rows``), so the tokenizer splits identifiers into their words. Normalisation is
+deliberately light (lower case, English function words dropped, plural ``-s`` folded): it was measured on
+the development splits of ToolLens and MetaTool (``benchmarks/discovery_quality.py``), where heavier
+stemming did not pay for the surprises it gives people reading ``matched``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from toolnexus.core.spec import ToolSpec
+
+# Lower-to-upper (``readFile``) and acronym-to-word (``HTTPServer``) boundaries inside identifiers.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# Runs of letters and digits in any script; ``_``, ``.``, ``-``, ``/`` and spaces all separate.
+_WORD = re.compile(r"[^\W_]+")
+
+STOPWORDS = frozenset(
+    """a an and are as at be by can could do does for from get give has have how i i'm im in is it its me my
+    of on or our please should so some than that the their them then there these they this to us was we what
+    when where which who will with would you your""".split()
+)
+"""English function words dropped from queries and tool text (they match everything and mean nothing)."""
+
+FIELDS = ("name", "summary", "description", "tags", "arguments")
+"""The searchable fields of a tool, in the order ``SearchHit.matched`` reports them."""
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words; ``snake_case``, ``camelCase``, ``dotted.names`` and ``kebab-case`` split.
+
+    Letters and digits stay together (``s3``, ``base64``, ``utf8``), as in the reference evaluator.
+    """
+    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+
+
+def stem(word: str) -> str:
+    """Fold English plurals (Harman's S-stemmer): ``files`` -> ``file``, ``queries`` -> ``query``."""
+    if len(word) <= 3 or not word.endswith("s"):
+        return word
+    if word.endswith("ies") and not word.endswith(("eies", "aies")):
+        return word[:-3] + "y"
+    if word.endswith("es") and not word.endswith(("aes", "ees", "oes")):
+        return word[:-1]
+    if word.endswith(("us", "ss")):
+        return word
+    return word[:-1]
+
+
+def analyze(text: str, *, stopwords: bool = True, stemming: bool = True) -> list[str]:
+    """The index terms of ``text``: tokens, without stopwords, plurals folded (each step optional)."""
+    words = tokenize(text)
+    if stopwords:
+        words = [w for w in words if w not in STOPWORDS]
+    if stemming:
+        words = [stem(w) for w in words]
+    return words
+
+
+def _argument_text(schema: object, depth: int = 0) -> list[str]:
+    # Names and descriptions of the arguments, one level of nesting deep (objects of options are common,
+    # deeper schemas are mostly plumbing).
+    if not isinstance(schema, dict) or depth > 1:
+        return []
+    properties = schema.get("properties")
+    out: list[str] = []
+    if isinstance(properties, dict):
+        for name, prop in properties.items():
+            out.append(str(name))
+            if isinstance(prop, dict):
+                out.extend(str(prop[key]) for key in ("title", "description") if isinstance(prop.get(key), str))
+                out.extend(_argument_text(prop, depth + 1))
+                out.extend(_argument_text(prop.get("items"), depth + 1))
+    return out
+
+
+def field_texts(spec: ToolSpec) -> dict[str, str]:
+    """The text of each searchable field of ``spec``."""
+    return {
+        "name": spec.name,
+        "summary": spec.summary,
+        "description": spec.description,
+        "tags": " ".join(spec.tags),
+        "arguments": " ".join(_argument_text(spec.input_schema)),
+    }
+
+
+def field_terms(spec: ToolSpec, *, stopwords: bool = True, stemming: bool = True) -> dict[str, Counter[str]]:
+    """Term counts per searchable field of ``spec``."""
+    return {
+        field: Counter(analyze(text, stopwords=stopwords, stemming=stemming))
+        for field, text in field_texts(spec).items()
+    }
