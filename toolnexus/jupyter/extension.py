@@ -1,0 +1,112 @@
+"""The Jupyter server extension: the workspace's tools served over MCP at ``<base_url>toolnexus/mcp``.
+
+Enabled on install by ``jupyter_extension/jupyter_server_config.d/toolnexus.json``. On start it opens
+the workspace's :class:`~toolnexus.api.Nexus` (the server's root directory unless configured), builds
+the :class:`~toolnexus.mcp.server.ToolServer` and starts the SDK's Streamable HTTP app (its session
+manager) through the bridge; on stop it shuts them down and stops the Nexus's worker processes.
+
+Tools only one server should have (test fixtures, say) come from ``ToolnexusExtension.tool_modules``
+(``@tool`` modules loaded into this server's registry only), or at run time from
+``toolnexus_extension(serverapp).nexus.registry.register(spec)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import List, Unicode
+
+from toolnexus.jupyter.bridge import AsgiBridge
+from toolnexus.jupyter.handlers import McpHandler
+
+ENDPOINT = "toolnexus/mcp"
+
+
+@dataclass
+class Service:
+    """What a started extension runs."""
+
+    nexus: Any
+    tool_server: Any
+    bridge: AsgiBridge
+
+
+class ToolnexusExtension(ExtensionApp):
+    """Serves the toolnexus registry (and missions, as tools) over MCP from the Jupyter server."""
+
+    name = "toolnexus"
+    extension_url = "/" + ENDPOINT
+    load_other_extensions = True
+
+    workspace = Unicode(None, allow_none=True, config=True,
+                        help="toolnexus workspace (default: $TOOLNEXUS_WORKSPACE, else the server's root_dir)")
+    missions_dir = Unicode(None, allow_none=True, config=True,
+                           help="folder of missions served as mission.<name> (default: <workspace>/missions)")
+    tool_modules = List(Unicode(), config=True,
+                        help="extra @tool modules loaded into this server's registry only (e.g. test fixtures)")
+
+    service: Service | None = None
+    _starting: asyncio.Lock | None = None
+
+    def initialize_handlers(self) -> None:
+        self.handlers.append((rf"/{ENDPOINT}(?:/([A-Za-z0-9_.-]+))?/?", McpHandler, {"extension": self}))
+
+    def _workspace(self) -> str:
+        if self.workspace:
+            return self.workspace
+        env = os.environ.get("TOOLNEXUS_WORKSPACE")
+        if env:
+            return env
+        assert self.serverapp is not None
+        return str(self.serverapp.root_dir)
+
+    async def ensure_started(self) -> Service:
+        """The running service, started now if the server did not start extensions (pytest-jupyter)."""
+        if self.service is not None:
+            return self.service
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self.service is None:
+                self.service = await self._start()
+        return self.service
+
+    async def _start(self) -> Service:
+        from toolnexus.api import Nexus
+        from toolnexus.mcp.server import ToolServer
+        from toolnexus.registry import load_module
+
+        nexus = Nexus(self._workspace())
+        try:
+            for module in self.tool_modules:
+                load_module(nexus.registry, module)
+            tool_server = ToolServer(nexus, missions_dir=self.missions_dir)
+            bridge = AsgiBridge(tool_server.http_app("/mcp"))
+            await bridge.start()
+        except BaseException:
+            nexus.close()
+            raise
+        self.log.info("toolnexus: MCP endpoint at %s%s (%d tools)", self.serverapp.base_url if self.serverapp
+                      else "/", ENDPOINT, len(nexus.registry))
+        return Service(nexus, tool_server, bridge)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        await self.ensure_started()
+
+    async def stop_extension(self) -> None:
+        service, self.service = self.service, None
+        if service is None:
+            return
+        await service.bridge.stop()
+        service.tool_server.close()
+        await asyncio.get_running_loop().run_in_executor(None, service.nexus.close)
+
+
+def toolnexus_extension(serverapp: Any) -> ToolnexusExtension:
+    """The extension loaded in ``serverapp``."""
+    point = serverapp.extension_manager.extensions["toolnexus.jupyter"].extension_points["toolnexus"]
+    return point.app
