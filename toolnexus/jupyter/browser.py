@@ -152,7 +152,6 @@ class ToolBrowser:
         for control in (self.toolset, self.tier):
             control.observe(self._changed_now, names="value")
         self.level.observe(lambda _c: self._show_detail(), names="value")
-        self.search.on_submit(lambda _t: self._debounced.flush())
         self._unsubscribe = registry.subscribe(self._registry_changed) if hasattr(registry, "subscribe") else None
 
         filters = widgets.HBox([self.toolset, self.namespace, self.tier, self.tag],

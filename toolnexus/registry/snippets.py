@@ -1,8 +1,8 @@
 """Ready-to-edit uses of a tool: a mission step (YAML) and a Python call.
 
-Required arguments are filled from the tool's first example when it has one, otherwise with a
-placeholder of the right type; optional ones follow as comments showing their defaults, so the
-snippet is valid as it stands and says what else can be set.
+Arguments come from the tool's first example when it has one (so the snippet runs as it stands);
+required arguments the example does not give get a placeholder of the right type; the other optional
+ones follow as comments showing their defaults, to say what else can be set.
 """
 
 from __future__ import annotations
@@ -27,16 +27,18 @@ def _placeholder(arg: dict[str, Any]) -> Any:
 
 
 def starter_arguments(spec: ToolSpec) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(required arguments with a value to start from, optional arguments with their defaults)."""
+    """(arguments to start from: the example's and the required ones, the others with their defaults)."""
     example = spec.examples[0].arguments if spec.examples else {}
-    required: dict[str, Any] = {}
+    given: dict[str, Any] = {}
     optional: dict[str, Any] = {}
     for arg in arguments(spec):
-        if arg["required"]:
-            required[arg["name"]] = example[arg["name"]] if arg["name"] in example else _placeholder(arg)
+        if arg["name"] in example:
+            given[arg["name"]] = example[arg["name"]]
+        elif arg["required"]:
+            given[arg["name"]] = _placeholder(arg)
         else:
             optional[arg["name"]] = arg.get("default")
-    return required, optional
+    return given, optional
 
 
 def step_id(spec: ToolSpec) -> str:

@@ -1,0 +1,250 @@
+"""The tool browser widget, driven through its Python model: search as you type (debounced), filters,
+one page of results at most, the disclosure levels, and ready-to-edit mission steps and Python calls."""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ipywidgets.widgets import widget as widget_module
+from jsonschema import Draft202012Validator
+
+import toolnexus as tn
+from tests.conftest import REPO
+from toolnexus.builtins import builtin_specs
+from toolnexus.core.spec import SafetyTier, ToolSpec
+from toolnexus.jupyter.browser import PAGE_SIZE, Debouncer, ToolBrowser, browse
+from toolnexus.registry import Registry
+from toolnexus.registry.toolsets import Toolset
+
+
+class ManualClock:
+    """A scheduler whose timers fire only when the test says so: debouncing without sleeps."""
+
+    def __init__(self) -> None:
+        self.timers: list[Timer] = []
+
+    def __call__(self, delay: float, callback: Callable[[], None]) -> Timer:
+        timer = Timer(delay, callback)
+        self.timers.append(timer)
+        return timer
+
+    def run_due(self) -> int:
+        due = [t for t in self.timers if not t.cancelled and not t.fired]
+        for timer in due:
+            timer.fired = True
+            timer.callback()
+        return len(due)
+
+
+class Timer:
+    def __init__(self, delay: float, callback: Callable[[], None]) -> None:
+        self.delay, self.callback = delay, callback
+        self.cancelled = self.fired = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def inserted() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def browser(clock: ManualClock, inserted: list[str]) -> Any:
+    made = ToolBrowser(Registry(builtin_specs()), {"writers": Toolset(tiers=[SafetyTier.SIDE_EFFECTING])},
+                       scheduler=clock, insert=lambda text: inserted.append(text) is None)
+    yield made
+    made.close()
+
+
+def shown(browser: ToolBrowser) -> list[str]:
+    return [spec.name for spec in browser.visible_rows()]
+
+
+def test_it_opens_on_the_first_page_of_every_tool(browser: ToolBrowser) -> None:
+    assert shown(browser) == sorted(s.name for s in builtin_specs())
+    assert [value for _label, value in browser.listing.options] == [s.ref for s in browser.visible_rows()]
+    assert browser.status.value == "1–8 of 8 tools"
+
+
+def test_typing_searches_once_the_input_is_quiet(browser: ToolBrowser, clock: ManualClock) -> None:
+    for text in ("r", "re", "rea", "read a file"):
+        browser.search.value = text
+    assert shown(browser)[0] == "files.list"  # nothing searched yet: the keystrokes are pending
+    assert [t.cancelled for t in clock.timers] == [True, True, True, False]
+    assert clock.run_due() == 1  # one search for four keystrokes
+    assert shown(browser)[0] == "files.read"
+    assert "read" in browser.search.value and clock.run_due() == 0
+
+
+def test_flush_searches_at_once(browser: ToolBrowser, clock: ManualClock) -> None:
+    browser.search.value = "template"
+    browser.flush()
+    assert shown(browser) == ["text.render"] and clock.run_due() == 0
+
+
+def test_a_debouncer_restarts_its_wait_on_each_call(clock: ManualClock) -> None:
+    calls: list[int] = []
+    debounced = Debouncer(lambda: calls.append(1), 0.3, clock)
+    debounced()
+    debounced()
+    assert debounced.pending and [t.delay for t in clock.timers] == [0.3, 0.3]
+    clock.run_due()
+    assert calls == [1] and not debounced.pending
+
+
+@pytest.mark.parametrize(("control", "value", "expected"), [
+    ("tier", "side_effecting", ["files.write", "python.exec", "shell.run"]),
+    ("namespace", "files", ["files.list", "files.read", "files.write"]),
+    ("tag", "json", ["json.query"]),
+    ("toolset", "writers", ["files.write", "python.exec", "shell.run"]),
+    ("toolset", "read-only", ["files.list", "files.read", "http.fetch", "json.query", "text.render"]),
+])
+def test_filters_narrow_the_listing(browser: ToolBrowser, clock: ManualClock, control: str, value: str,
+                                    expected: list[str]) -> None:
+    getattr(browser, control).value = value
+    clock.run_due()  # free-text filters are debounced like the search box
+    assert shown(browser) == expected
+
+
+def test_filters_apply_to_searches_too(browser: ToolBrowser, clock: ManualClock) -> None:
+    browser.search.value = "file"
+    browser.tier.value = "read_only"
+    clock.run_due()
+    assert set(shown(browser)) == {"files.read", "files.list"}
+
+
+def test_the_choices_come_from_the_registry_and_the_configuration(browser: ToolBrowser) -> None:
+    assert {"all", "read-only", "files", "writers"} <= set(browser.toolset.options)
+    assert browser.toolset.value == "all"
+    assert "files" in browser.namespace.options and "json" in browser.tag.options
+
+
+def test_selecting_a_tool_expands_it_to_its_card_then_its_schema(browser: ToolBrowser) -> None:
+    browser.listing.value = "files.read@1.0.0"  # a click in the list
+    assert browser.selected is not None and browser.selected.name == "files.read"
+    assert "path: string (required)" in browser.detail.value and "input schema" not in browser.detail.value
+    browser.level.value = "schema"
+    assert "input schema" in browser.detail.value and "example 1" in browser.detail.value
+    assert not browser.step_button.disabled and not browser.call_button.disabled
+
+
+def mission_with(step: str) -> str:
+    return "mission: snippet\nsteps:\n" + "".join(f"  {line}\n" for line in step.splitlines())
+
+
+def test_the_step_button_gives_a_mission_step_valid_against_the_mission_schema(
+        browser: ToolBrowser, inserted: list[str]) -> None:
+    from ruamel.yaml import YAML
+
+    schema = json.loads((REPO / "schemas" / "mission.schema.json").read_text())
+    for spec in builtin_specs():
+        browser.select(spec.name)
+        browser.step_button.click()
+        step = browser.snippet.value
+        assert inserted[-1] == step and f"uses: {spec.ref}" in step
+        document = YAML(typ="safe").load(mission_with(step))
+        errors = list(Draft202012Validator(schema).iter_errors(document))
+        assert not errors, (spec.name, [e.message for e in errors])
+
+
+@pytest.mark.anyio
+async def test_a_produced_step_runs_in_a_mission(workspace: Path, clock: ManualClock) -> None:
+    with tn.Nexus(workspace, store=False) as nexus:
+        browser = browse(nexus, scheduler=clock, insert=lambda _text: False)
+        browser.select("text.render")
+        step = browser.produce("step")
+        result = await nexus.arun(mission_with(step) + "outputs:\n  text: ${{ steps.render.outputs.text }}\n")
+        browser.close()
+    assert result.status.value == "succeeded", [(r.step_id, r.error) for r in result.failed_steps()]
+    assert result.outputs == {"text": "Hello world!"}  # the example's arguments filled the required ones
+
+
+def test_the_call_button_gives_python_that_calls_through_toolnexus(browser: ToolBrowser,
+                                                                    inserted: list[str]) -> None:
+    browser.select("files.write")
+    browser.call_button.click()
+    code = browser.snippet.value
+    assert inserted == [code]
+    tree = ast.parse(code)  # valid Python (await is accepted by ast at top level in a notebook cell)
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "acall")
+    assert ast.literal_eval(call.args[0]) == "files.write@1.0.0"
+    assert {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords} == {"path": "out/report.md",
+                                                                            "content": "# Report\n"}
+
+
+def test_outside_a_kernel_nothing_is_inserted_but_the_text_area_shows_it() -> None:
+    from toolnexus.jupyter.browser import _insert_into_next_cell
+
+    assert _insert_into_next_cell("x = 1") is False
+
+
+def test_new_tools_show_up_after_the_registry_changes(browser: ToolBrowser, clock: ManualClock) -> None:
+    browser.search.value = "geocode"
+    clock.run_due()
+    assert shown(browser) == []
+    browser.registry.register(ToolSpec(name="geo.code", summary="Geocode an address.", tags=["geo"]))
+    clock.run_due()
+    assert shown(browser) == ["geo.code"] and "geo" in browser.namespace.options
+
+
+# -- ten thousand tools ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_registry() -> Registry:
+    words = ["convert", "csv", "parquet", "image", "resize", "email", "send", "report", "index", "query"]
+    specs = [ToolSpec(name=f"ns{i % 50}.tool{i}", summary=f"{words[i % 10]} {words[(i * 7) % 10]} number {i}",
+                      tags=[words[i % 10]], tier=SafetyTier.READ_ONLY if i % 3 else SafetyTier.SIDE_EFFECTING)
+             for i in range(10_000)]
+    return Registry(specs)
+
+
+def widget_count() -> int:
+    return len(widget_module._instances)
+
+
+def test_ten_thousand_tools_never_render_more_than_a_page(big_registry: Registry, clock: ManualClock) -> None:
+    browser = ToolBrowser(big_registry, scheduler=clock, insert=lambda _t: False)
+    try:
+        assert len(browser.listing.options) == PAGE_SIZE
+        assert browser.status.value == f"1–{PAGE_SIZE} of 10,000 tools"
+        before = widget_count()
+        browser.search.value = "convert csv"
+        clock.run_due()
+        assert widget_count() == before  # a search creates no widgets: the page is updated in place
+        assert len(browser.listing.options) == PAGE_SIZE
+        assert all("convert" in s.summary or "csv" in s.summary for s in browser.visible_rows())
+        first_page = shown(browser)
+        browser.next.click()
+        assert browser.page == 1 and len(browser.listing.options) == PAGE_SIZE
+        assert not set(first_page) & set(shown(browser))
+        assert widget_count() == before
+        browser.search.value = ""
+        browser.tier.value = "side_effecting"
+        clock.run_due()
+        assert browser.page == 0 and len(browser.listing.options) == PAGE_SIZE
+        assert browser.status.value == f"1–{PAGE_SIZE} of 3,334 tools"
+        assert widget_count() == before
+    finally:
+        browser.close()
+
+
+def test_browse_uses_the_nexus_registry_and_its_toolsets(workspace: Path, clock: ManualClock) -> None:
+    (workspace / "toolnexus.toml").write_text('[toolsets.mine]\ntags = ["json"]\n')
+    with tn.Nexus(workspace, store=False) as nexus:
+        browser = browse(nexus, scheduler=clock)
+        browser.toolset.value = "mine"
+        assert shown(browser) == ["json.query"]
+        browser.close()
