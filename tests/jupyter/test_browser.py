@@ -1,17 +1,21 @@
 """The tool browser widget, driven through its Python model: search as you type (debounced), filters,
-one page of results at most, the disclosure levels, and ready-to-edit mission steps and Python calls."""
+one page of results at most, the disclosure levels, and ready-to-edit mission steps and Python calls;
+then once in a real IPython kernel (the debounce on the kernel's loop, ``set_next_input``)."""
 
 from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from textwrap import dedent
 from typing import Any
 
 import pytest
 from ipywidgets.widgets import widget as widget_module
 from jsonschema import Draft202012Validator
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.manager import KernelManager, start_new_kernel
 
 import toolnexus as tn
 from tests.conftest import REPO
@@ -248,3 +252,69 @@ def test_browse_uses_the_nexus_registry_and_its_toolsets(workspace: Path, clock:
         browser.toolset.value = "mine"
         assert shown(browser) == ["json.query"]
         browser.close()
+
+
+# -- in a real kernel --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[BlockingKernelClient]:
+    manager, client = start_new_kernel(kernel_name="python3", startup_timeout=60)
+    try:
+        yield client
+    finally:
+        client.stop_channels()
+        assert isinstance(manager, KernelManager)
+        manager.shutdown_kernel(now=True)
+
+
+def run(client: BlockingKernelClient, code: str) -> tuple[str, dict[str, Any]]:
+    """Execute ``code``; its printed output and its execute_reply content."""
+    printed: list[str] = []
+
+    def collect(message: dict[str, Any]) -> None:
+        if message["msg_type"] == "stream":
+            printed.append(message["content"]["text"])
+        elif message["msg_type"] == "error":
+            printed.append("\n".join(message["content"]["traceback"]))
+
+    reply = client.execute_interactive(dedent(code), timeout=60, output_hook=collect)
+    return "".join(printed), reply["content"]
+
+
+def test_search_and_insert_in_a_kernel(kernel: BlockingKernelClient) -> None:
+    out, reply = run(kernel, """
+        from toolnexus.builtins import builtin_specs
+        from toolnexus.jupyter.browser import browse
+        from toolnexus.registry import Registry
+        b = browse(registry=Registry(builtin_specs()))
+        b.search.value = "template"
+        print(b._debounced.pending)
+    """)
+    assert reply["status"] == "ok", out
+    assert out.strip() == "True"  # waiting on the kernel's loop, not run yet
+
+    # Wait for the debounced search itself (a future it resolves), not for a while.
+    out, reply = run(kernel, """
+        import asyncio
+        done = asyncio.get_running_loop().create_future()
+        search = b._debounced.function
+        def searched():
+            search()
+            done.set_result(True)
+        b._debounced.function = searched
+        if not b._debounced.pending:
+            searched()
+        await asyncio.wait_for(done, 30)
+        print([s.name for s in b.visible_rows()])
+    """)
+    assert reply["status"] == "ok", out
+    assert out.strip() == "['text.render']"
+
+    out, reply = run(kernel, """
+        b.select("text.render")
+        b.call_button.click()
+    """)
+    assert reply["status"] == "ok", out
+    inserted = [p for p in reply.get("payload", []) if p.get("source") == "set_next_input"]
+    assert len(inserted) == 1 and "toolnexus.acall('text.render@1.0.0'" in inserted[0]["text"]
