@@ -75,3 +75,23 @@ def mcp_url(toolnexus_server: ToolnexusExtension, http_server_client: Any, jp_ba
 def mcp_headers(jp_auth_header: dict[str, str]) -> dict[str, str]:
     """Headers that authenticate with the test server's token."""
     return dict(jp_auth_header)
+
+
+@pytest.fixture
+def mcp_connect(mcp_url: str, mcp_headers: dict[str, str]) -> Any:
+    """``async with mcp_connect(mode="legacy" | "auto", **client_kwargs) as client`` — the official SDK
+    client on the endpoint (``legacy``: the 2025-11-25 handshake; ``auto``: 2026-07-28)."""
+    from contextlib import asynccontextmanager
+
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    @asynccontextmanager
+    async def connect(mode: str = "legacy", url: str | None = None, **kwargs: Any) -> Any:
+        async with httpx2.AsyncClient(headers=mcp_headers, timeout=httpx2.Timeout(30, read=120)) as http:
+            transport = streamable_http_client(url or mcp_url, http_client=http)
+            async with Client(transport, mode=mode, cache=None, **kwargs) as client:
+                yield client
+
+    return connect
