@@ -259,6 +259,11 @@ class McpConnections:
         self._lock = threading.Lock()
         self._closed = False
 
+    @property
+    def started(self) -> bool:
+        """Whether any server has been contacted (the connection thread runs)."""
+        return self._portal is not None
+
     # -- the connection thread ----------------------------------------------------------------
 
     def _ensure_thread(self) -> BlockingPortal:

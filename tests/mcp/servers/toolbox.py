@@ -121,7 +121,6 @@ async def remove_tool(name: str, ctx: Context) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--http":
-        server.settings.port = int(sys.argv[2])
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run()
