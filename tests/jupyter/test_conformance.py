@@ -1,0 +1,305 @@
+"""The official MCP conformance suite against the toolnexus endpoint of a real Jupyter server.
+
+The suite (npm ``@modelcontextprotocol/conformance``, pinned and installed with Node 22 outside the
+repository by ``.ci/conformance-deps``) drives the extension's ``/toolnexus/mcp`` endpoint once per
+requirement set — 2025-11-25 (stateful sessions) and 2026-07-28 (stateless, per-request ``_meta``),
+each at its own wire version — and writes one ``checks.json`` per scenario. Every scenario a
+revision scores must pass, except the expected failures listed below, each with its reason; those
+are strict xfails, so one that starts passing fails the run until its entry is removed.
+
+The server is a real ``jupyter server`` process (module scope: the suite runs twice, not per test)
+whose extension loads ``tests.jupyter.conformance_tools`` (``ToolnexusExtension.tool_modules``) — the
+fixture tools the suite calls by name exist in this server's registry only. Authentication stays on: the suite cannot send
+headers of its own, so its URL carries the server's token as ``?token=…``, which Jupyter's identity
+provider accepts on every handler (``IdentityProvider.get_token``) exactly like ``Authorization:
+token …``. The DNS-rebinding scenario therefore probes a request that *is* authenticated and still
+expects it refused for its Host/Origin alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEPS_SCRIPT = REPO / ".ci" / "conformance-deps"
+REVISIONS = ("2025-11-25", "2026-07-28")
+ENDPOINT_PATH = "toolnexus/mcp"
+FIXTURE_MODULE = "tests.jupyter.conformance_tools"
+SCENARIO_TIMEOUT_MS = 15_000
+SERVER_START_TIMEOUT = 60.0
+SUITE_TIMEOUT = 240.0
+
+# The server scenarios each requirement set scores: frozen by the suite at the revision's release
+# (``conformance list --server --requirements <revision>``); test_requirement_sets_are_pinned checks
+# that the installed suite still says so.
+SCORED: dict[str, tuple[str, ...]] = {
+    "2025-11-25": (
+        "server-initialize", "logging-set-level", "ping", "completion-complete", "tools-list",
+        "tools-call-simple-text", "tools-call-image", "tools-call-audio", "tools-call-embedded-resource",
+        "tools-call-mixed-content", "tools-call-with-logging", "tools-call-error", "tools-call-with-progress",
+        "tools-call-sampling", "tools-call-elicitation", "elicitation-sep1034-defaults",
+        "server-sse-multiple-streams", "elicitation-sep1330-enums", "resources-list", "resources-read-text",
+        "resources-read-binary", "resources-templates-read", "resources-subscribe", "resources-unsubscribe",
+        "prompts-list", "prompts-get-simple", "prompts-get-with-args", "prompts-get-embedded-resource",
+        "prompts-get-with-image", "dns-rebinding-protection",
+    ),
+    "2026-07-28": (
+        "server-stateless", "completion-complete", "tools-list", "tools-call-simple-text", "tools-call-image",
+        "tools-call-audio", "tools-call-embedded-resource", "tools-call-mixed-content", "tools-call-error",
+        "tools-call-with-progress", "server-sse-multiple-streams", "resources-list", "resources-read-text",
+        "resources-read-binary", "resources-templates-read", "sep-2164-resource-not-found", "prompts-list",
+        "prompts-get-simple", "prompts-get-with-args", "prompts-get-embedded-resource", "prompts-get-with-image",
+        "dns-rebinding-protection", "caching", "input-required-result-basic-elicitation",
+        "input-required-result-basic-sampling", "input-required-result-basic-list-roots",
+        "input-required-result-request-state", "input-required-result-multiple-input-requests",
+        "input-required-result-multi-round", "input-required-result-missing-input-response",
+        "input-required-result-non-tool-request", "input-required-result-result-type",
+        "input-required-result-unsupported-methods", "input-required-result-tampered-state",
+        "input-required-result-capability-check", "input-required-result-ignore-extra-params",
+        "input-required-result-validate-input",
+    ),
+}
+
+# Why a scenario (or one check of it, "scenario:check-id") is expected to fail, by revision ("*": both).
+# Each reason names what toolnexus does not do (the README's conformance section says what would change it).
+TOOLS_ONLY = "toolnexus serves tools only: no resources, prompts or resource templates"
+COMPLETION = TOOLS_ONLY + ", so completion/complete has no arguments to complete (-32601)"
+CONTENT = ("a toolnexus tool returns JSON data, served as structuredContent plus one text block: it cannot "
+           "return image, audio or embedded-resource content blocks (no fixture tool)")
+PROGRESS = ("a toolnexus tool cannot report its own progress: the server reports a call's start (0/1) and end "
+            "(1/1), two notifications, and the scenario wants at least three")
+LOGGING = ("the server declares no logging capability and has no logging/setLevel handler (-32601), and it does "
+           "not forward a tool's log records as notifications/message")
+CLIENT_REQUESTS = ("a toolnexus tool cannot send requests to the client (sampling/createMessage, "
+                   "elicitation/create): tools take all their input as arguments (no fixture tool)")
+INPUT_REQUIRED = ("a toolnexus tool cannot return an InputRequiredResult (SEP-2322: asking the client for "
+                  "elicitation, sampling or roots and being called again): no fixture tool")
+NO_CLIENT_CAPABILITY = ("no toolnexus tool depends on a client capability, so there is no fixture "
+                        "(test_missing_capability) to provoke MissingRequiredClientCapabilityError (-32021)")
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {
+    "*": {
+        "completion-complete": COMPLETION,
+        "tools-call-image": CONTENT,
+        "tools-call-audio": CONTENT,
+        "tools-call-embedded-resource": CONTENT,
+        "tools-call-mixed-content": CONTENT,
+        "tools-call-with-progress": PROGRESS,
+        **{scenario: TOOLS_ONLY for scenario in (
+            "resources-list", "resources-read-text", "resources-read-binary", "resources-templates-read",
+            "prompts-list", "prompts-get-simple", "prompts-get-with-args", "prompts-get-embedded-resource",
+            "prompts-get-with-image")},
+    },
+    "2025-11-25": {
+        "logging-set-level": LOGGING,
+        "tools-call-with-logging": LOGGING,
+        "tools-call-sampling": CLIENT_REQUESTS,
+        "tools-call-elicitation": CLIENT_REQUESTS,
+        "elicitation-sep1034-defaults": CLIENT_REQUESTS,
+        "elicitation-sep1330-enums": CLIENT_REQUESTS,
+        "resources-subscribe": TOOLS_ONLY,
+        "resources-unsubscribe": TOOLS_ONLY,
+    },
+    "2026-07-28": {
+        "server-stateless:sep-2575-server-rejects-undeclared-capability": NO_CLIENT_CAPABILITY,
+        "server-stateless:sep-2575-missing-capability-http-400": NO_CLIENT_CAPABILITY,
+        "server-stateless:sep-2575-http-server-no-independent-requests-on-stream": CLIENT_REQUESTS,
+        "caching:sep-2549-prompts-list-caching-hints": TOOLS_ONLY,
+        "caching:sep-2549-resources-list-caching-hints": TOOLS_ONLY,
+        "caching:sep-2549-resources-templates-list-caching-hints": TOOLS_ONLY,
+        "input-required-result-non-tool-request": TOOLS_ONLY + " (the scenario asks prompts/get for input)",
+        **{f"input-required-result-{case}": INPUT_REQUIRED for case in (
+            "basic-elicitation", "basic-sampling", "basic-list-roots", "request-state", "multiple-input-requests",
+            "multi-round", "result-type", "tampered-state", "capability-check")},
+    },
+}
+
+
+def expected_failure(revision: str, key: str) -> str | None:
+    return EXPECTED_FAILURES[revision].get(key) or EXPECTED_FAILURES["*"].get(key)
+
+
+# -- the suite and the server ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def conformance_cli() -> Path:
+    """The suite's CLI on Node 22, installed (once, idempotently) by the project's own script."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed: the MCP conformance suite is an npm package")
+    done = subprocess.run(["bash", str(DEPS_SCRIPT)], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        if re.search(r"ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|network|registry", done.stderr, re.I):
+            pytest.skip(f"npm's registry is unreachable, so the conformance suite cannot be installed:\n"
+                        f"{done.stderr[-1500:]}")
+        pytest.fail(f"{DEPS_SCRIPT} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Endpoint:
+    url: str  # with the token as a query parameter: the suite cannot add headers
+    log: list[str]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    """A real ``jupyter server`` with the toolnexus extension, token auth, and the fixture tools."""
+    scratch = tmp_path_factory.mktemp("conformance")
+    workspace = scratch / "workspace"
+    workspace.mkdir()
+    token = secrets.token_hex(16)
+    port = _free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("TOOLNEXUS_", "MLFLOW_"))}
+    env.update({
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+        "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+        # MLflow is tested in tests/tracking; here it would only add time to every call.
+        "TOOLNEXUS_TRACKING__ENABLED": "false",
+    })
+    command = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace}",
+               "--allow-root",  # CI containers run as root; Jupyter refuses to unless told
+               # The fixture tools join this server's registry only (the extension's own provision for that).
+               f"--ToolnexusExtension.tool_modules={FIXTURE_MODULE}"]
+    process = subprocess.Popen(command, cwd=workspace, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    log: list[str] = []
+    started = threading.Event()
+
+    def drain() -> None:  # keeps the pipe empty, and tells the fixture when the server says it is up
+        assert process.stderr is not None
+        for line in process.stderr:
+            log.append(line)
+            if "is running at" in line:
+                started.set()
+        started.set()  # the server exited: stop waiting
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        if not started.wait(SERVER_START_TIMEOUT) or process.poll() is not None:
+            pytest.fail(f"jupyter server did not start:\n{''.join(log)[-4000:]}")
+        yield Endpoint(f"http://127.0.0.1:{port}/{ENDPOINT_PATH}?token={token}", log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+Checks = list[dict[str, Any]]
+RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
+
+
+@dataclass
+class SuiteRun:
+    revision: str
+    scenarios: dict[str, Checks]
+    output: str
+
+
+def run_suite(cli: Path, url: str, revision: str, out: Path) -> SuiteRun:
+    """Run one requirement set; the scenarios' checks as the suite wrote them."""
+    done = subprocess.run([str(cli), "server", "--url", url, "--requirements", revision, "--timeout",
+                           str(SCENARIO_TIMEOUT_MS), "--output-dir", str(out)],
+                          capture_output=True, text=True, timeout=SUITE_TIMEOUT)
+    scenarios: dict[str, Checks] = {}
+    for folder in sorted(out.iterdir()):
+        match = RESULT_DIR.match(folder.name)
+        if match and (folder / "checks.json").is_file():
+            scenarios[match["scenario"]] = json.loads((folder / "checks.json").read_text())
+    if not scenarios:
+        pytest.fail(f"the conformance suite wrote no results ({done.returncode}):\n{done.stdout[-3000:]}\n"
+                    f"{done.stderr[-3000:]}")
+    return SuiteRun(revision, scenarios, done.stdout)
+
+
+@pytest.fixture(scope="module")
+def suite(conformance_cli: Path, endpoint: Endpoint, tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
+    """Both requirement sets, run once for the whole module."""
+    runs = {}
+    for revision in REVISIONS:
+        out = tmp_path_factory.mktemp(f"conformance-{revision}")
+        runs[revision] = run_suite(conformance_cli, endpoint.url, revision, out)
+    return runs
+
+
+# -- what is scored, and the verdicts ----------------------------------------------------------------
+
+
+def listed_server_scenarios(cli: Path, revision: str) -> list[str]:
+    """The server scenarios ``conformance list --requirements`` says the revision scores."""
+    text = subprocess.run([str(cli), "list", "--server", "--requirements", revision], capture_output=True,
+                          text=True, check=True, timeout=60).stdout
+    section = text.split("Server scenarios", 1)[1].split("\n\n", 1)[0]
+    return re.findall(r"^\s+- (\S+)", section, re.M)
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_requirement_sets_are_pinned(conformance_cli: Path, revision: str) -> None:
+    """The scored scenarios this module checks are exactly what the installed suite scores."""
+    assert listed_server_scenarios(conformance_cli, revision) == list(SCORED[revision])
+
+
+def failures(checks: Checks) -> dict[str, str]:
+    return {c["id"]: c.get("errorMessage") or c.get("description", "") for c in checks if c["status"] == "FAILURE"}
+
+
+def scenario_cases() -> Iterator[Any]:
+    for revision in REVISIONS:
+        for scenario in SCORED[revision]:
+            reason = expected_failure(revision, scenario)
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(revision, scenario, marks=marks, id=f"{revision}-{scenario}")
+
+
+@pytest.mark.parametrize(("revision", "scenario"), scenario_cases())
+def test_scenario(suite: dict[str, SuiteRun], revision: str, scenario: str) -> None:
+    """Every check of a scored scenario passes, but for the single checks expected to fail (tested below)."""
+    checks = suite[revision].scenarios.get(scenario)
+    assert checks, f"{scenario} did not run at {revision}:\n{suite[revision].output[-3000:]}"
+    unexpected = {check: message for check, message in failures(checks).items()
+                  if expected_failure(revision, f"{scenario}:{check}") is None}
+    assert not unexpected, f"{scenario} at {revision} failed:\n" + "\n".join(
+        f"  {check}: {message}" for check, message in unexpected.items())
+
+
+def check_cases() -> Iterator[Any]:
+    for revision in ("*", *REVISIONS):
+        for key, reason in EXPECTED_FAILURES[revision].items():
+            if ":" not in key:
+                continue
+            scenario, check = key.split(":", 1)
+            for rev in REVISIONS if revision == "*" else (revision,):
+                if scenario in SCORED[rev]:
+                    yield pytest.param(rev, scenario, check, marks=pytest.mark.xfail(strict=True, reason=reason),
+                                       id=f"{rev}-{key}")
+
+
+@pytest.mark.parametrize(("revision", "scenario", "check"), check_cases())
+def test_expected_check_failure(suite: dict[str, SuiteRun], revision: str, scenario: str, check: str) -> None:
+    """A single check expected to fail (strict: once it passes, its entry must go)."""
+    checks = suite[revision].scenarios.get(scenario) or []
+    statuses = {c["status"] for c in checks if c["id"] == check}
+    assert statuses == {"SUCCESS"}, f"{scenario}:{check} at {revision}: {sorted(statuses) or 'not run'}"
