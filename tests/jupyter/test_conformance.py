@@ -8,12 +8,16 @@ revision scores must pass, except the expected failures listed below, each with 
 are strict xfails, so one that starts passing fails the run until its entry is removed.
 
 The server is a real ``jupyter server`` process (module scope: the suite runs twice, not per test)
-whose extension loads ``tests.jupyter.conformance_tools`` (``ToolnexusExtension.tool_modules``) — the
-fixture tools the suite calls by name exist in this server's registry only. Authentication stays on: the suite cannot send
-headers of its own, so its URL carries the server's token as ``?token=…``, which Jupyter's identity
-provider accepts on every handler (``IdentityProvider.get_token``) exactly like ``Authorization:
-token …``. The DNS-rebinding scenario therefore probes a request that *is* authenticated and still
-expects it refused for its Host/Origin alone.
+whose extension loads ``tests.jupyter.conformance_tools`` (``ToolnexusExtension.tool_modules``): the
+fixture tools the suite calls by name exist in this server's registry only.
+
+Authentication stays on. The suite cannot send headers of its own, so its URL carries the server's
+token as ``?token=…``, which Jupyter's identity provider accepts on every handler
+(``IdentityProvider.get_token``) exactly like ``Authorization: token …``. The DNS-rebinding scenario
+therefore sends requests that *are* authenticated and still expects them refused for their Host and
+Origin alone. (Two not-scored, pending scenarios, ``http-header-validation`` and
+``http-custom-header-server-validation``, build raw requests from the URL's path only, dropping the
+query and with it the token: Jupyter refuses them with 403. They do not count.)
 """
 
 from __future__ import annotations
