@@ -6,7 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+import jsonschema
 import pytest
+from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from tests.conftest import REPO
@@ -83,3 +85,27 @@ def test_resume_refuses_a_succeeded_run(project: Path) -> None:
     _, result, _ = run_cli("missions/hello.yaml")
     code, _, err = run_cli("--resume", result["run_id"])
     assert code == 2 and "nothing to resume" in err
+
+
+def test_mcp_time_uses_the_tools_of_an_mcp_server(project: Path) -> None:
+    # The mission's folder is its workspace: its toolnexus.toml configures mcp-server-time as `time`.
+    folder = "missions/mcp_time"
+    validated = runner.invoke(app, ["validate", "-w", folder, f"{folder}/mcp_time.yaml"])
+    assert validated.exit_code == 0, validated.stderr
+    code, result, err = run_cli("-w", folder, f"{folder}/mcp_time.yaml", "-i", "zone=Asia/Tokyo", "-i",
+                                "meeting=09:30", "-i", "attendees_zone=UTC")
+    assert code == 0, err
+    outputs = result["outputs"]
+    assert outputs["now"].endswith("+09:00")
+    assert outputs["meeting_there"].endswith("T00:30:00+00:00")  # 09:30 in Tokyo is 00:30 UTC
+    assert outputs["difference"] == "-9.0h"
+    assert result["steps"]["now"]["output"]["timezone"] == "Asia/Tokyo"
+    assert outputs["note"].startswith(f"It is {outputs['now']} in Asia/Tokyo")
+
+
+def test_missions_in_folders_validate_against_the_schema() -> None:
+    schema = json.loads((REPO / "schemas" / "mission.schema.json").read_text())
+    for mission in sorted((REPO / "missions").glob("*/*.yaml")):
+        text = mission.read_text()
+        assert text.startswith("# yaml-language-server: $schema=../../schemas/mission.schema.json"), mission
+        jsonschema.validate(YAML(typ="safe").load(text), schema)

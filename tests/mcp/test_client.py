@@ -44,7 +44,8 @@ def test_list_changed_registers_and_unregisters_tools(tmp_path: Path) -> None:
 
 
 def test_streamable_http_server_by_url(tmp_path: Path) -> None:
-    with http_toolbox() as url, make_nexus(tmp_path, {"remote": {"url": url, "tiers": {"echo": "privileged"}}}) as nexus:
+    with http_toolbox() as url, make_nexus(tmp_path, {"remote": {"url": url, "tiers": {"echo": "privileged"}}}) \
+            as nexus:
         assert "remote.slow" in nexus.registry  # every page of the listing, over HTTP
         assert nexus.registry.get("remote.echo").tier == "privileged"
         result = nexus.call("remote.echo", {"text": "over the wire"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -26,6 +27,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolnexus.config import McpServerSettings
@@ -201,10 +203,10 @@ class ServerConnection:
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
             await self.close()  # the next call starts the server afresh
             raise McpUnavailable(self.key, f"the connection broke during the call ({_describe(exc)})") from None
-        except Exception as exc:
-            if self.client is None or _is_connection_closed(exc):
-                await self.close()
-                raise McpUnavailable(self.key, f"the server went away during the call ({_describe(exc)})") from None
+        except MCPError as exc:
+            if exc.code == types.CONNECTION_CLOSED:
+                await self.close()  # the next call starts the server afresh
+                raise McpUnavailable(self.key, f"the server went away during the call ({exc.message})") from None
             raise
 
     # -- change notifications -----------------------------------------------------------------
@@ -365,10 +367,8 @@ class McpConnections:
             assert self._stop is not None
             self._stop.set()
 
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop already stopped
             portal.call(shutdown)
-        except RuntimeError:
-            pass  # the loop already stopped
         thread.join(CLOSE_GRACE)
 
 
@@ -396,11 +396,6 @@ def _progress_fn(progress: ProgressListener | None) -> Any:
             await outcome
 
     return forward
-
-
-def _is_connection_closed(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "connection closed" in text or "closed" in text and "stream" in text
 
 
 def _describe(exc: BaseException) -> str:

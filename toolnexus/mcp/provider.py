@@ -112,7 +112,7 @@ class McpProvider:
                 self._sync(key, cached["tools"], cached.get("version"))
         if not missing:
             return
-        for key, found in self.connections.list_now(missing).items():
+        for found in self.connections.list_now(missing).values():
             if isinstance(found, McpUnavailable):
                 message = str(found)
                 self.registry.problems.append(message)
