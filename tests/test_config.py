@@ -78,3 +78,60 @@ def test_config_show_bad_file_exits_2_without_traceback(workspace: Path) -> None
     result = CliRunner().invoke(app, ["config", "show"])
     assert result.exit_code == 2
     assert "process_workers" in result.output and "Traceback" not in result.output
+
+
+def test_mcp_servers_in_the_familiar_shape(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text(
+        '[mcp.servers.time]\ncommand = "mcp-server-time"\nargs = ["--local-timezone", "UTC"]\n'
+        '[mcp.servers.docs]\nurl = "https://docs.example/mcp"\nheaders = {Authorization = "Bearer x"}\n'
+        'namespace = "kb"\ntiers = {search = "read_only"}\n')
+    servers = load_settings(environ={}).settings.mcp.servers
+    assert servers["time"].command == "mcp-server-time" and servers["time"].args == ["--local-timezone", "UTC"]
+    assert servers["docs"].namespace == "kb" and servers["docs"].tiers == {"search": "read_only"}
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ('command = "a"\nurl = "http://h/mcp"', "not both"),
+        ("args = []", "give command"),
+        ('type = "http"\ncommand = "a"', "needs url"),
+        ('command = "a"\ntiers = {t = "harmless"}', "tiers.t"),
+    ],
+)
+def test_bad_mcp_server_is_named(workspace: Path, table: str, says: str) -> None:
+    (workspace / "toolnexus.toml").write_text(f"[mcp.servers.svc]\n{table}\n")
+    with pytest.raises(DiagnosticError) as caught:
+        load_settings(environ={})
+    text = str(caught.value)
+    assert "mcp.servers.svc" in text and says in text
+
+
+def test_mcp_config_file_adds_servers_and_toml_wins(workspace: Path) -> None:
+    (workspace / ".mcp.json").write_text(json.dumps({"mcpServers": {
+        "time": {"command": "mcp-server-time"},
+        "remote": {"type": "http", "url": "http://127.0.0.1:9/mcp", "headers": {"X-Key": "k"}},
+    }}))
+    (workspace / "toolnexus.toml").write_text(
+        '[mcp]\nconfig_file = ".mcp.json"\n[mcp.servers.time]\ncommand = "mcp-server-time"\nnamespace = "clock"\n')
+    settings = load_settings(environ={}).settings
+    servers = settings.mcp.all_servers(settings.workspace_path())
+    assert servers["remote"].url == "http://127.0.0.1:9/mcp" and servers["remote"].headers == {"X-Key": "k"}
+    assert servers["time"].namespace == "clock"
+
+
+def test_bad_mcp_config_file_names_the_file_and_entry(workspace: Path) -> None:
+    (workspace / ".mcp.json").write_text('{"mcpServers": {"oops": {"comand": "x"}}}')
+    (workspace / "toolnexus.toml").write_text('[mcp]\nconfig_file = ".mcp.json"\n')
+    settings = load_settings(environ={}).settings
+    with pytest.raises(DiagnosticError) as caught:
+        settings.mcp.all_servers(settings.workspace_path())
+    [problem, *_] = caught.value.diagnostics
+    assert problem.file == str(workspace / ".mcp.json") and "mcpServers.oops" in problem.message
+
+
+def test_mcp_is_not_a_policy_floor(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text('[sandbox.min_runtime]\nprivileged = "mcp"\n')
+    with pytest.raises(DiagnosticError) as caught:
+        load_settings(environ={})
+    assert "unknown runtime 'mcp'" in str(caught.value)

@@ -262,11 +262,12 @@ def _mcp_provider(settings: Settings, registry: Registry) -> Any:
 
     Imported only then: a Nexus without MCP servers does not pay for the SDK.
     """
-    if not any(server.enabled for server in settings.mcp.servers.values()):
+    servers = settings.mcp.all_servers(settings.workspace_path())
+    if not any(server.enabled for server in servers.values()):
         return None
     from toolnexus.mcp.provider import McpProvider
 
-    provider = McpProvider(settings.mcp.servers, registry, settings.workspace_path(), settings.state_path())
+    provider = McpProvider(servers, registry, settings.workspace_path(), settings.state_path())
     provider.load()
     return provider
 

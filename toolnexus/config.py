@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from toolnexus.core.context import DEFAULT_SHELL_ALLOW
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
@@ -86,10 +87,12 @@ class McpServerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    type: Literal["stdio", "http", "streamable-http"] | None = Field(
+        None, description="transport, as other clients' configs spell it (implied by command or url)")
     command: str | None = Field(None, description="program of a stdio server")
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
+    cwd: str | None = Field(None, description="working folder of a stdio server (relative: to the workspace)")
     url: str | None = Field(None, description="Streamable HTTP endpoint")
     headers: dict[str, str] = Field(default_factory=dict)
     namespace: str | None = Field(None, description="prefix of its tools' names (default: the server's key)")
@@ -98,12 +101,21 @@ class McpServerSettings(BaseModel):
     enabled: bool = True
     timeout: float = Field(30.0, gt=0, description="seconds to wait for the server to start and answer")
 
-    @field_validator("url")
-    @classmethod
-    def _one_transport(cls, value: str | None, info: Any) -> str | None:
-        if value is not None and info.data.get("command"):
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSettings:
+        if self.command and self.url:
             raise ValueError("give either command (stdio) or url (HTTP), not both")
-        return value
+        if not self.command and not self.url:
+            raise ValueError("give command (a stdio server) or url (a Streamable HTTP server)")
+        needs = None if self.type is None else "command" if self.type == "stdio" else "url"
+        if needs is not None and not getattr(self, needs):
+            raise ValueError(f"type {self.type!r} needs {needs}")
+        if self.namespace is not None and not _NAMESPACE.fullmatch(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r}: use letters, digits, '_', '-' and '.'")
+        return self
+
+
+_NAMESPACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 class McpSettings(BaseModel):
@@ -111,6 +123,39 @@ class McpSettings(BaseModel):
 
     servers: dict[str, McpServerSettings] = Field(default_factory=dict, description="MCP servers to import tools "
                                                   "from, by name (the key is their namespace)")
+    config_file: str | None = Field(None, description="a JSON file in the familiar {\"mcpServers\": {...}} shape "
+                                    "(e.g. .mcp.json) whose servers are added; those in `servers` win on a clash")
+
+    def all_servers(self, workspace: Path) -> dict[str, McpServerSettings]:
+        """``servers`` plus those of ``config_file`` (DiagnosticError, naming the file, when it is bad)."""
+        if self.config_file is None:
+            return dict(self.servers)
+        path = Path(self.config_file)
+        path = path if path.is_absolute() else workspace / path
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise DiagnosticError([Diagnostic(message=f"cannot read mcp.config_file: {exc.strerror}", file=str(path),
+                                              hint="fix the path of mcp.config_file in toolnexus.toml")]) from None
+        except json.JSONDecodeError as exc:
+            raise DiagnosticError([Diagnostic(message=f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno,
+                                              column=exc.colno)]) from None
+        entries = data.get("mcpServers") if isinstance(data, dict) else None
+        if not isinstance(entries, dict):
+            raise DiagnosticError([Diagnostic(message='expected an object {"mcpServers": {name: server, ...}}',
+                                              file=str(path))])
+        found: dict[str, McpServerSettings] = {}
+        problems = []
+        for name, entry in entries.items():
+            try:
+                found[name] = McpServerSettings.model_validate(entry)
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False):
+                    where = ".".join(str(p) for p in (name, *err["loc"]))
+                    problems.append(Diagnostic(message=f"mcpServers.{where}: {err['msg']}", file=str(path)))
+        if problems:
+            raise DiagnosticError(problems)
+        return {**found, **self.servers}
 
 
 class Settings(BaseModel):

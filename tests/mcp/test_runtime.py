@@ -14,9 +14,14 @@ import pytest
 
 from tests.mcp.servers.support import make_nexus, toolbox
 from toolnexus.api import Nexus
+from toolnexus.config import McpServerSettings
 from toolnexus.core.call import ToolCall
+from toolnexus.core.diagnostics import DiagnosticError
 from toolnexus.core.errors import ErrorKind
-from toolnexus.core.spec import Limits
+from toolnexus.core.spec import Limits, SafetyTier
+from toolnexus.mcp.provider import spec_from_tool
+from toolnexus.mission import Plan, compile_mission, parse_mission
+from toolnexus.registry import Registry
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +141,38 @@ def test_a_server_that_dies_is_an_error_then_restarts_on_next_use(nexus: Nexus) 
     after = nexus.call("box.pid")
     assert after.ok, after.error
     assert after.output["result"] != before
+
+
+# -- the runtime policy (core.spec): an MCP tool runs on its server, which ranks with `process` ---------
+
+RUNTIMES = ("inprocess", "process", "docker", "mcp")
+
+
+def _registry_with_remote_tool() -> Registry:
+    settings = McpServerSettings(command="unused")
+    tool = {"name": "wipe", "annotations": {"destructiveHint": True}, "inputSchema": {"type": "object"}}
+    return Registry([spec_from_tool("box", settings, tool, None)])
+
+
+def _compile(registry: Registry, step: str, min_runtime: dict[str, str] | None = None) -> Plan:
+    text = f"mission: m\nsteps:\n  - id: a\n    uses: box.wipe\n{step}"
+    return compile_mission(parse_mission(text, "m.yaml"), registry.get, RUNTIMES, min_runtime)
+
+
+def test_a_privileged_mcp_tool_meets_the_process_floor_on_its_server() -> None:
+    registry = _registry_with_remote_tool()
+    assert registry.get("box.wipe").tier == SafetyTier.PRIVILEGED
+    plan = _compile(registry, "", {"privileged": "process"})
+    assert plan.steps[0].runtime == "mcp"
+
+
+def test_a_floor_an_mcp_server_cannot_meet_is_a_compile_error() -> None:
+    with pytest.raises(DiagnosticError) as caught:
+        _compile(_registry_with_remote_tool(), "", {"privileged": "docker"})
+    assert "docker" in str(caught.value) and "box.wipe" in str(caught.value)
+
+
+def test_a_local_runtime_cannot_run_an_mcp_tool() -> None:
+    with pytest.raises(DiagnosticError) as caught:
+        _compile(_registry_with_remote_tool(), "    runtime: process\n")
+    assert "cannot run box.wipe" in str(caught.value)
