@@ -87,7 +87,13 @@ class AsgiBridge:
         """Answer ``handler``'s request with the app, as if it had been made to ``path``."""
         request = handler.request
         disconnected = asyncio.Event()
-        handler.on_connection_close = disconnected.set  # type: ignore[method-assign]
+
+        def closed() -> None:
+            disconnected.set()
+            handler.on_connection_close()
+
+        # Tornado bound the handler's close callback when it made the handler; chain ours in front of it.
+        request.connection.set_close_callback(closed)  # type: ignore[union-attr]
         body_sent = False
 
         async def receive() -> Message:
