@@ -115,9 +115,15 @@ class ToolBrowser:
         self._page_specs: dict[str, ToolSpec] = {}
         self._updating = False
         self._stale = False
+        self._listing: list[ToolSpec] = []
+        self._listing_key: tuple[Any, ...] | None = None
+        self._all: list[ToolSpec] = []
+        self._all_generation: int | None = None
         self._debounced = Debouncer(self.update, debounce, scheduler)
 
+        generation = getattr(registry, "generation", None)
         specs = registry.list()
+        self._all, self._all_generation = specs, generation
         self.search = widgets.Text(placeholder="search tools, e.g. 'read a csv file'", continuous_update=True,
                                    layout=widgets.Layout(width="50%"))
         self.toolset = widgets.Dropdown(description="toolset", layout=widgets.Layout(width="auto"))
@@ -223,7 +229,7 @@ class ToolBrowser:
             found = [hit.spec for hit in hits]
             self.total = None if len(found) > start + self.page_size else len(found)
         else:
-            found = selection.select(self.registry.list())
+            found = self._filtered(selection)
             self.total = len(found)
         self.results = found[start:start + self.page_size]
         self.has_more = len(found) > start + self.page_size
@@ -239,6 +245,18 @@ class ToolBrowser:
         shown = f"{start + 1}–{start + len(self.results)}" if self.results else "0"
         of = f"{self.total:,}" if self.total is not None else "more"
         self.status.value = f"{shown} of {of} tools" if self.results or self.page else "no tools match"
+
+    def _filtered(self, selection: ToolFilter) -> list[ToolSpec]:
+        # Every tool the filters admit, kept until the registry or a filter changes: turning pages is free.
+        generation = getattr(self.registry, "generation", None)
+        key = (generation, self.toolset.value, self.namespace.value, self.tier.value, self.tag.value)
+        if generation is None or key != self._listing_key:
+            if generation is None or generation != self._all_generation:
+                self._all = self.registry.list()
+                self._all_generation = generation
+            self._listing = selection.select(self._all)
+            self._listing_key = key
+        return self._listing
 
     def go_to(self, page: int) -> None:
         """Show page ``page`` (0-based) of the current results."""
