@@ -9,7 +9,7 @@ from typing import Any
 
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.spec import ToolSpec
-from toolnexus.registry.search import SearchHit, SearchIndex
+from toolnexus.registry.search import SearchHit, SearchIndex, SearchMode
 from toolnexus.registry.toolsets import Toolset
 from toolnexus.registry.versions import matches, newest, parse_version, split_ref
 
@@ -40,9 +40,12 @@ class Registry:
 
     Reads take a snapshot under the lock and work on it afterwards, so a listing is never torn by a
     concurrent ``register``. Listeners hear ``("registered" | "unregistered", spec)`` after each change.
+    ``search_mode`` is the default mode of :meth:`search` (``"bm25"``, or ``"hybrid"`` to fuse in the
+    ``semantic`` extra's embeddings when it is installed).
     """
 
-    def __init__(self, tools: Iterable[ToolSpec] = ()) -> None:
+    def __init__(self, tools: Iterable[ToolSpec] = (), *, search_mode: SearchMode = "bm25") -> None:
+        self.search_mode: SearchMode = search_mode
         self._lock = threading.RLock()
         self._tools: dict[str, dict[str, ToolSpec]] = {}
         self._listeners: list[RegistryListener] = []
@@ -126,16 +129,27 @@ class Registry:
         return out
 
     def search(
-        self, query: str, k: int = 10, filters: Toolset | Mapping[str, Any] | None = None
+        self,
+        query: str,
+        k: int = 10,
+        filters: Toolset | Mapping[str, Any] | None = None,
+        *,
+        mode: SearchMode | None = None,
     ) -> list[SearchHit]:
-        """The ``k`` best tools for ``query`` (BM25), best first; ``filters`` is a Toolset or its fields."""
+        """The ``k`` best tools for ``query``, best first, among the latest version of each tool.
+
+        ``filters`` is a :class:`Toolset` or a dict of its fields (namespaces, tags, tiers, runtimes,
+        lifecycle, include, exclude); ``None`` admits every tool. ``mode`` (default: ``search_mode``) is
+        ``"bm25"`` or ``"hybrid"``; see :meth:`SearchIndex.search`. The index is built on the first search
+        and then kept current by every ``register``/``unregister``.
+        """
         with self._lock:
             if self._index is None:
-                self._index = SearchIndex()
-                for spec in self.list():
-                    self._index.add(spec)
+                index = SearchIndex()
+                index.add_many(self.list())
+                self._index = index
             index = self._index
-        return index.search(query, k, filters)
+        return index.search(query, k, filters, mode=mode or self.search_mode)
 
     def _reindex(self, name: str) -> None:
         # Called under the lock after a change: the index always holds each name's latest version.

@@ -134,6 +134,10 @@ class SearchIndex:
 
     def add(self, spec: ToolSpec) -> None:
         """Index ``spec``, replacing any tool of the same name."""
+        with self._lock:
+            slot = self._slot_of.get(spec.name)
+            if slot is not None and (doc := self._docs[slot]) is not None and doc.spec is spec:
+                return  # the registry re-announces its latest version when an older one changes
         terms = field_terms(spec, stopwords=self.stopwords, stemming=self.stemming)
         with self._lock:
             self._drop(spec.name)
@@ -141,11 +145,16 @@ class SearchIndex:
 
     def add_many(self, specs: list[ToolSpec]) -> None:
         """Index many tools at once (the same as ``add`` for each)."""
-        analysed = [(s, field_terms(s, stopwords=self.stopwords, stemming=self.stemming)) for s in specs]
+        latest = {spec.name: spec for spec in specs}  # the last of a name wins, as with add
+        analysed = [(s, field_terms(s, stopwords=self.stopwords, stemming=self.stemming)) for s in latest.values()]
         with self._lock:
+            for name in latest:
+                self._drop(name)
+            first = len(self._docs)
             for spec, terms in analysed:
-                self._drop(spec.name)
-                self._insert(spec, terms)
+                self._insert(spec, terms, index_fields=False)
+            for field_name, index in self._indexes.items():
+                index.add_many(first, [terms[field_name] for _, terms in analysed])
 
     def remove(self, name: str) -> None:
         """Forget the tool called ``name`` (nothing happens if it is not indexed)."""
@@ -159,14 +168,15 @@ class SearchIndex:
         with self._lock:
             return len(self._slot_of)
 
-    def _insert(self, spec: ToolSpec, terms: dict[str, Counter[str]]) -> None:
+    def _insert(self, spec: ToolSpec, terms: dict[str, Counter[str]], *, index_fields: bool = True) -> None:
         slot = len(self._docs)
         self._docs.append(_Doc(spec, terms))
         self._names.append(spec.name)
         self._slot_of[spec.name] = slot
         self._alive.set(slot, 1.0)
-        for name, index in self._indexes.items():
-            index.add(slot, terms[name])
+        if index_fields:
+            for name, index in self._indexes.items():
+                index.add(slot, terms[name])
         self._filters.add(slot, spec)
         self._embeddings.add(slot, spec)
 
@@ -190,7 +200,9 @@ class SearchIndex:
         self._reset()
         self._embeddings = EmbeddingCache.reusing(embeddings)
         for doc in live:
-            self._insert(doc.spec, doc.terms)
+            self._insert(doc.spec, doc.terms, index_fields=False)
+        for field_name, index in self._indexes.items():
+            index.add_many(0, [doc.terms[field_name] for doc in live])
 
     # -- queries ----------------------------------------------------------------------------------
 

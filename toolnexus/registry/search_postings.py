@@ -76,29 +76,69 @@ class FieldIndex:
     ``epsilon * mean(idf over the vocabulary)``. The mean changes with every document, so it is kept
     from a histogram of document frequencies (few distinct values) and computed only when a query term
     actually needs the floor.
+
+    Postings live in two dicts of ``array`` buffers (slots, counts) rather than one object per term:
+    adding a document is then a few C-level appends per term, which is what makes building a 100k
+    index take seconds rather than a minute.
     """
 
     def __init__(self, k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25) -> None:
         self.k1, self.b, self.epsilon = k1, b, epsilon
-        self.postings: dict[str, Postings] = {}
+        self._slots: dict[str, array[int]] = {}
+        self._counts: dict[str, array[int]] = {}
+        self._views: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # numpy copies, dropped on change
         self.lengths = Column()
         self.total_length = 0
         self._df_histogram: Counter[int] = Counter()  # document frequency -> number of terms with it
 
+    def document_frequency(self, term: str) -> int:
+        slots = self._slots.get(term)
+        return 0 if slots is None else len(slots)
+
     def add(self, slot: int, terms: Counter[str]) -> None:
-        """Index one document's term counts at ``slot``."""
+        """Index one document's term counts at ``slot`` (larger than every slot indexed so far)."""
         length = sum(terms.values())
         self.lengths.set(slot, length)
         self.total_length += length
-        histogram = self._df_histogram
+        histogram, slots_of, counts_of, views = self._df_histogram, self._slots, self._counts, self._views
         for term, count in terms.items():
-            postings = self.postings.get(term)
-            if postings is None:
-                postings = self.postings[term] = Postings()
+            slots = slots_of.get(term)
+            if slots is None:
+                slots_of[term] = array("i", (slot,))
+                counts_of[term] = array("i", (count,))
+                histogram[1] += 1
             else:
-                histogram[len(postings)] -= 1
-            postings.append(slot, count)
-            histogram[len(postings)] += 1
+                n = len(slots)
+                histogram[n] -= 1
+                histogram[n + 1] += 1
+                slots.append(slot)
+                counts_of[term].append(count)
+                views.pop(term, None)
+
+    def add_many(self, first: int, documents: list[Counter[str]]) -> None:
+        """Index ``documents`` at slots ``first, first + 1, ...`` (all larger than any indexed so far)."""
+        new_slots: dict[str, list[int]] = {}
+        new_counts: dict[str, list[int]] = {}
+        for slot, terms in enumerate(documents, first):
+            length = sum(terms.values())
+            self.lengths.set(slot, length)
+            self.total_length += length
+            for term, count in terms.items():
+                if term in new_slots:
+                    new_slots[term].append(slot)
+                    new_counts[term].append(count)
+                else:
+                    new_slots[term] = [slot]
+                    new_counts[term] = [count]
+        for term, slots in new_slots.items():
+            if term in self._slots:
+                self._slots[term].extend(slots)
+                self._counts[term].extend(new_counts[term])
+                self._views.pop(term, None)
+            else:
+                self._slots[term] = array("i", slots)
+                self._counts[term] = array("i", new_counts[term])
+        self._df_histogram = Counter(len(slots) for slots in self._slots.values())
 
     def remove(self, slot: int, terms: Counter[str]) -> None:
         """Forget the document at ``slot`` (``terms`` are the counts it was added with)."""
@@ -106,20 +146,24 @@ class FieldIndex:
         self.lengths.set(slot, 0.0)
         histogram = self._df_histogram
         for term in terms:
-            postings = self.postings[term]
-            histogram[len(postings)] -= 1
-            postings.discard(slot)
-            if postings:
-                histogram[len(postings)] += 1
+            slots, counts = self._slots[term], self._counts[term]
+            n = len(slots)
+            histogram[n] -= 1
+            at = bisect_left(slots, slot)
+            if at < n and slots[at] == slot:
+                del slots[at]
+                del counts[at]
+            self._views.pop(term, None)
+            if n > 1:
+                histogram[n - 1] += 1
             else:
-                del self.postings[term]
+                del self._slots[term], self._counts[term]
 
     def idf(self, term: str, documents: int) -> float:
         """rank-bm25's idf of ``term`` among ``documents`` live documents (0 for an unknown term)."""
-        postings = self.postings.get(term)
-        if postings is None:
+        n = self.document_frequency(term)
+        if not n:
             return 0.0
-        n = len(postings)
         value = math.log(documents - n + 0.5) - math.log(n + 0.5)
         return value if value >= 0 else self.epsilon * self._mean_idf(documents)
 
@@ -131,6 +175,18 @@ class FieldIndex:
                 terms += count
         return total / terms if terms else 0.0
 
+    def _arrays(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        view = self._views.get(term)
+        if view is None:
+            slots = self._slots.get(term)
+            if slots is None:
+                return None
+            view = self._views[term] = (
+                np.frombuffer(slots, dtype=np.int32).astype(np.int64),
+                np.frombuffer(self._counts[term], dtype=np.int32).astype(np.float64),
+            )
+        return view
+
     def accumulate(
         self, scores: np.ndarray, hit: np.ndarray, term: str, times: int, weight: float, documents: int
     ) -> bool:
@@ -139,10 +195,10 @@ class FieldIndex:
         Marks them in ``hit`` and says whether any did. ``times`` is how often the query repeats the term
         (rank-bm25 scores each repetition again).
         """
-        postings = self.postings.get(term)
-        if postings is None or not self.total_length:
+        arrays = self._arrays(term)
+        if arrays is None or not self.total_length:
             return False
-        slots, counts = postings.arrays()
+        slots, counts = arrays
         k1, b = self.k1, self.b
         average = self.total_length / documents
         norm = k1 * (1 - b + b * self.lengths.data[slots] / average)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 
 from toolnexus.core.spec import ToolSpec
 
-# Lower-to-upper (``readFile``) and acronym-to-word (``HTTPServer``) boundaries inside identifiers.
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # Runs of letters and digits in any script; ``_``, ``.``, ``-``, ``/`` and spaces all separate.
 _WORD = re.compile(r"[^\W_]+")
 
@@ -35,9 +34,38 @@ def tokenize(text: str) -> list[str]:
 
     Letters and digits stay together (``s3``, ``base64``, ``utf8``), as in the reference evaluator.
     """
-    return _WORD.findall(_CAMEL.sub(" ", text).lower())
+    words: list[str] = []
+    for word in _WORD.findall(text):
+        if word.islower() or word.isdigit() or word.istitle():  # prose: no identifier boundary inside
+            words.append(word.lower())
+        else:
+            words.extend(part.lower() for part in _camel_parts(word))
+    return words
 
 
+def _camel_parts(word: str) -> list[str]:
+    # Boundaries at lower/digit-to-upper (``readFile``, ``utf8Decode``) and at the last capital of an
+    # acronym before a word (``HTTPServer``), in any script (``ÉtéCafé``).
+    parts: list[str] = []
+    start = 0
+    for i in range(1, len(word)):
+        before, here = word[i - 1], word[i]
+        if here.isupper() and (
+            before.islower() or before.isdigit() or (before.isupper() and _starts_word(word, i))
+        ):
+            parts.append(word[start:i])
+            start = i
+    parts.append(word[start:])
+    return parts
+
+
+def _starts_word(word: str, i: int) -> bool:
+    # ``HTTPServer``: the ``S`` starts ``Server``; ``getURLs``: the ``s`` is the acronym's plural.
+    after = word[i + 1 : i + 3]
+    return bool(after) and after[0].islower() and not (after[0] == "s" and (len(after) == 1 or after[1].isupper()))
+
+
+@lru_cache(maxsize=65536)  # vocabularies repeat: most calls are cache hits
 def stem(word: str) -> str:
     """Fold English plurals (Harman's S-stemmer): ``files`` -> ``file``, ``queries`` -> ``query``."""
     if len(word) <= 3 or not word.endswith("s"):
@@ -54,11 +82,11 @@ def stem(word: str) -> str:
 def analyze(text: str, *, stopwords: bool = True, stemming: bool = True) -> list[str]:
     """The index terms of ``text``: tokens, without stopwords, plurals folded (each step optional)."""
     words = tokenize(text)
+    if stopwords and stemming:
+        return [stem(w) for w in words if w not in STOPWORDS]
     if stopwords:
-        words = [w for w in words if w not in STOPWORDS]
-    if stemming:
-        words = [stem(w) for w in words]
-    return words
+        return [w for w in words if w not in STOPWORDS]
+    return [stem(w) for w in words] if stemming else words
 
 
 def _argument_text(schema: object, depth: int = 0) -> list[str]:

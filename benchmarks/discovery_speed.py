@@ -1,0 +1,192 @@
+"""Search speed at catalog scale: toolnexus's inverted index beside plain rank-bm25, in one run.
+
+Synthetic catalogs of 1k, 10k and 100k tools (seeded): dotted names from a verb/noun/domain vocabulary,
+a summary, a description padded with Zipf-distributed filler words from a 20,000-word vocabulary (so
+postings lengths look like a real catalog's: a few very common words, a long tail), tags, tiers,
+runtimes and 1-4 arguments with descriptions. Queries are short requests over the same vocabulary.
+
+For each size it prints the build time, median and p95 latency of a top-10 query (plain and filtered),
+and for the largest catalog the time to register one tool into a live ``Registry`` whose index is
+built. rank-bm25 (``BM25Okapi`` over name + description, scoring every document per query) runs fewer
+queries at the larger sizes because each takes long; the output says how many.
+
+    python benchmarks/discovery_speed.py                      # 1k, 10k, 100k
+    python benchmarks/discovery_speed.py --sizes 1000 10000 --queries 200 --hybrid
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+from toolnexus.core.spec import Lifecycle, SafetyTier, ToolSpec
+from toolnexus.registry import Registry
+from toolnexus.registry.search import SearchIndex
+from toolnexus.registry.search_text import tokenize
+from toolnexus.registry.semantic import semantic_available
+
+VERBS = (
+    "get list create update delete search find fetch send convert translate summarize compute calculate validate "
+    "parse export import schedule cancel book track monitor analyze generate render upload download resize "
+    "compress encrypt decrypt sync merge split filter sort rank compare estimate forecast detect classify "
+    "extract notify"
+).split()
+NOUNS = (
+    "weather forecast invoice order customer ticket issue repository commit branch file folder image video audio "
+    "email message channel calendar event meeting flight hotel stock price currency exchange rate recipe "
+    "nutrition movie song playlist article news document spreadsheet table chart report user account password "
+    "token payment refund shipment package address route map location timezone holiday quote lead contact "
+    "campaign metric alert log trace dataset model embedding query index cluster node pod container secret "
+    "certificate domain dns record subscription plan product inventory csv parquet json xml pdf"
+).split()
+DOMAINS = (
+    "github slack jira gmail outlook stripe shopify salesforce hubspot notion zoom spotify youtube twitter reddit "
+    "aws gcp azure kubernetes docker postgres mysql redis s3 dropbox drive sheets excel finance health travel "
+    "sports music education legal crypto maps ocr speech vision"
+).split()
+RUNTIMES = ("inprocess", "process", "wasm", "docker")
+
+
+class Catalog:
+    """A seeded generator of realistic-looking tools and queries."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        self.filler = ["".join(self.rng.choice(letters) for _ in range(self.rng.randint(4, 10))) for _ in range(20000)]
+        self.weights = [1.0 / (i + 1) for i in range(len(self.filler))]  # Zipf(1)
+        self.count = 0
+
+    def words(self, n: int) -> list[str]:
+        return self.rng.choices(self.filler, weights=self.weights, k=n)
+
+    def tool(self) -> ToolSpec:
+        rng = self.rng
+        self.count += 1
+        verb, noun, other, domain = rng.choice(VERBS), rng.choice(NOUNS), rng.choice(NOUNS), rng.choice(DOMAINS)
+        name = f"{domain}.{verb}_{noun}_{self.words(1)[0]}{self.count}"
+        summary = f"{verb.capitalize()} the {noun} {other} in {domain}."
+        description = f"{summary} Returns {rng.choice(NOUNS)} details for the given {rng.choice(NOUNS)}. " + " ".join(
+            self.words(rng.randint(12, 28))
+        )
+        properties = {
+            f"{rng.choice(NOUNS)}_{rng.choice(('id', 'name', 'limit', 'format', 'path'))}": {
+                "type": "string",
+                "description": f"the {rng.choice(NOUNS)} " + " ".join(self.words(rng.randint(2, 6))),
+            }
+            for _ in range(rng.randint(1, 4))
+        }
+        return ToolSpec(
+            name=name,
+            summary=summary,
+            description=description,
+            tags=[domain, rng.choice(NOUNS)],
+            tier=rng.choice(list(SafetyTier)),
+            runtime=rng.choice(RUNTIMES),
+            lifecycle=rng.choices(list(Lifecycle), weights=(1, 8, 1, 1))[0],
+            input_schema={"type": "object", "properties": properties},
+        )
+
+    def query(self) -> str:
+        rng = self.rng
+        return f"{rng.choice(VERBS)} {rng.choice(NOUNS)} {rng.choice(NOUNS)} from {rng.choice(DOMAINS)} for my {rng.choice(NOUNS)}"
+
+
+def timings(run: Callable[[str], object], queries: list[str]) -> tuple[float, float]:
+    """Median and p95 latency in milliseconds."""
+    run(queries[0])  # warm caches (numpy views of postings), as a long-lived registry has them
+    samples = []
+    for query in queries:
+        started = time.perf_counter()
+        run(query)
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(0.95 * len(samples)))]
+
+
+def bench_size(size: int, queries: int, reference_queries: int, hybrid: bool) -> None:
+    catalog = Catalog(seed=size)
+    specs = [catalog.tool() for _ in range(size)]
+    query_texts = [catalog.query() for _ in range(queries)]
+    filters = {"namespaces": ["github"], "tiers": ["read_only"]}
+
+    gc.collect()
+    started = time.perf_counter()
+    index = SearchIndex()
+    index.add_many(specs)
+    build = time.perf_counter() - started
+    median, p95 = timings(lambda q: index.search(q, 10), query_texts)
+    f_median, f_p95 = timings(lambda q: index.search(q, 10, filters), query_texts)
+    print(f"| {size:,} | toolnexus bm25 | {build:.2f} | {len(query_texts)} | {median:.2f} | {p95:.2f} | "
+          f"{f_median:.2f} / {f_p95:.2f} |")
+    ours = median
+
+    if hybrid:
+        started = time.perf_counter()
+        index.search(query_texts[0], 10, mode="hybrid")  # embeds every tool once
+        embed = time.perf_counter() - started
+        h_median, h_p95 = timings(lambda q: index.search(q, 10, mode="hybrid"), query_texts[: max(20, queries // 4)])
+        print(f"| {size:,} | toolnexus hybrid | +{embed:.2f} (embedding) | {max(20, queries // 4)} | {h_median:.2f} | "
+              f"{h_p95:.2f} | |")
+
+    from rank_bm25 import BM25Okapi
+
+    gc.collect()
+    started = time.perf_counter()
+    reference = BM25Okapi([tokenize(f"{s.name} {s.description}") for s in specs])
+    build = time.perf_counter() - started
+    names = [s.name for s in specs]
+
+    def reference_search(query: str) -> list[str]:
+        scores = reference.get_scores(tokenize(query))
+        best = sorted(range(len(names)), key=lambda i: -scores[i])[:10]
+        return [names[i] for i in best]
+
+    r_median, r_p95 = timings(reference_search, query_texts[:reference_queries])
+    print(f"| {size:,} | rank-bm25 (name + description) | {build:.2f} | {min(reference_queries, queries)} | "
+          f"{r_median:.2f} | {r_p95:.2f} | n/a |")
+    print(f"| {size:,} | ratio rank-bm25 / toolnexus (median) | | | {r_median / ours:.0f}x | | |")
+    del reference, index
+
+
+def bench_registration(size: int, samples: int) -> None:
+    catalog = Catalog(seed=size + 1)
+    registry = Registry(catalog.tool() for _ in range(size))
+    registry.search("warm up the index", 1)  # builds the index; from now on every register updates it
+    new = [catalog.tool() for _ in range(samples)]
+    times = []
+    for spec in new:
+        started = time.perf_counter()
+        registry.register(spec)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    assert registry.search(new[-1].name, 1)[0].name == new[-1].name
+    print(f"\nregister one tool into a live {size:,}-tool registry (index built): median {statistics.median(times):.3f} "
+          f"ms, p95 {times[int(0.95 * len(times))]:.3f} ms, max {times[-1]:.3f} ms over {samples} registrations")
+    started = time.perf_counter()
+    registry.unregister(new[0].name)
+    print(f"retire (unregister) one tool from it: {(time.perf_counter() - started) * 1000:.3f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--queries", type=int, default=300, help="queries per size for toolnexus")
+    parser.add_argument("--hybrid", action="store_true", help="also time hybrid search (the semantic extra)")
+    args = parser.parse_args()
+    print("times in ms unless marked s; filtered = namespace 'github' + tier read_only (median / p95)")
+    print("| tools | system | build s | queries | median ms | p95 ms | filtered ms |")
+    print("|---|---|---|---|---|---|---|")
+    for size in args.sizes:
+        # rank-bm25 scores every document in Python per query: fewer queries as the catalog grows
+        reference_queries = max(10, min(args.queries, 2_000_000 // size))
+        bench_size(size, args.queries, reference_queries, args.hybrid and semantic_available())
+    bench_registration(max(args.sizes), 200)
+
+
+if __name__ == "__main__":
+    main()
