@@ -25,6 +25,7 @@ from toolnexus.registry.adapters import (
     export_tools,
     openai_chat_tool,
     parse_call,
+    result_message,
 )
 
 OPENAI_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -211,10 +212,20 @@ def test_a_name_never_exported_is_refused_with_a_suggestion() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_parsed_call_runs_through_the_nexus(workspace: Path) -> None:
+async def test_a_parsed_call_runs_through_the_nexus_and_answers_under_its_id(workspace: Path) -> None:
     with tn.Nexus(workspace, store=False) as nexus:
         exported = export_tools(nexus.registry.list(), "openai-responses")
         (call,) = exported.parse(payload(Provider.OPENAI_RESPONSES, "text__render",
                                          {"template": "Hi {{ who }}", "data": {"who": "Ada"}}, "call_9"))
         result = await nexus.invoker.invoke(call)
+        claude = export_tools(nexus.registry.list(), "anthropic")
+        (bad,) = claude.parse(payload(Provider.ANTHROPIC, "text__render", {"template": "{{ nope }}"}, "toolu_1"))
+        failed = await nexus.invoker.invoke(bad)
     assert result.ok and result.output == {"text": "Hi Ada"} and result.call_id == "call_9"
+    assert result_message("openai-responses", result) == {"type": "function_call_output", "call_id": "call_9",
+                                                          "output": '{"text": "Hi Ada"}'}
+    assert result_message("openai", result) == {"role": "tool", "tool_call_id": "call_9",
+                                                "content": '{"text": "Hi Ada"}'}
+    block = result_message("anthropic", failed)
+    assert block["type"] == "tool_result" and block["tool_use_id"] == "toolu_1" and block["is_error"] is True
+    assert json.loads(block["content"])["error"]["kind"] == "invalid_arguments"

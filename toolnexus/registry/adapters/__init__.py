@@ -6,6 +6,7 @@
     client.chat.completions.create(..., tools=export.tools)
     calls = export.parse(completion)          # list[ToolCall], names mapped back, versions pinned
     results = [await nexus.invoker.invoke(call) for call in calls]
+    messages = [result_message("openai", r) for r in results]   # tool messages under each call's id
 """
 
 from toolnexus.registry.adapters.calls import parse_call, parse_calls
@@ -22,6 +23,7 @@ from toolnexus.registry.adapters.export import (
     strict_problems,
 )
 from toolnexus.registry.adapters.names import ANTHROPIC, MCP, OPENAI, NameMap, NameRules, UnknownProviderName
+from toolnexus.registry.adapters.results import result_message, result_text
 
 __all__ = [
     "ANTHROPIC",
@@ -41,5 +43,7 @@ __all__ = [
     "openai_responses_tool",
     "parse_call",
     "parse_calls",
+    "result_message",
+    "result_text",
     "strict_problems",
 ]
