@@ -13,16 +13,22 @@ from tests.mcp.servers.support import http_toolbox, make_nexus, toolbox
 from toolnexus.core.spec import ToolSpec
 
 
-def test_one_session_serves_calls_from_many_event_loops(tmp_path: Path) -> None:
-    with make_nexus(tmp_path, {"box": toolbox()}) as nexus:
-        # Each sync call runs on a fresh event loop; the session lives in the connection thread.
-        pids = {nexus.call("box.pid").output["result"] for _ in range(3)}
+def test_one_session_serves_every_event_loop_until_close_stops_the_server(tmp_path: Path) -> None:
+    nexus = make_nexus(tmp_path, {"box": toolbox()})
+    # Each sync call runs on a fresh event loop; the session lives in the connection thread.
+    pids = {nexus.call("box.pid").output["result"] for _ in range(3)}
 
-        async def from_a_loop_of_our_own() -> int:
-            return (await nexus.acall("box.pid")).output["result"]
+    async def from_a_loop_of_our_own() -> int:
+        return (await nexus.acall("box.pid")).output["result"]
 
-        pids.add(anyio.run(from_a_loop_of_our_own))
-        assert len(pids) == 1
+    pids.add(anyio.run(from_a_loop_of_our_own))
+    [pid] = pids
+    os.kill(pid, 0)  # running
+    nexus.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    after = nexus.call("box.pid")
+    assert after.error is not None and "closed" in after.error.message
 
 
 def test_list_changed_registers_and_unregisters_tools(tmp_path: Path) -> None:
@@ -53,14 +59,3 @@ def test_streamable_http_server_by_url(tmp_path: Path) -> None:
         assert result.output == {"text": "over the wire"}
         failed = nexus.call("remote.fail", {"reason": "remote trouble"})
         assert failed.error is not None and "remote trouble" in failed.error.message
-
-
-def test_closing_the_nexus_stops_the_servers(tmp_path: Path) -> None:
-    nexus = make_nexus(tmp_path, {"box": toolbox()})
-    pid = nexus.call("box.pid").output["result"]
-    os.kill(pid, 0)  # running
-    nexus.close()
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-    after = nexus.call("box.pid")
-    assert after.error is not None and "closed" in after.error.message

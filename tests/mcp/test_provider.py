@@ -12,7 +12,7 @@ import pytest
 from tests.mcp.servers.support import make_nexus, toolbox
 from toolnexus.config import McpServerSettings
 from toolnexus.core.spec import SafetyTier
-from toolnexus.mcp.provider import spec_from_tool, tier_of
+from toolnexus.mcp.provider import connection_key, spec_from_tool, tier_of
 
 
 @pytest.mark.parametrize(
@@ -64,14 +64,6 @@ def test_server_tools_are_registered_with_tiers_and_every_page(tmp_path: Path) -
         assert nexus.call("box.wipe", {"path": "/tmp/x"}).output == {"result": "would wipe /tmp/x"}
 
 
-def test_git_tiers_follow_its_annotations(tmp_path: Path) -> None:
-    with make_nexus(tmp_path, {"git": {"command": "mcp-server-git", "tiers": {"git_add": "privileged"}}}) as nexus:
-        assert nexus.registry.get("git.git_status").tier == SafetyTier.READ_ONLY
-        assert nexus.registry.get("git.git_commit").tier == SafetyTier.SIDE_EFFECTING
-        assert nexus.registry.get("git.git_reset").tier == SafetyTier.PRIVILEGED
-        assert nexus.registry.get("git.git_add").tier == SafetyTier.PRIVILEGED
-
-
 def test_a_cached_listing_is_used_without_starting_the_server(tmp_path: Path) -> None:
     with make_nexus(tmp_path, {"time": {"command": "mcp-server-time"}}) as first:
         assert first.mcp.connections.started
@@ -80,9 +72,15 @@ def test_a_cached_listing_is_used_without_starting_the_server(tmp_path: Path) ->
         assert not second.mcp.connections.started
         assert second.call("time.get_current_time", {"timezone": "UTC"}).ok  # the first call starts it
         assert second.mcp.connections.started
-    # Started differently, it is another server: its listing is not taken from the cache.
-    with make_nexus(tmp_path, {"time": {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"]}}) as third:
-        assert third.mcp.connections.started
+
+
+def test_the_cache_is_keyed_by_how_the_server_is_reached() -> None:
+    def key(**extra: object) -> str:
+        return connection_key(McpServerSettings.model_validate({"command": "mcp-server-time", **extra}))
+
+    assert key() == key(tiers={"x": "privileged"}, namespace="clock")  # how tools are named, not reached
+    assert key() != key(args=["--local-timezone", "UTC"])
+    assert key() != key(env={"TZ": "UTC"})
 
 
 def test_a_server_that_cannot_start_is_named_and_the_rest_works(tmp_path: Path) -> None:

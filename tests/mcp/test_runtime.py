@@ -38,7 +38,7 @@ def nexus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nexus]:
     (repo / "notes.txt").write_text("first\nsecond\n")
     servers = {
         "time": {"command": "mcp-server-time"},
-        "git": {"command": "mcp-server-git", "args": ["--repository", str(repo)]},
+        "git": {"command": "mcp-server-git", "args": ["--repository", str(repo)], "tiers": {"git_add": "privileged"}},
         "fetch": {"command": "mcp-server-fetch", "args": ["--ignore-robots-txt"]},
         "lanfetch": {"command": "mcp-server-fetch", "args": ["--ignore-robots-txt", "--allow-private-ips"]},
         "box": toolbox(),
@@ -100,6 +100,13 @@ def test_git_server_on_a_temporary_repository(nexus: Nexus) -> None:
     assert "notes.txt" in status.output and "modified" in status.output
     log = nexus.call("git.git_log", {"repo_path": str(repo)})
     assert log.ok and "first note" in log.output
+
+
+def test_git_tiers_follow_its_annotations_and_the_override(nexus: Nexus) -> None:
+    names = ("git_status", "git_commit", "git_reset", "git_add")
+    tiers = {name: nexus.registry.get(f"git.{name}").tier for name in names}
+    assert tiers == {"git_status": SafetyTier.READ_ONLY, "git_commit": SafetyTier.SIDE_EFFECTING,
+                     "git_reset": SafetyTier.PRIVILEGED, "git_add": SafetyTier.PRIVILEGED}
 
 
 def test_fetch_refuses_loopback_by_default(nexus: Nexus, page: str) -> None:
