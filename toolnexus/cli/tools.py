@@ -163,7 +163,7 @@ def tools_show(
 @tools_app.command("toolsets")
 @guarded
 def tools_toolsets(as_json: JsonOption = False, workspace: Workspace = None) -> None:
-    """Toolsets by name: built-in (all, read-only, one per namespace) and configured ([toolsets.NAME])."""
+    """Toolsets by name: built-in (all, read-only, one per namespace) and configured in toolnexus.toml."""
     with _nexus(workspace) as nexus:
         specs = nexus.registry.list()
         toolsets = available_toolsets(nexus.settings.toolsets, specs)
