@@ -3,7 +3,6 @@ with raw pipes: nothing but protocol on stdout (even from a tool that prints), e
 
 from __future__ import annotations
 
-
 import json
 import os
 import subprocess
@@ -86,7 +85,8 @@ async def test_fastmcp_client_over_stdio(stdio_workspace: Path) -> None:
 async def test_stdout_carries_nothing_but_protocol_and_eof_ends_the_server(stdio_workspace: Path) -> None:
     messages = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}},
+         "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "1"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "noisy.shout",
                                                                        "arguments": {"text": "loud"}}},

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from tornado import web
 from traitlets import List, Unicode
 
 from toolnexus.jupyter.bridge import AsgiBridge
@@ -51,6 +52,7 @@ class ToolnexusExtension(ExtensionApp):
 
     service: Service | None = None
     _starting: asyncio.Lock | None = None
+    _stopped = False
 
     def initialize_handlers(self) -> None:
         self.handlers.append((rf"/{ENDPOINT}(?:/([A-Za-z0-9_.-]+))?/?", McpHandler, {"extension": self}))
@@ -68,6 +70,8 @@ class ToolnexusExtension(ExtensionApp):
         """The running service, started now if the server did not start extensions (pytest-jupyter)."""
         if self.service is not None:
             return self.service
+        if self._stopped:
+            raise web.HTTPError(503, "toolnexus has stopped with the server")
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
@@ -98,6 +102,7 @@ class ToolnexusExtension(ExtensionApp):
         await self.ensure_started()
 
     async def stop_extension(self) -> None:
+        self._stopped = True
         service, self.service = self.service, None
         if service is None:
             return

@@ -1,0 +1,43 @@
+"""The server extension: found and enabled on install, started with the server, stopped with it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import httpx2
+
+from tests.engine.support import alive, await_until, descendants
+from toolnexus.jupyter import _jupyter_server_extension_points
+from toolnexus.jupyter.extension import ToolnexusExtension
+
+
+def test_the_extension_point_names_the_app() -> None:
+    (point,) = _jupyter_server_extension_points()
+    assert point["module"] == "toolnexus.jupyter.extension" and point["app"] is ToolnexusExtension
+
+
+def test_jupyter_lists_the_extension_as_enabled() -> None:
+    # The enabling JSON ships as wheel shared data (etc/jupyter/jupyter_server_config.d/toolnexus.json).
+    listed = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"], capture_output=True,
+                            text=True, timeout=120)
+    text = listed.stdout + listed.stderr
+    line = next(line for line in text.splitlines() if line.strip().startswith("toolnexus.jupyter") and "OK" not in line)
+    assert "enabled" in line
+    assert "toolnexus.jupyter  OK" in text.replace("\x1b[32m", "").replace("\x1b[0m", "")
+
+
+async def test_stopping_the_extension_stops_its_workers_and_the_endpoint(
+        toolnexus_server: ToolnexusExtension, mcp_connect: Any, mcp_url: str, mcp_headers: dict[str, str]) -> None:
+    before = descendants()
+    async with mcp_connect("legacy") as client:
+        ran = await client.call_tool("python.exec", {"code": "result = 6 * 7"})
+    assert ran.structured_content["result"] == 42
+    workers = sorted(descendants() - before)
+    assert workers  # python.exec ran in a worker process
+    await toolnexus_server.stop_extension()
+    await await_until(lambda: not any(alive(pid) for pid in workers), within=10, what="the workers to stop")
+    async with httpx2.AsyncClient(timeout=30) as http:
+        after = await http.post(mcp_url, json={}, headers={**mcp_headers, "Accept": "application/json"})
+    assert after.status_code == 503
