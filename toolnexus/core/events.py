@@ -69,6 +69,10 @@ class CallFinished(Event):
 
 
 class EventSink(Protocol):
-    """Anything that wants run events. Called inline, in order; must be quick and must not raise."""
+    """Anything that wants run events. Called inline, in order; must be quick and must not raise.
+
+    A sink may also have an ``event_types`` attribute, a collection of :class:`Event` subclasses: it
+    is then sent only those (and events nobody asked for are never built). Without one it gets all.
+    """
 
     def __call__(self, event: Event) -> None: ...

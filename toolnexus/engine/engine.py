@@ -4,6 +4,13 @@ No layer-by-layer barriers: each finished step releases its dependents directly.
 run in parallel up to the plan's concurrency; side-effecting ones one at a time. Timeouts, retries
 (retryable errors only, exponential backoff), ``if``, ``foreach``, budgets and cancellation are all
 handled here; observers learn everything from events.
+
+Steps are run by *runners*: tasks that take ready steps from a queue, one after another. A runner
+that finishes a step goes on with the next ready one (in a chain, the one it just released), so a
+step costs no task of its own — starting an anyio task was a sixth of the engine's per-step cost.
+Runners are started as ready steps outnumber them, up to the plan's concurrency; a runner waiting
+for something other than its own call (the side-effect lock, a retry's backoff, foreach items)
+stands aside while it waits, so the steps behind it are not held up.
 """
 
 from __future__ import annotations
@@ -11,11 +18,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.errors import ErrorKind, ToolError
@@ -26,6 +35,7 @@ from toolnexus.core.spec import Limits, SafetyTier, ToolSpec
 from toolnexus.engine.cache import cache_key
 from toolnexus.engine.control import RunControl
 from toolnexus.engine.invoke import Invoker
+from toolnexus.engine.slots import Slots
 from toolnexus.mission.expressions import ExpressionError, truthy
 from toolnexus.mission.plan import Plan, PlanStep
 from toolnexus.store.sqlite import StateStore, StoredRun
@@ -47,29 +57,133 @@ class _Run:
         self.views: dict[str, dict[str, Any]] = {}
         self.dependents: dict[str, list[str]] = {s.id: [] for s in plan.steps}
         self.waiting: dict[str, int] = {}
-        self.limiter = anyio.CapacityLimiter(plan.concurrency)
+        self.limiter = Slots(plan.concurrency)
         self.side_effects = anyio.Lock()
         self.spent = 0.0
         self.reserved = 0.0
         self.budget_error: ToolError | None = None
         self.task_group: anyio.abc.TaskGroup | None = None
-        self.specs: dict[str, ToolSpec] = {}  # each step's tool, resolved once per run
+        # Each tool the plan uses, resolved once per run (not once per step).
+        self.specs: dict[tuple[str, str], ToolSpec] = {}
+        self.ready: deque[PlanStep] = deque()  # released, not yet taken by a runner
+        self.kept: set[str] = set()  # steps a resumed run keeps from the run it resumes
+        self.runners = 0  # runner tasks, parked or not, except those standing aside
+        self.parked: deque[anyio.Event] = deque()  # runners waiting for work, each woken by its event
+        self.prompted = 0  # runners started or woken by dispatch() that have not yet looked for work
+        self.unfinished = len(plan.steps)  # steps not yet recorded (or kept from a resumed run)
+        self.settling: list[StepRecord] = []  # finished steps not yet recorded (see settle())
+
+    # -- runners -----------------------------------------------------------------------------
+
+    def dispatch(self) -> None:
+        """Wake parked runners, or start new ones up to the concurrency, for ready steps nobody is about to take."""
+        assert self.task_group is not None
+        while len(self.ready) > self.prompted:
+            if self.parked:
+                self.parked.popleft().set()
+            elif self.runners < self.plan.concurrency:
+                self.runners += 1
+                self.task_group.start_soon(self.runner, name=f"toolnexus runner of {self.run_id}")
+            else:
+                return
+            self.prompted += 1
+
+    async def runner(self) -> None:
+        """Run ready steps one after another; park while there are none; leave when every step is done."""
+        prompted = True  # dispatch() counted this runner as prompted when it started it
+        try:
+            while True:
+                if prompted:
+                    # Starting (or being woken) went once round the event loop: only a pending
+                    # cancellation remains to be honoured before the next step.
+                    self.prompted -= 1
+                    prompted = False
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                if not self.ready:
+                    if not self.unfinished:
+                        return
+                    wake = anyio.Event()
+                    self.parked.append(wake)
+                    try:
+                        await wake.wait()
+                    finally:
+                        if not wake.is_set():  # cancelled while parked
+                            self.parked.remove(wake)
+                    if not self.unfinished:
+                        return  # dismissed: the run is over
+                    prompted = True
+                    continue
+                step = self.ready.popleft()
+                self.dispatch()
+                record = await self.run_step(step)
+                if not await self.settle(record):
+                    # One trip round the event loop per step: other tasks run, a cancellation lands
+                    # here before the next step, and a chain of instant steps never monopolises the loop.
+                    await anyio.lowlevel.checkpoint()
+        finally:
+            if prompted:
+                self.prompted -= 1
+            self.runners -= 1
+
+    @contextmanager
+    def standing_aside(self) -> Iterator[None]:
+        """Around a runner's wait that holds no slot: the ready steps behind it get another runner."""
+        self.runners -= 1
+        self.dispatch()
+        try:
+            yield
+        finally:
+            self.runners += 1
 
     # -- bookkeeping -------------------------------------------------------------------------
 
+    async def settle(self, record: StepRecord) -> bool:
+        """Hand in a finished step: recorded (committed by the state store), then its dependents released.
+
+        Steps finishing in the same turn of the event loop are recorded together — one store
+        transaction, not one each. The first of them leads: it lets the loop go round once, so the
+        others can join, and then records them all. No step counts as done — no dependent starts, no
+        observer hears of it — before it is recorded, so a process killed at any moment has
+        recorded every step it reported. Returns whether this runner went round the loop.
+        """
+        self.settling.append(record)
+        if len(self.settling) > 1:
+            return False  # the leader records it
+        try:
+            await anyio.lowlevel.checkpoint()
+        finally:
+            self.record_settled()  # even if cancelled meanwhile: these steps did finish
+        return True
+
+    def record_settled(self) -> None:
+        batch, self.settling = self.settling, []
+        self.unfinished -= len(batch)
+        bus = self.engine.bus
+        if bus.wants(StepFinished):
+            if len(batch) == 1:
+                bus.emit(StepFinished(run_id=self.run_id, record=batch[0]))
+            else:
+                with bus.batch():
+                    for record in batch:
+                        bus.emit(StepFinished(run_id=self.run_id, record=record))
+        for record in batch:
+            self.finish(record)
+        if not self.unfinished:  # the run is over: dismiss the parked runners
+            while self.parked:
+                self.parked.popleft().set()
+
     def finish(self, record: StepRecord) -> None:
+        """Make a recorded step's outcome visible to expressions and release its dependents."""
         self.records[record.step_id] = record
         self.views[record.step_id] = {
             "outputs": record.output, "status": record.status.value,
             "error": record.error.model_dump(mode="json") if record.error else None,
         }
-        if not record.resumed:
-            self.engine.bus.emit(StepFinished(run_id=self.run_id, record=record))
-        assert self.task_group is not None
+        waiting = self.waiting
         for dependent in self.dependents[record.step_id]:
-            self.waiting[dependent] -= 1
-            if self.waiting[dependent] == 0:
-                self.task_group.start_soon(self.run_step, self.plan.step(dependent), name=dependent)
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0 and dependent not in self.kept:
+                self.ready.append(self.plan.step(dependent))
 
     def context(self, step: PlanStep, **extra: Any) -> dict[str, Any]:
         ctx: dict[str, Any] = {"inputs": self.inputs, "steps": self.views, **extra}
@@ -98,7 +212,8 @@ class _Run:
                 return f"dependency `{dep}` was skipped"
         return None
 
-    async def run_step(self, step: PlanStep) -> None:
+    async def run_step(self, step: PlanStep) -> StepRecord:
+        """Run one step; its record, for :meth:`settle`."""
         record = StepRecord(step_id=step.id, tool=step.tool, version=step.version, started_at=utcnow())
         started = time.perf_counter()
         try:
@@ -109,7 +224,8 @@ class _Run:
             record.duration = time.perf_counter() - started
             record.finished_at = utcnow()
             self.records[step.id] = record
-            self.engine.bus.emit(StepFinished(run_id=self.run_id, record=record))
+            if self.engine.bus.wants(StepFinished):
+                self.engine.bus.emit(StepFinished(run_id=self.run_id, record=record))
             raise
         except Exception as exc:  # a bug of ours must fail this step, not escape from the run
             log.exception("step %s of run %s failed inside the engine", step.id, self.run_id)
@@ -118,7 +234,7 @@ class _Run:
                                      message=f"internal error running the step: {type(exc).__name__}: {exc}")
         record.duration = time.perf_counter() - started
         record.finished_at = utcnow()
-        self.finish(record)
+        return record
 
     async def _run_step(self, step: PlanStep, record: StepRecord) -> None:
         blocked = self.blocked_by(step)
@@ -143,9 +259,9 @@ class _Run:
             record.status, record.skip_reason = StepStatus.SKIPPED, "`if` was false"
             return
         try:
-            spec = self.specs.get(step.id)
+            spec = self.specs.get((step.tool, step.version))
             if spec is None:
-                spec = self.specs[step.id] = self.engine.lookup(step.tool, step.version)
+                spec = self.specs[step.tool, step.version] = self.engine.lookup(step.tool, step.version)
         except (LookupError, ValueError) as exc:  # unregistered since the plan was compiled
             hint = getattr(exc, "hint", None)
             record.status, record.error = StepStatus.FAILED, ToolError(
@@ -167,21 +283,22 @@ class _Run:
                 kind=ErrorKind.EXPRESSION, message=f"foreach: expected a list, got {type(items).__name__}")
             return
         parts = [StepRecord(step_id=step.id, tool=step.tool, version=step.version) for _ in items]
-        async with anyio.create_task_group() as group:
-            for index, item in enumerate(items):
-                context = self.context(step, item=item, index=index)
-                if per_item:
-                    assert condition is not None
-                    try:
-                        go = truthy(condition.evaluate(context))
-                    except ExpressionError as exc:
-                        parts[index].status = StepStatus.FAILED
-                        parts[index].error = ToolError(kind=ErrorKind.EXPRESSION, message=f"if: {exc}")
-                        continue
-                    if not go:
-                        parts[index].status = StepStatus.SKIPPED
-                        continue
-                group.start_soon(self.call, step, spec, parts[index], context, index)
+        with self.standing_aside():  # the items hold slots; the runner only waits for them
+            async with anyio.create_task_group() as group:
+                for index, item in enumerate(items):
+                    context = self.context(step, item=item, index=index)
+                    if per_item:
+                        assert condition is not None
+                        try:
+                            go = truthy(condition.evaluate(context))
+                        except ExpressionError as exc:
+                            parts[index].status = StepStatus.FAILED
+                            parts[index].error = ToolError(kind=ErrorKind.EXPRESSION, message=f"if: {exc}")
+                            continue
+                        if not go:
+                            parts[index].status = StepStatus.SKIPPED
+                            continue
+                    group.start_soon(self.call, step, spec, parts[index], context, index)
         record.items = len(items)
         record.output = [p.output for p in parts]
         record.cost = sum(p.cost for p in parts)
@@ -239,16 +356,27 @@ class _Run:
                 return
             self.reserved += estimate
             try:
-                async with AsyncExitStack() as held:
-                    # A side-effecting call queues for its turn before taking a concurrency slot, so
-                    # one waiting in line never holds a slot a read-only step could be using.
+                # A side-effecting call queues for its turn before taking a concurrency slot, so
+                # one waiting in line never holds a slot a read-only step could be using.
+                if serial:
+                    if item is None:
+                        with self.standing_aside():
+                            await self.side_effects.acquire()
+                    else:
+                        await self.side_effects.acquire()
+                try:
+                    await self.limiter.acquire()
+                    try:
+                        # "Started" means running, not queued: observers see real concurrency.
+                        if self.engine.bus.wants(StepStarted):
+                            self.engine.bus.emit(StepStarted(run_id=self.run_id, step_id=step.id, tool=spec.ref,
+                                                             attempt=attempt, item=item))
+                        result = await self.engine.invoker.invoke(call, spec)
+                    finally:
+                        self.limiter.release()
+                finally:
                     if serial:
-                        await held.enter_async_context(self.side_effects)
-                    await held.enter_async_context(self.limiter)
-                    # "Started" means running, not queued: observers see real concurrency.
-                    self.engine.bus.emit(StepStarted(run_id=self.run_id, step_id=step.id, tool=spec.ref,
-                                                     attempt=attempt, item=item))
-                    result = await self.engine.invoker.invoke(call, spec)
+                        self.side_effects.release()
             finally:
                 self.reserved -= estimate
             self.spent += result.cost
@@ -261,7 +389,11 @@ class _Run:
             delay += delay * step.retry.jitter * random.random()
             self.engine.bus.emit(StepRetrying(run_id=self.run_id, step_id=step.id, attempt=attempt + 1,
                                               error=result.error, delay=delay))
-            await anyio.sleep(delay)
+            if item is None:
+                with self.standing_aside():
+                    await anyio.sleep(delay)
+            else:
+                await anyio.sleep(delay)
         assert result is not None
         if result.ok:
             record.status, record.output = StepStatus.SUCCEEDED, result.output
@@ -326,24 +458,20 @@ class Engine:
 
     def _schedule(self, run: _Run, resume: StoredRun | None) -> None:
         done = self._kept(run.plan, resume)
+        run.kept = set(done)
+        run.unfinished -= len(done)
         for step in run.plan.steps:
             for dep in step.needs:
                 run.dependents[dep].append(step.id)
             run.waiting[step.id] = len(step.needs)
-        assert run.task_group is not None
-        ready = []
         for step in run.plan.steps:
-            if step.id in done:
-                # Kept from the resumed run; its dependents are released by finish().
-                continue
-            if run.waiting[step.id] == 0:
-                ready.append(step)
+            # A step kept from the resumed run is not run again; finish() releases its dependents.
+            if step.id not in done and run.waiting[step.id] == 0:
+                run.ready.append(step)
         for step in run.plan.steps:
             if step.id in done:
                 run.finish(done[step.id].model_copy(update={"resumed": True}))
-        for step in ready:
-            if step.id not in run.records:
-                run.task_group.start_soon(run.run_step, step, name=step.id)
+        run.dispatch()
 
     @staticmethod
     def _kept(plan: Plan, resume: StoredRun | None) -> dict[str, StepRecord]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -30,24 +31,85 @@ ToolLookup = Callable[[str, str | None], ToolSpec]
 
 
 class EventBus:
-    """Delivers events to sinks in order; a failing sink is logged once and never breaks a run."""
+    """Delivers events to sinks in order; a failing sink is logged once and never breaks a run.
+
+    A sink with an ``event_types`` attribute gets only events of those types; one without gets every
+    event. Producers ask :meth:`wants` before building an event, so an event nobody listens to costs
+    nothing (a mission step with only the state store listening builds one event, not four).
+    """
 
     def __init__(self, sinks: Iterable[EventSink] = ()) -> None:
-        self.sinks: list[EventSink] = list(sinks)
+        self._sinks: list[EventSink] = list(sinks)
         self._broken: set[int] = set()
+        self._routes: dict[type[Event], tuple[EventSink, ...]] = {}
+
+    @property
+    def sinks(self) -> tuple[EventSink, ...]:
+        return tuple(self._sinks)
 
     def subscribe(self, sink: EventSink) -> Callable[[], None]:
-        self.sinks.append(sink)
-        return lambda: self.sinks.remove(sink) if sink in self.sinks else None
+        """Add ``sink``; returns a function that removes it again."""
+        self._sinks.append(sink)
+        self._routes = {}
+
+        def unsubscribe() -> None:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+                self._routes = {}
+
+        return unsubscribe
+
+    def _route(self, kind: type[Event]) -> tuple[EventSink, ...]:
+        route = self._routes.get(kind)
+        if route is None:
+            route = self._routes[kind] = tuple(
+                sink for sink in self._sinks
+                if (types := getattr(sink, "event_types", None)) is None or issubclass(kind, tuple(types)))
+        return route
+
+    def wants(self, kind: type[Event]) -> bool:
+        """Whether any sink listens to events of type ``kind``."""
+        return bool(self._route(kind))
 
     def emit(self, event: Event) -> None:
-        for sink in self.sinks:
+        for sink in self._route(type(event)):
             try:
                 sink(event)
             except Exception as exc:  # an observer's bug must not fail the work it observes
-                if id(sink) not in self._broken:
-                    self._broken.add(id(sink))
-                    log.warning("event sink %r failed: %s: %s", sink, type(exc).__name__, exc)
+                self._failed(sink, exc)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Events emitted inside arrive as one batch: each sink with a ``batch()`` method (a context
+        manager) is inside it meanwhile — the state store writes the batch in one transaction."""
+        with ExitStack() as stack:
+            for sink in self._sinks:
+                begin = getattr(sink, "batch", None)
+                if begin is not None:
+                    stack.enter_context(self._guarded(sink, begin))
+            yield
+
+    @contextmanager
+    def _guarded(self, sink: EventSink, begin: Callable[[], AbstractContextManager[Any]]) -> Iterator[None]:
+        try:
+            batch = begin()
+            batch.__enter__()
+        except Exception as exc:
+            self._failed(sink, exc)
+            yield
+            return
+        try:
+            yield
+        finally:
+            try:
+                batch.__exit__(None, None, None)
+            except Exception as exc:
+                self._failed(sink, exc)
+
+    def _failed(self, sink: EventSink, exc: Exception) -> None:
+        if id(sink) not in self._broken:
+            self._broken.add(id(sink))
+            log.warning("event sink %r failed: %s: %s", sink, type(exc).__name__, exc)
 
 
 @lru_cache(maxsize=4096)
@@ -110,7 +172,9 @@ class Invoker:
         Cancellation of the calling task stops the call (its runtime kills what it started) and
         propagates after a ``call_finished`` event records it.
         """
-        self.bus.emit(CallStarted(run_id=call.run_id, call=call))
+        bus = self.bus
+        if bus.wants(CallStarted):
+            bus.emit(CallStarted(run_id=call.run_id, call=call))
         result: ToolResult | None = None
         try:
             result = await self._invoke(call, spec)
@@ -119,8 +183,8 @@ class Invoker:
             result = self._fail(call, spec, ToolError(kind=ErrorKind.CANCELLED, message="the call was cancelled"))
             raise
         finally:
-            if result is not None:
-                self.bus.emit(CallFinished(run_id=call.run_id, call=call, result=result))
+            if result is not None and bus.wants(CallFinished):
+                bus.emit(CallFinished(run_id=call.run_id, call=call, result=result))
 
     async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
         if spec is None:

@@ -3,6 +3,12 @@
 WAL mode and a busy timeout make it safe for a kernel and a Jupyter server (two processes) at once;
 each thread gets its own connection. Steps are committed as they finish, so a run killed with
 SIGKILL loses nothing that completed and can be resumed.
+
+Checkpoints (copying the write-ahead log into the database, with an fsync) are taken off the
+writing thread: SQLite's automatic checkpoint would stall every few hundred commits in the middle of
+a run. A background thread checkpoints instead (:mod:`toolnexus.store.checkpoints`), after every
+``CHECKPOINT_EVERY`` commits and at the end of each run; the last connection to close checkpoints
+too. A commit is in the WAL file either way, so a killed process loses nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import os
 import socket
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +28,10 @@ from toolnexus.core.call import ToolResult
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import CallFinished, Event, RunFinished, RunStarted, StepFinished
 from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
+from toolnexus.store.checkpoints import request_checkpoint
+
+CHECKPOINT_EVERY = 500
+"""Commits (of this store) between background WAL checkpoints."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -91,6 +103,9 @@ class StoredRun:
 class StateStore:
     """SQLite state under ``.toolnexus/state.db``; also an event sink that records runs as they happen."""
 
+    # The events this sink records (the bus does not build the others for it).
+    event_types = (RunStarted, StepFinished, RunFinished, CallFinished)
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +114,7 @@ class StateStore:
         self._saved: dict[str, dict[str, StepRecord]] = {}
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
+        self._commits = 0  # since the last checkpoint was asked for
         with self._conn() as conn:
             conn.executescript(SCHEMA)
 
@@ -110,10 +126,19 @@ class StateStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints are taken in the background
             self._local.conn = conn
             with self._opened_lock:
                 self._opened.append(conn)
         return conn
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def _committed(self, commits: int = 1) -> None:
+        self._commits += commits
+        if self._commits >= CHECKPOINT_EVERY:
+            self._commits = 0
+            request_checkpoint(self.path)
 
     def close(self) -> None:
         """Close every thread's connection (a thread using the store afterwards opens a new one)."""
@@ -126,6 +151,24 @@ class StateStore:
         self._saved: dict[str, dict[str, StepRecord]] = {}
 
     # -- the event sink ----------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Everything this thread writes inside is one transaction, committed on the way out.
+
+        The engine records the steps that finish in the same turn of its event loop this way: one
+        commit for all of them. Nothing inside may wait (the write lock is held throughout).
+        """
+        conn = self._conn()
+        if conn.in_transaction:  # nested: the outer batch commits
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StepFinished):
@@ -144,6 +187,7 @@ class StateStore:
             (event.run_id, event.mission, event.mission_version, RunStatus.RUNNING.value, event.plan_hash,
              json.dumps(event.inputs, default=str), json.dumps(event.plan) if event.plan else None, event.source,
              event.source_path, event.resumed_from, event.at.isoformat(), os.getpid(), socket.gethostname()))
+        self._committed()
 
     def save_step(self, run_id: str, record: StepRecord) -> None:
         # Committed as each step finishes: a run killed mid-way keeps every step that completed.
@@ -151,6 +195,7 @@ class StateStore:
             "INSERT OR REPLACE INTO steps (run_id, step_id, record, status) VALUES (?,?,?,?)",
             (run_id, record.step_id, record.model_dump_json(), record.status.value))
         self._saved.setdefault(run_id, {})[record.step_id] = record
+        self._committed()
 
     def _run_finished(self, result: RunResult) -> None:
         conn = self._conn()
@@ -167,6 +212,8 @@ class StateStore:
             (result.status.value, (result.finished_at or result.started_at).isoformat(), result.duration,
              result.cost, result.currency, result.error.model_dump_json() if result.error else None,
              json.dumps(result.outputs, default=str), result.run_id))
+        self._commits = 0
+        request_checkpoint(self.path)  # between runs: the log of this one goes into the database
 
     def _call(self, event: CallFinished) -> None:
         result: ToolResult = event.result
@@ -175,6 +222,7 @@ class StateStore:
             " VALUES (?,?,?,?,?,?,?)",
             (event.call.id, result.tool, result.version, event.call.origin,
              json.dumps(event.call.arguments, default=str), result.model_dump_json(), event.at.isoformat()))
+        self._committed()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -204,6 +252,7 @@ class StateStore:
         """Record a run whose process died (SIGKILL, power loss) as cancelled."""
         self._conn().execute("UPDATE runs SET status=? WHERE run_id=? AND status=?",
                              (RunStatus.CANCELLED.value, run_id, RunStatus.RUNNING.value))
+        self._committed()
 
     # -- the result cache --------------------------------------------------------------------
 
@@ -216,6 +265,7 @@ class StateStore:
             "INSERT OR REPLACE INTO cache (key, tool, version, output, cost, created_at)"
             " VALUES (?,?,?,?,?,datetime('now'))",
             (key, tool, version, json.dumps(output, default=str), cost))
+        self._committed()
 
     def step_status(self, run_id: str) -> dict[str, StepStatus]:
         rows = self._conn().execute("SELECT step_id, status FROM steps WHERE run_id = ?", (run_id,)).fetchall()
