@@ -116,3 +116,27 @@ def test_standalone_calls_are_recorded_in_the_store(nexus: tn.Nexus) -> None:
     nexus.call("json.query", data=[1], query="[0]")
     rows = nexus.store._conn().execute("SELECT tool, origin FROM calls").fetchall()
     assert [(r["tool"], r["origin"]) for r in rows] == [("json.query", "python")]
+
+
+def test_without_mcp_servers_there_is_no_mcp_runtime(nexus: tn.Nexus) -> None:
+    assert nexus.mcp is None and "mcp" not in nexus.runtimes
+
+
+def test_a_disabled_mcp_server_is_never_contacted(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text('[mcp.servers.off]\ncommand = "no-such-server"\nenabled = false\n')
+    with tn.Nexus(workspace) as nexus:
+        assert nexus.mcp is None and not nexus.registry.problems
+
+
+def test_sync_call_of_an_mcp_tool_inside_a_running_event_loop(workspace: Path) -> None:
+    # Jupyter's case: a loop already runs in this thread, so the call runs on a fresh loop in a helper thread,
+    # and the server's session — held by the connection thread — serves it all the same.
+    (workspace / "toolnexus.toml").write_text('[mcp.servers.time]\ncommand = "mcp-server-time"\n')
+    with tn.Nexus(workspace) as nexus:
+
+        async def in_a_running_loop() -> tn.ToolResult:
+            return nexus.call("time.get_current_time", {"timezone": "UTC"})
+
+        result = anyio.run(in_a_running_loop)
+        assert result.ok, result.error
+        assert result.output["timezone"] == "UTC"

@@ -267,7 +267,8 @@ def _mcp_provider(settings: Settings, registry: Registry) -> Any:
         return None
     from toolnexus.mcp.provider import McpProvider
 
-    provider = McpProvider(servers, registry, settings.workspace_path(), settings.state_path())
+    provider = McpProvider(servers, registry, settings.workspace_path(), settings.state_path(),
+                           settings.mcp.listing_ttl)
     provider.load()
     return provider
 

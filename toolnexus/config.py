@@ -123,6 +123,8 @@ class McpSettings(BaseModel):
 
     servers: dict[str, McpServerSettings] = Field(default_factory=dict, description="MCP servers to import tools "
                                                   "from, by name (the key is their namespace)")
+    listing_ttl: float = Field(86400.0, ge=0, description="seconds a server's cached tool listing is trusted "
+                               "before a Nexus asks the server again (0: ask every time); any connection refreshes it")
     config_file: str | None = Field(None, description="a JSON file in the familiar {\"mcpServers\": {...}} shape "
                                     "(e.g. .mcp.json) whose servers are added; those in `servers` win on a clash")
 

@@ -12,7 +12,8 @@ import pytest
 from tests.mcp.servers.support import make_nexus, toolbox
 from toolnexus.config import McpServerSettings
 from toolnexus.core.spec import SafetyTier
-from toolnexus.mcp.provider import connection_key, spec_from_tool, tier_of
+from toolnexus.mcp.provider import McpProvider, connection_key, spec_from_tool, tier_of
+from toolnexus.registry import Registry
 
 
 @pytest.mark.parametrize(
@@ -72,6 +73,11 @@ def test_a_cached_listing_is_used_without_starting_the_server(tmp_path: Path) ->
         assert not second.mcp.connections.started
         assert second.call("time.get_current_time", {"timezone": "UTC"}).ok  # the first call starts it
         assert second.mcp.connections.started
+    # Past mcp.listing_ttl a cached listing is not trusted: the server would be asked again.
+    servers = {"time": McpServerSettings(command="mcp-server-time")}
+    state = tmp_path / ".toolnexus"
+    assert McpProvider(servers, Registry(), tmp_path, state)._read_cache("time") is not None
+    assert McpProvider(servers, Registry(), tmp_path, state, listing_ttl=0)._read_cache("time") is None
 
 
 def test_the_cache_is_keyed_by_how_the_server_is_reached() -> None:

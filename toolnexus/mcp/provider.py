@@ -1,11 +1,11 @@
 """Configured MCP servers as tool providers: their tools in the registry as ``<namespace>.<tool>``.
 
 When servers are contacted: a ``Nexus`` registers each server's tools from a listing cached in the
-state folder (``.toolnexus/mcp/<server>-<hash>.json``, keyed by how the server is started), so a
-CLI command does not start every server. A server without a cached listing is contacted when the
-Nexus is created (all such servers side by side), and every connection — the first call of a tool
-starts its server — lists the tools again and refreshes registry and cache, as does
-``notifications/tools/list_changed``.
+state folder (``.toolnexus/mcp/<server>-<hash>.json``, keyed by how the server is started, trusted
+for ``mcp.listing_ttl`` seconds), so a CLI command does not start every server. A server without a
+fresh cached listing is contacted when the Nexus is created (all such servers side by side), and
+every connection — the first call of a tool starts its server — lists the tools again and refreshes
+registry and cache, as does ``notifications/tools/list_changed``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,9 @@ class McpProvider:
     """Keeps the registry's share of each configured server's tools equal to the server's listing."""
 
     def __init__(self, servers: dict[str, McpServerSettings], registry: Registry, workspace: Path,
-                 state_dir: Path) -> None:
+                 state_dir: Path, listing_ttl: float = 86400.0) -> None:
         self.servers = {k: s for k, s in servers.items() if s.enabled}
+        self.listing_ttl = listing_ttl
         self.registry = registry
         self.cache_dir = state_dir / "mcp"
         self._names: dict[str, set[str]] = {}  # server → full tool names it registered
@@ -152,8 +154,11 @@ class McpProvider:
         return self.cache_dir / f"{key}-{connection_key(self.servers[key])}.json"
 
     def _read_cache(self, key: str) -> dict[str, Any] | None:
+        path = self._cache_path(key)
         try:
-            data = json.loads(self._cache_path(key).read_text(encoding="utf-8"))
+            if time.time() - path.stat().st_mtime > self.listing_ttl:
+                return None  # too old to trust: ask the server
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) and isinstance(data.get("tools"), list) else None
