@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -11,16 +10,16 @@ from jsonschema import Draft202012Validator
 import toolnexus as tn
 from toolnexus.builtins import builtin_specs
 from toolnexus.core.spec import SafetyTier, ToolSpec
-from toolnexus.registry import spec_of
+from toolnexus.registry import Registry, load_entry_points, spec_of
 
 
 def registered_specs() -> list[ToolSpec]:
-    """Every tool a workspace registers (built-ins and installed packages' tools) plus the test tools."""
+    """Every tool any workspace registers (built-ins, installed packages' tools) plus the test tools."""
     from tests.fixtures.tools import ALL
 
-    with tn.Nexus(Path.cwd(), store=False) as nexus:
-        specs = nexus.registry.list(all_versions=True)
-    return specs + [spec_of(fn) for fn in ALL]
+    registry = Registry(builtin_specs())
+    load_entry_points(registry)
+    return registry.list(all_versions=True) + [spec_of(fn) for fn in ALL]
 
 
 def problems(schema: dict, value: object) -> list[str]:
