@@ -20,6 +20,7 @@ from toolnexus.core.diagnostics import DiagnosticError
 from toolnexus.core.errors import ErrorKind
 from toolnexus.core.spec import Limits, SafetyTier
 from toolnexus.mcp.provider import spec_from_tool
+from toolnexus.mcp.runtime import reporting_progress
 from toolnexus.mission import Plan, compile_mission, parse_mission
 from toolnexus.registry import Registry
 
@@ -183,3 +184,12 @@ def test_a_local_runtime_cannot_run_an_mcp_tool() -> None:
     with pytest.raises(DiagnosticError) as caught:
         _compile(_registry_with_remote_tool(), "    runtime: process\n")
     assert "cannot run box.wipe" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_progress_reported_by_the_server_reaches_the_callers_listener(nexus: Nexus) -> None:
+    heard: list[tuple[float, float | None, str | None]] = []
+    with reporting_progress(lambda value, total, message: heard.append((value, total, message))):
+        result = await nexus.acall("box.count", {"steps": 3})
+    assert result.ok, result.error
+    assert heard == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]

@@ -8,7 +8,11 @@ remote call (the SDK sends ``notifications/cancelled``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import mcp_types as types
@@ -21,6 +25,22 @@ from toolnexus.core.spec import Limits, ToolSpec
 from toolnexus.mcp.client import McpConnections, McpUnavailable, ProgressListener
 
 log = logging.getLogger("toolnexus.mcp")
+
+# Who hears the progress a remote tool reports: set by a caller around its call (the MCP server passing
+# progress on to its own client, a widget); unset, progress goes to the debug log.
+progress_listener: ContextVar[ProgressListener | None] = ContextVar("toolnexus_mcp_progress_listener", default=None)
+
+
+@contextmanager
+def reporting_progress(listener: ProgressListener) -> Iterator[None]:
+    """Within this block, calls of MCP tools made from this task report their servers' progress to
+    ``listener(progress, total, message)`` — called on the caller's event loop; it may be async."""
+    token = progress_listener.set(listener)
+    try:
+        yield
+    finally:
+        progress_listener.reset(token)
+
 
 # JSON-RPC error codes that mean "your arguments (or the tool's name) are wrong", not "the tool failed".
 _INVALID_PARAMS = -32602
@@ -42,7 +62,7 @@ class McpRuntime:
                 kind=ErrorKind.RUNTIME_ERROR, message=f"{spec.ref} is not a tool of an MCP server (a "
                 f"{spec.entry.kind} tool); run it with its own runtime"))
         try:
-            result = await self.connections.call(server, remote, call.arguments, _log_progress(spec, call))
+            result = await self.connections.call(server, remote, call.arguments, _progress_for(spec, call))
         except McpUnavailable as exc:
             return RuntimeOutcome(error=ToolError(
                 kind=ErrorKind.RUNTIME_ERROR, message=f"{spec.ref}: {exc}", retryable=True,
@@ -88,9 +108,40 @@ def _blocks(content: list[Any]) -> list[dict[str, Any]]:
     return [block.model_dump(by_alias=True, exclude_none=True, mode="json") for block in content]
 
 
-def _log_progress(spec: ToolSpec, call: ToolCall) -> ProgressListener:
-    # The Runtime protocol has no progress channel yet: what the server reports goes to the debug log.
-    def report(value: float, total: float | None, message: str | None) -> None:
-        log.debug("%s (call %s): progress %s/%s %s", spec.ref, call.id, value, total, message or "")
+def _progress_for(spec: ToolSpec, call: ToolCall) -> ProgressListener | None:
+    """What the connection thread calls with the server's progress: it hands each report to the caller's
+    listener on the caller's own loop (in order), or logs it; None (no progress asked for) when nobody hears."""
+    listener = progress_listener.get()
+    loop = _running_asyncio_loop()
+    if listener is None or loop is None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return None
 
-    return report
+        def log_it(value: float, total: float | None, message: str | None) -> None:
+            log.debug("%s (call %s): progress %s/%s %s", spec.ref, call.id, value, total, message or "")
+
+        return log_it
+    pending: set[asyncio.Task[Any]] = set()
+
+    def deliver(value: float, total: float | None, message: str | None) -> None:
+        try:
+            outcome = listener(value, total, message)
+        except Exception as exc:  # a listener's bug must not fail the call it observes
+            log.warning("progress listener failed: %s: %s", type(exc).__name__, exc)
+            return
+        if outcome is not None:
+            task = asyncio.ensure_future(outcome)
+            pending.add(task)  # held until done: the loop keeps only weak references to tasks
+            task.add_done_callback(pending.discard)
+
+    def forward(value: float, total: float | None, message: str | None) -> None:
+        loop.call_soon_threadsafe(deliver, value, total, message)
+
+    return forward
+
+
+def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -100,6 +100,14 @@ async def wait_for(event: str, seconds: float = 10.0) -> bool:
 
 
 @server.tool()
+async def count(steps: int, ctx: Context) -> int:
+    """Count to ``steps``, reporting progress at each step."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+    return steps
+
+
+@server.tool()
 async def add_tool(name: str, ctx: Context) -> str:
     """Add a tool named ``name`` (it answers its own name) and announce the change."""
 
