@@ -176,7 +176,10 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
     env = {name: value for name, value in os.environ.items() if not name.startswith(("TOOLNEXUS_", "MLFLOW_"))}
     env.update({
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+        # Jupyter's runtime files in the scratch folder, and no user-level Jupyter config: the extension is
+        # enabled by its installed config (sys.prefix), as on a fresh install.
         "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(scratch / "config"),
         # MLflow is tested in tests/tracking; here it would only add time to every call.
         "TOOLNEXUS_TRACKING__ENABLED": "false",
     })
