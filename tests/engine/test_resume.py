@@ -81,6 +81,34 @@ async def test_the_resumed_run_is_stored_whole_so_it_can_be_resumed_again(enx: t
     assert count(workspace, "publish.count") == 1
 
 
+async def test_a_chain_of_kept_steps_is_not_run_again(enx: tn.Nexus, workspace: Path) -> None:
+    mission = """
+mission: kept-chain
+steps:
+  - id: a
+    uses: eng.mark
+    with: {marker: a.count, value: a}
+  - id: b
+    uses: eng.mark
+    with: {marker: b.count, value: "${{ steps.a.outputs }}b"}
+  - id: c
+    uses: eng.mark
+    with: {marker: c.count, value: "${{ steps.b.outputs }}c"}
+  - id: shaky
+    uses: test.flaky
+    with: {marker: shaky.count, fail_times: 1}
+    needs: c
+"""
+    failed = await enx.arun(mission)
+    assert failed.status == RunStatus.FAILED
+    resumed = await enx.arun(None, resume=failed.run_id)  # type: ignore[arg-type]
+    assert resumed.ok, resumed.summary()
+    # b and c depend only on kept steps: releasing them must not run them again.
+    assert [count(workspace, f"{s}.count") for s in ("a", "b", "c", "shaky")] == [1, 1, 1, 2]
+    assert all(resumed.steps[s].resumed for s in ("a", "b", "c"))
+    assert resumed.steps["c"].output == "abc"
+
+
 async def test_a_cancelled_run_resumes(enx: tn.Nexus, workspace: Path) -> None:
     mission = """
 mission: gated

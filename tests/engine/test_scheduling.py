@@ -11,6 +11,7 @@ import toolnexus as tn
 from tests.engine import tools
 from tests.engine.support import Recorder
 from toolnexus.core.events import Event
+from toolnexus.store import StateStore
 
 pytestmark = pytest.mark.anyio
 
@@ -120,3 +121,90 @@ steps:
     result = await enx.arun(mission)
     assert result.ok, result.summary()
     assert (workspace / "r.done").read_text() == "1"
+
+
+def shaped(shape: str, n: int) -> list[tuple[str, list[str]]]:
+    """Steps (id, needs) of a DAG: a chain, a fan-out, layers of 6 (two parents each) or chained diamonds."""
+    if shape == "chain":
+        return [(f"s{i}", [f"s{i - 1}"] if i else []) for i in range(n)]
+    if shape == "fanout":
+        return [("s0", []), *((f"s{i}", ["s0"]) for i in range(1, n))]
+    if shape == "layers":
+        width = 6
+        return [(f"l{i // width}_{i % width}", [] if i < width else
+                 sorted({f"l{i // width - 1}_{i % width}", f"l{i // width - 1}_{(i + 1) % width}"}))
+                for i in range(n)]
+    steps: list[tuple[str, list[str]]] = []
+    for d in range(n // 4):
+        top = f"d{d}_top"
+        steps += [(top, [f"d{d - 1}_bottom"] if d else []), (f"d{d}_l", [top]), (f"d{d}_r", [top]),
+                  (f"d{d}_bottom", [f"d{d}_l", f"d{d}_r"])]
+    return steps
+
+
+@pytest.mark.parametrize("shape", ["chain", "fanout", "layers", "diamonds"])
+async def test_every_shape_runs_each_step_once_after_its_dependencies(
+        enx: tn.Nexus, events: Recorder, shape: str) -> None:
+    dag = shaped(shape, 60)
+    lines = ["mission: shaped", "concurrency: 4", "steps:"]
+    for step_id, needs in dag:
+        lines += [f"  - id: {step_id}", "    uses: eng.noop"] + ([f"    needs: [{', '.join(needs)}]"] if needs else [])
+    result = await enx.arun("\n".join(lines) + "\n")
+    assert result.ok, result.summary()
+    assert len(events.of("step_started")) == len(dag) == len(events.of("step_finished"))
+    for step_id, needs in dag:
+        started = events.index("step_started", step_id=step_id)
+        assert all(events.finished(dep) < started for dep in needs), step_id
+
+
+async def test_side_effecting_steps_queued_beyond_the_concurrency_do_not_hold_up_read_only_ones(
+        enx: tn.Nexus, workspace: Path) -> None:
+    # s1 waits for r; s2..s4 queue behind s1 for their turn. More steps wait for the side-effect
+    # turn than the concurrency (2) allows to run, yet r must still run.
+    serial = "\n".join(f"  - id: s{i}\n    uses: eng.probe_serial\n    with: {{group: queued}}" for i in range(2, 5))
+    mission = f"""
+mission: queued
+concurrency: 2
+steps:
+  - id: s1
+    uses: eng.wait_file_serial
+    with: {{path: r.done, timeout: 5}}
+{serial}
+  - id: r
+    uses: eng.mark
+    with: {{marker: r.done}}
+"""
+    result = await enx.arun(mission)
+    assert result.ok, result.summary()
+    assert (workspace / "r.done").read_text() == "1"
+
+
+async def test_a_step_is_recorded_before_anyone_hears_of_it_or_a_dependent_starts(
+        enx: tn.Nexus, events: Recorder) -> None:
+    assert enx.store is not None
+    other = StateStore(enx.store.path)  # another connection: it sees only what is committed
+    seen: list[tuple[str, str, bool]] = []
+
+    def look(event: Event) -> None:
+        if event.type in ("step_started", "step_finished") and event.run_id is not None:
+            committed = other.step_status(event.run_id)
+            if event.type == "step_finished":
+                step_id = event.record.step_id  # type: ignore[attr-defined]
+                seen.append(("finished", step_id, step_id in committed))
+            else:
+                step_id = event.step_id  # type: ignore[attr-defined]
+                needs = dict(dag)[step_id]
+                seen.append(("started", step_id, all(dep in committed for dep in needs)))
+
+    dag = shaped("layers", 24)
+    lines = ["mission: recorded", "concurrency: 6", "steps:"]
+    for step_id, needs in dag:
+        lines += [f"  - id: {step_id}", "    uses: eng.noop"] + ([f"    needs: [{', '.join(needs)}]"] if needs else [])
+    events.hooks.append(look)
+    try:
+        result = await enx.arun("\n".join(lines) + "\n")
+    finally:
+        other.close()
+    assert result.ok, result.summary()
+    assert len(seen) == 2 * len(dag)
+    assert [s for s in seen if not s[2]] == []

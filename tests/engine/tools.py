@@ -96,3 +96,9 @@ def greet(name: str) -> dict:
 async def wait_file_serial(path: str, timeout: float = 20.0) -> str:
     """Side-effecting twin of eng.wait_file."""
     return await wait_file(path, timeout)
+
+
+@tool(name="eng.noop", register=False)
+async def noop(after: Any = None) -> None:
+    """Do nothing (``after``: upstream outputs, to express a dependency)."""
+    return None

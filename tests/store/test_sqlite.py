@@ -219,3 +219,30 @@ def test_two_processes_writing_one_database_lose_nothing(db: Path, tmp_path: Pat
             assert conn.execute("SELECT count(*) FROM cache").fetchone()[0] == 3 * count
     finally:
         store.close()
+
+
+def test_a_batch_is_one_transaction_committed_on_the_way_out(store: StateStore) -> None:
+    start(store, "run-1")
+    other = StateStore(store.path)
+    try:
+        with store.batch():
+            store(step("run-1", "a"))
+            with store.batch():  # nested: the outer one commits
+                store(step("run-1", "b"))
+            assert other.step_status("run-1") == {}  # nothing is visible before the commit
+            assert set(store.step_status("run-1")) == {"a", "b"}  # but the batch sees its own writes
+        assert other.step_status("run-1") == {"a": StepStatus.SUCCEEDED, "b": StepStatus.SUCCEEDED}
+    finally:
+        other.close()
+
+
+def test_a_batch_commits_what_it_wrote_even_when_its_body_fails(store: StateStore) -> None:
+    start(store, "run-1")
+    with pytest.raises(RuntimeError), store.batch():
+        store(step("run-1", "a"))
+        raise RuntimeError("an observer's bug")
+    other = StateStore(store.path)
+    try:
+        assert other.step_status("run-1") == {"a": StepStatus.SUCCEEDED}
+    finally:
+        other.close()

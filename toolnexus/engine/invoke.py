@@ -42,6 +42,7 @@ class EventBus:
         self._sinks: list[EventSink] = list(sinks)
         self._broken: set[int] = set()
         self._routes: dict[type[Event], tuple[EventSink, ...]] = {}
+        self._held: list[tuple[EventSink, Event]] | None = None  # inside a batch: for the other sinks
 
     @property
     def sinks(self) -> tuple[EventSink, ...]:
@@ -72,22 +73,39 @@ class EventBus:
         return bool(self._route(kind))
 
     def emit(self, event: Event) -> None:
+        held = self._held
         for sink in self._route(type(event)):
-            try:
-                sink(event)
-            except Exception as exc:  # an observer's bug must not fail the work it observes
-                self._failed(sink, exc)
+            if held is not None and getattr(sink, "batch", None) is None:
+                held.append((sink, event))
+                continue
+            self._deliver(sink, event)
+
+    def _deliver(self, sink: EventSink, event: Event) -> None:
+        try:
+            sink(event)
+        except Exception as exc:  # an observer's bug must not fail the work it observes
+            self._failed(sink, exc)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Events emitted inside arrive as one batch: each sink with a ``batch()`` method (a context
-        manager) is inside it meanwhile — the state store writes the batch in one transaction."""
-        with ExitStack() as stack:
-            for sink in self._sinks:
-                begin = getattr(sink, "batch", None)
-                if begin is not None:
-                    stack.enter_context(self._guarded(sink, begin))
+        """Events emitted inside arrive as one batch. Each sink with a ``batch()`` method (a context
+        manager; the state store writes the batch in one transaction) gets them inside it; the
+        others get them once it is over — so nobody hears of a step before it is recorded."""
+        if self._held is not None:  # nested: the outer batch delivers
             yield
+            return
+        self._held = held = []
+        try:
+            with ExitStack() as stack:
+                for sink in self._sinks:
+                    begin = getattr(sink, "batch", None)
+                    if begin is not None:
+                        stack.enter_context(self._guarded(sink, begin))
+                yield
+        finally:
+            self._held = None
+            for sink, event in held:
+                self._deliver(sink, event)
 
     @contextmanager
     def _guarded(self, sink: EventSink, begin: Callable[[], AbstractContextManager[Any]]) -> Iterator[None]:

@@ -1,0 +1,51 @@
+"""WAL checkpoints: stores leave them to one background thread, which copies the log into the
+database; a database deleted meanwhile is not created again."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from tests.engine.support import wait_until
+from toolnexus.core.events import RunStarted, StepFinished
+from toolnexus.core.run import StepRecord, StepStatus
+from toolnexus.store import StateStore
+from toolnexus.store.checkpoints import checkpoint, request_checkpoint
+
+
+def database_size(path: Path) -> int:
+    """How big the database file is once checkpointed: its pages, as counted through the log."""
+    with closing(sqlite3.connect(path)) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        return int(pages) * int(conn.execute("PRAGMA page_size").fetchone()[0])
+
+
+def fill(store: StateStore, steps: int) -> None:
+    store(RunStarted(run_id="run-1", mission="m", plan_hash="h"))
+    for i in range(steps):
+        store(StepFinished(run_id="run-1", record=StepRecord(step_id=f"s{i}", tool="t", version="1",
+                                                             status=StepStatus.SUCCEEDED, output="x" * 200)))
+
+
+def test_commits_stay_in_the_log_until_a_background_checkpoint_copies_them(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    store = StateStore(db)
+    try:
+        fill(store, 100)
+        # No checkpoint inside the commits: the database file has not grown to hold the new pages.
+        assert db.stat().st_size < database_size(db)
+        request_checkpoint(db)
+        wait_until(lambda: db.stat().st_size == database_size(db), within=10, what="the background checkpoint")
+        assert len(store.steps("run-1")) == 100
+    finally:
+        store.close()
+
+
+def test_a_checkpoint_of_a_deleted_database_does_not_create_it(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "state.db"
+    assert not checkpoint(missing)
+    assert not missing.exists()
+    (tmp_path / "here").mkdir()
+    assert not checkpoint(tmp_path / "here" / "state.db")
+    assert not (tmp_path / "here" / "state.db").exists()
