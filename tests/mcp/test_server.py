@@ -16,7 +16,7 @@ from toolnexus.core.spec import ToolSpec
 from toolnexus.mcp.catalog import InvalidCursor, decode_cursor, encode_cursor
 from toolnexus.mcp.missions import input_schema
 from toolnexus.mcp.results import call_result
-from toolnexus.mcp.selection import UnknownToolset, select_toolset
+from toolnexus.mcp.selection import BadSelection, UnknownToolset, select_toolset
 from toolnexus.mcp.server import ToolServer
 from toolnexus.mission.model import InputSpec
 from toolnexus.registry.toolsets import Toolset
@@ -56,8 +56,10 @@ def test_toolsets_are_selected_by_name_and_narrowed_by_filters() -> None:
     with pytest.raises(UnknownToolset) as unknown:
         select_toolset(toolsets, "dta")
     assert unknown.value.hint is not None and "data" in unknown.value.hint
-    with pytest.raises(UnknownToolset):
+    with pytest.raises(BadSelection):
         select_toolset(toolsets, None, [("tier", "godlike")])
+    builtin = select_toolset(toolsets, "files", specs=[ToolSpec(name="files.read")])  # one per namespace
+    assert builtin.matches(ToolSpec(name="files.read")) and not builtin.matches(ToolSpec(name="json.query"))
 
 
 def test_mission_inputs_become_a_json_schema() -> None:

@@ -35,11 +35,14 @@ def mcp_serve(
         raise typer.Exit(EXIT_USAGE)
     from toolnexus.mcp.selection import UnknownToolset, select_toolset
 
-    settings = load_settings(workspace).settings
-    try:
-        select_toolset(settings.toolsets, toolset)  # a typo fails here, before stdout becomes the wire
-    except UnknownToolset as exc:
-        raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint=exc.hint)]) from None
+    if toolset:  # a typo fails here, before stdout becomes the wire
+        from toolnexus.api import default_registry
+
+        settings = load_settings(workspace).settings
+        try:
+            select_toolset(settings.toolsets, toolset, specs=default_registry(settings).list())
+        except UnknownToolset as exc:
+            raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint=exc.hint)]) from None
     from toolnexus.mcp.stdio import serve_stdio
 
     anyio.run(lambda: serve_stdio(workspace, toolset=toolset, missions_dir=missions))

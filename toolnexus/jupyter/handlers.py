@@ -19,7 +19,7 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 
 from toolnexus.core.spec import ToolSpec
-from toolnexus.mcp.selection import UnknownToolset
+from toolnexus.mcp.selection import BadSelection, UnknownToolset, describe_error
 from toolnexus.mcp.server import AUTHORIZE_SCOPE_KEY
 
 if TYPE_CHECKING:
@@ -78,7 +78,9 @@ class McpHandler(JupyterHandler):
         try:
             service.tool_server.toolset_for(query)
         except UnknownToolset as exc:
-            raise web.HTTPError(404, str(exc)) from None
+            raise web.HTTPError(404, describe_error(exc)) from None
+        except BadSelection as exc:
+            raise web.HTTPError(400, describe_error(exc)) from None
         user = self.current_user
 
         async def may_call(spec: ToolSpec) -> bool:

@@ -1,5 +1,9 @@
-"""Which tools a client asked for: a named toolset (``?toolset=NAME``) narrowed by ad-hoc filters
-(``?namespace=files&tag=csv&tier=read_only``, each repeatable)."""
+"""Which tools a client asked for: a toolset by name (``?toolset=NAME``, or ``--toolset`` on stdio) narrowed
+by ad-hoc filters (``?namespace=files&tag=csv&tier=read_only``, each repeatable).
+
+Names resolve as on every other surface (:func:`toolnexus.registry.toolsets_config.resolve_toolset`):
+configured ``[toolsets.NAME]`` tables plus the built-in ``all``, ``read-only`` and one per namespace.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +11,33 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import ValidationError
 
-from toolnexus.core.diagnostics import did_you_mean
+from toolnexus.core.spec import ToolSpec
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
+from toolnexus.registry.toolsets_config import UnknownToolset, resolve_toolset
+
+__all__ = ["FILTER_FIELDS", "BadSelection", "UnknownToolset", "describe_error", "select_toolset",
+           "toolset_from_query"]
 
 FILTER_FIELDS = {"namespace": "namespaces", "tag": "tags", "tier": "tiers"}
 
 
-class UnknownToolset(LookupError):
-    """A toolset name that is not configured (``[toolsets.NAME]`` in toolnexus.toml)."""
+class BadSelection(ValueError):
+    """A filter value that cannot be (an unknown tier)."""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        self.hint = hint
-        super().__init__(message + (f" ({hint})" if hint else ""))
+
+def describe_error(exc: Exception) -> str:
+    """The message of a selection error with its hint, for an HTTP body or a JSON-RPC error."""
+    hint = getattr(exc, "hint", None)
+    return f"{exc} ({hint})" if hint else str(exc)
 
 
 def select_toolset(toolsets: Mapping[str, Toolset], name: str | None = None,
-                   filters: Iterable[tuple[str, str]] = ()) -> Toolset:
-    """The toolset called ``name`` (every tool when None or ``all``) narrowed by ``(field, value)`` filters."""
-    if name in (None, "", "all"):
-        base = toolsets.get("all", ALL_TOOLS)
-    elif name in toolsets:
-        base = toolsets[name]
-    else:
-        hint = did_you_mean(name, list(toolsets)) or (f"configured: {', '.join(sorted(toolsets))}" if toolsets
-                                                        else "no toolsets are configured")
-        raise UnknownToolset(f"no toolset named {name!r}", hint)
+                   filters: Iterable[tuple[str, str]] = (), specs: Iterable[ToolSpec] = ()) -> Toolset:
+    """The toolset called ``name`` (every tool when None) narrowed by ``(field, value)`` filters.
+
+    ``specs`` are the registered tools, for the built-in per-namespace toolsets.
+    """
+    base = toolsets.get("all", ALL_TOOLS) if not name else resolve_toolset(name, toolsets, specs)
     extra: dict[str, list[str]] = {}
     for key, value in filters:
         if key in FILTER_FIELDS:
@@ -42,11 +48,12 @@ def select_toolset(toolsets: Mapping[str, Toolset], name: str | None = None,
         return Toolset.model_validate({**base.model_dump(), **extra, "name": base.name or "filtered"})
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        raise UnknownToolset(f"invalid filter {first['loc'][0]}: {first['msg']}") from None
+        raise BadSelection(f"invalid filter {first['loc'][0]}: {first['msg']}") from None
 
 
-def toolset_from_query(toolsets: Mapping[str, Toolset], query: Iterable[tuple[str, str]]) -> Toolset:
+def toolset_from_query(toolsets: Mapping[str, Toolset], query: Iterable[tuple[str, str]],
+                       specs: Iterable[ToolSpec] = ()) -> Toolset:
     """The toolset a query string (``toolset=…``, ``namespace=…``, ``tag=…``, ``tier=…``) selects."""
     items = list(query)
     names = [v for k, v in items if k == "toolset"]
-    return select_toolset(toolsets, names[-1] if names else None, items)
+    return select_toolset(toolsets, names[-1] if names else None, items, specs)

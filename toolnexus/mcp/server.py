@@ -43,7 +43,7 @@ from toolnexus.mcp.catalog import Catalog, Entry, EntryKind, InvalidCursor
 from toolnexus.mcp.meta import SEARCH_SPEC, search
 from toolnexus.mcp.missions import MissionFolder
 from toolnexus.mcp.results import call_result, error_result, output_result, run_result
-from toolnexus.mcp.selection import UnknownToolset, toolset_from_query
+from toolnexus.mcp.selection import BadSelection, UnknownToolset, describe_error, toolset_from_query
 from toolnexus.mission import load_mission
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
 
@@ -141,6 +141,7 @@ class ToolServer:
         self.server.middleware.append(self._track_connection)
         self._catalogs: dict[str, tuple[tuple[int, int], Catalog]] = {}
         self._toolsets: dict[str, Toolset] = {}
+        self._keys: dict[int, tuple[Toolset, str]] = {}
         self._by_query: dict[bytes, Toolset] = {}
         self._connections: dict[int, tuple[Any, str]] = {}  # id(connection) → (connection, toolset key)
         self._listed: dict[str, str] = {}  # toolset key → fingerprint clients were last told about
@@ -187,16 +188,21 @@ class ToolServer:
         return catalog
 
     def _key(self, toolset: Toolset) -> str:
+        # Toolsets in use are long-lived objects (the default, one per query string): key them once.
+        known = self._keys.get(id(toolset))
+        if known is not None and known[0] is toolset:
+            return known[1]
         key = toolset.model_dump_json()
         self._toolsets.setdefault(key, toolset)
+        self._keys[id(toolset)] = (toolset, key)
         return key
 
     def toolset_for(self, query: Mapping[str, Any] | list[tuple[str, str]]) -> Toolset:
-        """The toolset a request's query selects (UnknownToolset if it names none that is configured)."""
+        """The toolset a request's query selects (UnknownToolset or BadSelection if it cannot be)."""
         items = list(query.items()) if isinstance(query, Mapping) else list(query)
         if not items:
             return self.toolset
-        return toolset_from_query(self.nexus.settings.toolsets, items)
+        return toolset_from_query(self.nexus.settings.toolsets, items, self.nexus.registry.list())
 
     def _toolset_of(self, ctx: ServerRequestContext[Any, Any]) -> Toolset:
         request = ctx.request
@@ -208,8 +214,8 @@ class ToolServer:
         if cached is None:
             try:
                 cached = self.toolset_for(request.query_params.multi_items())
-            except UnknownToolset as exc:
-                raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+            except (UnknownToolset, BadSelection) as exc:
+                raise MCPError(types.INVALID_PARAMS, describe_error(exc)) from None
             self._by_query[raw] = cached
         return cached
 

@@ -26,7 +26,8 @@ async def serve_stdio(workspace: str | Path | None = None, *, toolset: str | Non
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     async with stdio_server() as (read_stream, write_stream):
         with Nexus(workspace) as nexus:
-            server = ToolServer(nexus, toolset=select_toolset(nexus.settings.toolsets, toolset),
+            server = ToolServer(nexus, toolset=select_toolset(nexus.settings.toolsets, toolset,
+                                                               specs=nexus.registry.list()),
                                 missions_dir=missions_dir)
             try:
                 await server.server.run(read_stream, write_stream, server.server.create_initialization_options())
