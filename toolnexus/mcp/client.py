@@ -17,20 +17,20 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import anyio
-import mcp_types as types
 import sniffio
 from anyio.from_thread import BlockingPortal
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolnexus.config import McpServerSettings
+
+if TYPE_CHECKING:
+    import mcp_types as types
+    from mcp import Client
+
+# The SDK is imported where a server is first contacted, not with this module: a Nexus that finds every
+# server's tools in the listing cache never pays for it.
 
 log = logging.getLogger("toolnexus.mcp")
 T = TypeVar("T")
@@ -123,10 +123,14 @@ class ServerConnection:
         """Open the session and keep it open in this task (the SDK requires one task to enter and exit)."""
         closing, closed = self._closing, self._closed
         assert closing is not None and closed is not None
+        from mcp import Client
+        from mcp_types import Implementation
+        from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
         try:
             with self.log_path.open("a", encoding="utf-8") as errlog:
                 client = Client(self._transport(errlog), message_handler=self._on_message,
-                                client_info=types.Implementation(name="toolnexus", version="1"))
+                                client_info=Implementation(name="toolnexus", version="1"))
                 async with client, anyio.create_task_group() as tg:
                     self.client = client
                     ready.set()
@@ -145,6 +149,8 @@ class ServerConnection:
             closed.set()
 
     def _transport(self, errlog: TextIO) -> Any:
+        from mcp.client.stdio import StdioServerParameters, stdio_client
+
         s = self.settings
         if s.url is not None:
             return _http_transport(s.url, s.headers)
@@ -197,6 +203,9 @@ class ServerConnection:
     async def call(self, name: str, arguments: dict[str, Any],
                    progress: ProgressListener | None = None) -> types.CallToolResult:
         """Call a tool; a dead or unreachable server raises :class:`McpUnavailable`."""
+        from mcp.shared.exceptions import MCPError
+        from mcp_types import CONNECTION_CLOSED
+
         client = await self.session()
         try:
             return await client.call_tool(name, arguments, progress_callback=_progress_fn(progress))
@@ -204,7 +213,7 @@ class ServerConnection:
             await self.close()  # the next call starts the server afresh
             raise McpUnavailable(self.key, f"the connection broke during the call ({_describe(exc)})") from None
         except MCPError as exc:
-            if exc.code == types.CONNECTION_CLOSED:
+            if exc.code == CONNECTION_CLOSED:
                 await self.close()  # the next call starts the server afresh
                 raise McpUnavailable(self.key, f"the server went away during the call ({exc.message})") from None
             raise
@@ -212,9 +221,11 @@ class ServerConnection:
     # -- change notifications -----------------------------------------------------------------
 
     async def _on_message(self, message: Any) -> None:
+        from mcp_types import ToolListChangedNotification
+
         # Handshake-era servers send notifications/tools/list_changed unprompted.
         root = getattr(message, "root", message)
-        if isinstance(root, types.ToolListChangedNotification):
+        if isinstance(root, ToolListChangedNotification):
             self._schedule_refresh()
         await anyio.lowlevel.checkpoint()
 
@@ -381,6 +392,9 @@ async def _wait(future: concurrent.futures.Future[T]) -> T:
 
 @asynccontextmanager
 async def _http_transport(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(create_mcp_http_client(headers=headers or None))
         yield await stack.enter_async_context(streamable_http_client(url, http_client=http))

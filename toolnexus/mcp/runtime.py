@@ -13,16 +13,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
-
-import mcp_types as types
-from mcp.shared.exceptions import MCPError
+from typing import TYPE_CHECKING, Any
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
 from toolnexus.mcp.client import McpConnections, McpUnavailable, ProgressListener
+
+if TYPE_CHECKING:
+    import mcp_types as types
 
 log = logging.getLogger("toolnexus.mcp")
 
@@ -56,6 +56,8 @@ class McpRuntime:
         self.connections = connections
 
     async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        from mcp.shared.exceptions import MCPError  # the SDK is loaded by the first call, not by a Nexus
+
         server, remote = spec.entry.server, spec.entry.remote_name
         if spec.entry.kind != "mcp" or not server or not remote:
             return RuntimeOutcome(error=ToolError(
@@ -89,19 +91,23 @@ class McpRuntime:
 
 def outcome_of(result: types.CallToolResult) -> RuntimeOutcome:
     """A ``tools/call`` result as a RuntimeOutcome: errors are data, structured output preferred."""
+    from mcp_types import TextContent
+
     if result.is_error:
         text = _text(result.content) or "the tool reported an error"
         return RuntimeOutcome(error=ToolError(kind=ErrorKind.TOOL_ERROR, message=text,
                                               details={"content": _blocks(result.content)}))
     if result.structured_content is not None:
         return RuntimeOutcome(output=result.structured_content)
-    if all(isinstance(block, types.TextContent) for block in result.content):
+    if all(isinstance(block, TextContent) for block in result.content):
         return RuntimeOutcome(output=_text(result.content))
     return RuntimeOutcome(output=_blocks(result.content))  # images, audio, resources: kept as MCP JSON
 
 
 def _text(content: list[Any]) -> str:
-    return "\n".join(block.text for block in content if isinstance(block, types.TextContent))
+    from mcp_types import TextContent
+
+    return "\n".join(block.text for block in content if isinstance(block, TextContent))
 
 
 def _blocks(content: list[Any]) -> list[dict[str, Any]]:
