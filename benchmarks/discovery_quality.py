@@ -63,7 +63,8 @@ def toollens_specs(ev: ModuleType, data: Path) -> dict[str, ToolSpec]:
     """ToolLens tools (RapidAPI endpoints) as specs, keyed by corpus id."""
     specs: dict[str, ToolSpec] = {}
     seen: set[str] = set()
-    for line in open(data / "toollens" / "corpus.jsonl", encoding="utf-8"):
+    lines = (data / "toollens" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    for line in lines:
         record = json.loads(line)
         text = record["text"]
         fields = ev._toollens_fields(text)

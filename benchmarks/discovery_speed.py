@@ -29,25 +29,30 @@ from toolnexus.registry.search import SearchIndex
 from toolnexus.registry.search_text import tokenize
 from toolnexus.registry.semantic import semantic_available
 
-VERBS = (
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+VERBS = _words(
     "get list create update delete search find fetch send convert translate summarize compute calculate validate "
     "parse export import schedule cancel book track monitor analyze generate render upload download resize "
     "compress encrypt decrypt sync merge split filter sort rank compare estimate forecast detect classify "
     "extract notify"
-).split()
-NOUNS = (
+)
+NOUNS = _words(
     "weather forecast invoice order customer ticket issue repository commit branch file folder image video audio "
     "email message channel calendar event meeting flight hotel stock price currency exchange rate recipe "
     "nutrition movie song playlist article news document spreadsheet table chart report user account password "
     "token payment refund shipment package address route map location timezone holiday quote lead contact "
     "campaign metric alert log trace dataset model embedding query index cluster node pod container secret "
     "certificate domain dns record subscription plan product inventory csv parquet json xml pdf"
-).split()
-DOMAINS = (
+)
+DOMAINS = _words(
     "github slack jira gmail outlook stripe shopify salesforce hubspot notion zoom spotify youtube twitter reddit "
     "aws gcp azure kubernetes docker postgres mysql redis s3 dropbox drive sheets excel finance health travel "
     "sports music education legal crypto maps ocr speech vision"
-).split()
+)
 RUNTIMES = ("inprocess", "process", "wasm", "docker")
 
 
@@ -93,7 +98,8 @@ class Catalog:
 
     def query(self) -> str:
         rng = self.rng
-        return f"{rng.choice(VERBS)} {rng.choice(NOUNS)} {rng.choice(NOUNS)} from {rng.choice(DOMAINS)} for my {rng.choice(NOUNS)}"
+        verb, noun, other, domain, mine = (rng.choice(words) for words in (VERBS, NOUNS, NOUNS, DOMAINS, NOUNS))
+        return f"{verb} {noun} {other} from {domain} for my {mine}"
 
 
 def timings(run: Callable[[str], object], queries: list[str]) -> tuple[float, float]:
@@ -150,7 +156,6 @@ def bench_size(size: int, queries: int, reference_queries: int, hybrid: bool) ->
     print(f"| {size:,} | rank-bm25 (name + description) | {build:.2f} | {min(reference_queries, queries)} | "
           f"{r_median:.2f} | {r_p95:.2f} | n/a |")
     print(f"| {size:,} | ratio rank-bm25 / toolnexus (median) | | | {r_median / ours:.0f}x | | |")
-    del reference, index
 
 
 def bench_registration(size: int, samples: int) -> None:
@@ -165,8 +170,9 @@ def bench_registration(size: int, samples: int) -> None:
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     assert registry.search(new[-1].name, 1)[0].name == new[-1].name
-    print(f"\nregister one tool into a live {size:,}-tool registry (index built): median {statistics.median(times):.3f} "
-          f"ms, p95 {times[int(0.95 * len(times))]:.3f} ms, max {times[-1]:.3f} ms over {samples} registrations")
+    print(f"\nregister one tool into a live {size:,}-tool registry (index built): "
+          f"median {statistics.median(times):.3f} ms, p95 {times[int(0.95 * len(times))]:.3f} ms, "
+          f"max {times[-1]:.3f} ms over {samples} registrations")
     started = time.perf_counter()
     registry.unregister(new[0].name)
     print(f"retire (unregister) one tool from it: {(time.perf_counter() - started) * 1000:.3f} ms")

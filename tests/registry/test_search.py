@@ -60,14 +60,18 @@ def test_field_terms_cover_arguments_names_and_descriptions() -> None:
             "type": "object",
             "properties": {
                 "sql_text": {"type": "string", "description": "The statement to run"},
-                "options": {"type": "object", "properties": {"timeout_seconds": {"description": "Abort after this long"}}},
+                "options": {
+                    "type": "object",
+                    "properties": {"timeout_seconds": {"description": "Abort after this long"}},
+                },
             },
         },
     )
     terms = field_terms(spec)
     assert set(terms["name"]) == {"db", "query", "row"}
-    assert set(terms["arguments"]) == {"sql", "text", "statement", "run", "option", "timeout", "second", "abort", "after",
-                                       "long"}
+    assert set(terms["arguments"]) == {
+        "sql", "text", "statement", "run", "option", "timeout", "second", "abort", "after", "long"
+    }
 
 
 # -- ranking --------------------------------------------------------------------------------------
@@ -125,7 +129,8 @@ def test_queries_without_known_terms_find_nothing(small_index: SearchIndex) -> N
 def test_field_weights_decide_between_fields() -> None:
     index_by_name = SearchIndex({"name": FieldWeight(5.0), "description": FieldWeight(1.0)})
     index_by_description = SearchIndex({"name": FieldWeight(1.0), "description": FieldWeight(5.0)})
-    tools = [_tool("report.build", description="Writes a summary"), _tool("summary.write", description="Builds a report")]
+    tools = [_tool("report.build", description="Writes a summary"),
+             _tool("summary.write", description="Builds a report")]
     tools += [_tool(f"other.tool{i}", description="unrelated") for i in range(3)]  # idf > 0 needs a few tools
     for index in (index_by_name, index_by_description):
         index.add_many(tools)
@@ -155,8 +160,8 @@ def test_ties_are_broken_by_name() -> None:
 
 # -- equality with the reference scorer -----------------------------------------------------------
 
-WORDS = ("convert parse fetch send read write list delete csv parquet json email file folder image table "
-         "report user account invoice weather city route map price stock").split()
+WORDS = tokenize("convert parse fetch send read write list delete csv parquet json email file folder image table "
+                 "report user account invoice weather city route map price stock")
 
 
 def _catalog(n: int, seed: int) -> list[ToolSpec]:

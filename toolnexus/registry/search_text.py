@@ -19,9 +19,12 @@ from toolnexus.core.spec import ToolSpec
 _WORD = re.compile(r"[^\W_]+")
 
 STOPWORDS = frozenset(
-    """a an and are as at be by can could do does for from get give has have how i i'm im in is it its me my
-    of on or our please should so some than that the their them then there these they this to us was we what
-    when where which who will with would you your""".split()
+    re.findall(
+        r"\w+",
+        """a an and are as at be by can could do does for from get give has have how i im in is it its me my
+        of on or our please should so some than that the their them then there these they this to us was we what
+        when where which who will with would you your d ll m re s t ve""",
+    )
 )
 """English function words dropped from queries and tool text (they match everything and mean nothing)."""
 
