@@ -65,6 +65,7 @@ class Catalog:
     by_name: dict[str, Entry] = field(init=False)
     names: list[str] = field(init=False)
     tool_names: dict[str, str] = field(init=False)  # registry name → MCP name
+    _fingerprint: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.entries.sort(key=lambda e: e.name)
@@ -97,7 +98,10 @@ class Catalog:
 
     def fingerprint(self) -> str:
         """Changes whenever what a client would list changes (a tool added, removed, retired, updated)."""
+        if self._fingerprint is not None:
+            return self._fingerprint
         digest = hashlib.sha256()
         for e in self.entries:
             digest.update(f"{e.name}\0{e.spec.version}\0{e.spec.lifecycle.value}\0{id(e.spec)}\n".encode())
-        return digest.hexdigest()
+        self._fingerprint = digest.hexdigest()
+        return self._fingerprint

@@ -73,15 +73,20 @@ def search(registry: Registry, arguments: dict[str, Any], toolset: Toolset,
                           tiers=arguments.get("tiers") or [])
     except ValueError as exc:
         return ToolError(kind=ErrorKind.INVALID_ARGUMENTS, message=f"invalid arguments for {SEARCH_TOOL}: {exc}")
-    # The session's toolset is applied after ranking: ask for every positive hit, keep the first k members.
-    hits = registry.search(query, max(k, len(registry)), filters)
-    out = []
-    for hit in hits:
-        name = mcp_names.get(hit.spec.name)
-        if name is None or not toolset.matches(hit.spec):
-            continue
-        out.append({**describe(hit.spec, "listing"), "name": name, "score": round(hit.score, 6),
-                    "matched": hit.matched})
-        if len(out) >= k:
-            break
-    return {"query": query, "hits": out}
+    # The session's toolset is applied after ranking: the top k usually suffice; when the toolset
+    # rejected some of them, rank everything once more and keep the first k members.
+    want = k
+    while True:
+        hits = registry.search(query, want, filters)
+        out = []
+        for hit in hits:
+            name = mcp_names.get(hit.spec.name)
+            if name is None or not toolset.matches(hit.spec):
+                continue
+            out.append({**describe(hit.spec, "listing"), "name": name, "score": round(hit.score, 6),
+                        "matched": hit.matched})
+            if len(out) >= k:
+                break
+        if len(out) >= k or len(hits) < want or want >= len(registry):
+            return {"query": query, "hits": out}
+        want = len(registry)

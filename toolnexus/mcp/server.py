@@ -229,13 +229,18 @@ class ToolServer:
                           params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         toolset = self._toolset_of(ctx)
         catalog = self.catalog(toolset)
-        self._listed.setdefault(self._key(toolset), catalog.fingerprint())
+        key = self._key(toolset)
+        if key not in self._listed:
+            self._listed[key] = catalog.fingerprint()
         try:
             entries, cursor = catalog.page(params.cursor if params else None, self.page_size)
         except InvalidCursor as exc:
             raise MCPError(types.INVALID_PARAMS, str(exc)) from None
-        return types.ListToolsResult.model_validate(
-            {"tools": [e.definition() for e in entries], "nextCursor": cursor})
+        # A plain dict: the SDK validates the result against the protocol version's schema anyway.
+        result: dict[str, Any] = {"tools": [e.definition() for e in entries]}
+        if cursor is not None:
+            result["nextCursor"] = cursor
+        return result  # type: ignore[return-value]
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
                          params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -338,7 +343,8 @@ class ToolServer:
             except MCPError:
                 return result
             key = self._key(toolset)
-            self._listed.setdefault(key, self.catalog(toolset).fingerprint())
+            if key not in self._listed:
+                self._listed[key] = self.catalog(toolset).fingerprint()
             self._connections[id(connection)] = (connection, key)
             connection.exit_stack.callback(self._connections.pop, id(connection), None)
         return result
