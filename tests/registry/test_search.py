@@ -439,3 +439,16 @@ def test_searches_run_concurrently_with_registrations() -> None:
 
 def test_default_fields_cover_every_searchable_field() -> None:
     assert set(DEFAULT_FIELDS) == set(FIELDS)
+
+
+def test_replacing_tools_over_and_over_keeps_the_index_compact() -> None:
+    specs = _catalog(600, seed=13)
+    index = SearchIndex()
+    index.add_many(specs)
+    for round_ in range(3):
+        specs = [s.model_copy(update={"summary": f"round {round_} csv {s.summary}"}) for s in specs]
+        for spec in specs:
+            index.add(spec)
+
+    assert len(index) == 600 and len(index._docs) <= 2 * 600 + 1
+    _assert_equal_to_reference(index, specs, QUERIES)

@@ -142,6 +142,7 @@ class SearchIndex:
         with self._lock:
             self._drop(spec.name)
             self._insert(spec, terms)
+            self._maybe_compact()
 
     def add_many(self, specs: list[ToolSpec]) -> None:
         """Index many tools at once (the same as ``add`` for each)."""
@@ -155,14 +156,13 @@ class SearchIndex:
                 self._insert(spec, terms, index_fields=False)
             for field_name, index in self._indexes.items():
                 index.add_many(first, [terms[field_name] for _, terms in analysed])
+            self._maybe_compact()
 
     def remove(self, name: str) -> None:
         """Forget the tool called ``name`` (nothing happens if it is not indexed)."""
         with self._lock:
             self._drop(name)
-            # Free slots are never reused (postings stay sorted); renumber when they outnumber the tools.
-            if len(self._docs) > 1024 and len(self._docs) > 2 * len(self._slot_of):
-                self._compact()
+            self._maybe_compact()
 
     def __len__(self) -> int:
         with self._lock:
@@ -193,6 +193,12 @@ class SearchIndex:
         self._docs[slot] = None
         self._names[slot] = None
         self._alive.set(slot, 0.0)
+
+    def _maybe_compact(self) -> None:
+        # Free slots are never reused (postings stay sorted); renumber once they outnumber the tools, so
+        # the cost is amortised over at least as many changes as there are tools.
+        if len(self._docs) > 1024 and len(self._docs) > 2 * len(self._slot_of):
+            self._compact()
 
     def _compact(self) -> None:
         live = [doc for doc in self._docs if doc is not None]

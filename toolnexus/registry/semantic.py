@@ -11,6 +11,7 @@ hybrid search first needs them, so registering a tool costs nothing until then.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from toolnexus.core.spec import ToolSpec
 Embedder = Callable[[list[str]], np.ndarray]
 """Texts to unit-length float32 row vectors."""
 
+log = logging.getLogger("toolnexus.registry.semantic")
 _lock = threading.Lock()
 _loaded: list[Embedder | None] = []  # memo of load_embedder: [] until tried
 
@@ -37,6 +39,9 @@ def _load_wordllama() -> Embedder | None:
     os.environ["HF_HUB_OFFLINE"] = "1"  # belt and braces: the tokenizer must not reach Hugging Face either
     try:
         model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+    except Exception as exc:  # installed but unusable (weights missing from the wheel): say so once
+        log.warning("semantic search is off: WordLlama did not load from its package (%s)", exc)
+        return None
     finally:
         if previous is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
