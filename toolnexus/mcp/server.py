@@ -236,11 +236,9 @@ class ToolServer:
             entries, cursor = catalog.page(params.cursor if params else None, self.page_size)
         except InvalidCursor as exc:
             raise MCPError(types.INVALID_PARAMS, str(exc)) from None
-        # A plain dict: the SDK validates the result against the protocol version's schema anyway.
-        result: dict[str, Any] = {"tools": [e.definition() for e in entries]}
-        if cursor is not None:
-            result["nextCursor"] = cursor
-        return result  # type: ignore[return-value]
+        # The model, not a dict: it fills what 2026-07-28 requires (ttlMs, cacheScope, resultType).
+        return types.ListToolsResult.model_validate(
+            {"tools": [e.definition() for e in entries], "nextCursor": cursor})
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
                          params: types.CallToolRequestParams) -> types.CallToolResult:
