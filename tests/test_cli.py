@@ -140,7 +140,7 @@ def test_tools_list_and_show(project: Path) -> None:
         "python.exec",
         "http.fetch",
     } <= names
-    code, out, _ = invoke("tools", "show", "files.read")
+    code, out, _ = invoke("tools", "show", "files.read", "--level", "schema", "--json")
     spec = json.loads(out)
     assert spec["name"] == "files.read" and spec["input_schema"]["required"] == ["path"]
     code, _, err = invoke("tools", "show", "files.raed")

@@ -43,6 +43,9 @@ _EXPORTS: dict[str, str] = {
     "LoadedMission": "toolnexus.mission", "Mission": "toolnexus.mission", "Plan": "toolnexus.mission",
     "load_mission": "toolnexus.mission",
     "Registry": "toolnexus.registry", "tool": "toolnexus.registry",
+    "SearchHit": "toolnexus.registry.search", "Toolset": "toolnexus.registry.toolsets",
+    # notebooks
+    "browse": "toolnexus.jupyter.browser",
 }
 
 __all__ = [
@@ -63,6 +66,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "SafetyTier",
+    "SearchHit",
     "Settings",
     "StepRecord",
     "StepStatus",
@@ -73,9 +77,11 @@ __all__ = [
     "ToolFailure",
     "ToolResult",
     "ToolSpec",
+    "Toolset",
     "__version__",
     "acall",
     "arun",
+    "browse",
     "call",
     "compare_runs",
     "compile",
@@ -126,5 +132,8 @@ if TYPE_CHECKING:
         current_context,
     )
     from toolnexus.engine import Engine, Invoker, RunControl
+    from toolnexus.jupyter.browser import browse
     from toolnexus.mission import LoadedMission, Mission, Plan, load_mission
     from toolnexus.registry import Registry, tool
+    from toolnexus.registry.search import SearchHit
+    from toolnexus.registry.toolsets import Toolset
