@@ -90,9 +90,11 @@ def test_the_cache_is_keyed_by_how_the_server_is_reached() -> None:
 
 
 def test_a_server_that_cannot_start_is_named_and_the_rest_works(tmp_path: Path) -> None:
-    servers = {"ghost": {"command": "no-such-mcp-server-anywhere"}, "time": {"command": "mcp-server-time"}}
+    servers = {"ghost": {"command": "no-such-mcp-server-anywhere"}, "time": {"command": "mcp-server-time"},
+               "mute": {"command": "sleep", "args": ["60"], "timeout": 1}}  # starts, never answers
     with make_nexus(tmp_path, servers) as nexus:
         assert any("'ghost'" in p and "no-such-mcp-server-anywhere" in p for p in nexus.registry.problems)
+        assert any("'mute'" in p and "no answer within 1s" in p for p in nexus.registry.problems)
         assert nexus.call("time.get_current_time", {"timezone": "UTC"}).ok
         assert nexus.call("text.render", {"template": "hi {{ x }}", "data": {"x": 1}}).output["text"] == "hi 1"
 

@@ -81,6 +81,7 @@ class ServerConnection:
         self._lock: anyio.Lock | None = None
         self._closing: anyio.Event | None = None
         self._closed: anyio.Event | None = None
+        self._scope: anyio.CancelScope | None = None
         self._refreshing = False
 
     # -- connecting ---------------------------------------------------------------------------
@@ -106,7 +107,7 @@ class ServerConnection:
             with anyio.fail_after(self.settings.timeout):
                 await ready.wait()
         except TimeoutError:
-            await self.close()
+            await self.close(grace=0)  # a server that does not even answer the handshake is not waited for
             raise McpUnavailable(self.key, f"no answer within {self.settings.timeout:g}s{self._log_tail()}") from None
         if failure:
             raise McpUnavailable(self.key, _describe(failure[0]) + self._log_tail()) from None
@@ -128,7 +129,7 @@ class ServerConnection:
         from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
         try:
-            with self.log_path.open("a", encoding="utf-8") as errlog:
+            with anyio.CancelScope() as self._scope, self.log_path.open("a", encoding="utf-8") as errlog:
                 client = Client(self._transport(errlog), message_handler=self._on_message,
                                 client_info=Implementation(name="toolnexus", version="1"))
                 async with client, anyio.create_task_group() as tg:
@@ -169,13 +170,18 @@ class ServerConnection:
             return ""
         return f" (its stderr, in {self.log_path}, ends: {lines[-1][:300]!r})" if lines else ""
 
-    async def close(self) -> None:
-        """End the session (the SDK closes stdin, then terminates the server) and wait for it, bounded."""
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """End the session (the SDK closes stdin, then terminates the server) and wait for it; past
+        ``grace`` the session's task is cancelled, which makes the SDK kill the server."""
         if self._closing is None or self._closed is None:
             return
         self._closing.set()
-        with anyio.move_on_after(CLOSE_GRACE):
+        with anyio.move_on_after(grace):
             await self._closed.wait()
+        if not self._closed.is_set() and self._scope is not None:
+            self._scope.cancel()
+            with anyio.move_on_after(CLOSE_GRACE):
+                await self._closed.wait()
         self.client = None
 
     # -- tools --------------------------------------------------------------------------------
