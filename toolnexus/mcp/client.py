@@ -114,7 +114,7 @@ class ServerConnection:
         try:
             with anyio.fail_after(self.settings.timeout):
                 await self.refresh()
-        except (TimeoutError, McpUnavailable, Exception) as exc:  # a server that cannot list is no use
+        except Exception as exc:  # a server that cannot list its tools is of no use
             await self.close()
             if isinstance(exc, McpUnavailable):
                 raise
@@ -128,6 +128,7 @@ class ServerConnection:
         from mcp_types import Implementation
         from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+        client: Client | None = None
         try:
             with anyio.CancelScope() as self._scope, self.log_path.open("a", encoding="utf-8") as errlog:
                 client = Client(self._transport(errlog), message_handler=self._on_message,
@@ -145,7 +146,8 @@ class ServerConnection:
             else:
                 log.warning("MCP server %r: connection lost: %s", self.key, _describe(exc))
         finally:
-            self.client = None
+            if self.client is client:  # not a newer session that replaced this one
+                self.client = None
             ready.set()
             closed.set()
 
