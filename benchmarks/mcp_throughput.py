@@ -6,24 +6,31 @@ Two servers, each its own process, measured side by side in one run by the same 
   config), token authentication (``Authorization: token …``), serving a temporary workspace whose
   ``toolnexus.toml`` loads the no-op tool ``bench.noop`` (``benchmarks/bench_tools.py``). Every call
   takes toolnexus's one execution path: the Nexus invoker (argument validation, governance gate,
-  in-process runtime, events). MLflow tracking is off unless ``--tracking`` (then every call is
-  recorded in a local MLflow store, as a default workspace would);
+  in-process runtime, events), with the workspace's state store recording each call as it does by
+  default. MLflow tracking is off unless ``--tracking`` (then every call is also recorded in a local
+  MLflow store);
 - **plain SDK**: ``mcp.server.mcpserver.MCPServer`` with the same function as its tool, its
   ``streamable_http_app()`` (defaults: stateful sessions, SSE responses) under uvicorn.
+
+``--only plain,toolnexus,toolnexus-asgi`` adds a diagnostic third server: toolnexus's own MCP server
+(``ToolServer`` on the same Nexus path) under uvicorn, without Jupyter — the difference between it and
+the Jupyter endpoint is what Jupyter (Tornado, its authentication, the ASGI bridge) costs.
 
 The client is raw ``httpx``: each virtual client opens its own MCP session (``initialize`` and
 ``notifications/initialized`` at protocol 2025-11-25) on its own keep-alive connection, then POSTs
 JSON-RPC ``tools/call`` requests with the ``Mcp-Session-Id`` header one after another, reading each
 response (JSON or SSE) to the end and checking it is a successful result. Raw requests keep the
-client's own cost small and identical for both servers (the official SDK client costs several times
-more per call and would blur the comparison on this 2-core machine).
+client's own cost small and identical for every server: on a 2-core machine the client competes with
+the server for CPU.
 
-For 1 and 8 concurrent clients it reports requests/s and p50/p95 latency per server, and the ratio
-plain ÷ toolnexus (throughput) and toolnexus ÷ plain (latency). Target: toolnexus within 1.5× of the
-plain SDK server.
+For 1 and 8 concurrent clients it reports requests/s, p50/p95 latency and the server process's CPU
+time per call (user + system, from the OS: unlike wall-clock figures, it hardly moves with what else
+the machine runs), and the ratios to the plain SDK server, paired round by round. Target: the Jupyter
+endpoint within 1.5× of the plain SDK server (requests/s and p50).
 
-    python benchmarks/mcp_throughput.py            # 3 rounds of 5 s per measure
+    python benchmarks/mcp_throughput.py            # 6 rounds of 3 s per measure
     python benchmarks/mcp_throughput.py --quick    # 1 round of 2 s
+    python benchmarks/mcp_throughput.py --only plain,toolnexus,toolnexus-asgi
 """
 
 from __future__ import annotations
@@ -368,7 +375,8 @@ def report(measures: dict[tuple[str, int], Measure], names: list[str], levels: l
     for ours in names[1:]:
         for clients in levels:
             p, t = measures[(PLAIN_NAME, clients)], measures[(ours, clients)]
-            throughput = p.rate / t.rate
+            # Paired by round (the median of each round's ratio), not a ratio of medians.
+            throughput = statistics.median(pr / tr for pr, tr in zip(p.rates, t.rates, strict=True))
             p50, p95 = t.latency(0.5) / p.latency(0.5), t.latency(0.95) / p.latency(0.95)
             cpu = t.server_cpu_per_call / p.server_cpu_per_call
             verdict = ""
@@ -402,9 +410,11 @@ async def run(args: argparse.Namespace) -> int:
             endpoints.append(stack.enter_context(toolnexus_asgi_server(scratch, tracking=args.tracking)))
         await asyncio.gather(*(wait_ready(e) for e in endpoints))
         measures = {(e.name, c): Measure(e.name, c) for e in endpoints for c in levels}
-        for _ in range(args.rounds):  # rounds interleave the servers so drift on the machine hits both
-            for endpoint in endpoints:
-                for clients in levels:
+        # The servers take turns at each concurrency level, round after round: what else the machine is doing
+        # drifts over seconds, so it weighs alike on the measures the ratios pair up.
+        for _ in range(args.rounds):
+            for clients in levels:
+                for endpoint in endpoints:
                     await measure(endpoint, clients, args.seconds, args.warmup, measures[(endpoint.name, clients)])
     print(f"load average (1, 5, 15 min) at the end: {load()}")
     ok = report(measures, [e.name for e in endpoints], levels)
@@ -420,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     serve_asgi = sub.add_parser("serve-toolnexus-asgi", help="(internal) run toolnexus's ToolServer under uvicorn")
     serve_asgi.add_argument("--port", type=int, required=True)
     serve_asgi.add_argument("--workspace", type=Path, required=True)
-    parser.add_argument("--seconds", type=float, default=None, help="duration of one measure (default 5; 2 quick)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds over all measures (default 3; 1 quick)")
+    parser.add_argument("--seconds", type=float, default=None, help="duration of one measure (default 3; 2 quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds over all measures (default 6; 1 quick)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed calls per client before each measure")
     parser.add_argument("--clients", default="1,8", help="concurrency levels, comma-separated (default 1,8)")
     parser.add_argument("--only", default="plain,toolnexus", help="servers to run: plain, toolnexus, and the "
@@ -435,8 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve-toolnexus-asgi":
         serve_toolnexus_asgi(args.port, args.workspace)
         return 0
-    args.seconds = args.seconds or (2.0 if args.quick else 5.0)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.seconds = args.seconds or (2.0 if args.quick else 3.0)
+    args.rounds = args.rounds or (1 if args.quick else 6)
     args.only = {name.strip() for name in args.only.split(",")}
     return asyncio.run(run(args))
 
