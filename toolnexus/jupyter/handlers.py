@@ -42,7 +42,8 @@ class McpHandler(JupyterHandler):
         return self.request.method == "OPTIONS"
 
     async def prepare(self) -> None:  # type: ignore[override]
-        # No redirect to a login page: an MCP client needs a status, not HTML.
+        # No redirect to a login page: an MCP client needs a status, not HTML. (XSRF: Jupyter's rule
+        # stands — token-authenticated clients need no XSRF token; browser sessions still do.)
         await super().prepare(_redirect_to_login=False)
         if not self.check_origin():
             raise web.HTTPError(403, "Origin not allowed")
@@ -52,10 +53,6 @@ class McpHandler(JupyterHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(exc, "log_message", None) or self._reason
         self.finish(json.dumps({"error": {"status": status_code, "message": message}}))
-
-    def check_xsrf_cookie(self) -> None:
-        # Token-authenticated clients need no XSRF token (Jupyter's rule); browser sessions still do.
-        super().check_xsrf_cookie()
 
     @authorized
     async def post(self, toolset: str | None = None) -> None:
