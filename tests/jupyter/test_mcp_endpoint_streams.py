@@ -129,7 +129,7 @@ async def test_handshake_sessions_hear_list_changed_once_per_burst(toolnexus_ser
         assert len(changed) - heard == 1
         names = {t.name for t in (await client.list_tools()).tools}
         assert "burst.tool_39" in names
-        registry.unregister("burst.tool_39")
+        await anyio.to_thread.run_sync(registry.unregister, "burst.tool_39")  # from another thread, too
         await await_until(lambda: len(changed) > heard + 1, within=5, what="list_changed after a removal")
 
 

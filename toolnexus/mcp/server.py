@@ -12,6 +12,7 @@ error ``-32602``, never an ``isError`` result.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import math
@@ -22,8 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
@@ -147,7 +146,7 @@ class ToolServer:
         self._listed: dict[str, str] = {}  # toolset key → fingerprint clients were last told about
         self._generation_told = nexus.registry.generation
         self._wake: anyio.Event | None = None
-        self._token: anyio.lowlevel.EventLoopToken | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._unsubscribe_events = nexus.bus.subscribe(self._on_event)
         self._unsubscribe_registry = nexus.registry.subscribe(self._on_registry_change)
@@ -216,6 +215,8 @@ class ToolServer:
                 cached = self.toolset_for(request.query_params.multi_items())
             except (UnknownToolset, BadSelection) as exc:
                 raise MCPError(types.INVALID_PARAMS, describe_error(exc)) from None
+            if len(self._by_query) >= 256:  # clients choose query strings: keep the memo bounded
+                self._by_query.clear()
             self._by_query[raw] = cached
         return cached
 
@@ -348,19 +349,20 @@ class ToolServer:
         return result
 
     def _on_registry_change(self, event: str, spec: ToolSpec) -> None:
-        # Any thread may change the registry; the notifier runs on the server's event loop.
-        wake, token = self._wake, self._token
-        if wake is None or token is None:
+        # Any thread may change the registry; the notifier runs on the server's event loop. From another
+        # thread the wake-up is handed over without waiting, so a registering thread never blocks on us.
+        wake, loop = self._wake, self._loop
+        if wake is None or loop is None:
             return
         if threading.get_ident() == self._loop_thread:
             wake.set()
         else:
-            with suppress(anyio.RunFinishedError, RuntimeError):
-                anyio.from_thread.run_sync(wake.set, token=token)
+            with suppress(RuntimeError):  # the loop has closed: nobody is left to notify
+                loop.call_soon_threadsafe(wake.set)
 
     @asynccontextmanager
     async def _lifespan(self, server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
-        self._token = anyio.lowlevel.current_token()
+        self._loop = asyncio.get_running_loop()  # Jupyter and `anyio.run` both serve on asyncio
         self._loop_thread = threading.get_ident()
         self._wake = anyio.Event()
         async with anyio.create_task_group() as group:
