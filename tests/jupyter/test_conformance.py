@@ -7,9 +7,11 @@ each at its own wire version — and writes one ``checks.json`` per scenario. Ev
 revision scores must pass, except the expected failures listed below, each with its reason; those
 are strict xfails, so one that starts passing fails the run until its entry is removed.
 
-The server is a real ``jupyter server`` process (module scope: the suite runs twice, not per test)
-whose extension loads ``tests.jupyter.conformance_tools`` (``ToolnexusExtension.tool_modules``): the
-fixture tools the suite calls by name exist in this server's registry only.
+The server is a real ``jupyter server`` process, started as a user starts it (the server starts the
+extension itself), once for the module: the suite is an external process that runs for half a minute,
+so the function-scoped in-process server of ``conftest.py`` does not fit it. Its extension loads
+``tests.jupyter.conformance_tools`` (``ToolnexusExtension.tool_modules``): the fixture tools the suite
+calls by name exist in this server's registry only.
 
 Authentication stays on. The suite cannot send headers of its own, so its URL carries the server's
 token as ``?token=…``, which Jupyter's identity provider accepts on every handler
@@ -269,6 +271,13 @@ def test_requirement_sets_are_pinned(conformance_cli: Path, revision: str) -> No
     assert listed_server_scenarios(conformance_cli, revision) == list(SCORED[revision])
 
 
+def server_errors(log: list[str]) -> str:
+    """The server's error records (and tracebacks) — the rest of its log is one line per request."""
+    text = "".join(log)
+    records = re.split(r"(?m)^(?=\[[A-Z] )", text)
+    return "".join(r for r in records if r.startswith(("[E ", "[C ")))[-3000:] or "(none)"
+
+
 def failures(checks: Checks) -> dict[str, str]:
     return {c["id"]: c.get("errorMessage") or c.get("description", "") for c in checks if c["status"] == "FAILURE"}
 
@@ -282,14 +291,15 @@ def scenario_cases() -> Iterator[Any]:
 
 
 @pytest.mark.parametrize(("revision", "scenario"), scenario_cases())
-def test_scenario(suite: dict[str, SuiteRun], revision: str, scenario: str) -> None:
+def test_scenario(suite: dict[str, SuiteRun], endpoint: Endpoint, revision: str, scenario: str) -> None:
     """Every check of a scored scenario passes, but for the single checks expected to fail (tested below)."""
     checks = suite[revision].scenarios.get(scenario)
     assert checks, f"{scenario} did not run at {revision}:\n{suite[revision].output[-3000:]}"
     unexpected = {check: message for check, message in failures(checks).items()
                   if expected_failure(revision, f"{scenario}:{check}") is None}
     assert not unexpected, f"{scenario} at {revision} failed:\n" + "\n".join(
-        f"  {check}: {message}" for check, message in unexpected.items())
+        f"  {check}: {message}" for check, message in unexpected.items()) + (
+        f"\nserver errors (whole run):\n{server_errors(endpoint.log)}")
 
 
 def check_cases() -> Iterator[Any]:
