@@ -548,3 +548,19 @@ def test_a_closed_output_schema_is_checked_for_any_tool(registry: Registry, prob
     """)
 
     assert len(found) == 1 and "`steps.r.outputs` has no field `row`" in found[0]
+
+
+def test_each_tool_is_resolved_once_per_compile(registry: Registry) -> None:
+    asked: list[str] = []
+
+    def lookup(ref: str) -> ToolSpec:
+        asked.append(ref)
+        return registry.get(ref)
+
+    steps = "".join(f"  - id: s{i}\n    uses: test.echo\n    with: {{value: v{i}}}\n" for i in range(30))
+    steps += "".join(f"  - id: u{i}\n    uses: test.nope\n" for i in range(3))
+    with pytest.raises(DiagnosticError) as info:
+        compile_mission(parse_mission(f"mission: many\nsteps:\n{steps}", "m.yaml"), lookup)
+    assert sorted(asked) == ["test.echo", "test.nope"]
+    # An unknown tool is still reported at every step that uses it.
+    assert [d.line for d in info.value.diagnostics if "test.nope" in d.message] == [94, 96, 98]  # each `uses:` line

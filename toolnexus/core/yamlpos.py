@@ -8,6 +8,7 @@ plain dicts/lists and a ``path → (line, column)`` map.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 
@@ -72,14 +74,37 @@ class Positions:
 
 
 _STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 class _Yaml12Resolver(VersionedResolver):
-    # The stock resolver works out the document's YAML version again for every scalar (a third of
-    # the parse time of a large mission); missions are YAML 1.2.
+    # The stock resolver works out the document's YAML version again for every scalar and then
+    # looks its rules up afresh (a third of the parse time of a large mission); missions are YAML 1.2,
+    # so the rules are fixed: looked up once, by a scalar's first character.
     @property
     def processing_version(self) -> tuple[int, int]:
         return (1, 2)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not ScalarNode or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        if implicit[0]:
+            for tag, regexp in _rules().get(value[:1], ()):
+                if regexp.match(value):
+                    return Tag(suffix=tag)
+        return _DEFAULT_STR
+
+
+_DEFAULT_STR = _Yaml12Resolver.DEFAULT_SCALAR_TAG
+"""The tag of every plain string the resolver sees (the same object each time: an identity test)."""
+
+
+@lru_cache(maxsize=1)
+def _rules() -> dict[str, tuple[tuple[str, Any], ...]]:
+    """YAML 1.2's implicit rules by a scalar's first character ("" for the empty scalar)."""
+    table = _Yaml12Resolver().versioned_resolver
+    anywhere = tuple(table.get(None, ()))
+    return {first: (*rules, *anywhere) for first, rules in table.items() if first is not None}
 
 
 def _yaml() -> YAML:
@@ -164,13 +189,19 @@ def _mark(node: Node) -> tuple[int, int]:
 
 def _build(node: Node, path: Path, positions: Positions | None, constructor: Any, problems: list[Diagnostic],
            file: str | None = None) -> Any:
-    """Plain data from ``node``; with ``positions``, also where every value and key starts."""
+    """Plain data from ``node``; with ``positions``, also where every value and key starts.
+
+    Without ``positions`` (a document loaded for use, not for an error) ``path`` stays ``()``:
+    building a path per node is only worth it when positions are wanted.
+    """
     if positions is not None:
         positions._values[path] = _mark(node)  # type: ignore[index]
         file = positions.file
     if isinstance(node, ScalarNode):
-        if node.tag == _STR:
-            return node.value  # most scalars are strings: no need for the constructor's machinery
+        # Most scalars are plain strings: no need for the constructor's machinery (the identity
+        # test spares a string conversion of the tag; an explicit `!!str` takes the second test).
+        if node.ctag is _DEFAULT_STR or node.tag == _STR:
+            return node.value
         try:
             return constructor.construct_object(node, deep=True)
         except YAMLError as exc:
@@ -178,12 +209,14 @@ def _build(node: Node, path: Path, positions: Positions | None, constructor: Any
             problems.append(Diagnostic(message=f"invalid value: {exc}", file=file, line=line, column=column))
             return None
     if isinstance(node, SequenceNode):
+        if positions is None:
+            return [_build(item, path, None, constructor, problems, file) for item in node.value]
         return [_build(item, (*path, i), positions, constructor, problems, file) for i, item in enumerate(node.value)]
     if isinstance(node, MappingNode):
         result: dict[Any, Any] = {}
         explicit: set[str] = set()  # keys written here; merged (`<<:`) keys may be overridden, these may not
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.ctag is not _DEFAULT_STR and key_node.tag == _MERGE:
                 merged = _build(value_node, path, positions, constructor, problems, file)
                 for source in merged if isinstance(merged, list) else [merged]:
                     if isinstance(source, dict):
@@ -191,7 +224,11 @@ def _build(node: Node, path: Path, positions: Positions | None, constructor: Any
                             if k not in explicit:
                                 result.setdefault(k, v)
                 continue
-            key = _build(key_node, (*path, "<key>"), positions, constructor, problems, file)
+            if key_node.ctag is _DEFAULT_STR and type(key_node) is ScalarNode and positions is None:
+                key: Any = key_node.value  # the common key: a plain string
+            else:
+                key = _build(key_node, (*path, "<key>") if positions is not None else path, positions, constructor,
+                             problems, file)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 line, column = _mark(key_node)
                 problems.append(
@@ -215,7 +252,8 @@ def _build(node: Node, path: Path, positions: Positions | None, constructor: Any
             explicit.add(key)
             if positions is not None:
                 positions._keys[(*path, key)] = _mark(key_node)
-            result[key] = _build(value_node, (*path, key), positions, constructor, problems, file)
+            result[key] = _build(value_node, (*path, key) if positions is not None else path, positions, constructor,
+                                 problems, file)
         return result
     return None
 

@@ -25,6 +25,7 @@ from toolnexus.mission.expressions import (
     Template,
     expression,
 )
+from toolnexus.mission.gcpause import paused_gc
 from toolnexus.mission.loader import LoadedMission, parse_mission
 from toolnexus.mission.model import Mission, Step
 from toolnexus.mission.plan import TYPE_NAMES, Plan, PlanStep, coerce_input
@@ -43,7 +44,9 @@ class _Compiler:
                  min_runtime: Mapping[str, str] | None = None) -> None:
         self.min_runtime = dict(min_runtime if min_runtime is not None else DEFAULT_MIN_RUNTIME)
         self.loaded = loaded
-        self.lookup = lookup
+        self._lookup = lookup
+        # Each `uses:` resolved once per compile: a mission of 10,000 steps names a handful of tools.
+        self._resolved: dict[str, ToolSpec | LookupError | ValueError] = {}
         self.runtimes = set(runtimes)
         self.pos = loaded.positions
         self.problems: list[Diagnostic] = list(loaded.diagnostics)
@@ -55,6 +58,19 @@ class _Compiler:
         self.broken_ids: set[str] = set()
         self.specs: dict[str, ToolSpec] = {}
         self.foreach_ids: set[str] = set()
+
+    def lookup(self, ref: str) -> ToolSpec:
+        """The tool ``ref`` names (the registry's LookupError or ValueError if none)."""
+        found = self._resolved.get(ref)
+        if found is None:
+            try:
+                found = self._lookup(ref)
+            except (LookupError, ValueError) as exc:
+                found = exc
+            self._resolved[ref] = found
+        if isinstance(found, LookupError | ValueError):
+            raise found.with_traceback(None)  # the same exception again, without the last raise's frames
+        return found
 
     def error(self, path: tuple[Any, ...], message: str, hint: str | None = None, *, key: bool = False) -> None:
         self.problems.append(self.pos.diagnostic(path, message, hint, key=key))
@@ -515,10 +531,11 @@ def compile_mission(
 
     ``min_runtime`` maps a safety tier to the least isolating runtime policy allows for it.
     """
-    if isinstance(loaded, Mission):
-        text = json.dumps(loaded.model_dump(mode="json", by_alias=True, exclude_unset=True))
-        loaded = parse_mission(text, None)
-    return _Compiler(loaded, lookup, runtimes, min_runtime).run()
+    with paused_gc():
+        if isinstance(loaded, Mission):
+            text = json.dumps(loaded.model_dump(mode="json", by_alias=True, exclude_unset=True))
+            loaded = parse_mission(text, None)
+        return _Compiler(loaded, lookup, runtimes, min_runtime).run()
 
 
 def compile_source(text: str, file: str | None, lookup: ToolLookup, runtimes: Iterable[str] = DEFAULT_RUNTIMES) -> Plan:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.yamlpos import Path as DataPath
 from toolnexus.core.yamlpos import Positions, load_yaml, validation_diagnostics
+from toolnexus.mission.gcpause import paused_gc
 from toolnexus.mission.model import MISSION_FIELDS, STEP_FIELDS, Budget, InputSpec, Mission, RetryPolicy, Step
 
 _NESTED: dict[str, list[str]] = {
@@ -96,6 +97,11 @@ class LoadedMission:
 
 def parse_mission(text: str, file: str | None = None) -> LoadedMission:
     """Parse mission YAML text. YAML syntax errors raise; every other problem is collected on the result."""
+    with paused_gc():
+        return _parse_mission(text, file)
+
+
+def _parse_mission(text: str, file: str | None) -> LoadedMission:
     problems: list[Diagnostic] = []
     data, positions = load_yaml(text, file, problems)
     loaded = LoadedMission(source=text, file=file, positions=positions, data=data, diagnostics=problems)

@@ -1,0 +1,66 @@
+"""Pausing the garbage collector around loading and compiling: off inside, as it was afterwards,
+nested and concurrent pauses included."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from toolnexus.mission.gcpause import paused_gc
+
+
+@pytest.fixture(autouse=True)
+def collector_on() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if not was:
+        gc.disable()
+
+
+def test_the_collector_is_off_inside_and_on_again_after() -> None:
+    with paused_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_it_stays_off_until_the_outermost_pause_ends() -> None:
+    with paused_gc():
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_collector_the_caller_turned_off_stays_off() -> None:
+    gc.disable()
+    with paused_gc():
+        pass
+    assert not gc.isenabled()
+
+
+def test_it_is_on_again_after_an_exception() -> None:
+    with pytest.raises(RuntimeError), paused_gc():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+def test_overlapping_pauses_in_two_threads_leave_it_on() -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with paused_gc():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert inside.wait(5)
+    with paused_gc():
+        release.set()  # the other thread's pause ends while this one goes on
+        thread.join(5)
+        assert not gc.isenabled()
+    assert gc.isenabled()
