@@ -22,7 +22,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from toolnexus._deferred import defer_slow_imports
+
 __version__ = "0.1.0"
+
+defer_slow_imports()
 
 _EXPORTS: dict[str, str] = {
     # the Python API
