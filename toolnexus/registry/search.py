@@ -20,6 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any, Literal
 
 import numpy as np
@@ -88,7 +89,7 @@ def as_filters(filters: Toolset | Mapping[str, Any] | None) -> Toolset | None:
 @dataclass
 class _Doc:
     spec: ToolSpec
-    terms: dict[str, Counter[str]]
+    terms: tuple[tuple[str, ...], ...]  # distinct terms per field, in ``SearchIndex.fields`` order
 
 
 class SearchIndex:
@@ -138,7 +139,7 @@ class SearchIndex:
             slot = self._slot_of.get(spec.name)
             if slot is not None and (doc := self._docs[slot]) is not None and doc.spec is spec:
                 return  # the registry re-announces its latest version when an older one changes
-        terms = field_terms(spec, stopwords=self.stopwords, stemming=self.stemming)
+        terms = self._analyse(spec)
         with self._lock:
             self._drop(spec.name)
             self._insert(spec, terms)
@@ -147,7 +148,7 @@ class SearchIndex:
     def add_many(self, specs: list[ToolSpec]) -> None:
         """Index many tools at once (the same as ``add`` for each)."""
         latest = {spec.name: spec for spec in specs}  # the last of a name wins, as with add
-        analysed = [(s, field_terms(s, stopwords=self.stopwords, stemming=self.stemming)) for s in latest.values()]
+        analysed = [(spec, self._analyse(spec)) for spec in latest.values()]
         with self._lock:
             for name in latest:
                 self._drop(name)
@@ -157,6 +158,11 @@ class SearchIndex:
             for field_name, index in self._indexes.items():
                 index.add_many(first, [terms[field_name] for _, terms in analysed])
             self._maybe_compact()
+
+    def _analyse(self, spec: ToolSpec) -> dict[str, Counter[str]]:
+        terms = field_terms(spec, stopwords=self.stopwords, stemming=self.stemming)
+        # One string object per distinct term, shared by every tool and postings key that holds it.
+        return {name: Counter({intern(t): n for t, n in terms[name].items()}) for name in self.fields}
 
     def remove(self, name: str) -> None:
         """Forget the tool called ``name`` (nothing happens if it is not indexed)."""
@@ -170,7 +176,8 @@ class SearchIndex:
 
     def _insert(self, spec: ToolSpec, terms: dict[str, Counter[str]], *, index_fields: bool = True) -> None:
         slot = len(self._docs)
-        self._docs.append(_Doc(spec, terms))
+        # Only the distinct terms are kept per tool (for removal and ``matched``); counts live in postings.
+        self._docs.append(_Doc(spec, tuple(tuple(terms[name]) for name in self._indexes)))
         self._names.append(spec.name)
         self._slot_of[spec.name] = slot
         self._alive.set(slot, 1.0)
@@ -186,8 +193,8 @@ class SearchIndex:
             return
         doc = self._docs[slot]
         assert doc is not None
-        for field_name, index in self._indexes.items():
-            index.remove(slot, doc.terms[field_name])
+        for index, terms in zip(self._indexes.values(), doc.terms, strict=True):
+            index.remove(slot, terms)
         self._filters.remove(slot, doc.spec)
         self._embeddings.remove(slot)
         self._docs[slot] = None
@@ -201,14 +208,11 @@ class SearchIndex:
             self._compact()
 
     def _compact(self) -> None:
-        live = [doc for doc in self._docs if doc is not None]
+        live = [doc.spec for doc in self._docs if doc is not None]
         embeddings = self._embeddings
         self._reset()
         self._embeddings = EmbeddingCache.reusing(embeddings)
-        for doc in live:
-            self._insert(doc.spec, doc.terms, index_fields=False)
-        for field_name, index in self._indexes.items():
-            index.add_many(0, [doc.terms[field_name] for doc in live])
+        self.add_many(live)
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -302,6 +306,6 @@ class SearchIndex:
         for slot in slots:
             doc = self._docs[slot]
             assert doc is not None
-            matched = {f: sorted(t for t in terms if t in doc.terms[f]) for f in self.fields}
+            matched = {f: sorted(t for t in terms if t in held) for f, held in zip(self.fields, doc.terms, strict=True)}
             hits.append(SearchHit(doc.spec, float(scores[slot]), {f: t for f, t in matched.items() if t}))
         return hits

@@ -12,6 +12,7 @@ import math
 from array import array
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -140,9 +141,9 @@ class FieldIndex:
                 self._counts[term] = array("i", new_counts[term])
         self._df_histogram = Counter(len(slots) for slots in self._slots.values())
 
-    def remove(self, slot: int, terms: Counter[str]) -> None:
-        """Forget the document at ``slot`` (``terms`` are the counts it was added with)."""
-        self.total_length -= sum(terms.values())
+    def remove(self, slot: int, terms: Iterable[str]) -> None:
+        """Forget the document at ``slot`` (``terms``: the distinct terms it was added with)."""
+        self.total_length -= int(self.lengths.data[slot])
         self.lengths.set(slot, 0.0)
         histogram = self._df_histogram
         for term in terms:
