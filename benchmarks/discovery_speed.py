@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import random
 import statistics
 import time
@@ -63,11 +64,11 @@ class Catalog:
         self.rng = random.Random(seed)
         letters = "abcdefghijklmnopqrstuvwxyz"
         self.filler = ["".join(self.rng.choice(letters) for _ in range(self.rng.randint(4, 10))) for _ in range(20000)]
-        self.weights = [1.0 / (i + 1) for i in range(len(self.filler))]  # Zipf(1)
+        self.cumulative = list(itertools.accumulate(1.0 / (i + 1) for i in range(len(self.filler))))  # Zipf(1)
         self.count = 0
 
     def words(self, n: int) -> list[str]:
-        return self.rng.choices(self.filler, weights=self.weights, k=n)
+        return self.rng.choices(self.filler, cum_weights=self.cumulative, k=n)
 
     def tool(self) -> ToolSpec:
         rng = self.rng
