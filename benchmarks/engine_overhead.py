@@ -108,6 +108,7 @@ class Timing:
 
     runs: list[float] = field(default_factory=list)
     settled: list[float] = field(default_factory=list)  # Prefect: until its background writes finish
+    cpu: list[float] = field(default_factory=list)  # toolnexus: CPU time of this process (all its threads)
     note: str = ""
 
     @property
@@ -117,6 +118,10 @@ class Timing:
     @property
     def settled_median(self) -> float | None:
         return statistics.median(self.settled) if self.settled else None
+
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(self.cpu) if self.cpu else None
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -162,27 +167,35 @@ class ToolnexusBench:
         plan = self.nexus.compile(mission_yaml(f"bench-{name}", dag, deps=deps))
         timing = Timing()
 
-        async def once() -> float:
+        async def once() -> tuple[float, float]:
             gc.collect()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = await self.nexus.arun(plan)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
             if result.status.value != "succeeded":
                 raise RuntimeError(f"toolnexus {name}: run {result.status.value}: {result.error}")
-            return elapsed
+            return elapsed, cpu
 
         async def all_runs() -> None:
             await once()  # warm-up
             for _ in range(repeat):
-                timing.runs.append(await once())
+                elapsed, cpu = await once()
+                timing.runs.append(elapsed)
+                timing.cpu.append(cpu)
 
         anyio.run(all_runs)
         return timing
 
-    def compile_time(self, dag: Dag, repeat: int, deps: str) -> float:
+    def compile_time(self, dag: Dag, repeat: int, deps: str) -> tuple[float, float]:
+        """Median wall and CPU seconds of compiling the mission text of ``dag``."""
         text = mission_yaml("bench-compile", dag, deps=deps)
         self.nexus.compile(text)  # warm-up (imports, validator caches)
-        return statistics.median(timed(lambda: self.nexus.compile(text)) for _ in range(repeat))
+        walls, cpus = [], []
+        for _ in range(repeat):
+            cpu = time.process_time()
+            walls.append(timed(lambda: self.nexus.compile(text)))
+            cpus.append(time.process_time() - cpu)
+        return statistics.median(walls), statistics.median(cpus)
 
     def process_calls(self, calls: int) -> list[float]:
         import anyio
@@ -432,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
           "the figures".format(*os.getloadavg()))
     print()
     print("Per-step overhead, ms (wall time of the whole DAG / steps; median)")
-    headers = ["shape", "steps", "toolnexus", "tn refs", "prefect", "prefect settled", "dask threads",
+    headers = ["shape", "steps", "toolnexus", "tn cpu", "tn refs", "prefect", "prefect settled", "dask threads",
                "dask sync", "prefect/tn", "settled/tn", "dask/tn", "tn ≤ 0.3 ms"]
     rows = []
     misses = []
@@ -448,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = max(tn, tr) / n * 1000 <= TARGET_MS_PER_STEP
         if not ok:
             misses.append(shape)
-        rows.append([shape, str(n), ms_per_step(tn, n), ms_per_step(tr, n), ms_per_step(pf, n),
+        rows.append([shape, str(n), ms_per_step(tn, n), ms_per_step(r["toolnexus"].cpu_median, n),
+                     ms_per_step(tr, n), ms_per_step(pf, n),
                      ms_per_step(ps, n), ms_per_step(dt, n), ms_per_step(ds, n),
                      ratio(pf, tn), ratio(ps, tn), ratio(dt, tn), check(ok)])
     print_table(headers, rows)
@@ -456,7 +470,9 @@ def main(argv: list[str] | None = None) -> int:
              if "prefect" in r and r["prefect"].note]
     for note in notes:
         print("  note:", note)
-    print("  toolnexus: dependencies as `needs:` (the ratios use it); tn refs: as ${{ steps.X.outputs }}\n"
+    print("  toolnexus: dependencies as `needs:` (the ratios use it); tn cpu: its CPU time (all threads of\n"
+          "  the process: a figure other work on the machine disturbs less than wall time);\n"
+          "  tn refs: dependencies as ${{ steps.X.outputs }}\n"
           "  arguments. prefect: the flow call's wall time; prefect settled: until its event and log\n"
           "  writers are drained and its server reports every task run Completed.\n"
           "  dask threads: dask.threaded.get; dask sync: dask.get (single thread).")
@@ -470,10 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     print("toolnexus micro-benchmarks (median)")
     p50, p95 = statistics.median(process) * 1000, percentile(process, 0.95) * 1000
     print_table(["measure", "value", "target", ""], [
-        ["compile 1,000-step mission (YAML text, layers, refs)", f"{compile_1k * 1000:.1f} ms",
-         f"≤ {TARGET_COMPILE_1K_MS:g} ms", check(compile_1k * 1000 <= TARGET_COMPILE_1K_MS)],
-        ["compile 10,000-step mission (YAML text, layers, refs)", f"{compile_10k * 1000:.0f} ms",
-         f"≤ {TARGET_COMPILE_10K_MS:g} ms", check(compile_10k * 1000 <= TARGET_COMPILE_10K_MS)],
+        ["compile 1,000-step mission (YAML text, layers, refs)", f"{compile_1k[0] * 1000:.1f} ms",
+         f"≤ {TARGET_COMPILE_1K_MS:g} ms", check(compile_1k[0] * 1000 <= TARGET_COMPILE_1K_MS)],
+        ["  its CPU time", f"{compile_1k[1] * 1000:.1f} ms", "", ""],
+        ["compile 10,000-step mission (YAML text, layers, refs)", f"{compile_10k[0] * 1000:.0f} ms",
+         f"≤ {TARGET_COMPILE_10K_MS:g} ms", check(compile_10k[0] * 1000 <= TARGET_COMPILE_10K_MS)],
+        ["  its CPU time", f"{compile_10k[1] * 1000:.0f} ms", "", ""],
         [f"process-runtime no-op call, median of {len(process)}", f"{p50:.2f} ms",
          f"≤ {TARGET_PROCESS_CALL_MS:g} ms", check(p50 <= TARGET_PROCESS_CALL_MS)],
         [f"process-runtime no-op call, p95 of {len(process)}", f"{p95:.2f} ms", "", ""],
