@@ -2,20 +2,22 @@
 
 Loaded only into the conformance test's server (``ToolnexusExtension.tool_modules``); declared with
 ``register=False`` so importing this module never adds them to any other registry. Each does what the
-suite's scenario asks of its fixture in the way a toolnexus tool author would write it: a tool returns
-JSON data and reports through the Python ``logging`` module. Fixtures that need what a toolnexus tool
-cannot express at all — image, audio or embedded-resource content blocks, sampling or elicitation
-requests to the client, input-required results, a dependence on the client's capabilities — are
-deliberately absent; their scenarios are expected failures in ``test_conformance.py``, each with its
-reason.
+suite's scenario asks of its fixture in the way a toolnexus tool author would write it: JSON data or
+content blocks (``toolnexus.core.content``) as results, the Python ``logging`` module for logs,
+``report_progress`` for progress, ``sample``/``elicit`` to ask the client. Fixtures for what toolnexus
+does not do (input-required results, a dependence on the client's capabilities) are absent; their
+scenarios are expected failures in ``test_conformance.py``, each with its reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from toolnexus import tool
+from toolnexus.core.content import Audio, Content, EmbeddedResource, Image
+from toolnexus.core.context import elicit, report_progress, sample
 
 SIMPLE_TEXT = "This is a simple text response for testing."
 ERROR_MESSAGE = "This tool intentionally returns an error for testing"
@@ -38,12 +40,11 @@ def test_error_handling() -> str:
 
 @tool(register=False)
 async def test_tool_with_progress() -> str:
-    """Tests progress notifications: works in three steps (scenario tools-call-with-progress).
-
-    A toolnexus tool has no way to report its own progress; the server reports a call's start and end.
-    """
-    for _ in range(2):
+    """Tests progress notifications: reports 0, 50 and 100 of 100 (scenario tools-call-with-progress)."""
+    for done in (0, 50):
+        report_progress(done, 100)
         await asyncio.sleep(STEP_DELAY)
+    report_progress(100, 100, "done")
     return "progress test completed"
 
 
@@ -62,3 +63,82 @@ def test_logging_tool() -> str:
     """Diagnostic logging validator: logs once (scenario server-stateless: no log without a logLevel)."""
     log.info("Diagnostic trace logging activated")
     return "logged"
+
+
+# A 1x1 red PNG and a 1-sample 8 kHz mono WAV: the smallest valid files of their kind.
+RED_PIXEL_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+SILENT_WAV = (b"RIFF&\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00@\x1f\x00\x00@\x1f\x00\x00"
+              b"\x01\x00\x08\x00data\x02\x00\x00\x00\x80\x80")
+
+
+@tool(register=False)
+def test_image_content() -> Image:
+    """Returns an image content block (scenario tools-call-image)."""
+    return Image(data=RED_PIXEL_PNG, mime_type="image/png")
+
+
+@tool(register=False)
+def test_audio_content() -> Audio:
+    """Returns an audio content block (scenario tools-call-audio)."""
+    return Audio(data=SILENT_WAV, mime_type="audio/wav")
+
+
+@tool(register=False)
+def test_embedded_resource() -> EmbeddedResource:
+    """Returns an embedded text resource (scenario tools-call-embedded-resource)."""
+    return EmbeddedResource(uri="test://embedded-resource", mime_type="text/plain",
+                            text="This is an embedded resource content.")
+
+
+@tool(register=False)
+def test_multiple_content_types() -> Content:
+    """Returns text, an image and an embedded resource (scenario tools-call-mixed-content)."""
+    return Content("Multiple content types test:", Image(data=RED_PIXEL_PNG, mime_type="image/png"),
+                   EmbeddedResource(uri="test://mixed-content-resource", mime_type="application/json",
+                                    text='{"test":"data","value":123}'))
+
+
+@tool(register=False)
+async def test_sampling(prompt: str) -> str:
+    """Asks the client's model (scenario tools-call-sampling)."""
+    return f"LLM response: {await sample(prompt, max_tokens=100)}"
+
+
+@tool(register=False)
+async def test_elicitation(message: str) -> str:
+    """Asks the client's user for a username and an email (scenario tools-call-elicitation)."""
+    answer = await elicit(message, {"type": "object", "properties": {
+        "username": {"type": "string", "description": "User's response"},
+        "email": {"type": "string", "description": "User's email address"}}, "required": ["username", "email"]})
+    return f"User response: action={answer['action']}, content={answer.get('content')}"
+
+
+@tool(register=False)
+async def test_elicitation_sep1034_defaults() -> str:
+    """Asks with a default for every primitive type (scenario elicitation-sep1034-defaults)."""
+    schema: dict[str, Any] = {"type": "object", "properties": {
+        "name": {"type": "string", "default": "John Doe"},
+        "age": {"type": "integer", "default": 30},
+        "score": {"type": "number", "default": 95.5},
+        "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+        "verified": {"type": "boolean", "default": True}}}
+    answer = await elicit("Please review your details", schema)
+    return f"Elicitation completed: action={answer['action']}, content={answer.get('content')}"
+
+
+@tool(register=False)
+async def test_elicitation_sep1330_enums() -> str:
+    """Asks with the five enum forms (scenario elicitation-sep1330-enums)."""
+    schema: dict[str, Any] = {"type": "object", "properties": {
+        "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        "titledSingle": {"type": "string", "oneOf": [{"const": "value1", "title": "First Option"},
+                                                     {"const": "value2", "title": "Second Option"},
+                                                     {"const": "value3", "title": "Third Option"}]},
+        "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                       "enumNames": ["Option One", "Option Two", "Option Three"]},
+        "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+        "titledMulti": {"type": "array", "items": {"anyOf": [{"const": "value1", "title": "First Choice"},
+                                                             {"const": "value2", "title": "Second Choice"},
+                                                             {"const": "value3", "title": "Third Choice"}]}}}}
+    answer = await elicit("Please choose", schema)
+    return f"Elicitation completed: action={answer['action']}, content={answer.get('content')}"

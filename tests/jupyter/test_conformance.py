@@ -84,12 +84,6 @@ SCORED: dict[str, tuple[str, ...]] = {
 # Each reason names what toolnexus does not do (the README's conformance section says what would change it).
 TOOLS_ONLY = "toolnexus serves tools only: no resources, prompts or resource templates"
 COMPLETION = TOOLS_ONLY + ", so completion/complete has no arguments to complete (-32601)"
-CONTENT = ("a toolnexus tool returns JSON data, served as structuredContent plus one text block: it cannot "
-           "return image, audio or embedded-resource content blocks (no fixture tool)")
-PROGRESS = ("a toolnexus tool cannot report its own progress: the server reports a call's start (0/1) and end "
-            "(1/1), two notifications, and the scenario wants at least three")
-LOGGING = ("the server declares no logging capability and has no logging/setLevel handler (-32601), and it does "
-           "not forward a tool's log records as notifications/message")
 CLIENT_REQUESTS = ("a toolnexus tool cannot send requests to the client (sampling/createMessage, "
                    "elicitation/create): tools take all their input as arguments (no fixture tool)")
 INPUT_REQUIRED = ("a toolnexus tool cannot return an InputRequiredResult (SEP-2322: asking the client for "
@@ -99,23 +93,12 @@ NO_CLIENT_CAPABILITY = ("no toolnexus tool depends on a client capability, so th
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
     "*": {
         "completion-complete": COMPLETION,
-        "tools-call-image": CONTENT,
-        "tools-call-audio": CONTENT,
-        "tools-call-embedded-resource": CONTENT,
-        "tools-call-mixed-content": CONTENT,
-        "tools-call-with-progress": PROGRESS,
         **{scenario: TOOLS_ONLY for scenario in (
             "resources-list", "resources-read-text", "resources-read-binary", "resources-templates-read",
             "prompts-list", "prompts-get-simple", "prompts-get-with-args", "prompts-get-embedded-resource",
             "prompts-get-with-image")},
     },
     "2025-11-25": {
-        "logging-set-level": LOGGING,
-        "tools-call-with-logging": LOGGING,
-        "tools-call-sampling": CLIENT_REQUESTS,
-        "tools-call-elicitation": CLIENT_REQUESTS,
-        "elicitation-sep1034-defaults": CLIENT_REQUESTS,
-        "elicitation-sep1330-enums": CLIENT_REQUESTS,
         "resources-subscribe": TOOLS_ONLY,
         "resources-unsubscribe": TOOLS_ONLY,
     },

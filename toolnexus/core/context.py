@@ -1,16 +1,22 @@
-"""The context a tool runs in: its workspace and the settings that scope built-in tools.
+"""The context a tool runs in: its workspace and the settings that scope built-in tools, and its caller.
 
 Runtimes set it around each call (in-process through a ContextVar, worker processes from the call
-message), so a tool reads ``current_context()`` instead of global configuration.
+message), so a tool reads ``current_context()`` instead of global configuration. The caller (an MCP
+client, say) sets a :class:`CallChannel` the same way, through which a tool reports progress
+(:func:`report_progress`), and — when the caller can — asks its model or user (:func:`sample`,
+:func:`elicit`); log records a tool emits reach the caller through it too.
 """
 
 from __future__ import annotations
 
+import logging
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from toolnexus.core.errors import ErrorKind, ToolFailure
 
 DEFAULT_SHELL_ALLOW = (
     "echo",
@@ -66,3 +72,87 @@ def use_context(ctx: ToolContext) -> Any:
 
 def reset_context(token: Any) -> None:
     _current.reset(token)
+
+
+# -- the caller's channel: progress, logs and questions a running tool sends back to whoever called it -----
+
+
+class CallChannel:
+    """What a call's caller (an MCP client, a mission run) lets a running tool send back to it.
+
+    The caller sets one around the call (:func:`use_channel`); sync tools run in a worker thread with a
+    copy of the context, so every method here must be safe to call from any thread. The base class
+    accepts nothing: progress and logs are dropped, questions are refused.
+    """
+
+    def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Record that the call got ``progress`` (of ``total``) done."""
+
+    def log(self, record: logging.LogRecord) -> None:
+        """Pass on a log record emitted while the call runs."""
+
+    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, **options: Any) -> dict[str, Any]:
+        """Ask the caller's model for a completion (MCP ``sampling/createMessage``)."""
+        raise ToolFailure(_no_caller("sample a model (sampling)"), kind=ErrorKind.RUNTIME_ERROR,
+                          details={"capability": "sampling"})
+
+    async def elicit(self, message: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """Ask the caller's user for input matching ``schema`` (MCP ``elicitation/create``)."""
+        raise ToolFailure(_no_caller("ask its user (elicitation)"), kind=ErrorKind.RUNTIME_ERROR,
+                          details={"capability": "elicitation"})
+
+
+def _no_caller(what: str) -> str:
+    return (f"this call cannot {what}: it did not come from an MCP client that declared that capability "
+            "(tools called from missions, notebooks or the CLI have no one to ask)")
+
+
+_channel: ContextVar[CallChannel | None] = ContextVar("toolnexus_call_channel", default=None)
+
+
+def current_channel() -> CallChannel:
+    """The channel of the call being run (one that accepts nothing outside a call)."""
+    return _channel.get() or CallChannel()
+
+
+def use_channel(channel: CallChannel) -> Any:
+    """Make ``channel`` the current call's channel; returns a token for :func:`reset_channel`."""
+    return _channel.set(channel)
+
+
+def reset_channel(token: Any) -> None:
+    _channel.reset(token)
+
+
+def report_progress(progress: float, total: float | None = None, message: str | None = None) -> None:
+    """Report how far the running tool has got: ``progress`` of ``total`` (if known), with a short message.
+
+    Call it from a tool, sync or async, as often as you like: an MCP client that asked for progress gets
+    a notification (values that do not advance are skipped, as the protocol wants them increasing);
+    outside a call, or when nobody asked, it does nothing.
+    """
+    current_channel().progress(float(progress), None if total is None else float(total), message)
+
+
+async def sample(prompt: str | list[dict[str, Any]], *, max_tokens: int = 1000, **options: Any) -> str:
+    """Ask the calling MCP client's model: ``prompt`` (a user message, or MCP sampling messages) → the reply text.
+
+    ``options`` are further ``sampling/createMessage`` parameters (``systemPrompt``, ``temperature``, …).
+    Raises ``ToolFailure`` (a clear ``ToolError`` for the caller) when the call did not come from a
+    client that can sample.
+    """
+    messages = [{"role": "user", "content": {"type": "text", "text": prompt}}] if isinstance(prompt, str) else prompt
+    reply = await current_channel().sample(messages, max_tokens, **options)
+    content = reply.get("content")
+    if isinstance(content, list):
+        return "".join(c.get("text", "") for c in content if isinstance(c, dict))
+    return str(content.get("text", "")) if isinstance(content, dict) else ""
+
+
+async def elicit(message: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """Ask the calling MCP client's user for input: ``{"action": "accept"|"decline"|"cancel", "content": {...}}``.
+
+    ``schema`` is a flat JSON object schema (the form the client shows). Raises ``ToolFailure``
+    when the call did not come from a client that can elicit.
+    """
+    return await current_channel().elicit(message, schema)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from toolnexus.core.content import MARKER
 from toolnexus.core.spec import ToolSpec
 from toolnexus.registry.adapters import MCP, NameMap, mcp_tool
 from toolnexus.registry.toolsets import Toolset
@@ -36,7 +37,16 @@ class Entry:
 
     def definition(self) -> dict[str, Any]:
         """The MCP ``Tool`` (built once per spec and name)."""
-        return self.spec.memo(f"mcp.tool:{self.name}", lambda: mcp_tool(self.spec, self.name))
+        return self.spec.memo(f"mcp.tool:{self.name}", self._build)
+
+    def _build(self) -> dict[str, Any]:
+        tool = mcp_tool(self.spec, self.name)
+        # A tool returning content blocks (toolnexus.core.content) has no structured output to describe:
+        # an outputSchema would oblige every result to carry structuredContent matching it.
+        schema = tool.get("outputSchema")
+        if schema is not None and f'"{MARKER}"' in json.dumps(schema):
+            tool = {k: v for k, v in tool.items() if k != "outputSchema"}
+        return tool
 
 
 class InvalidCursor(ValueError):

@@ -1,4 +1,5 @@
-"""Tool and mission outcomes as MCP ``CallToolResult``\\ s: structured content plus a text block.
+"""Tool and mission outcomes as MCP ``CallToolResult``\\ s: structured content plus a text block, or the
+content blocks (images, audio, embedded resources) of a tool that returns :mod:`toolnexus.core.content`.
 
 Failures are results with ``isError: true`` and the :class:`ToolError` as data, so an agent can read
 what went wrong and correct its call; only protocol mistakes (an unknown tool) are JSON-RPC errors.
@@ -10,8 +11,10 @@ import json
 from typing import Any
 
 import mcp_types as types
+from pydantic import ValidationError
 
 from toolnexus.core.call import ToolResult
+from toolnexus.core.content import Audio, Content, Image, Text, is_content, parse_content
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.run import RunResult
 
@@ -41,12 +44,51 @@ def output_result(output: Any) -> types.CallToolResult:
                                 structured_content=structured(output), is_error=False)
 
 
+def content_blocks(content: Content) -> list[types.ContentBlock]:
+    """toolnexus content blocks as MCP content blocks."""
+    out: list[types.ContentBlock] = []
+    for block in content.blocks:
+        if isinstance(block, Text):
+            out.append(types.TextContent(type="text", text=block.text))
+        elif isinstance(block, Image):
+            out.append(types.ImageContent(type="image", data=block.data, mime_type=block.mime_type))
+        elif isinstance(block, Audio):
+            out.append(types.AudioContent(type="audio", data=block.data, mime_type=block.mime_type))
+        else:
+            contents: types.TextResourceContents | types.BlobResourceContents
+            if block.text is not None:
+                contents = types.TextResourceContents(uri=block.uri, mime_type=block.mime_type, text=block.text)
+            else:
+                contents = types.BlobResourceContents(uri=block.uri, mime_type=block.mime_type, blob=block.blob or "")
+            out.append(types.EmbeddedResource(type="resource", resource=contents))
+    return out
+
+
+def content_result(output: dict[str, Any], meta: dict[str, Any] | None = None) -> types.CallToolResult:
+    """A rich output (:mod:`toolnexus.core.content`, in its JSON form) as content blocks.
+
+    The blocks are the result; ``Content.data``, when given, is its ``structuredContent`` (with a text block
+    of it appended when no text block says anything, so clients that read text only still get it).
+    """
+    try:
+        content = parse_content(output)
+    except (ValueError, ValidationError) as exc:
+        return error_result(ToolError(kind=ErrorKind.OUTPUT_INVALID,
+                                      message=f"the tool returned malformed content: {exc}".splitlines()[0]), meta)
+    blocks = content_blocks(content)
+    if content.data is not None and not any(isinstance(b, types.TextContent) for b in blocks):
+        blocks.append(types.TextContent(type="text", text=_text(content.data)))
+    return types.CallToolResult(content=blocks, structured_content=content.data, is_error=False, _meta=meta or None)
+
+
 def call_result(result: ToolResult) -> types.CallToolResult:
     """A tool call's :class:`ToolResult` for MCP."""
     meta = {"toolnexus/call_id": result.call_id, "toolnexus/version": result.version,
             "toolnexus/runtime": result.runtime}
     if result.error is not None:
         return error_result(result.error, meta)
+    if is_content(result.output):
+        return content_result(result.output, meta)
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=_text(result.output))],
         structured_content=structured(result.output),

@@ -17,6 +17,7 @@ import contextvars
 import logging
 import math
 import threading
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -29,16 +30,18 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolnexus import __version__
 from toolnexus.core.call import ToolCall
+from toolnexus.core.context import reset_channel, use_channel
 from toolnexus.core.diagnostics import DiagnosticError, did_you_mean
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import Event, RunStarted, StepFinished
 from toolnexus.core.spec import ToolSpec
 from toolnexus.mcp.catalog import Catalog, Entry, EntryKind, InvalidCursor
+from toolnexus.mcp.channel import McpChannel, install_log_forwarding, open_tool_logger, request_threshold
 from toolnexus.mcp.meta import SEARCH_SPEC, search
 from toolnexus.mcp.missions import MissionFolder
 from toolnexus.mcp.results import call_result, error_result, output_result, run_result
@@ -128,16 +131,13 @@ class ToolServer:
         self.debounce = debounce
         self.meta_tools: list[ToolSpec] = [SEARCH_SPEC]
         self.bus = InMemorySubscriptionBus()
-        self.server = _Server(
-            name, version=__version__, title="toolnexus",
-            instructions="Tools of a toolnexus workspace. Call tools.search to find a tool by what it does.",
-            lifespan=self._lifespan,
-            get_tool_input_schema=self._input_schema,
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-            on_subscriptions_listen=ListenHandler(self.bus),
-        )
+        install_log_forwarding()
+        with warnings.catch_warnings():
+            # The SDK warns that logging/setLevel is gone at 2026-07-28; 2025-11-25 clients still use it.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server = self._build_server(name)
         self.server.middleware.append(self._track_connection)
+        self._log_levels: dict[int, str] = {}  # id(connection) → the level its client set (2025-11-25)
         self._catalogs: dict[str, tuple[tuple[int, int], Catalog]] = {}
         self._toolsets: dict[str, Toolset] = {}
         self._keys: dict[int, tuple[Toolset, str]] = {}
@@ -150,6 +150,18 @@ class ToolServer:
         self._loop_thread: int | None = None
         self._unsubscribe_events = nexus.bus.subscribe(self._on_event)
         self._unsubscribe_registry = nexus.registry.subscribe(self._on_registry_change)
+
+    def _build_server(self, name: str) -> _Server:
+        return _Server(
+            name, version=__version__, title="toolnexus",
+            instructions="Tools of a toolnexus workspace. Call tools.search to find a tool by what it does.",
+            lifespan=self._lifespan,
+            get_tool_input_schema=self._input_schema,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_subscriptions_listen=ListenHandler(self.bus),
+            on_set_logging_level=self._set_logging_level,
+        )
 
     def close(self) -> None:
         """Stop listening to the registry and the event bus (the Nexus stays open)."""
@@ -276,16 +288,36 @@ class ToolServer:
         return ToolError(kind=ErrorKind.DENIED, message=f"this user may not call {spec.name}",
                          details={"policy": "jupyter-authorizer"})
 
+    async def _set_logging_level(self, ctx: ServerRequestContext[Any, Any],
+                                 params: types.SetLevelRequestParams) -> types.EmptyResult:
+        """``logging/setLevel`` (2025-11-25): the level of the log records this connection's calls forward."""
+        connection = _connection_of(ctx)
+        key = id(connection)
+        if connection is not None and key not in self._log_levels:
+            connection.exit_stack.callback(self._log_levels.pop, key, None)
+        self._log_levels[key] = params.level
+        return types.EmptyResult()
+
     async def _invoke(self, ctx: ServerRequestContext[Any, Any], entry: Entry,
                       arguments: dict[str, Any]) -> types.CallToolResult:
         spec = entry.spec
         call = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, origin="mcp")
-        token = _progress_token(ctx)
-        if token is not None:
-            await ctx.session.report_progress(0.0, 1.0, f"{spec.ref} started")
-        result = await self.nexus.invoker.invoke(call, spec)
-        if token is not None:
-            await ctx.session.report_progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
+        channel = McpChannel(ctx, progress=_progress_token(ctx) is not None,
+                             log_threshold=request_threshold(ctx, self._log_levels.get(id(_connection_of(ctx)))))
+        if channel.log_threshold is not None:
+            open_tool_logger(getattr(getattr(spec.callable, "fn", None), "__module__", None))
+        channel.start(f"{spec.ref} started")
+        result = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(channel.forward)
+            token = use_channel(channel)
+            try:
+                result = await self.nexus.invoker.invoke(call, spec)
+            finally:
+                reset_channel(token)
+                if result is not None and not channel.reported:  # the tool said nothing of its progress
+                    channel.progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
+                channel.close()
         return call_result(result)
 
     async def _run_mission(self, ctx: ServerRequestContext[Any, Any], entry: Entry,

@@ -1,0 +1,212 @@
+"""What a running tool sends back to the MCP client that called it: progress, log records, questions.
+
+:class:`McpChannel` is the :class:`~toolnexus.core.context.CallChannel` the server sets around a
+``tools/call``. Progress and log records may come from any thread (a sync tool runs in a worker thread
+with a copy of the context): they are queued and sent, in order, by a task on the server's loop, before
+the call's result goes out. Sampling and elicitation are server-to-client requests, made only when the
+client declared the capability and the request's stream can carry them (2025-11-25 sessions; a
+2026-07-28 request cannot, and gets a clear error instead).
+
+Log records reach the channel through :class:`ForwardLogs`, a handler on the root logger, so a tool logs
+with the standard ``logging`` module. A module logger left at its default level inherits the
+application's threshold (WARNING by default), which would drop ``log.info`` before any handler sees it;
+:func:`open_tool_logger` lowers such a logger to DEBUG and adds a filter that keeps the records below the
+application's threshold for the MCP client alone, so what the application's own handlers show is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any, Literal, cast, get_args
+
+import anyio
+import mcp_types as types
+from mcp.server.connection import allowed_log_levels
+from mcp.server.context import ServerRequestContext
+from mcp.shared.message import ServerMessageMetadata
+
+from toolnexus.core.context import CallChannel, _channel
+from toolnexus.core.errors import ErrorKind, ToolFailure
+
+McpLevel = Literal["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+MCP_LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
+# MCP's RFC 5424 levels on Python's numeric scale (notice, alert and emergency have no Python name).
+PYTHON_LEVEL: dict[str, int] = {"debug": 10, "info": 20, "notice": 25, "warning": 30, "error": 40, "critical": 50,
+                                "alert": 60, "emergency": 70}
+DEFAULT_LEVEL = "warning"  # before a 2025-11-25 client calls logging/setLevel
+
+
+def mcp_level(levelno: int) -> str:
+    """The MCP level of a Python record level (the most severe MCP level at or below it)."""
+    name = "debug"
+    for candidate, number in PYTHON_LEVEL.items():
+        if levelno >= number:
+            name = candidate
+    return name
+
+
+def request_threshold(ctx: ServerRequestContext[Any, Any], connection_level: str | None) -> int | None:
+    """The lowest Python level this request's client wants logs at, or None for no logs.
+
+    2026-07-28: the request's ``_meta`` log level (absent: none); 2025-11-25: the connection's
+    ``logging/setLevel`` (not set: :data:`DEFAULT_LEVEL`).
+    """
+    allowed = allowed_log_levels(ctx.session.protocol_version, ctx.meta)  # type: ignore[arg-type]
+    if len(allowed) == len(MCP_LEVELS):  # handshake era: the application filters, by setLevel
+        return PYTHON_LEVEL[connection_level or DEFAULT_LEVEL]
+    if not allowed:
+        return None
+    return min(PYTHON_LEVEL[level] for level in allowed)
+
+
+class McpChannel(CallChannel):
+    """One ``tools/call``'s way back to its client (see the module docstring)."""
+
+    def __init__(self, ctx: ServerRequestContext[Any, Any], *, progress: bool, log_threshold: int | None) -> None:
+        self.ctx = ctx
+        self.wants_progress = progress
+        self.log_threshold = log_threshold
+        self.reported = False  # the tool reported progress itself
+        self._last: float | None = None
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._send, self._receive = anyio.create_memory_object_stream[Callable[[], Awaitable[None]]](math.inf)
+
+    # -- queued from any thread ---------------------------------------------------------------------
+
+    def _queue(self, job: Callable[[], Awaitable[None]]) -> None:
+        def put() -> None:
+            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.WouldBlock):
+                self._send.send_nowait(job)
+
+        if threading.get_ident() == self._thread:
+            put()
+        else:
+            with suppress(RuntimeError):  # the loop has closed: the client is gone
+                self._loop.call_soon_threadsafe(put)
+
+    def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        if not self.wants_progress:
+            return
+        self.reported = True
+        # The protocol wants progress to increase with every notification: drop a value that does not.
+        if self._last is not None and progress <= self._last:
+            return
+        self._last = progress
+        self._queue(lambda: self.ctx.session.report_progress(progress, total, message))
+
+    def start(self, message: str) -> None:
+        """The server's own 0/1 at the start of a call."""
+        self.progress(0.0, 1.0, message)
+        self.reported = False
+
+    def log(self, record: logging.LogRecord) -> None:
+        if self.log_threshold is None or record.levelno < self.log_threshold:
+            return
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: send the format
+            text = str(record.msg)
+        notification = types.LoggingMessageNotification(params=types.LoggingMessageNotificationParams(
+            level=cast(types.LoggingLevel, mcp_level(record.levelno)), data=text, logger=record.name))
+        self._queue(lambda: self.ctx.session.send_notification(notification, related_request_id=self.ctx.request_id))
+
+    async def forward(self) -> None:
+        """Send what was queued, in order, until :meth:`close` (run it in the call's task group)."""
+        async with self._receive:
+            async for job in self._receive:
+                with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                    await job()
+
+    def close(self) -> None:
+        self._send.close()
+
+    # -- requests to the client -----------------------------------------------------------------------
+
+    def _require(self, capability: types.ClientCapabilities, name: str) -> None:
+        session = self.ctx.session
+        if not session.check_client_capability(capability):
+            raise ToolFailure(f"the MCP client did not declare the {name} capability, so this tool cannot ask it",
+                              kind=ErrorKind.RUNTIME_ERROR, details={"capability": name})
+        if not session.can_send_request:
+            raise ToolFailure(f"this request's stream cannot carry a server-to-client {name} request (MCP "
+                              f"{session.protocol_version} is stateless: a server may not send requests mid-call)",
+                              kind=ErrorKind.RUNTIME_ERROR, details={"capability": name})
+
+    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, **options: Any) -> dict[str, Any]:
+        self._require(types.ClientCapabilities(sampling=types.SamplingCapability()), "sampling")
+        params = types.CreateMessageRequestParams.model_validate({"messages": messages, "maxTokens": max_tokens,
+                                                                  **options})
+        result = await self.ctx.session.send_request(
+            types.CreateMessageRequest(params=params), types.CreateMessageResult,
+            metadata=ServerMessageMetadata(related_request_id=self.ctx.request_id))
+        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+    async def elicit(self, message: str, schema: dict[str, Any]) -> dict[str, Any]:
+        self._require(types.ClientCapabilities(elicitation=types.ElicitationCapability()), "elicitation")
+        result = await self.ctx.session.elicit_form(message, cast(Any, schema), related_request_id=self.ctx.request_id)
+        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+# -- log records to the channel of the call that emitted them -------------------------------------------
+
+
+class ForwardLogs(logging.Handler):
+    """Hands each record to the channel of the call it was emitted in (if any)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        channel = _channel.get()
+        if channel is not None:
+            channel.log(record)
+
+
+class _BelowApplication(logging.Filter):
+    """On a tool module's logger opened to DEBUG: records below the application's threshold go to the
+    call's channel only (a filter that drops them keeps the application's handlers as they were)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger = logger
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        parent = self.logger.parent
+        threshold = parent.getEffectiveLevel() if parent is not None else logging.WARNING
+        if record.levelno >= threshold:
+            return True
+        channel = _channel.get()
+        if channel is not None:
+            channel.log(record)
+        return False
+
+
+_installed = False
+_opened: set[str] = set()
+_lock = threading.Lock()
+
+
+def install_log_forwarding() -> None:
+    """Put :class:`ForwardLogs` on the root logger (once per process)."""
+    global _installed
+    with _lock:
+        if not _installed:
+            logging.getLogger().addHandler(ForwardLogs())
+            _installed = True
+
+
+def open_tool_logger(module: str | None) -> None:
+    """Let a tool module's logger emit every level, for its MCP callers only (see the module docstring)."""
+    if not module or module in _opened:
+        return
+    with _lock:
+        if module in _opened:
+            return
+        _opened.add(module)
+        logger = logging.getLogger(module)
+        if logger.level == logging.NOTSET:  # an author's or application's explicit level is theirs
+            logger.addFilter(_BelowApplication(logger))
+            logger.setLevel(logging.DEBUG)
