@@ -35,6 +35,8 @@ async def test_a_request_without_credentials_is_refused(mcp_url: str) -> None:
         stream = await http.get(mcp_url, headers={"Accept": "text/event-stream"})
     assert refused.status_code == 403
     assert stream.status_code == 403  # a status, not a redirect to the login page
+    # Told what is missing, not Jupyter's "'_xsrf' argument missing" (its XSRF check runs first).
+    assert "authentication required" in refused.json()["error"]["message"]
 
 
 async def test_a_token_is_enough_without_an_xsrf_token(mcp_url: str, mcp_headers: dict[str, str]) -> None:

@@ -48,6 +48,14 @@ class McpHandler(JupyterHandler):
         if not self.check_origin():
             raise web.HTTPError(403, "Origin not allowed")
 
+    def check_xsrf_cookie(self) -> None:
+        # Jupyter checks XSRF before authentication, so a client without credentials would be told
+        # "'_xsrf' argument missing": tell it what it lacks. Browser sessions (a user) keep Jupyter's rule.
+        # (Tornado calls this once before prepare(), when no user is known yet: Jupyter's own check skips it.)
+        if hasattr(self, "_jupyter_current_user") and self._jupyter_current_user is None:
+            raise web.HTTPError(403, "authentication required (send Authorization: token <your Jupyter token>)")
+        super().check_xsrf_cookie()
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -14,6 +14,14 @@ _EXPORTS: dict[str, str] = {
     "Catalog": "toolnexus.mcp.catalog",
     "UnknownToolset": "toolnexus.mcp.selection",
     "select_toolset": "toolnexus.mcp.selection",
+    "McpChannel": "toolnexus.mcp.channel",
+    "McpProvider": "toolnexus.mcp.provider",
+    "spec_from_tool": "toolnexus.mcp.provider",
+    "tier_of": "toolnexus.mcp.provider",
+    "McpRuntime": "toolnexus.mcp.runtime",
+    "reporting_progress": "toolnexus.mcp.runtime",
+    "McpConnections": "toolnexus.mcp.client",
+    "McpUnavailable": "toolnexus.mcp.client",
 }
 
 __all__ = sorted(_EXPORTS)
