@@ -12,12 +12,14 @@ scenarios are expected failures in ``test_conformance.py``, each with its reason
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from typing import Any
 
 from toolnexus import tool
 from toolnexus.core.content import Audio, Content, EmbeddedResource, Image
 from toolnexus.core.context import elicit, report_progress, sample
+from toolnexus.mcp.library import prompt, resource
 
 SIMPLE_TEXT = "This is a simple text response for testing."
 ERROR_MESSAGE = "This tool intentionally returns an error for testing"
@@ -142,3 +144,49 @@ async def test_elicitation_sep1330_enums() -> str:
                                                              {"const": "value3", "title": "Third Choice"}]}}}}
     answer = await elicit("Please choose", schema)
     return f"Elicitation completed: action={answer['action']}, content={answer.get('content')}"
+
+
+# -- resources and prompts (toolnexus.mcp.library) ---------------------------------------------------
+
+
+@resource("test://static-text", mime_type="text/plain", description="A static text resource")
+def static_text() -> str:
+    return "This is the content of the static text resource."
+
+
+@resource("test://static-binary", mime_type="image/png", description="A static binary resource (a PNG)")
+def static_binary() -> bytes:
+    return base64.b64decode(RED_PIXEL_PNG)
+
+
+@resource("test://template/{id}/data", mime_type="application/json", description="Data for an id",
+          complete={"id": lambda prefix: [i for i in ("123", "456") if i.startswith(prefix)]})
+def template_data(id: str) -> dict[str, Any]:
+    return {"id": id, "templateTest": True, "data": f"Data for ID: {id}"}
+
+
+@resource("test://watched-resource", mime_type="text/plain", description="A resource to subscribe to")
+def watched() -> str:
+    return "watched"
+
+
+@prompt(description="A simple prompt without arguments")
+def test_simple_prompt() -> str:
+    return "This is a simple prompt for testing."
+
+
+@prompt(description="A prompt with arguments",
+        complete={"arg1": lambda prefix: [v for v in ("paris", "park", "party") if v.startswith(prefix)]})
+def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
+    return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+
+
+@prompt(description="A prompt with an embedded resource")
+def test_prompt_with_embedded_resource(resourceUri: str) -> list[Any]:
+    return [EmbeddedResource(uri=resourceUri, mime_type="text/plain", text="Embedded resource content for testing."),
+            "Please process the embedded resource above."]
+
+
+@prompt(description="A prompt with an image")
+def test_prompt_with_image() -> list[Any]:
+    return [Image(data=RED_PIXEL_PNG, mime_type="image/png"), "Please analyze the image above."]

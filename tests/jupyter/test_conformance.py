@@ -91,25 +91,13 @@ INPUT_REQUIRED = ("a toolnexus tool cannot return an InputRequiredResult (SEP-23
 NO_CLIENT_CAPABILITY = ("no toolnexus tool depends on a client capability, so there is no fixture "
                         "(test_missing_capability) to provoke MissingRequiredClientCapabilityError (-32021)")
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
-    "*": {
-        "completion-complete": COMPLETION,
-        **{scenario: TOOLS_ONLY for scenario in (
-            "resources-list", "resources-read-text", "resources-read-binary", "resources-templates-read",
-            "prompts-list", "prompts-get-simple", "prompts-get-with-args", "prompts-get-embedded-resource",
-            "prompts-get-with-image")},
-    },
-    "2025-11-25": {
-        "resources-subscribe": TOOLS_ONLY,
-        "resources-unsubscribe": TOOLS_ONLY,
-    },
+    "*": {},
+    "2025-11-25": {},
     "2026-07-28": {
         "server-stateless:sep-2575-server-rejects-undeclared-capability": NO_CLIENT_CAPABILITY,
         "server-stateless:sep-2575-missing-capability-http-400": NO_CLIENT_CAPABILITY,
         "server-stateless:sep-2575-http-server-no-independent-requests-on-stream": CLIENT_REQUESTS,
-        "caching:sep-2549-prompts-list-caching-hints": TOOLS_ONLY,
-        "caching:sep-2549-resources-list-caching-hints": TOOLS_ONLY,
-        "caching:sep-2549-resources-templates-list-caching-hints": TOOLS_ONLY,
-        "input-required-result-non-tool-request": TOOLS_ONLY + " (the scenario asks prompts/get for input)",
+        "input-required-result-non-tool-request": INPUT_REQUIRED,
         **{f"input-required-result-{case}": INPUT_REQUIRED for case in (
             "basic-elicitation", "basic-sampling", "basic-list-roots", "request-state", "multiple-input-requests",
             "multi-round", "result-type", "tampered-state", "capability-check")},

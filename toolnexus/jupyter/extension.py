@@ -48,7 +48,8 @@ class ToolnexusExtension(ExtensionApp):
     missions_dir = Unicode(None, allow_none=True, config=True,
                            help="folder of missions served as mission.<name> (default: <workspace>/missions)")
     tool_modules = List(Unicode(), config=True,
-                        help="extra @tool modules loaded into this server's registry only (e.g. test fixtures)")
+                        help="extra modules whose @tool functions join this server's registry only, and whose "
+                             "@resource/@prompt functions (toolnexus.mcp.library) it serves (e.g. test fixtures)")
 
     service: Service | None = None
     _starting: asyncio.Lock | None = None
@@ -89,6 +90,8 @@ class ToolnexusExtension(ExtensionApp):
             for module in self.tool_modules:
                 load_module(nexus.registry, module)
             tool_server = ToolServer(nexus, missions_dir=self.missions_dir)
+            for module in self.tool_modules:  # their @resource and @prompt functions too
+                tool_server.load(module)
             bridge = AsgiBridge(tool_server.http_app("/mcp"))
             await bridge.start()
         except BaseException:

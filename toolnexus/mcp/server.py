@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 import math
 import threading
@@ -21,6 +22,7 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -40,8 +42,10 @@ from toolnexus.core.diagnostics import DiagnosticError, did_you_mean
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import Event, RunStarted, StepFinished
 from toolnexus.core.spec import ToolSpec
+from toolnexus.mcp import builtins
 from toolnexus.mcp.catalog import Catalog, Entry, EntryKind, InvalidCursor
 from toolnexus.mcp.channel import McpChannel, install_log_forwarding, open_tool_logger, request_threshold
+from toolnexus.mcp.library import Library, complete, prompt_messages, resource_contents
 from toolnexus.mcp.meta import SEARCH_SPEC, search
 from toolnexus.mcp.missions import MissionFolder
 from toolnexus.mcp.results import call_result, error_result, output_result, run_result
@@ -138,6 +142,8 @@ class ToolServer:
             self.server = self._build_server(name)
         self.server.middleware.append(self._track_connection)
         self._log_levels: dict[int, str] = {}  # id(connection) → the level its client set (2025-11-25)
+        self.library = Library()  # @resource / @prompt functions (see load)
+        self._subscriptions: dict[int, tuple[Any, str, set[str]]] = {}  # id(connection) → (it, toolset key, uris)
         self._catalogs: dict[str, tuple[tuple[int, int], Catalog]] = {}
         self._toolsets: dict[str, Toolset] = {}
         self._keys: dict[int, tuple[Toolset, str]] = {}
@@ -161,7 +167,19 @@ class ToolServer:
             on_call_tool=self._call_tool,
             on_subscriptions_listen=ListenHandler(self.bus),
             on_set_logging_level=self._set_logging_level,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_resource_templates,
+            on_read_resource=self._read_resource,
+            on_subscribe_resource=self._subscribe,
+            on_unsubscribe_resource=self._unsubscribe,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_completion=self._complete,
         )
+
+    def load(self, module: str | ModuleType) -> int:
+        """Serve the ``@resource`` and ``@prompt`` functions of ``module`` (:mod:`toolnexus.mcp.library`)."""
+        return self.library.load(module)
 
     def close(self) -> None:
         """Stop listening to the registry and the event bus (the Nexus stays open)."""
@@ -320,6 +338,105 @@ class ToolServer:
                 channel.close()
         return call_result(result)
 
+    # -- resources, prompts, completion ----------------------------------------------------------
+
+    async def _list_resources(self, ctx: ServerRequestContext[Any, Any],
+                              params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+        own = [types.Resource(uri=r.uri, name=r.name, description=r.description, mime_type=r.mime_type)
+               for r in self.library.fixed()]
+        missions = builtins.mission_resources(self.catalog(self._toolset_of(ctx)))
+        return types.ListResourcesResult(resources=own + missions)
+
+    async def _list_resource_templates(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
+                                       | None) -> types.ListResourceTemplatesResult:
+        own = [types.ResourceTemplate(uri_template=r.uri, name=r.name, description=r.description,
+                                      mime_type=r.mime_type) for r in self.library.templates()]
+        return types.ListResourceTemplatesResult(resource_templates=builtins.templates() + own)
+
+    async def _read_resource(self, ctx: ServerRequestContext[Any, Any],
+                             params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        contents: list[Any] | None = builtins.read(self.catalog(self._toolset_of(ctx)), uri)
+        if contents is None:
+            found = self.library.find(uri)
+            if found is not None:
+                definition, values = found
+                try:
+                    value = await _call_user(definition.fn, values)
+                except Exception as exc:  # the author's function failed: say so, as data about the request
+                    raise MCPError(types.INTERNAL_ERROR, f"reading {uri} failed: {type(exc).__name__}: {exc}",
+                                   {"uri": uri}) from None
+                contents = resource_contents(uri, value, definition.mime_type)
+        if not contents:  # SEP-2164: an unknown resource is -32602 with the URI, never empty contents
+            raise MCPError(types.INVALID_PARAMS, "Resource not found", {"uri": uri})
+        return types.ReadResourceResult(contents=contents)
+
+    async def _subscribe(self, ctx: ServerRequestContext[Any, Any],
+                         params: types.SubscribeRequestParams) -> types.EmptyResult:
+        """``resources/subscribe`` (2025-11-25): tool cards are re-announced when the registry changes."""
+        connection = _connection_of(ctx)
+        key = id(connection)
+        if key not in self._subscriptions:
+            self._subscriptions[key] = (connection, self._key(self._toolset_of(ctx)), set())
+            if connection is not None:
+                connection.exit_stack.callback(self._subscriptions.pop, key, None)
+        self._subscriptions[key][2].add(str(params.uri))
+        return types.EmptyResult()
+
+    async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any],
+                           params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        held = self._subscriptions.get(id(_connection_of(ctx)))
+        if held is not None:
+            held[2].discard(str(params.uri))
+        return types.EmptyResult()
+
+    async def _list_prompts(self, ctx: ServerRequestContext[Any, Any],
+                            params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        own = [p.definition() for _, p in sorted(self.library.prompts.items())]
+        return types.ListPromptsResult(prompts=[builtins.mission_step_prompt(), *own])
+
+    async def _get_prompt(self, ctx: ServerRequestContext[Any, Any],
+                          params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        arguments = dict(params.arguments or {})
+        if params.name == builtins.MISSION_STEP:
+            result = builtins.mission_step(self.catalog(self._toolset_of(ctx)), arguments)
+            if isinstance(result, str):
+                raise MCPError(types.INVALID_PARAMS, result, {"prompt": params.name})
+            return result
+        definition = self.library.prompts.get(params.name)
+        if definition is None:
+            names = [builtins.MISSION_STEP, *self.library.prompts]
+            hint = did_you_mean(params.name, names)
+            raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {params.name}",
+                           {"prompt": params.name, **({"hint": hint} if hint else {})})
+        missing = [a.name for a in definition.arguments() if a.required and a.name not in arguments]
+        if missing:
+            raise MCPError(types.INVALID_PARAMS, f"prompt {params.name} needs the argument(s) {', '.join(missing)}",
+                           {"prompt": params.name, "missing": missing})
+        try:
+            value = await _call_user(definition.fn, arguments)
+            messages = prompt_messages(value)
+        except TypeError as exc:  # arguments the function does not take
+            raise MCPError(types.INVALID_PARAMS, f"prompt {params.name}: {exc}", {"prompt": params.name}) from None
+        return types.GetPromptResult(description=definition.description, messages=messages)
+
+    async def _complete(self, ctx: ServerRequestContext[Any, Any],
+                        params: types.CompleteRequestParams) -> types.CompleteResult:
+        ref, argument, prefix = params.ref, params.argument.name, params.argument.value
+        completers: dict[str, Any] = {}
+        tool_names = lambda p: builtins.complete_tool_name(self.catalog(self._toolset_of(ctx)), p)  # noqa: E731
+        if isinstance(ref, types.PromptReference):
+            if ref.name == builtins.MISSION_STEP:
+                completers = {"tool": tool_names}
+            elif ref.name in self.library.prompts:
+                completers = self.library.prompts[ref.name].complete
+        else:
+            if ref.uri in (builtins.TOOL_TEMPLATE, builtins.TOOL_LEVEL_TEMPLATE):
+                completers = {"name": tool_names, "level": lambda p: [v for v in builtins.LEVELS if v.startswith(p)]}
+            elif ref.uri in self.library.resources:
+                completers = self.library.resources[ref.uri].complete
+        return types.CompleteResult(completion=complete(completers, argument, prefix))
+
     async def _run_mission(self, ctx: ServerRequestContext[Any, Any], entry: Entry,
                            arguments: dict[str, Any]) -> types.CallToolResult:
         path = Path(entry.spec.source or "")
@@ -428,8 +545,19 @@ class ToolServer:
         for connection, key in list(self._connections.values()):
             if key in changed and connection.initialized.is_set():
                 await connection.send_tool_list_changed()
+        for connection, key, uris in list(self._subscriptions.values()):
+            if key in changed and connection is not None:
+                for uri in sorted(u for u in uris if u.startswith(builtins.TOOLS)):
+                    await connection.send_resource_updated(uri)
         generation = self.nexus.registry.generation
         if generation != self._generation_told:
             self._generation_told = generation
             await self.bus.publish(ToolsListChanged())
 
+
+
+async def _call_user(fn: Callable[..., Any], arguments: Mapping[str, Any]) -> Any:
+    """An author's resource or prompt function: async on the loop, sync in a worker thread."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(**arguments)
+    return await anyio.to_thread.run_sync(lambda: fn(**arguments))
