@@ -67,8 +67,11 @@ def test_logging_tool() -> str:
     return "logged"
 
 
-# A 1x1 red PNG and a 1-sample 8 kHz mono WAV: the smallest valid files of their kind.
-RED_PIXEL_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+# A 4x4 red PNG (stored uncompressed: a PNG under 97 bytes is base64 short enough for the engine's secret
+# scrubber to take it for a token) and a 1-sample 8 kHz mono WAV.
+RED_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAP0lEQVR4AQE0AMv/AP8AAP8AAP8AAP8AAAD/AAD/AAD/AAD/AAAA"
+    "/wAA/wAA/wAA/wAAAP8AAP8AAP8AAP8AAK6TD/FxtSpPAAAAAElFTkSuQmCC")
 SILENT_WAV = (b"RIFF&\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00@\x1f\x00\x00@\x1f\x00\x00"
               b"\x01\x00\x08\x00data\x02\x00\x00\x00\x80\x80")
 
@@ -76,7 +79,7 @@ SILENT_WAV = (b"RIFF&\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00@\x1f\x
 @tool(register=False)
 def test_image_content() -> Image:
     """Returns an image content block (scenario tools-call-image)."""
-    return Image(data=RED_PIXEL_PNG, mime_type="image/png")
+    return Image(data=RED_PNG, mime_type="image/png")
 
 
 @tool(register=False)
@@ -95,7 +98,7 @@ def test_embedded_resource() -> EmbeddedResource:
 @tool(register=False)
 def test_multiple_content_types() -> Content:
     """Returns text, an image and an embedded resource (scenario tools-call-mixed-content)."""
-    return Content("Multiple content types test:", Image(data=RED_PIXEL_PNG, mime_type="image/png"),
+    return Content("Multiple content types test:", Image(data=RED_PNG, mime_type="image/png"),
                    EmbeddedResource(uri="test://mixed-content-resource", mime_type="application/json",
                                     text='{"test":"data","value":123}'))
 
@@ -156,7 +159,7 @@ def static_text() -> str:
 
 @resource("test://static-binary", mime_type="image/png", description="A static binary resource (a PNG)")
 def static_binary() -> bytes:
-    return base64.b64decode(RED_PIXEL_PNG)
+    return base64.b64decode(RED_PNG)
 
 
 @resource("test://template/{id}/data", mime_type="application/json", description="Data for an id",
@@ -189,4 +192,4 @@ def test_prompt_with_embedded_resource(resourceUri: str) -> list[Any]:
 
 @prompt(description="A prompt with an image")
 def test_prompt_with_image() -> list[Any]:
-    return [Image(data=RED_PIXEL_PNG, mime_type="image/png"), "Please analyze the image above."]
+    return [Image(data=RED_PNG, mime_type="image/png"), "Please analyze the image above."]
