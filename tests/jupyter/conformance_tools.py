@@ -4,9 +4,10 @@ Loaded only into the conformance test's server (``ToolnexusExtension.tool_module
 ``register=False`` so importing this module never adds them to any other registry. Each does what the
 suite's scenario asks of its fixture in the way a toolnexus tool author would write it: JSON data or
 content blocks (``toolnexus.core.content``) as results, the Python ``logging`` module for logs,
-``report_progress`` for progress, ``sample``/``elicit`` to ask the client. Fixtures for what toolnexus
-does not do (input-required results, a dependence on the client's capabilities) are absent; their
-scenarios are expected failures in ``test_conformance.py``, each with its reason.
+``report_progress`` for progress, ``sample``/``elicit``/``list_roots`` to ask the client (mid-call on a
+2025-11-25 session, through input-required rounds on 2026-07-28), ``@resource``/``@prompt`` of
+``toolnexus.mcp.library``. Fixtures for what toolnexus does not do are absent; their scenarios are
+expected failures in ``test_conformance.py``, each with its reason.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from toolnexus import tool
 from toolnexus.core.content import Audio, Content, EmbeddedResource, Image
-from toolnexus.core.context import elicit, report_progress, sample
+from toolnexus.core.context import can_ask, elicit, list_roots, report_progress, sample
 from toolnexus.mcp.library import prompt, resource
 
 SIMPLE_TEXT = "This is a simple text response for testing."
@@ -193,3 +194,84 @@ def test_prompt_with_embedded_resource(resourceUri: str) -> list[Any]:
 @prompt(description="A prompt with an image")
 def test_prompt_with_image() -> list[Any]:
     return [Image(data=RED_PNG, mime_type="image/png"), "Please analyze the image above."]
+
+
+# -- input-required rounds (2026-07-28, SEP-2322): the same questions, answered on a retried call -------
+
+NAME_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+@tool(register=False)
+async def test_input_required_result_elicitation() -> str:
+    """Asks the user's name (scenarios input-required-result-basic-elicitation and others)."""
+    answer = await elicit("What is your name?", NAME_SCHEMA, key="user_name")
+    return f"Hello, {(answer.get('content') or {}).get('name')}!"
+
+
+@tool(register=False)
+async def test_input_required_result_sampling() -> str:
+    """Asks the client's model (scenario input-required-result-basic-sampling)."""
+    return await sample("What is the capital of France?", max_tokens=100, key="capital_question")
+
+
+@tool(register=False)
+async def test_input_required_result_list_roots() -> str:
+    """Asks the client's roots (scenario input-required-result-basic-list-roots)."""
+    roots = await list_roots(key="client_roots")
+    return "Roots: " + ", ".join(root["uri"] for root in roots)
+
+
+@tool(register=False)
+async def test_input_required_result_request_state() -> str:
+    """Asks for a confirmation; its answer comes back with the sealed request state
+    (scenario input-required-result-request-state: the SDK verified the state before this runs again)."""
+    answer = await elicit("Please confirm", {"type": "object", "properties": {"ok": {"type": "boolean"}},
+                                             "required": ["ok"]}, key="confirm")
+    return f"state-ok: confirmed={(answer.get('content') or {}).get('ok')}"
+
+
+@tool(register=False)
+async def test_input_required_result_multiple_inputs() -> str:
+    """Asks three questions at once (scenario input-required-result-multiple-input-requests)."""
+    name, greeting, roots = await asyncio.gather(
+        elicit("What is your name?", NAME_SCHEMA, key="user_name"),
+        sample("Generate a greeting", max_tokens=50, key="greeting"),
+        list_roots(key="client_roots"))
+    return f"{greeting}, {(name.get('content') or {}).get('name')} ({len(roots)} roots)"
+
+
+@tool(register=False)
+async def test_input_required_result_multi_round() -> str:
+    """Asks two questions, one after the other (scenario input-required-result-multi-round)."""
+    name = await elicit("Step 1: What is your name?", NAME_SCHEMA, key="step1")
+    color = await elicit("Step 2: What is your favorite color?", {
+        "type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}, key="step2")
+    return f"{(name.get('content') or {}).get('name')} likes {(color.get('content') or {}).get('color')}"
+
+
+@tool(register=False)
+async def test_input_required_result_tampered_state() -> str:
+    """Asks once; a tampered request state is refused by the SDK (scenario input-required-result-tampered-state)."""
+    answer = await elicit("What is your name?", NAME_SCHEMA, key="user_name")
+    return f"Hello, {(answer.get('content') or {}).get('name')}!"
+
+
+@tool(register=False)
+async def test_input_required_result_capabilities() -> str:
+    """Asks only what the client can answer (scenario input-required-result-capability-check)."""
+    asks = []
+    if can_ask("sampling"):
+        asks.append(sample("Say hello", max_tokens=20, key="greeting"))
+    if can_ask("elicitation"):
+        asks.append(elicit("What is your name?", NAME_SCHEMA, key="user_name"))
+    if can_ask("roots"):
+        asks.append(list_roots(key="client_roots"))
+    answers = await asyncio.gather(*asks)
+    return f"answered {len(answers)} question(s)"
+
+
+@prompt(description="A prompt that asks the user for its context first")
+async def test_input_required_result_prompt() -> str:
+    answer = await elicit("What context should the prompt use?", {
+        "type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}, key="user_context")
+    return f"Use this context: {(answer.get('content') or {}).get('context')}"

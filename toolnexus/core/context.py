@@ -91,15 +91,25 @@ class CallChannel:
     def log(self, record: logging.LogRecord) -> None:
         """Pass on a log record emitted while the call runs."""
 
-    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, **options: Any) -> dict[str, Any]:
+    def can(self, capability: str) -> bool:
+        """Whether the caller can serve ``sampling``, ``elicitation`` or ``roots`` requests."""
+        return False
+
+    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, *, key: str | None = None,
+                     **options: Any) -> dict[str, Any]:
         """Ask the caller's model for a completion (MCP ``sampling/createMessage``)."""
         raise ToolFailure(_no_caller("sample a model (sampling)"), kind=ErrorKind.RUNTIME_ERROR,
                           details={"capability": "sampling"})
 
-    async def elicit(self, message: str, schema: dict[str, Any]) -> dict[str, Any]:
+    async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
         """Ask the caller's user for input matching ``schema`` (MCP ``elicitation/create``)."""
         raise ToolFailure(_no_caller("ask its user (elicitation)"), kind=ErrorKind.RUNTIME_ERROR,
                           details={"capability": "elicitation"})
+
+    async def list_roots(self, *, key: str | None = None) -> dict[str, Any]:
+        """Ask the caller for its roots (MCP ``roots/list``)."""
+        raise ToolFailure(_no_caller("list the client's roots"), kind=ErrorKind.RUNTIME_ERROR,
+                          details={"capability": "roots"})
 
 
 def _no_caller(what: str) -> str:
@@ -134,25 +144,39 @@ def report_progress(progress: float, total: float | None = None, message: str | 
     current_channel().progress(float(progress), None if total is None else float(total), message)
 
 
-async def sample(prompt: str | list[dict[str, Any]], *, max_tokens: int = 1000, **options: Any) -> str:
+async def sample(prompt: str | list[dict[str, Any]], *, max_tokens: int = 1000, key: str | None = None,
+                 **options: Any) -> str:
     """Ask the calling MCP client's model: ``prompt`` (a user message, or MCP sampling messages) → the reply text.
 
+    On a stateless MCP request (2026-07-28) the question goes back to the client in an input-required
+    result and the call is run again with the answer: ``key`` names the question (default: its order in
+    the call), so a tool must ask the same questions in the same order when run again.
     ``options`` are further ``sampling/createMessage`` parameters (``systemPrompt``, ``temperature``, …).
     Raises ``ToolFailure`` (a clear ``ToolError`` for the caller) when the call did not come from a
     client that can sample.
     """
     messages = [{"role": "user", "content": {"type": "text", "text": prompt}}] if isinstance(prompt, str) else prompt
-    reply = await current_channel().sample(messages, max_tokens, **options)
+    reply = await current_channel().sample(messages, max_tokens, key=key, **options)
     content = reply.get("content")
     if isinstance(content, list):
         return "".join(c.get("text", "") for c in content if isinstance(c, dict))
     return str(content.get("text", "")) if isinstance(content, dict) else ""
 
 
-async def elicit(message: str, schema: dict[str, Any]) -> dict[str, Any]:
+async def elicit(message: str, schema: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
     """Ask the calling MCP client's user for input: ``{"action": "accept"|"decline"|"cancel", "content": {...}}``.
 
     ``schema`` is a flat JSON object schema (the form the client shows). Raises ``ToolFailure``
     when the call did not come from a client that can elicit.
     """
-    return await current_channel().elicit(message, schema)
+    return await current_channel().elicit(message, schema, key=key)
+
+
+async def list_roots(*, key: str | None = None) -> list[dict[str, Any]]:
+    """The calling MCP client's roots (``[{"uri": "file:///…", "name": …}]``); a ``ToolFailure`` without one."""
+    return list((await current_channel().list_roots(key=key)).get("roots", []))
+
+
+def can_ask(capability: str) -> bool:
+    """Whether the call's caller can serve ``sampling``, ``elicitation`` or ``roots`` requests."""
+    return current_channel().can(capability)

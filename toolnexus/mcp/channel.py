@@ -3,9 +3,11 @@
 :class:`McpChannel` is the :class:`~toolnexus.core.context.CallChannel` the server sets around a
 ``tools/call``. Progress and log records may come from any thread (a sync tool runs in a worker thread
 with a copy of the context): they are queued and sent, in order, by a task on the server's loop, before
-the call's result goes out. Sampling and elicitation are server-to-client requests, made only when the
-client declared the capability and the request's stream can carry them (2025-11-25 sessions; a
-2026-07-28 request cannot, and gets a clear error instead).
+the call's result goes out. Questions (sampling, elicitation, roots) need the client to have declared
+the capability: on a 2025-11-25 session they are server-to-client requests made mid-call; a stateless
+2026-07-28 request cannot carry those, so the call ends with an ``InputRequiredResult`` (SEP-2322)
+listing its questions, and runs again when the client retries with the answers (earlier rounds' answers
+ride in the request state, which the SDK's ``RequestStateBoundary`` seals and verifies).
 
 Log records reach the channel through :class:`ForwardLogs`, a handler on the root logger, so a tool logs
 with the standard ``logging`` module. A module logger left at its default level inherits the
@@ -17,18 +19,20 @@ application's threshold for the MCP client alone, so what the application's own 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Any, Literal, cast, get_args
+from typing import Any, ClassVar, Literal, cast, get_args
 
 import anyio
 import mcp_types as types
 from mcp.server.connection import allowed_log_levels
 from mcp.server.context import ServerRequestContext
 from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolnexus.core.context import CallChannel, _channel
 from toolnexus.core.errors import ErrorKind, ToolFailure
@@ -67,8 +71,15 @@ def request_threshold(ctx: ServerRequestContext[Any, Any], connection_level: str
 class McpChannel(CallChannel):
     """One ``tools/call``'s way back to its client (see the module docstring)."""
 
-    def __init__(self, ctx: ServerRequestContext[Any, Any], *, progress: bool, log_threshold: int | None) -> None:
+    def __init__(self, ctx: ServerRequestContext[Any, Any], *, progress: bool, log_threshold: int | None,
+                 answers: dict[str, Any] | None = None) -> None:
         self.ctx = ctx
+        # Stateless requests (2026-07-28) cannot carry server-to-client requests: a question becomes an input
+        # request of an InputRequiredResult, and the call runs again with the client's answers (``answers``).
+        self.stateless = ctx.session.protocol_version in MODERN_PROTOCOL_VERSIONS
+        self.answers = dict(answers or {})
+        self.pending: dict[str, dict[str, Any]] = {}
+        self._asked = 0
         self.wants_progress = progress
         self.log_threshold = log_threshold
         self.reported = False  # the tool reported progress itself
@@ -128,29 +139,62 @@ class McpChannel(CallChannel):
 
     # -- requests to the client -----------------------------------------------------------------------
 
-    def _require(self, capability: types.ClientCapabilities, name: str) -> None:
-        session = self.ctx.session
-        if not session.check_client_capability(capability):
-            raise ToolFailure(f"the MCP client did not declare the {name} capability, so this tool cannot ask it",
-                              kind=ErrorKind.RUNTIME_ERROR, details={"capability": name})
-        if not session.can_send_request:
-            raise ToolFailure(f"this request's stream cannot carry a server-to-client {name} request (MCP "
-                              f"{session.protocol_version} is stateless: a server may not send requests mid-call)",
-                              kind=ErrorKind.RUNTIME_ERROR, details={"capability": name})
+    _CAPABILITIES: ClassVar[dict[str, types.ClientCapabilities]] = {
+        "sampling": types.ClientCapabilities(sampling=types.SamplingCapability()),
+        "elicitation": types.ClientCapabilities(elicitation=types.ElicitationCapability()),
+        "roots": types.ClientCapabilities(roots=types.RootsCapability()),
+    }
 
-    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, **options: Any) -> dict[str, Any]:
-        self._require(types.ClientCapabilities(sampling=types.SamplingCapability()), "sampling")
+    def can(self, capability: str) -> bool:
+        wanted = self._CAPABILITIES.get(capability)
+        return wanted is not None and self.ctx.session.check_client_capability(wanted)
+
+    async def _ask(self, capability: str, key: str | None, request: types.ServerRequest,
+                   result_type: type[Any]) -> dict[str, Any]:
+        if not self.can(capability):
+            raise ToolFailure(f"the MCP client did not declare the {capability} capability, so this tool cannot "
+                              "ask it", kind=ErrorKind.RUNTIME_ERROR, details={"capability": capability})
+        self._asked += 1
+        if not self.stateless:
+            result = await self.ctx.session.send_request(
+                request, result_type, metadata=ServerMessageMetadata(related_request_id=self.ctx.request_id))
+            return cast(dict[str, Any], result.model_dump(by_alias=True, mode="json", exclude_none=True))
+        key = key or f"{request.method}#{self._asked}"
+        if key in self.answers:
+            return cast(dict[str, Any], self.answers[key])
+        self.pending[key] = request.model_dump(by_alias=True, mode="json", exclude_none=True)
+        raise ToolFailure(f"input required from the client ({key}): the call is asked again with the answer",
+                          kind=ErrorKind.RUNTIME_ERROR, details={"input_required": key})
+
+    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, *, key: str | None = None,
+                     **options: Any) -> dict[str, Any]:
         params = types.CreateMessageRequestParams.model_validate({"messages": messages, "maxTokens": max_tokens,
                                                                   **options})
-        result = await self.ctx.session.send_request(
-            types.CreateMessageRequest(params=params), types.CreateMessageResult,
-            metadata=ServerMessageMetadata(related_request_id=self.ctx.request_id))
-        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return await self._ask("sampling", key, types.CreateMessageRequest(params=params), types.CreateMessageResult)
 
-    async def elicit(self, message: str, schema: dict[str, Any]) -> dict[str, Any]:
-        self._require(types.ClientCapabilities(elicitation=types.ElicitationCapability()), "elicitation")
-        result = await self.ctx.session.elicit_form(message, cast(Any, schema), related_request_id=self.ctx.request_id)
-        return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
+        params = types.ElicitRequestFormParams(message=message, requested_schema=cast(Any, schema))
+        return await self._ask("elicitation", key, types.ElicitRequest(params=params), types.ElicitResult)
+
+    async def list_roots(self, *, key: str | None = None) -> dict[str, Any]:
+        return await self._ask("roots", key, types.ListRootsRequest(), types.ListRootsResult)
+
+    def input_required(self) -> types.InputRequiredResult:
+        """The questions the call could not go on without, and the answers so far as the request state."""
+        return types.InputRequiredResult.model_validate({
+            "inputRequests": self.pending, "requestState": json.dumps({"answers": self.answers})})
+
+
+def answers_of(params: types.InputResponseRequestParams) -> dict[str, Any]:
+    """The answers a retried request carries: earlier rounds' (its request state, verified by the SDK's
+    ``RequestStateBoundary``) and this round's ``inputResponses``."""
+    answers: dict[str, Any] = {}
+    if params.request_state:
+        with suppress(ValueError, TypeError):
+            answers.update(json.loads(params.request_state).get("answers", {}))
+    for key, response in (params.input_responses or {}).items():
+        answers[key] = response.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return answers
 
 
 # -- log records to the channel of the call that emitted them -------------------------------------------

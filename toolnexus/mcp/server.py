@@ -30,6 +30,7 @@ import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
@@ -39,12 +40,12 @@ from toolnexus import __version__
 from toolnexus.core.call import ToolCall
 from toolnexus.core.context import reset_channel, use_channel
 from toolnexus.core.diagnostics import DiagnosticError, did_you_mean
-from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.errors import ErrorKind, ToolError, ToolFailure
 from toolnexus.core.events import Event, RunStarted, StepFinished
 from toolnexus.core.spec import ToolSpec
 from toolnexus.mcp import builtins
 from toolnexus.mcp.catalog import Catalog, Entry, EntryKind, InvalidCursor
-from toolnexus.mcp.channel import McpChannel, install_log_forwarding, open_tool_logger, request_threshold
+from toolnexus.mcp.channel import McpChannel, answers_of, install_log_forwarding, open_tool_logger, request_threshold
 from toolnexus.mcp.library import Library, complete, prompt_messages, resource_contents
 from toolnexus.mcp.meta import SEARCH_SPEC, search
 from toolnexus.mcp.missions import MissionFolder
@@ -141,6 +142,9 @@ class ToolServer:
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             self.server = self._build_server(name)
         self.server.middleware.append(self._track_connection)
+        # Input-required rounds (2026-07-28) carry earlier answers in requestState: sealed and verified by the
+        # SDK under a key held by this process (a tampered or foreign state is -32602).
+        self.server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=name))
         self._log_levels: dict[int, str] = {}  # id(connection) → the level its client set (2025-11-25)
         self.library = Library()  # @resource / @prompt functions (see load)
         self._subscriptions: dict[int, tuple[Any, str, set[str]]] = {}  # id(connection) → (it, toolset key, uris)
@@ -272,7 +276,7 @@ class ToolServer:
             {"tools": [e.definition() for e in entries], "nextCursor": cursor})
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
-                         params: types.CallToolRequestParams) -> types.CallToolResult:
+                         params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
         toolset = self._toolset_of(ctx)
         catalog = self.catalog(toolset)
         entry = catalog.by_name.get(params.name)
@@ -291,7 +295,7 @@ class ToolServer:
             return output_result(found)
         if entry.kind is EntryKind.MISSION:
             return await self._run_mission(ctx, entry, arguments)
-        return await self._invoke(ctx, entry, arguments)
+        return await self._invoke(ctx, entry, arguments, params)
 
     async def _authorize(self, ctx: ServerRequestContext[Any, Any], spec: ToolSpec) -> ToolError | None:
         scope = getattr(ctx.request, "scope", None)
@@ -316,12 +320,13 @@ class ToolServer:
         self._log_levels[key] = params.level
         return types.EmptyResult()
 
-    async def _invoke(self, ctx: ServerRequestContext[Any, Any], entry: Entry,
-                      arguments: dict[str, Any]) -> types.CallToolResult:
+    async def _invoke(self, ctx: ServerRequestContext[Any, Any], entry: Entry, arguments: dict[str, Any],
+                      params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
         spec = entry.spec
         call = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, origin="mcp")
         channel = McpChannel(ctx, progress=_progress_token(ctx) is not None,
-                             log_threshold=request_threshold(ctx, self._log_levels.get(id(_connection_of(ctx)))))
+                             log_threshold=request_threshold(ctx, self._log_levels.get(id(_connection_of(ctx)))),
+                             answers=answers_of(params))
         if channel.log_threshold is not None:
             open_tool_logger(getattr(getattr(spec.callable, "fn", None), "__module__", None))
         channel.start(f"{spec.ref} started")
@@ -336,6 +341,8 @@ class ToolServer:
                 if result is not None and not channel.reported:  # the tool said nothing of its progress
                     channel.progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
                 channel.close()
+        if channel.pending:  # the tool asked a stateless client: it answers, then calls again
+            return channel.input_required()
         return call_result(result)
 
     # -- resources, prompts, completion ----------------------------------------------------------
@@ -395,8 +402,8 @@ class ToolServer:
         own = [p.definition() for _, p in sorted(self.library.prompts.items())]
         return types.ListPromptsResult(prompts=[builtins.mission_step_prompt(), *own])
 
-    async def _get_prompt(self, ctx: ServerRequestContext[Any, Any],
-                          params: types.GetPromptRequestParams) -> types.GetPromptResult:
+    async def _get_prompt(self, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+                          ) -> types.GetPromptResult | types.InputRequiredResult:
         arguments = dict(params.arguments or {})
         if params.name == builtins.MISSION_STEP:
             result = builtins.mission_step(self.catalog(self._toolset_of(ctx)), arguments)
@@ -413,11 +420,19 @@ class ToolServer:
         if missing:
             raise MCPError(types.INVALID_PARAMS, f"prompt {params.name} needs the argument(s) {', '.join(missing)}",
                            {"prompt": params.name, "missing": missing})
+        channel = McpChannel(ctx, progress=False, log_threshold=None, answers=answers_of(params))
+        token = use_channel(channel)
         try:
             value = await _call_user(definition.fn, arguments)
             messages = prompt_messages(value)
         except TypeError as exc:  # arguments the function does not take
             raise MCPError(types.INVALID_PARAMS, f"prompt {params.name}: {exc}", {"prompt": params.name}) from None
+        except ToolFailure as exc:
+            if channel.pending:  # the prompt asked a stateless client: it answers, then asks again
+                return channel.input_required()
+            raise MCPError(types.INVALID_PARAMS, f"prompt {params.name}: {exc}", {"prompt": params.name}) from None
+        finally:
+            reset_channel(token)
         return types.GetPromptResult(description=definition.description, messages=messages)
 
     async def _complete(self, ctx: ServerRequestContext[Any, Any],
