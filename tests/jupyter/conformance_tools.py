@@ -275,3 +275,17 @@ async def test_input_required_result_prompt() -> str:
     answer = await elicit("What context should the prompt use?", {
         "type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}, key="user_context")
     return f"Use this context: {(answer.get('content') or {}).get('context')}"
+
+
+@tool(register=False)
+async def test_missing_capability() -> str:
+    """Needs sampling: a client that did not declare it gets -32021 (scenario server-stateless)."""
+    return await sample("Say hello", max_tokens=20, key="greeting")
+
+
+@tool(register=False)
+async def test_streaming_elicitation() -> str:
+    """Asks the user mid-call: on 2026-07-28 as an input-required result, never a request on the response
+    stream (scenario server-stateless)."""
+    answer = await elicit("What is your name?", NAME_SCHEMA, key="user_name")
+    return f"Hello, {(answer.get('content') or {}).get('name')}!"

@@ -4,8 +4,8 @@ The suite (npm ``@modelcontextprotocol/conformance``, pinned and installed with 
 repository by ``.ci/conformance-deps``) drives the extension's ``/toolnexus/mcp`` endpoint once per
 requirement set — 2025-11-25 (stateful sessions) and 2026-07-28 (stateless, per-request ``_meta``),
 each at its own wire version — and writes one ``checks.json`` per scenario. Every scenario a
-revision scores must pass, except the expected failures listed below, each with its reason; those
-are strict xfails, so one that starts passing fails the run until its entry is removed.
+revision scores must pass, except the expected failures listed below (none today), each with its
+reason; those are strict xfails, so one that starts passing fails the run until its entry is removed.
 
 The server is a real ``jupyter server`` process, started as a user starts it (the server starts the
 extension itself), once for the module: the suite is an external process that runs for half a minute,
@@ -80,23 +80,9 @@ SCORED: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Why a scenario (or one check of it, "scenario:check-id") is expected to fail, by revision ("*": both).
-# Each reason names what toolnexus does not do (the README's conformance section says what would change it).
-TOOLS_ONLY = "toolnexus serves tools only: no resources, prompts or resource templates"
-COMPLETION = TOOLS_ONLY + ", so completion/complete has no arguments to complete (-32601)"
-CLIENT_REQUESTS = ("a toolnexus tool cannot send requests to the client (sampling/createMessage, "
-                   "elicitation/create): tools take all their input as arguments (no fixture tool)")
-NO_CLIENT_CAPABILITY = ("no toolnexus tool depends on a client capability, so there is no fixture "
-                        "(test_missing_capability) to provoke MissingRequiredClientCapabilityError (-32021)")
-EXPECTED_FAILURES: dict[str, dict[str, str]] = {
-    "*": {},
-    "2025-11-25": {},
-    "2026-07-28": {
-        "server-stateless:sep-2575-server-rejects-undeclared-capability": NO_CLIENT_CAPABILITY,
-        "server-stateless:sep-2575-missing-capability-http-400": NO_CLIENT_CAPABILITY,
-        "server-stateless:sep-2575-http-server-no-independent-requests-on-stream": CLIENT_REQUESTS,
-    },
-}
+# Why a scenario (or one check of it, "scenario:check-id") is expected to fail, by revision ("*": both), each
+# with its reason. Empty: every scored scenario and check passes (the machinery stays for the next suite).
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {"*": {}, "2025-11-25": {}, "2026-07-28": {}}
 
 
 def expected_failure(revision: str, key: str) -> str | None:

@@ -31,6 +31,7 @@ import anyio
 import mcp_types as types
 from mcp.server.connection import allowed_log_levels
 from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -79,6 +80,7 @@ class McpChannel(CallChannel):
         self.stateless = ctx.session.protocol_version in MODERN_PROTOCOL_VERSIONS
         self.answers = dict(answers or {})
         self.pending: dict[str, dict[str, Any]] = {}
+        self.missing: str | None = None  # a capability the tool needed and the client did not declare
         self._asked = 0
         self.wants_progress = progress
         self.log_threshold = log_threshold
@@ -152,6 +154,7 @@ class McpChannel(CallChannel):
     async def _ask(self, capability: str, key: str | None, request: types.ServerRequest,
                    result_type: type[Any]) -> dict[str, Any]:
         if not self.can(capability):
+            self.missing = capability
             raise ToolFailure(f"the MCP client did not declare the {capability} capability, so this tool cannot "
                               "ask it", kind=ErrorKind.RUNTIME_ERROR, details={"capability": capability})
         self._asked += 1
@@ -178,6 +181,15 @@ class McpChannel(CallChannel):
 
     async def list_roots(self, *, key: str | None = None) -> dict[str, Any]:
         return await self._ask("roots", key, types.ListRootsRequest(), types.ListRootsResult)
+
+    def missing_capability(self) -> MCPError | None:
+        """On a stateless request, the -32021 error the specification asks for when the tool needed a
+        capability the client did not declare (a 2025-11-25 session gets an ``isError`` result instead)."""
+        if not self.stateless or self.missing is None:
+            return None
+        return MCPError(types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+                        f"this request needs the client capability {self.missing!r}, which the client did not declare",
+                        {"requiredCapabilities": {self.missing: {}}})
 
     def input_required(self) -> types.InputRequiredResult:
         """The questions the call could not go on without, and the answers so far as the request state."""

@@ -341,6 +341,9 @@ class ToolServer:
                 if result is not None and not channel.reported:  # the tool said nothing of its progress
                     channel.progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
                 channel.close()
+        missing = channel.missing_capability()
+        if missing is not None:
+            raise missing
         if channel.pending:  # the tool asked a stateless client: it answers, then calls again
             return channel.input_required()
         return call_result(result)
@@ -428,6 +431,9 @@ class ToolServer:
         except TypeError as exc:  # arguments the function does not take
             raise MCPError(types.INVALID_PARAMS, f"prompt {params.name}: {exc}", {"prompt": params.name}) from None
         except ToolFailure as exc:
+            missing = channel.missing_capability()
+            if missing is not None:
+                raise missing from None
             if channel.pending:  # the prompt asked a stateless client: it answers, then asks again
                 return channel.input_required()
             raise MCPError(types.INVALID_PARAMS, f"prompt {params.name}: {exc}", {"prompt": params.name}) from None
