@@ -22,8 +22,9 @@ class Recording(CallChannel):
     def log(self, record: logging.LogRecord) -> None:
         self.seen.append(record.getMessage())
 
-    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, **options: Any) -> dict[str, Any]:
-        self.seen.append((messages, max_tokens, options))
+    async def sample(self, messages: list[dict[str, Any]], max_tokens: int, *, key: str | None = None,
+                     **options: Any) -> dict[str, Any]:
+        self.seen.append((messages, max_tokens, key, options))
         return {"role": "assistant", "content": {"type": "text", "text": "yes"}}
 
 
@@ -43,11 +44,12 @@ def test_sample_wraps_a_prompt_as_a_user_message() -> None:
     channel = Recording()
     token = use_channel(channel)
     try:
-        reply = anyio.run(lambda: sample("ok?", max_tokens=5, temperature=0))
+        reply = anyio.run(lambda: sample("ok?", max_tokens=5, key="q1", temperature=0))
     finally:
         reset_channel(token)
     assert reply == "yes"
-    assert channel.seen == [([{"role": "user", "content": {"type": "text", "text": "ok?"}}], 5, {"temperature": 0})]
+    assert channel.seen == [([{"role": "user", "content": {"type": "text", "text": "ok?"}}], 5, "q1",
+                             {"temperature": 0})]
 
 
 def test_asking_without_a_caller_is_a_tool_failure() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 import toolnexus as tn
 from toolnexus.core.content import Content, EmbeddedResource, Image
@@ -209,3 +210,25 @@ async def test_content_blocks_are_mcp_content(server: ToolServer) -> None:
     assert [c.type for c in mixed.content] == ["text", "image", "resource"]
     assert mixed.content[2].resource.uri == "file:///r.json"  # type: ignore[union-attr]
     assert mixed.structured_content == {"rows": 3}
+
+
+async def test_a_stateless_client_answers_through_input_required_rounds(server: ToolServer) -> None:
+    asked: list[str] = []
+
+    async def on_elicit(context: Any, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Grace"})
+
+    async with Client(server.server, mode="2026-07-28", elicitation_callback=on_elicit) as client:
+        assert client.session.protocol_version == "2026-07-28"
+        result = await client.call_tool("chan.form", {})  # the SDK client retries with the answer
+    assert asked == ["Who are you?"]
+    assert result.structured_content == {"action": "accept", "content": {"name": "Grace"}}
+
+
+async def test_a_stateless_client_without_the_capability_gets_32021(server: ToolServer) -> None:
+    async with Client(server.server, mode="2026-07-28") as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("chan.form", {})
+    assert refused.value.error.code == types.MISSING_REQUIRED_CLIENT_CAPABILITY
+    assert refused.value.error.data == {"requiredCapabilities": {"elicitation": {}}}
