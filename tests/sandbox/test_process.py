@@ -3,6 +3,7 @@ cancellation that kills the worker's whole process group."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from tests.engine.support import alive, assert_gone, await_until, read_pids
 from tests.fixtures import tools as fixture_tools
 from tests.sandbox import tools
-from toolnexus import ErrorKind, Limits, ToolCall, ToolContext, ToolSpec
+from toolnexus import ErrorKind, Limits, ToolCall, ToolContext, ToolSpec, tool
+from toolnexus.core.context import CallChannel, report_progress, reset_channel, use_channel
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.spec import ToolEntry
 from toolnexus.registry import spec_of
@@ -226,3 +228,40 @@ async def test_a_workspace_that_does_not_exist_is_an_error_not_an_exception(tmp_
     finally:
         runtime.close()
     assert outcome.error is not None and outcome.error.kind == ErrorKind.RUNTIME_ERROR
+
+
+@tool(name="relay.steps", register=False, runtime="process")
+def relayed_steps() -> int:
+    """Reports progress and logs from a worker process."""
+    for done in (1, 2):
+        report_progress(done, 2, f"step {done}")
+    logging.getLogger("relay.steps").info("halfway there")
+    logging.getLogger("relay.steps").debug("too chatty")
+    return os.getpid()
+
+
+class _Recording(CallChannel):
+    wants_progress = True
+    log_level = logging.INFO
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        self.seen.append((progress, total, message))
+
+    def log(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.name, record.levelname, record.getMessage()))
+
+
+async def test_progress_and_logs_of_a_worker_reach_the_callers_channel(runtime: ProcessRuntime) -> None:
+    channel = _Recording()
+    token = use_channel(channel)
+    try:
+        outcome = await invoke(runtime, relayed_steps)
+    finally:
+        reset_channel(token)
+    quiet = await invoke(runtime, relayed_steps)  # no channel: the worker sends nothing back
+    assert outcome.error is None and outcome.output != os.getpid()
+    assert channel.seen == [(1.0, 2.0, "step 1"), (2.0, 2.0, "step 2"), ("relay.steps", "INFO", "halfway there")]
+    assert quiet.error is None and channel.seen[-1] == ("relay.steps", "INFO", "halfway there")

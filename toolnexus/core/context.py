@@ -85,6 +85,11 @@ class CallChannel:
     accepts nothing: progress and logs are dropped, questions are refused.
     """
 
+    #: Whether the caller wants progress, and the lowest log level it wants records at (None: no logs) —
+    #: what a worker process is told, so it sends back only what is wanted.
+    wants_progress: bool = False
+    log_level: int | None = None
+
     def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Record that the call got ``progress`` (of ``total``) done."""
 

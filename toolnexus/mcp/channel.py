@@ -83,7 +83,7 @@ class McpChannel(CallChannel):
         self.missing: str | None = None  # a capability the tool needed and the client did not declare
         self._asked = 0
         self.wants_progress = progress
-        self.log_threshold = log_threshold
+        self.log_threshold = self.log_level = log_threshold
         self.reported = False  # the tool reported progress itself
         self._last: float | None = None
         self._loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ started.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shlex
 import signal
@@ -17,13 +18,15 @@ import sys
 import tempfile
 import threading
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 from typing import IO, Any
 
 import anyio
 from pydantic import BaseModel, Field
 
 from toolnexus.core.call import ToolCall
-from toolnexus.core.context import ToolContext
+from toolnexus.core.context import CallChannel, ToolContext, current_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
@@ -106,8 +109,10 @@ class Worker:
     def pid(self) -> int:
         return self.proc.pid
 
-    def roundtrip(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Send one request and wait for its answer (blocking; run it in a thread)."""
+    def roundtrip(self, request: dict[str, Any],
+                  on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Send one request and wait for its answer (blocking; run it in a thread). Events the tool sends
+        meanwhile (progress, log records: frames with an ``event`` key) go to ``on_event``."""
         try:
             if not self.ready:
                 hello = read_frame(self._out)
@@ -116,6 +121,10 @@ class Worker:
                 self.ready = True
             write_frame(self._in, request)
             response = read_frame(self._out)
+            while isinstance(response, dict) and "event" in response:
+                if on_event is not None:
+                    on_event(response["event"])
+                response = read_frame(self._out)
         except (BrokenPipeError, ValueError, OSError):
             raise self._died() from None
         if response is None:
@@ -277,6 +286,11 @@ class ProcessRuntime:
         except _Refused as exc:
             return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR, message=str(exc)))
         key: PoolKey = (limits.memory, limits.open_files)
+        channel = current_channel()
+        if channel.wants_progress or channel.log_level is not None:
+            # The caller wants the tool's progress or logs: the worker sends them back as events.
+            request["relay"] = {"progress": channel.wants_progress, "log_level": channel.log_level}
+        on_event = partial(_relay, channel)
         slot: dict[str, Any] = {"worker": None, "cancelled": False}
         lock = threading.Lock()
 
@@ -294,7 +308,7 @@ class ProcessRuntime:
                 if cancelled:  # cancelled while waiting for a worker: this one did nothing, keep it
                     healthy = True
                     return {"died": True, "returncode": None, "stderr": ""}
-                response = worker.roundtrip(request)
+                response = worker.roundtrip(request, on_event)
                 healthy = not response.get("recycle")
                 return response
             except WorkerDied as died:
@@ -332,6 +346,15 @@ class ProcessRuntime:
 
 class _Refused(Exception):
     pass
+
+
+def _relay(channel: CallChannel, event: dict[str, Any]) -> None:
+    """An event a worker sent during a call, handed to the call's channel (from the waiting thread)."""
+    if "progress" in event:
+        progress, total, message = event["progress"]
+        channel.progress(float(progress), None if total is None else float(total), message)
+    elif "log" in event:
+        channel.log(logging.makeLogRecord(event["log"]))
 
 
 def _outcome(response: dict[str, Any], limits: Limits) -> RuntimeOutcome:

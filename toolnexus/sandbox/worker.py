@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import resource
 import select
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from typing import Any
+from typing import IO, Any
 
 from toolnexus.sandbox.protocol import read_frame, write_frame
 
@@ -124,6 +125,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     from toolnexus.core.errors import error_from_exception
 
     token = use_context(ToolContext(**context))
+    relay = _Relay.start(request.get("relay"))
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -143,10 +145,76 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
                 "stderr": captured.getvalue()[-65536:]}
     finally:
         reset_context(token)
+        if relay is not None:
+            relay.stop()
     max_output = int(limits.get("max_output") or 16 * 2**20)
     if len(body) > max_output:
         return _error("limit_exceeded", f"output of {len(body)} bytes is over the {max_output}-byte cap")
     return {"ok": True, "output": json.loads(body), "stderr": captured.getvalue()[-65536:] or None}
+
+
+_outbox: IO[bytes] | None = None  # the protocol stream to the parent (set by main)
+_outbox_lock = threading.Lock()  # a tool's threads may report while the main thread answers
+
+
+def _send_event(event: dict[str, Any]) -> None:
+    if _outbox is None:
+        return
+    with _outbox_lock:
+        write_frame(_outbox, {"event": event})
+
+
+class _Relay(logging.Handler):
+    """During one call, sends the tool's progress and log records back to the parent as events: the
+    parent hands them to its caller's channel (an MCP client's progress and log notifications)."""
+
+    def __init__(self, progress: bool, log_level: int | None) -> None:
+        super().__init__(level=log_level or logging.CRITICAL + 1)
+        self.wants_progress = progress
+        self.log_level = log_level
+        self._root_level = logging.getLogger().level
+
+    @classmethod
+    def start(cls, relay: dict[str, Any] | None) -> _Relay | None:
+        if not relay:
+            return None
+        from toolnexus.core.context import CallChannel, use_channel
+
+        handler = cls(bool(relay.get("progress")), relay.get("log_level"))
+
+        class WorkerChannel(CallChannel):  # defined here: core.context (pydantic) loads with the first call
+            wants_progress = handler.wants_progress
+            log_level = handler.log_level
+
+            def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+                handler.send_progress(progress, total, message)
+
+        handler._token = use_channel(WorkerChannel())
+        if handler.log_level is not None:
+            root = logging.getLogger()
+            root.addHandler(handler)
+            root.setLevel(min(root.getEffectiveLevel(), handler.log_level))  # this process is ours alone
+        return handler
+
+    def send_progress(self, progress: float, total: float | None, message: str | None) -> None:
+        if self.wants_progress:
+            _send_event({"progress": [progress, total, message]})
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # arguments that do not fit the format: send the format
+            text = str(record.msg)
+        _send_event({"log": {"name": record.name, "levelno": record.levelno, "levelname": record.levelname,
+                             "msg": text}})
+
+    def stop(self) -> None:
+        from toolnexus.core.context import reset_channel
+
+        reset_channel(self._token)
+        root = logging.getLogger()
+        root.removeHandler(self)
+        root.setLevel(self._root_level)
 
 
 def _die_with_parent() -> None:
@@ -170,7 +238,8 @@ def main() -> None:
     _die_with_parent()
     _apply_hard_limits(json.loads(os.environ.pop("TOOLNEXUS_WORKER_LIMITS", "{}")))
     inbox = sys.stdin.buffer
-    outbox = os.fdopen(os.dup(1), "wb")
+    global _outbox
+    outbox = _outbox = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything written to fd 1 from here on lands in our stderr, not in the protocol
     write_frame(outbox, {"ready": os.getpid()})
     while True:
@@ -184,7 +253,8 @@ def main() -> None:
                         "recycle": True}
         except Exception as exc:  # our own failure: report it as data, keep serving
             response = _error("runtime_error", f"worker failed: {type(exc).__name__}: {exc}")
-        write_frame(outbox, response)
+        with _outbox_lock:
+            write_frame(outbox, response)
 
 
 if __name__ == "__main__":
