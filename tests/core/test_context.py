@@ -56,3 +56,16 @@ def test_asking_without_a_caller_is_a_tool_failure() -> None:
     with pytest.raises(ToolFailure, match="did not come from an MCP client") as failed:
         anyio.run(lambda: elicit("name?", {"type": "object"}))
     assert failed.value.error.details == {"capability": "elicitation"}
+
+
+def test_the_tool_context_reaches_the_same_channel() -> None:
+    from toolnexus.core.context import current_context
+
+    channel = Recording()
+    token = use_channel(channel)
+    try:
+        current_context().report_progress(1, 2)
+        reply = anyio.run(lambda: current_context().sample("hi?"))
+    finally:
+        reset_channel(token)
+    assert channel.seen[0] == (1.0, 2.0, None) and reply == "yes"

@@ -55,6 +55,19 @@ class ToolContext(BaseModel):
     def root(self) -> Path:
         return Path(self.workspace).resolve()
 
+    # The caller's channel, for tools that take their context as an object (``ctx = current_context()``).
+    def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """See :func:`report_progress`."""
+        report_progress(progress, total, message)
+
+    async def sample(self, prompt: str | list[dict[str, Any]], **options: Any) -> str:
+        """See :func:`sample`."""
+        return await sample(prompt, **options)
+
+    async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
+        """See :func:`elicit`."""
+        return await elicit(message, schema, key=key)
+
 
 _current: ContextVar[ToolContext | None] = ContextVar("toolnexus_tool_context", default=None)
 
