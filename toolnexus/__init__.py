@@ -48,16 +48,27 @@ _EXPORTS: dict[str, str] = {
     "load_mission": "toolnexus.mission",
     "Registry": "toolnexus.registry", "tool": "toolnexus.registry",
     "SearchHit": "toolnexus.registry.search", "Toolset": "toolnexus.registry.toolsets",
+    # what a tool can do during its call: progress, questions to the MCP client, rich results
+    "report_progress": "toolnexus.core.context", "sample": "toolnexus.core.context",
+    "elicit": "toolnexus.core.context", "list_roots": "toolnexus.core.context", "can_ask": "toolnexus.core.context",
+    "Image": "toolnexus.core.content", "Audio": "toolnexus.core.content", "Text": "toolnexus.core.content",
+    "EmbeddedResource": "toolnexus.core.content", "Content": "toolnexus.core.content",
+    # MCP resources and prompts (the MCP SDK is imported only when these are used)
+    "resource": "toolnexus.mcp.library", "prompt": "toolnexus.mcp.library",
     # notebooks
     "browse": "toolnexus.jupyter.browser",
 }
 
 __all__ = [
+    "Audio",
+    "Content",
     "CostModel",
     "Diagnostic",
     "DiagnosticError",
+    "EmbeddedResource",
     "Engine",
     "ErrorKind",
+    "Image",
     "Invoker",
     "Lifecycle",
     "Limits",
@@ -74,6 +85,7 @@ __all__ = [
     "Settings",
     "StepRecord",
     "StepStatus",
+    "Text",
     "ToolCall",
     "ToolContext",
     "ToolEntry",
@@ -87,13 +99,20 @@ __all__ = [
     "arun",
     "browse",
     "call",
+    "can_ask",
     "compare_runs",
     "compile",
     "current_context",
     "default_nexus",
+    "elicit",
+    "list_roots",
     "load_mission",
     "load_settings",
+    "prompt",
+    "report_progress",
+    "resource",
     "run",
+    "sample",
     "tool",
 ]
 
@@ -135,8 +154,11 @@ if TYPE_CHECKING:
         ToolSpec,
         current_context,
     )
+    from toolnexus.core.content import Audio, Content, EmbeddedResource, Image, Text
+    from toolnexus.core.context import can_ask, elicit, list_roots, report_progress, sample
     from toolnexus.engine import Engine, Invoker, RunControl
     from toolnexus.jupyter.browser import browse
+    from toolnexus.mcp.library import prompt, resource
     from toolnexus.mission import LoadedMission, Mission, Plan, load_mission
     from toolnexus.registry import Registry, tool
     from toolnexus.registry.search import SearchHit

@@ -5,8 +5,15 @@ Each command group lives in its own module and registers itself on the shared ``
 
 from __future__ import annotations
 
-from toolnexus.cli import config, missions, runs, sandbox, schemas, tools  # noqa: F401  (registers commands)
-from toolnexus.cli import mcp  # noqa: F401  (registers commands)
+from toolnexus.cli import (  # noqa: F401  (registers commands)
+    config,
+    mcp,
+    missions,
+    runs,
+    sandbox,
+    schemas,
+    tools,
+)
 from toolnexus.cli.common import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, app
 
 __all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "EXIT_USAGE", "app", "main"]
