@@ -279,3 +279,37 @@ def test_a_failing_listener_neither_stops_the_change_nor_the_other_listeners(
     assert heard == ["registered d.tool@1.0.0", "unregistered d.tool@1.0.0"]
     assert "d.tool" not in registry.names()
     assert "registry listener" in caplog.text and "widget gone" in caplog.text
+
+
+def test_register_completes_while_the_first_index_build_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolnexus.registry.search_index import SearchIndex
+
+    registry = Registry([ToolSpec(name=f"bulk.tool{i}", summary=f"bulk tool number {i}") for i in range(2000)])
+    registry.register(ToolSpec(name="old.gone", summary="a parquet tool that will be retired"))
+    building, registered = threading.Event(), threading.Event()
+    original = SearchIndex.add_many
+
+    def held_open(self: SearchIndex, specs: list[ToolSpec]) -> None:
+        building.set()  # the build has its snapshot; keep it going until the register below is done
+        assert registered.wait(30), "register waited for the index build"
+        original(self, specs)
+
+    monkeypatch.setattr(SearchIndex, "add_many", held_open)
+    results: list[list[str]] = []
+    searcher = threading.Thread(target=lambda: results.append([h.name for h in registry.search("parquet")]))
+    searcher.start()
+    assert building.wait(30)
+    writer = threading.Thread(
+        target=lambda: (
+            registry.register(ToolSpec(name="csv.to_parquet", summary="Convert CSV to Parquet")),
+            registry.unregister("old.gone"),
+            registered.set(),
+        )
+    )
+    writer.start()
+    writer.join(30)
+    assert registered.is_set()  # the writer was not blocked by the build holding the registry lock
+    searcher.join(30)
+    # Changes made during the build are in the index the first search used and in later ones.
+    assert results == [["csv.to_parquet"]]
+    assert [h.name for h in registry.search("parquet")] == ["csv.to_parquet"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.spec import ToolSpec
-from toolnexus.registry.search import SearchHit, SearchIndex, SearchMode
+from toolnexus.registry.search import SearchHit, SearchMode
 from toolnexus.registry.toolsets import Toolset
 from toolnexus.registry.versions import matches, newest, parse_version, split_ref
+
+if TYPE_CHECKING:  # the index imports numpy: loaded on the first search, not with the registry
+    from toolnexus.registry.search_index import SearchIndex
 
 
 class ToolNotFound(LookupError):
@@ -50,6 +53,8 @@ class Registry:
         self._tools: dict[str, dict[str, ToolSpec]] = {}
         self._listeners: list[RegistryListener] = []
         self._index: SearchIndex | None = None  # built on the first search, then kept current
+        self._index_build = threading.Lock()  # one first build at a time; never held with ``_lock``
+        self._changed: set[str] | None = None  # names changed while a first build runs outside the lock
         self.generation = 0
         self.problems: list[str] = []  # providers that failed to load, for `toolnexus tools doctor`
         for spec in tools:
@@ -143,16 +148,39 @@ class Registry:
         ``"bm25"`` or ``"hybrid"``; see :meth:`SearchIndex.search`. The index is built on the first search
         and then kept current by every ``register``/``unregister``.
         """
-        with self._lock:
-            if self._index is None:
-                index = SearchIndex()
-                index.add_many(self.list())
-                self._index = index
-            index = self._index
+        index = self._index if self._index is not None else self._build_index()
         return index.search(query, k, filters, mode=mode or self.search_mode)
+
+    def _build_index(self) -> SearchIndex:
+        # The first build takes a while at catalog scale (about a second per 100k tools), so it runs
+        # outside the registry lock: a snapshot is indexed while ``register``/``unregister`` go on and
+        # record the names they touch; those are re-indexed from the live tools before the index goes live.
+        from toolnexus.registry.search_index import SearchIndex
+
+        with self._index_build:
+            if self._index is not None:  # another thread built it while this one waited
+                return self._index
+            with self._lock:
+                snapshot = self.list()
+                self._changed = set()
+            index = SearchIndex()
+            try:
+                index.add_many(snapshot)
+            except BaseException:
+                with self._lock:
+                    self._changed = None
+                raise
+            with self._lock:
+                changed, self._changed = self._changed or set(), None
+                self._index = index
+                for name in changed:
+                    self._reindex(name)
+            return index
 
     def _reindex(self, name: str) -> None:
         # Called under the lock after a change: the index always holds each name's latest version.
+        if self._changed is not None:
+            self._changed.add(name)
         if self._index is None:
             return
         versions = self._tools.get(name)

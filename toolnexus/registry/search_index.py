@@ -1,0 +1,247 @@
+"""The inverted BM25 index behind :mod:`toolnexus.registry.search` (numpy; loaded on first use)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from sys import intern
+from typing import Any
+
+import numpy as np
+
+from toolnexus.core.spec import ToolSpec
+from toolnexus.registry.search import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchMode, as_filters
+from toolnexus.registry.search_filters import FilterIndex
+from toolnexus.registry.search_postings import Column, FieldIndex
+from toolnexus.registry.search_text import FIELDS, analyze, field_terms
+from toolnexus.registry.semantic import EmbeddingCache, load_embedder, reciprocal_rank_fusion
+from toolnexus.registry.toolsets import Toolset
+
+__all__ = ["SearchIndex"]
+
+
+@dataclass
+class _Doc:
+    spec: ToolSpec
+    terms: tuple[tuple[str, ...], ...]  # distinct terms per field, in ``SearchIndex.fields`` order
+
+
+class SearchIndex:
+    """A BM25 index of one registry's latest tool versions, kept current by registry events.
+
+    ``add`` and ``remove`` are incremental (cost proportional to the tool's own text); ``search`` scores
+    only the postings of the query's terms. All methods are safe to call from several threads.
+
+    ``fields`` overrides the field weights (:data:`DEFAULT_FIELDS`); ``stopwords``/``stemming`` switch
+    the light normalisation of :func:`~toolnexus.registry.search_text.analyze`. ``semantic_weight`` is
+    the weight of the embedding ranking against BM25's (1.0) in hybrid search, ``rrf_k`` the constant of
+    reciprocal rank fusion.
+    """
+
+    def __init__(
+        self,
+        fields: Mapping[str, FieldWeight] | None = None,
+        *,
+        stopwords: bool = True,
+        stemming: bool = True,
+        semantic_weight: float = 1.0,
+        rrf_k: int = 60,
+    ) -> None:
+        self.fields = dict(DEFAULT_FIELDS if fields is None else fields)
+        unknown = set(self.fields) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown search fields {sorted(unknown)}: the fields are {', '.join(FIELDS)}")
+        self.stopwords, self.stemming = stopwords, stemming
+        self.semantic_weight, self.rrf_k = semantic_weight, rrf_k
+        self._lock = threading.RLock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._indexes = {name: FieldIndex(w.k1, w.b) for name, w in self.fields.items()}
+        self._filters = FilterIndex()
+        self._embeddings = EmbeddingCache()
+        self._slot_of: dict[str, int] = {}
+        self._docs: list[_Doc | None] = []
+        self._names: list[str | None] = []
+        self._alive = Column()
+
+    # -- updates ----------------------------------------------------------------------------------
+
+    def add(self, spec: ToolSpec) -> None:
+        """Index ``spec``, replacing any tool of the same name."""
+        with self._lock:
+            slot = self._slot_of.get(spec.name)
+            if slot is not None and (doc := self._docs[slot]) is not None and doc.spec is spec:
+                return  # the registry re-announces its latest version when an older one changes
+        terms = self._analyse(spec)
+        with self._lock:
+            self._drop(spec.name)
+            self._insert(spec, terms)
+            self._maybe_compact()
+
+    def add_many(self, specs: list[ToolSpec]) -> None:
+        """Index many tools at once (the same as ``add`` for each)."""
+        latest = {spec.name: spec for spec in specs}  # the last of a name wins, as with add
+        analysed = [(spec, self._analyse(spec)) for spec in latest.values()]
+        with self._lock:
+            for name in latest:
+                self._drop(name)
+            first = len(self._docs)
+            for spec, terms in analysed:
+                self._insert(spec, terms, index_fields=False)
+            for field_name, index in self._indexes.items():
+                index.add_many(first, [terms[field_name] for _, terms in analysed])
+            self._maybe_compact()
+
+    def _analyse(self, spec: ToolSpec) -> dict[str, Counter[str]]:
+        terms = field_terms(spec, stopwords=self.stopwords, stemming=self.stemming)
+        # One string object per distinct term, shared by every tool and postings key that holds it.
+        return {name: Counter({intern(t): n for t, n in terms[name].items()}) for name in self.fields}
+
+    def remove(self, name: str) -> None:
+        """Forget the tool called ``name`` (nothing happens if it is not indexed)."""
+        with self._lock:
+            self._drop(name)
+            self._maybe_compact()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._slot_of)
+
+    def _insert(self, spec: ToolSpec, terms: dict[str, Counter[str]], *, index_fields: bool = True) -> None:
+        slot = len(self._docs)
+        # Only the distinct terms are kept per tool (for removal and ``matched``); counts live in postings.
+        self._docs.append(_Doc(spec, tuple(tuple(terms[name]) for name in self._indexes)))
+        self._names.append(spec.name)
+        self._slot_of[spec.name] = slot
+        self._alive.set(slot, 1.0)
+        if index_fields:
+            for name, index in self._indexes.items():
+                index.add(slot, terms[name])
+        self._filters.add(slot, spec)
+        self._embeddings.add(slot, spec)
+
+    def _drop(self, name: str) -> None:
+        slot = self._slot_of.pop(name, None)
+        if slot is None:
+            return
+        doc = self._docs[slot]
+        assert doc is not None
+        for index, terms in zip(self._indexes.values(), doc.terms, strict=True):
+            index.remove(slot, terms)
+        self._filters.remove(slot, doc.spec)
+        self._embeddings.remove(slot)
+        self._docs[slot] = None
+        self._names[slot] = None
+        self._alive.set(slot, 0.0)
+
+    def _maybe_compact(self) -> None:
+        # Free slots are never reused (postings stay sorted); renumber once they outnumber the tools, so
+        # the cost is amortised over at least as many changes as there are tools.
+        if len(self._docs) > 1024 and len(self._docs) > 2 * len(self._slot_of):
+            self._compact()
+
+    def _compact(self) -> None:
+        live = [doc.spec for doc in self._docs if doc is not None]
+        embeddings = self._embeddings
+        self._reset()
+        self._embeddings = EmbeddingCache.reusing(embeddings)
+        self.add_many(live)
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Toolset | Mapping[str, Any] | None = None,
+        *,
+        mode: SearchMode = "bm25",
+    ) -> list[SearchHit]:
+        """The ``k`` best tools for ``query`` among those the filters admit, best first.
+
+        ``filters`` is a :class:`Toolset` or a dict of its fields (so by default retired tools are left
+        out); ``None`` admits every indexed tool. In ``bm25`` mode a hit holds at least one query term
+        and its score is the weighted BM25 sum. In ``hybrid`` mode (needs the ``semantic`` extra, else
+        it is ``bm25``) the BM25 ranking and the embedding ranking are fused by reciprocal rank fusion,
+        the score is the fused score, and tools may be found by meaning alone (``matched`` empty).
+        Ties are broken by name, so results are deterministic.
+        """
+        if mode not in ("bm25", "hybrid", "auto"):
+            raise ValueError(f"search mode {mode!r} is not one of bm25, hybrid, auto")
+        toolset = as_filters(filters)
+        terms = Counter(analyze(query, stopwords=self.stopwords, stemming=self.stemming))
+        embed = load_embedder() if mode != "bm25" and k > 0 else None
+        query_vector = embed([query])[0] if embed is not None and query.strip() else None
+        with self._lock:
+            if not self._slot_of or k <= 0:
+                return []
+            size = len(self._docs)
+            scores, hit = self._bm25(terms, size)
+            admitted = (
+                None
+                if toolset is None
+                else self._filters.mask(toolset, size, self._names, self._slot_of.get)
+            )
+            if admitted is not None:
+                hit &= admitted
+            if query_vector is None or embed is None:
+                return self._hits(self._top(scores, np.flatnonzero(hit), k), scores, terms)
+            return self._hybrid(scores, hit, admitted, query_vector, embed, terms, k)
+
+    def _bm25(self, terms: Counter[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = np.zeros(size)
+        hit = np.zeros(size, dtype=bool)
+        documents = len(self._slot_of)
+        for name, index in self._indexes.items():
+            weight = self.fields[name].weight
+            for term, times in terms.items():
+                index.accumulate(scores, hit, term, times, weight, documents)
+        return scores, hit
+
+    def _top(self, scores: np.ndarray, candidates: np.ndarray, k: int) -> list[int]:
+        # Best k by score, ties by name: keep everything tied with the k-th score, then sort exactly.
+        if len(candidates) > k:
+            values = scores[candidates]
+            kth = np.partition(values, len(values) - k)[len(values) - k]
+            candidates = candidates[values >= kth]
+        names = self._names
+        ranked = sorted(candidates.tolist(), key=lambda s: (-scores[s], names[s]))
+        return ranked[:k]
+
+    def _hybrid(
+        self,
+        scores: np.ndarray,
+        hit: np.ndarray,
+        admitted: np.ndarray | None,
+        query_vector: np.ndarray,
+        embed: Any,
+        terms: Counter[str],
+        k: int,
+    ) -> list[SearchHit]:
+        size = len(scores)
+        depth = max(100, 10 * k)
+        lexical = self._top(scores, np.flatnonzero(hit), depth)
+        vectors = self._embeddings.matrix(size, embed)
+        rankings: list[tuple[np.ndarray, float]] = [(np.asarray(lexical, dtype=np.int64), 1.0)]
+        if vectors.shape[1] == len(query_vector):
+            similarity = vectors @ query_vector
+            eligible = self._alive.data[:size] > 0
+            if admitted is not None:
+                eligible &= admitted
+            similarity[~eligible] = -np.inf
+            dense = self._top(similarity, np.flatnonzero(eligible), depth)
+            rankings.append((np.asarray(dense, dtype=np.int64), self.semantic_weight))
+        fused = reciprocal_rank_fusion(rankings, size, self.rrf_k)
+        return self._hits(self._top(fused, np.flatnonzero(fused > 0), k), fused, terms)
+
+    def _hits(self, slots: list[int], scores: np.ndarray, terms: Counter[str]) -> list[SearchHit]:
+        hits: list[SearchHit] = []
+        for slot in slots:
+            doc = self._docs[slot]
+            assert doc is not None
+            matched = {f: sorted(t for t in terms if t in held) for f, held in zip(self.fields, doc.terms, strict=True)}
+            hits.append(SearchHit(doc.spec, float(scores[slot]), {f: t for f, t in matched.items() if t}))
+        return hits
