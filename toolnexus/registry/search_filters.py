@@ -49,6 +49,23 @@ class FilterIndex:
             postings.append(slot)
         self._masks.clear()
 
+    def add_many(self, first: int, specs: list[ToolSpec]) -> None:
+        """``add`` for each of ``specs`` at slots ``first, first + 1, ...``, one extend per value."""
+        new: dict[tuple[str, str], list[int]] = {}
+        for slot, spec in enumerate(specs, first):
+            for pair in attributes(spec):
+                slots = new.get(pair)
+                if slots is None:
+                    new[pair] = [slot]
+                else:
+                    slots.append(slot)
+        for pair, slots in new.items():
+            postings = self._values.get(pair)
+            if postings is None:
+                postings = self._values[pair] = Postings()
+            postings.extend(slots)
+        self._masks.clear()
+
     def remove(self, slot: int, spec: ToolSpec) -> None:
         for pair in attributes(spec):
             postings = self._values.get(pair)

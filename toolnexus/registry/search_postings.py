@@ -13,8 +13,21 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
+from itertools import chain
 
 import numpy as np
+
+
+def _total(terms: Counter[str]) -> int:
+    return sum(terms.values())
+
+
+class _TermIds(dict[str, int]):
+    """Term -> a dense id in order of first appearance (iterating gives the terms in id order)."""
+
+    def __missing__(self, term: str) -> int:
+        value = self[term] = len(self)
+        return value
 
 
 class Postings:
@@ -34,6 +47,12 @@ class Postings:
         """Add ``slot`` (larger than every slot already here)."""
         self.slots.append(slot)
         self.counts.append(count)
+        self._cache = None
+
+    def extend(self, slots: list[int]) -> None:
+        """Add ``slots`` (increasing, each larger than every slot already here), each with count 1."""
+        self.slots.extend(slots)
+        self.counts.extend([1] * len(slots))
         self._cache = None
 
     def discard(self, slot: int) -> None:
@@ -117,29 +136,41 @@ class FieldIndex:
                 views.pop(term, None)
 
     def add_many(self, first: int, documents: list[Counter[str]]) -> None:
-        """Index ``documents`` at slots ``first, first + 1, ...`` (all larger than any indexed so far)."""
-        new_slots: dict[str, list[int]] = {}
-        new_counts: dict[str, list[int]] = {}
-        for slot, terms in enumerate(documents, first):
-            length = sum(terms.values())
-            self.lengths.set(slot, length)
-            self.total_length += length
-            for term, count in terms.items():
-                if term in new_slots:
-                    new_slots[term].append(slot)
-                    new_counts[term].append(count)
-                else:
-                    new_slots[term] = [slot]
-                    new_counts[term] = [count]
-        for term, slots in new_slots.items():
-            if term in self._slots:
-                self._slots[term].extend(slots)
-                self._counts[term].extend(new_counts[term])
-                self._views.pop(term, None)
+        """Index ``documents`` at slots ``first, first + 1, ...`` (all larger than any indexed so far).
+
+        In bulk, with no Python work per posting: every (term, slot, count) goes into flat numpy arrays
+        (keys and counts are read out of the Counters by C iterators), a stable sort by term id groups
+        each term's postings with their slots still in order, and each term's slice becomes its buffer.
+        """
+        if not documents:
+            return
+        distinct = np.fromiter(map(len, documents), dtype=np.int64, count=len(documents))
+        lengths = np.fromiter(map(_total, documents), dtype=np.float64, count=len(documents))
+        for slot in (first + len(documents) - 1,):  # grow the column once
+            self.lengths.set(slot, 0.0)
+        self.lengths.data[first : first + len(documents)] = lengths
+        self.total_length += int(lengths.sum())
+        ids = _TermIds()
+        total = int(distinct.sum())
+        term_ids = np.fromiter(map(ids.__getitem__, chain.from_iterable(documents)), dtype=np.int64, count=total)
+        counts = np.fromiter(
+            chain.from_iterable(map(Counter.values, documents)), dtype=np.int32, count=total
+        )
+        slots = np.repeat(np.arange(first, first + len(documents), dtype=np.int32), distinct)
+        order = np.argsort(term_ids, kind="stable")
+        bounds = np.searchsorted(term_ids[order], np.arange(len(ids) + 1)).tolist()
+        slot_bytes, count_bytes = slots[order].tobytes(), counts[order].tobytes()
+        slots_of, counts_of, views = self._slots, self._counts, self._views
+        for term, start, end in zip(ids, bounds, bounds[1:], strict=False):
+            s, e = start * 4, end * 4
+            if term in slots_of:
+                slots_of[term].frombytes(slot_bytes[s:e])
+                counts_of[term].frombytes(count_bytes[s:e])
+                views.pop(term, None)
             else:
-                self._slots[term] = array("i", slots)
-                self._counts[term] = array("i", new_counts[term])
-        self._df_histogram = Counter(len(slots) for slots in self._slots.values())
+                slots_of[term] = array("i", slot_bytes[s:e])
+                counts_of[term] = array("i", count_bytes[s:e])
+        self._df_histogram = Counter(map(len, slots_of.values()))
 
     def remove(self, slot: int, terms: Iterable[str]) -> None:
         """Forget the document at ``slot`` (``terms``: the distinct terms it was added with)."""

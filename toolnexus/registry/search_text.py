@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
+from itertools import chain
+from sys import intern
 
 from toolnexus.core.spec import ToolSpec
 
@@ -82,14 +84,45 @@ def stem(word: str) -> str:
     return word[:-1]
 
 
+def _word_terms(word: str, stopwords: bool, stemming: bool) -> tuple[str, ...]:
+    # The index terms of one ``_WORD`` match: what ``analyze`` yields for it, in order.
+    terms = tokenize(word)
+    if stopwords:
+        terms = [t for t in terms if t not in STOPWORDS]
+    return tuple(intern(stem(t) if stemming else t) for t in terms)
+
+
+class _TermCache(dict[str, tuple[str, ...]]):
+    """Word -> its index terms, for one analysis setting.
+
+    Catalog text repeats its words endlessly, so splitting, stopwords and stemming run once per distinct
+    word and each occurrence costs a dict lookup (building a 100k-tool index went from ~20 s to seconds).
+    The terms are interned, so every tool and postings key holding a term shares one string object.
+    """
+
+    LIMIT = 1 << 20  # distinct words kept; a bound on memory, reached only by huge unique-word catalogs
+
+    def __init__(self, stopwords: bool, stemming: bool) -> None:
+        super().__init__()
+        self.stopwords, self.stemming = stopwords, stemming
+
+    def __missing__(self, word: str) -> tuple[str, ...]:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        terms = self[word] = _word_terms(word, self.stopwords, self.stemming)
+        return terms
+
+
+_CACHES = {(stop, stem_): _TermCache(stop, stem_) for stop in (True, False) for stem_ in (True, False)}
+
+
+def _terms(text: str, stopwords: bool, stemming: bool) -> chain[str]:
+    return chain.from_iterable(map(_CACHES[stopwords, stemming].__getitem__, _WORD.findall(text)))
+
+
 def analyze(text: str, *, stopwords: bool = True, stemming: bool = True) -> list[str]:
     """The index terms of ``text``: tokens, without stopwords, plurals folded (each step optional)."""
-    words = tokenize(text)
-    if stopwords and stemming:
-        return [stem(w) for w in words if w not in STOPWORDS]
-    if stopwords:
-        return [w for w in words if w not in STOPWORDS]
-    return [stem(w) for w in words] if stemming else words
+    return list(_terms(text, bool(stopwords), bool(stemming)))
 
 
 def _argument_text(schema: object, depth: int = 0) -> list[str]:
@@ -122,7 +155,5 @@ def field_texts(spec: ToolSpec) -> dict[str, str]:
 
 def field_terms(spec: ToolSpec, *, stopwords: bool = True, stemming: bool = True) -> dict[str, Counter[str]]:
     """Term counts per searchable field of ``spec``."""
-    return {
-        field: Counter(analyze(text, stopwords=stopwords, stemming=stemming))
-        for field, text in field_texts(spec).items()
-    }
+    stopwords, stemming = bool(stopwords), bool(stemming)
+    return {field: Counter(_terms(text, stopwords, stemming)) for field, text in field_texts(spec).items()}
