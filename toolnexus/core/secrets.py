@@ -11,6 +11,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from toolnexus.core.content import MARKER
+
 REDACTED = "***"
 
 # A key names a secret when its last word does: `api_key`, `github_token`, `client_secret`, `Authorization`
@@ -33,6 +35,11 @@ _KNOWN = [
 ]
 # Token-sized runs only: long base64 payloads (files, images) are data, not credentials.
 _CANDIDATE = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{24,128}(?![A-Za-z0-9+/_=-])")
+
+
+# Content blocks that carry bytes, and their base64 fields (see toolnexus.core.content).
+_BINARY = frozenset({"image", "audio", "resource"})
+_PAYLOAD = frozenset({"data", "blob"})
 
 
 def _entropy(text: str) -> float:
@@ -63,6 +70,8 @@ def scrub(value: Any, *, key: str | None = None) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, dict):
+        if value.get(MARKER) in _BINARY:  # a binary content block: its base64 payload is data, whatever its entropy
+            return {k: v if k in _PAYLOAD and isinstance(v, str) else scrub(v, key=str(k)) for k, v in value.items()}
         return {k: scrub(v, key=str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]

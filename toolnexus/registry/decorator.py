@@ -9,6 +9,7 @@ from typing import Any, TypeVar, get_type_hints, overload
 
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from toolnexus.core.spec import CostModel, Lifecycle, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.registry.versions import parse_version
@@ -36,10 +37,21 @@ class PythonTool:
         self.returns = returns
         self.takes = takes
         self.is_async = inspect.iscoroutinefunction(fn)
+        # A call with no arguments to a function whose parameters all have defaults (a mission step that
+        # only orders itself after others, say) gets the defaults without a round through pydantic: its
+        # model would do the same (defaults are not validated; a mutable one is copied). Parameters with
+        # a default factory keep the pydantic path.
+        fields = arguments.model_fields
+        defaults = [(name, fields[name]) for name in takes
+                    if name in fields and not fields[name].is_required()
+                    and fields[name].default_factory is None]
+        self._defaults_only: list[tuple[str, FieldInfo]] | None = defaults if len(defaults) == len(takes) else None
 
     def bind_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        model = self.arguments.model_validate(arguments)
-        return {name: getattr(model, name) for name in self.takes}
+        if not arguments and self._defaults_only is not None:
+            return {name: field.get_default() for name, field in self._defaults_only}
+        values = self.arguments.model_validate(arguments).__dict__
+        return {name: values[name] for name in self.takes}
 
     def dump(self, value: Any) -> Any:
         if value is None or isinstance(value, str | int | float | bool):

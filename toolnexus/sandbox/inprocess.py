@@ -29,7 +29,7 @@ class InProcessRuntime:
                 kind=ErrorKind.RUNTIME_ERROR,
                 message=f"{spec.ref} has no in-process implementation ({spec.entry.kind} tool); "
                         "run it with runtime: process"))
-        ctx = self.context.model_copy(update={"run_id": call.run_id, "step_id": call.step_id})
+        ctx = _call_context(self.context, call.run_id, call.step_id)
         try:
             if getattr(fn, "is_async", False):
                 token = use_context(ctx)
@@ -46,6 +46,28 @@ class InProcessRuntime:
 
     async def aclose(self) -> None:
         return None
+
+
+def _call_context(base: ToolContext, run_id: str | None, step_id: str | None) -> ToolContext:
+    """``base`` for one call: the same settings, the call's run and step ids.
+
+    What ``base.model_copy(update=...)`` gives (a shallow copy), built directly: a model copy cost more
+    than the rest of an in-process call of a no-op tool.
+    """
+    if base.run_id == run_id and base.step_id == step_id:
+        return base  # nothing differs (a context made for this call already)
+    if base.__pydantic_extra__ or base.__pydantic_private__:
+        return base.model_copy(update={"run_id": run_id, "step_id": step_id})
+    ctx = object.__new__(type(base))
+    _set = object.__setattr__
+    _set(ctx, "__dict__", {**base.__dict__, "run_id": run_id, "step_id": step_id})
+    _set(ctx, "__pydantic_fields_set__", base.__pydantic_fields_set__ | _IDS)
+    _set(ctx, "__pydantic_extra__", None)
+    _set(ctx, "__pydantic_private__", None)
+    return ctx
+
+
+_IDS = frozenset({"run_id", "step_id"})
 
 
 def _in_context(ctx: ToolContext, fn: Any, arguments: dict[str, Any]) -> Any:
