@@ -135,3 +135,26 @@ def test_mcp_is_not_a_policy_floor(workspace: Path) -> None:
     with pytest.raises(DiagnosticError) as caught:
         load_settings(environ={})
     assert "unknown runtime 'mcp'" in str(caught.value)
+
+
+def test_search_settings_reach_the_registry_and_config_show(workspace: Path) -> None:
+    from toolnexus.api import default_registry
+
+    assert load_settings(environ={}).settings.search.mode == "bm25"
+    (workspace / "toolnexus.toml").write_text('[search]\nmode = "hybrid"\n')
+    loaded = load_settings(environ={"TOOLNEXUS_SEARCH__SEMANTIC_WEIGHT": "0.5"})
+    assert loaded.sources["search.mode"].endswith("toolnexus.toml")
+    registry = default_registry(loaded.settings)
+    assert (registry.search_mode, registry.semantic_weight) == ("hybrid", 0.5)
+    result = CliRunner().invoke(app, ["config", "show", "--json", "--workspace", str(workspace)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["search.mode"]["value"] == "hybrid"
+    assert shown["search.semantic_weight"] == {"value": 0.5, "source": "env TOOLNEXUS_SEARCH__SEMANTIC_WEIGHT"}
+
+
+def test_unknown_search_mode_is_an_error_naming_the_key(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text('[search]\nmode = "semantic"\n')
+    with pytest.raises(DiagnosticError) as info:
+        load_settings(environ={})
+    assert "search.mode" in str(info.value)

@@ -275,7 +275,9 @@ def _mcp_provider(settings: Settings, registry: Registry) -> Any:
 
 def default_registry(settings: Settings) -> Registry:
     """Built-ins, ``@tool`` functions, installed packages' tools, configured modules and manifests."""
-    registry = Registry(builtin_specs())
+    registry = Registry(
+        builtin_specs(), search_mode=settings.search.mode, semantic_weight=settings.search.semantic_weight
+    )
     follow_decorated(registry.register)
     if settings.tools.entry_points:
         load_entry_points(registry)

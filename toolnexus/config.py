@@ -43,6 +43,17 @@ class HttpSettings(BaseModel):
     allow_hosts: list[str] = Field(default_factory=list, description="hosts http.fetch may reach regardless")
 
 
+class SearchSettings(BaseModel):
+    """How ``registry.search`` ranks tools (the CLI, MCP's ``tools.search``, the tool browser)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["bm25", "hybrid"] = Field(
+        "bm25", description="bm25, or hybrid: BM25 fused with embeddings (needs toolnexus[semantic], else bm25)")
+    semantic_weight: float = Field(
+        1.0, ge=0.0, le=10.0, description="weight of the embedding ranking against BM25's (1.0) in hybrid mode")
+
+
 class SandboxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -174,6 +185,7 @@ class Settings(BaseModel):
     http: HttpSettings = Field(default_factory=HttpSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     toolsets: dict[str, Toolset] = Field(default_factory=dict, description="named groups of tools, by name")
     mcp: McpSettings = Field(default_factory=McpSettings)
 

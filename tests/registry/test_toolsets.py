@@ -93,3 +93,58 @@ def test_toolsets_come_from_toolnexus_toml(workspace: Path) -> None:
         chosen = names(readers.select(nexus.registry.list()))
     assert {"files.read", "files.list", "json.query", "text.render"} <= set(chosen)
     assert "http.fetch" not in chosen and "files.write" not in chosen
+
+
+def _matches_by_definition(toolset: Toolset, tool: ToolSpec) -> bool:
+    # The rule as documented on Toolset, written plainly: the compiled matcher must agree with it.
+    import fnmatch
+
+    if any(fnmatch.fnmatchcase(tool.name, p) for p in toolset.exclude):
+        return False
+    if any(fnmatch.fnmatchcase(tool.name, p) for p in toolset.include):
+        return True
+    return (
+        (not toolset.namespaces or any(tool.name.startswith(ns + ".") or tool.namespace == ns
+                                       for ns in toolset.namespaces))
+        and (not toolset.tags or bool(set(toolset.tags) & set(tool.tags)))
+        and (not toolset.tiers or tool.tier in toolset.tiers)
+        and (not toolset.runtimes or tool.runtime in toolset.runtimes)
+        and (not toolset.lifecycle or tool.lifecycle in toolset.lifecycle)
+    )
+
+
+def test_compiled_matches_agrees_with_the_definition_on_every_combination() -> None:
+    import itertools
+    import random
+
+    rng = random.Random(6)
+    tools = [
+        spec(f"{ns}.{verb}", tier, tags, lifecycle)
+        for ns, verb, tier, tags, lifecycle in itertools.product(
+            ("files", "files.deep", "web"), ("read", "write"), ("read_only", "privileged"),
+            ((), ("io",), ("io", "net")), ("active", "retired"),
+        )
+    ]
+    choices = {
+        "namespaces": ([], ["files"], ["web", "files.deep"]),
+        "tags": ([], ["io"], ["net", "zzz"]),
+        "tiers": ([], ["read_only"]),
+        "lifecycle": ([], ["retired"], ["active", "deprecated"]),
+        "include": ([], ["web.read"], ["files.*", "nope"]),
+        "exclude": ([], ["files.deep.write"], ["*.read", "w?b.write"]),
+    }
+    for _ in range(300):
+        toolset = Toolset(**{key: rng.choice(values) for key, values in choices.items()})
+        for tool in tools:
+            assert toolset.matches(tool) is _matches_by_definition(toolset, tool), (toolset, tool.name)
+
+
+def test_changing_a_toolset_recompiles_its_criteria() -> None:
+    tool = spec("files.read", tags=("io",))
+    toolset = Toolset(tags=["io"])
+    assert toolset.matches(tool)
+    toolset.tags = ["net"]
+    assert not toolset.matches(tool)
+    assert toolset.model_copy(update={"tags": ["io"]}).matches(tool)
+    assert not toolset.matches(tool)
+    assert toolset == Toolset(tags=["net"])  # the compiled criteria do not take part in equality

@@ -164,6 +164,8 @@ class ToolEntry(BaseModel):
 class ToolExample(BaseModel):
     """An example call: arguments and, optionally, the result it gives."""
 
+    model_config = ConfigDict(extra="forbid")  # a typo such as ``resut:`` is an error, not a lost result
+
     arguments: dict[str, Any]
     result: Any = None
     description: str | None = None

@@ -44,11 +44,15 @@ class Registry:
     Reads take a snapshot under the lock and work on it afterwards, so a listing is never torn by a
     concurrent ``register``. Listeners hear ``("registered" | "unregistered", spec)`` after each change.
     ``search_mode`` is the default mode of :meth:`search` (``"bm25"``, or ``"hybrid"`` to fuse in the
-    ``semantic`` extra's embeddings when it is installed).
+    ``semantic`` extra's embeddings when it is installed); ``semantic_weight`` weighs the embedding ranking
+    against BM25's (1.0) in hybrid mode. Both come from the ``[search]`` settings in a Nexus.
     """
 
-    def __init__(self, tools: Iterable[ToolSpec] = (), *, search_mode: SearchMode = "bm25") -> None:
+    def __init__(
+        self, tools: Iterable[ToolSpec] = (), *, search_mode: SearchMode = "bm25", semantic_weight: float = 1.0
+    ) -> None:
         self.search_mode: SearchMode = search_mode
+        self.semantic_weight = semantic_weight
         self._lock = threading.RLock()
         self._tools: dict[str, dict[str, ToolSpec]] = {}
         self._listeners: list[RegistryListener] = []
@@ -163,7 +167,7 @@ class Registry:
             with self._lock:
                 snapshot = self.list()
                 self._changed = set()
-            index = SearchIndex()
+            index = SearchIndex(semantic_weight=self.semantic_weight)
             try:
                 index.add_many(snapshot)
             except BaseException:
