@@ -146,7 +146,10 @@ def test_search_settings_reach_the_registry_and_config_show(workspace: Path) -> 
     assert loaded.sources["search.mode"].endswith("toolnexus.toml")
     registry = default_registry(loaded.settings)
     assert (registry.search_mode, registry.semantic_weight) == ("hybrid", 0.5)
-    result = CliRunner().invoke(app, ["config", "show", "--json", "--workspace", str(workspace)])
+    result = CliRunner().invoke(
+        app, ["config", "show", "--json", "--workspace", str(workspace)],
+        env={"TOOLNEXUS_SEARCH__SEMANTIC_WEIGHT": "0.5"},
+    )
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["search.mode"]["value"] == "hybrid"
