@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import threading
 from collections.abc import Callable, Iterable
@@ -9,7 +10,6 @@ from typing import Any, TypeVar, get_type_hints, overload
 
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
-from pydantic.fields import FieldInfo
 
 from toolnexus.core.spec import CostModel, Lifecycle, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.registry.versions import parse_version
@@ -18,6 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SPEC_ATTR = "__toolnexus_spec__"
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
+_IMMUTABLE = (type(None), bool, int, float, str, bytes)
 
 # Decorated tools, in decoration order; registries that include decorated tools read and follow this.
 _decorated: list[ToolSpec] = []
@@ -37,19 +38,24 @@ class PythonTool:
         self.returns = returns
         self.takes = takes
         self.is_async = inspect.iscoroutinefunction(fn)
-        # A call with no arguments to a function whose parameters all have defaults (a mission step that
-        # only orders itself after others, say) gets the defaults without a round through pydantic: its
-        # model would do the same (defaults are not validated; a mutable one is copied). Parameters with
-        # a default factory keep the pydantic path.
+        # A call with no arguments to a function whose parameters all have plain defaults (a mission step
+        # that only orders itself after others, say) gets the defaults without a round through pydantic:
+        # its model would do the same (defaults are not validated; a mutable one is deep-copied per call).
+        # Parameters with a default factory keep the pydantic path.
         fields = arguments.model_fields
-        defaults = [(name, fields[name]) for name in takes
-                    if name in fields and not fields[name].is_required()
-                    and fields[name].default_factory is None]
-        self._defaults_only: list[tuple[str, FieldInfo]] | None = defaults if len(defaults) == len(takes) else None
+        plain = [name for name in takes if name in fields and not fields[name].is_required()
+                 and fields[name].default_factory is None]
+        self._defaults: dict[str, Any] | None = (
+            {name: fields[name].default for name in takes} if len(plain) == len(takes) else None)
+        self._mutable_defaults = [name for name, value in (self._defaults or {}).items()
+                                  if not isinstance(value, _IMMUTABLE)]
 
     def bind_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        if not arguments and self._defaults_only is not None:
-            return {name: field.get_default() for name, field in self._defaults_only}
+        if not arguments and self._defaults is not None:
+            values = dict(self._defaults)
+            for name in self._mutable_defaults:
+                values[name] = copy.deepcopy(values[name])
+            return values
         values = self.arguments.model_validate(arguments).__dict__
         return {name: values[name] for name in self.takes}
 
