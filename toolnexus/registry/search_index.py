@@ -16,7 +16,7 @@ from toolnexus.core.spec import ToolSpec
 from toolnexus.registry.search import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchMode, as_filters
 from toolnexus.registry.search_filters import FilterIndex
 from toolnexus.registry.search_postings import Column, FieldIndex
-from toolnexus.registry.search_text import FIELDS, analyze, field_terms
+from toolnexus.registry.search_text import FIELDS, analyze, field_counts
 from toolnexus.registry.semantic import EmbeddingCache, load_embedder, reciprocal_rank_fusion
 from toolnexus.registry.toolsets import Toolset
 
@@ -37,7 +37,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Doc:
     spec: ToolSpec
     terms: tuple[tuple[str, ...], ...]  # distinct terms per field, in ``SearchIndex.fields`` order
@@ -105,16 +105,15 @@ class SearchIndex:
                 for name in latest:
                     self._drop(name)
                 first = len(self._docs)
-                for spec, terms in analysed:
-                    self._insert(spec, terms, index_fields=False, index_filters=False)
+                self._insert_many(first, analysed)
                 self._filters.add_many(first, [spec for spec, _ in analysed])
                 for field_name, index in self._indexes.items():
                     index.add_many(first, [terms[field_name] for _, terms in analysed])
                 self._maybe_compact()
 
-    def _analyse(self, spec: ToolSpec) -> dict[str, Counter[str]]:
+    def _analyse(self, spec: ToolSpec) -> dict[str, dict[str, int]]:
         # Terms come interned from the analysis cache: one string object per term, shared by every tool.
-        terms = field_terms(spec, stopwords=self.stopwords, stemming=self.stemming)
+        terms = field_counts(spec, stopwords=self.stopwords, stemming=self.stemming)
         return {name: terms[name] for name in self.fields}
 
     def remove(self, name: str) -> None:
@@ -127,21 +126,31 @@ class SearchIndex:
         with self._lock:
             return len(self._slot_of)
 
-    def _insert(
-        self, spec: ToolSpec, terms: dict[str, Counter[str]], *, index_fields: bool = True, index_filters: bool = True
-    ) -> None:
+    def _insert(self, spec: ToolSpec, terms: dict[str, dict[str, int]]) -> None:
         slot = len(self._docs)
         # Only the distinct terms are kept per tool (for removal and ``matched``); counts live in postings.
         self._docs.append(_Doc(spec, tuple(tuple(terms[name]) for name in self._indexes)))
         self._names.append(spec.name)
         self._slot_of[spec.name] = slot
         self._alive.set(slot, 1.0)
-        if index_fields:
-            for name, index in self._indexes.items():
-                index.add(slot, terms[name])
-        if index_filters:
-            self._filters.add(slot, spec)
+        for name, index in self._indexes.items():
+            index.add(slot, terms[name])
+        self._filters.add(slot, spec)
         self._embeddings.add(slot, spec)
+
+    def _insert_many(self, first: int, analysed: list[tuple[ToolSpec, dict[str, dict[str, int]]]]) -> None:
+        # ``_insert`` for many tools at slots ``first, ...``, minus field and filter postings (the caller adds
+        # those in bulk).
+        docs, names, slot_of, pending = self._docs, self._names, self._slot_of, self._embeddings.add
+        fields = list(self._indexes)
+        for slot, (spec, terms) in enumerate(analysed, first):
+            docs.append(_Doc(spec, tuple([tuple(terms[name]) for name in fields])))
+            names.append(spec.name)
+            slot_of[spec.name] = slot
+            pending(slot, spec)
+        if analysed:
+            self._alive.set(first + len(analysed) - 1, 1.0)  # grows the column once
+            self._alive.data[first : first + len(analysed)] = 1.0
 
     def _drop(self, name: str) -> None:
         slot = self._slot_of.pop(name, None)

@@ -12,13 +12,13 @@ import math
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import chain
 
 import numpy as np
 
 
-def _total(terms: Counter[str]) -> int:
+def _total(terms: Mapping[str, int]) -> int:
     return sum(terms.values())
 
 
@@ -115,7 +115,7 @@ class FieldIndex:
         slots = self._slots.get(term)
         return 0 if slots is None else len(slots)
 
-    def add(self, slot: int, terms: Counter[str]) -> None:
+    def add(self, slot: int, terms: Mapping[str, int]) -> None:
         """Index one document's term counts at ``slot`` (larger than every slot indexed so far)."""
         length = sum(terms.values())
         self.lengths.set(slot, length)
@@ -135,11 +135,11 @@ class FieldIndex:
                 counts_of[term].append(count)
                 views.pop(term, None)
 
-    def add_many(self, first: int, documents: list[Counter[str]]) -> None:
+    def add_many(self, first: int, documents: list[dict[str, int]]) -> None:
         """Index ``documents`` at slots ``first, first + 1, ...`` (all larger than any indexed so far).
 
         In bulk, with no Python work per posting: every (term, slot, count) goes into flat numpy arrays
-        (keys and counts are read out of the Counters by C iterators), a stable sort by term id groups
+        (keys and counts are read out of the dicts by C iterators), a stable sort by term id groups
         each term's postings with their slots still in order, and each term's slice becomes its buffer.
         """
         if not documents:
@@ -154,7 +154,7 @@ class FieldIndex:
         total = int(distinct.sum())
         term_ids = np.fromiter(map(ids.__getitem__, chain.from_iterable(documents)), dtype=np.int64, count=total)
         counts = np.fromiter(
-            chain.from_iterable(map(Counter.values, documents)), dtype=np.int32, count=total
+            chain.from_iterable(map(dict.values, documents)), dtype=np.int32, count=total
         )
         slots = np.repeat(np.arange(first, first + len(documents), dtype=np.int32), distinct)
         order = np.argsort(term_ids, kind="stable")

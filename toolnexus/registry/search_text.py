@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, MutableMapping
 from functools import lru_cache
 from itertools import chain
 from sys import intern
+
+try:  # the C loop behind ``Counter.update``, without ``Counter()``'s ~3 µs per call (5 calls per tool)
+    from _collections import _count_elements
+except ImportError:  # pragma: no cover - other interpreters
+
+    def _count_elements(mapping: MutableMapping[str, int], iterable: Iterable[str]) -> None:
+        for item in iterable:
+            mapping[item] = mapping.get(item, 0) + 1
 
 from toolnexus.core.spec import ToolSpec
 
@@ -155,5 +164,16 @@ def field_texts(spec: ToolSpec) -> dict[str, str]:
 
 def field_terms(spec: ToolSpec, *, stopwords: bool = True, stemming: bool = True) -> dict[str, Counter[str]]:
     """Term counts per searchable field of ``spec``."""
+    counts = field_counts(spec, stopwords=stopwords, stemming=stemming)
+    return {field: Counter(terms) for field, terms in counts.items()}
+
+
+def field_counts(spec: ToolSpec, *, stopwords: bool = True, stemming: bool = True) -> dict[str, dict[str, int]]:
+    """:func:`field_terms` as plain dicts (what the index builds from; cheaper to make than Counters)."""
     stopwords, stemming = bool(stopwords), bool(stemming)
-    return {field: Counter(_terms(text, stopwords, stemming)) for field, text in field_texts(spec).items()}
+    out: dict[str, dict[str, int]] = {}
+    for field, text in field_texts(spec).items():
+        counts: dict[str, int] = {}
+        _count_elements(counts, _terms(text, stopwords, stemming))
+        out[field] = counts
+    return out
