@@ -49,3 +49,17 @@ def test_ordinary_values_are_left_alone(safe: str) -> None:
 def test_long_base64_payloads_are_data_not_credentials() -> None:
     payload = base64.b64encode(os.urandom(3000)).decode()
     assert scrub_text(payload) == payload
+
+
+def test_binary_content_blocks_keep_their_payload_other_fields_are_scrubbed() -> None:
+    payload = base64.b64encode(bytes(range(48))).decode()  # token-sized, high-entropy
+    assert scrub_text(payload) == REDACTED
+    token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    image = {"toolnexus:content": "image", "data": payload, "mimeType": "image/png"}
+    resource = {"toolnexus:content": "resource", "uri": f"https://x/{token}", "blob": payload}
+    mixed = {"toolnexus:content": "mixed", "blocks": [image, resource], "data": {"note": payload}}
+    out = scrub(mixed)
+    assert out["blocks"][0] == image
+    assert out["blocks"][1]["blob"] == payload and token not in out["blocks"][1]["uri"]
+    assert out["data"] == {"note": REDACTED}  # structured data of a mixed result is not a payload
+    assert scrub({"data": payload}) == {"data": REDACTED}  # nor is a `data` key outside a content block
