@@ -12,6 +12,7 @@ queries at the larger sizes because each takes long; the output says how many.
 
     python benchmarks/discovery_speed.py                      # 1k, 10k, 100k
     python benchmarks/discovery_speed.py --sizes 1000 10000 --queries 200 --hybrid
+    python benchmarks/discovery_speed.py --build-only --sizes 10000 100000   # index build time, 3 runs each
 """
 
 from __future__ import annotations
@@ -187,13 +188,31 @@ def bench_registration(size: int, samples: int) -> None:
     print(f"retire (unregister) one tool from it: {(time.perf_counter() - started) * 1000:.3f} ms")
 
 
+def bench_build(size: int, runs: int = 3) -> None:
+    """Only the index build (``SearchIndex().add_many``), ``runs`` times, each after a full collection."""
+    catalog = Catalog(seed=size)
+    specs = [catalog.tool() for _ in range(size)]
+    times = []
+    for _ in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        SearchIndex().add_many(specs)
+        times.append(time.perf_counter() - started)
+    print(f"| {size:,} | toolnexus bm25 build | {' / '.join(f'{t:.2f}' for t in times)} s |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--queries", type=int, default=300, help="queries per size for toolnexus")
     parser.add_argument("--hybrid", action="store_true",
                         help="also time hybrid search (the semantic extra) at sizes up to 10,000")
+    parser.add_argument("--build-only", action="store_true", help="only time building the index")
     args = parser.parse_args()
+    if args.build_only:
+        for size in args.sizes:
+            bench_build(size)
+        return
     print("times in ms unless marked s; filtered = namespace 'github' + tier read_only (median / p95); rank-bm25 "
           "runs fewer queries at larger sizes (column 'queries')")
     print("| tools | system | build s | queries | median ms | p95 ms | p95 CPU ms | filtered ms |")
