@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from typing import Any
@@ -41,3 +42,19 @@ async def test_stopping_the_extension_stops_its_workers_and_the_endpoint(
     async with httpx2.AsyncClient(timeout=30) as http:
         after = await http.post(mcp_url, json={}, headers={**mcp_headers, "Accept": "application/json"})
     assert after.status_code == 503
+
+
+async def test_the_started_server_heap_is_frozen_until_the_extension_stops(
+        jp_serverapp: Any, toolnexus_server: ToolnexusExtension) -> None:
+    assert gc.get_freeze_count() == 0  # pytest-jupyter does not run the server's start hook
+    await toolnexus_server._start_jupyter_server_extension(jp_serverapp)
+    frozen = gc.get_freeze_count()
+    await toolnexus_server.stop_extension()
+    assert frozen > 10_000  # the server's modules, classes and configuration
+    assert gc.get_freeze_count() == 0
+
+
+async def test_freezing_can_be_turned_off(jp_serverapp: Any, toolnexus_server: ToolnexusExtension) -> None:
+    toolnexus_server.freeze_startup_heap = False
+    await toolnexus_server._start_jupyter_server_extension(jp_serverapp)
+    assert gc.get_freeze_count() == 0

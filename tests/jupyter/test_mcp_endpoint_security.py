@@ -80,3 +80,33 @@ async def test_an_unknown_toolset_is_not_found(mcp_url: str, mcp_headers: dict[s
     missing = await post(f"{mcp_url}/tesitng", mcp_headers)
     assert missing.status_code == 404
     assert "testing" in missing.json()["error"]["message"]  # did you mean …
+
+
+async def test_a_connection_reuses_its_identity_only_for_the_same_credentials(
+        jp_serverapp: Any, mcp_url: str, mcp_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = jp_serverapp.identity_provider
+    asked: list[str] = []
+    original = provider.get_user_token  # where Jupyter's provider checks a token (once it has no user yet)
+
+    def get_user_token(handler: Any) -> Any:
+        asked.append(handler.request.headers.get("Authorization", ""))
+        return original(handler)
+
+    monkeypatch.setattr(provider, "get_user_token", get_user_token)
+    statuses = []
+    # One keep-alive connection: the same token twice, then a wrong one, none, and the right one again.
+    async with httpx2.AsyncClient(timeout=30, limits=httpx2.Limits(max_connections=1)) as http:
+        for headers in (mcp_headers, mcp_headers, {"Authorization": "token wrong"}, {}, mcp_headers):
+            reply = await http.post(mcp_url, json=INITIALIZE, headers={**MCP_ACCEPT, **headers})
+            statuses.append(reply.status_code)
+    assert statuses == [200, 200, 403, 403, 200]
+    # Asked for the first request and for each change of credentials; the token's repeats reuse its answer.
+    assert asked == [mcp_headers["Authorization"], "token wrong", ""]
+
+
+async def test_the_endpoint_sets_no_login_cookie(mcp_url: str, mcp_headers: dict[str, str]) -> None:
+    accepted = await post(mcp_url, mcp_headers)
+    async with httpx2.AsyncClient(timeout=30) as http:  # Jupyter's own API does, for the same token
+        status = await http.get(mcp_url.removesuffix("toolnexus/mcp") + "api/status", headers=mcp_headers)
+    assert accepted.status_code == 200 and "set-cookie" not in accepted.headers
+    assert status.status_code == 200 and "set-cookie" in status.headers

@@ -3,19 +3,32 @@ that kills the call's sandbox, and tools/list_changed in both protocol eras."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import mcp_types as types
 import pytest
 from mcp.shared.subscriptions import ToolsListChanged
 
 from tests.engine.support import alive, await_until, descendants, read_pids
+from toolnexus import report_progress, tool
 from toolnexus.core.spec import ToolSpec
 from toolnexus.jupyter.extension import ToolnexusExtension
+from toolnexus.registry.discovery import specs_in
 
 ERAS = ["legacy", "auto"]
+HEARD: dict[str, asyncio.Event] = {}  # set by the test once its client heard the tool's progress
+
+
+@tool(name="test.waits_for_its_progress", register=False)
+async def waits_for_its_progress() -> str:
+    """Report progress, then wait until the client has heard it (the server shares the test's loop)."""
+    report_progress(0.5, 1.0, "half way")
+    await asyncio.wait_for(HEARD["event"].wait(), 20)
+    return "heard"
 
 MISSION = """\
 mission: two-steps
@@ -77,6 +90,44 @@ async def test_a_tool_call_reports_start_and_end(toolnexus_server: ToolnexusExte
     async with mcp_connect("legacy") as client:
         await client.call_tool("test.echo", {"value": "x"}, progress_callback=on_progress)
     assert progress == [0.0, 1.0]
+
+
+async def test_a_streamed_response_reaches_the_client_before_it_ends(toolnexus_server: ToolnexusExtension,
+                                                                     mcp_connect: Any) -> None:
+    # The bridge holds a response's first chunk for a moment, hoping to send the response whole: a stream
+    # that goes on must still be flushed, or this tool would wait for its progress to be heard in vain.
+    assert toolnexus_server.service is not None
+    toolnexus_server.service.nexus.registry.register(specs_in(waits_for_its_progress)[0])
+    heard = HEARD["event"] = asyncio.Event()
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        if message == "half way":
+            heard.set()
+
+    async with mcp_connect("legacy") as client:
+        result = await client.call_tool("test.waits_for_its_progress", {}, progress_callback=on_progress)
+    assert result.is_error is False and result.structured_content == {"result": "heard"}
+
+
+async def test_a_quick_response_goes_out_whole(toolnexus_server: ToolnexusExtension, mcp_url: str,
+                                               mcp_headers: dict[str, str]) -> None:
+    # An event stream that ends right after its one event is sent in one piece, with its length.
+    headers = {**mcp_headers, "Accept": "application/json, text/event-stream"}
+    async with httpx2.AsyncClient(timeout=30, headers=headers) as http:
+        opened = await http.post(mcp_url, json={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}})
+        session = {"Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+        await http.post(mcp_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+        called = await http.post(mcp_url, headers=session, json={
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "test.echo", "arguments": {"value": "x"}}})
+    assert called.status_code == 200
+    assert called.headers["content-type"].startswith("text/event-stream")
+    assert called.headers.get("content-length") == str(len(called.content))
+    assert "transfer-encoding" not in called.headers
+    assert '"structuredContent":{"result":"x"}' in called.text
 
 
 @pytest.mark.parametrize("mode", ERAS)

@@ -3,6 +3,11 @@
 One request: Tornado has read the body; the app gets an ASGI ``http`` scope, a ``receive`` that yields
 the body and then, once the client goes away, ``http.disconnect`` (how a streamed response learns that
 its reader left), and a ``send`` whose body chunks are flushed as they come (Server-Sent Events).
+
+The first chunk of a streamed response waits up to :data:`COALESCE_SECONDS` for the response to end:
+an MCP POST answered as an event stream usually ends right after its one event, and sent whole it is
+one write with a ``Content-Length`` instead of three chunked writes (and cheaper for the client to read).
+A stream still open after that is flushed, and from then on every chunk as it comes.
 The app's lifespan (startup, shutdown) runs in a task of its own for as long as the bridge is started.
 """
 
@@ -17,6 +22,8 @@ from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 
 log = logging.getLogger("toolnexus.jupyter")
+
+COALESCE_SECONDS = 0.002  # how long a streamed response's first chunk may wait for the response's end
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -95,6 +102,18 @@ class AsgiBridge:
         # Tornado bound the handler's close callback when it made the handler; chain ours in front of it.
         request.connection.set_close_callback(closed)  # type: ignore[union-attr]
         body_sent = False
+        held: asyncio.TimerHandle | None = None  # a first chunk waiting (see the module docstring)
+        streaming = False  # something was flushed: every later chunk goes out as it comes
+
+        def flushed(future: asyncio.Future[None]) -> None:
+            if not future.cancelled() and isinstance(future.exception(), StreamClosedError):
+                disconnected.set()
+
+        def flush_held() -> None:
+            nonlocal held, streaming
+            held, streaming = None, True
+            if not handler._finished and not disconnected.is_set():
+                handler.flush().add_done_callback(flushed)
 
         async def receive() -> Message:
             nonlocal body_sent
@@ -105,6 +124,7 @@ class AsgiBridge:
             return {"type": "http.disconnect"}
 
         async def send(message: Message) -> None:
+            nonlocal held
             if disconnected.is_set():
                 return
             kind = message["type"]
@@ -121,10 +141,15 @@ class AsgiBridge:
                     body = message.get("body", b"")
                     if body:
                         handler.write(body)
-                    if message.get("more_body", False):
-                        await handler.flush()
-                    else:
+                    if not message.get("more_body", False):
+                        if held is not None:
+                            held.cancel()
+                            held = None
                         await handler.finish()
+                    elif streaming:
+                        await handler.flush()
+                    elif held is None:
+                        held = asyncio.get_running_loop().call_later(COALESCE_SECONDS, flush_held)
             except StreamClosedError:
                 disconnected.set()
 
@@ -145,6 +170,10 @@ class AsgiBridge:
             "state": {},
             **(extra or {}),
         }
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if held is not None:
+                held.cancel()
         if not handler._finished and not disconnected.is_set():
             await handler.finish()

@@ -10,11 +10,18 @@ through :class:`~toolnexus.jupyter.bridge.AsgiBridge`.
 from __future__ import annotations
 
 import json
+import logging
+import time
+import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
+from jupyter_server.auth import IdentityProvider, User
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.identity import PasswordIdentityProvider
 from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.log import log_request
+from jupyter_server.prometheus.log_functions import prometheus_log_method
 from jupyter_server.utils import ensure_async
 from tornado import web
 
@@ -26,6 +33,14 @@ if TYPE_CHECKING:
     from toolnexus.jupyter.extension import ToolnexusExtension
 
 AUTH_RESOURCE = "toolnexus"
+# Jupyter's own identity providers (token; token or password — the default), whose answer is a function of the
+# request's credentials; subclasses may decide otherwise and are asked every time.
+_OWN_PROVIDERS = (IdentityProvider, PasswordIdentityProvider)
+IDENTITY_TTL = 60.0  # seconds a connection's identity is reused (see McpHandler.prepare)
+
+# Per keep-alive connection (Tornado's stream: its HTTP1Connection is made anew for each request):
+# (its credentials, the user they identified, token-authenticated?, until when).
+_identities: weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...], User, bool, float]] = weakref.WeakKeyDictionary()
 
 
 class McpHandler(JupyterHandler):
@@ -42,11 +57,35 @@ class McpHandler(JupyterHandler):
         return self.request.method == "OPTIONS"
 
     async def prepare(self) -> None:  # type: ignore[override]
+        # An agent makes call after call on one keep-alive connection with the same token. Jupyter's own
+        # identity provider decides from the credentials alone (its token, the Authorization header, the
+        # ?token= argument, the login cookie), so its answer for this connection and these credentials is
+        # reused for a while; a custom provider (JupyterHub's, say) is asked every time. Reused or not,
+        # everything else in Jupyter's prepare (Host, CORS, XSRF, authorization) runs for every request.
+        credentials = self._credentials()
+        stream = getattr(self.request.connection, "stream", None)
+        known = _identities.get(stream) if credentials and stream is not None else None
+        reused = False
+        if known is not None and known[0] == credentials and known[3] > time.monotonic():
+            self._jupyter_current_user, self._token_authenticated = known[1], known[2]
+            reused = True
         # No redirect to a login page: an MCP client needs a status, not HTML. (XSRF: Jupyter's rule
         # stands — token-authenticated clients need no XSRF token; browser sessions still do.)
         await super().prepare(_redirect_to_login=False)
         if not self.check_origin():
             raise web.HTTPError(403, "Origin not allowed")
+        user = self.current_user
+        if credentials and stream is not None and not reused and isinstance(user, User):
+            _identities[stream] = (credentials, user, self.token_authenticated, time.monotonic() + IDENTITY_TTL)
+
+    def _credentials(self) -> tuple[str, ...] | None:
+        """What Jupyter's own identity provider decides from, or None if another provider decides."""
+        provider = self.identity_provider
+        if type(provider) not in _OWN_PROVIDERS:
+            return None
+        headers = self.request.headers
+        return (str(provider.token), headers.get("Authorization", ""), self.get_argument("token", ""),
+                headers.get("Cookie", ""))
 
     def check_xsrf_cookie(self) -> None:
         # Jupyter checks XSRF before authentication, so a client without credentials would be told
@@ -55,6 +94,27 @@ class McpHandler(JupyterHandler):
         if hasattr(self, "_jupyter_current_user") and self._jupyter_current_user is None:
             raise web.HTTPError(403, "authentication required (send Authorization: token <your Jupyter token>)")
         super().check_xsrf_cookie()
+
+    def set_secure_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        # Jupyter answers a token-authenticated request with a login cookie, so that a browser need not send
+        # the token again. An MCP client sends its token with every request: the cookie would only come back
+        # as a second credential to check on each call (and cost the client its cookie jar). Other cookies
+        # (an identity provider's own) are set as usual.
+        if name == self.identity_provider.get_cookie_name(self):
+            return
+        super().set_secure_cookie(name, value, *args, **kwargs)
+
+    def _log(self) -> None:
+        # Jupyter's request log formats a line for every request, though successes go to DEBUG, which is
+        # rarely on; here every tool call of an agent is a request, and that line is a measurable part of
+        # its cost. Skip it when nobody would see it; the Prometheus metrics are recorded all the same.
+        # (Tornado keeps ``_log`` for handlers to override; a server with its own log function keeps it.)
+        log_function = self.settings.get("log_function")
+        if (self.get_status() < 300 and getattr(log_function, "func", log_function) is log_request
+                and not _shows_debug(self.log)):
+            prometheus_log_method(self)
+            return
+        super()._log()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
@@ -93,3 +153,16 @@ class McpHandler(JupyterHandler):
 
         await service.bridge.serve(self, path="/mcp", root_path=self.base_url.rstrip("/"),
                                    extra={AUTHORIZE_SCOPE_KEY: may_call})
+
+
+def _shows_debug(logger: logging.Logger) -> bool:
+    """Whether a DEBUG record of ``logger`` would be written anywhere. Jupyter leaves its logger at DEBUG
+    and sets the level on its handlers, so ``isEnabledFor`` alone says yes even when nothing shows it."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return False
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(handler.level <= logging.DEBUG for handler in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return logging.lastResort is not None and logging.lastResort.level <= logging.DEBUG and not logger.hasHandlers()

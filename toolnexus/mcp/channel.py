@@ -3,7 +3,8 @@
 :class:`McpChannel` is the :class:`~toolnexus.core.context.CallChannel` the server sets around a
 ``tools/call``. Progress and log records may come from any thread (a sync tool runs in a worker thread
 with a copy of the context): they are queued and sent, in order, by a task on the server's loop, before
-the call's result goes out. Questions (sampling, elicitation, roots) need the client to have declared
+the call's result goes out. That task is started by the first thing queued: a call that reports nothing
+(most calls) costs no task at all. Questions (sampling, elicitation, roots) need the client to have declared
 the capability: on a 2025-11-25 session they are server-to-client requests made mid-call; a stateless
 2026-07-28 request cannot carry those, so the call ends with an ``InputRequiredResult`` (SEP-2322)
 listing its questions, and runs again when the client retries with the answers (earlier rounds' answers
@@ -19,10 +20,11 @@ application's threshold for the MCP client alone, so what the application's own 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
-import math
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any, ClassVar, Literal, cast, get_args
@@ -88,20 +90,36 @@ class McpChannel(CallChannel):
         self._last: float | None = None
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        self._send, self._receive = anyio.create_memory_object_stream[Callable[[], Awaitable[None]]](math.inf)
+        self._jobs: deque[Callable[[], Awaitable[None]]] = deque()
+        self._sender: asyncio.Task[None] | None = None
+        self._closed = False
+        # The sender runs in the context of the call's start, before the channel is set in it: what sending
+        # logs must not come back to this channel.
+        self._context = contextvars.copy_context()
 
     # -- queued from any thread ---------------------------------------------------------------------
 
     def _queue(self, job: Callable[[], Awaitable[None]]) -> None:
-        def put() -> None:
-            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.WouldBlock):
-                self._send.send_nowait(job)
-
         if threading.get_ident() == self._thread:
-            put()
+            self._put(job)
         else:
             with suppress(RuntimeError):  # the loop has closed: the client is gone
-                self._loop.call_soon_threadsafe(put)
+                self._loop.call_soon_threadsafe(self._put, job)
+
+    def _put(self, job: Callable[[], Awaitable[None]]) -> None:
+        if self._closed:
+            return
+        self._jobs.append(job)
+        if self._sender is None:
+            self._sender = self._loop.create_task(self._send_queued(), context=self._context)
+
+    async def _send_queued(self) -> None:
+        jobs = self._jobs
+        while jobs:
+            job = jobs.popleft()
+            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):  # the client has gone
+                await job()
+        self._sender = None
 
     def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         if not self.wants_progress:
@@ -129,15 +147,19 @@ class McpChannel(CallChannel):
             level=cast(types.LoggingLevel, mcp_level(record.levelno)), data=text, logger=record.name))
         self._queue(lambda: self.ctx.session.send_notification(notification, related_request_id=self.ctx.request_id))
 
-    async def forward(self) -> None:
-        """Send what was queued, in order, until :meth:`close` (run it in the call's task group)."""
-        async with self._receive:
-            async for job in self._receive:
-                with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                    await job()
+    async def flush(self) -> None:
+        """Send what is queued, then take nothing more: the call's result may go out after this."""
+        self._closed = True
+        sender = self._sender
+        if sender is not None:
+            await sender  # cancelling the call cancels the sending too
 
-    def close(self) -> None:
-        self._send.close()
+    def abort(self) -> None:
+        """The call ended without a result (cancelled, failed): drop what was queued."""
+        self._closed = True
+        self._jobs.clear()
+        if self._sender is not None:
+            self._sender.cancel()
 
     # -- requests to the client -----------------------------------------------------------------------
 

@@ -330,17 +330,17 @@ class ToolServer:
         if channel.log_threshold is not None:
             open_tool_logger(getattr(getattr(spec.callable, "fn", None), "__module__", None))
         channel.start(f"{spec.ref} started")
-        result = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(channel.forward)
-            token = use_channel(channel)
-            try:
-                result = await self.nexus.invoker.invoke(call, spec)
-            finally:
-                reset_channel(token)
-                if result is not None and not channel.reported:  # the tool said nothing of its progress
-                    channel.progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
-                channel.close()
+        token = use_channel(channel)
+        try:
+            result = await self.nexus.invoker.invoke(call, spec)
+        except BaseException:
+            channel.abort()
+            raise
+        finally:
+            reset_channel(token)
+        if not channel.reported:  # the tool said nothing of its progress
+            channel.progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
+        await channel.flush()
         missing = channel.missing_capability()
         if missing is not None:
             raise missing
