@@ -29,6 +29,7 @@ def test_outputs_and_errors_are_scrubbed(workspace: Path) -> None:
         failed = nexus.call("scrub.leaky", fail=True)
         assert TOKEN not in failed.error.message and "***" in failed.error.message
         assert failed.error.details == {"password": "***"}
+        nexus.store.flush()
         stored = nexus.store._conn().execute("SELECT result FROM calls").fetchall()
         assert all(TOKEN not in row["result"] and "hunter2" not in row["result"] for row in stored)
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -159,9 +160,24 @@ def test_standalone_calls_are_recorded(store: StateStore) -> None:
     store(CallFinished(call=call, result=ToolResult(call_id=call.id, tool="t", version="1", output=2)))
     in_run = ToolCall(tool="t", run_id="run-1")
     store(CallFinished(call=in_run, result=ToolResult(call_id=in_run.id, tool="t", version="1")))
+    store.flush()  # calls are written in the background
     with sqlite3.connect(store.path) as conn:
         rows = conn.execute("SELECT call_id, origin, arguments FROM calls").fetchall()
     assert rows == [(call.id, "cli", '{"a": 1}')]
+
+
+def test_calls_from_many_threads_are_all_written_by_close(store: StateStore) -> None:
+    def record(n: int) -> str:
+        call = ToolCall(tool="t", arguments={"n": n}, origin="mcp")
+        store(CallFinished(call=call, result=ToolResult(call_id=call.id, tool="t", version="1", output=n)))
+        return call.id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(record, range(500)))
+    store.close()  # writes what is still queued
+    with sqlite3.connect(store.path) as conn:
+        stored = {row[0] for row in conn.execute("SELECT call_id FROM calls")}
+    assert stored == ids
 
 
 def test_the_database_is_in_wal_mode(store: StateStore) -> None:

@@ -28,6 +28,7 @@ from toolnexus.core.call import ToolResult
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import CallFinished, Event, RunFinished, RunStarted, StepFinished
 from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
+from toolnexus.store.background import BackgroundWriter
 from toolnexus.store.checkpoints import request_checkpoint
 
 CHECKPOINT_EVERY = 500
@@ -115,6 +116,8 @@ class StateStore:
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._commits = 0  # since the last checkpoint was asked for
+        # Calls made outside a run are written off the caller's thread, many to a commit under load.
+        self._calls = BackgroundWriter[CallFinished](self._write_calls, name="toolnexus-store-calls")
         with self._conn() as conn:
             conn.executescript(SCHEMA)
 
@@ -140,8 +143,14 @@ class StateStore:
             self._commits = 0
             request_checkpoint(self.path)
 
+    def flush(self) -> None:
+        """Wait until the calls recorded so far are written (they are written in the background)."""
+        self._calls.flush()
+
     def close(self) -> None:
-        """Close every thread's connection (a thread using the store afterwards opens a new one)."""
+        """Write what is pending and close every thread's connection (a thread using the store afterwards
+        opens a new one)."""
+        self._calls.close()
         with self._opened_lock:
             opened, self._opened = self._opened, []
         for conn in opened:
@@ -216,12 +225,19 @@ class StateStore:
         request_checkpoint(self.path)  # between runs: the log of this one goes into the database
 
     def _call(self, event: CallFinished) -> None:
-        result: ToolResult = event.result
-        self._conn().execute(
-            "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (event.call.id, result.tool, result.version, event.call.origin,
-             json.dumps(event.call.arguments, default=str), result.model_dump_json(), event.at.isoformat()))
+        self._calls.add(event)
+
+    def _write_calls(self, events: list[CallFinished]) -> None:
+        """(On the background writer's thread.) One transaction for a batch of calls."""
+        rows = []
+        for event in events:
+            result: ToolResult = event.result
+            rows.append((event.call.id, result.tool, result.version, event.call.origin,
+                         json.dumps(event.call.arguments, default=str), result.model_dump_json(), event.at.isoformat()))
+        with self.batch():
+            self._conn().executemany(
+                "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at)"
+                " VALUES (?,?,?,?,?,?,?)", rows)
         self._committed()
 
     # -- reading -----------------------------------------------------------------------------
