@@ -114,7 +114,7 @@ def test_module_level_tool_is_found_and_called(workspace: Path) -> None:
 
 def test_standalone_calls_are_recorded_in_the_store(nexus: tn.Nexus) -> None:
     nexus.call("json.query", data=[1], query="[0]")
-    nexus.store.flush()  # calls are written in the background
+    nexus.store.flush()  # on an event loop, calls are written a moment later
     rows = nexus.store._conn().execute("SELECT tool, origin FROM calls").fetchall()
     assert [(r["tool"], r["origin"]) for r in rows] == [("json.query", "python")]
 

@@ -1,4 +1,4 @@
-"""The background writer: batches written off the caller's thread, flushed on demand, closed and restarted."""
+"""The deferred writer: at once without an event loop, a moment later (one batch) on one, flushed on demand."""
 
 from __future__ import annotations
 
@@ -7,61 +7,58 @@ import threading
 
 import pytest
 
-from toolnexus.store.background import BackgroundWriter
+from tests.engine.support import await_until
+from toolnexus.store.background import DeferredWriter
+
+pytestmark = pytest.mark.anyio
 
 
-def test_items_are_written_on_another_thread_in_order() -> None:
-    written: list[int] = []
-    threads: set[str] = set()
-
-    def write(batch: list[int]) -> None:
-        threads.add(threading.current_thread().name)
-        written.extend(batch)
-
-    writer = BackgroundWriter[int](write, name="test-writer")
-    for n in range(1000):
-        writer.add(n)
-    assert writer.flush(timeout=10)
-    writer.close()
-    assert written == list(range(1000))
-    assert threads == {"test-writer"}
-
-
-def test_items_queued_while_a_batch_is_written_share_the_next_commit() -> None:
-    release, started = threading.Event(), threading.Event()
+def test_without_an_event_loop_items_are_written_at_once() -> None:
     batches: list[list[int]] = []
+    writer = DeferredWriter[int](batches.append, name="test-writer")
+    writer.add(1)
+    assert batches == [[1]]
+    writer.add(2)
+    assert batches == [[1], [2]]
 
-    def write(batch: list[int]) -> None:
-        batches.append(batch)
-        started.set()
-        release.wait(10)
 
-    writer = BackgroundWriter[int](write, name="test-writer")
-    writer.add(0)
-    assert started.wait(10)  # the first batch is being written: the next ones wait for it
-    for n in range(1, 51):
+async def test_on_an_event_loop_items_are_written_later_in_one_batch() -> None:
+    batches: list[list[int]] = []
+    writer = DeferredWriter[int](batches.append, name="test-writer")
+    for n in range(50):
         writer.add(n)
-    release.set()
-    assert writer.flush(timeout=10)
-    writer.close()
-    assert batches == [[0], list(range(1, 51))]
+    assert batches == []  # the caller goes on; nothing was written on its time
+    await await_until(lambda: batches, within=10, what="the deferred write")
+    assert batches == [list(range(50))]
 
 
-def test_flush_waits_for_what_was_queued_before_it() -> None:
-    gate = threading.Event()
+async def test_flush_writes_what_is_waiting_now() -> None:
+    batches: list[list[int]] = []
+    writer = DeferredWriter[int](batches.append, name="test-writer")
+    writer.add(1)
+    writer.add(2)
+    assert writer.flush() is True
+    assert batches == [[1, 2]]
+
+
+def test_flush_waits_for_a_batch_another_thread_is_writing() -> None:
+    gate, writing = threading.Event(), threading.Event()
     written: list[int] = []
 
     def write(batch: list[int]) -> None:
+        writing.set()
         gate.wait(10)
         written.extend(batch)
 
-    writer = BackgroundWriter[int](write, name="test-writer")
-    writer.add(1)
-    assert writer.flush(timeout=0.05) is False  # the batch is held up
+    writer = DeferredWriter[int](write, name="test-writer")
+    other = threading.Thread(target=writer.add, args=(1,))
+    other.start()
+    assert writing.wait(10)
+    assert writer.flush(timeout=0.05) is False  # the other thread's batch is not written yet
     gate.set()
     assert writer.flush(timeout=10) is True
+    other.join(10)
     assert written == [1]
-    writer.close()
 
 
 def test_a_failed_batch_is_logged_and_the_writer_goes_on(caplog: pytest.LogCaptureFixture) -> None:
@@ -72,23 +69,9 @@ def test_a_failed_batch_is_logged_and_the_writer_goes_on(caplog: pytest.LogCaptu
             raise OSError("disk full")
         written.extend(batch)
 
-    writer = BackgroundWriter[int](write, name="test-writer")
+    writer = DeferredWriter[int](write, name="test-writer")
     with caplog.at_level(logging.ERROR, logger="toolnexus.store"):
         writer.add(1)
-        assert writer.flush(timeout=10)
         writer.add(2)
-        assert writer.flush(timeout=10)
-    writer.close()
     assert written == [2]
     assert "could not write 1 record(s)" in caplog.text and "disk full" in caplog.text
-
-
-def test_a_closed_writer_starts_again_on_the_next_item() -> None:
-    written: list[int] = []
-    writer = BackgroundWriter[int](written.extend, name="test-writer")
-    writer.add(1)
-    writer.close()
-    assert written == [1]
-    writer.add(2)
-    writer.close()
-    assert written == [1, 2]

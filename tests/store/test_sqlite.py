@@ -160,7 +160,7 @@ def test_standalone_calls_are_recorded(store: StateStore) -> None:
     store(CallFinished(call=call, result=ToolResult(call_id=call.id, tool="t", version="1", output=2)))
     in_run = ToolCall(tool="t", run_id="run-1")
     store(CallFinished(call=in_run, result=ToolResult(call_id=in_run.id, tool="t", version="1")))
-    store.flush()  # calls are written in the background
+    store.flush()  # on an event loop, calls are written a moment later
     with sqlite3.connect(store.path) as conn:
         rows = conn.execute("SELECT call_id, origin, arguments FROM calls").fetchall()
     assert rows == [(call.id, "cli", '{"a": 1}')]

@@ -1,20 +1,23 @@
-"""Records written by a thread of their own, a batch per transaction: the calls made outside a run.
+"""Records written a moment after the caller moved on, a batch per transaction: calls made outside a run.
 
 A tool called on its own (over MCP, from the CLI or Python) is recorded in the state store, and that
-commit took a tenth of a millisecond or more of the caller's thread — on an MCP server, the event loop
-that answers every client. :class:`BackgroundWriter` takes the record and returns; its thread writes
-whatever has queued up since its last commit in one transaction, so under load many calls share a
-commit. :meth:`BackgroundWriter.flush` waits until everything queued so far is written (the store's
-``flush`` and ``close`` do, and every writer is flushed when the interpreter exits).
+commit took a tenth of a millisecond or more of the caller's time — on an MCP server, time of the event
+loop that answers every client, spent before the answer went out. :class:`DeferredWriter` takes the
+record and returns. Called on an event loop, it writes :data:`DELAY` seconds later on that loop: after
+the answer has gone out, and in one transaction with every record that came in meanwhile (under load,
+many calls share a commit). No thread is involved: a writer thread would take the interpreter lock from
+the loop at every call. Called without a running loop (a script, a worker thread) it writes at once.
 
-Runs are not written this way: a step counts as done only once its commit is made (see the engine).
+:meth:`DeferredWriter.flush` writes what is waiting, from any thread; the store's ``flush`` and
+``close`` do, and every writer is flushed when the interpreter exits. Runs are not written this way: a
+step counts as done only once its commit is made (see the engine).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -24,80 +27,67 @@ log = logging.getLogger("toolnexus.store")
 
 T = TypeVar("T")
 
-_writers: weakref.WeakSet[BackgroundWriter[object]] = weakref.WeakSet()
+DELAY = 0.002  # seconds a record waits for others to share its commit (and for the answer to go out)
+
+_writers: weakref.WeakSet[DeferredWriter[object]] = weakref.WeakSet()
 
 
-class BackgroundWriter(Generic[T]):
-    """Hands items to ``write`` (a list at a time) on a daemon thread started by the first item."""
+class DeferredWriter(Generic[T]):
+    """Hands items to ``write`` (a list at a time): soon on the caller's event loop, or at once without one."""
 
     def __init__(self, write: Callable[[list[T]], None], name: str) -> None:
         self._write = write
-        self._name = name
-        self._reset()
+        self.name = name
+        self._lock = threading.Lock()
+        self._pending: list[T] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._writing = 0  # batches taken but not yet written (flush waits for them)
+        self._written = threading.Condition(self._lock)
         _writers.add(self)  # type: ignore[arg-type]
 
-    def _reset(self) -> None:
-        self._cond = threading.Condition()
-        self._pending: list[T] = []
-        self._queued = 0  # items ever queued
-        self._done = 0  # items written (or given up on: a failed batch is logged, not retried)
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._pid = os.getpid()
-
     def add(self, item: T) -> None:
-        """Queue ``item``; it is written soon, on the writer's thread."""
-        if self._pid != os.getpid():  # a forked child has none of the parent's thread (or its lock's state)
-            self._reset()
-        with self._cond:
+        """Queue ``item``: written :data:`DELAY` seconds from now on the running loop, or now without one."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
             self._pending.append(item)
-            self._queued += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            self._cond.notify()
+            if loop is not None:
+                if self._timer is None:
+                    self._timer = loop.call_later(DELAY, self._drain)
+                return
+        self._drain()
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything queued before this call is written; False if ``timeout`` ran out first."""
-        if self._pid != os.getpid():
-            return True
-        with self._cond:
-            target = self._queued
-            return self._cond.wait_for(lambda: self._done >= target or self._thread is None, timeout)
+        """Write what is waiting now, and wait for batches other threads are writing; False on timeout."""
+        self._drain()
+        with self._written:
+            return self._written.wait_for(lambda: self._writing == 0, timeout)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued and stop the thread (the next item starts a new one)."""
-        if self._pid != os.getpid():
-            return
-        with self._cond:
-            thread = self._thread
-            if thread is None:
+    def close(self) -> None:
+        """Write what is waiting (the writer stays usable)."""
+        self.flush()
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            # A timer still due finds nothing to write (cancelling it from another thread would not be safe).
+            self._timer = None
+            if not batch:
                 return
-            self._stopping = True
-            self._cond.notify()
-        thread.join(timeout)
-        with self._cond:
-            self._thread = None
-            self._stopping = False
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._stopping)
-                batch, self._pending = self._pending, []
-                if not batch:  # stopping, and nothing left
-                    return
-            try:
-                self._write(batch)
-            except Exception:  # a full disk, a database locked for too long: say so, keep serving
-                log.exception("%s: could not write %d record(s)", self._name, len(batch))
-            with self._cond:
-                self._done += len(batch)
-                self._cond.notify_all()
+            self._writing += 1
+        try:
+            self._write(batch)
+        except Exception:  # a full disk, a database locked for too long: say so, keep serving
+            log.exception("%s: could not write %d record(s)", self.name, len(batch))
+        finally:
+            with self._written:
+                self._writing -= 1
+                self._written.notify_all()
 
 
 @atexit.register
 def _flush_all() -> None:
-    # Daemon threads still run while atexit handlers do: what was queued is written before the exit.
     for writer in list(_writers):
         writer.flush(timeout=10.0)

@@ -28,7 +28,7 @@ from toolnexus.core.call import ToolResult
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import CallFinished, Event, RunFinished, RunStarted, StepFinished
 from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
-from toolnexus.store.background import BackgroundWriter
+from toolnexus.store.background import DeferredWriter
 from toolnexus.store.checkpoints import request_checkpoint
 
 CHECKPOINT_EVERY = 500
@@ -116,8 +116,8 @@ class StateStore:
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._commits = 0  # since the last checkpoint was asked for
-        # Calls made outside a run are written off the caller's thread, many to a commit under load.
-        self._calls = BackgroundWriter[CallFinished](self._write_calls, name="toolnexus-store-calls")
+        # Calls made outside a run are written just after the caller's answer, many to a commit under load.
+        self._calls = DeferredWriter[CallFinished](self._write_calls, name="toolnexus-store-calls")
         with self._conn() as conn:
             conn.executescript(SCHEMA)
 
@@ -144,7 +144,7 @@ class StateStore:
             request_checkpoint(self.path)
 
     def flush(self) -> None:
-        """Wait until the calls recorded so far are written (they are written in the background)."""
+        """Write the calls recorded so far (on an event loop they are written a moment after the call)."""
         self._calls.flush()
 
     def close(self) -> None:
@@ -228,7 +228,7 @@ class StateStore:
         self._calls.add(event)
 
     def _write_calls(self, events: list[CallFinished]) -> None:
-        """(On the background writer's thread.) One transaction for a batch of calls."""
+        """One transaction for a batch of calls (see :class:`~toolnexus.store.background.DeferredWriter`)."""
         rows = []
         for event in events:
             result: ToolResult = event.result
