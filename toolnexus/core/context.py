@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from toolnexus.core.errors import ErrorKind, ToolFailure
+
+if TYPE_CHECKING:
+    from toolnexus.core.call import ToolCall
+    from toolnexus.core.spec import ToolSpec
 
 DEFAULT_SHELL_ALLOW = (
     "echo",
@@ -103,6 +107,14 @@ class CallChannel:
     wants_progress: bool = False
     log_level: int | None = None
 
+    def for_call(self, call: ToolCall, spec: ToolSpec) -> CallChannel:
+        """The channel one call of a run (a mission step) reports through, while the run's caller waits.
+
+        This one, unless the caller tells a run's calls apart: an MCP client that called a mission gets
+        each step's progress as a share of the run's (see ``toolnexus.mcp.run_channel``).
+        """
+        return self
+
     def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Record that the call got ``progress`` (of ``total``) done."""
 
@@ -141,6 +153,15 @@ _channel: ContextVar[CallChannel | None] = ContextVar("toolnexus_call_channel", 
 def current_channel() -> CallChannel:
     """The channel of the call being run (one that accepts nothing outside a call)."""
     return _channel.get() or CallChannel()
+
+
+def channel_for(call: ToolCall, spec: ToolSpec) -> CallChannel | None:
+    """The channel a run's ``call`` should have instead of the current one; None to keep the current one."""
+    channel = _channel.get()
+    if channel is None:
+        return None
+    scoped = channel.for_call(call, spec)
+    return None if scoped is channel else scoped
 
 
 def use_channel(channel: CallChannel) -> Any:

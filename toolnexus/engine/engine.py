@@ -27,6 +27,7 @@ import anyio
 import anyio.lowlevel
 
 from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.context import channel_for, reset_channel, use_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from toolnexus.core.ids import new_id
@@ -371,7 +372,16 @@ class _Run:
                         if self.engine.bus.wants(StepStarted):
                             self.engine.bus.emit(StepStarted(run_id=self.run_id, step_id=step.id, tool=spec.ref,
                                                              attempt=attempt, item=item))
-                        result = await self.engine.invoker.invoke(call, spec)
+                        # The run's caller (an MCP client) may want this step's progress, logs and questions.
+                        scoped = channel_for(call, spec)
+                        if scoped is None:
+                            result = await self.engine.invoker.invoke(call, spec)
+                        else:
+                            token = use_channel(scoped)
+                            try:
+                                result = await self.engine.invoker.invoke(call, spec)
+                            finally:
+                                reset_channel(token)
                     finally:
                         self.limiter.release()
                 finally:

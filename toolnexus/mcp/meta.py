@@ -1,14 +1,16 @@
 """``tools.search``: the BM25 top-k of the catalog, so an agent need not load thousands of schemas.
 
 Each hit is the tool's listing (name as the client calls it, version, summary, tier) with its score
-and the query terms it matched; the client then calls the tool by that name.
+and the query terms it matched; the client then calls the tool by that name. A call of it is a tool call
+like any other (:func:`search_spec` binds it to the caller's view of the catalog): the Nexus invoker
+validates it, the governance gate may deny it, and the store and tracking record it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.errors import ErrorKind, ToolError, ToolFailure
 from toolnexus.core.spec import SafetyTier, ToolSpec
 from toolnexus.registry import Registry
 from toolnexus.registry.disclosure import describe
@@ -90,3 +92,23 @@ def search(registry: Registry, arguments: dict[str, Any], toolset: Toolset,
         if len(out) >= k or len(hits) < want or want >= len(registry):
             return {"query": query, "hits": out}
         want = len(registry)
+
+
+class SearchTool:
+    """``tools.search`` for one caller: its toolset and the names it calls tools by."""
+
+    def __init__(self, registry: Registry, toolset: Toolset, mcp_names: dict[str, str]) -> None:
+        self.registry = registry
+        self.toolset = toolset
+        self.mcp_names = mcp_names
+
+    def __call__(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        found = search(self.registry, arguments, self.toolset, self.mcp_names)
+        if isinstance(found, ToolError):
+            raise ToolFailure(found.message, kind=found.kind, details=found.details)
+        return found
+
+
+def search_spec(registry: Registry, toolset: Toolset, mcp_names: dict[str, str]) -> ToolSpec:
+    """:data:`SEARCH_SPEC` bound to one caller's view of the catalog, for the invoker to run."""
+    return SEARCH_SPEC.model_copy().bind(SearchTool(registry, toolset, mcp_names))

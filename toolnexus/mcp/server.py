@@ -16,7 +16,6 @@ import asyncio
 import contextvars
 import inspect
 import logging
-import math
 import threading
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -41,15 +40,16 @@ from toolnexus.core.call import ToolCall
 from toolnexus.core.context import reset_channel, use_channel
 from toolnexus.core.diagnostics import DiagnosticError, did_you_mean
 from toolnexus.core.errors import ErrorKind, ToolError, ToolFailure
-from toolnexus.core.events import Event, RunStarted, StepFinished
+from toolnexus.core.events import Event
 from toolnexus.core.spec import ToolSpec
 from toolnexus.mcp import builtins
 from toolnexus.mcp.catalog import Catalog, Entry, EntryKind, InvalidCursor
 from toolnexus.mcp.channel import McpChannel, answers_of, install_log_forwarding, open_tool_logger, request_threshold
 from toolnexus.mcp.library import Library, complete, prompt_messages, resource_contents
-from toolnexus.mcp.meta import SEARCH_SPEC, search
+from toolnexus.mcp.meta import SEARCH_SPEC, search_spec
 from toolnexus.mcp.missions import MissionFolder
-from toolnexus.mcp.results import call_result, error_result, output_result, run_result
+from toolnexus.mcp.results import call_result, error_result, run_result
+from toolnexus.mcp.run_channel import RunChannel
 from toolnexus.mcp.selection import BadSelection, UnknownToolset, describe_error, toolset_from_query
 from toolnexus.mission import load_mission
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
@@ -67,9 +67,8 @@ DEBOUNCE = 0.05
 AUTHORIZE_SCOPE_KEY = "toolnexus.authorize"
 Authorize = Callable[[ToolSpec], Awaitable[bool] | bool]
 
-# The progress reporter of the mission run in this task (and the engine tasks it starts).
-_progress: contextvars.ContextVar[_StepProgress | None] = contextvars.ContextVar("toolnexus_mcp_progress",
-                                                                                  default=None)
+# The channel of the mission run in this task (and the engine tasks it starts): its events move its progress.
+_run: contextvars.ContextVar[RunChannel | None] = contextvars.ContextVar("toolnexus_mcp_run", default=None)
 
 
 class _Server(Server[Any]):
@@ -95,28 +94,6 @@ def _connection_of(ctx: ServerRequestContext[Any, Any]) -> Any:
     # SDK 2.3 hands low-level handlers no public handle on the connection, and list_changed outside a
     # request has to go out on it (the standalone stream). Read defensively: None means "not tracked".
     return getattr(ctx.session, "_connection", None)
-
-
-class _StepProgress:
-    """Turns one mission run's events into progress notifications (steps done of steps planned)."""
-
-    def __init__(self, send: Any) -> None:
-        self.send = send
-        self.total: int | None = None
-        self.done = 0
-
-    def feed(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            self.total = len(event.step_ids)
-            message = f"run {event.run_id} of {event.mission} started"
-        elif isinstance(event, StepFinished):
-            self.done += 1
-            record = event.record
-            message = f"step {record.step_id} ({record.tool}) {record.status.value}"
-        else:
-            return
-        with suppress(anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self.send.send_nowait((float(self.done), float(self.total) if self.total else None, message))
 
 
 class ToolServer:
@@ -288,14 +265,12 @@ class ToolServer:
         if denied is not None:
             return error_result(denied)
         arguments = dict(params.arguments or {})
-        if entry.kind is EntryKind.META:
-            found = search(self.nexus.registry, arguments, toolset, catalog.tool_names)
-            if isinstance(found, ToolError):
-                return error_result(found)
-            return output_result(found)
+        if entry.kind is EntryKind.META:  # answered by the invoker too: validated, gated and recorded
+            return await self._invoke(ctx, search_spec(self.nexus.registry, toolset, catalog.tool_names),
+                                      arguments, params)
         if entry.kind is EntryKind.MISSION:
-            return await self._run_mission(ctx, entry, arguments)
-        return await self._invoke(ctx, entry, arguments, params)
+            return await self._run_mission(ctx, entry, arguments, params)
+        return await self._invoke(ctx, entry.spec, arguments, params)
 
     async def _authorize(self, ctx: ServerRequestContext[Any, Any], spec: ToolSpec) -> ToolError | None:
         scope = getattr(ctx.request, "scope", None)
@@ -320,9 +295,8 @@ class ToolServer:
         self._log_levels[key] = params.level
         return types.EmptyResult()
 
-    async def _invoke(self, ctx: ServerRequestContext[Any, Any], entry: Entry, arguments: dict[str, Any],
+    async def _invoke(self, ctx: ServerRequestContext[Any, Any], spec: ToolSpec, arguments: dict[str, Any],
                       params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
-        spec = entry.spec
         call = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, origin="mcp")
         channel = McpChannel(ctx, progress=_progress_token(ctx) is not None,
                              log_threshold=request_threshold(ctx, self._log_levels.get(id(_connection_of(ctx)))),
@@ -458,30 +432,34 @@ class ToolServer:
                 completers = self.library.resources[ref.uri].complete
         return types.CompleteResult(completion=complete(completers, argument, prefix))
 
-    async def _run_mission(self, ctx: ServerRequestContext[Any, Any], entry: Entry,
-                           arguments: dict[str, Any]) -> types.CallToolResult:
+    async def _run_mission(self, ctx: ServerRequestContext[Any, Any], entry: Entry, arguments: dict[str, Any],
+                           params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
         path = Path(entry.spec.source or "")
         try:
             loaded = load_mission(path)
         except DiagnosticError as exc:
             return error_result(ToolError(kind=ErrorKind.RUNTIME_ERROR, message=exc.diagnostics[0].message))
-        if _progress_token(ctx) is None:
-            return await self._arun(loaded, arguments, entry)
-        send, receive = anyio.create_memory_object_stream[tuple[float, float | None, str]](math.inf)
-
-        async def forward() -> None:
-            async with receive:
-                async for progress, total, message in receive:
-                    await ctx.session.report_progress(progress, total, message)
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(forward)
-            reset = _progress.set(_StepProgress(send))
-            try:
-                return await self._arun(loaded, arguments, entry)
-            finally:
-                _progress.reset(reset)
-                send.close()
+        # The run's progress and its steps' own progress, logs and questions go to the client as a tool's do.
+        mcp = McpChannel(ctx, progress=_progress_token(ctx) is not None,
+                         log_threshold=request_threshold(ctx, self._log_levels.get(id(_connection_of(ctx)))),
+                         answers=answers_of(params))
+        run = RunChannel(mcp)
+        token, reset = use_channel(run), _run.set(run)
+        try:
+            result = await self._arun(loaded, arguments, entry)
+        except BaseException:
+            mcp.abort()
+            raise
+        finally:
+            _run.reset(reset)
+            reset_channel(token)
+        await mcp.flush()
+        missing = mcp.missing_capability()
+        if missing is not None:
+            raise missing
+        if mcp.pending:  # a step asked a stateless client: it answers, then calls the mission again
+            return mcp.input_required()
+        return result
 
     async def _arun(self, loaded: Any, arguments: dict[str, Any], entry: Entry) -> types.CallToolResult:
         try:
@@ -495,9 +473,9 @@ class ToolServer:
         return run_result(result)
 
     def _on_event(self, event: Event) -> None:
-        reporter = _progress.get()
-        if reporter is not None:
-            reporter.feed(event)
+        run = _run.get()
+        if run is not None:
+            run.feed(event)
 
     # -- list_changed --------------------------------------------------------------------------
 
