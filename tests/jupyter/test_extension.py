@@ -58,3 +58,21 @@ async def test_freezing_can_be_turned_off(jp_serverapp: Any, toolnexus_server: T
     toolnexus_server.freeze_startup_heap = False
     await toolnexus_server._start_jupyter_server_extension(jp_serverapp)
     assert gc.get_freeze_count() == 0
+
+
+async def test_the_young_generation_threshold_is_raised_while_the_extension_runs(
+        jp_serverapp: Any, toolnexus_server: ToolnexusExtension) -> None:
+    before = gc.get_threshold()
+    await toolnexus_server._start_jupyter_server_extension(jp_serverapp)
+    raised = gc.get_threshold()
+    await toolnexus_server.stop_extension()
+    assert raised == (toolnexus_server.gc_young_threshold, *before[1:]) and raised[0] > before[0]
+    assert gc.get_threshold() == before
+
+
+async def test_the_threshold_can_be_left_alone(jp_serverapp: Any, toolnexus_server: ToolnexusExtension) -> None:
+    before = gc.get_threshold()
+    toolnexus_server.gc_young_threshold = 0
+    await toolnexus_server._start_jupyter_server_extension(jp_serverapp)
+    assert gc.get_threshold() == before
+    await toolnexus_server.stop_extension()

@@ -20,7 +20,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
-from traitlets import Bool, List, Unicode
+from traitlets import Bool, Int, List, Unicode
 
 from toolnexus.jupyter.bridge import AsgiBridge
 from toolnexus.jupyter.handlers import McpHandler
@@ -57,7 +57,14 @@ class ToolnexusExtension(ExtensionApp):
                                     "configuration) out of the garbage collector's reach (gc.freeze): each full "
                                     "collection then walks only what requests made, not the whole server")
 
+    gc_young_threshold = Int(20_000, config=True,
+                             help="the garbage collector's youngest-generation threshold in the server process while "
+                                  "the extension runs (Python's default is 700): every MCP call allocates a few "
+                                  "thousand short-lived objects, and at 700 a collection ran several times per "
+                                  "call; 0 leaves the threshold as it is")
+
     service: Service | None = None
+    _gc_threshold: tuple[int, int, int] | None = None
     _starting: asyncio.Lock | None = None
     _stopped = False
     _froze = False
@@ -117,12 +124,19 @@ class ToolnexusExtension(ExtensionApp):
             gc.collect()
             gc.freeze()
             self._froze = True
+        current = gc.get_threshold()
+        if self.gc_young_threshold > current[0]:  # only ever raised: a host that set a larger one keeps it
+            self._gc_threshold = current
+            gc.set_threshold(self.gc_young_threshold, *current[1:])
 
     async def stop_extension(self) -> None:
         self._stopped = True
         if self._froze:  # what the server held at start may be garbage once it stops
             gc.unfreeze()
             self._froze = False
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
+            self._gc_threshold = None
         service, self.service = self.service, None
         if service is None:
             return
