@@ -44,6 +44,26 @@ async def who() -> str:
     return str(answer.get("content", {}).get("name"))
 
 
+@tn.tool(name="runchan.who_is", register=False)
+async def who_is(role: str) -> str:
+    """Asks the client's user who plays ``role``."""
+    answer = await elicit(f"Who is the {role}?", {"type": "object", "properties": {"name": {"type": "string"}}})
+    return str(answer.get("content", {}).get("name"))
+
+
+ROLES = """\
+mission: roles
+inputs:
+  roles: {type: array, default: [author, reviewer]}
+steps:
+  - id: names
+    uses: runchan.who_is
+    foreach: "${{ inputs.roles }}"
+    with: {role: "${{ item }}"}
+outputs:
+  names: "${{ steps.names.outputs }}"
+"""
+
 PROGRESS = """\
 mission: progress
 inputs:
@@ -68,12 +88,13 @@ outputs:
 
 @pytest.fixture
 def server(nexus: tn.Nexus, tmp_path: Path) -> Any:
-    for fn in (quarters, endless, who):
+    for fn in (quarters, endless, who, who_is):
         nexus.registry.register(spec_of(fn))
     folder = tmp_path / "served-missions"
     folder.mkdir()
     (folder / "progress.yaml").write_text(PROGRESS)
     (folder / "asks.yaml").write_text(ASKS)
+    (folder / "roles.yaml").write_text(ROLES)
     tool_server = ToolServer(nexus, missions_dir=folder)
     yield tool_server
     tool_server.close()
@@ -132,6 +153,20 @@ async def test_a_stateless_client_answers_a_steps_question_and_the_mission_runs_
         result = await client.call_tool("mission.asks", {})
     assert asked == ["Who runs this?"]
     assert result.is_error is False and result.structured_content == {"said": "Hello, Grace"}
+
+
+async def test_each_item_of_a_foreach_step_gets_its_own_answer_from_a_stateless_client(server: ToolServer) -> None:
+    names = {"Who is the author?": "Ada", "Who is the reviewer?": "Grace"}
+    asked: list[str] = []
+
+    async def on_elicit(context: Any, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": names[params.message]})
+
+    async with Client(server.server, mode="2026-07-28", elicitation_callback=on_elicit) as client:
+        result = await client.call_tool("mission.roles", {})
+    assert sorted(asked) == sorted(names)  # each question once: the items ask in one round
+    assert result.is_error is False and result.structured_content == {"names": ["Ada", "Grace"]}
 
 
 async def test_a_step_asking_a_client_without_the_capability_fails_the_mission_clearly(server: ToolServer) -> None:

@@ -11,6 +11,8 @@ increase, as the protocol wants.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from typing import Any
@@ -92,6 +94,8 @@ class StepChannel(CallChannel):
         self.run = run
         self.step = call.step_id or call.tool
         self.call_id = call.id
+        # The items of a foreach step differ by their arguments, which a run made again renders the same.
+        self._arguments = hashlib.sha256(json.dumps(call.arguments, sort_keys=True, default=str).encode()).hexdigest()
         self.ref = spec.ref
         self.wants_progress = run.wants_progress
         self.log_level = run.log_level
@@ -113,9 +117,10 @@ class StepChannel(CallChannel):
 
     def _key(self, key: str | None, method: str) -> str:
         # A stateless client's answers come back by key on the retried call: a step's questions are keyed by
-        # the step, so parallel steps asking in any order find their own answers.
+        # the step and the call's arguments, so parallel steps (and a foreach step's items) asking in any
+        # order each find their own answers when the mission runs again.
         self._asked += 1
-        return f"{self.step}/{key or f'{method}#{self._asked}'}"
+        return f"{self.step}/{self._arguments[:12]}/{key or f'{method}#{self._asked}'}"
 
     async def sample(self, messages: list[dict[str, Any]], max_tokens: int, *, key: str | None = None,
                      **options: Any) -> dict[str, Any]:
