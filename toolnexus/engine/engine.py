@@ -374,13 +374,11 @@ class _Run:
                                                              attempt=attempt, item=item))
                         # The run's caller (an MCP client) may want this step's progress, logs and questions.
                         scoped = channel_for(call, spec)
-                        if scoped is None:
+                        token = use_channel(scoped) if scoped is not None else None
+                        try:
                             result = await self.engine.invoker.invoke(call, spec)
-                        else:
-                            token = use_channel(scoped)
-                            try:
-                                result = await self.engine.invoker.invoke(call, spec)
-                            finally:
+                        finally:
+                            if token is not None:
                                 reset_channel(token)
                     finally:
                         self.limiter.release()

@@ -39,6 +39,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolnexus.core.context import CallChannel, _channel
 from toolnexus.core.errors import ErrorKind, ToolFailure
+from toolnexus.core.spec import ToolSpec
 
 McpLevel = Literal["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 MCP_LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
@@ -213,6 +214,15 @@ class McpChannel(CallChannel):
                         f"this request needs the client capability {self.missing!r}, which the client did not declare",
                         {"requiredCapabilities": {self.missing: {}}})
 
+    async def finish(self) -> types.InputRequiredResult | None:
+        """After the call: send what is queued; then the -32021 error if the call needed a capability the
+        stateless client lacks, or the questions it asked a stateless client (None when it asked none)."""
+        await self.flush()
+        missing = self.missing_capability()
+        if missing is not None:
+            raise missing
+        return self.input_required() if self.pending else None
+
     def input_required(self) -> types.InputRequiredResult:
         """The questions the call could not go on without, and the answers so far as the request state."""
         return types.InputRequiredResult.model_validate({
@@ -274,6 +284,11 @@ def install_log_forwarding() -> None:
         if not _installed:
             logging.getLogger().addHandler(ForwardLogs())
             _installed = True
+
+
+def open_logger_of(spec: ToolSpec) -> None:
+    """:func:`open_tool_logger` for the module of ``spec``'s in-process function (if it has one)."""
+    open_tool_logger(getattr(getattr(spec.callable, "fn", None), "__module__", None))
 
 
 def open_tool_logger(module: str | None) -> None:

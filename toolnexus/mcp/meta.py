@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolnexus.core.errors import ErrorKind, ToolError, ToolFailure
+from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.core.spec import SafetyTier, ToolSpec
 from toolnexus.registry import Registry
 from toolnexus.registry.disclosure import describe
@@ -55,47 +55,12 @@ SEARCH_SPEC = ToolSpec(
 )
 
 
-def search(registry: Registry, arguments: dict[str, Any], toolset: Toolset,
-           mcp_names: dict[str, str]) -> dict[str, Any] | ToolError:
-    """The hits for ``arguments`` among the tools of ``toolset``; a ToolError for bad arguments."""
-    query = arguments.get("query")
-    k = arguments.get("k", 10)
-    unknown = sorted(set(arguments) - set(SEARCH_SPEC.input_schema["properties"]))
-    if unknown:
-        return ToolError(kind=ErrorKind.INVALID_ARGUMENTS,
-                         message=f"invalid arguments for {SEARCH_TOOL}: unknown argument {unknown[0]!r}")
-    if not isinstance(query, str) or not query.strip():
-        return ToolError(kind=ErrorKind.INVALID_ARGUMENTS,
-                         message=f"invalid arguments for {SEARCH_TOOL} at /query: a non-empty string is required")
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-        return ToolError(kind=ErrorKind.INVALID_ARGUMENTS,
-                         message=f"invalid arguments for {SEARCH_TOOL} at /k: an integer from 1 to {MAX_K}")
-    try:
-        filters = Toolset(namespaces=arguments.get("namespaces") or [], tags=arguments.get("tags") or [],
-                          tiers=arguments.get("tiers") or [])
-    except ValueError as exc:
-        return ToolError(kind=ErrorKind.INVALID_ARGUMENTS, message=f"invalid arguments for {SEARCH_TOOL}: {exc}")
-    # The session's toolset is applied after ranking: the top k usually suffice; when the toolset
-    # rejected some of them, rank everything once more and keep the first k members.
-    want = k
-    while True:
-        hits = registry.search(query, want, filters)
-        out = []
-        for hit in hits:
-            name = mcp_names.get(hit.spec.name)
-            if name is None or not toolset.matches(hit.spec):
-                continue
-            out.append({**describe(hit.spec, "listing"), "name": name, "score": round(hit.score, 6),
-                        "matched": hit.matched})
-            if len(out) >= k:
-                break
-        if len(out) >= k or len(hits) < want or want >= len(registry):
-            return {"query": query, "hits": out}
-        want = len(registry)
-
-
 class SearchTool:
-    """``tools.search`` for one caller: its toolset and the names it calls tools by."""
+    """``tools.search`` for one caller: its toolset and the names it calls tools by.
+
+    The invoker has checked the arguments against :data:`SEARCH_SPEC`'s input schema before this runs;
+    what a schema cannot say (a query of blanks) fails here.
+    """
 
     def __init__(self, registry: Registry, toolset: Toolset, mcp_names: dict[str, str]) -> None:
         self.registry = registry
@@ -103,10 +68,33 @@ class SearchTool:
         self.mcp_names = mcp_names
 
     def __call__(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        found = search(self.registry, arguments, self.toolset, self.mcp_names)
-        if isinstance(found, ToolError):
-            raise ToolFailure(found.message, kind=found.kind, details=found.details)
-        return found
+        query: str = arguments["query"]
+        k: int = arguments.get("k", 10)
+        if not query.strip():
+            raise ToolFailure(f"invalid arguments for {SEARCH_TOOL} at /query: a non-empty string is required",
+                              kind=ErrorKind.INVALID_ARGUMENTS)
+        try:
+            filters = Toolset(namespaces=arguments.get("namespaces") or [], tags=arguments.get("tags") or [],
+                              tiers=arguments.get("tiers") or [])
+        except ValueError as exc:
+            raise ToolFailure(f"invalid arguments for {SEARCH_TOOL}: {exc}", kind=ErrorKind.INVALID_ARGUMENTS) from None
+        # The caller's toolset is applied after ranking: the top k usually suffice; when the toolset rejected
+        # some of them, rank everything once more and keep the first k members.
+        want = k
+        while True:
+            hits = self.registry.search(query, want, filters)
+            out = []
+            for hit in hits:
+                name = self.mcp_names.get(hit.spec.name)
+                if name is None or not self.toolset.matches(hit.spec):
+                    continue
+                out.append({**describe(hit.spec, "listing"), "name": name, "score": round(hit.score, 6),
+                            "matched": hit.matched})
+                if len(out) >= k:
+                    break
+            if len(out) >= k or len(hits) < want or want >= len(self.registry):
+                return {"query": query, "hits": out}
+            want = len(self.registry)
 
 
 def search_spec(registry: Registry, toolset: Toolset, mcp_names: dict[str, str]) -> ToolSpec:

@@ -21,7 +21,7 @@ from toolnexus.core.call import ToolCall
 from toolnexus.core.context import CallChannel
 from toolnexus.core.events import Event, RunStarted, StepFinished
 from toolnexus.core.spec import ToolSpec
-from toolnexus.mcp.channel import McpChannel, open_tool_logger
+from toolnexus.mcp.channel import McpChannel, open_logger_of
 
 # A step's own progress moves the run's by less than a whole step: only its end completes the step.
 STEP_SHARE = 0.99
@@ -77,7 +77,7 @@ class RunChannel(CallChannel):
 
     def for_call(self, call: ToolCall, spec: ToolSpec) -> CallChannel:
         if self.log_level is not None:
-            open_tool_logger(getattr(getattr(spec.callable, "fn", None), "__module__", None))
+            open_logger_of(spec)
         return StepChannel(self, call, spec)
 
     def log(self, record: logging.LogRecord) -> None:

@@ -44,7 +44,7 @@ from toolnexus.core.events import Event
 from toolnexus.core.spec import ToolSpec
 from toolnexus.mcp import builtins
 from toolnexus.mcp.catalog import Catalog, Entry, EntryKind, InvalidCursor
-from toolnexus.mcp.channel import McpChannel, answers_of, install_log_forwarding, open_tool_logger, request_threshold
+from toolnexus.mcp.channel import McpChannel, answers_of, install_log_forwarding, open_logger_of, request_threshold
 from toolnexus.mcp.library import Library, complete, prompt_messages, resource_contents
 from toolnexus.mcp.meta import SEARCH_SPEC, search_spec
 from toolnexus.mcp.missions import MissionFolder
@@ -298,11 +298,9 @@ class ToolServer:
     async def _invoke(self, ctx: ServerRequestContext[Any, Any], spec: ToolSpec, arguments: dict[str, Any],
                       params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
         call = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, origin="mcp")
-        channel = McpChannel(ctx, progress=_progress_token(ctx) is not None,
-                             log_threshold=request_threshold(ctx, self._log_levels.get(id(_connection_of(ctx)))),
-                             answers=answers_of(params))
+        channel = self._channel(ctx, params)
         if channel.log_threshold is not None:
-            open_tool_logger(getattr(getattr(spec.callable, "fn", None), "__module__", None))
+            open_logger_of(spec)
         channel.start(f"{spec.ref} started")
         token = use_channel(channel)
         try:
@@ -314,13 +312,14 @@ class ToolServer:
             reset_channel(token)
         if not channel.reported:  # the tool said nothing of its progress
             channel.progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
-        await channel.flush()
-        missing = channel.missing_capability()
-        if missing is not None:
-            raise missing
-        if channel.pending:  # the tool asked a stateless client: it answers, then calls again
-            return channel.input_required()
-        return call_result(result)
+        asked = await channel.finish()  # the tool asked a stateless client: it answers, then calls again
+        return asked if asked is not None else call_result(result)
+
+    def _channel(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> McpChannel:
+        """The way back to the client of this ``tools/call``: progress if it asked, logs at its level, its answers."""
+        return McpChannel(ctx, progress=_progress_token(ctx) is not None,
+                          log_threshold=request_threshold(ctx, self._log_levels.get(id(_connection_of(ctx)))),
+                          answers=answers_of(params))
 
     # -- resources, prompts, completion ----------------------------------------------------------
 
@@ -440,9 +439,7 @@ class ToolServer:
         except DiagnosticError as exc:
             return error_result(ToolError(kind=ErrorKind.RUNTIME_ERROR, message=exc.diagnostics[0].message))
         # The run's progress and its steps' own progress, logs and questions go to the client as a tool's do.
-        mcp = McpChannel(ctx, progress=_progress_token(ctx) is not None,
-                         log_threshold=request_threshold(ctx, self._log_levels.get(id(_connection_of(ctx)))),
-                         answers=answers_of(params))
+        mcp = self._channel(ctx, params)
         run = RunChannel(mcp)
         token, reset = use_channel(run), _run.set(run)
         try:
@@ -453,13 +450,8 @@ class ToolServer:
         finally:
             _run.reset(reset)
             reset_channel(token)
-        await mcp.flush()
-        missing = mcp.missing_capability()
-        if missing is not None:
-            raise missing
-        if mcp.pending:  # a step asked a stateless client: it answers, then calls the mission again
-            return mcp.input_required()
-        return result
+        asked = await mcp.finish()  # a step asked a stateless client: it answers, then calls the mission again
+        return asked if asked is not None else result
 
     async def _arun(self, loaded: Any, arguments: dict[str, Any], entry: Entry) -> types.CallToolResult:
         try:
