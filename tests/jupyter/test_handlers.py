@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,16 +10,17 @@ from toolnexus.jupyter.handlers import _shows_debug
 
 
 @pytest.fixture
-def logger() -> Iterator[logging.Logger]:
-    parent = logging.getLogger("toolnexus-test-app")
-    child = logging.getLogger("toolnexus-test-app.handler")
-    saved = parent.level, parent.propagate, list(parent.handlers)
-    parent.setLevel(logging.DEBUG)  # as Jupyter leaves its application logger
+def logger() -> logging.Logger:
+    """A child of an application logger left at DEBUG that does not propagate, as Jupyter leaves its own.
+
+    Both are made outside ``logging``'s manager: pytest's logging plugin attaches its capture handlers (at
+    NOTSET, so they would show DEBUG) to every non-propagating logger the manager knows, and the test must
+    see only the handlers it adds itself."""
+    parent = logging.Logger("toolnexus-test-app", logging.DEBUG)
     parent.propagate = False
-    yield child
-    parent.setLevel(saved[0])
-    parent.propagate = saved[1]
-    parent.handlers[:] = saved[2]
+    child = logging.Logger("toolnexus-test-app.handler")
+    child.parent = parent
+    return child
 
 
 def test_a_debug_logger_whose_handlers_show_warnings_shows_no_debug(logger: logging.Logger) -> None:
