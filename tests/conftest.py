@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,17 @@ import pytest
 import toolnexus as tn
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def console_script(name: str) -> str:
+    """The path of the console script ``name`` installed with this interpreter's packages.
+
+    Tests start programs such as ``mcp-server-time`` by this path, never by bare name: the virtual
+    environment the tests run from need not be activated, so its ``bin/`` need not be on PATH."""
+    path = Path(sysconfig.get_path("scripts")) / name
+    if not path.is_file():
+        pytest.fail(f"{name} is not installed beside {sys.executable} (expected {path}): pip install -e '.[test]'")
+    return str(path)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import console_script
 from tests.mcp.servers.support import make_nexus, toolbox
 from toolnexus.config import McpServerSettings
 from toolnexus.core.spec import SafetyTier
@@ -66,15 +67,16 @@ def test_server_tools_are_registered_with_tiers_and_every_page(tmp_path: Path) -
 
 
 def test_a_cached_listing_is_used_without_starting_the_server(tmp_path: Path) -> None:
-    with make_nexus(tmp_path, {"time": {"command": "mcp-server-time"}}) as first:
+    time_server = {"time": {"command": console_script("mcp-server-time")}}
+    with make_nexus(tmp_path, time_server) as first:
         assert first.mcp.connections.started
-    with make_nexus(tmp_path, {"time": {"command": "mcp-server-time"}}) as second:
+    with make_nexus(tmp_path, time_server) as second:
         assert "time.get_current_time" in second.registry
         assert not second.mcp.connections.started
         assert second.call("time.get_current_time", {"timezone": "UTC"}).ok  # the first call starts it
         assert second.mcp.connections.started
     # Past mcp.listing_ttl a cached listing is not trusted: the server would be asked again.
-    servers = {"time": McpServerSettings(command="mcp-server-time")}
+    servers = {"time": McpServerSettings(command=console_script("mcp-server-time"))}
     state = tmp_path / ".toolnexus"
     assert McpProvider(servers, Registry(), tmp_path, state)._read_cache("time") is not None
     assert McpProvider(servers, Registry(), tmp_path, state, listing_ttl=0)._read_cache("time") is None
@@ -90,7 +92,8 @@ def test_the_cache_is_keyed_by_how_the_server_is_reached() -> None:
 
 
 def test_a_server_that_cannot_start_is_named_and_the_rest_works(tmp_path: Path) -> None:
-    servers = {"ghost": {"command": "no-such-mcp-server-anywhere"}, "time": {"command": "mcp-server-time"},
+    servers = {"ghost": {"command": "no-such-mcp-server-anywhere"},
+               "time": {"command": console_script("mcp-server-time")},
                "mute": {"command": "sleep", "args": ["60"], "timeout": 1}}  # starts, never answers
     with make_nexus(tmp_path, servers) as nexus:
         assert any("'ghost'" in p and "no-such-mcp-server-anywhere" in p for p in nexus.registry.problems)
@@ -100,8 +103,9 @@ def test_a_server_that_cannot_start_is_named_and_the_rest_works(tmp_path: Path) 
 
 
 def test_tools_list_shows_server_tools_and_names_a_broken_server(workspace: Path) -> None:
+    time_server = json.dumps(console_script("mcp-server-time"))  # a TOML basic string
     (workspace / "toolnexus.toml").write_text(
-        '[mcp.servers.time]\ncommand = "mcp-server-time"\n\n[mcp.servers.ghost]\ncommand = "no-such-mcp-server"\n')
+        f'[mcp.servers.time]\ncommand = {time_server}\n\n[mcp.servers.ghost]\ncommand = "no-such-mcp-server"\n')
     # A real process: what a user sees on stderr, not what a test harness's log capture sees.
     result = subprocess.run([sys.executable, "-m", "toolnexus.cli", "tools", "list", "--json"], cwd=workspace,
                             capture_output=True, text=True, timeout=120)

@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.conftest import console_script
 from tests.mcp.servers.support import make_nexus, toolbox
 from toolnexus.api import Nexus
 from toolnexus.config import McpServerSettings
@@ -37,11 +38,13 @@ def nexus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nexus]:
     subprocess.run(["git", "add", "notes.txt"], cwd=repo, check=True)
     subprocess.run(["git", "commit", "-qm", "first note"], cwd=repo, check=True)
     (repo / "notes.txt").write_text("first\nsecond\n")
+    fetch = console_script("mcp-server-fetch")
     servers = {
-        "time": {"command": "mcp-server-time"},
-        "git": {"command": "mcp-server-git", "args": ["--repository", str(repo)], "tiers": {"git_add": "privileged"}},
-        "fetch": {"command": "mcp-server-fetch", "args": ["--ignore-robots-txt"]},
-        "lanfetch": {"command": "mcp-server-fetch", "args": ["--ignore-robots-txt", "--allow-private-ips"]},
+        "time": {"command": console_script("mcp-server-time")},
+        "git": {"command": console_script("mcp-server-git"), "args": ["--repository", str(repo)],
+                "tiers": {"git_add": "privileged"}},
+        "fetch": {"command": fetch, "args": ["--ignore-robots-txt"]},
+        "lanfetch": {"command": fetch, "args": ["--ignore-robots-txt", "--allow-private-ips"]},
         "box": toolbox(),
     }
     with make_nexus(workspace, servers) as nx:
