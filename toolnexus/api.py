@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import anyio
 
 from toolnexus.builtins import builtin_specs
-from toolnexus.config import LoadedSettings, Settings, load_settings
+from toolnexus.config import LoadedSettings, SandboxSettings, Settings, load_settings
 from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.context import ToolContext
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
@@ -70,14 +70,14 @@ class Nexus:
         )
         self.runtimes: dict[str, Runtime] = {
             "inprocess": InProcessRuntime(context),
-            "process": ProcessRuntime(context, max_workers=settings.process_workers, isolation=ProcessIsolation(
-                namespaces=settings.sandbox.namespaces, network=settings.sandbox.network,
-                pids_max=settings.sandbox.pids_max)),
+            "process": ProcessRuntime(context, max_workers=settings.process_workers,
+                                      isolation=_process_isolation(settings.sandbox)),
         }
         # The SDK is imported on first use: a Nexus costs nothing more for having a docker runtime.
         self.runtimes["docker"] = DockerRuntime(context, image=settings.sandbox.docker_image,
-                                                allow_network=settings.sandbox.docker_network)
-        wasm = _wasm_runtime(context)
+                                                allow_network=settings.sandbox.docker_network,
+                                                timeout=settings.sandbox.timeout)
+        wasm = _wasm_runtime(context, settings.sandbox)
         if wasm is not None:
             self.runtimes["wasm"] = wasm
         self.mcp = _mcp_provider(settings, self.registry)
@@ -248,13 +248,19 @@ class Nexus:
         self.close()
 
 
-def _wasm_runtime(context: ToolContext) -> Runtime | None:
+def _process_isolation(sandbox: SandboxSettings) -> ProcessIsolation:
+    return ProcessIsolation(namespaces=sandbox.namespaces, network=sandbox.network, pids_max=sandbox.pids_max,
+                            memory=sandbox.memory, timeout=sandbox.timeout, user=sandbox.user,
+                            readable=sandbox.read_paths)
+
+
+def _wasm_runtime(context: ToolContext, sandbox: SandboxSettings) -> Runtime | None:
     """The wasm runtime when the ``wasm`` extra (wasmtime) is installed."""
     try:
         from toolnexus.sandbox.wasm import WasmRuntime
     except ImportError:
         return None
-    return WasmRuntime(context)
+    return WasmRuntime(context, memory=sandbox.memory, timeout=sandbox.timeout)
 
 
 def _mcp_provider(settings: Settings, registry: Registry) -> Any:

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from toolnexus.core.context import DEFAULT_SHELL_ALLOW
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, REMOTE_RUNTIMES, SafetyTier
+from toolnexus.core.units import Duration, Size
 from toolnexus.registry.toolsets import Toolset
+from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 
 ENV_PREFIX = "TOOLNEXUS_"
 
@@ -64,6 +66,14 @@ class SandboxSettings(BaseModel):
                                     "available)")
     network: bool = Field(False, description="process workers may use the network (cut only with namespaces)")
     pids_max: int | None = Field(256, ge=8, description="processes a worker and its children may have")
+    memory: Size = Field(DEFAULT_MEMORY, description="default memory cap of a sandboxed call (process worker, "
+                         "wasm guest) whose tool sets none, e.g. \"1GiB\"")
+    timeout: Duration = Field(DEFAULT_TIMEOUT, description="default time limit of a sandboxed call (process, "
+                              "wasm, docker) whose tool sets none, e.g. \"10m\"")
+    user: str | None = Field(None, description="when toolnexus runs as root: the unprivileged user (name or "
+                             "uid) sandboxed processes run as; default nobody")
+    read_paths: list[str] = Field(default_factory=list, description="more host folders sandboxed processes "
+                                  "may read (the interpreter, its libraries and the workspace are always there)")
     docker_image: str = Field("toolnexus/python:3.11", description="image for python.exec and command tools "
                               "run with runtime: docker (build it with `toolnexus sandbox build-image`)")
     docker_network: bool = Field(False, description="docker tools that declare network: true may use it")

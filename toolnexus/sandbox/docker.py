@@ -45,6 +45,7 @@ from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import PYTHON_EXEC_TARGET, Limits, ToolSpec, is_python_exec
 from toolnexus.sandbox.images import DEFAULT_IMAGE, LABEL_WORKER, TOOL_UID
+from toolnexus.sandbox.limits import DEFAULT_TIMEOUT, within_default_timeout
 from toolnexus.sandbox.protocol import read_frame, write_frame
 
 LABEL_MANAGED = "toolnexus.managed"
@@ -390,8 +391,10 @@ class DockerRuntime:
         warm_per_key: int = 2,
         max_warm: int = 6,
         client: Any | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         self.context = context or ToolContext()
+        self.timeout = timeout  # for calls whose limits set none
         self.image = image
         self.allow_network = allow_network
         self.memory = memory
@@ -629,6 +632,9 @@ class DockerRuntime:
         )
 
     async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        return await within_default_timeout(self._invoke(spec, call, limits), spec, limits, self.timeout)
+
+    async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         try:
             plan = await anyio.to_thread.run_sync(self._plan, spec, call, limits)
         except (_Refused, DockerUnavailable) as exc:

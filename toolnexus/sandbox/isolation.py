@@ -1,24 +1,45 @@
-"""Operating-system isolation for worker processes: Linux namespaces through bubblewrap, and a pids
-cgroup so a fork bomb stays contained (``RLIMIT_NPROC`` does nothing for root, and we often are).
+"""Operating-system isolation for sandboxed processes (process-runtime workers, command tools, ``shell.run``).
 
-Both are optional: where bubblewrap or a writable cgroup is missing, workers run with resource limits
-and a scrubbed environment only, and :func:`isolation_report` says so.
+A sandboxed process runs through bubblewrap in fresh pid, ipc, uts and (unless asked) network namespaces,
+and sees only what it needs: the system's programs and libraries read-only, the Python interpreter and the
+libraries on ``sys.path`` read-only, a few harmless files of ``/etc``, its workspace read-write, a private
+``/tmp`` and its own ``/proc`` (so no other process's environment). Not the host's ``/root``, ``/home``,
+``/etc/shadow`` or other projects.
+
+It runs as a real unprivileged uid on the host: when toolnexus itself runs as a normal user, bubblewrap
+maps the sandbox's ``nobody`` onto that user (an unprivileged user namespace); when toolnexus runs as
+root, the sandbox drops to the configured user (``nobody`` by default) before the tool starts, and that
+user is granted access to the workspace by an ACL (see :mod:`toolnexus.sandbox.acl`).
+
+Where bubblewrap is missing, processes run with resource limits and a scrubbed environment only, and
+:func:`isolation_report` (``toolnexus sandbox doctor``) says so.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
+import pwd
 import shutil
+import site
 import subprocess
 import sys
-import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolnexus.sandbox.cgroups import cgroup_available, cgroups_writable
+
 NOBODY = 65534
-_CGROUP_V1 = Path("/sys/fs/cgroup/pids")
-_CGROUP_V2 = Path("/sys/fs/cgroup")
+# Programs and libraries every sandboxed process may run and load.
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Files of /etc that programs read and that hold nothing private: the dynamic loader's cache, time zones,
+# CA certificates, name-service and MIME tables. Not passwd/shadow/group, sudoers, ssh, or anything else.
+_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "alternatives", "ssl",
+        "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies", "nsswitch.conf", "hosts",
+        "host.conf", "gai.conf", "resolv.conf", "mime.types", "os-release", "debian_version", "protocols",
+        "services", "magic", "mailcap")
+# A sys.path entry that is one of these is a whole home or the root, not a library folder: never shown.
+_NEVER = ("/", "/root", "/home", "/tmp", "/etc", "/var", "/proc", "/sys", "/dev", "/run", "/srv", "/mnt", "/media")
 
 
 @functools.lru_cache(maxsize=1)
@@ -27,8 +48,9 @@ def bwrap_path() -> str | None:
     path = shutil.which("bwrap")
     if path is None:
         return None
-    probe = [path, "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--unshare-pid", "--unshare-net",
-             "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "true"]
+    user = [] if os.geteuid() == 0 else ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+    probe = [path, *user, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--proc", "/proc",
+             "--dev", "/dev", "--", "true"]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
@@ -36,83 +58,171 @@ def bwrap_path() -> str | None:
     return path if done.returncode == 0 else None
 
 
-def bwrap_prefix(workspace: str, *, network: bool = False, writable: list[str] | None = None) -> list[str]:
-    """argv prefix that runs a command in fresh namespaces: a read-only system, the workspace (and any
-    other ``writable`` folder) writable, a private /tmp, its own pid namespace (when its first process
-    dies every process in it dies), no network unless asked, and uid ``nobody``."""
-    path = bwrap_path()
-    if path is None:
-        raise RuntimeError("bubblewrap is not available")
-    argv = [path, "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--unshare-pid", "--unshare-ipc",
-            "--unshare-uts", "--unshare-cgroup-try", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--bind", workspace, workspace, "--chdir", workspace]
-    for folder in writable or []:
-        argv += ["--bind", folder, folder]
-    # Our own code (and a project checked out under /tmp) must stay importable under the private /tmp.
-    for folder in sorted({p for p in sys.path if p.startswith("/tmp/") and os.path.isdir(p)}):
-        if folder != workspace and not folder.startswith(workspace + "/"):
-            argv += ["--ro-bind", folder, folder]
-    if not network:
-        argv.append("--unshare-net")
-    return [*argv, "--"]
+@dataclass(frozen=True)
+class SandboxUser:
+    """The host uid and gid a sandboxed process runs as, and whether we must switch to them ourselves
+    (we are root) or bubblewrap's user namespace maps the sandbox onto our own unprivileged user."""
 
-
-class PidsCgroup:
-    """A pids cgroup capping how many processes a worker and everything it starts may have."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    uid: int
+    gid: int
+    switch: bool
 
     @classmethod
-    def create(cls, limit: int) -> PidsCgroup | None:
-        """A new cgroup with ``pids.max = limit``, or None where cgroups cannot be written."""
-        _sweep_once()
-        for base in (_CGROUP_V1 / "toolnexus", _CGROUP_V2 / "toolnexus"):
-            try:
-                if base.parent == _CGROUP_V2 and not (_CGROUP_V2 / "cgroup.controllers").exists():
-                    continue
-                base.mkdir(exist_ok=True)
-                if base.parent == _CGROUP_V2:
-                    (base / "cgroup.subtree_control").write_text("+pids")
-                path = base / f"w-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                path.mkdir()
-                (path / "pids.max").write_text(str(limit))
-                return cls(path)
-            except OSError:
-                continue
-        return None
-
-    def add(self, pid: int) -> None:
-        (self.path / "cgroup.procs").write_text(str(pid))
-
-    def remove(self) -> None:
-        # A cgroup can be removed once empty; its processes are gone when the worker was killed.
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+    def resolve(cls, user: str | int | None = None) -> SandboxUser:
+        """The sandbox user for ``user`` (a name or a uid; ``nobody`` when None)."""
+        if os.geteuid() != 0:
+            return cls(os.geteuid(), os.getegid(), switch=False)
+        wanted = "nobody" if user is None else user
+        try:
+            entry = pwd.getpwuid(int(wanted)) if str(wanted).isdigit() else pwd.getpwnam(str(wanted))
+        except KeyError:
+            if str(wanted).isdigit():
+                return cls(int(wanted), int(wanted), switch=True)
+            if wanted == "nobody":
+                return cls(NOBODY, NOBODY, switch=True)
+            raise ValueError(f"sandbox user {wanted!r} does not exist on this host (set [sandbox] user to a "
+                             "user name or uid)") from None
+        if entry.pw_uid == 0:
+            raise ValueError("the sandbox user must not be root (set [sandbox] user to an unprivileged user)")
+        return cls(entry.pw_uid, entry.pw_gid, switch=True)
 
 
-@functools.lru_cache(maxsize=1)
-def _sweep_once() -> None:
-    """Remove cgroups left by toolnexus processes that are gone (killed before they could clean up)."""
-    for base in (_CGROUP_V1 / "toolnexus", _CGROUP_V2 / "toolnexus"):
-        if not base.is_dir():
-            continue
-        for group in base.glob("w-*"):
-            owner = group.name.split("-")[1]
-            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-                with contextlib.suppress(OSError):
-                    group.rmdir()
+def python_paths() -> list[str]:
+    """Folders the Python interpreter and our libraries live in, to show read-only in a sandbox."""
+    found: list[str] = []
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+        found.append(prefix)
+    real = os.path.realpath(sys.executable)
+    found.append(os.path.dirname(real))
+    found.append(os.path.dirname(os.path.abspath(sys.executable)))
+    found += [p for p in site.getsitepackages() if os.path.isdir(p)]
+    user_site = site.getusersitepackages()
+    if isinstance(user_site, str) and os.path.isdir(user_site):
+        found.append(user_site)
+    # Library folders on sys.path (an editable install's source, a tool module's folder), never a whole home.
+    homes = {os.path.expanduser("~"), *(_home_of(uid) for uid in {os.getuid(), os.geteuid()})}
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and os.path.isdir(entry) and entry.rstrip("/") not in homes | set(_NEVER):
+            found.append(os.path.realpath(entry))
+    toolnexus_root = Path(__file__).resolve().parents[2]
+    found.append(str(toolnexus_root))
+    return _outermost(p for p in found if os.path.isdir(p) and p.rstrip("/") not in _NEVER)
 
 
-@functools.lru_cache(maxsize=1)
-def cgroups_writable() -> bool:
-    group = PidsCgroup.create(64)
-    if group is None:
-        return False
-    group.remove()
-    return True
+def _home_of(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_dir.rstrip("/")
+    except KeyError:
+        return ""
 
 
-def isolation_report() -> dict[str, bool]:
+def _outermost(paths: object) -> list[str]:
+    """The paths, without any that lies inside another one of them."""
+    kept: list[str] = []
+    for path in sorted({str(p).rstrip("/") or "/" for p in paths}):  # type: ignore[attr-defined]
+        if not any(path == k or path.startswith(k + "/") for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+@dataclass
+class SandboxView:
+    """What a sandboxed process sees and may do; :meth:`argv` wraps a command in it."""
+
+    workspace: str
+    network: bool = False
+    writable: list[str] = field(default_factory=list)
+    readable: list[str] = field(default_factory=list)
+    user: SandboxUser = field(default_factory=SandboxUser.resolve)
+
+    def _binds(self) -> list[str]:
+        argv: list[str] = []
+        made: set[str] = {"/", "/tmp", "/dev", "/proc"}
+        mounted: set[str] = set()
+
+        def mount(option: str, source: str, target: str) -> None:
+            # bubblewrap makes missing parents private (0700) when it runs as root: make them 0755 first,
+            # so the unprivileged user can walk down to what is mounted there.
+            parents = [str(p) for p in reversed(Path(target).parents)]
+            for parent in parents:
+                if parent not in made and not any(_inside(parent, m) for m in mounted):
+                    argv.extend(["--perms", "0755", "--dir", parent])
+                    made.add(parent)
+            argv.extend([option, source, target])
+            made.add(target)
+            mounted.add(target)
+
+        for path in _SYSTEM:
+            if os.path.islink(path):  # a merged /usr: /bin -> usr/bin
+                argv += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                mount("--ro-bind", path, path)
+        for name in _ETC:
+            path = f"/etc/{name}"
+            if os.path.lexists(path):
+                mount("--ro-bind-try", path, path)
+        workspaces = [self.workspace, *self.writable]
+        for path in _outermost([*python_paths(), *self.readable]):
+            if not any(_inside(path, w) for w in workspaces):
+                mount("--ro-bind", path, path)
+        for folder in workspaces:
+            mount("--bind", folder, folder)
+        return argv
+
+    def argv(self, command: list[str], *, drop_in_child: bool = False) -> list[str]:
+        """``command`` run inside this view. With ``drop_in_child`` the command switches to the sandbox
+        user itself (our worker does, from ``TOOLNEXUS_SANDBOX_USER``); otherwise, as root, ``setpriv``
+        (or Python) does it before ``command`` starts."""
+        path = bwrap_path()
+        if path is None:
+            raise RuntimeError("bubblewrap is not available")
+        argv = [path]
+        if self.user.switch:
+            # We are root: no user namespace (it would map the sandbox onto root); the switch to the
+            # unprivileged user happens inside, with only the capabilities it needs, which it then loses.
+            argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        else:
+            argv += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+        argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
+                 "--new-session"]
+        if not self.network:
+            argv.append("--unshare-net")
+        argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", *self._binds(),
+                 "--chdir", self.workspace]
+        argv.append("--")
+        if self.user.switch and not drop_in_child:
+            command = [*switch_user_argv(self.user), *command]
+        return [*argv, *command]
+
+
+def switch_user_argv(user: SandboxUser) -> list[str]:
+    """A prefix that makes the rest of the command run as ``user``, with no groups and no capabilities."""
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
+    if setpriv is not None:
+        return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--"]
+    code = ("import os,sys;os.setgroups([]);os.setresgid(*[int(sys.argv[2])]*3);os.setresuid(*[int(sys.argv[1])]*3);"
+            "os.execvp(sys.argv[3],sys.argv[3:])")
+    return [os.path.realpath(sys.executable), "-S", "-c", code, str(user.uid), str(user.gid)]
+
+
+def become(uid: int, gid: int) -> None:
+    """Switch this process to ``uid``/``gid`` for good (no groups; as a non-root uid it keeps no capability)."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def isolation_report() -> dict[str, object]:
     """What this machine offers the process runtime, for `toolnexus sandbox doctor` and tests."""
-    return {"bubblewrap": bwrap_path() is not None, "pids_cgroup": cgroups_writable()}
+    try:
+        user = SandboxUser.resolve()
+        sandbox_user: object = f"{user.uid}:{user.gid}" + (" (switched from root)" if user.switch else " (ours)")
+    except ValueError as exc:
+        sandbox_user = str(exc)
+    return {"bubblewrap": bwrap_path() is not None, "pids_cgroup": cgroups_writable(),
+            "memory_cgroup": cgroup_available("memory"), "sandbox_user": sandbox_user}

@@ -9,6 +9,7 @@ started.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shlex
@@ -30,7 +31,10 @@ from toolnexus.core.context import CallChannel, ToolContext, current_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
-from toolnexus.sandbox.isolation import PidsCgroup, bwrap_path, bwrap_prefix
+from toolnexus.sandbox.acl import grant_workspace
+from toolnexus.sandbox.cgroups import WorkerCgroup, cgroup_available
+from toolnexus.sandbox.isolation import SandboxUser, SandboxView, bwrap_path
+from toolnexus.sandbox.limits import within_default_timeout
 from toolnexus.sandbox.protocol import read_frame, write_frame
 
 PoolKey = tuple[int | None, int | None]
@@ -45,6 +49,12 @@ class ProcessIsolation(BaseModel):
                                     "'where available'")
     network: bool = Field(False, description="let workers use the network (only with namespaces is it cut)")
     pids_max: int | None = Field(256, description="processes a worker and its children may have (a pids cgroup)")
+    memory: int | None = Field(None, description="default memory cap of a worker and its children, in bytes, "
+                               "for calls whose limits set none (a memory cgroup, else an address-space limit)")
+    timeout: float | None = Field(None, description="default time limit of a call whose limits set none, seconds")
+    user: str | int | None = Field(None, description="when we run as root: the unprivileged user sandboxed "
+                                   "workers run as (default nobody)")
+    readable: list[str] = Field(default_factory=list, description="more host folders workers may read")
 
     def use_namespaces(self) -> bool:
         if self.namespaces is False:
@@ -53,6 +63,15 @@ class ProcessIsolation(BaseModel):
         if self.namespaces and not available:
             raise RuntimeError("process isolation asks for namespaces, but bubblewrap is not available here")
         return available
+
+    def view(self, workspace: str) -> SandboxView | None:
+        """The sandbox workers run in, or None when they run without namespaces."""
+        if not self.use_namespaces():
+            return None
+        return SandboxView(workspace, network=self.network, readable=list(self.readable),
+                           user=SandboxUser.resolve(self.user))
+
+
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
 
@@ -71,6 +90,7 @@ class WorkerDied(Exception):
     def __init__(self, returncode: int | None, stderr_tail: str) -> None:
         self.returncode = returncode
         self.stderr_tail = stderr_tail
+        self.out_of_memory = False
         super().__init__(f"worker exited ({returncode})")
 
 
@@ -81,21 +101,31 @@ class Worker:
         self.key = key
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by discard()
         memory, open_files = key
-        import json
-
+        isolation = isolation or ProcessIsolation(namespaces=False, pids_max=None)
+        cgroup_memory = memory if memory and cgroup_available("memory") else None
+        # An address-space limit where no memory cgroup holds the cap (or where the call asked for one:
+        # the tool then gets a MemoryError it can handle instead of a kill).
+        rlimit_memory = memory if memory and (cgroup_memory is None or memory != isolation.memory) else None
         env = scrubbed_env({
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
-            "TOOLNEXUS_WORKER_LIMITS": json.dumps({"memory": memory, "open_files": open_files}),
+            "TOOLNEXUS_WORKER_LIMITS": json.dumps({"memory": rlimit_memory, "open_files": open_files}),
         })
-        isolation = isolation or ProcessIsolation(namespaces=False, pids_max=None)
         argv = [sys.executable, "-m", "toolnexus.sandbox.worker"]
-        if isolation.use_namespaces():
-            argv = [*bwrap_prefix(workspace, network=isolation.network), *argv]
-        self.cgroup = PidsCgroup.create(isolation.pids_max) if isolation.pids_max else None
+        view = isolation.view(workspace)
+        if view is not None:
+            env["HOME"] = "/tmp"
+            if view.user.switch:
+                # We are root: the worker switches to the unprivileged user first thing, and that user
+                # needs to write the workspace it does not own.
+                grant_workspace(workspace, view.user.uid)
+                env["TOOLNEXUS_SANDBOX_USER"] = f"{view.user.uid}:{view.user.gid}"
+            argv = view.argv(argv, drop_in_child=True)
+        self.cgroup = WorkerCgroup.create(isolation.pids_max, cgroup_memory) if (
+            isolation.pids_max or cgroup_memory) else None
         if self.cgroup is not None:
-            # Join the cgroup before anything forks: a shell adds itself, then becomes the worker.
-            procs = shlex.quote(str(self.cgroup.path / "cgroup.procs"))
-            argv = ["/bin/sh", "-c", f'echo $$ > {procs} && exec "$@"', "toolnexus-worker", *argv]
+            # Join the cgroups before anything forks: a shell adds itself, then becomes the worker.
+            joins = " && ".join(f"echo $$ > {shlex.quote(str(f))}" for f in self.cgroup.procs_files())
+            argv = ["/bin/sh", "-c", f'{joins} && exec "$@"', "toolnexus-worker", *argv]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._stderr, cwd=workspace, env=env, start_new_session=True,
@@ -104,6 +134,10 @@ class Worker:
         self._in = self.proc.stdin
         self._out = self.proc.stdout
         self.ready = False
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed something of this worker for going over its memory cgroup's cap."""
+        return self.cgroup is not None and self.cgroup.memory is not None and self.cgroup.out_of_memory()
 
     @property
     def pid(self) -> int:
@@ -144,7 +178,9 @@ class Worker:
             tail = self._stderr.read().decode("utf-8", "replace")
         except (OSError, ValueError):
             tail = ""
-        return WorkerDied(code, tail)
+        died = WorkerDied(code, tail)
+        died.out_of_memory = self.out_of_memory()
+        return died
 
     def kill(self) -> None:
         """Kill the worker and everything in its process group, and reap it.
@@ -280,7 +316,17 @@ class ProcessRuntime:
             request.update(kind="python", target=spec.entry.target)
         return request
 
+    def _with_defaults(self, limits: Limits) -> Limits:
+        """``limits`` with the sandbox's default memory cap where the call sets none."""
+        if limits.memory is None and self.isolation.memory:
+            return limits.model_copy(update={"memory": self.isolation.memory})
+        return limits
+
     async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        limits = self._with_defaults(limits)
+        return await within_default_timeout(self._invoke(spec, call, limits), spec, limits, self.isolation.timeout)
+
+    async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         try:
             request = self._request(spec, call, limits)
         except _Refused as exc:
@@ -312,7 +358,8 @@ class ProcessRuntime:
                 healthy = not response.get("recycle")
                 return response
             except WorkerDied as died:
-                return {"died": True, "returncode": died.returncode, "stderr": died.stderr_tail}
+                return {"died": True, "returncode": died.returncode, "stderr": died.stderr_tail,
+                        "out_of_memory": died.out_of_memory}
             finally:
                 # Always give the slot back, even from a thread abandoned by a cancelled caller,
                 # or the pool shrinks by one worker with every cancellation.
@@ -333,7 +380,7 @@ class ProcessRuntime:
     def prewarm(self, count: int = 1) -> int:
         """Have ``count`` default-limit workers booting now, for calls expected soon (a mission's steps)."""
         try:
-            return self.pool.prespawn((None, None), count)
+            return self.pool.prespawn((self.isolation.memory, None), count)
         except OSError:
             return 0  # a failed spawn shows up, with its reason, when a call needs the worker
 
@@ -362,6 +409,10 @@ def _outcome(response: dict[str, Any], limits: Limits) -> RuntimeOutcome:
         code = response.get("returncode")
         if code == -signal.SIGXCPU:
             error = ToolError(kind=ErrorKind.LIMIT_EXCEEDED, message=f"CPU time limit of {limits.cpu_time}s reached")
+        elif response.get("out_of_memory"):
+            error = ToolError(kind=ErrorKind.LIMIT_EXCEEDED,
+                              message=f"memory limit of {_size(limits.memory)} reached: the tool was killed",
+                              details={"memory": limits.memory})
         elif code == -signal.SIGKILL and limits.memory:
             error = ToolError(kind=ErrorKind.LIMIT_EXCEEDED, message="the worker was killed (memory limit reached?)")
         else:
@@ -373,3 +424,12 @@ def _outcome(response: dict[str, Any], limits: Limits) -> RuntimeOutcome:
     if response.get("ok"):
         return RuntimeOutcome(output=response.get("output"), stderr=response.get("stderr"))
     return RuntimeOutcome(error=ToolError.model_validate(response["error"]), stderr=response.get("stderr"))
+
+
+def _size(amount: int | None) -> str:
+    if amount is None:
+        return "the sandbox's default"
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if amount >= factor:
+            return f"{amount / factor:g} {unit}"
+    return f"{amount} bytes"

@@ -32,6 +32,7 @@ from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec, is_python_exec
 from toolnexus.sandbox import wasm_python
+from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT, within_default_timeout
 from toolnexus.sandbox.wasm_cache import CompiledModule, ModuleCache, ModuleError, default_cache_dir
 from toolnexus.sandbox.wasm_engine import Guest, GuestExit, Preopen, WasmEngine, shared_engine
 
@@ -72,8 +73,13 @@ class WasmRuntime:
         *,
         persist: bool = True,
         stop_grace: float = 5.0,
+        memory: int | None = DEFAULT_MEMORY,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         self.context = context or ToolContext()
+        # Caps for calls whose limits set none: a guest's linear memory, and how long it may run.
+        self.memory = memory
+        self.timeout = timeout
         self.engine: WasmEngine = shared_engine()
         self.modules = ModuleCache(self.engine, (cache_dir or default_cache_dir()) if persist else None)
         self.stop_grace = stop_grace
@@ -81,6 +87,11 @@ class WasmRuntime:
         self._closed = False
 
     async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        if limits.memory is None and self.memory:
+            limits = limits.model_copy(update={"memory": self.memory})
+        return await within_default_timeout(self._invoke(spec, call, limits), spec, limits, self.timeout)
+
+    async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         if self._closed:
             return _error(ErrorKind.RUNTIME_ERROR, "the wasm runtime is closed")
         try:
