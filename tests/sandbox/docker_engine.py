@@ -48,10 +48,13 @@ def in_ci() -> bool:
 
 
 def unavailable(reason: str) -> NoReturn:
-    """Skip for ``reason`` on a developer's machine; fail in CI, where every real part must be had."""
+    """Skip for ``reason`` on a developer's machine; fail in CI, where every real part must be had.
+
+    Usable in a fixture, a test or at a module's top level."""
     if in_ci():
-        pytest.fail(f"{reason} — in CI (CI=true) this is a failure, not a skip: .ci/system-deps installs it")
-    pytest.skip(reason)
+        pytest.fail(f"{reason} — in CI (CI=true) this is a failure, not a skip: .ci/system-deps and the "
+                    f"test extra install it")
+    pytest.skip(reason, allow_module_level=True)
 
 
 def _connect() -> Any | None:
