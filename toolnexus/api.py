@@ -67,6 +67,7 @@ class Nexus:
             shell_allow=settings.shell.allow,
             http_allow_private=settings.http.allow_private,
             http_allow_hosts=settings.http.allow_hosts,
+            sandbox_user=settings.sandbox.user,
         )
         self.runtimes: dict[str, Runtime] = {
             "inprocess": InProcessRuntime(context),

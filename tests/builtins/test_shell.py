@@ -20,8 +20,10 @@ pytestmark = pytest.mark.anyio
 
 run = spec_of(run_command).callable.acall
 
-# Starts a background sleep and a foreground one in the same process group, recording both pids.
-SPAWN_TWO = "sleep 30 & echo $! > bg.pid; echo $$ > fg.pid; sleep 30"
+# Starts a background sleep and a foreground one, each with an argument no other process has (pids inside
+# the sandbox are its own namespace's, so the host finds them by their arguments), and notes that it did.
+BG, FG = "31.4159", "31.4158"
+SPAWN_TWO = f"sleep {BG} & sleep 0 > started; sleep {FG}"
 
 
 def _alive(pid: int) -> bool:
@@ -31,17 +33,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def assert_gone(pids: list[int], within: float = 5.0) -> None:
-    """Every pid is dead (or a zombie awaiting its reaper); SIGKILL lands asynchronously, so poll."""
+def assert_sleeps_gone(ws: Path, *markers: str, within: float = 5.0) -> None:
+    """The program started (it left its note) and no process with any of ``markers`` is left."""
+    assert (ws / "started").exists(), "the program never started"
     deadline = time.monotonic() + within
-    while alive := [pid for pid in pids if _alive(pid)]:
+    while left := [p for m in markers for p in _processes_with_arg(m)]:
         if time.monotonic() > deadline:
-            pytest.fail(f"processes still running: {alive}")
+            pytest.fail(f"processes still running: {[p.pid for p in left]}")
         time.sleep(0.01)
-
-
-def _recorded_pids(ws: Path) -> list[int]:
-    return [int((ws / name).read_text()) for name in ("bg.pid", "fg.pid")]
 
 
 def _processes_with_arg(arg: str) -> list[psutil.Process]:
@@ -152,7 +151,7 @@ async def test_timeout_kills_the_whole_process_group(in_workspace):
             await run({"argv": ["sh", "-c", SPAWN_TWO], "timeout": 1})
         assert time.monotonic() - started < 10
         assert failure.value.error.kind is ErrorKind.TIMEOUT
-        assert_gone(_recorded_pids(ws))
+        assert_sleeps_gone(ws, BG, FG)
 
 
 async def test_cancellation_kills_the_whole_process_group(in_workspace):
@@ -160,12 +159,12 @@ async def test_cancellation_kills_the_whole_process_group(in_workspace):
         with anyio.move_on_after(1) as scope:
             await run({"argv": ["sh", "-c", SPAWN_TWO], "timeout": 60})
         assert scope.cancelled_caught
-        assert_gone(_recorded_pids(ws))
+        assert_sleeps_gone(ws, BG, FG)
 
 
 async def test_processes_left_behind_by_a_finished_program_are_killed(in_workspace):
-    with in_workspace(shell_allow=["sh"]):
+    with in_workspace(shell_allow=["sh"]) as ws:
         # Without the group kill the background sleep would hold stdout open until the timeout.
-        result = await run({"argv": ["sh", "-c", "sleep 30 & echo $!"], "timeout": 10})
-    assert result["exit_code"] == 0
-    assert_gone([int(result["stdout"])])
+        result = await run({"argv": ["sh", "-c", f"sleep {BG} & sleep 0 > started"], "timeout": 10})
+        assert result["exit_code"] == 0
+        assert_sleeps_gone(ws, BG)

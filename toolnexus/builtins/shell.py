@@ -1,7 +1,10 @@
 """``shell.run``: run one allowed program with an argument list — never a shell string.
 
-The program runs in its own session (a new process group); a timeout or a cancellation kills the
-whole group and reaps the leader, so nothing it started outlives the call.
+The program runs in the same sandbox as ``python.exec`` (see :mod:`toolnexus.sandbox.isolation`): it sees
+the system's programs, its workspace and a private /tmp, runs as an unprivileged user, in its own pid
+namespace (no other process's ``/proc``) and without network. So an allowed program's own flags
+(``sort -o /elsewhere``, ``sort --compress-program=sh``, reading ``/etc/shadow``) cannot reach beyond it.
+A timeout or a cancellation kills the sandbox and everything in it, so nothing outlives the call.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import contextlib
 import os
 import shutil
 import signal
+from pathlib import Path
 from subprocess import DEVNULL, PIPE
 from typing import Annotated
 
@@ -22,6 +26,8 @@ from toolnexus.builtins.workspace import resolve_in_workspace, workspace_root
 from toolnexus.core.context import current_context
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
+from toolnexus.sandbox.acl import grant_workspace
+from toolnexus.sandbox.isolation import SandboxUser, SandboxView, bwrap_path
 
 OUTPUT_CAP = 2**20
 # The child gets these variables of ours and no others (no tokens or keys leak into commands).
@@ -55,7 +61,23 @@ class _Capture:
 
 
 def _child_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k in ENV_KEEP or k.startswith("LC_")}
+    env = {k: v for k, v in os.environ.items() if k in ENV_KEEP or k.startswith("LC_")}
+    # Inside the sandbox the host's home and temporary folder do not exist; its private /tmp does.
+    env.update(HOME="/tmp", TMPDIR="/tmp")
+    return env
+
+
+def sandboxed(argv: list[str], workspace: Path, workdir: Path) -> list[str]:
+    """``argv`` wrapped in the command sandbox, or a ``denied`` failure where none can be had here."""
+    if bwrap_path() is None:
+        raise ToolFailure("shell.run needs a sandbox, and bubblewrap is not available here (install the "
+                          "`bubblewrap` package; `toolnexus sandbox doctor` shows what is missing)",
+                          kind=ErrorKind.DENIED)
+    user = SandboxUser.resolve(current_context().sandbox_user)
+    if user.switch:
+        grant_workspace(workspace, user.uid)
+    # Only the program itself is there to run: its flags cannot start another one.
+    return SandboxView(str(workspace), user=user, programs=[argv[0]]).argv(argv, cwd=str(workdir))
 
 
 def _search_path() -> str:
@@ -149,12 +171,13 @@ async def run_command(argv: Annotated[list[str], Field(min_length=1)], cwd: str 
         raise ToolFailure(f"working folder {cwd!r} does not exist in the workspace", kind=ErrorKind.NOT_FOUND,
                           details={"cwd": cwd})
     program = resolve_program(argv[0], list(current_context().shell_allow), str(workdir))
+    command = sandboxed([program, *argv[1:]], root, workdir)
 
     # Shielded so a cancellation cannot land between the fork and our holding the process.
     with anyio.CancelScope(shield=True):
         try:
             process = await anyio.open_process(
-                [program, *argv[1:]], cwd=workdir, env=_child_env(), start_new_session=True,
+                command, cwd=workdir, env=_child_env(), start_new_session=True,
                 stdin=PIPE if stdin is not None else DEVNULL, stdout=PIPE, stderr=PIPE)
         except PermissionError as exc:
             raise ToolFailure(f"cannot run {program!r}: {exc.strerror}", kind=ErrorKind.DENIED) from None

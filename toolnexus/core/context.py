@@ -51,6 +51,8 @@ class ToolContext(BaseModel):
     shell_allow: list[str] = Field(default_factory=lambda: list(DEFAULT_SHELL_ALLOW))
     http_allow_private: bool = False
     http_allow_hosts: list[str] = Field(default_factory=list)
+    # When we run as root: the unprivileged user sandboxed commands run as (None: nobody).
+    sandbox_user: str | None = None
     run_id: str | None = None
     step_id: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)

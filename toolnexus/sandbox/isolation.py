@@ -32,6 +32,9 @@ from toolnexus.sandbox.cgroups import cgroup_available, cgroups_writable
 NOBODY = 65534
 # Programs and libraries every sandboxed process may run and load.
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_SBIN = "/usr/bin:/bin:/usr/sbin:/sbin"
+# Where programs live: a view limited to some programs shows none of these folders, only those programs.
+_PROGRAM_DIRS = ("bin", "sbin", "games", "libexec", "local/bin", "local/sbin", "local/games")
 # Files of /etc that programs read and that hold nothing private: the dynamic loader's cache, time zones,
 # CA certificates, name-service and MIME tables. Not passwd/shadow/group, sudoers, ssh, or anything else.
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "alternatives", "ssl",
@@ -125,6 +128,18 @@ def _outermost(paths: object) -> list[str]:
     return kept
 
 
+def _without_programs(root: str) -> list[str]:
+    """The folders of ``root`` (``/usr``) that hold libraries and data but no programs."""
+    kept: list[str] = []
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if name == "local" and os.path.isdir(path):
+            kept += [p for p in _without_programs(path) if os.path.relpath(p, root) not in _PROGRAM_DIRS]
+        elif name not in _PROGRAM_DIRS and os.path.isdir(path) and not os.path.islink(path):
+            kept.append(path)
+    return kept
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
@@ -138,6 +153,9 @@ class SandboxView:
     writable: list[str] = field(default_factory=list)
     readable: list[str] = field(default_factory=list)
     user: SandboxUser = field(default_factory=SandboxUser.resolve)
+    # None: every program of the system. A list: only these programs (absolute paths) can be run, so a
+    # program's flags that start another (``sort --compress-program=sh``) find nothing to start.
+    programs: list[str] | None = None
 
     def _binds(self) -> list[str]:
         argv: list[str] = []
@@ -159,21 +177,33 @@ class SandboxView:
         for path in _SYSTEM:
             if os.path.islink(path):  # a merged /usr: /bin -> usr/bin
                 argv += ["--symlink", os.readlink(path), path]
+            elif self.programs is not None and path in ("/bin", "/sbin"):
+                continue
+            elif self.programs is not None and path == "/usr":
+                for sub in _without_programs("/usr"):
+                    mount("--ro-bind", sub, sub)
             elif os.path.isdir(path):
                 mount("--ro-bind", path, path)
+        programs = list(self.programs or [])
+        if self.programs is not None and self.user.switch:
+            programs.append(switch_user_argv(self.user)[0])  # what switches to the sandbox user must be there
+        for program in programs:
+            mount("--ro-bind", os.path.realpath(program), program)
         for name in _ETC:
             path = f"/etc/{name}"
             if os.path.lexists(path):
                 mount("--ro-bind-try", path, path)
         workspaces = [self.workspace, *self.writable]
-        for path in _outermost([*python_paths(), *self.readable]):
+        # A view limited to some programs has no interpreter to run (unless it is our fallback switcher).
+        wants_python = self.programs is None or (self.user.switch and shutil.which("setpriv", path=_SBIN) is None)
+        for path in _outermost([*(python_paths() if wants_python else []), *self.readable]):
             if not any(_inside(path, w) for w in workspaces):
                 mount("--ro-bind", path, path)
         for folder in workspaces:
             mount("--bind", folder, folder)
         return argv
 
-    def argv(self, command: list[str], *, drop_in_child: bool = False) -> list[str]:
+    def argv(self, command: list[str], *, drop_in_child: bool = False, cwd: str | None = None) -> list[str]:
         """``command`` run inside this view. With ``drop_in_child`` the command switches to the sandbox
         user itself (our worker does, from ``TOOLNEXUS_SANDBOX_USER``); otherwise, as root, ``setpriv``
         (or Python) does it before ``command`` starts."""
@@ -192,7 +222,7 @@ class SandboxView:
         if not self.network:
             argv.append("--unshare-net")
         argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", *self._binds(),
-                 "--chdir", self.workspace]
+                 "--chdir", cwd or self.workspace]
         argv.append("--")
         if self.user.switch and not drop_in_child:
             command = [*switch_user_argv(self.user), *command]
@@ -201,7 +231,7 @@ class SandboxView:
 
 def switch_user_argv(user: SandboxUser) -> list[str]:
     """A prefix that makes the rest of the command run as ``user``, with no groups and no capabilities."""
-    setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
+    setpriv = shutil.which("setpriv", path=_SBIN)
     if setpriv is not None:
         return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all", "--"]
