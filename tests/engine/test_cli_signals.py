@@ -1,5 +1,5 @@
-"""`toolnexus run` under signals: SIGKILL loses nothing completed (the run resumes), Ctrl-C cancels
-the run (exit status 130), records it and leaves no orphan process."""
+"""`toolnexus run` under signals: SIGKILL loses nothing completed (the run resumes); Ctrl-C (SIGINT) and
+SIGTERM each cancel the run (exit status 130), record it and leave no orphan process."""
 
 from __future__ import annotations
 
@@ -115,7 +115,10 @@ def test_a_sigkilled_run_resumes_without_rerunning_its_completed_step(
     assert resumed.steps["s2"].status == StepStatus.SUCCEEDED
 
 
-def test_ctrl_c_cancels_the_run_exits_130_and_leaves_no_orphan(cli_workspace: Path, store: StateStore) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_cancels_the_run_exits_130_and_leaves_no_orphan(
+        cli_workspace: Path, store: StateStore, signum: signal.Signals) -> None:
+    # SIGINT is what Ctrl-C sends; SIGTERM is what a service manager, `kill` or a CI timeout sends.
     pidfile = cli_workspace / "spawn.pids"
     (cli_workspace / "spawn.yaml").write_text(f"""
 mission: spawning
@@ -130,13 +133,13 @@ steps:
         assert proc.poll() is None, (cli_workspace / "cli.log").read_text()
         pids = sorted(descendants(proc.pid))  # host pids, whatever namespace the worker runs in
         assert len(pids) >= 2
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         assert proc.wait(timeout=30) == 130, (cli_workspace / "cli.log").read_text()
     finally:
         stop(proc)
     run = only_run(store)
     assert run is not None
     assert run.status == RunStatus.CANCELLED
-    assert run.error is not None and "SIGINT" in run.error.message
+    assert run.error is not None and signum.name in run.error.message
     assert run.steps["spawn"].status == StepStatus.CANCELLED
     assert_gone(pids)
