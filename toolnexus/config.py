@@ -16,6 +16,7 @@ from toolnexus.core.context import DEFAULT_SHELL_ALLOW
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, REMOTE_RUNTIMES, SafetyTier
 from toolnexus.core.units import Duration, Size
+from toolnexus.core.yamlpos import DEFAULT_LIMITS, YamlLimits
 from toolnexus.registry.toolsets import Toolset
 from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT
 
@@ -181,6 +182,22 @@ class McpSettings(BaseModel):
         return {**found, **self.servers}
 
 
+class MissionSettings(BaseModel):
+    """Bounds on a mission file, so that a hostile one is refused in bounded time and memory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_bytes: int = Field(DEFAULT_LIMITS.max_bytes, ge=1024, description="largest mission file, in bytes")
+    # Deeper than 200, values outgrow what the plan's serialisation accepts.
+    max_depth: int = Field(DEFAULT_LIMITS.max_depth, ge=8, le=200, description="deepest nesting of lists and mappings")
+    max_nodes: int = Field(DEFAULT_LIMITS.max_nodes, ge=1000, description="values a mission file may hold")
+    max_alias_nodes: int = Field(DEFAULT_LIMITS.max_alias_nodes, ge=0, description="values the aliases (*name) "
+                                 "of a mission file may stand for, as if written out")
+
+    def limits(self) -> YamlLimits:
+        return YamlLimits(**self.model_dump())
+
+
 class Settings(BaseModel):
     """Every setting toolnexus reads. Paths are relative to the workspace."""
 
@@ -198,6 +215,7 @@ class Settings(BaseModel):
     search: SearchSettings = Field(default_factory=SearchSettings)
     toolsets: dict[str, Toolset] = Field(default_factory=dict, description="named groups of tools, by name")
     mcp: McpSettings = Field(default_factory=McpSettings)
+    mission: MissionSettings = Field(default_factory=MissionSettings)
 
     def min_runtime(self) -> dict[str, str]:
         return {SafetyTier(k).value: v for k, v in self.sandbox.min_runtime.items()}

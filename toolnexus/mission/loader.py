@@ -10,8 +10,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.yamlpos import (
+    DEFAULT_LIMITS,
+    Positions,
+    YamlLimits,
+    decode,
+    load_yaml,
+    too_large,
+    validation_diagnostics,
+)
 from toolnexus.core.yamlpos import Path as DataPath
-from toolnexus.core.yamlpos import Positions, load_yaml, validation_diagnostics
 from toolnexus.mission.gcpause import paused_gc
 from toolnexus.mission.model import MISSION_FIELDS, STEP_FIELDS, Budget, InputSpec, Mission, RetryPolicy, Step
 
@@ -95,15 +103,16 @@ class LoadedMission:
         return self.mission
 
 
-def parse_mission(text: str, file: str | None = None) -> LoadedMission:
-    """Parse mission YAML text. YAML syntax errors raise; every other problem is collected on the result."""
+def parse_mission(text: str, file: str | None = None, limits: YamlLimits = DEFAULT_LIMITS) -> LoadedMission:
+    """Parse mission YAML text. YAML syntax errors, and a document past ``limits`` (size, nesting,
+    aliases), raise; every other problem is collected on the result."""
     with paused_gc():
-        return _parse_mission(text, file)
+        return _parse_mission(text, file, limits)
 
 
-def _parse_mission(text: str, file: str | None) -> LoadedMission:
+def _parse_mission(text: str, file: str | None, limits: YamlLimits) -> LoadedMission:
     problems: list[Diagnostic] = []
-    data, positions = load_yaml(text, file, problems)
+    data, positions = load_yaml(text, file, problems, limits)
     loaded = LoadedMission(source=text, file=file, positions=positions, data=data, diagnostics=problems)
     if not isinstance(data, dict):
         loaded.diagnostics.append(
@@ -164,11 +173,18 @@ def _salvage(loaded: LoadedMission, data: dict[str, Any]) -> None:
                 loaded.steps.append((index, Step.model_validate(raw)))
 
 
-def load_mission(path: str | Path) -> LoadedMission:
-    """Read and parse a mission file."""
+def load_mission(path: str | Path, limits: YamlLimits = DEFAULT_LIMITS) -> LoadedMission:
+    """Read and parse a mission file, refusing one past ``limits`` without reading all of it."""
     path = Path(path)
+    data = _read(path, limits.max_bytes)
+    return parse_mission(decode(data, str(path)), str(path), limits)
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes; a file over ``max_bytes`` is refused after reading one byte more than that."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)
     except FileNotFoundError:
         raise DiagnosticError(
             [
@@ -187,12 +203,10 @@ def load_mission(path: str | Path) -> LoadedMission:
                 )
             ]
         ) from None
-    except UnicodeDecodeError as exc:
-        raise DiagnosticError(
-            [Diagnostic(message=f"cannot read the file as UTF-8 text: {exc.reason}", file=str(path))]
-        ) from None
     except OSError as exc:
         raise DiagnosticError(
             [Diagnostic(message=f"cannot read the file: {exc.strerror or exc}", file=str(path))]
         ) from None
-    return parse_mission(text, str(path))
+    if len(data) > max_bytes:
+        raise DiagnosticError([too_large(data, str(path), max_bytes)])
+    return data
