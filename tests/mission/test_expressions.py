@@ -187,9 +187,58 @@ def test_the_sandbox_refuses_dunder_access(source: str) -> None:
         evaluate(source)
 
 
-def test_the_sandbox_refuses_dunder_access_on_the_slow_path_as_unsafe() -> None:
+@pytest.mark.parametrize(
+    ("source", "reached"),
+    [
+        ("inputs.region.__class__", ".__class__"),
+        ("().__class__.__bases__", ".__class__"),
+        ("inputs.region._private", "._private"),
+        ("inputs.region.mro", ".mro"),
+        ("(inputs.region).f_globals", ".f_globals"),
+        ("inputs['__class__']", "['__class__']"),
+        ("inputs.region | attr('__class__')", ".__class__"),
+        ("inputs.region | attr('_x')", "._x"),
+        ("steps.fetch.outputs.rows | map(attribute='__class__') | list", ".__class__"),
+    ],
+)
+def test_unsafe_attributes_are_refused_when_parsed_before_anything_runs(source: str, reached: str) -> None:
+    with pytest.raises(ExpressionError, match="may not use") as info:
+        Expression(source)
+
+    assert f"`{reached}`" in str(info.value)
+    assert info.value.hint is not None and "not Python internals" in info.value.hint
+
+
+def test_a_refused_attribute_that_may_be_a_key_says_how_to_read_the_key() -> None:
+    with pytest.raises(ExpressionError) as info:
+        Expression("steps.fetch.outputs._id")
+
+    assert info.value.hint is not None and "['_id']" in info.value.hint
+
+
+def test_keys_that_only_look_internal_are_still_read_by_index() -> None:
+    context = {"inputs": {"_id": 7, "mro": "m"}}
+
+    assert evaluate("inputs['_id']", context) == 7
+    assert evaluate("inputs['mro'] ~ '!'", context) == "m!"
+    assert evaluate("'__init__' ~ inputs['mro']", context) == "__init__m"
+
+
+def test_an_attribute_named_at_run_time_is_still_refused_by_the_sandbox() -> None:
+    context = {**CONTEXT, "inputs": {"name": "__class__", "region": "emea"}}
+
     with pytest.raises(ExpressionError, match=r"is not allowed: .*unsafe"):
-        evaluate("().__class__.__bases__")
+        evaluate("inputs.region | attr(inputs.name)", context)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["1 + " + "9" * 5000, "(" * 3000 + "1" + ")" * 3000, "[" * 300 + "]" * 300, " and ".join(["inputs.flag"] * 3000)],
+    ids=["5000-digit number", "3000 parentheses", "300 brackets", "3000 operands"],
+)
+def test_hostile_expressions_are_refused_with_a_reason_not_a_crash(source: str) -> None:
+    with pytest.raises(ExpressionError, match="too many digits|too deeply nested"):
+        Expression(source)
 
 
 def test_safe_method_calls_and_filters_still_work() -> None:

@@ -33,6 +33,23 @@ _LITERALS = frozenset({"none", "None", "null", "true", "True", "false", "False"}
 
 STATUS_FUNCTIONS = ("always", "success", "failure", "cancelled")
 
+# Attributes that reach from a value into the interpreter (frames, code, the class hierarchy): the
+# sandbox refuses them at run time, and the compiler refuses them before anything runs. Names that
+# start with "_" are refused too.
+_INTERNAL_ATTRIBUTES = frozenset(
+    {
+        "mro",
+        "f_back", "f_builtins", "f_code", "f_globals", "f_locals",
+        "tb_frame", "tb_next",
+        "co_code",
+        "gi_code", "gi_frame", "gi_yieldfrom",
+        "cr_await", "cr_code", "cr_frame",
+        "ag_await", "ag_code", "ag_frame",
+        "func_code", "func_globals",
+        "im_class", "im_func", "im_self",
+    }
+)  # fmt: skip
+
 
 class ExpressionError(ValueError):
     """An expression that cannot be parsed or evaluated; the message says which and why."""
@@ -68,6 +85,59 @@ def _syntax_message(source: str, exc: TemplateSyntaxError) -> str:
 
 
 SYNTAX_HINT = "write Jinja-style expressions, e.g. `steps.fetch.outputs.size > 0 and inputs.ok` or `x | length`"
+
+
+def unsafe_attribute(name: str) -> bool:
+    """Whether ``.name`` in an expression would reach Python internals rather than data."""
+    return name.startswith("_") or name in _INTERNAL_ATTRIBUTES
+
+
+def _dunder(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("__") and value.endswith("__") and len(value) > 4
+
+
+def _refuse_unsafe(source: str, names: list[tuple[str, bool]]) -> ExpressionError:
+    """The refusal of ``names`` (each with whether it was written as a key, ``['name']``), in source order."""
+    names = sorted(dict.fromkeys(names), key=lambda found: source.find(found[0]))
+    written = ", ".join(f"`['{name}']`" if key else f"`.{name}`" for name, key in names)
+    hint = "expressions read data (inputs, step outputs, item), not Python internals"
+    name, key = names[0]
+    if not key and not _dunder(name):
+        hint += f"; for a key of that name write `['{name}']`"
+    return ExpressionError(f"`{source}` reaches for {written}, which expressions may not use", hint)
+
+
+def _check_fast_path(source: str, segments: list[tuple[str | None, str | int]]) -> None:
+    """Refuse ``.__class__``, ``._x``, ``.mro`` and ``['__class__']`` in a plain reference."""
+    unsafe = [(str(key), attribute is None) for attribute, key in segments
+              if (attribute is not None and unsafe_attribute(attribute)) or _dunder(key)]
+    if unsafe:
+        raise _refuse_unsafe(source, unsafe)
+
+
+def _check_tree(source: str, tree: nodes.Node) -> None:
+    """Refuse unsafe attributes anywhere in a parsed expression, including filters' string arguments
+    (``x | attr('__class__')``, ``map(attribute='__globals__')``)."""
+    unsafe: list[tuple[str, bool]] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter, nodes.Test, nodes.Call)):
+        if isinstance(node, nodes.Getattr) and unsafe_attribute(node.attr):
+            unsafe.append((node.attr, False))
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and _dunder(node.arg.value):
+            unsafe.append((node.arg.value, True))
+        elif isinstance(node, nodes.Filter | nodes.Test | nodes.Call) and (name := _unsafe_argument(node)):
+            unsafe.append((name, False))
+    if unsafe:
+        raise _refuse_unsafe(source, unsafe)
+
+
+def _unsafe_argument(node: nodes.Filter | nodes.Test | nodes.Call) -> str | None:
+    """A string argument naming an attribute to read that is unsafe: any dunder, and ``attr('_x')``."""
+    for arg in [*node.args, *(kw.value for kw in node.kwargs)]:
+        value = arg.value if isinstance(arg, nodes.Const) else None
+        attr_filter = isinstance(node, nodes.Filter) and node.name == "attr"
+        if isinstance(value, str) and (_dunder(value) or (attr_filter and unsafe_attribute(value))):
+            return value
+    return None
 
 
 def _translate(source: str) -> str:
@@ -131,11 +201,12 @@ class Expression:
         self._compiled: Callable[..., Any] | None = None
         first = re.match(r"[A-Za-z_]\w*", self.source)
         if _SIMPLE.match(self.source) and first is not None and first.group(0) not in _LITERALS:
-            segments: list[str | int] = [first.group(0)]
+            found: list[tuple[str | None, str | int]] = [(None, first.group(0))]  # the root: a name, checked later
             for m in _SEGMENT.finditer(self.source, first.end()):
                 attr, index, sq, dq = m.groups()
-                segments.append(int(index) if index is not None else (attr or sq or dq or ""))
-            self.path: Ref | None = tuple(segments)
+                found.append((attr, int(index) if index is not None else (attr or sq or dq or "")))
+            _check_fast_path(self.source, found)
+            self.path: Ref | None = tuple(segment for _, segment in found)
             self.refs: list[Ref] = [self.path]
             self.text = self.source
             return
@@ -145,6 +216,16 @@ class Expression:
             tree = _env.parse("{{ " + self.text + " }}")
         except TemplateSyntaxError as exc:
             raise ExpressionError(_syntax_message(self.source, exc), SYNTAX_HINT) from None
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number; brackets nested too deep
+            raise _too_complex(self.source, exc) from None
+        try:
+            self._analyse(tree)
+        except RecursionError as exc:  # `a and a and …` a thousand times
+            raise _too_complex(self.source, exc) from None
+
+    def _analyse(self, tree: nodes.Node) -> None:
+        """Check the parsed expression's names and attributes, and find its references."""
+        _check_tree(self.source, tree)
         for node in tree.find_all((nodes.Filter, nodes.Test)):
             known = _env.filters if isinstance(node, nodes.Filter) else _env.tests
             if node.name not in known:
@@ -182,12 +263,21 @@ class Expression:
             raise ExpressionError(f"`{self.source}` failed: {type(exc).__name__}: {exc}") from None
 
 
+def _too_complex(source: str, exc: BaseException) -> ExpressionError:
+    shown = source if len(source) <= 60 else source[:57] + "..."
+    if isinstance(exc, ValueError) and "digits" in str(exc):
+        return ExpressionError(f"`{shown}` holds a number with too many digits", "write at most 4,300 digits")
+    return ExpressionError(f"`{shown}` is too deeply nested or too long to evaluate", "split it into simpler ones")
+
+
 @lru_cache(maxsize=4096)
 def _compile(text: str, source: str) -> Callable[..., Any]:
     try:
         compiled = _env.compile_expression(text, undefined_to_none=False)
     except TemplateSyntaxError as exc:
         raise ExpressionError(_syntax_message(source, exc), SYNTAX_HINT) from None
+    except (ValueError, RecursionError, SyntaxError, MemoryError) as exc:  # Python's own compiler's bounds
+        raise _too_complex(source, exc) from None
     return compiled
 
 
