@@ -129,13 +129,12 @@ def docker_engine() -> Iterator[DockerEngine]:
     if client is None:
         started, log = _start_dockerd()
         client = _wait_for_engine(started, log)
-    try:
-        build_base_image(DEFAULT_IMAGE, client=client, progress=lambda line: print(f"[docker_engine] {line}"))
-    except ImageBuildError as exc:
-        pytest.fail(f"cannot build the base image {DEFAULT_IMAGE}: {exc}")
-    gateway = _bridge_gateway(client)
-    try:
-        yield DockerEngine(client, DEFAULT_IMAGE, rootfs_tag(), gateway)
+    try:  # the engine we started stops with the session, also when the image cannot be built
+        try:
+            build_base_image(DEFAULT_IMAGE, client=client, progress=lambda line: print(f"[docker_engine] {line}"))
+        except ImageBuildError as exc:
+            pytest.fail(f"cannot build the base image {DEFAULT_IMAGE}: {exc}")
+        yield DockerEngine(client, DEFAULT_IMAGE, rootfs_tag(), _bridge_gateway(client))
     finally:
         client.close()
         if started is not None:
