@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -141,11 +142,15 @@ async def test_timeout_kills_the_program(in_workspace):
         await run({"argv": ["sleep", marker], "timeout": 0.5})
     assert failure.value.error.kind is ErrorKind.TIMEOUT
     assert failure.value.error.retryable is True
+    # The sandbox's processes die with it; the kernel delivers that asynchronously, so poll (bounded).
+    deadline = time.monotonic() + 5
+    while _processes_with_arg(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert _processes_with_arg(marker) == []
 
 
 async def test_timeout_kills_the_whole_process_group(in_workspace):
-    with in_workspace(shell_allow=["sh"]) as ws:
+    with in_workspace(shell_allow=["sh", "sleep"]) as ws:
         started = time.monotonic()
         with pytest.raises(ToolFailure) as failure:
             await run({"argv": ["sh", "-c", SPAWN_TWO], "timeout": 1})
@@ -155,7 +160,7 @@ async def test_timeout_kills_the_whole_process_group(in_workspace):
 
 
 async def test_cancellation_kills_the_whole_process_group(in_workspace):
-    with in_workspace(shell_allow=["sh"]) as ws:
+    with in_workspace(shell_allow=["sh", "sleep"]) as ws:
         with anyio.move_on_after(1) as scope:
             await run({"argv": ["sh", "-c", SPAWN_TWO], "timeout": 60})
         assert scope.cancelled_caught
@@ -163,8 +168,59 @@ async def test_cancellation_kills_the_whole_process_group(in_workspace):
 
 
 async def test_processes_left_behind_by_a_finished_program_are_killed(in_workspace):
-    with in_workspace(shell_allow=["sh"]) as ws:
+    with in_workspace(shell_allow=["sh", "sleep"]) as ws:
         # Without the group kill the background sleep would hold stdout open until the timeout.
         result = await run({"argv": ["sh", "-c", f"sleep {BG} & sleep 0 > started"], "timeout": 10})
         assert result["exit_code"] == 0
         assert_sleeps_gone(ws, BG)
+
+
+# -- the sandbox: an allowed program's own flags cannot reach beyond the workspace -----------------------
+
+
+async def test_an_allowed_program_cannot_read_host_secrets(in_workspace, tmp_path):
+    planted = tmp_path.parent / f"{tmp_path.name}-secret.txt"  # beside the workspace, readable by all
+    planted.write_text("host-secret-5Kq")
+    planted.chmod(0o644)
+    try:
+        with in_workspace():
+            shadow = await run({"argv": ["cat", "/etc/shadow"]})
+            beside = await run({"argv": ["cat", str(planted)]})
+            parent = await run({"argv": ["cat", f"/proc/{os.getpid()}/environ"]})
+            climbing = await run({"argv": ["cat", f"../{planted.name}"]})
+    finally:
+        planted.unlink()
+    for result in (shadow, beside, parent, climbing):
+        assert result["exit_code"] != 0 and result["stdout"] == "", result
+    assert "host-secret-5Kq" not in str([beside, climbing])
+
+
+async def test_an_allowed_program_cannot_write_outside_the_workspace(in_workspace, tmp_path):
+    outside = tmp_path.parent / f"{tmp_path.name}-escaped.txt"
+    with in_workspace() as ws:
+        (ws / "data.txt").write_text("b\na\n")
+        result = await run({"argv": ["sort", "-o", str(outside), "data.txt"]})
+        inside = await run({"argv": ["sort", "-o", "sorted.txt", "data.txt"]})  # the control
+        assert (ws / "sorted.txt").read_text() == "a\nb\n"
+    assert result["exit_code"] != 0, result
+    assert not outside.exists()
+    assert inside["exit_code"] == 0, inside
+
+
+async def test_an_allowed_program_cannot_start_another_through_its_flags(in_workspace):
+    with in_workspace() as ws:
+        # Enough lines that sort spills to temporary files and starts its "compressor": a shell that would
+        # run each line as a command. In the sandbox there is no shell to start.
+        (ws / "lines.txt").write_text("touch pwned\n" * 200_000)
+        result = await run({"argv": ["sort", "-S", "64K", "--compress-program=sh", "lines.txt"]})
+        assert not (ws / "pwned").exists()
+    assert result["exit_code"] != 0, result
+    assert "compress" in result["stderr"] or "sh" in result["stderr"], result["stderr"]
+
+
+async def test_the_program_runs_as_an_unprivileged_user(in_workspace):
+    with in_workspace(shell_allow=["sh"]) as ws:
+        result = await run({"argv": ["sh", "-c", "echo $$ > note.txt"]})
+        owner = (ws / "note.txt").stat().st_uid
+    assert result["exit_code"] == 0, result
+    assert owner == os.geteuid() if os.geteuid() != 0 else owner != 0

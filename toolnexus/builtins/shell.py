@@ -67,7 +67,7 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def sandboxed(argv: list[str], workspace: Path, workdir: Path) -> list[str]:
+def sandboxed(argv: list[str], workspace: Path, workdir: Path, allow: list[str]) -> list[str]:
     """``argv`` wrapped in the command sandbox, or a ``denied`` failure where none can be had here."""
     if bwrap_path() is None:
         raise ToolFailure("shell.run needs a sandbox, and bubblewrap is not available here (install the "
@@ -76,8 +76,9 @@ def sandboxed(argv: list[str], workspace: Path, workdir: Path) -> list[str]:
     user = SandboxUser.resolve(current_context().sandbox_user)
     if user.switch:
         grant_workspace(workspace, user.uid)
-    # Only the program itself is there to run: its flags cannot start another one.
-    return SandboxView(str(workspace), user=user, programs=[argv[0]]).argv(argv, cwd=str(workdir))
+    # Only the allowed programs are there to run: no flag of one can start a program that is not allowed.
+    programs = {argv[0], *(found for name in allow if (found := shutil.which(name, path=_search_path())))}
+    return SandboxView(str(workspace), user=user, programs=sorted(programs)).argv(argv, cwd=str(workdir))
 
 
 def _search_path() -> str:
@@ -170,8 +171,9 @@ async def run_command(argv: Annotated[list[str], Field(min_length=1)], cwd: str 
     if not workdir.is_dir():
         raise ToolFailure(f"working folder {cwd!r} does not exist in the workspace", kind=ErrorKind.NOT_FOUND,
                           details={"cwd": cwd})
-    program = resolve_program(argv[0], list(current_context().shell_allow), str(workdir))
-    command = sandboxed([program, *argv[1:]], root, workdir)
+    allow = list(current_context().shell_allow)
+    program = resolve_program(argv[0], allow, str(workdir))
+    command = sandboxed([program, *argv[1:]], root, workdir, allow)
 
     # Shielded so a cancellation cannot land between the fork and our holding the process.
     with anyio.CancelScope(shield=True):
