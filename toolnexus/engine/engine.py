@@ -32,6 +32,7 @@ from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from toolnexus.core.ids import new_id
 from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus, utcnow
+from toolnexus.core.secrets import scrub, scrub_error, scrub_recorded
 from toolnexus.core.spec import Limits, SafetyTier, ToolSpec
 from toolnexus.engine.cache import cache_key
 from toolnexus.engine.control import RunControl
@@ -235,6 +236,8 @@ class _Run:
                                      message=f"internal error running the step: {type(exc).__name__}: {exc}")
         record.duration = time.perf_counter() - started
         record.finished_at = utcnow()
+        if record.error is not None and self.engine.invoker.scrub_secrets:
+            record.error = scrub_error(record.error)  # the engine's own (an expression's message quotes values)
         return record
 
     async def _run_step(self, step: PlanStep, record: StepRecord) -> None:
@@ -430,12 +433,18 @@ class Engine:
         """
         inputs = dict(inputs or {})
         run = _Run(self, plan, inputs, run_id or new_id("run-"))
-        result = RunResult(run_id=run.run_id, mission=plan.mission, status=RunStatus.RUNNING, inputs=inputs,
+        # What the run's records hold: its inputs, plan and mission text scrubbed, here where they are first
+        # recorded (the steps get the real inputs). Secret-named inputs become known secrets on the way.
+        recorded, dump = inputs, plan.model_dump(mode="json", by_alias=True)
+        if self.invoker.scrub_secrets:
+            recorded, dump = scrub(inputs), scrub_recorded(("plan", plan.hash), dump)
+            source = scrub_recorded(("source", source), source) if source else source
+        result = RunResult(run_id=run.run_id, mission=plan.mission, status=RunStatus.RUNNING, inputs=recorded,
                            resumed_from=resume.run_id if resume else None,
                            currency=plan.budget.currency if plan.budget else "USD")
         self.bus.emit(RunStarted(
             run_id=run.run_id, mission=plan.mission, mission_version=plan.mission_version, plan_hash=plan.hash,
-            inputs=inputs, plan=plan.model_dump(mode="json", by_alias=True), source=source,
+            inputs=recorded, plan=dump, source=source,
             source_path=plan.source_path, resumed_from=result.resumed_from, step_ids=[s.id for s in plan.steps]))
         started = time.perf_counter()
         scope = anyio.CancelScope()
@@ -530,3 +539,7 @@ class Engine:
                 if result.status == RunStatus.SUCCEEDED:
                     result.status = RunStatus.FAILED
                     result.error = ToolError(kind=ErrorKind.EXPRESSION, message=f"outputs: {exc}")
+        if self.invoker.scrub_secrets:
+            # Outputs may quote the run's inputs as they are (`${{ inputs.api_token }}`).
+            result.outputs = scrub(result.outputs) if result.outputs else result.outputs
+            result.error = scrub_error(result.error) if result.error is not None else None

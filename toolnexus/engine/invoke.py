@@ -18,10 +18,11 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.context import CallChannel, current_channel, reset_channel, use_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
 from toolnexus.core.runtime import Runtime
-from toolnexus.core.secrets import scrub, scrub_text
+from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
 from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, ToolSpec, stronger_runtime
 from toolnexus.governance.gate import AllowAll, Gate
 
@@ -171,6 +172,8 @@ class Invoker:
                  bus: EventBus | None = None, *, check_outputs: bool = True,
                  min_runtime: Mapping[str, str] | None = None, scrub_secrets: bool = True) -> None:
         self.scrub_secrets = scrub_secrets
+        if scrub_secrets:
+            KNOWN.refresh_environment()  # the secrets of the environment this invoker runs in
         self.min_runtime = dict(min_runtime if min_runtime is not None else DEFAULT_MIN_RUNTIME)
         self.lookup = lookup
         self.runtimes = dict(runtimes)
@@ -180,6 +183,10 @@ class Invoker:
 
     def _fail(self, call: ToolCall, spec: ToolSpec | None, error: ToolError, duration: float = 0.0,
               cost: float = 0.0, runtime: str = "", stderr: str | None = None) -> ToolResult:
+        if self.scrub_secrets:
+            # Every failed result is made here: the tool's own error, and ours — a schema message quotes
+            # the offending value, a denial may quote an argument.
+            error = scrub_error(error)
         return ToolResult(call_id=call.id, tool=call.tool, version=spec.version if spec else (call.version or ""),
                           error=error, duration=duration, cost=cost, runtime=runtime, stderr=stderr,
                           currency=spec.cost.currency if spec else "USD")
@@ -191,9 +198,11 @@ class Invoker:
         propagates after a ``call_finished`` event records it.
         """
         bus = self.bus
+        recorded = self._recorded(call)
         if bus.wants(CallStarted):
-            bus.emit(CallStarted(run_id=call.run_id, call=call))
+            bus.emit(CallStarted(run_id=call.run_id, call=recorded))
         result: ToolResult | None = None
+        token = self._scrub_channel()
         try:
             result = await self._invoke(call, spec)
             return result
@@ -201,8 +210,31 @@ class Invoker:
             result = self._fail(call, spec, ToolError(kind=ErrorKind.CANCELLED, message="the call was cancelled"))
             raise
         finally:
+            if token is not None:
+                reset_channel(token)
             if result is not None and bus.wants(CallFinished):
-                bus.emit(CallFinished(run_id=call.run_id, call=call, result=result))
+                bus.emit(CallFinished(run_id=call.run_id, call=recorded, result=result))
+
+    def _recorded(self, call: ToolCall) -> ToolCall:
+        """``call`` as events and records may hold it: its arguments scrubbed (the tool gets the real ones).
+
+        Scrubbing here, first, also makes the values of secret-named arguments known secrets, so an echo
+        of them in the output, an error or a log is removed too.
+        """
+        if not self.scrub_secrets or not call.arguments:
+            return call
+        arguments = scrub(call.arguments)
+        return call if arguments == call.arguments else call.model_copy(update={"arguments": arguments})
+
+    def _scrub_channel(self) -> Any:
+        """Around a call with a caller's channel (an MCP client): progress messages and log records it sends
+        back are scrubbed first. Returns the token to reset, or None (no channel: nothing to wrap)."""
+        if not self.scrub_secrets:
+            return None
+        channel = current_channel()
+        if type(channel) is CallChannel or isinstance(channel, ScrubbingChannel):
+            return None
+        return use_channel(ScrubbingChannel(channel))
 
     async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
         if spec is None:
@@ -213,6 +245,8 @@ class Invoker:
                 message = (exc.args[0] if exc.args else str(exc)) + (f" ({hint})" if hint else "")
                 return self._fail(call, None, ToolError(kind=ErrorKind.NOT_FOUND, message=message,
                                                         details={"unknown_tool": call.tool}))
+        if spec.entry.env and self.scrub_secrets:
+            declare_named_secrets(spec.entry.env)  # a tool's secret-named environment: `API_TOKEN: …`
         schema = spec.input_schema or {}
         # Nothing given and nothing required: there is nothing to validate (the common no-argument tool).
         trivial = not call.arguments and not schema.get("required")
@@ -260,11 +294,9 @@ class Invoker:
         if self.scrub_secrets:
             # Credentials a tool printed or returned never leave the runtime: not to the caller, the
             # store, MLflow or an MCP client.
+            # (Its error is scrubbed where every failed result is made: _fail.)
             outcome.output = scrub(outcome.output)
             outcome.stderr = scrub_text(outcome.stderr) if outcome.stderr else outcome.stderr
-            if isinstance(outcome.error, ToolError):
-                outcome.error = outcome.error.model_copy(update={"message": scrub_text(outcome.error.message),
-                                                                  "details": scrub(outcome.error.details)})
         if outcome.error is not None:
             error = outcome.error if isinstance(outcome.error, ToolError) else ToolError.model_validate(outcome.error)
             if error.kind == ErrorKind.INVALID_ARGUMENTS and not error.message.startswith("invalid arguments for"):
