@@ -22,6 +22,7 @@ from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.events import EventSink
 from toolnexus.core.run import RunResult
 from toolnexus.core.runtime import Runtime
+from toolnexus.core.secrets import REDACTED, declare_named_secrets, install_log_scrubbing
 from toolnexus.engine import Engine, EventBus, Invoker, RunControl
 from toolnexus.governance import AllowAll, Gate
 from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
@@ -60,6 +61,10 @@ class Nexus:
             self.loaded_settings = None
         self.settings = settings
         self.workspace = settings.workspace_path()
+        # Secrets are scrubbed from every record: log records as they are made, and the secret-named values of
+        # the configuration (an MCP server's `env` and `headers`) are known secrets from now on.
+        install_log_scrubbing()
+        declare_named_secrets(settings.model_dump(mode="json"))
         self.registry = registry if registry is not None else default_registry(settings)
         self.store = StateStore(settings.state_path() / "state.db") if store else None
         context = ToolContext(
@@ -169,6 +174,11 @@ class Nexus:
             )
         if stored.status.value == "succeeded":
             raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} succeeded; there is nothing to resume")])
+        secret = sorted(name for name, value in stored.inputs.items() if value == REDACTED)
+        if secret:  # never recorded: resuming would hand the steps `***` in their place
+            raise DiagnosticError([Diagnostic(
+                message=f"run {stored.run_id} cannot be resumed: its input(s) {', '.join(secret)} held secrets, "
+                        "which no record keeps", hint="run the mission afresh with the inputs")])
         if stored.process_alive:
             raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} is still running (pid {stored.pid})")])
         if stored.status.value == "running":
