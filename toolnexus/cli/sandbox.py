@@ -23,10 +23,13 @@ app.add_typer(sandbox_app, name="sandbox")
 @sandbox_app.command("doctor")
 @guarded
 def sandbox_doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Which isolation this machine offers each runtime (namespaces, cgroups, wasmtime, a Docker engine)."""
+    """Which isolation this machine offers each runtime (namespaces, cgroups, the sandbox user, wasmtime, a
+    Docker engine), and the default caps every sandboxed call gets."""
+    from toolnexus.config import load_settings
     from toolnexus.sandbox.isolation import isolation_report
 
-    report: dict[str, Any] = dict(isolation_report())
+    sandbox = load_settings().settings.sandbox
+    report: dict[str, Any] = dict(isolation_report(sandbox.user))
     try:
         import wasmtime  # noqa: F401
 
@@ -40,11 +43,19 @@ def sandbox_doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
         report["docker_engine"] = True
     except Exception:  # no SDK, no socket, or no daemon: all mean "not here"
         report["docker_engine"] = False
+    caps = {"memory": sandbox.memory, "timeout": sandbox.timeout, "pids_max": sandbox.pids_max}
     if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(json.dumps({**report, "default_caps": caps}, indent=2) + "\n")
         return
     for name, ok in report.items():
-        out.print(f"{'[green]yes[/]' if ok else '[yellow]no[/] '}  {name}")
+        if isinstance(ok, bool):
+            out.print(f"{'[green]yes[/]' if ok else '[yellow]no[/] '}  {name}")
+        else:
+            out.print(f"     {name}: {esc(str(ok))}")
+    memory = f"{sandbox.memory / 2**20:g} MiB" if sandbox.memory else "none"
+    timeout = f"{sandbox.timeout:g}s" if sandbox.timeout else "none"
+    out.print(f"default caps per call: memory {memory}, time {timeout}, processes {sandbox.pids_max or 'none'} "
+              "(\\[sandbox] memory, timeout, pids_max in toolnexus.toml)")
 
 
 @sandbox_app.command("build-image")

@@ -229,6 +229,20 @@ class SandboxView:
         return [*argv, *command]
 
 
+def unreadable_python_paths(user: SandboxUser) -> list[str]:
+    """Folders of the interpreter and its libraries that ``user`` could not read in a sandbox (their
+    parents are recreated open there, so only the folder's own mode counts)."""
+    if not user.switch:
+        return []
+    bad = []
+    for path in python_paths():
+        info = os.stat(path)
+        if info.st_uid != user.uid and not info.st_mode & 0o005 and not (info.st_gid == user.gid and
+                                                                        info.st_mode & 0o050):
+            bad.append(path)
+    return bad
+
+
 def switch_user_argv(user: SandboxUser) -> list[str]:
     """A prefix that makes the rest of the command run as ``user``, with no groups and no capabilities."""
     setpriv = shutil.which("setpriv", path=_SBIN)
@@ -247,12 +261,15 @@ def become(uid: int, gid: int) -> None:
     os.setresuid(uid, uid, uid)
 
 
-def isolation_report() -> dict[str, object]:
+def isolation_report(sandbox_user: str | None = None) -> dict[str, object]:
     """What this machine offers the process runtime, for `toolnexus sandbox doctor` and tests."""
+    report: dict[str, object] = {"bubblewrap": bwrap_path() is not None, "pids_cgroup": cgroups_writable(),
+                                 "memory_cgroup": cgroup_available("memory")}
     try:
-        user = SandboxUser.resolve()
-        sandbox_user: object = f"{user.uid}:{user.gid}" + (" (switched from root)" if user.switch else " (ours)")
+        user = SandboxUser.resolve(sandbox_user)
     except ValueError as exc:
-        sandbox_user = str(exc)
-    return {"bubblewrap": bwrap_path() is not None, "pids_cgroup": cgroups_writable(),
-            "memory_cgroup": cgroup_available("memory"), "sandbox_user": sandbox_user}
+        report["sandbox_user"] = str(exc)
+        return report
+    report["sandbox_user"] = f"{user.uid}:{user.gid}" + (" (switched to from root)" if user.switch else " (ours)")
+    report["python_readable"] = not unreadable_python_paths(user)
+    return report

@@ -33,7 +33,7 @@ from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
 from toolnexus.sandbox.acl import grant_workspace
 from toolnexus.sandbox.cgroups import WorkerCgroup, cgroup_available
-from toolnexus.sandbox.isolation import SandboxUser, SandboxView, bwrap_path
+from toolnexus.sandbox.isolation import SandboxUser, SandboxView, bwrap_path, unreadable_python_paths
 from toolnexus.sandbox.limits import within_default_timeout
 from toolnexus.sandbox.protocol import read_frame, write_frame
 
@@ -68,8 +68,13 @@ class ProcessIsolation(BaseModel):
         """The sandbox workers run in, or None when they run without namespaces."""
         if not self.use_namespaces():
             return None
-        return SandboxView(workspace, network=self.network, readable=list(self.readable),
-                           user=SandboxUser.resolve(self.user))
+        user = SandboxUser.resolve(self.user)
+        unreadable = unreadable_python_paths(user)
+        if unreadable:
+            raise OSError(f"the sandbox user (uid {user.uid}) cannot read the Python environment at "
+                          f"{', '.join(unreadable)}: make it readable to all (chmod o+rx), or set [sandbox] user "
+                          "to a user that can read it")
+        return SandboxView(workspace, network=self.network, readable=list(self.readable), user=user)
 
 
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
