@@ -82,7 +82,7 @@ class Nexus:
         # The SDK is imported on first use: a Nexus costs nothing more for having a docker runtime.
         self.runtimes["docker"] = DockerRuntime(context, image=settings.sandbox.docker_image,
                                                 allow_network=settings.sandbox.docker_network,
-                                                timeout=settings.sandbox.timeout)
+                                                **_docker_caps(settings.sandbox))
         wasm = _wasm_runtime(context, settings.sandbox)
         if wasm is not None:
             self.runtimes["wasm"] = wasm
@@ -263,6 +263,13 @@ def _process_isolation(sandbox: SandboxSettings) -> ProcessIsolation:
     return ProcessIsolation(namespaces=sandbox.namespaces, network=sandbox.network, pids_max=sandbox.pids_max,
                             memory=sandbox.memory, timeout=sandbox.timeout, user=sandbox.user,
                             readable=sandbox.read_paths)
+
+
+def _docker_caps(sandbox: SandboxSettings) -> dict[str, Any]:
+    caps: dict[str, Any] = {"timeout": sandbox.timeout}
+    if sandbox.memory:
+        caps["memory"] = sandbox.memory
+    return caps
 
 
 def _wasm_runtime(context: ToolContext, sandbox: SandboxSettings) -> Runtime | None:
