@@ -257,7 +257,7 @@ def scenario_cases() -> Iterator[Any]:
             yield pytest.param(revision, scenario, marks=marks, id=f"{revision}-{scenario}")
 
 
-@pytest.mark.parametrize(("revision", "scenario"), scenario_cases())
+@pytest.mark.parametrize(("revision", "scenario"), list(scenario_cases()))
 def test_scenario(suite: dict[str, SuiteRun], endpoint: Endpoint, revision: str, scenario: str) -> None:
     """Every check of a scored scenario passes, but for the single checks expected to fail (tested below)."""
     checks = suite[revision].scenarios.get(scenario)
