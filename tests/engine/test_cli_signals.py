@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import console_script
 from tests.engine.support import assert_gone, descendants, read_pids, wait_until
 from toolnexus import RunStatus, StepStatus
 from toolnexus.store import StateStore, StoredRun
@@ -49,7 +49,8 @@ def cli_env() -> dict[str, str]:
 
 
 def toolnexus(*args: str) -> list[str]:
-    return [sys.executable, "-m", "toolnexus.cli", *args]
+    """The installed ``toolnexus`` command, as a user runs it (its launcher, beside this interpreter)."""
+    return [console_script("toolnexus"), *args]
 
 
 @pytest.fixture
