@@ -8,23 +8,35 @@ Each corpus file starts with comment lines::
 ``toolnexus validate`` must exit with status 2, print every expected ``file:LINE:COL: error: …`` line,
 print no error the header does not promise (every problem in one pass, and nothing spurious), and
 never a traceback.
+
+Hostile files (``hostile_*.yaml``, and the large ones generated below rather than committed) go through
+the real command line in a fresh interpreter, which must also answer within seconds and a bounded
+peak memory: no crash, no runaway, whatever the input.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import toolnexus as tn
 from toolnexus.cli import app
+from toolnexus.core.diagnostics import DiagnosticError
 
 CORPUS = Path(__file__).parent / "corpus"
-FILES = sorted(CORPUS.glob("*.yaml"))
+ALL_FILES = sorted(CORPUS.glob("*.yaml"))
+HOSTILE = sorted(CORPUS.glob("hostile_*.yaml"))
+FILES = [path for path in ALL_FILES if path not in HOSTILE]
 EXPECT = re.compile(r"^# expect: (\d+):(\d+) (.+)$")
 HINT = re.compile(r"^# hint: (.+)$")
 
@@ -39,7 +51,8 @@ class Expected:
 
 def expectations(path: Path) -> list[Expected]:
     found: list[Expected] = []
-    for text in path.read_text(encoding="utf-8").splitlines():
+    # Hostile files may hold bytes that are not UTF-8 below their (UTF-8) header.
+    for text in path.read_bytes().decode("utf-8", "replace").splitlines():
         if m := EXPECT.match(text):
             found.append(Expected(int(m.group(1)), int(m.group(2)), m.group(3)))
         elif (m := HINT.match(text)) and found:
@@ -77,16 +90,13 @@ def validate(*args: str) -> tuple[int, str]:
 
 def test_the_corpus_is_there_and_every_file_promises_something() -> None:
     assert len(FILES) >= 40
-    for path in FILES:
+    assert len(HOSTILE) >= 7
+    for path in ALL_FILES:
         assert expectations(path), f"{path.name} has no `# expect:` line"
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_broken_mission_reports_exactly_its_expected_diagnostics(path: Path, workspace: Path) -> None:
-    status, stderr = validate(str(path), "--workspace", str(workspace))
-
-    assert status == 2, stderr
-    assert "Traceback" not in stderr
+def assert_exactly_expected(path: Path, stderr: str) -> None:
+    """Every diagnostic the header of ``path`` promises, with its hints, and no other."""
     got = reported(stderr, str(path))
     expected = expectations(path)
     unmatched = list(got)
@@ -101,6 +111,150 @@ def test_broken_mission_reports_exactly_its_expected_diagnostics(path: Path, wor
     assert unmatched == [], f"unexpected diagnostics: {unmatched}"
     if len(expected) > 1:
         assert f"{len(expected)} errors" in stderr
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_broken_mission_reports_exactly_its_expected_diagnostics(path: Path, workspace: Path) -> None:
+    status, stderr = validate(str(path), "--workspace", str(workspace))
+
+    assert status == 2, stderr
+    assert "Traceback" not in stderr
+    assert_exactly_expected(path, stderr)
+
+
+# -- hostile files, through the real command line -------------------------------------------------
+
+# The bounds the issue sets: an answer "in seconds" (generous: two shared cores, a cold interpreter)
+# and under 500 MB at the peak.
+SECONDS = 30.0
+PEAK_BYTES = 500 * 1024 * 1024
+
+
+def _deep_flow() -> str:
+    # 200,000 nested brackets segfaulted the C composer (exit 139). Depth: mapping 1, list 2, …
+    return (
+        "# 200,000 nested flow lists.\n"
+        "# expect: 4:135 nests lists and mappings more than 128 levels deep\n"
+        "mission: deep-flow\n"
+        "steps: " + "[" * 200_000 + "\n"
+    )
+
+
+def _deep_block() -> str:
+    # The same in block style: `- - - …` nests one list per dash.
+    return (
+        "# 200,000 nested block lists.\n"
+        "# expect: 5:255 nests lists and mappings more than 128 levels deep\n"
+        "mission: deep-block\n"
+        "steps:\n" + "- " * 200_000 + "x\n"
+    )
+
+
+def _deep_indentation() -> str:
+    keys = "".join(" " * i + f"k{i}:\n" for i in range(300))
+    return (
+        "# 300 mappings, each indented one more space.\n"
+        "# expect: 132:129 nests lists and mappings more than 128 levels deep\n"
+        "mission: deep-indentation\n" + keys + " " * 300 + "v\n"
+    )
+
+
+def _too_many_values() -> str:
+    return (
+        "# 1,100,000 values in one list (2.2 MB): over the bound on values, though under the size bound.\n"
+        "# expect: 5:2000029 the document holds more than 1,000,000 values\n"
+        "mission: many-values\n"
+        "steps:\n"
+        "  - {id: read, uses: files.read, with: {path: a.txt, data: [" + "a," * 1_100_000 + "]}}\n"
+    )
+
+
+def _too_large() -> str:
+    return (
+        "# 12 MB of comments: over the size bound (10 MB), refused before it is all read.\n"
+        "# expect: 1165071:8 the file is larger than 10 MB\n"
+        "mission: too-large\n" + "#padding\n" * 1_500_000
+    )
+
+
+GENERATED: dict[str, Callable[[], str]] = {
+    "hostile_deep_flow_200000": _deep_flow,
+    "hostile_deep_block_200000": _deep_block,
+    "hostile_deep_indentation": _deep_indentation,
+    "hostile_too_many_values": _too_many_values,
+    "hostile_too_large": _too_large,
+}
+
+
+@dataclass
+class Answer:
+    status: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_bytes: int
+
+
+def _cap_child() -> None:
+    # Should a bound regress, the child fails (MemoryError, SIGXCPU) instead of taking the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (4 * 1024**3, 4 * 1024**3))
+    resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
+
+
+def real_validate(path: Path, workspace: Path) -> Answer:
+    """``python -m toolnexus.cli validate path`` in a fresh interpreter, with the child's own peak RSS.
+
+    ``os.wait4`` gives the resource usage of that one child (RUSAGE_CHILDREN would be the largest
+    of every child this test session ever waited for).
+    """
+    out, err = workspace / "stdout.txt", workspace / "stderr.txt"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        started = time.monotonic()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "toolnexus.cli", "validate", str(path), "--workspace", str(workspace)],
+            stdout=stdout,
+            stderr=stderr,
+            cwd=workspace,
+            preexec_fn=_cap_child,
+        )
+        _, wait_status, usage = os.wait4(child.pid, 0)
+        seconds = time.monotonic() - started
+    child.returncode = os.waitstatus_to_exitcode(wait_status)  # reaped here, not by Popen
+    return Answer(
+        status=child.returncode,
+        stdout=out.read_text(errors="replace"),
+        stderr=err.read_text(errors="replace"),
+        seconds=seconds,
+        peak_bytes=usage.ru_maxrss * 1024,  # kilobytes on Linux
+    )
+
+
+def assert_answered_in_bounds(path: Path, answer: Answer) -> None:
+    assert answer.status == 2, f"exit {answer.status}:\n{answer.stderr[-3000:]}"
+    assert "Traceback" not in answer.stderr
+    assert answer.stdout == ""
+    assert re.search(rf"^{re.escape(str(path))}:\d+:\d+: error: ", answer.stderr, re.M), answer.stderr[-3000:]
+    assert answer.seconds < SECONDS, f"took {answer.seconds:.1f} s"
+    assert answer.peak_bytes < PEAK_BYTES, f"peak RSS {answer.peak_bytes / 2**20:.0f} MB"
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
+def test_a_hostile_file_is_refused_in_seconds_and_bounded_memory(path: Path, workspace: Path) -> None:
+    answer = real_validate(path, workspace)
+
+    assert_answered_in_bounds(path, answer)
+    assert_exactly_expected(path, answer.stderr)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED))
+def test_a_large_hostile_file_is_refused_in_seconds_and_bounded_memory(name: str, workspace: Path) -> None:
+    path = workspace / f"{name}.yaml"
+    path.write_text(GENERATED[name](), encoding="utf-8")
+
+    answer = real_validate(path, workspace)
+
+    assert_answered_in_bounds(path, answer)
+    assert_exactly_expected(path, answer.stderr)
 
 
 def test_errors_of_several_files_are_reported_together(workspace: Path) -> None:
@@ -166,3 +320,29 @@ def test_the_real_command_line_reports_one_pass_without_traceback(workspace: Pat
         assert f"{several}:{want.line}:{want.column}: error: " in proc.stderr
     assert f"{missing}: error: no such mission file" in proc.stderr
     assert f"{len(expected) + 1} errors" in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+@pytest.mark.parametrize(
+    "name", ["hostile_alias_bomb", "hostile_deep_nesting", "hostile_unsafe_expression", "hostile_invalid_utf8"]
+)
+def test_run_and_plan_refuse_a_hostile_file_as_validate_does(command: str, name: str, workspace: Path) -> None:
+    path = CORPUS / f"{name}.yaml"
+
+    result = CliRunner().invoke(app, [command, str(path), "--workspace", str(workspace)])
+
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.stderr
+    first = expectations(path)[0]
+    assert f"{path}:{first.line}:{first.column}: error: " in result.stderr
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
+def test_the_python_loader_refuses_a_hostile_file_with_its_position(path: Path, nexus: tn.Nexus) -> None:
+    with pytest.raises(DiagnosticError) as info:
+        nexus.compile(tn.load_mission(path))
+
+    expected = {(want.line, want.column) for want in expectations(path)}
+    assert {(d.line, d.column) for d in info.value.diagnostics} == expected
+    assert all(d.file == str(path) for d in info.value.diagnostics)

@@ -561,8 +561,15 @@ def argument_errors(ref: str, name: str, schema_json: str, defs_json: str, value
     out = []
     for err in validator.iter_errors(value):
         where = "".join(f"[{p!r}]" for p in err.absolute_path)
-        out.append(f"{where}: {err.message}" if where else err.message)
+        message = _shortened(err.message)
+        out.append(f"{where}: {message}" if where else message)
     return out
+
+
+def _shortened(message: str, limit: int = 240) -> str:
+    # JSON Schema's messages quote the whole value: a list of a million items made a 12 MB line
+    # (and 700 MB to print it). The start and the end say what is wrong.
+    return message if len(message) <= limit else f"{message[: limit - 80]} … {message[-70:]}"
 
 
 def schema_types(
