@@ -169,3 +169,48 @@ def test_diagnostics_quoting_markup_like_text_are_printed_verbatim(workspace: Pa
     assert code == 2
     assert "takes no argument `[/x]`" in err
     assert "takes no argument `[red]`" in err
+
+
+# -- the [mission] limits of the settings ---------------------------------------------------------
+
+NESTED = dedent("""\
+    mission: nested
+    steps:
+      - id: show
+        uses: text.render
+        with: {template: hi, data: {n: [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}}
+""")  # the innermost list is 21 levels deep
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "run"])
+def test_the_mission_limits_of_toolnexus_toml_apply_to_every_command(command: str, workspace: Path) -> None:
+    path = workspace / "nested.yaml"
+    path.write_text(NESTED)
+    (workspace / "toolnexus.toml").write_text("[mission]\nmax_depth = 16\n")
+
+    code, _, err = invoke(command, str(path), "--workspace", str(workspace))
+
+    assert code == 2, err
+    assert f"{path}:5:" in err
+    assert "more than 16 levels deep" in err
+    assert "raise `max_depth` under `[mission]`" in err
+
+
+def test_a_document_within_the_default_limits_validates(workspace: Path) -> None:
+    path = workspace / "nested.yaml"
+    path.write_text(NESTED)
+
+    code, _, err = invoke("validate", str(path), "--workspace", str(workspace))
+
+    assert code == 0, err
+
+
+def test_the_mission_size_limit_comes_from_the_environment(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = workspace / "nested.yaml"
+    monkeypatch.setenv("TOOLNEXUS_MISSION__MAX_BYTES", "1024")
+    path.write_text(NESTED + "# " + "x" * 2000 + "\n")
+
+    code, _, err = invoke("validate", str(path), "--workspace", str(workspace))
+
+    assert code == 2
+    assert f"{path}:6:" in err and "larger than 1 KB" in err

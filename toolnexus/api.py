@@ -108,7 +108,8 @@ class Nexus:
     # -- missions ----------------------------------------------------------------------------
 
     def load(self, path: str | Path) -> LoadedMission:
-        return load_mission(path)
+        """Read and parse a mission file, within the `[mission]` limits of the settings."""
+        return load_mission(path, self.settings.mission.limits())
 
     def compile(self, mission: MissionLike) -> Plan:
         """Compile a mission file, text or parsed mission into a Plan (DiagnosticError on problems)."""
@@ -121,9 +122,10 @@ class Nexus:
         return plan
 
     def _load(self, mission: str | Path) -> LoadedMission:
+        limits = self.settings.mission.limits()
         if isinstance(mission, str) and ("\n" in mission or mission.lstrip().startswith("mission:")):
-            return parse_mission(mission, "<string>")
-        return load_mission(mission)
+            return parse_mission(mission, "<string>", limits)
+        return load_mission(mission, limits)
 
     async def arun(
         self,

@@ -33,7 +33,6 @@ from toolnexus.core.errors import ErrorKind
 from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.units import format_duration
 from toolnexus.engine import RunControl
-from toolnexus.mission import load_mission
 from toolnexus.progress import ProgressView
 
 
@@ -79,7 +78,7 @@ def validate(
     with Nexus(workspace, store=False) as nexus:
         for file in files:
             try:
-                plan = nexus.compile(load_mission(file))
+                plan = nexus.compile(nexus.load(file))
             except DiagnosticError as exc:
                 problems.extend(exc.diagnostics)
                 continue
@@ -100,7 +99,7 @@ def plan(
 ) -> None:
     """Show exactly what a mission will run: steps in order, dependencies, runtimes and tools."""
     with Nexus(workspace, store=False) as nexus:
-        compiled = nexus.compile(load_mission(file))
+        compiled = nexus.compile(nexus.load(file))
     for target, text in ((dot, compiled.to_dot), (mermaid, compiled.to_mermaid)):
         if target == "-":
             sys.stdout.write(text())
