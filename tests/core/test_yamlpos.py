@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.yamlpos import Positions, load_yaml, validation_diagnostics
+from toolnexus.core.yamlpos import DEFAULT_LIMITS, Positions, YamlLimits, decode, load_yaml, validation_diagnostics
 
 DOC = dedent("""\
     name: demo
@@ -239,3 +239,147 @@ def test_scalars_resolve_as_ruamel_yaml_1_2_does(scalar: str) -> None:
         assert got != got
     else:
         assert got == expected and type(got) is type(expected), (scalar, got, expected)
+
+
+# -- bounds on hostile input ----------------------------------------------------------------------
+
+
+def refusal(text: str, limits: YamlLimits = DEFAULT_LIMITS) -> Diagnostic:
+    with pytest.raises(DiagnosticError) as info:
+        load_yaml(text, "f.yaml", limits=limits)
+    (found,) = info.value.diagnostics
+    assert found.file == "f.yaml"
+    return found
+
+
+def nested(depth: int) -> str:
+    """A document whose innermost list is ``depth`` levels deep (the top-level mapping is 1)."""
+    return "a: " + "[" * (depth - 1) + "]" * (depth - 1) + "\n"
+
+
+def test_nesting_up_to_the_bound_loads_and_one_level_more_is_refused_where_it_starts() -> None:
+    limits = YamlLimits(max_depth=10)
+
+    assert load_yaml(nested(10), limits=limits)[0] == {"a": [[[[[[[[[]]]]]]]]]}
+    found = refusal(nested(11), limits)
+
+    assert (found.line, found.column) == (1, 13)  # the eleventh level: the tenth `[`
+    assert "more than 10 levels deep" in found.message
+    assert found.hint is not None and "max_depth" in found.hint
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 100_000,
+        "- " * 100_000 + "x\n",
+        "".join(" " * i + f"k{i}:\n" for i in range(200)),
+        "a: " + "{b: " * 100_000,
+    ],
+    ids=["flow lists", "block lists", "indented mappings", "flow mappings"],
+)
+def test_deep_nesting_of_every_style_is_refused_without_reading_it_all(text: str) -> None:
+    found = refusal(text)
+
+    assert "more than 128 levels deep" in found.message
+    assert found.line is not None
+
+
+def test_aliases_within_the_bound_expand_into_values_of_their_own() -> None:
+    data, _ = load_yaml("base: &b {x: [1, 2]}\nuse: *b\nmerged: {<<: *b, y: 3}\n")
+
+    assert data == {"base": {"x": [1, 2]}, "use": {"x": [1, 2]}, "merged": {"x": [1, 2], "y": 3}}
+    assert data["use"] is not data["base"] and data["use"]["x"] is not data["base"]["x"]
+
+
+def test_alias_expansion_is_counted_as_written_out_and_refused_past_the_bound() -> None:
+    text = "a: &a [1, 2, 3]\nb: [*a, *a, *a]\n"  # each *a stands for 4 values: the list and its items
+
+    assert load_yaml(text, limits=YamlLimits(max_alias_nodes=12))[0]["b"] == [[1, 2, 3]] * 3
+    found = refusal(text, YamlLimits(max_alias_nodes=11))
+
+    assert (found.line, found.column) == (2, 13)  # the third alias
+    assert "stand for more than 11 values" in found.message
+    assert found.hint is not None and "max_alias_nodes" in found.hint
+
+
+def test_an_alias_bomb_is_refused_before_anything_is_expanded() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 20)]
+
+    found = refusal("\n".join(lines) + "\n")  # 10**19 values written out
+
+    assert "stand for more than 100,000 values" in found.message
+    assert found.line == 5  # a4's eighth alias: each *a3 stands for 11,111 values
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("a: &a [*a]\n", (1, 8)), ("a: &a {k: [1, *a]}\n", (1, 15)), ("&a [&b x, *b, *a]\n", (1, 15))],
+)
+def test_an_alias_inside_the_value_it_names_is_refused(text: str, where: tuple[int, int]) -> None:
+    found = refusal(text)
+
+    assert (found.line, found.column) == where
+    assert "inside the value it names" in found.message
+
+
+def test_an_anchor_redefined_inside_its_value_names_the_inner_value() -> None:
+    # YAML: an alias names the most recent node with that anchor, here the complete inner scalar.
+    assert load_yaml("&a [&a x, *a]\n")[0] == ["x", "x"]
+
+
+def test_the_number_of_values_is_bounded() -> None:
+    found = refusal("a: [" + "x, " * 20 + "]\n", YamlLimits(max_nodes=20))
+
+    assert (found.line, found.column) == (1, 56)  # the 21st value: the mapping, `a`, the list, its 18th item
+    assert "more than 20 values" in found.message
+
+
+def test_the_size_is_bounded_in_utf8_bytes_and_the_crossing_point_is_reported() -> None:
+    limits = YamlLimits(max_bytes=1024)
+    text = "a: x\nb: " + "é" * 600 + "\n"  # 607 characters, 1,208 bytes
+
+    found = refusal(text, limits)
+
+    assert (found.line, found.column) == (2, 4 + (1024 - 8) // 2)
+    assert "larger than 1 KB" in found.message
+    assert load_yaml("a: " + "é" * 500 + "\n", limits=limits)[0] == {"a": "é" * 500}
+
+
+def test_a_number_with_too_many_digits_is_a_positioned_problem() -> None:
+    found = refusal("a: 1\nb: " + "7" * 5000 + "\n")
+
+    assert (found.line, found.column) == (2, 4)
+    assert "5,000 digits" in found.message
+    assert found.hint is not None and "quote it" in found.hint
+
+
+def test_a_scalar_its_tag_cannot_construct_is_a_positioned_problem() -> None:
+    found = refusal("a: !!float nope\n")
+
+    assert (found.line, found.column) == (1, 4)
+    assert "nope" in found.message
+
+
+def test_invalid_utf8_is_reported_with_its_line_column_and_byte_offset() -> None:
+    with pytest.raises(DiagnosticError) as info:
+        decode("a: é\nb: caf\xe9\n".encode("latin-1").replace(b"a: \xe9", "a: é".encode()), "f.yaml")
+
+    (found,) = info.value.diagnostics
+    assert (found.line, found.column) == (2, 7)
+    assert "invalid byte 0xe9 at byte offset 12" in found.message
+    assert found.hint is not None and "UTF-8" in found.hint
+
+
+def test_a_control_character_is_reported_at_its_character_column() -> None:
+    found = refusal("é: ok\nb: 'x\x07'\n")
+
+    assert (found.line, found.column) == (2, 6)
+    assert "U+0007" in found.message
+
+
+def test_a_lone_surrogate_in_text_given_directly_is_a_positioned_problem() -> None:
+    found = refusal("a: b\nc: \ud800\n")
+
+    assert (found.line, found.column) == (2, 4)

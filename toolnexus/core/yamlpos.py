@@ -244,8 +244,9 @@ def compose(text: str, file: str | None, limits: YamlLimits = DEFAULT_LIMITS, ya
     Syntax errors and documents past the limits raise a DiagnosticError.
     """
     yaml = yaml or _yaml()
-    _, parser = yaml.get_constructor_parser(text)
+    parser = None
     try:
+        _, parser = yaml.get_constructor_parser(text)  # the C parser encodes the text here
         return _Composer(parser, file, limits).document()
     except MarkedYAMLError as exc:
         raise DiagnosticError([syntax_diagnostic(exc, text, file)]) from None
@@ -256,7 +257,8 @@ def compose(text: str, file: str | None, limits: YamlLimits = DEFAULT_LIMITS, ya
     except YAMLError as exc:
         raise DiagnosticError([Diagnostic(message=f"invalid YAML: {exc}", file=file)]) from None
     finally:
-        parser.dispose()
+        if parser is not None:
+            parser.dispose()
 
 
 def _reader_diagnostic(exc: ReaderError, text: str, file: str | None) -> Diagnostic:
