@@ -20,7 +20,7 @@ from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.context import ToolContext
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.events import EventSink
-from toolnexus.core.run import RunResult
+from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.runtime import Runtime
 from toolnexus.core.secrets import REDACTED, declare_named_secrets, install_log_scrubbing
 from toolnexus.engine import Engine, EventBus, Invoker, RunControl
@@ -66,7 +66,9 @@ class Nexus:
         install_log_scrubbing()
         declare_named_secrets(settings.model_dump(mode="json"))
         self.registry = registry if registry is not None else default_registry(settings)
-        self.store = StateStore(settings.state_path() / "state.db") if store else None
+        self.store = StateStore(settings.state_path() / "state.db",
+                                heartbeat_interval=settings.store.heartbeat_interval,
+                                wal_max_bytes=int(settings.store.wal_max_mb * 2**20)) if store else None
         context = ToolContext(
             workspace=str(self.workspace),
             shell_allow=settings.shell.allow,
@@ -97,7 +99,8 @@ class Nexus:
             state = settings.state_path()
             self.tracker = MlflowTracker(settings.tracking.uri or default_tracking_uri(state), state / "tracking-spool",
                                          workspace=str(self.workspace), stream_steps=settings.tracking.stream_steps,
-                                         exit_timeout=settings.tracking.flush_timeout)
+                                         exit_timeout=settings.tracking.flush_timeout,
+                                         timeout=settings.tracking.timeout)
             self.bus.subscribe(self.tracker)
         for sink in sinks or []:
             self.bus.subscribe(sink)
@@ -181,10 +184,12 @@ class Nexus:
             raise DiagnosticError([Diagnostic(
                 message=f"run {stored.run_id} cannot be resumed: its input(s) {', '.join(secret)} held secrets, "
                         "which no record keeps", hint="run the mission afresh with the inputs")])
-        if stored.process_alive:
-            raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} is still running (pid {stored.pid})")])
-        if stored.status.value == "running":
-            self.store.mark_interrupted(stored.run_id)
+        if stored.status == RunStatus.RUNNING:
+            raise DiagnosticError([Diagnostic(
+                message=f"run {stored.run_id} is still running (pid {stored.pid} on {stored.host})",
+                hint="a run whose process is gone shows as interrupted in `toolnexus runs list`")])
+        if stored.status == RunStatus.INTERRUPTED:
+            self.store.mark_interrupted(stored.run_id)  # for every reader, whatever it can tell of the owner
         return stored
 
     def _plan_for_resume(self, stored: StoredRun) -> Plan:
@@ -231,10 +236,15 @@ class Nexus:
         return run_sync(lambda: self.acall(name, arguments, **kwargs))
 
     def compare(self, *run_ids: str) -> Any:
-        """Runs side by side from MLflow, as a pandas DataFrame (one column per run)."""
+        """Runs side by side from MLflow, as a pandas DataFrame (one column per run).
+
+        A run whose report is not in MLflow yet (just finished, or kept in the spool while MLflow is
+        unreachable) is read from that report.
+        """
         from toolnexus.tracking.compare import compare_runs
 
-        return compare_runs(list(run_ids), self.tracking_client())
+        pending = self.tracker.pending_report if self.tracker is not None else None
+        return compare_runs(list(run_ids), self.tracking_client, pending=pending)
 
     def tracking_client(self) -> Any:
         """An MlflowClient on this workspace's tracking store."""

@@ -95,9 +95,25 @@ class TrackingSettings(BaseModel):
     enabled: bool = Field(True, description="record every run in MLflow")
     uri: str | None = Field(None, description="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else "
                             "sqlite:///<state_dir>/mlflow.db)")
-    flush_timeout: float = Field(60.0, ge=0, description="seconds to wait for MLflow when closing; the rest is "
-                                 "kept and synced later")
+    flush_timeout: float = Field(60.0, ge=0, description="seconds to wait for MLflow when closing while it is "
+                                 "answering (one that fails or times out is not waited for); the rest is kept "
+                                 "and synced later")
+    timeout: float = Field(3.0, gt=0, le=600, description="seconds an MLflow server may take to answer one request "
+                           "(sets MLFLOW_HTTP_REQUEST_TIMEOUT, no retries, unless MLflow's variables are set); "
+                           "a run it does not answer for stays in the spool")
     stream_steps: bool = Field(True, description="log step metrics while the run goes, not only at its end")
+
+
+class StoreSettings(BaseModel):
+    """The state database (``<state_dir>/state.db``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    heartbeat_interval: float = Field(5.0, gt=0, le=3600, description="seconds between the heartbeats a process "
+                                      "writes while it has runs going; seen from another host, a run whose "
+                                      "process missed 3 reads as interrupted")
+    wal_max_mb: float = Field(64.0, ge=1, description="the write-ahead log (state.db-wal) is kept under this many "
+                              "MiB: checkpoints restart it from half that size")
 
 
 class McpServerSettings(BaseModel):
@@ -211,6 +227,7 @@ class Settings(BaseModel):
     shell: ShellSettings = Field(default_factory=ShellSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     toolsets: dict[str, Toolset] = Field(default_factory=dict, description="named groups of tools, by name")

@@ -95,7 +95,8 @@ def test_a_sigkilled_run_resumes_without_rerunning_its_completed_step(
         stop(proc)
     killed = only_run(store)
     assert killed is not None
-    assert killed.status == RunStatus.RUNNING  # nobody lived to record anything else
+    assert killed.recorded_status == RunStatus.RUNNING  # nobody lived to record anything else
+    assert killed.status == RunStatus.INTERRUPTED  # but its process is gone
     assert killed.steps["s1"].status == StepStatus.SUCCEEDED
     assert "s2" not in killed.steps or killed.steps["s2"].status != StepStatus.SUCCEEDED
 
@@ -105,7 +106,7 @@ def test_a_sigkilled_run_resumes_without_rerunning_its_completed_step(
     assert done.returncode == 0, done.stderr.decode()
     assert (cli_workspace / "s1.count").read_text() == "1"  # step 1 was not run again
     runs = {r.run_id: r for r in store.list_runs()}
-    assert runs[killed.run_id].status == RunStatus.CANCELLED  # the interrupted run, marked as such
+    assert runs[killed.run_id].recorded_status == RunStatus.INTERRUPTED  # the interrupted run, marked as such
     (resumed_id,) = set(runs) - {killed.run_id}
     resumed = store.get_run(resumed_id)
     assert resumed is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from itertools import pairwise
 from pathlib import Path
 
 from tests.engine.support import wait_until
@@ -49,3 +50,59 @@ def test_a_checkpoint_of_a_deleted_database_does_not_create_it(tmp_path: Path) -
     (tmp_path / "here").mkdir()
     assert not checkpoint(tmp_path / "here" / "state.db")
     assert not (tmp_path / "here" / "state.db").exists()
+
+
+def wal_bytes(db: Path) -> int:
+    path = db.with_name(db.name + "-wal")
+    return path.stat().st_size if path.exists() else 0
+
+
+def test_the_log_stays_under_its_limit_while_a_store_writes(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    limit = 2**20
+    store = StateStore(db, wal_max_bytes=limit)
+    try:
+        store(RunStarted(run_id="run-1", mission="m", plan_hash="h"))
+        sizes = []
+        for i in range(3000):  # ~30 MB of log if it were never started over
+            store(StepFinished(run_id="run-1", record=StepRecord(step_id=f"s{i}", tool="t", version="1",
+                                                                 status=StepStatus.SUCCEEDED, output="x" * 200)))
+            sizes.append(wal_bytes(db))
+        assert max(sizes) <= limit
+        assert sum(1 for a, b in pairwise(sizes) if b < a) >= 1  # the log started over
+        assert len(store.steps("run-1")) == 3000
+    finally:
+        store.close()
+
+
+def test_steps_written_in_batches_keep_the_log_under_its_limit_too(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    limit = 2**20
+    store = StateStore(db, wal_max_bytes=limit)
+    try:
+        store(RunStarted(run_id="run-1", mission="m", plan_hash="h"))
+        peak = 0
+        for i in range(600):
+            with store.batch():  # a checkpoint cannot run inside one: it runs after the commit
+                for j in range(5):
+                    store(StepFinished(run_id="run-1", record=StepRecord(
+                        step_id=f"s{i}-{j}", tool="t", version="1", status=StepStatus.SUCCEEDED, output="x" * 200)))
+            peak = max(peak, wal_bytes(db))
+        assert peak <= limit
+    finally:
+        store.close()
+
+
+def test_closing_a_store_that_wrote_truncates_the_log(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    store = StateStore(db)
+    reader = StateStore(db)  # another store on the database, still open: the log file stays, empty
+    try:
+        fill(store, 300)
+        assert wal_bytes(db) > 1_000_000
+        store.close()
+        assert wal_bytes(db) == 0
+        assert len(reader.steps("run-1")) == 300  # nothing was lost on the way into the database
+    finally:
+        reader.close()
+        store.close()

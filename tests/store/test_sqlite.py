@@ -118,25 +118,29 @@ def test_list_runs_newest_first_with_limit_and_mission_filter(store: StateStore)
     assert store.list_runs(mission="zzz") == []
 
 
-def test_an_interrupted_run_is_marked_cancelled(store: StateStore) -> None:
+def test_an_interrupted_run_is_marked_interrupted(store: StateStore) -> None:
     start(store, "run-1")
     store(RunFinished(run_id="run-1", result=RunResult(run_id="run-1", mission="m", status=RunStatus.SUCCEEDED)))
     start(store, "run-2")
     store.mark_interrupted("run-1")
     store.mark_interrupted("run-2")
     assert store.get_run("run-1").status == RunStatus.SUCCEEDED  # type: ignore[union-attr]
-    assert store.get_run("run-2").status == RunStatus.CANCELLED  # type: ignore[union-attr]
+    run_2 = store.get_run("run-2")
+    assert run_2 is not None and run_2.status == run_2.recorded_status == RunStatus.INTERRUPTED
 
 
-def test_a_run_of_a_dead_process_is_not_alive(store: StateStore) -> None:
+def test_a_run_of_a_dead_process_reads_as_interrupted(store: StateStore) -> None:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     start(store, "run-1")
     with sqlite3.connect(store.path) as conn:
         conn.execute("UPDATE runs SET pid = ? WHERE run_id = 'run-1'", (proc.pid,))
     stored = store.get_run("run-1")
-    assert stored is not None and stored.status == RunStatus.RUNNING
+    assert stored is not None and stored.recorded_status == RunStatus.RUNNING
+    assert stored.status == RunStatus.INTERRUPTED
     assert not stored.process_alive
+    assert [r.status for r in store.list_runs()] == [RunStatus.INTERRUPTED]
+    assert stored.to_result().status == RunStatus.INTERRUPTED
 
 
 def test_the_cache(store: StateStore) -> None:

@@ -25,6 +25,7 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # its process died (SIGKILL, power loss) before recording how it ended
 
 
 def utcnow() -> datetime:

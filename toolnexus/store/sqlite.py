@@ -2,25 +2,31 @@
 
 WAL mode and a busy timeout make it safe for a kernel and a Jupyter server (two processes) at once;
 each thread gets its own connection. Steps are committed as they finish, so a run killed with
-SIGKILL loses nothing that completed and can be resumed.
+SIGKILL loses nothing that completed and can be resumed; its owner (:mod:`toolnexus.store.owner`)
+stops beating, and the run reads as ``interrupted``.
 
 Checkpoints (copying the write-ahead log into the database, with an fsync) are taken off the
 writing thread: SQLite's automatic checkpoint would stall every few hundred commits in the middle of
-a run. A background thread checkpoints instead (:mod:`toolnexus.store.checkpoints`), after every
-``CHECKPOINT_EVERY`` commits and at the end of each run; the last connection to close checkpoints
-too. A commit is in the WAL file either way, so a killed process loses nothing.
+a run. A background thread checkpoints instead, at the end of each run and whenever the log passes
+half its limit (:mod:`toolnexus.store.checkpoints`); a store that wrote truncates the log when it
+closes. A commit is in the WAL file either way, so a killed process loses nothing.
+
+The schema is versioned (``PRAGMA user_version``); :data:`MIGRATIONS` bring an older database up to
+date when a store opens it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
+import logging
 import sqlite3
 import threading
+import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,30 +35,87 @@ from toolnexus.core.errors import ToolError
 from toolnexus.core.events import CallFinished, Event, RunFinished, RunStarted, StepFinished
 from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
 from toolnexus.store.background import DeferredWriter
-from toolnexus.store.checkpoints import request_checkpoint
+from toolnexus.store.checkpoints import WalLimit, checkpoint, request_checkpoint, wal_size
+from toolnexus.store.owner import Heartbeat, Owner, owner_gone
 
-CHECKPOINT_EVERY = 500
-"""Commits (of this store) between background WAL checkpoints."""
+log = logging.getLogger("toolnexus.store")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+HEARTBEAT_INTERVAL = 5.0
+"""Seconds between the heartbeats of a process with runs going (``store.heartbeat_interval``)."""
+
+WAL_MAX_BYTES = 64 * 2**20
+"""The write-ahead log is kept under this size (``store.wal_max_mb``)."""
+
+CLOSE_WAIT = 2.0
+"""Seconds ``close()`` waits for readers (other processes) to let it truncate the log."""
+
+MIGRATIONS: dict[int, list[str]] = {
+    # Version 1: the tables as they were before the schema had a version. IF NOT EXISTS: a database
+    # made then is at version 0 and already has them.
+    1: [
+        """CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, mission TEXT NOT NULL, mission_version TEXT, status TEXT NOT NULL,
   plan_hash TEXT, inputs TEXT, plan TEXT, source TEXT, source_path TEXT, resumed_from TEXT,
   started_at TEXT, finished_at TEXT, duration REAL, cost REAL, currency TEXT, error TEXT, outputs TEXT,
-  pid INTEGER, host TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_mission ON runs (mission, started_at);
-CREATE TABLE IF NOT EXISTS steps (
+  pid INTEGER, host TEXT)""",
+        "CREATE INDEX IF NOT EXISTS runs_by_mission ON runs (mission, started_at)",
+        """CREATE TABLE IF NOT EXISTS steps (
   run_id TEXT NOT NULL, step_id TEXT NOT NULL, record TEXT NOT NULL, status TEXT NOT NULL,
-  PRIMARY KEY (run_id, step_id)
-);
-CREATE TABLE IF NOT EXISTS cache (
-  key TEXT PRIMARY KEY, tool TEXT NOT NULL, version TEXT NOT NULL, output TEXT, cost REAL, created_at TEXT
-);
-CREATE TABLE IF NOT EXISTS calls (
-  call_id TEXT PRIMARY KEY, tool TEXT, version TEXT, origin TEXT, arguments TEXT, result TEXT, at TEXT
-);
-"""
+  PRIMARY KEY (run_id, step_id))""",
+        """CREATE TABLE IF NOT EXISTS cache (
+  key TEXT PRIMARY KEY, tool TEXT NOT NULL, version TEXT NOT NULL, output TEXT, cost REAL, created_at TEXT)""",
+        """CREATE TABLE IF NOT EXISTS calls (
+  call_id TEXT PRIMARY KEY, tool TEXT, version TEXT, origin TEXT, arguments TEXT, result TEXT, at TEXT)""",
+    ],
+    # Version 2: runs name their owner (and when its process started); owners keep a heartbeat.
+    2: [
+        "ALTER TABLE runs ADD COLUMN owner TEXT",
+        "ALTER TABLE runs ADD COLUMN process_start TEXT",
+        "CREATE TABLE IF NOT EXISTS owners (owner TEXT PRIMARY KEY, heartbeat REAL NOT NULL, interval REAL NOT NULL)",
+        # Only running runs are in it: what close() asks ("has this owner runs going?") stays cheap.
+        "CREATE INDEX IF NOT EXISTS runs_running ON runs (owner) WHERE status = 'running'",
+    ],
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+# A run read back with its owner's heartbeat.
+_SELECT_RUNS = ("SELECT runs.*, owners.heartbeat AS heartbeat, owners.interval AS heartbeat_interval"
+                " FROM runs LEFT JOIN owners ON owners.owner = runs.owner")
+
+
+def _pack(text: str | None) -> bytes | None:
+    """A run's plan or mission text as stored: compressed. A 100,000-step plan is 26 MB of JSON, written
+    in one commit (the log cannot be checkpointed within it) and again with every update of its row; it
+    compresses 40 times, at level 1 in a fraction of a millisecond per thousand steps."""
+    return None if text is None else zlib.compress(text.encode(), 1)
+
+
+def _unpack(value: bytes | str | None) -> str | None:
+    # Text: written before plans were compressed.
+    return zlib.decompress(value).decode() if isinstance(value, bytes) else value
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database of ``conn`` (autocommit) to :data:`SCHEMA_VERSION`; returns the version it had.
+
+    One transaction that takes the write lock first: two processes opening an old database at once
+    migrate it once. A database of a newer toolnexus is left as it is.
+    """
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version >= SCHEMA_VERSION:
+        return int(version)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = conn.execute("PRAGMA user_version").fetchone()  # another process may have done it
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[target]:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(version)
 
 
 class StoredRun:
@@ -64,8 +127,8 @@ class StoredRun:
         self.status = RunStatus(row["status"])
         self.plan_hash: str | None = row["plan_hash"]
         self.inputs: dict[str, Any] = json.loads(row["inputs"] or "{}")
-        self.plan: dict[str, Any] | None = json.loads(row["plan"]) if row["plan"] else None
-        self.source: str | None = row["source"]
+        self._plan = row["plan"]
+        self.source: str | None = _unpack(row["source"])
         self.source_path: str | None = row["source_path"]
         self.resumed_from: str | None = row["resumed_from"]
         self.started_at: str | None = row["started_at"]
@@ -76,22 +139,27 @@ class StoredRun:
         self.error = ToolError.model_validate_json(row["error"]) if row["error"] else None
         self.pid: int | None = row["pid"]
         self.host: str | None = row["host"]
+        self.owner: str | None = row["owner"]
+        self.heartbeat: float | None = row["heartbeat"]
+        # What the store says; ``status`` is what is true: a running run whose owner is gone was interrupted.
+        self.recorded_status = self.status
+        if self.status == RunStatus.RUNNING and owner_gone(self.host, self.pid, row["process_start"], self.heartbeat,
+                                                           row["heartbeat_interval"], time.time()):
+            self.status = RunStatus.INTERRUPTED
         # Steps in plan order (the order `toolnexus plan` shows), not the order they finished in.
-        order = {s["id"]: i for i, s in enumerate((self.plan or {}).get("steps", []))}
+        order = {s["id"]: i for i, s in enumerate((self.plan or {}).get("steps", []))} if steps else {}
         self.steps = dict(sorted(steps.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+    @cached_property
+    def plan(self) -> dict[str, Any] | None:
+        """The compiled plan it ran (read when asked for: a big one takes a while to parse)."""
+        text = _unpack(self._plan)
+        return json.loads(text) if text else None
 
     @property
     def process_alive(self) -> bool:
-        """Whether the process that ran it is still running (only knowable on the same host)."""
-        if self.status != RunStatus.RUNNING or self.pid is None or self.host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        """Whether the run is still going: recorded as running, and its owner is not known to be gone."""
+        return self.status == RunStatus.RUNNING
 
     def to_result(self) -> RunResult:
         return RunResult(run_id=self.run_id, mission=self.mission, status=self.status, outputs=self.outputs,
@@ -107,7 +175,8 @@ class StateStore:
     # The events this sink records (the bus does not build the others for it).
     event_types = (RunStarted, StepFinished, RunFinished, CallFinished)
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, heartbeat_interval: float = HEARTBEAT_INTERVAL,
+                 wal_max_bytes: int = WAL_MAX_BYTES) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -115,11 +184,12 @@ class StateStore:
         self._saved: dict[str, dict[str, StepRecord]] = {}
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
-        self._commits = 0  # since the last checkpoint was asked for
+        self._wal = WalLimit(self.path, wal_max_bytes)
+        self._wrote = False  # close() truncates the log only if this store wrote to it
+        self._heartbeat = Heartbeat(self._beat, heartbeat_interval)
         # Calls made outside a run are written just after the caller's answer, many to a commit under load.
         self._calls = DeferredWriter[CallFinished](self._write_calls, name="toolnexus-store-calls")
-        with self._conn() as conn:
-            conn.executescript(SCHEMA)
+        migrate(self._conn())
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -130,6 +200,8 @@ class StateStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints are taken in the background
+            # When the log starts over, its file is cut back to this size (it is never shrunk otherwise).
+            conn.execute(f"PRAGMA journal_size_limit={self._wal.max_bytes // 4}")
             self._local.conn = conn
             with self._opened_lock:
                 self._opened.append(conn)
@@ -137,20 +209,22 @@ class StateStore:
 
     # -- checkpoints --------------------------------------------------------------------------
 
-    def _committed(self, commits: int = 1) -> None:
-        self._commits += commits
-        if self._commits >= CHECKPOINT_EVERY:
-            self._commits = 0
-            request_checkpoint(self.path)
+    def _committed(self, payload: int = 0) -> None:
+        """A commit of about ``payload`` bytes was made (or a write inside a batch, committed with it)."""
+        self._wrote = True
+        self._wal.wrote(self._conn(), payload)
 
     def flush(self) -> None:
         """Write the calls recorded so far (on an event loop they are written a moment after the call)."""
         self._calls.flush()
 
     def close(self) -> None:
-        """Write what is pending and close every thread's connection (a thread using the store afterwards
-        opens a new one)."""
+        """Write what is pending, stop the heartbeat, close every thread's connection (a thread using the
+        store afterwards opens a new one) and truncate the log if this store wrote to it."""
+        self._heartbeat.stop()
         self._calls.close()
+        if self._wrote:
+            self._forget_owner()
         with self._opened_lock:
             opened, self._opened = self._opened, []
         for conn in opened:
@@ -158,6 +232,30 @@ class StateStore:
         self._local = threading.local()
         # Records already written by save_step, so the run's end rewrites only what changed.
         self._saved: dict[str, dict[str, StepRecord]] = {}
+        if self._wrote:
+            self._wrote = False
+            if not checkpoint(self.path, "TRUNCATE", wait=CLOSE_WAIT) and wal_size(self.path):
+                log.debug("%s: the log could not be truncated (another process is reading it)", self.path)
+
+    # -- owners --------------------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        owner = Owner.current()
+        self._conn().execute(
+            "INSERT INTO owners (owner, heartbeat, interval) VALUES (?,?,?)"
+            " ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat, interval = excluded.interval",
+            (owner.id, time.time(), self._heartbeat.interval))
+        self._committed()
+
+    def _forget_owner(self) -> None:
+        # Once none of its runs is going, an owner's row says nothing any more.
+        owner = Owner.current().id
+        try:
+            self._conn().execute(
+                "DELETE FROM owners WHERE owner = ? AND NOT EXISTS"
+                " (SELECT 1 FROM runs WHERE owner = ? AND status = 'running')", (owner, owner))
+        except sqlite3.Error as exc:  # locked for too long: a stale row only costs a few bytes
+            log.debug("could not remove owner %s: %s", owner, exc)
 
     # -- the event sink ----------------------------------------------------------------------
 
@@ -178,6 +276,7 @@ class StateStore:
         finally:
             if conn.in_transaction:
                 conn.execute("COMMIT")
+                self._wal.committed(conn)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, StepFinished):
@@ -190,21 +289,29 @@ class StateStore:
             self._call(event)
 
     def _run_started(self, event: RunStarted) -> None:
-        self._conn().execute(
-            "INSERT OR REPLACE INTO runs (run_id, mission, mission_version, status, plan_hash, inputs, plan,"
-            " source, source_path, resumed_from, started_at, pid, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (event.run_id, event.mission, event.mission_version, RunStatus.RUNNING.value, event.plan_hash,
-             json.dumps(event.inputs, default=str), json.dumps(event.plan) if event.plan else None, event.source,
-             event.source_path, event.resumed_from, event.at.isoformat(), os.getpid(), socket.gethostname()))
-        self._committed()
+        owner = Owner.current()
+        plan = _pack(json.dumps(event.plan)) if event.plan else None
+        source = _pack(event.source)
+        with self.batch():  # the run and its owner's first heartbeat together
+            self._beat()
+            self._conn().execute(
+                "INSERT OR REPLACE INTO runs (run_id, mission, mission_version, status, plan_hash, inputs, plan,"
+                " source, source_path, resumed_from, started_at, pid, host, owner, process_start)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (event.run_id, event.mission, event.mission_version, RunStatus.RUNNING.value, event.plan_hash,
+                 json.dumps(event.inputs, default=str), plan, source, event.source_path, event.resumed_from,
+                 event.at.isoformat(), owner.pid, owner.host, owner.id, owner.started))
+            self._committed(len(plan or b"") + len(source or b""))
+        self._heartbeat.started(event.run_id or "")
 
     def save_step(self, run_id: str, record: StepRecord) -> None:
         # Committed as each step finishes: a run killed mid-way keeps every step that completed.
+        text = record.model_dump_json()
         self._conn().execute(
             "INSERT OR REPLACE INTO steps (run_id, step_id, record, status) VALUES (?,?,?,?)",
-            (run_id, record.step_id, record.model_dump_json(), record.status.value))
+            (run_id, record.step_id, text, record.status.value))
         self._saved.setdefault(run_id, {})[record.step_id] = record
-        self._committed()
+        self._committed(len(text))
 
     def _run_finished(self, result: RunResult) -> None:
         conn = self._conn()
@@ -221,8 +328,11 @@ class StateStore:
             (result.status.value, (result.finished_at or result.started_at).isoformat(), result.duration,
              result.cost, result.currency, result.error.model_dump_json() if result.error else None,
              json.dumps(result.outputs, default=str), result.run_id))
-        self._commits = 0
-        request_checkpoint(self.path)  # between runs: the log of this one goes into the database
+        self._heartbeat.ended(result.run_id)
+        self._wrote = True
+        # Between runs: the log of this one goes into the database, and starts over once it is big.
+        big = wal_size(self.path) >= self._wal.max_bytes // 8
+        request_checkpoint(self.path, "RESTART" if big else "PASSIVE")
 
     def _call(self, event: CallFinished) -> None:
         self._calls.add(event)
@@ -238,17 +348,17 @@ class StateStore:
             self._conn().executemany(
                 "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at)"
                 " VALUES (?,?,?,?,?,?,?)", rows)
-        self._committed()
+            self._committed(sum(len(row[4]) + len(row[5]) for row in rows))
 
     # -- reading -----------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> StoredRun | None:
         conn = self._conn()
-        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        row = conn.execute(f"{_SELECT_RUNS} WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             # A prefix, matched literally: `_` and `%` in it are not wildcards.
             pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            rows = conn.execute("SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 2",
+            rows = conn.execute(f"{_SELECT_RUNS} WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 2",
                                 (pattern,)).fetchall()
             if len(rows) != 1:
                 return None
@@ -260,14 +370,15 @@ class StateStore:
         return {r.step_id: r for r in (StepRecord.model_validate_json(row["record"]) for row in rows)}
 
     def list_runs(self, limit: int = 20, mission: str | None = None) -> list[StoredRun]:
-        query = "SELECT * FROM runs" + (" WHERE mission = ?" if mission else "") + " ORDER BY started_at DESC LIMIT ?"
+        query = _SELECT_RUNS + (" WHERE mission = ?" if mission else "") + " ORDER BY started_at DESC LIMIT ?"
         rows = self._conn().execute(query, ((mission, limit) if mission else (limit,))).fetchall()
         return [StoredRun(row, {}) for row in rows]
 
     def mark_interrupted(self, run_id: str) -> None:
-        """Record a run whose process died (SIGKILL, power loss) as cancelled."""
+        """Record a run whose process died (SIGKILL, power loss) as interrupted (it reads so already; this
+        makes it so for every reader, whatever it can tell of the owner)."""
         self._conn().execute("UPDATE runs SET status=? WHERE run_id=? AND status=?",
-                             (RunStatus.CANCELLED.value, run_id, RunStatus.RUNNING.value))
+                             (RunStatus.INTERRUPTED.value, run_id, RunStatus.RUNNING.value))
         self._committed()
 
     # -- the result cache --------------------------------------------------------------------
@@ -277,11 +388,12 @@ class StateStore:
         return (json.loads(row["output"]), row["cost"] or 0.0) if row else None
 
     def cache_put(self, key: str, tool: str, version: str, output: Any, cost: float) -> None:
+        text = json.dumps(output, default=str)
         self._conn().execute(
             "INSERT OR REPLACE INTO cache (key, tool, version, output, cost, created_at)"
             " VALUES (?,?,?,?,?,datetime('now'))",
-            (key, tool, version, json.dumps(output, default=str), cost))
-        self._committed()
+            (key, tool, version, text, cost))
+        self._committed(len(text))
 
     def step_status(self, run_id: str) -> dict[str, StepStatus]:
         rows = self._conn().execute("SELECT step_id, status FROM steps WHERE run_id = ?", (run_id,)).fetchall()

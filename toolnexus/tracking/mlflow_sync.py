@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from toolnexus.tracking.graph import plan_svg
 
 T = TypeVar("T")
-RUN_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED", "running": "RUNNING"}
+RUN_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "cancelled": "KILLED", "interrupted": "KILLED",
+              "running": "RUNNING"}
 _TRACING = threading.Lock()  # MLflow has one global tracer; one tracker at a time points it at its store
 
 

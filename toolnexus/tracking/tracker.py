@@ -5,6 +5,13 @@ talks to MLflow: it opens the MLflow run when the mission starts, streams step m
 steps finish, and when the run ends the finished report is written to a spool file first and then
 synced. If the store or server is down or slow, the run still completes, one warning says so, and
 the spool is synced on the next run or by ``toolnexus runs sync``.
+
+Every wait on MLflow is bounded: a server request by ``timeout`` (MLflow's HTTP timeout, no retries),
+and :meth:`MlflowTracker.flush` (what closing a Nexus waits for) stops at the first failure — a
+server that accepts connections and never answers costs a closing process ``timeout`` seconds, not
+minutes. What a flush leaves behind is in the spool; :meth:`MlflowTracker.pending_report` reads a
+run's report from there (or from memory) until it is in MLflow, so comparing a run just finished
+does not wait for the sync.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import math
 import os
 import queue
 import threading
@@ -32,12 +40,24 @@ def default_tracking_uri(state_dir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(state_dir / 'mlflow.db').as_posix()}"
 
 
-def _quiet_http_defaults(uri: str) -> None:
-    # MLflow's HTTP client retries for minutes by default; a run must not wait that long on a dead server.
-    if uri.startswith(("http://", "https://")):
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+_SET_BY_US: dict[str, str] = {}  # MLflow's variables as we set them (one the user set is left alone)
+
+
+def _bound_http_requests(uri: str, timeout: float) -> None:
+    """Make MLflow's HTTP client give up on a request after ``timeout`` seconds, without retrying.
+
+    By default it waits 120 s and retries for minutes; a server that accepts connections and never
+    answers would hold a closing process that long. Nothing is lost by giving up: the report is in
+    the spool. MLflow reads these per request, process-wide; a variable the user set wins.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    wanted = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(timeout))),  # MLflow reads whole seconds
+              "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0"}
+    for name, value in wanted.items():
+        current = os.environ.get(name)
+        if current is None or current == _SET_BY_US.get(name):
+            os.environ[name] = _SET_BY_US[name] = value
 
 
 def _flush_at_exit(ref: weakref.ref[MlflowTracker]) -> None:
@@ -63,8 +83,10 @@ class MlflowTracker:
         executor: str = "local",
         stream_steps: bool = True,
         exit_timeout: float = 60.0,
+        timeout: float = 3.0,
     ) -> None:
         self.uri = uri
+        self.timeout = timeout  # seconds a request to an MLflow server may take
         self.spool_dir = Path(spool_dir)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.workspace = workspace
@@ -144,8 +166,9 @@ class MlflowTracker:
     # -- the worker thread -------------------------------------------------------------------
 
     def client(self) -> Any:
+        """The MlflowClient of this tracker's store (created on first use)."""
         if self._client is None:
-            _quiet_http_defaults(self.uri)
+            _bound_http_requests(self.uri, self.timeout)
             # Synchronous trace export: slower (MLflow writes each span on its own), but MLflow's trace
             # cost is then computed from the whole trace; its batched export sometimes totals a part.
             # A report leaves the spool only once its trace is stored either way.
@@ -194,6 +217,8 @@ class MlflowTracker:
                 self._warn(kind, exc)
             finally:
                 self._queue.task_done()
+                with self._queue.all_tasks_done:  # a flush waiting for all of them looks at failures too
+                    self._queue.all_tasks_done.notify_all()
             if self._events and time.monotonic() - self._last_stream >= self.stream_interval:
                 self._send_step_metrics()
 
@@ -302,20 +327,43 @@ class MlflowTracker:
     def mlflow_run_id(self, run_id: str) -> str | None:
         return self._mlflow_runs.get(run_id)
 
+    def pending_report(self, run_id: str) -> dict[str, Any] | None:
+        """The report of an ended run that is not in MLflow yet — just finished, or spooled while MLflow
+        was unreachable (by this process or another) — or None.
+
+        Looked for in memory first, then in the spool: the worker spools a report before it drops it
+        from memory, and syncs it before it deletes the spool file, so a run is always in one of the
+        two or in MLflow.
+        """
+        with self._lock:
+            events = self._ended.get(run_id)
+        if events is not None:
+            return self._report(events)
+        if not run_id or run_id.startswith(".") or os.sep in run_id or "/" in run_id:
+            return None  # not a run id: no file outside the spool is read
+        try:
+            report: dict[str, Any] = json.loads((self.spool_dir / f"{run_id}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return report
+
     def flush(self, timeout: float | None = 60.0) -> bool:
-        """Wait until everything submitted so far has been handled; False if ``timeout`` ran out first.
+        """Wait until everything submitted so far has been handled; False if ``timeout`` ran out first, or
+        if handling one failed while others were still waiting (MLflow is unreachable or does not answer:
+        each would fail the same way, and waiting for them only holds the caller).
 
         What is not synced by then is in the spool (written now if the worker has not got to it), so
         giving up loses nothing.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
+            failures = len(self.failures)
+            while self._queue.unfinished_tasks and len(self.failures) == failures:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
                 self._queue.all_tasks_done.wait(remaining)
-            else:
+            if not self._queue.unfinished_tasks:
                 return True
         self.gave_up = True
         self._spool_ended()
