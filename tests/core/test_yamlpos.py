@@ -383,3 +383,9 @@ def test_a_lone_surrogate_in_text_given_directly_is_a_positioned_problem() -> No
     found = refusal("a: b\nc: \ud800\n")
 
     assert (found.line, found.column) == (2, 4)
+
+
+@pytest.mark.parametrize("bad", [{"max_depth": 0}, {"max_depth": 201}, {"max_nodes": 0}, {"max_alias_nodes": -1}])
+def test_limits_out_of_range_are_refused_when_made(bad: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="max_"):
+        YamlLimits(**bad)

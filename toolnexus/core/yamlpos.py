@@ -56,6 +56,18 @@ class YamlLimits:
     max_alias_nodes: int = 100_000
     """Values that aliases (``*name``) stand for, counted as if each alias were written out."""
 
+    def __post_init__(self) -> None:
+        # Values nested deeper than 200 outgrow the recursion of what reads them later (the
+        # plan's serialisation among others), so a larger bound would only move the crash.
+        if not 1 <= self.max_depth <= MAX_DEPTH:
+            raise ValueError(f"max_depth must be between 1 and {MAX_DEPTH}, not {self.max_depth}")
+        if min(self.max_bytes, self.max_nodes) < 1 or self.max_alias_nodes < 0:
+            raise ValueError("max_bytes and max_nodes must be positive, max_alias_nodes at least 0")
+
+
+MAX_DEPTH = 200
+"""The largest nesting bound that may be configured."""
+
 
 DEFAULT_LIMITS = YamlLimits()
 
