@@ -334,11 +334,13 @@ def _expression(value: str) -> bool:
     return value.startswith("${{") and value.endswith("}}")
 
 
-def scrub(value: Any, *, key: str | None = None) -> Any:
+def scrub(value: Any, *, key: str | None = None, keep_shape: bool = False) -> Any:
     """A copy of ``value`` (any JSON shape) with secrets redacted.
 
     Strings under secret-named keys become ``***`` and are remembered as known secrets (so an echo of
-    them elsewhere goes too); every other string goes through :func:`scrub_text`.
+    them elsewhere goes too); every other string goes through :func:`scrub_text`. A list or mapping under
+    a secret-named key becomes ``***`` as a whole — unless ``keep_shape``: a structure of ours (a plan,
+    whose ``inputs.api_token`` declares an input) keeps its shape, and only its strings are redacted.
     """
     if isinstance(value, str):
         if key is not None and value and secret_key(key) and not _expression(value):
@@ -349,22 +351,22 @@ def scrub(value: Any, *, key: str | None = None) -> Any:
         if value.get(MARKER) in _BINARY:  # a binary content block: its base64 payload is data, whatever its entropy
             return {k: KNOWN.redact(v) if k in _PAYLOAD and isinstance(v, str) else scrub(v, key=str(k))
                     for k, v in value.items()}
-        return {k: _scrub_item(k, v) for k, v in value.items()}
+        return {k: _scrub_item(k, v, keep_shape) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        if key is not None and value and secret_key(key):
+        if key is not None and value and not keep_shape and secret_key(key):
             KNOWN.declare(*(v for v in value if isinstance(v, str)))
             return REDACTED
-        return [scrub(v) for v in value]
+        return [scrub(v, keep_shape=keep_shape) for v in value]
     return value
 
 
-def _scrub_item(key: Any, value: Any) -> Any:
+def _scrub_item(key: Any, value: Any, keep_shape: bool) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value  # the common case, without a call
-    if isinstance(value, dict) and value and secret_key(str(key)):
+    if isinstance(value, dict) and value and not keep_shape and secret_key(str(key)):
         declare_named_secrets({str(k): v for k, v in value.items()})
         return REDACTED
-    return scrub(value, key=str(key))
+    return scrub(value, key=str(key), keep_shape=keep_shape)
 
 
 # Content blocks that carry bytes, and their base64 fields (see toolnexus.core.content).
@@ -385,13 +387,13 @@ _clean: set[tuple[Any, int]] = set()
 
 
 def scrub_recorded(key: Any, value: Any) -> Any:
-    """:func:`scrub` (or :func:`scrub_text`) for a value recorded again and again — a mission's plan and
-    source, run after run: ``value`` itself once it was found clean under ``key`` with the same known
-    secrets, so a big plan costs one scrub per distinct plan, not one per run."""
+    """:func:`scrub` (keeping the shape: a plan must still load) or :func:`scrub_text` for a value recorded
+    again and again — a mission's plan and source, run after run: ``value`` itself once it was found clean
+    under ``key`` with the same known secrets, so a big plan costs one scrub per distinct plan, not one per run."""
     memo = (key, KNOWN.generation)
     if memo in _clean:
         return value
-    clean = scrub_text(value) if isinstance(value, str) else scrub(value)
+    clean = scrub_text(value) if isinstance(value, str) else scrub(value, keep_shape=True)
     if clean == value:
         with _clean_lock:
             if len(_clean) >= 256:
