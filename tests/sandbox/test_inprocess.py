@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -13,6 +16,7 @@ from toolnexus.core.runtime import Runtime
 from toolnexus.core.spec import ToolEntry, ToolSpec
 from toolnexus.registry import spec_of
 from toolnexus.sandbox import InProcessRuntime
+from toolnexus.sandbox.inprocess import json_size
 
 pytestmark = pytest.mark.anyio
 
@@ -109,3 +113,97 @@ async def test_cancelling_an_async_tool_stops_it(runtime: InProcessRuntime) -> N
     with anyio.move_on_after(0.1) as scope:
         await call(runtime, nap, seconds=60)
     assert scope.cancelled_caught
+
+
+# -- stopping sync tools -----------------------------------------------------------------------------------
+
+SPINNING = threading.Event()  # set by `spin` once it runs
+SPIN_STOPPED = threading.Event()  # set by `spin` when it leaves its loop, however it leaves
+GATE = threading.Event()  # what `blocked` waits for, in C code
+AFTER_GATE: list[str] = []  # what `blocked` did once the gate opened
+BLOCKED_LEFT = threading.Event()  # set by `blocked` when it ends, however it ends
+
+
+@tool(name="ip.spin", register=False)
+def spin() -> None:
+    """Spin on the CPU without ever yielding, for up to a minute (a safety net should the stop fail)."""
+    SPINNING.set()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            pass
+    finally:
+        SPIN_STOPPED.set()
+
+
+@tool(name="ip.blocked", register=False)
+def blocked() -> None:
+    """Wait in C code (a lock) until GATE opens, then note that it carried on."""
+    SPINNING.set()
+    try:
+        GATE.wait(60)
+        AFTER_GATE.append("carried on")
+    finally:
+        BLOCKED_LEFT.set()
+
+
+@tool(name="ip.big", register=False)
+def big(size: int) -> dict:
+    """Return ``size`` characters of text."""
+    return {"text": "x" * size}
+
+
+async def cancel_once_running(runtime: InProcessRuntime, fn: object) -> float:
+    """Start ``fn``, cancel it once it runs; how long the cancelled call took to come back."""
+    SPINNING.clear()
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, runtime, fn)
+            await anyio.to_thread.run_sync(SPINNING.wait, 20)
+            cancelled_at = time.perf_counter()
+            group.cancel_scope.cancel()
+    return time.perf_counter() - cancelled_at
+
+
+async def test_cancelling_a_spinning_sync_tool_stops_its_thread(runtime: InProcessRuntime) -> None:
+    SPIN_STOPPED.clear()
+    took = await cancel_once_running(runtime, spin)
+    assert SPIN_STOPPED.is_set(), "the tool's thread still spins after the cancelled call came back"
+    assert took < 5, took
+    again = await call(runtime, where)  # the worker threads serve other calls
+    assert again.error is None
+
+
+async def test_a_sync_tool_stuck_in_c_code_is_abandoned_and_stopped_when_it_returns(
+        runtime: InProcessRuntime) -> None:
+    GATE.clear()
+    AFTER_GATE.clear()
+    BLOCKED_LEFT.clear()
+    took = await cancel_once_running(runtime, blocked)
+    assert took < 5, took  # came back after the grace, though the tool still waits
+    assert not BLOCKED_LEFT.is_set()
+    GATE.set()
+    assert await anyio.to_thread.run_sync(BLOCKED_LEFT.wait, 20), "the abandoned tool never ended"
+    assert AFTER_GATE == [], "the abandoned tool carried on after its C call returned"
+    again = await call(runtime, where)  # and the pool's threads serve other calls
+    assert again.error is None
+
+
+async def test_an_output_over_max_output_is_limit_exceeded(runtime: InProcessRuntime) -> None:
+    spec = spec_of(big)
+    assert spec is not None
+    capped = Limits(max_output=1000)
+    small = await runtime.invoke(spec, ToolCall(tool=spec.name, arguments={"size": 100}), capped)
+    assert small.error is None and small.output == {"text": "x" * 100}
+    large = await runtime.invoke(spec, ToolCall(tool=spec.name, arguments={"size": 5000}), capped)
+    assert large.error is not None and large.error.kind == ErrorKind.LIMIT_EXCEEDED, large.error
+    assert "1000-byte cap" in large.error.message
+
+
+def test_a_value_that_shares_its_parts_is_measured_without_serialising_it() -> None:
+    value: Any = [1]
+    for _ in range(60):  # small in memory, 2**60 leaves as JSON: serialising it would never end
+        value = [value, value]
+    assert json_size(value, 16 * 2**20) is None
+    assert json_size({"a": [1, "é"]}, 100) == len(json.dumps({"a": [1, "é"]}))
+    assert json_size("x" * 101, 100) is None

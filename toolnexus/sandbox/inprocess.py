@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import ctypes
+import json
+import threading
 from typing import Any
 
 import anyio
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.context import ToolContext, reset_context, use_context
-from toolnexus.core.errors import ErrorKind, ToolError, error_from_exception
+from toolnexus.core.errors import ErrorKind, ToolError, ToolFailure, error_from_exception
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
+
+# How long a cancelled (or timed-out) sync tool gets to stop once interrupted before its thread is abandoned:
+# Python code stops at its next bytecode, far sooner; only a long call into C code outlasts it.
+STOP_GRACE = 0.5
 
 
 class InProcessRuntime:
     """Fast and unisolated: for trusted Python tools. Cancellation interrupts async tools at their next
-    await; a sync tool's thread cannot be killed, so it is abandoned (its result discarded)."""
+    await and sync tools at their next Python bytecode (an exception raised in their thread); a sync tool
+    stuck in C code past :data:`STOP_GRACE` is abandoned (its thread ends when the C call returns, its result
+    discarded). Outputs over ``limits.max_output`` (as JSON) are ``limit_exceeded``."""
 
     name = "inprocess"
 
@@ -37,9 +46,9 @@ class InProcessRuntime:
                     output = await fn.acall(call.arguments)
                 finally:
                     reset_context(token)
+                check_output_size(output, limits.max_output)
             else:
-                output = await anyio.to_thread.run_sync(_in_context, ctx, fn, call.arguments,
-                                                        abandon_on_cancel=True)
+                output = await _run_in_thread(_SyncCall(ctx, fn, call.arguments, limits.max_output))
         except Exception as exc:
             return RuntimeOutcome(error=error_from_exception(exc))
         return RuntimeOutcome(output=output)
@@ -76,3 +85,128 @@ def _in_context(ctx: ToolContext, fn: Any, arguments: dict[str, Any]) -> Any:
         return fn(arguments)
     finally:
         reset_context(token)
+
+
+async def _run_in_thread(job: _SyncCall) -> Any:
+    """Run ``job`` in a worker thread; if the caller is cancelled, interrupt it and give it a moment to stop."""
+    try:
+        return await anyio.to_thread.run_sync(job, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        job.interrupt()
+        with anyio.CancelScope(shield=True):
+            # Waits in a thread of its own (the job's is busy); bounded, so a job stuck in C is abandoned.
+            await anyio.to_thread.run_sync(job.ended.wait, STOP_GRACE)
+        raise
+
+
+class _Interrupted(BaseException):
+    """Raised inside a sync tool's thread to stop it: a BaseException, so ``except Exception`` lets it pass."""
+
+
+# CPython's way to raise an exception in another thread (at its next bytecode); None where there is none.
+_set_async_exc = getattr(getattr(ctypes, "pythonapi", None), "PyThreadState_SetAsyncExc", None)
+
+
+class _SyncCall:
+    """One call of a sync tool, run by a worker thread; :meth:`interrupt` stops it from any other thread.
+
+    The interrupting exception is raised only while the tool runs: ``_lock`` orders :meth:`interrupt`
+    against the end of the call, and an interrupt that has not yet struck when the call ends is withdrawn,
+    so it can never hit the worker thread after the call (a pooled thread, about to run something else).
+    """
+
+    def __init__(self, ctx: ToolContext, fn: Any, arguments: dict[str, Any], max_output: int | None) -> None:
+        self.ctx, self.fn, self.arguments, self.max_output = ctx, fn, arguments, max_output
+        self.ended = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: int | None = None  # the worker thread's id while the tool runs
+        self._interrupted = False
+
+    def __call__(self) -> Any:
+        try:
+            try:
+                with self._lock:
+                    if self._interrupted:
+                        return None  # cancelled before a thread picked it up: nobody waits for a result
+                    self._thread = threading.get_ident()
+                output = _in_context(self.ctx, self.fn, self.arguments)
+                # Measured here, in the tool's thread: a huge output is interruptible and keeps the loop free.
+                check_output_size(output, self.max_output)
+                return output
+            finally:
+                self._leave()
+        except _Interrupted:
+            return None  # the caller has gone: the value is discarded
+        finally:
+            self.ended.set()
+
+    def _leave(self) -> None:
+        with self._lock:
+            if self._interrupted and self._thread is not None and _set_async_exc is not None:
+                _set_async_exc(ctypes.c_ulong(self._thread), None)  # withdraw an interrupt not yet raised
+            self._thread = None
+
+    def interrupt(self) -> None:
+        """Stop the tool at its next Python bytecode (or before it starts)."""
+        with self._lock:
+            if self._interrupted:
+                return
+            self._interrupted = True
+            if self._thread is not None and _set_async_exc is not None:
+                _set_async_exc(ctypes.c_ulong(self._thread), ctypes.py_object(_Interrupted))
+
+
+def check_output_size(output: Any, cap: int | None) -> None:
+    """Refuse an output whose JSON text would be over ``cap`` characters, with ``limit_exceeded``.
+
+    Other runtimes measure what crosses their boundary; an in-process tool hands back objects, measured
+    here without serialising an over-large one (a structure that shares parts can stand for far more text
+    than it holds in memory).
+    """
+    if not cap or not isinstance(output, dict | list | tuple | str):
+        return
+    size = json_size(output, cap)
+    if size is None:
+        raise ToolFailure(f"output is over the {cap}-byte cap (as JSON)", kind=ErrorKind.LIMIT_EXCEEDED,
+                          details={"max_output": cap})
+
+
+def json_size(value: Any, cap: int) -> int | None:
+    """The length of ``value`` as JSON text (``json.dumps(value, default=str)``), or None if it is over ``cap``.
+
+    A lower bound of the length is added up first, each shared part once (a structure that shares its
+    parts can stand for far more text than it holds in memory); only a value under ``cap`` by that bound
+    is serialised to measure it.
+    """
+    if isinstance(value, str):
+        size = len(json.dumps(value)) if len(value) <= cap else cap + 1
+    else:
+        size = len(json.dumps(value, default=str)) if _json_lower_bound(value, cap) <= cap else cap + 1
+    return size if size <= cap else None
+
+
+def _json_lower_bound(value: Any, cap: int) -> int:
+    """At most the length of ``value`` as JSON, capped at ``cap + 1``; each container is walked once."""
+    sizes: dict[int, int] = {}  # id of a container: the lower bound of its text
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, walked = stack.pop()
+        if not isinstance(item, dict | list | tuple):
+            continue
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        if not walked:
+            if id(item) not in sizes:
+                sizes[id(item)] = 0  # a cycle back to it counts nothing (json.dumps refuses cycles anyway)
+                stack.append((item, True))
+                stack.extend((child, False) for child in children)
+            continue
+        # Braces and ": " per key and ", " between items; brackets and ", " between items.
+        total = 4 * len(item) if isinstance(item, dict) else 2 * len(item) or 2
+        for child in children:
+            total += sizes.get(id(child), 0) if isinstance(child, dict | list | tuple) else _scalar_bound(child)
+        sizes[id(item)] = min(total, cap + 1)
+    return sizes.get(id(value), _scalar_bound(value))
+
+
+def _scalar_bound(value: Any) -> int:
+    return len(value) + 2 if isinstance(value, str) else 1  # a number, a literal, or an object shown by str()
