@@ -18,10 +18,13 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import string
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,11 +137,28 @@ def planted(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Planted:
 
 def _records(workspace: Path) -> Iterator[tuple[Path, bytes]]:
     """Every file toolnexus wrote into the workspace (the state database, its WAL, the MLflow store …);
-    not the files the test wrote for the tool to read its secrets from."""
+    not the files the test wrote for the tool to read its secrets from. A database's rows come once more,
+    decompressed: the state store keeps plans and mission texts compressed, where no byte search sees them."""
     ours = {"vault.json", "leaky_tools.py", "toolnexus.toml"}
     for path in sorted(workspace.rglob("*")):
         if path.is_file() and path.name not in ours and "__pycache__" not in path.parts:
             yield path, path.read_bytes()
+            if path.suffix == ".db":
+                yield path, _rows(path)
+
+
+def _rows(database: Path) -> bytes:
+    values: list[bytes] = []
+    with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as conn:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for row in conn.execute(f'SELECT * FROM "{table}"'):
+                for value in row:
+                    if isinstance(value, bytes):
+                        with suppress(zlib.error):
+                            value = zlib.decompress(value)
+                    values.append(value if isinstance(value, bytes) else str(value).encode())
+    return b"\n".join(values)
 
 
 def _cli(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -106,6 +106,7 @@ def test_secret_named_pairs_in_free_text_lose_their_value(text: str, secret: str
 
 def test_pairs_keep_what_follows_them() -> None:
     assert scrub_text("password=hunter2, user=ada") == "password=***, user=ada"
+    assert scrub_text("password=***rest-of-it") == "password=***"  # a value only partly redacted goes whole
     assert scrub_text("GET /v1?access_token=abc123&page=2") == "GET /v1?access_token=***&page=2"
 
 

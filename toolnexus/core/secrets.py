@@ -90,7 +90,7 @@ _OBJECT_ID_BEFORE = re.compile(
     r"(?i:\b(?:commit|sha1?|hexsha|parent|tree|object|oid|revision|rev|head)\b[\"']?[ \t]*[:=]?[ \t]*[\"']?)$")
 # A value of a pair that is no secret of its own: already redacted, a mission expression, or the start of a
 # YAML/JSON structure (`api_token: {type: string}` declares a mission input).
-_NOT_A_VALUE = re.compile(r"[\"']?(\*\*\*|\$\{\{|[{\[])")
+_NOT_A_VALUE = re.compile(r"[\"']?(\*\*\*[\"']?$|\$\{\{|[{\[])")
 
 
 def _entropy(text: str) -> float:
