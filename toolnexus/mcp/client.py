@@ -13,6 +13,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
+import shutil
+import sys
+import sysconfig
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -162,8 +166,8 @@ class ServerConnection:
         cwd = Path(s.cwd) if s.cwd else None
         if cwd is not None and not cwd.is_absolute():
             cwd = self.workspace / cwd
-        return stdio_client(StdioServerParameters(command=s.command, args=s.args, env=s.env or None, cwd=cwd),
-                            errlog=errlog)
+        return stdio_client(StdioServerParameters(command=_program(s.command), args=s.args, env=s.env or None,
+                                                  cwd=cwd), errlog=errlog)
 
     def _log_tail(self) -> str:
         try:
@@ -428,3 +432,15 @@ def _describe(exc: BaseException) -> str:
         return f"cannot start {exc.filename or 'the command'}: no such program"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _program(command: str) -> str:
+    """``command`` as given, or, when it is a bare name PATH does not find, the console script of that name
+    installed beside our interpreter (an MCP server installed in the same, not activated, environment)."""
+    if os.sep in command or shutil.which(command) is not None:
+        return command
+    for folder in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        candidate = os.path.join(folder, command)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return command

@@ -300,7 +300,10 @@ def _run_debootstrap(argv: list[str], log: Path, say: Progress) -> None:
     """Run debootstrap, passing on the first line of each phase (Retrieving, Extracting, Configuring, …)."""
     seen: set[str] = set()
     with open(log, "wb") as sink:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # debootstrap runs chroot, mount and friends from sbin, which a user's PATH may lack.
+        path = os.environ.get("PATH", os.defpath)
+        env = {**os.environ, "PATH": f"{path}:/usr/local/sbin:/usr/sbin:/sbin"}
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         assert proc.stdout is not None
         for raw in proc.stdout:
             sink.write(raw)

@@ -229,13 +229,16 @@ class SandboxView:
         return [*argv, *command]
 
 
-def unreadable_python_paths(user: SandboxUser) -> list[str]:
+def unreadable_python_paths(user: SandboxUser, workspace: str | None = None) -> list[str]:
     """Folders of the interpreter and its libraries that ``user`` could not read in a sandbox (their
-    parents are recreated open there, so only the folder's own mode counts)."""
+    parents are recreated open there, so only the folder's own mode counts). Folders in ``workspace``
+    do not count: the workspace is opened to the user by an ACL."""
     if not user.switch:
         return []
     bad = []
     for path in python_paths():
+        if workspace is not None and (_inside(path, workspace) or _inside(workspace, path)):
+            continue
         info = os.stat(path)
         if info.st_uid != user.uid and not info.st_mode & 0o005 and not (info.st_gid == user.gid and
                                                                         info.st_mode & 0o050):

@@ -69,7 +69,7 @@ class ProcessIsolation(BaseModel):
         if not self.use_namespaces():
             return None
         user = SandboxUser.resolve(self.user)
-        unreadable = unreadable_python_paths(user)
+        unreadable = unreadable_python_paths(user, workspace)
         if unreadable:
             raise OSError(f"the sandbox user (uid {user.uid}) cannot read the Python environment at "
                           f"{', '.join(unreadable)}: make it readable to all (chmod o+rx), or set [sandbox] user "
