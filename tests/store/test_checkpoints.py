@@ -1,16 +1,21 @@
 """WAL checkpoints: stores leave them to one background thread, which copies the log into the
-database; a database deleted meanwhile is not created again."""
+database; a database deleted meanwhile is not created again; the log stays under its configured
+limit however long a run writes, and closing a store that wrote truncates it."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import closing
 from itertools import pairwise
 from pathlib import Path
 
+import toolnexus as tn
 from tests.engine.support import wait_until
+from tests.engine.tools import noop
 from toolnexus.core.events import RunStarted, StepFinished
 from toolnexus.core.run import StepRecord, StepStatus
+from toolnexus.registry import spec_of
 from toolnexus.store import StateStore
 from toolnexus.store.checkpoints import checkpoint, request_checkpoint
 
@@ -106,3 +111,30 @@ def test_closing_a_store_that_wrote_truncates_the_log(tmp_path: Path) -> None:
     finally:
         reader.close()
         store.close()
+
+
+def test_a_long_run_keeps_the_log_under_the_configured_limit_and_closing_truncates_it(workspace: Path) -> None:
+    steps = "\n".join(f"  - id: s{i}\n    uses: eng.noop" + (f"\n    needs: s{i - 1}" if i else "")
+                      for i in range(1500))
+    nexus = tn.Nexus(workspace, overrides={"store.wal_max_mb": 1})
+    nexus.registry.register(spec_of(noop))
+    assert nexus.store is not None
+    db = nexus.store.path
+    peak, done = 0, threading.Event()
+
+    def sample() -> None:  # what another process looking at the file would see, while the run goes
+        nonlocal peak
+        while not done.wait(0.0005):
+            peak = max(peak, wal_bytes(db))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = nexus.run(f"mission: long\nconcurrency: 1\nsteps:\n{steps}\n")  # ~15 MB of log unchecked
+    finally:
+        done.set()
+        sampler.join()
+        nexus.close()
+    assert result.ok
+    assert 0 < peak <= 2**20
+    assert wal_bytes(db) == 0

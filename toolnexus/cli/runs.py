@@ -22,6 +22,7 @@ from toolnexus.cli.common import (
     out,
 )
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.run import RunStatus
 from toolnexus.core.units import format_duration
 
 runs_app = typer.Typer(no_args_is_help=True, help="Read past runs from the state store.")
@@ -95,6 +96,9 @@ def runs_show(
         f"[bold]{result.run_id}[/] {result.mission}: {result.status.value}"
         + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
     )
+    if result.status == RunStatus.INTERRUPTED:
+        out.print(f"its process (pid {stored.pid} on {esc(stored.host or '?')}) ended without recording how the run "
+                  f"ended; resume it with `toolnexus run --resume {result.run_id}`")
     out.print(f"inputs: {json.dumps(result.inputs, default=str)}")
     table = Table()
     for column in ("step", "tool", "status", "attempts", "time", "cost", "note"):
