@@ -100,6 +100,7 @@ def _random(n: int) -> str:
 class Planted:
     env: str
     declared: str
+    configured: str  # in toolnexus.toml: an MCP server's secret-named `env`
     api_token: str
     password: str
     special: str
@@ -108,7 +109,8 @@ class Planted:
     def forbidden(self) -> dict[str, str]:
         """Each planted value, and each fragment and encoding of the known ones, by a name for messages."""
         found = {"password": self.password, "special-token": self.special, "40-hex": self.hex40}
-        for name, secret in (("env", self.env), ("declared", self.declared), ("api_token", self.api_token)):
+        for name, secret in (("env", self.env), ("declared", self.declared), ("configured", self.configured),
+                             ("api_token", self.api_token)):
             found[name] = secret
             found[f"{name} fragment"] = secret[3:14]
             found[f"{name} base64"] = base64.b64encode(secret.encode()).decode()
@@ -122,7 +124,7 @@ class Planted:
 
 @pytest.fixture
 def planted(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Planted:
-    values = Planted(env=_random(32), declared=_random(30), api_token=_random(28),
+    values = Planted(env=_random(32), declared=_random(30), configured=_random(26), api_token=_random(28),
                      password="hunter2-" + _random(10), special="xK9#mQ2$vL8@pR4!", hex40=secrets.token_hex(20))
     (workspace / "vault.json").write_text(json.dumps(
         {"declared": values.declared, "password": values.password, "special": values.special,
@@ -130,7 +132,9 @@ def planted(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Planted:
     (workspace / "leaky_tools.py").write_text(TOOLS)
     (workspace / "missions").mkdir()
     (workspace / "missions" / "leak.yaml").write_text(MISSION)
-    (workspace / "toolnexus.toml").write_text('[tools]\nmodules = ["leaky_tools"]\n')
+    (workspace / "toolnexus.toml").write_text(
+        '[tools]\nmodules = ["leaky_tools"]\n\n'
+        f'[mcp.servers.vault]\ncommand = "vault-mcp"\nenabled = false\nenv = {{VAULT_TOKEN = "{values.configured}"}}\n')
     monkeypatch.setenv("LEAKY_SERVICE_TOKEN", values.env)
     return values
 
@@ -182,7 +186,8 @@ def test_cli_runs_calls_and_every_record_they_leave_hold_no_secret(workspace: Pa
         outputs[f"{label} stdout"], outputs[f"{label} stderr"] = done.stdout, done.stderr
     run_id = json.loads(outputs["run --json stdout"])["run_id"]
     for label, args in {"runs show": ["runs", "show", run_id], "runs show --json": ["runs", "show", run_id, "--json"],
-                        "runs list": ["runs", "list"], "runs sync": ["runs", "sync"]}.items():
+                        "runs list": ["runs", "list"], "runs sync": ["runs", "sync"],
+                        "config show": ["config", "show"], "config show --json": ["config", "show", "--json"]}.items():
         done = _cli(workspace, *args)
         assert done.returncode == 0, f"{label}: {done.stderr}"
         outputs[f"{label} stdout"], outputs[f"{label} stderr"] = done.stdout, done.stderr
@@ -193,6 +198,8 @@ def test_cli_runs_calls_and_every_record_they_leave_hold_no_secret(workspace: Pa
     assert shown["inputs"] == {"api_token": "***"}
     assert "could not connect" in outputs["call (failing) stderr"]
     assert "connect with password=***" in outputs["call stdout"]
+    assert json.loads(outputs["config show --json stdout"])["mcp.servers"]["value"]["vault"]["env"] == {
+        "VAULT_TOKEN": "***"}
     for label, text in outputs.items():
         assert not planted.leaks_in(text), f"{label} holds {planted.leaks_in(text)}:\n{text}"
 

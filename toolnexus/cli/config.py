@@ -28,9 +28,11 @@ def config_show(
 ) -> None:
     """Every setting's effective value and where it came from (default, file, env, cli)."""
     from toolnexus.config import _flatten, load_settings
+    from toolnexus.core.secrets import scrub
 
     loaded = load_settings(workspace)
-    flat = _flatten(loaded.settings.model_dump())
+    # An MCP server's `env` and `headers` may hold tokens: shown as ***, like every other record.
+    flat = _flatten(scrub(loaded.settings.model_dump(mode="json"), keep_shape=True))
     if as_json:
         sys.stdout.write(
             json.dumps({k: {"value": v, "source": loaded.sources.get(k, "default")} for k, v in flat.items()}, indent=2)
