@@ -8,7 +8,8 @@ and leaves the runtime usable; a cancellation stops the work and leaves nothing 
 turns an over-large result into ``limit_exceeded``; through the Invoker, secrets in results and errors are
 scrubbed and invalid arguments are refused before the runtime runs.
 
-Where a backend cannot keep a clause by design, its case is a strict xfail that says why.
+Every backend keeps every clause: the in-process runtime interrupts a cancelled or timed-out sync tool in
+its thread and measures an in-process result against the output cap like the others.
 """
 
 from __future__ import annotations
@@ -57,16 +58,6 @@ VALUE: Any = {
     "nested": {"list": [1, 2.5, None, True, False, {"deep": ["a", {"b": []}]}], "empty": {}},
     "numbers": [0, -3.25, 2**53, 1e-7],
 }
-
-SYNC_THREAD = (
-    "the in-process runtime runs a sync tool in a thread, which cannot be killed: a cancelled (or timed-out) "
-    "call abandons the thread, and it spins on"
-)
-NO_OUTPUT_CAP = (
-    "the in-process runtime hands back the tool's Python objects without serialising them, so it does not "
-    "measure or cap their size"
-)
-
 
 # -- the backends, each with the contract's tools in its own form ------------------------------------
 
@@ -271,15 +262,10 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
         made.close()
 
 
-def backends(flavours: tuple[str, ...] = (), **xfail: str) -> Any:
-    """``pytest.mark.parametrize`` over every backend (and flavour); ``xfail`` maps a case id to its reason."""
+def backends(flavours: tuple[str, ...] = ()) -> Any:
+    """``pytest.mark.parametrize`` over every backend (and flavour)."""
     cases = [(b, f) for b in BACKENDS for f in flavours] if flavours else [(b,) for b in BACKENDS]
-    params = []
-    for case in cases:
-        case_id = "-".join(case)
-        reason = xfail.get(case_id)
-        marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)] if reason else []
-        params.append(pytest.param(*case, id=case_id, marks=marks))
+    params = [pytest.param(*case, id="-".join(case)) for case in cases]
     names = ("harness", "flavour") if flavours else ("harness",)
     return pytest.mark.parametrize(names, params, indirect=["harness"])
 
@@ -365,7 +351,7 @@ async def test_an_error_comes_back_as_data(harness: Harness) -> None:
 # -- 3. timeouts ----------------------------------------------------------------------------------------------
 
 
-@backends(FLAVOURS, **{"inprocess-spins": SYNC_THREAD})
+@backends(FLAVOURS)
 async def test_a_timeout_stops_the_call_promptly_and_the_runtime_serves_again(harness: Harness, flavour: str) -> None:
     calls = invoker(harness)
     warm = await calls.invoke(echo_call(harness, "warm"))  # a warm worker / container / module cache
@@ -391,7 +377,7 @@ async def test_a_timeout_stops_the_call_promptly_and_the_runtime_serves_again(ha
 # -- 4. cancellation ------------------------------------------------------------------------------------------
 
 
-@backends(FLAVOURS, **{"inprocess-spins": SYNC_THREAD})
+@backends(FLAVOURS)
 async def test_cancellation_stops_the_work_and_leaves_nothing_running(harness: Harness, flavour: str) -> None:
     warm = await invoke(harness, "echo", {"value": "warm"})
     assert warm.error is None, warm.error
@@ -428,7 +414,7 @@ async def test_cancellation_stops_the_work_and_leaves_nothing_running(harness: H
 # -- 5. output cap --------------------------------------------------------------------------------------------
 
 
-@backends(inprocess=NO_OUTPUT_CAP)
+@backends()
 async def test_an_over_large_result_is_limit_exceeded(harness: Harness) -> None:
     cap = Limits(max_output=10_000)
     small = await invoke(harness, "echo", {"value": "x" * 100}, cap)
