@@ -343,21 +343,29 @@ def scrub(value: Any, *, key: str | None = None, keep_shape: bool = False) -> An
     whose ``inputs.api_token`` declares an input) keeps its shape, and only its strings are redacted.
     """
     if isinstance(value, str):
-        if key is not None and value and secret_key(key) and not _expression(value):
-            KNOWN.declare(value)
-            return REDACTED
-        return scrub_text(value, object_ids=key is not None and bool(_OBJECT_ID_KEY.search(key)))
+        return _scrub_string(value, key)
     if isinstance(value, dict):
-        if value.get(MARKER) in _BINARY:  # a binary content block: its base64 payload is data, whatever its entropy
-            return {k: KNOWN.redact(v) if k in _PAYLOAD and isinstance(v, str) else scrub(v, key=str(k))
-                    for k, v in value.items()}
-        return {k: _scrub_item(k, v, keep_shape) for k, v in value.items()}
+        return _scrub_mapping(value, keep_shape)
     if isinstance(value, list | tuple):
         if key is not None and value and not keep_shape and secret_key(key):
             KNOWN.declare(*(v for v in value if isinstance(v, str)))
             return REDACTED
         return [scrub(v, keep_shape=keep_shape) for v in value]
     return value
+
+
+def _scrub_string(value: str, key: str | None) -> str:
+    if key is not None and value and secret_key(key) and not _expression(value):
+        KNOWN.declare(value)
+        return REDACTED
+    return scrub_text(value, object_ids=key is not None and bool(_OBJECT_ID_KEY.search(key)))
+
+
+def _scrub_mapping(value: dict[Any, Any], keep_shape: bool) -> dict[Any, Any]:
+    if value.get(MARKER) in _BINARY:  # a binary content block: its base64 payload is data, whatever its entropy
+        return {k: KNOWN.redact(v) if k in _PAYLOAD and isinstance(v, str) else scrub(v, key=str(k))
+                for k, v in value.items()}
+    return {k: _scrub_item(k, v, keep_shape) for k, v in value.items()}
 
 
 def _scrub_item(key: Any, value: Any, keep_shape: bool) -> Any:

@@ -435,10 +435,7 @@ class Engine:
         run = _Run(self, plan, inputs, run_id or new_id("run-"))
         # What the run's records hold: its inputs, plan and mission text scrubbed, here where they are first
         # recorded (the steps get the real inputs). Secret-named inputs become known secrets on the way.
-        recorded, dump = inputs, plan.model_dump(mode="json", by_alias=True)
-        if self.invoker.scrub_secrets:
-            recorded, dump = scrub(inputs), scrub_recorded(("plan", plan.hash), dump)
-            source = scrub_recorded(("source", source), source) if source else source
+        recorded, dump, source = self._recorded(plan, inputs, source)
         result = RunResult(run_id=run.run_id, mission=plan.mission, status=RunStatus.RUNNING, inputs=recorded,
                            resumed_from=resume.run_id if resume else None,
                            currency=plan.budget.currency if plan.budget else "USD")
@@ -539,7 +536,19 @@ class Engine:
                 if result.status == RunStatus.SUCCEEDED:
                     result.status = RunStatus.FAILED
                     result.error = ToolError(kind=ErrorKind.EXPRESSION, message=f"outputs: {exc}")
+        self._scrub_result(result)
+
+    def _recorded(self, plan: Plan, inputs: dict[str, Any],
+                  source: str | None) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+        """The inputs, plan (JSON form) and mission text as a run's records hold them: scrubbed."""
+        dump = plan.model_dump(mode="json", by_alias=True)
+        if not self.invoker.scrub_secrets:
+            return inputs, dump, source
+        return (scrub(inputs), scrub_recorded(("plan", plan.hash), dump),
+                scrub_recorded(("source", source), source) if source else source)
+
+    def _scrub_result(self, result: RunResult) -> None:
+        # Outputs may quote the run's inputs as they are (`${{ inputs.api_token }}`); errors their values.
         if self.invoker.scrub_secrets:
-            # Outputs may quote the run's inputs as they are (`${{ inputs.api_token }}`).
             result.outputs = scrub(result.outputs) if result.outputs else result.outputs
             result.error = scrub_error(result.error) if result.error is not None else None

@@ -21,7 +21,7 @@ from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.context import CallChannel, current_channel, reset_channel, use_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
-from toolnexus.core.runtime import Runtime
+from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
 from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, ToolSpec, stronger_runtime
 from toolnexus.governance.gate import AllowAll, Gate
@@ -226,6 +226,18 @@ class Invoker:
         arguments = scrub(call.arguments)
         return call if arguments == call.arguments else call.model_copy(update={"arguments": arguments})
 
+    def _declare_secrets_of(self, spec: ToolSpec) -> None:
+        if spec.entry.env and self.scrub_secrets:
+            declare_named_secrets(spec.entry.env)  # a tool's secret-named environment: `API_TOKEN: …`
+
+    def _scrub_outcome(self, outcome: RuntimeOutcome) -> None:
+        # Credentials a tool printed or returned never leave the runtime: not to the caller, the store,
+        # MLflow or an MCP client. (Its error is scrubbed where every failed result is made: _fail.)
+        if self.scrub_secrets:
+            outcome.output = scrub(outcome.output)
+            if outcome.stderr:
+                outcome.stderr = scrub_text(outcome.stderr)
+
     def _scrub_channel(self) -> Any:
         """Around a call with a caller's channel (an MCP client): progress messages and log records it sends
         back are scrubbed first. Returns the token to reset, or None (no channel: nothing to wrap)."""
@@ -245,8 +257,7 @@ class Invoker:
                 message = (exc.args[0] if exc.args else str(exc)) + (f" ({hint})" if hint else "")
                 return self._fail(call, None, ToolError(kind=ErrorKind.NOT_FOUND, message=message,
                                                         details={"unknown_tool": call.tool}))
-        if spec.entry.env and self.scrub_secrets:
-            declare_named_secrets(spec.entry.env)  # a tool's secret-named environment: `API_TOKEN: …`
+        self._declare_secrets_of(spec)
         schema = spec.input_schema or {}
         # Nothing given and nothing required: there is nothing to validate (the common no-argument tool).
         trivial = not call.arguments and not schema.get("required")
@@ -291,12 +302,7 @@ class Invoker:
             return self._fail(call, spec, ToolError(kind=ErrorKind.TIMEOUT, retryable=True,
                                                     message=f"{spec.ref} timed out after {limits.timeout:g}s"),
                               duration, spec.cost.actual(duration, None), runtime_name)
-        if self.scrub_secrets:
-            # Credentials a tool printed or returned never leave the runtime: not to the caller, the
-            # store, MLflow or an MCP client.
-            # (Its error is scrubbed where every failed result is made: _fail.)
-            outcome.output = scrub(outcome.output)
-            outcome.stderr = scrub_text(outcome.stderr) if outcome.stderr else outcome.stderr
+        self._scrub_outcome(outcome)
         if outcome.error is not None:
             error = outcome.error if isinstance(outcome.error, ToolError) else ToolError.model_validate(outcome.error)
             if error.kind == ErrorKind.INVALID_ARGUMENTS and not error.message.startswith("invalid arguments for"):
