@@ -79,7 +79,7 @@ class Nexus:
         self.runtimes: dict[str, Runtime] = {
             "inprocess": InProcessRuntime(context),
             "process": ProcessRuntime(context, max_workers=settings.process_workers,
-                                      isolation=_process_isolation(settings.sandbox)),
+                                      isolation=_process_isolation(settings)),
         }
         # The SDK is imported on first use: a Nexus costs nothing more for having a docker runtime.
         self.runtimes["docker"] = DockerRuntime(context, image=settings.sandbox.docker_image,
@@ -271,10 +271,11 @@ class Nexus:
         self.close()
 
 
-def _process_isolation(sandbox: SandboxSettings) -> ProcessIsolation:
+def _process_isolation(settings: Settings) -> ProcessIsolation:
+    sandbox = settings.sandbox
     return ProcessIsolation(namespaces=sandbox.namespaces, network=sandbox.network, pids_max=sandbox.pids_max,
                             memory=sandbox.memory, timeout=sandbox.timeout, user=sandbox.user,
-                            readable=sandbox.read_paths)
+                            readable=sandbox.read_paths, hidden=[str(settings.state_path())])
 
 
 def _docker_caps(sandbox: SandboxSettings) -> dict[str, Any]:

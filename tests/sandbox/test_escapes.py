@@ -276,6 +276,22 @@ async def test_the_tool_runs_as_an_unprivileged_host_user(sandbox: Sandbox) -> N
     assert found["uid"] != 0, found
 
 
+async def test_toolnexus_state_in_the_workspace_is_out_of_reach(sandbox: Sandbox) -> None:
+    state = sandbox.workspace / ".toolnexus"
+    state.mkdir()
+    (state / "state.db").write_text(SECRET)
+    found = await sandbox.probe("""
+        result = {
+            "read": attempt(lambda: read(".toolnexus/state.db")),
+            "rewrite": attempt(lambda: write(".toolnexus/state.db")),
+            "add": attempt(lambda: write(".toolnexus/audit.log")),
+        }
+    """)
+    assert all(refused(outcome) for outcome in found.values()), found
+    assert (state / "state.db").read_text() == SECRET
+    assert not (state / "audit.log").exists()
+
+
 def test_the_probes_are_refused_by_the_sandbox_not_by_the_probe() -> None:
     # The control: run unconfined, the same reads and writes succeed, so a refusal above is the sandbox's.
     script = PRELUDE + textwrap.dedent("""

@@ -80,15 +80,29 @@ def _grant_one(path: str, uid: int, *, folder: bool) -> None:
             os.setxattr(path, _DEFAULT, _entries_with(0o755, _parse(default), uid, 7), follow_symlinks=False)
 
 
-def grant_workspace(root: str | Path, uid: int, *, skip: tuple[str, ...] = (".git",)) -> None:
-    """Give ``uid`` read and write access to ``root`` and everything under it (once per process).
+def _granted_before(root: str, uid: int) -> bool:
+    """Whether ``root`` already hands ``uid`` down to what is created in it (a default entry): then the
+    tree was granted before, and everything made since inherited the entry."""
+    try:
+        return _has(os.getxattr(root, _DEFAULT), uid, 7) and _has(os.getxattr(root, _ACCESS), uid, 7)
+    except OSError:
+        return False
 
-    Symbolic links are left alone (their targets may be anywhere); folders named in ``skip`` are not
-    entered. Raises :class:`AclUnsupported` where the file system has no ACLs.
+
+def grant_workspace(root: str | Path, uid: int, *, skip: tuple[str, ...] = (".git", ".toolnexus")) -> None:
+    """Give ``uid`` read and write access to ``root`` and everything under it (once per process, and the
+    walk only once per workspace: later files inherit the folder's default entry).
+
+    Symbolic links are left alone (their targets may be anywhere); folders named in ``skip`` (the
+    repository, toolnexus's own state) are not entered. Raises :class:`AclUnsupported` where the file
+    system has no ACLs.
     """
     key = (str(root), uid)
     with _lock:
         if key in _granted:
+            return
+        if _granted_before(str(root), uid):
+            _granted.add(key)
             return
         _grant_one(str(root), uid, folder=True)
         for folder, dirs, files in os.walk(root):

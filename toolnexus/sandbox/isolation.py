@@ -30,6 +30,7 @@ from pathlib import Path
 from toolnexus.sandbox.cgroups import cgroup_available, cgroups_writable
 
 NOBODY = 65534
+STATE_DIR = ".toolnexus"  # toolnexus's state folder in a workspace (settings' default state path)
 # Programs and libraries every sandboxed process may run and load.
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _SBIN = "/usr/bin:/bin:/usr/sbin:/sbin"
@@ -156,6 +157,8 @@ class SandboxView:
     # None: every program of the system. A list: only these programs (absolute paths) can be run, so a
     # program's flags that start another (``sort --compress-program=sh``) find nothing to start.
     programs: list[str] | None = None
+    # Folders inside the workspace the sandbox shows empty and read-only (besides toolnexus's state).
+    hidden: list[str] = field(default_factory=list)
 
     def _binds(self) -> list[str]:
         argv: list[str] = []
@@ -201,7 +204,13 @@ class SandboxView:
                 mount("--ro-bind", path, path)
         for folder in workspaces:
             mount("--bind", folder, folder)
+        for path in self._hidden():
+            # toolnexus's own state (runs, audit, tracking) is not the tool's to read or rewrite.
+            argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
         return argv
+
+    def _hidden(self) -> list[str]:
+        return [p for p in [os.path.join(self.workspace, STATE_DIR), *self.hidden] if os.path.isdir(p)]
 
     def argv(self, command: list[str], *, drop_in_child: bool = False, cwd: str | None = None) -> list[str]:
         """``command`` run inside this view. With ``drop_in_child`` the command switches to the sandbox

@@ -55,6 +55,8 @@ class ProcessIsolation(BaseModel):
     user: str | int | None = Field(None, description="when we run as root: the unprivileged user sandboxed "
                                    "workers run as (default nobody)")
     readable: list[str] = Field(default_factory=list, description="more host folders workers may read")
+    hidden: list[str] = Field(default_factory=list, description="folders in the workspace workers see empty "
+                              "(toolnexus's state folder always)")
 
     def use_namespaces(self) -> bool:
         if self.namespaces is False:
@@ -74,7 +76,8 @@ class ProcessIsolation(BaseModel):
             raise OSError(f"the sandbox user (uid {user.uid}) cannot read the Python environment at "
                           f"{', '.join(unreadable)}: make it readable to all (chmod o+rx), or set [sandbox] user "
                           "to a user that can read it")
-        return SandboxView(workspace, network=self.network, readable=list(self.readable), user=user)
+        return SandboxView(workspace, network=self.network, readable=list(self.readable), user=user,
+                           hidden=list(self.hidden))
 
 
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
