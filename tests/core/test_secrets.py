@@ -302,3 +302,16 @@ def test_a_scrubbing_channel_scrubs_what_goes_back_to_the_caller_and_passes_the_
     channel.progress(1, 2, "using password=hunter2")
     channel.log(logging.makeLogRecord({"msg": "key %s", "args": (HEX40,)}))
     assert inner.sent == ["using password=***", f"key {REDACTED}"]
+
+
+def test_declared_secrets_are_bounded_the_oldest_forgotten_first() -> None:
+    known = KnownSecrets({})
+    values = [_unique() for _ in range(300)]
+    known.declare(*values[:10])
+    generation = known.generation
+    known.declare(values[0])  # seen before: nothing to build
+    assert known.generation == generation
+    for value in values[10:]:
+        known.declare(value)
+    assert values[0] not in known and known.redact(values[0]) == values[0]
+    assert values[-1] in known and known.redact(values[-1]) == REDACTED

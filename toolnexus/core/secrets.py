@@ -30,6 +30,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -135,7 +136,9 @@ _ENV_NOT_VALUE = frozenset({"SOCK", "SOCKET", "PATH", "FILE", "DIR", "HOME", "UR
                             "USERNAME", "NAME", "TYPE", "BACKEND", "COMMAND", "CMD", "PARALLELISM"})
 _WINDOW = 4  # anchors are 4-character grams of the secrets' forms, looked up every 5th position
 _STRIDE = MIN_FRAGMENT - _WINDOW + 1
-_MAX_DECLARED = 4096  # a long-lived server sees many secret-named arguments: the oldest are forgotten
+# A long-lived server sees many secret-named arguments: past this many declared values (a few hundred windows
+# each, ~15 MB in all), the oldest quarter is forgotten.
+_MAX_DECLARED = 256
 
 
 def secret_env_name(name: str) -> bool:
@@ -148,9 +151,15 @@ def secret_env_name(name: str) -> bool:
     return any(word in upper for word in _ENV_WORDS) or any(part in _ENV_PARTS for part in parts)
 
 
+@lru_cache(maxsize=4096)  # field names repeat call after call: a dict lookup, not two regex searches
 def secret_key(key: str) -> bool:
     """Whether a field named ``key`` holds a secret (``password``, ``api_token``, ``clientSecret`` …)."""
     return bool(_SECRET_KEY.search(key) or _SECRET_CAMEL_KEY.search(key))
+
+
+@lru_cache(maxsize=4096)
+def _object_id_key(key: str) -> bool:
+    return bool(_OBJECT_ID_KEY.search(key))
 
 
 def _forms(secret: str) -> set[str]:
@@ -178,12 +187,19 @@ class _Index:
     __slots__ = ("grams", "windows")
 
     def __init__(self, secrets: Iterable[str]) -> None:
+        self.windows: set[str] = set()
+        self.grams: set[str] = set()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Take more secrets in (in place: a lookup from another thread sees the sets before or after each
+        addition, which the GIL makes whole)."""
         windows: set[str] = set()
         for secret in secrets:
             for form in _forms(secret):
                 windows.update(form[i:i + MIN_FRAGMENT] for i in range(len(form) - MIN_FRAGMENT + 1))
-        self.windows = frozenset(windows)
-        self.grams = frozenset(w[i:i + _WINDOW] for w in windows for i in range(MIN_FRAGMENT - _WINDOW + 1))
+        self.grams.update(w[i:i + _WINDOW] for w in windows for i in range(MIN_FRAGMENT - _WINDOW + 1))
+        self.windows.update(windows)  # after the grams: a window is never found without its anchor
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where fragments of the secrets are in ``text``, as merged ``(start, end)`` spans."""
@@ -237,11 +253,17 @@ class KnownSecrets:
         if not new:
             return
         with self._lock:
-            for value in new:
-                self._declared[value] = None
-            while len(self._declared) > _MAX_DECLARED:
-                del self._declared[next(iter(self._declared))]
-            self._rebuild()
+            new = [v for v in dict.fromkeys(new) if v not in self._declared]
+            self._declared.update(dict.fromkeys(new))
+            if len(self._declared) > _MAX_DECLARED:
+                for old in list(self._declared)[:_MAX_DECLARED // 4]:
+                    del self._declared[old]
+                self._rebuild()
+            elif self._index is None:
+                self._rebuild()
+            else:
+                self._index.add(new)
+                self.generation += 1
 
     def _rebuild(self) -> None:
         secrets = self._environment | self._declared.keys()
@@ -350,7 +372,7 @@ def scrub(value: Any, *, key: str | None = None, keep_shape: bool = False) -> An
         if key is not None and value and not keep_shape and secret_key(key):
             KNOWN.declare(*(v for v in value if isinstance(v, str)))
             return REDACTED
-        return [scrub(v, keep_shape=keep_shape) for v in value]
+        return [v if isinstance(v, _SCALARS) else scrub(v, keep_shape=keep_shape) for v in value]
     return value
 
 
@@ -358,7 +380,7 @@ def _scrub_string(value: str, key: str | None) -> str:
     if key is not None and value and secret_key(key) and not _expression(value):
         KNOWN.declare(value)
         return REDACTED
-    return scrub_text(value, object_ids=key is not None and bool(_OBJECT_ID_KEY.search(key)))
+    return scrub_text(value, object_ids=key is not None and _object_id_key(key))
 
 
 def _scrub_mapping(value: dict[Any, Any], keep_shape: bool) -> dict[Any, Any]:
@@ -368,8 +390,11 @@ def _scrub_mapping(value: dict[Any, Any], keep_shape: bool) -> dict[Any, Any]:
     return {k: _scrub_item(k, v, keep_shape) for k, v in value.items()}
 
 
+_SCALARS = (type(None), bool, int, float)
+
+
 def _scrub_item(key: Any, value: Any, keep_shape: bool) -> Any:
-    if value is None or isinstance(value, bool | int | float):
+    if isinstance(value, _SCALARS):
         return value  # the common case, without a call
     if isinstance(value, dict) and value and not keep_shape and secret_key(str(key)):
         declare_named_secrets({str(k): v for k, v in value.items()})

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from toolnexus.core.call import ToolCall, ToolResult
-from toolnexus.core.context import CallChannel, current_channel, reset_channel, use_channel
+from toolnexus.core.context import CallChannel, _channel, reset_channel, use_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
@@ -241,10 +241,9 @@ class Invoker:
     def _scrub_channel(self) -> Any:
         """Around a call with a caller's channel (an MCP client): progress messages and log records it sends
         back are scrubbed first. Returns the token to reset, or None (no channel: nothing to wrap)."""
-        if not self.scrub_secrets:
-            return None
-        channel = current_channel()
-        if type(channel) is CallChannel or isinstance(channel, ScrubbingChannel):
+        channel = _channel.get()  # as the MCP layer reads it: no default channel built for nothing
+        if channel is None or not self.scrub_secrets or type(channel) is CallChannel \
+                or isinstance(channel, ScrubbingChannel):
             return None
         return use_channel(ScrubbingChannel(channel))
 
