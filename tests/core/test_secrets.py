@@ -141,7 +141,8 @@ def test_a_bare_40_hex_string_in_free_text_is_a_secret() -> None:
     assert scrub_text(HEX40.upper()) == REDACTED
 
 
-@pytest.mark.parametrize("text", [f"commit {HEX40}", f"Commit: {HEX40}", f'"sha": "{HEX40}"', f"parent={HEX40}"])
+@pytest.mark.parametrize("text", [f"commit {HEX40}", f"Commit: {HEX40}", f'"sha": "{HEX40}"', f"parent={HEX40}",
+                                  f"https://github.com/o/r/commit/{HEX40}"])
 def test_a_40_hex_string_said_to_be_an_object_id_is_kept(text: str) -> None:
     assert scrub_text(text) == text
 

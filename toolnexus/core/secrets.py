@@ -55,7 +55,7 @@ _OBJECT_ID_KEY = re.compile(
     r"(^|[_.\-\s])(commits?|sha1?|hash|hexsha|digest|checksum|revision|rev|oid|parents?|head|tree|object(_?id)?)$",
     re.IGNORECASE)
 
-# -- free-text patterns: one compiled regex, one pass per string ----------------------------------------------
+# -- free-text patterns: a few nets, each skipped when a cheap test says it cannot match -----------------------
 
 # Words that name a secret as the key of a `key=value` pair in free text (fewer than for structured keys:
 # "pass: 3" or "auth: ok" in a log line are not credentials).
@@ -86,9 +86,10 @@ _PAIR_HINT = re.compile(r"pass|pwd|secret|token|key|credential|session|authoriza
 _HEX = re.compile(r"(?<![0-9A-Za-z_])[0-9a-fA-F]{40}(?![0-9A-Za-z_])")
 # Token-sized runs only: long base64 payloads (files, images) are data, not credentials.
 _CANDIDATE = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_=-]{24,128}(?![A-Za-z0-9+/_=-])")
-# What precedes a 40-hex run that is a git object id ("commit a94a…", "sha: a94a…", "parent=a94a…").
+# What precedes a 40-hex run that is a git object id ("commit a94a…", "sha: a94a…", "parent=a94a…",
+# ".../commit/a94a…" in a URL).
 _OBJECT_ID_BEFORE = re.compile(
-    r"(?i:\b(?:commit|sha1?|hexsha|parent|tree|object|oid|revision|rev|head)\b[\"']?[ \t]*[:=]?[ \t]*[\"']?)$")
+    r"(?i:\b(?:commit|sha1?|hexsha|parent|tree|blob|object|oid|revision|rev|head)\b[\"']?[ \t]*[:=/]?[ \t]*[\"']?)$")
 # A value of a pair that is no secret of its own: already redacted, a mission expression, or the start of a
 # YAML/JSON structure (`api_token: {type: string}` declares a mission input).
 _NOT_A_VALUE = re.compile(r"[\"']?(\*\*\*[\"']?$|\$\{\{|[{\[])")
@@ -224,7 +225,8 @@ class _Index:
 class KnownSecrets:
     """The values this process knows are secret: its environment's and those declared to it.
 
-    Thread-safe: a lookup reads one immutable index; declaring builds a new one (only for a new value).
+    Thread-safe: declaring (only a new value costs anything) adds to the index in place under a lock;
+    a changed environment, or forgetting the oldest declared values, builds a new index and swaps it in.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
