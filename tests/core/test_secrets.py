@@ -316,3 +316,12 @@ def test_declared_secrets_are_bounded_the_oldest_forgotten_first() -> None:
         known.declare(value)
     assert values[0] not in known and known.redact(values[0]) == values[0]
     assert values[-1] in known and known.redact(values[-1]) == REDACTED
+
+
+def test_a_clean_value_comes_back_as_it_is_and_a_dirty_one_as_a_copy() -> None:
+    clean = {"rows": [1, {"path": "/data/x.csv"}], "ok": True, "note": "fine"}
+    assert scrub(clean) is clean  # nothing to redact: no copy
+    dirty = {"rows": [1, {"password": "hunter2"}], "note": "fine"}
+    scrubbed = scrub(dirty)
+    assert scrubbed == {"rows": [1, {"password": REDACTED}], "note": "fine"}
+    assert dirty["rows"][1] == {"password": "hunter2"}  # the original is left alone

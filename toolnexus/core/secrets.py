@@ -359,7 +359,8 @@ def _expression(value: str) -> bool:
 
 
 def scrub(value: Any, *, key: str | None = None, keep_shape: bool = False) -> Any:
-    """A copy of ``value`` (any JSON shape) with secrets redacted.
+    """``value`` (any JSON shape) with secrets redacted: a copy where something was, ``value`` itself
+    (every part of it) where nothing was — so a clean value costs no copy, and ``is`` tells whether it changed.
 
     Strings under secret-named keys become ``***`` and are remembered as known secrets (so an echo of
     them elsewhere goes too); every other string goes through :func:`scrub_text`. A list or mapping under
@@ -374,7 +375,7 @@ def scrub(value: Any, *, key: str | None = None, keep_shape: bool = False) -> An
         if key is not None and value and not keep_shape and secret_key(key):
             KNOWN.declare(*(v for v in value if isinstance(v, str)))
             return REDACTED
-        return [v if isinstance(v, _SCALARS) else scrub(v, keep_shape=keep_shape) for v in value]
+        return _scrub_sequence(value, keep_shape)
     return value
 
 
@@ -382,22 +383,42 @@ def _scrub_string(value: str, key: str | None) -> str:
     if key is not None and value and secret_key(key) and not _expression(value):
         KNOWN.declare(value)
         return REDACTED
-    return scrub_text(value, object_ids=key is not None and _object_id_key(key))
+    clean = scrub_text(value, object_ids=key is not None and _object_id_key(key))
+    return value if clean == value else clean
+
+
+def _scrub_sequence(value: list[Any] | tuple[Any, ...], keep_shape: bool) -> list[Any] | tuple[Any, ...]:
+    changed: list[Any] | None = None
+    for i, v in enumerate(value):
+        if isinstance(v, _SCALARS):
+            continue
+        new = scrub(v, keep_shape=keep_shape)
+        if new is not v:
+            if changed is None:
+                changed = list(value)
+            changed[i] = new
+    return value if changed is None else changed
 
 
 def _scrub_mapping(value: dict[Any, Any], keep_shape: bool) -> dict[Any, Any]:
-    if value.get(MARKER) in _BINARY:  # a binary content block: its base64 payload is data, whatever its entropy
-        return {k: KNOWN.redact(v) if k in _PAYLOAD and isinstance(v, str) else scrub(v, key=str(k))
-                for k, v in value.items()}
-    return {k: _scrub_item(k, v, keep_shape) for k, v in value.items()}
+    binary = value.get(MARKER) in _BINARY  # a binary content block: its base64 payload is data, whatever its entropy
+    changed: dict[Any, Any] | None = None
+    for k, v in value.items():
+        if isinstance(v, _SCALARS):
+            continue  # the common case, without a call
+        payload = binary and k in _PAYLOAD and isinstance(v, str)
+        new = KNOWN.redact(v) if payload else _scrub_item(k, v, keep_shape)
+        if new is not v:
+            if changed is None:
+                changed = dict(value)
+            changed[k] = new
+    return value if changed is None else changed
 
 
 _SCALARS = (type(None), bool, int, float)
 
 
 def _scrub_item(key: Any, value: Any, keep_shape: bool) -> Any:
-    if isinstance(value, _SCALARS):
-        return value  # the common case, without a call
     if isinstance(value, dict) and value and not keep_shape and secret_key(str(key)):
         declare_named_secrets({str(k): v for k, v in value.items()})
         return REDACTED
@@ -429,7 +450,7 @@ def scrub_recorded(key: Any, value: Any) -> Any:
     if memo in _clean:
         return value
     clean = scrub_text(value) if isinstance(value, str) else scrub(value, keep_shape=True)
-    if clean == value:
+    if clean is value or clean == value:
         with _clean_lock:
             if len(_clean) >= 256:
                 _clean.clear()

@@ -224,7 +224,7 @@ class Invoker:
         if not self.scrub_secrets or not call.arguments:
             return call
         arguments = scrub(call.arguments)
-        return call if arguments == call.arguments else call.model_copy(update={"arguments": arguments})
+        return call if arguments is call.arguments else call.model_copy(update={"arguments": arguments})
 
     def _declare_secrets_of(self, spec: ToolSpec) -> None:
         if spec.entry.env and self.scrub_secrets:
