@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import anyio
 import typer
@@ -20,6 +23,10 @@ from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.run import RunResult
 from toolnexus.core.units import format_duration
 from toolnexus.engine import RunControl
+from toolnexus.sandbox.inprocess import abandoned_calls
+
+if TYPE_CHECKING:
+    from toolnexus.api import Nexus
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -113,6 +120,28 @@ async def with_signals(control: RunControl, work: Callable[[], Any]) -> Any:
     if failure is not None:
         raise failure
     return result
+
+
+def settle_quickly(nexus: Nexus) -> None:
+    """After a Ctrl-C, close without waiting for MLflow: the run's report is spooled when the Nexus closes
+    (durable, synced on the next run or by ``toolnexus runs sync``), and the state store is written as ever."""
+    nexus.settings.tracking.flush_timeout = 0
+
+
+def leave(code: int) -> NoReturn:
+    """End the command with exit status ``code``, even with a call abandoned in a thread.
+
+    A cancelled or timed-out in-process tool stuck in C code keeps its thread until the C call returns, and
+    the interpreter waits for every such thread before it exits: a Ctrl-C would print "cancelled" and then
+    hang. Called once the Nexus is closed (the run recorded, the store and MLflow flushed), this ends the
+    process at once if such a thread is left, flushing what is still buffered first.
+    """
+    if abandoned_calls():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise typer.Exit(code)
 
 
 def print_result(result: RunResult, as_json: bool) -> None:

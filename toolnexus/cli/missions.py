@@ -23,9 +23,11 @@ from toolnexus.cli.common import (
     err,
     guarded,
     json_value,
+    leave,
     out,
     parse_pairs,
     print_result,
+    settle_quickly,
     with_signals,
 )
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
@@ -60,11 +62,12 @@ def run(
             control,
             lambda: nexus.arun(file or "", given, control=control, resume=resume, inputs_from_text=True),
         )
+        if result.status == RunStatus.CANCELLED:
+            settle_quickly(nexus)
     print_result(result, as_json)
     if result.status == RunStatus.CANCELLED:
-        raise typer.Exit(EXIT_CANCELLED)
-    if result.status != RunStatus.SUCCEEDED:
-        raise typer.Exit(EXIT_FAILED)
+        leave(EXIT_CANCELLED)
+    leave(EXIT_FAILED if result.status != RunStatus.SUCCEEDED else 0)
 
 
 @app.command()
@@ -171,14 +174,17 @@ def call_tool(
             return None
 
         result = anyio.run(with_signals, control, work)
+        if result is None:
+            settle_quickly(nexus)
     if result is None:
         err.print("[yellow]cancelled[/]")
-        raise typer.Exit(EXIT_CANCELLED)
+        leave(EXIT_CANCELLED)
     if result.error is not None:
         err.print(f"[red]error[/]: {esc(str(result.error))}")
         for problem in result.error.details.get("errors", [])[1:]:
             err.print(f"  at {esc(problem['path'])}: {esc(problem['message'])}")
         usage = result.error.kind == ErrorKind.INVALID_ARGUMENTS or result.error.details.get("unknown_tool")
-        raise typer.Exit(EXIT_USAGE if usage else EXIT_FAILED)
+        leave(EXIT_USAGE if usage else EXIT_FAILED)
     sys.stdout.write(json.dumps(result.output, indent=2, default=str) + "\n")
+    leave(0)
 

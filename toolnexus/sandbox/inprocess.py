@@ -99,6 +99,20 @@ async def _run_in_thread(job: _SyncCall) -> Any:
         raise
 
 
+_abandoned: set[_SyncCall] = set()  # calls interrupted whose threads have not ended yet
+_abandoned_lock = threading.Lock()
+
+
+def abandoned_calls() -> int:
+    """How many cancelled sync calls still hold a thread (stuck in C code, they stop when it returns).
+
+    The interpreter waits for those threads before it exits: a command line that must end now (after a
+    Ctrl-C) asks this, and ends its process without waiting once it has recorded what it must.
+    """
+    with _abandoned_lock:
+        return len(_abandoned)
+
+
 class _Interrupted(BaseException):
     """Raised inside a sync tool's thread to stop it: a BaseException, so ``except Exception`` lets it pass."""
 
@@ -138,7 +152,9 @@ class _SyncCall:
         except _Interrupted:
             return None  # the caller has gone: the value is discarded
         finally:
-            self.ended.set()
+            with _abandoned_lock:
+                _abandoned.discard(self)
+                self.ended.set()
 
     def _leave(self) -> None:
         with self._lock:
@@ -147,7 +163,11 @@ class _SyncCall:
             self._thread = None
 
     def interrupt(self) -> None:
-        """Stop the tool at its next Python bytecode (or before it starts)."""
+        """Stop the tool at its next Python bytecode (or before it starts); until it ends, it counts as
+        abandoned (:func:`abandoned_calls`)."""
+        with _abandoned_lock:
+            if not self.ended.is_set():
+                _abandoned.add(self)
         with self._lock:
             if self._interrupted:
                 return
