@@ -16,7 +16,7 @@ from toolnexus.core.runtime import Runtime
 from toolnexus.core.spec import ToolEntry, ToolSpec
 from toolnexus.registry import spec_of
 from toolnexus.sandbox import InProcessRuntime
-from toolnexus.sandbox.inprocess import json_size
+from toolnexus.sandbox.inprocess import abandoned_calls, json_size
 
 pytestmark = pytest.mark.anyio
 
@@ -182,9 +182,13 @@ async def test_a_sync_tool_stuck_in_c_code_is_abandoned_and_stopped_when_it_retu
     took = await cancel_once_running(runtime, blocked)
     assert took < 5, took  # came back after the grace, though the tool still waits
     assert not BLOCKED_LEFT.is_set()
+    assert abandoned_calls() == 1  # what the CLI asks before it exits without waiting for the thread
     GATE.set()
     assert await anyio.to_thread.run_sync(BLOCKED_LEFT.wait, 20), "the abandoned tool never ended"
     assert AFTER_GATE == [], "the abandoned tool carried on after its C call returned"
+    with anyio.fail_after(20):
+        while abandoned_calls():  # bounded polling: the count drops just after the tool's own `finally`
+            await anyio.sleep(0.01)
     again = await call(runtime, where)  # and the pool's threads serve other calls
     assert again.error is None
 
