@@ -226,8 +226,10 @@ class SandboxView:
             argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         else:
             argv += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
-        argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
-                 "--new-session"]
+        # No --die-with-parent: its signal follows the *thread* that started us, and workers are started
+        # from short-lived threads. No --new-session: the sandbox stays in the caller's process group (which
+        # has no terminal), so killing that group kills bubblewrap's init and with it the whole namespace.
+        argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if not self.network:
             argv.append("--unshare-net")
         argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", *self._binds(),
