@@ -138,6 +138,7 @@ def test_a_template_nested_too_deeply_is_refused_with_a_message():
 def test_ordinary_templates_render_as_before():
     template = ("{% for r in rows %}{{ loop.index }}/{{ loop.length }}:{{ r }};{% endfor %}"
                 "{{ '{:>4}'.format(3) }}|{{ '%3d' % 7 }}|{{ 'ab' | center(6) }}|{{ [1, 2] | join('-') }}|"
-                "{{ 'a-b' | replace('-', '+') }}|{% filter upper %}hey{% endfilter %}|{{ 'x' ~ 'y' }}")
+                "{{ 'a-b' | replace('-', '+') }}|{% filter upper %}hey{% endfilter %}|{{ 'x' ~ 'y' }}|"
+                "{{ range(3) | map('string') | join(',') }}|{{ '+'.join(range(3) | map('string')) }}")
     assert render({"template": template, "data": {"rows": ["a", "b"]}}) == {
-        "text": "1/2:a;2/2:b;   3|  7|  ab  |1-2|a+b|HEY|xy"}
+        "text": "1/2:a;2/2:b;   3|  7|  ab  |1-2|a+b|HEY|xy|0,1,2|0+1+2"}

@@ -175,13 +175,15 @@ def _check_format_spec(spec: str) -> None:
         _within(int(width), "a formatted field")
 
 
-def _joined_size(separator: Any, items: Any) -> int:
-    items = list(items) if not isinstance(items, list | tuple) else items
+def _joined_size(separator: Any, items: list[Any] | tuple[Any, ...]) -> int:
     return len(separator) * max(len(items) - 1, 0) + sum(len(i) if isinstance(i, str) else 8 for i in items)
 
 
-def _check_method(name: str, text: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """String methods that can build far more than they are given, checked before they run."""
+def _check_method(name: str, text: str | bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """String methods that can build far more than they are given, checked before they run; the arguments
+    to call them with (what ``join`` joins, made a list: measuring must not use up an iterator)."""
+    if name == "join" and args and not isinstance(args[0], list | tuple):
+        args = (list(_counted(args[0])), *args[1:])
     given = [*args, *kwargs.values()]
     if name in ("center", "ljust", "rjust", "zfill"):
         _within(max([a for a in given if isinstance(a, int)], default=0), f"a padded text ({name})")
@@ -190,11 +192,12 @@ def _check_method(name: str, text: str | bytes, args: tuple[Any, ...], kwargs: d
         _within(len(text) + text.count("\t" if isinstance(text, str) else b"\t") * size, "an expanded text")
     elif name == "replace" and len(given) >= 2:
         _within(_replaced_size(text, given[0], given[1]), "a replaced text")
-    elif name == "join" and given:
-        _within(_joined_size(text, given[0]), "a joined text")
+    elif name == "join" and args:
+        _within(_joined_size(text, args[0]), "a joined text")
     elif name == "translate" and given and isinstance(given[0], dict):
         longest = max((len(v) for v in given[0].values() if isinstance(v, str)), default=1)
         _within(len(text) * longest, "a translated text")
+    return args
 
 
 def _replaced_size(text: Any, old: Any, new: Any) -> int:
@@ -263,47 +266,52 @@ def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100
     return str(generate_lorem_ipsum(n=n, html=html, min=min, max=max))
 
 
-def _bounded_filter(original: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
-    """``original`` (a Jinja2 filter) with ``check`` called on its value and arguments first."""
+def _bounded_filter(original: Callable[..., Any], check: Callable[..., Any]) -> Callable[..., Any]:
+    """``original`` (a Jinja2 filter) with ``check`` called on its value and arguments first; ``check`` gives
+    back the value to filter (the same, or an iterator it measured made a list)."""
     if getattr(original, "jinja_pass_arg", None) is None:
         def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
-            check(value, *args, **kwargs)
-            return original(value, *args, **kwargs)
+            return original(check(value, *args, **kwargs), *args, **kwargs)
     else:  # the filter takes a context, an eval context or the environment first
         def bounded(passed: Any, value: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-            check(value, *args, **kwargs)
-            return original(passed, value, *args, **kwargs)
+            return original(passed, check(value, *args, **kwargs), *args, **kwargs)
     return update_wrapper(bounded, original)  # keeps ``jinja_pass_arg``
 
 
-def _check_center(value: Any, width: int = 80) -> None:
+def _check_center(value: Any, width: int = 80) -> Any:
     _within(width if isinstance(width, int) else 0, "a centred text")
+    return value
 
 
-def _check_indent(value: Any, width: int | str = 4, *args: Any, **kwargs: Any) -> None:
+def _check_indent(value: Any, width: int | str = 4, *args: Any, **kwargs: Any) -> Any:
     size = width if isinstance(width, int) else len(str(width))
     _within(len(str(value)) + (str(value).count("\n") + 1) * size, "an indented text")
+    return value
 
 
-def _check_replace(value: Any, old: Any = "", new: Any = "", *args: Any) -> None:
+def _check_replace(value: Any, old: Any = "", new: Any = "", *args: Any) -> Any:
     _within(_replaced_size(str(value), str(old), str(new)), "a replaced text")
+    return value
 
 
-def _check_format(value: Any, *args: Any, **kwargs: Any) -> None:
+def _check_format(value: Any, *args: Any, **kwargs: Any) -> Any:
     _check_percent_format(str(value), kwargs or args)
+    return value
 
 
 def _check_wordwrap(value: Any, width: int = 79, break_long_words: bool = True, wrapstring: Any = None,
-                    *args: Any, **kwargs: Any) -> None:
+                    *args: Any, **kwargs: Any) -> Any:
     _within(len(str(value)) * (1 + len(str(wrapstring or "\n"))), "a wrapped text")
+    return value
 
 
-def _check_join(value: Any, d: Any = "", *args: Any, **kwargs: Any) -> None:
-    if isinstance(value, list | tuple) and isinstance(d, str):
-        _within(_joined_size(d, [i if isinstance(i, str) else "" for i in value]), "a joined text")
+def _check_join(value: Any, d: Any = "", *args: Any, **kwargs: Any) -> Any:
+    items = value if isinstance(value, list | tuple) else list(_counted(value))
+    _within(_joined_size(str(d), [i if isinstance(i, str) else "" for i in items]), "a joined text")
+    return items
 
 
-_FILTER_CHECKS: dict[str, Callable[..., None]] = {
+_FILTER_CHECKS: dict[str, Callable[..., Any]] = {
     "center": _check_center, "indent": _check_indent, "replace": _check_replace, "format": _check_format,
     "wordwrap": _check_wordwrap, "join": _check_join,
 }
@@ -329,7 +337,7 @@ class _BoundedEnvironment(SandboxedEnvironment):
         _budget.get().step()
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str | bytes):
-            _check_method(getattr(__obj, "__name__", ""), owner, args, kwargs)
+            args = _check_method(getattr(__obj, "__name__", ""), owner, args, kwargs)
         return _sized(super().call(__context, __obj, *args, **kwargs))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
