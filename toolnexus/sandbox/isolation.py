@@ -145,6 +145,26 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
+class _Mounts:
+    """bubblewrap arguments that mount things, making each missing parent folder first."""
+
+    def __init__(self) -> None:
+        self.argv: list[str] = []
+        self._made: set[str] = {"/", "/tmp", "/dev", "/proc"}
+        self._mounted: set[str] = set()
+
+    def add(self, option: str, source: str, target: str) -> None:
+        # bubblewrap makes missing parents private (0700) when it runs as root: make them 0755 first, so
+        # the unprivileged user can walk down to what is mounted there.
+        for parent in (str(p) for p in reversed(Path(target).parents)):
+            if parent not in self._made and not any(_inside(parent, m) for m in self._mounted):
+                self.argv += ["--perms", "0755", "--dir", parent]
+                self._made.add(parent)
+        self.argv += [option, source, target]
+        self._made.add(target)
+        self._mounted.add(target)
+
+
 @dataclass
 class SandboxView:
     """What a sandboxed process sees and may do; :meth:`argv` wraps a command in it."""
@@ -161,53 +181,47 @@ class SandboxView:
     hidden: list[str] = field(default_factory=list)
 
     def _binds(self) -> list[str]:
-        argv: list[str] = []
-        made: set[str] = {"/", "/tmp", "/dev", "/proc"}
-        mounted: set[str] = set()
-
-        def mount(option: str, source: str, target: str) -> None:
-            # bubblewrap makes missing parents private (0700) when it runs as root: make them 0755 first,
-            # so the unprivileged user can walk down to what is mounted there.
-            parents = [str(p) for p in reversed(Path(target).parents)]
-            for parent in parents:
-                if parent not in made and not any(_inside(parent, m) for m in mounted):
-                    argv.extend(["--perms", "0755", "--dir", parent])
-                    made.add(parent)
-            argv.extend([option, source, target])
-            made.add(target)
-            mounted.add(target)
-
-        for path in _SYSTEM:
-            if os.path.islink(path):  # a merged /usr: /bin -> usr/bin
-                argv += ["--symlink", os.readlink(path), path]
-            elif self.programs is not None and path in ("/bin", "/sbin"):
-                continue
-            elif self.programs is not None and path == "/usr":
-                for sub in _without_programs("/usr"):
-                    mount("--ro-bind", sub, sub)
-            elif os.path.isdir(path):
-                mount("--ro-bind", path, path)
-        programs = list(self.programs or [])
-        if self.programs is not None and self.user.switch:
-            programs.append(switch_user_argv(self.user)[0])  # what switches to the sandbox user must be there
-        for program in programs:
-            mount("--ro-bind", os.path.realpath(program), program)
+        mounts = _Mounts()
+        self._system(mounts)
         for name in _ETC:
             path = f"/etc/{name}"
             if os.path.lexists(path):
-                mount("--ro-bind-try", path, path)
+                mounts.add("--ro-bind-try", path, path)
         workspaces = [self.workspace, *self.writable]
-        # A view limited to some programs has no interpreter to run (unless it is our fallback switcher).
-        wants_python = self.programs is None or (self.user.switch and shutil.which("setpriv", path=_SBIN) is None)
-        for path in _outermost([*(python_paths() if wants_python else []), *self.readable]):
+        for path in self._libraries():
             if not any(_inside(path, w) for w in workspaces):
-                mount("--ro-bind", path, path)
+                mounts.add("--ro-bind", path, path)
         for folder in workspaces:
-            mount("--bind", folder, folder)
+            mounts.add("--bind", folder, folder)
         for path in self._hidden():
             # toolnexus's own state (runs, audit, tracking) is not the tool's to read or rewrite.
-            argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
-        return argv
+            mounts.argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
+        return mounts.argv
+
+    def _system(self, mounts: _Mounts) -> None:
+        """The system's programs and libraries: all of them, or the libraries and only ``programs``."""
+        for path in _SYSTEM:
+            if os.path.islink(path):  # a merged /usr: /bin -> usr/bin
+                mounts.argv += ["--symlink", os.readlink(path), path]
+            elif self.programs is None and os.path.isdir(path):
+                mounts.add("--ro-bind", path, path)
+            elif path == "/usr":
+                for sub in _without_programs("/usr"):
+                    mounts.add("--ro-bind", sub, sub)
+            elif path not in ("/bin", "/sbin") and os.path.isdir(path):
+                mounts.add("--ro-bind", path, path)
+        if self.programs is None:
+            return
+        programs = list(self.programs)
+        if self.user.switch:
+            programs.append(switch_user_argv(self.user)[0])  # what switches to the sandbox user must be there
+        for program in programs:
+            mounts.add("--ro-bind", os.path.realpath(program), program)
+
+    def _libraries(self) -> list[str]:
+        # A view limited to some programs has no interpreter to run (unless it is our fallback switcher).
+        wants_python = self.programs is None or (self.user.switch and shutil.which("setpriv", path=_SBIN) is None)
+        return _outermost([*(python_paths() if wants_python else []), *self.readable])
 
     def _hidden(self) -> list[str]:
         return [p for p in [os.path.join(self.workspace, STATE_DIR), *self.hidden] if os.path.isdir(p)]
