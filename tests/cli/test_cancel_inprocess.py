@@ -101,6 +101,20 @@ def store(cli_workspace: Path) -> Iterator[StateStore]:
     state.close()
 
 
+_LAUNCHED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_cli_left_behind() -> Iterator[None]:
+    """Whatever a test asserts, the CLI it started does not outlive it (a failed wait would leave it on)."""
+    yield
+    while _LAUNCHED:
+        proc = _LAUNCHED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def start(cli_workspace: Path, *args: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(cli_workspace), *filter(None, [env.get("PYTHONPATH")])])
@@ -108,6 +122,7 @@ def start(cli_workspace: Path, *args: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "toolnexus.cli", *args], cwd=cli_workspace, env=env,
                             stdout=log, stderr=log)
     log.close()
+    _LAUNCHED.append(proc)
     return proc
 
 
