@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -48,6 +49,7 @@ class WorkerCgroup:
         """New cgroups capping processes at ``pids_max`` and memory at ``memory`` bytes, or None where
         cgroups cannot be written here. A cap that is None is not set."""
         _sweep_once()
+        _remove_pending()
         name = f"w-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         wanted = [c for c, v in (("pids", pids_max), ("memory", memory)) if v]
         paths: list[Path] = []
@@ -89,10 +91,32 @@ class WorkerCgroup:
         return False
 
     def remove(self) -> None:
-        # A cgroup can be removed once empty; its processes are gone when the worker was killed.
+        # A cgroup can be removed once empty. A killed worker's processes may still be on their way out:
+        # what cannot go now is tried again when the next cgroup is made.
         for path in self.paths:
-            with contextlib.suppress(OSError):
+            try:
                 path.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                with _pending_lock:
+                    _pending.add(path)
+
+
+_pending: set[Path] = set()
+_pending_lock = threading.Lock()
+
+
+def _remove_pending() -> None:
+    with _pending_lock:
+        for path in list(_pending):
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                _pending.discard(path)
+            except OSError:
+                continue
+            _pending.discard(path)
 
 
 def _write_memory(path: Path, limit: int) -> None:
