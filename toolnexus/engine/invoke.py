@@ -310,15 +310,6 @@ class Invoker:
                     f"{spec.ref}: invalid arguments", f"invalid arguments for {spec.ref}", 1)})
             return self._fail(call, spec, error, duration, spec.cost.actual(duration, None), runtime_name,
                               outcome.stderr)
-        if runtime_name == "inprocess" and limits.max_output and isinstance(outcome.output, dict | list | str):
-            # Other runtimes measure what crosses their boundary; an in-process tool hands back objects.
-            output = outcome.output
-            size = len(output) if isinstance(output, str) else len(json.dumps(output, default=str))
-            if size > limits.max_output:
-                return self._fail(call, spec, ToolError(
-                    kind=ErrorKind.LIMIT_EXCEEDED,
-                    message=f"output of {size} bytes is over the {limits.max_output}-byte cap"),
-                    duration, spec.cost.actual(duration, None), runtime_name, outcome.stderr)
         if self.check_outputs and spec.output_schema:
             validator = _validator(spec, "output")
             if validator is not None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, get_type_hints, overload
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
+from toolnexus.core.bounds import exceeded, json_lower_bound, output_cap
 from toolnexus.core.spec import CostModel, Lifecycle, Limits, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.registry.versions import parse_version
 
@@ -19,6 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 SPEC_ATTR = "__toolnexus_spec__"
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 _IMMUTABLE = (type(None), bool, int, float, str, bytes)
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 # Decorated tools, in decoration order; registries that include decorated tools read and follow this.
 _decorated: list[ToolSpec] = []
@@ -60,8 +62,10 @@ class PythonTool:
         return {name: values[name] for name in self.takes}
 
     def dump(self, value: Any) -> Any:
+        """``value`` as JSON-compatible data; over the call's output cap, ``limit_exceeded``."""
         if value is None or isinstance(value, str | int | float | bool):
             return value  # already JSON: skip pydantic on the hot path
+        _refuse_over_cap(value)
         if self.returns is not None:
             return self.returns.dump_python(value, mode="json")
         return _ANY.dump_python(value, mode="json")
@@ -72,6 +76,30 @@ class PythonTool:
 
     async def acall(self, arguments: dict[str, Any]) -> Any:
         return self.dump(await self.fn(**self.bind_arguments(arguments)))
+
+
+def _refuse_over_cap(value: Any) -> None:
+    """Refuse a value over the call's output cap as JSON before pydantic converts it.
+
+    A value that shares its parts (``x = [x, x]`` sixty times) is small in memory, but pydantic expands
+    every part in Rust, holding the GIL: the process would hang, deaf even to Ctrl-C. Measured here with
+    each part counted as often as it appears, in steps of the distinct parts. A model or dataclass is
+    measured by its fields.
+    """
+    measured = value if isinstance(value, _CONTAINERS) else getattr(value, "__dict__", None)
+    if not isinstance(measured, _CONTAINERS) or _flat(measured):
+        return  # no part to share: converting it costs what it holds in memory, measured by the runtime after
+    cap = output_cap()
+    if cap and json_lower_bound(measured, cap) > cap:
+        raise exceeded(f"output is over the {cap}-byte cap (as JSON); return less", max_output=cap)
+
+
+def _flat(value: Any) -> bool:
+    """Whether ``value`` (a container) holds no container (a tuple key aside)."""
+    for part in value.values() if isinstance(value, dict) else value:
+        if isinstance(part, _CONTAINERS):
+            return False
+    return True
 
 
 def _first_line(text: str) -> str:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import ctypes
-import json
 import threading
 from typing import Any
 
 import anyio
 
+from toolnexus.core.bounds import capping_output, check_output_size, json_size
 from toolnexus.core.call import ToolCall
 from toolnexus.core.context import ToolContext, reset_context, use_context
-from toolnexus.core.errors import ErrorKind, ToolError, ToolFailure, error_from_exception
+from toolnexus.core.errors import ErrorKind, ToolError, error_from_exception
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
 
@@ -43,7 +43,8 @@ class InProcessRuntime:
             if getattr(fn, "is_async", False):
                 token = use_context(ctx)
                 try:
-                    output = await fn.acall(call.arguments)
+                    with capping_output(limits.max_output):
+                        output = await fn.acall(call.arguments)
                 finally:
                     reset_context(token)
                 check_output_size(output, limits.max_output)
@@ -79,10 +80,12 @@ def _call_context(base: ToolContext, run_id: str | None, step_id: str | None) ->
 _IDS = frozenset({"run_id", "step_id"})
 
 
-def _in_context(ctx: ToolContext, fn: Any, arguments: dict[str, Any]) -> Any:
+def _in_context(ctx: ToolContext, fn: Any, arguments: dict[str, Any], max_output: int | None) -> Any:
     token = use_context(ctx)
     try:
-        return fn(arguments)
+        # A @tool's wrapper measures what the tool returns against the call's cap before converting it.
+        with capping_output(max_output):
+            return fn(arguments)
     finally:
         reset_context(token)
 
@@ -143,7 +146,7 @@ class _SyncCall:
                     if self._interrupted:
                         return None  # cancelled before a thread picked it up: nobody waits for a result
                     self._thread = threading.get_ident()
-                output = _in_context(self.ctx, self.fn, self.arguments)
+                output = _in_context(self.ctx, self.fn, self.arguments, self.max_output)
                 # Measured here, in the tool's thread: a huge output is interruptible and keeps the loop free.
                 check_output_size(output, self.max_output)
                 return output
@@ -176,57 +179,4 @@ class _SyncCall:
                 _set_async_exc(ctypes.c_ulong(self._thread), ctypes.py_object(_Interrupted))
 
 
-def check_output_size(output: Any, cap: int | None) -> None:
-    """Refuse an output whose JSON text would be over ``cap`` characters, with ``limit_exceeded``.
-
-    Other runtimes measure what crosses their boundary; an in-process tool hands back objects, measured
-    here without serialising an over-large one (a structure that shares parts can stand for far more text
-    than it holds in memory).
-    """
-    if not cap or not isinstance(output, dict | list | tuple | str):
-        return
-    size = json_size(output, cap)
-    if size is None:
-        raise ToolFailure(f"output is over the {cap}-byte cap (as JSON)", kind=ErrorKind.LIMIT_EXCEEDED,
-                          details={"max_output": cap})
-
-
-def json_size(value: Any, cap: int) -> int | None:
-    """The length of ``value`` as JSON text (``json.dumps(value, default=str)``), or None if it is over ``cap``.
-
-    A lower bound of the length is added up first, each shared part once (a structure that shares its
-    parts can stand for far more text than it holds in memory); only a value under ``cap`` by that bound
-    is serialised to measure it.
-    """
-    if isinstance(value, str):
-        size = len(json.dumps(value)) if len(value) <= cap else cap + 1
-    else:
-        size = len(json.dumps(value, default=str)) if _json_lower_bound(value, cap) <= cap else cap + 1
-    return size if size <= cap else None
-
-
-def _json_lower_bound(value: Any, cap: int) -> int:
-    """At most the length of ``value`` as JSON, capped at ``cap + 1``; each container is walked once."""
-    sizes: dict[int, int] = {}  # id of a container: the lower bound of its text
-    stack: list[tuple[Any, bool]] = [(value, False)]
-    while stack:
-        item, walked = stack.pop()
-        if not isinstance(item, dict | list | tuple):
-            continue
-        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-        if not walked:
-            if id(item) not in sizes:
-                sizes[id(item)] = 0  # a cycle back to it counts nothing (json.dumps refuses cycles anyway)
-                stack.append((item, True))
-                stack.extend((child, False) for child in children)
-            continue
-        # Braces and ": " per key and ", " between items; brackets and ", " between items.
-        total = 4 * len(item) if isinstance(item, dict) else 2 * len(item) or 2
-        for child in children:
-            total += sizes.get(id(child), 0) if isinstance(child, dict | list | tuple) else _scalar_bound(child)
-        sizes[id(item)] = min(total, cap + 1)
-    return sizes.get(id(value), _scalar_bound(value))
-
-
-def _scalar_bound(value: Any) -> int:
-    return len(value) + 2 if isinstance(value, str) else 1  # a number, a literal, or an object shown by str()
+__all__ = ["STOP_GRACE", "InProcessRuntime", "abandoned_calls", "json_size"]
