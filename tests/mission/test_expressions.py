@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from toolnexus.mission.expressions import Expression, ExpressionError, Template, expression, truthy
+from toolnexus.mission import expressions
+from toolnexus.mission.expressions import (
+    Expression,
+    ExpressionError,
+    ExpressionLimitError,
+    Template,
+    expression,
+    truthy,
+)
 
 CONTEXT: dict[str, Any] = {
     "inputs": {"region": "emea", "n": 3, "flag": False, "missing_value": None, "null": "a key named null"},
@@ -368,3 +381,167 @@ def test_a_method_call_reads_the_object_not_a_field_named_after_the_method() -> 
     expr = Expression("steps.a.outputs.text.split(',') | length > inputs.n")
 
     assert sorted(expr.refs) == [("inputs", "n"), ("steps", "a", "outputs", "text")]
+
+
+# -- bounds: work, size and time ---------------------------------------------------------------------------
+
+BIG = {"n": 10**10, "w": 999_999_999, "e": 10**9, "r": 10**9, "k": 1000}
+
+
+def shared_list(depth: int) -> list[Any]:
+    """A list that holds one list twice, ``depth`` levels deep: small in memory, 2**depth values as text."""
+    value: list[Any] = [0]
+    for _ in range(depth):
+        value = [value, value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("'x' * inputs.n", "a repeated value of 10,000,000,000"),
+        ("[0] * inputs.n", "a repeated value of 10,000,000,000"),
+        ("'{:>' ~ inputs.w ~ '}'", None),  # builds the spec only: allowed
+        ("('{:>' ~ inputs.w ~ '}').format(1)", "a formatted field of 999,999,999"),
+        ("'%*d' % (inputs.w, 1)", "a formatted text"),
+        ("2 ** inputs.e", "a number of over 65,536 bits"),
+        ("range(inputs.r) | list", "range() of 1,000,000,000 numbers"),
+        ("lipsum(inputs.r)", "lorem ipsum"),
+        ("'x' | center(inputs.n)", "a centred text"),
+        ("'x'.ljust(inputs.n)", "a padded text"),
+        ("[1] | batch(inputs.n, 0) | list", "a batch or slice"),
+        ("[1, 2] | tojson(inputs.e)", "a JSON text"),
+        ("[[[0] * inputs.k] * inputs.k] * inputs.k", "a repeated value of 3,002,002,000"),
+        ("inputs.shared | string", "a text of"),
+        ("inputs.shared ~ ''", "a joined text"),
+        ("'{}'.format(inputs.shared)", "a formatted field"),
+        ("[inputs.shared]", "a result (as JSON)"),
+    ],
+)
+def test_expressions_that_would_build_too_much_are_refused_before_building(source: str, message: str | None) -> None:
+    context = {"inputs": {**BIG, "shared": shared_list(60)}}
+    started = time.monotonic()
+    if message is None:
+        assert evaluate(source, context) == "{:>999999999}"
+        return
+    with pytest.raises(ExpressionLimitError) as refused:
+        evaluate(source, context)
+    assert message in str(refused.value)
+    assert str(refused.value).startswith(f"`{source}` is refused: expression ")
+    assert str(refused.value).endswith(expressions.LIMIT_ADVICE)
+    assert time.monotonic() - started < 5  # refused before the work, not after it
+
+
+def test_nested_loops_in_a_filter_chain_count_their_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(expressions, "MAX_STEPS", 10_000)
+    source = "range(1000) | map('string') | map('list') | map('length') | sum"
+    with pytest.raises(ExpressionLimitError, match=r"more than 10,000 steps \(calls and filter calls\)"):
+        evaluate(source + " + (range(10000) | map('string') | map('length') | sum)")
+    assert evaluate(source) == 2890  # within the budget: the same chain works
+
+
+def test_an_expression_past_its_deadline_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(expressions, "EVALUATION_TIMEOUT", 0.0)
+    with pytest.raises(ExpressionLimitError, match=r"took longer than 0s to evaluate"):
+        evaluate("range(100000) | map('string') | map('length') | sum")
+
+
+def test_the_default_deadline_stops_a_slow_chain_in_seconds() -> None:
+    started = time.monotonic()
+    with pytest.raises(ExpressionLimitError, match=r"took longer than 2s to evaluate"):
+        evaluate("range(100000) | map('string') | map('center', 3000) | map('wordwrap', 1) | map('length') | sum")
+    assert time.monotonic() - started < 10
+
+
+def test_one_budget_covers_the_expressions_of_one_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(expressions, "MAX_STEPS", 150)
+    one = "${{ range(100) | map('string') | list | length }}"
+    assert Template({"a": one}).render(CONTEXT) == {"a": 100}
+    with pytest.raises(ExpressionLimitError, match=r"more than 150 steps"):
+        Template({"a": one, "b": one}).render(CONTEXT)
+
+
+def test_a_text_that_repeats_a_long_value_is_refused_before_it_is_joined(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(expressions, "MAX_VALUE", 1000)
+    context = {"inputs": {"s": "x" * 400}}
+    assert len(Template("${{ inputs.s }} ${{ inputs.s }}").render(context)) == 801
+    with pytest.raises(ExpressionLimitError, match=r"the text around `inputs.s` would be over the 1,000-character cap"):
+        Template("${{ inputs.s }} ${{ inputs.s }} ${{ inputs.s }}").render(context)
+
+
+def test_a_shared_value_put_into_text_is_measured_before_it_is_written() -> None:
+    with pytest.raises(ExpressionLimitError, match=r"`inputs.shared` is over the 16,777,216-character cap as text"):
+        Template("value: ${{ inputs.shared }}").render({"inputs": {"shared": shared_list(60)}})
+
+
+def test_values_within_the_bounds_still_build() -> None:
+    assert evaluate("'ab' * 3") == "ababab"
+    assert evaluate("[0] * 3") == [0, 0, 0]
+    assert evaluate("2 ** 10") == 1024
+    assert evaluate("'{:>5}'.format(1)") == "    1"
+    assert evaluate("'%03d' % 7") == "007"
+    assert evaluate("steps.fetch.outputs.items | join(',')") == "10,20"
+    assert evaluate("steps.fetch.outputs.items ~ ''") == "[10, 20]"
+    assert evaluate("range(3) | map('string') | list") == ["0", "1", "2"]
+    assert evaluate("[[1], [2]] | sum(start=[])") == [1, 2]
+
+
+def test_a_constant_expression_past_a_bound_is_refused_when_parsed() -> None:
+    with pytest.raises(ExpressionLimitError, match=r"a repeated value of 10,000,000,000"):
+        Expression("'x' * 10**10")
+    with pytest.raises(ExpressionLimitError, match=r"a number of over 65,536 bits"):
+        Expression("2 ** (10**9) > 0")
+    assert Expression("1 / 0").refs == []  # other errors of a constant wait for the run, as before
+
+
+def test_validate_reports_a_constant_expression_past_a_bound_with_its_position(workspace: Path) -> None:
+    from typer.testing import CliRunner
+
+    from toolnexus.cli import app
+
+    (workspace / "const.yaml").write_text(
+        "mission: const\nsteps:\n  - id: blow\n    uses: text.render\n"
+        "    with: {template: \"${{ '{:>999999999}'.format(1) }}\"}\n")
+    result = CliRunner().invoke(app, ["validate", "const.yaml"])
+    assert result.exit_code == 2
+    assert "const.yaml:5:" in result.stderr + result.stdout
+    assert "a formatted field of 999,999,999 characters" in result.stderr + result.stdout
+
+
+BOMB = """\
+mission: bomb
+inputs:
+  n: {type: integer, default: 10000000000}
+steps:
+  - id: first
+    uses: text.render
+    with: {template: ok}
+  - id: blow
+    uses: text.render
+    needs: first
+    with: {template: "${{ 'x' * inputs.n }}"}
+"""
+
+
+def test_a_run_with_a_hostile_expression_fails_cleanly_in_seconds_and_stays_small(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text("[tracking]\nenabled = false\n")
+    (workspace / "bomb.yaml").write_text(BOMB)
+    started = time.monotonic()
+    with open(workspace / "err.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "toolnexus.cli", "run", "bomb.yaml", "--no-progress"],
+                                cwd=workspace, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)  # its own peak memory, with its exit status
+    finally:
+        if proc.returncode is None and proc.poll() is None:  # the wait above was interrupted
+            proc.kill()
+            proc.wait()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped above: Popen must not wait for it again
+    elapsed = time.monotonic() - started
+    text = (workspace / "err.log").read_text()
+    assert proc.returncode == 1, text
+    assert "step blow (text.render) failed" in text
+    assert "`'x' * inputs.n` is refused: expression would build a repeated value" in text
+    assert "Traceback" not in text
+    assert elapsed < 60  # seconds, a generous bound: the refusal itself takes none
+    assert usage.ru_maxrss < 512 * 1024  # kilobytes: the 10 GB text was never built

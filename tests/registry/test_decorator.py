@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import time
+from typing import Any, Literal
 
 import anyio
 import pytest
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
-from toolnexus.core.spec import CostModel, Lifecycle, SafetyTier, ToolExample, ToolSpec
+from toolnexus.core.bounds import capping_output
+from toolnexus.core.call import ToolCall
+from toolnexus.core.errors import ErrorKind, ToolFailure
+from toolnexus.core.spec import CostModel, Lifecycle, Limits, SafetyTier, ToolExample, ToolSpec
 from toolnexus.registry import Registry, decorator, follow_decorated, spec_of, tool
+from toolnexus.sandbox.inprocess import InProcessRuntime
 
 
 class Total(BaseModel):
@@ -169,6 +174,61 @@ def test_async_functions_are_awaited_through_acall() -> None:
 
     assert anyio.run(call.acall, {"values": [1, 2]}) == [2, 4]
     assert not spec_of(add).callable.is_async
+
+
+def shared_list(depth: int) -> list[Any]:
+    """A list that holds one list twice, ``depth`` levels deep: small in memory, 2**depth values as JSON."""
+    value: list[Any] = [0]
+    for _ in range(depth):
+        value = [value, value]
+    return value
+
+
+@tool(register=False)
+def shared_result(depth: int) -> list[Any]:
+    """Return a list that shares its parts."""
+    return shared_list(depth)
+
+
+class Holder(BaseModel):
+    rows: list[Any]
+
+
+@tool(register=False)
+def shared_model(depth: int) -> Holder:
+    """Return a model whose field shares its parts."""
+    return Holder.model_construct(rows=shared_list(depth))
+
+
+@pytest.mark.parametrize("fn", [shared_result, shared_model], ids=["list", "model"])
+def test_a_result_that_shares_its_parts_is_refused_before_pydantic_expands_it(fn: Any) -> None:
+    call = spec_of(fn).callable
+    started = time.monotonic()
+    with pytest.raises(ToolFailure) as refused:
+        call({"depth": 60})  # 2**60 values once converted: pydantic would hang, holding the GIL
+    assert refused.value.error.kind == ErrorKind.LIMIT_EXCEEDED
+    assert refused.value.error.details == {"max_output": 16 * 2**20}
+    assert "output is over the 16777216-byte cap (as JSON)" in refused.value.error.message
+    assert time.monotonic() - started < 5
+
+
+def test_the_result_is_measured_against_the_cap_of_the_call_under_way() -> None:
+    call = spec_of(shared_result).callable
+    assert len(call({"depth": 4})) == 2  # 16 values: well within the default cap
+    with capping_output(20), pytest.raises(ToolFailure, match="over the 20-byte cap"):
+        call({"depth": 4})
+    with capping_output(None):  # no cap of ours: converted as it is
+        assert call({"depth": 4}) == shared_list(4)
+
+
+@pytest.mark.anyio
+async def test_the_in_process_runtime_refuses_a_shared_result_over_the_calls_cap() -> None:
+    spec = spec_of(shared_result)
+    limits = spec.limits.merged(Limits(max_output=1000))
+    with anyio.fail_after(30):
+        outcome = await InProcessRuntime().invoke(spec, ToolCall(tool=spec.name, arguments={"depth": 60}), limits)
+    assert outcome.error is not None and outcome.error.kind == ErrorKind.LIMIT_EXCEEDED
+    assert outcome.error.details == {"max_output": 1000}  # the call's cap reached the tool's wrapper
 
 
 @pytest.mark.parametrize(

@@ -173,8 +173,8 @@ class Budget:
         """``range(*args)``, refused over :data:`MAX_RANGE` numbers."""
         numbers = range(*args)
         if len(numbers) > MAX_RANGE:
-            raise exceeded(f"range() of {len(numbers):,} numbers is over the {MAX_RANGE:,} a "
-                           f"{self.bounds.subject} may make", max_range=MAX_RANGE)
+            raise exceeded(f"{self.bounds.subject} would build a range() of {len(numbers):,} numbers, over the "
+                           f"{MAX_RANGE:,} cap", max_range=MAX_RANGE)
         return numbers
 
 

@@ -4,6 +4,13 @@ Plain references (``steps.fetch.outputs.text``, ``inputs.region``, ``item.name``
 walk over the context with no template machinery, which keeps per-step overhead low. Anything else
 (operators, filters, functions) is compiled lazily by a sandboxed Jinja environment. GitHub Actions'
 ``&&``, ``||``, ``!`` and ``null`` are accepted and mean ``and``, ``or``, ``not`` and ``none``.
+
+Evaluation is bounded (:mod:`toolnexus.core.templating`), since it runs on the engine's event loop where
+nothing could stop it: a budget of steps (calls and filter calls), a cap on every value an expression builds
+(checked before building: ``'x' * 10**10``, ``2 ** 10**9``, ``'{:>999999999}'.format(1)``,
+``range(10**9)``…) and on its result as JSON, and a deadline; one budget covers the expressions of one
+value (a step's ``with:``, its ``if:``, the mission's ``outputs``). Past a bound, an ExpressionError says
+which, and what to do.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+
+from toolnexus.core.bounds import Bounds, Budget, json_lower_bound
+from toolnexus.core.errors import ErrorKind, ToolFailure
+from toolnexus.core.templating import SIZED_FILTER, TEXT_FILTER, BoundedEnvironment, current_budget, evaluating
 
 TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 _SIMPLE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^'\]]*'\]|\[\"[^\"\]]*\"\])*$")
@@ -32,6 +42,11 @@ _GH_OPERATORS = [
 _LITERALS = frozenset({"none", "None", "null", "true", "True", "false", "False"})
 
 STATUS_FUNCTIONS = ("always", "success", "failure", "cancelled")
+
+MAX_VALUE = 16 * 2**20  # characters or items of any value an expression builds, and of its result as JSON
+MAX_STEPS = 1_000_000  # calls and filter calls, across the expressions of one value
+EVALUATION_TIMEOUT = 2.0  # seconds, across the expressions of one value
+LIMIT_ADVICE = "compute less in one expression (a tool step can do the heavy work)"
 
 # Attributes that reach from a value into the interpreter (frames, code, the class hierarchy): the
 # sandbox refuses them at run time, and the compiler refuses them before anything runs. Names that
@@ -59,7 +74,11 @@ class ExpressionError(ValueError):
         self.hint = hint
 
 
-class _Environment(SandboxedEnvironment):
+class ExpressionLimitError(ExpressionError):
+    """An expression refused past a bound of its evaluation (steps, size, time)."""
+
+
+class _Environment(BoundedEnvironment):
     # A mapping's keys win over its methods, so `outputs.items` means the key "items".
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping) and attribute in obj:
@@ -68,6 +87,20 @@ class _Environment(SandboxedEnvironment):
 
 
 _env = _Environment(undefined=StrictUndefined)
+# The filters an expression may name (not those the bounds add around its values).
+_FILTERS = frozenset(_env.filters) - {TEXT_FILTER, SIZED_FILTER}
+
+
+def _bounds() -> Bounds:
+    # Read at each evaluation, so that a test (or an embedder) may lower a bound by setting the constant.
+    return Bounds(subject="expression", counted="calls and filter calls", verb="evaluate", advice=LIMIT_ADVICE,
+                  max_value=MAX_VALUE, max_steps=MAX_STEPS, timeout=EVALUATION_TIMEOUT)
+
+
+def _budget() -> Budget | None:
+    """The expressions' budget under way (one value's), or None."""
+    budget = current_budget()
+    return budget if budget is not None and budget.bounds.subject == "expression" else None
 
 # Functions an expression may call anywhere (Jinja's globals); `always()` & co. only in `if:`.
 GLOBAL_FUNCTIONS = frozenset(_env.globals)
@@ -222,12 +255,24 @@ class Expression:
             self._analyse(tree)
         except RecursionError as exc:  # `a and a and …` a thousand times
             raise _too_complex(self.source, exc) from None
+        if not self.refs and self.calls <= GLOBAL_FUNCTIONS:
+            self._check_constant()
+
+    def _check_constant(self) -> None:
+        """Evaluate an expression that reads nothing now, so that one past a bound (``'x' * 10**10``) is
+        refused when the mission is checked; its other errors wait for the run, as any expression's do."""
+        try:
+            self.evaluate({})
+        except ExpressionLimitError:
+            raise
+        except ExpressionError:
+            pass
 
     def _analyse(self, tree: nodes.Node) -> None:
         """Check the parsed expression's names and attributes, and find its references."""
         _check_tree(self.source, tree)
         for node in tree.find_all((nodes.Filter, nodes.Test)):
-            known = _env.filters if isinstance(node, nodes.Filter) else _env.tests
+            known = _FILTERS if isinstance(node, nodes.Filter) else _env.tests
             if node.name not in known:
                 kind = "filter" if isinstance(node, nodes.Filter) else "test"
                 close = difflib.get_close_matches(node.name, list(known), n=1)
@@ -250,11 +295,23 @@ class Expression:
             return _walk(self.path, context, self.source)
         if self._compiled is None:
             self._compiled = _compile(self.text, self.source)
+        budget = _budget()
+        if budget is None:
+            with evaluating(Budget(_bounds())) as budget:
+                return self._evaluate(self._compiled, context, budget)
+        return self._evaluate(self._compiled, context, budget)
+
+    def _evaluate(self, compiled: Callable[..., Any], context: Mapping[str, Any], budget: Budget) -> Any:
         try:
-            result = self._compiled(**context)
+            result = compiled(**context)
             if isinstance(result, Undefined):
                 result._fail_with_undefined_error()
+            _check_result(result, budget)
             return result
+        except ToolFailure as exc:  # a bound of the evaluation
+            if exc.error.kind != ErrorKind.LIMIT_EXCEEDED:
+                raise ExpressionError(f"`{self.source}` failed: {exc.error.message}") from None
+            raise _refused(f"`{_shown(self.source)}` is refused: {exc.error.message}") from None
         except UndefinedError as exc:
             raise ExpressionError(f"`{self.source}`: {exc.message}") from None
         except SecurityError as exc:
@@ -263,8 +320,23 @@ class Expression:
             raise ExpressionError(f"`{self.source}` failed: {type(exc).__name__}: {exc}") from None
 
 
+def _check_result(result: Any, budget: Budget) -> None:
+    """Refuse a result over the cap as JSON (a list that shares its parts counted out in full)."""
+    if isinstance(result, dict | list | tuple):
+        budget.within(json_lower_bound(result, budget.bounds.max_value), "a result (as JSON)")
+
+
+def _refused(message: str) -> ExpressionLimitError:
+    """A bound's refusal: its message says what to do (the engine reports the message alone)."""
+    return ExpressionLimitError(message if message.endswith(LIMIT_ADVICE) else f"{message}; {LIMIT_ADVICE}")
+
+
+def _shown(source: str) -> str:
+    return source if len(source) <= 60 else source[:57] + "..."
+
+
 def _too_complex(source: str, exc: BaseException) -> ExpressionError:
-    shown = source if len(source) <= 60 else source[:57] + "..."
+    shown = _shown(source)
     if isinstance(exc, ValueError) and "digits" in str(exc):
         return ExpressionError(f"`{shown}` holds a number with too many digits", "write at most 4,300 digits")
     return ExpressionError(f"`{shown}` is too deeply nested or too long to evaluate", "split it into simpler ones")
@@ -273,7 +345,7 @@ def _too_complex(source: str, exc: BaseException) -> ExpressionError:
 @lru_cache(maxsize=4096)
 def _compile(text: str, source: str) -> Callable[..., Any]:
     try:
-        compiled = _env.compile_expression(text, undefined_to_none=False)
+        compiled = _env.compile_bounded_expression(text)
     except TemplateSyntaxError as exc:
         raise ExpressionError(_syntax_message(source, exc), SYNTAX_HINT) from None
     except (ValueError, RecursionError, SyntaxError, MemoryError) as exc:  # Python's own compiler's bounds
@@ -329,7 +401,13 @@ class Template:
         return not self.expressions
 
     def render(self, context: Mapping[str, Any]) -> Any:
-        return self.value if not self.expressions else _render(self.value, context)
+        """The value with its expressions evaluated in ``context`` (under one budget); raises ExpressionError."""
+        if not self.expressions:
+            return self.value
+        if _budget() is not None or all(expr.path is not None for _, expr in self.expressions):
+            return _render(self.value, context)  # plain references build nothing: no budget to keep
+        with evaluating(Budget(_bounds())):
+            return _render(self.value, context)
 
 
 def _find(value: Any, path: tuple[str | int, ...], out: list[tuple[tuple[str | int, ...], Expression]]) -> None:
@@ -362,7 +440,7 @@ def _render(value: Any, context: Mapping[str, Any]) -> Any:
         match = TEMPLATE.fullmatch(value.strip())
         if match and value.strip().count("${{") == 1:
             return expression(match.group(1)).evaluate(context)
-        return TEMPLATE.sub(lambda m: _as_text(expression(m.group(1)).evaluate(context)), value)
+        return _embed(value, context)
     if isinstance(value, dict):
         return {k: _render(v, context) for k, v in value.items()}
     if isinstance(value, list):
@@ -370,7 +448,23 @@ def _render(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
-def _as_text(value: Any) -> str:
+def _embed(text: str, context: Mapping[str, Any]) -> str:
+    """``text`` with the value of each of its expressions put in its place, refused over :data:`MAX_VALUE`
+    characters before it is joined (a text may repeat a long value many times)."""
+    parts: list[str] = []
+    size = end = 0
+    for match in TEMPLATE.finditer(text):
+        parts += (text[end:match.start()], _as_text(expression(match.group(1)).evaluate(context), match.group(1)))
+        end = match.end()
+        size += len(parts[-2]) + len(parts[-1])
+        if size > MAX_VALUE:
+            raise _refused(f"the text around `{_shown(match.group(1).strip())}` would be over the "
+                           f"{MAX_VALUE:,}-character cap")
+    parts.append(text[end:])
+    return "".join(parts)
+
+
+def _as_text(value: Any, source: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -378,6 +472,8 @@ def _as_text(value: Any) -> str:
     if isinstance(value, dict | list):
         import json
 
+        if json_lower_bound(value, MAX_VALUE) > MAX_VALUE:  # measured before json.dumps writes it out
+            raise _refused(f"`{_shown(source.strip())}` is over the {MAX_VALUE:,}-character cap as text")
         return json.dumps(value, sort_keys=True)
     return str(value)
 
