@@ -410,6 +410,8 @@ def shared_list(depth: int) -> list[Any]:
         ("'x' | center(inputs.n)", "a centred text"),
         ("'x'.ljust(inputs.n)", "a padded text"),
         ("[1] | batch(inputs.n, 0) | list", "a batch or slice"),
+        ("[1] | slice(slices=inputs.n) | list", "a batch or slice"),
+        ("('x' * 9000) | replace('x', 'y' * inputs.k * 9)", "a replaced text of 81,000,000"),
         ("[1, 2] | tojson(inputs.e)", "a JSON text"),
         ("[[[0] * inputs.k] * inputs.k] * inputs.k", "a repeated value of 3,002,002,000"),
         ("inputs.shared | string", "a text of"),

@@ -58,7 +58,7 @@ def evaluating(budget: Budget) -> Iterator[Budget]:
 # it measured made a list).
 
 
-def _check_center(budget: Budget, value: Any, width: int = 80, *args: Any) -> Any:
+def _check_center(budget: Budget, value: Any, width: int = 80, *args: Any, **kwargs: Any) -> Any:
     budget.within(width if isinstance(width, int) else 0, "a centred text")
     return value
 
@@ -69,7 +69,7 @@ def _check_indent(budget: Budget, value: Any, width: int | str = 4, *args: Any, 
     return value
 
 
-def _check_replace(budget: Budget, value: Any, old: Any = "", new: Any = "", *args: Any) -> Any:
+def _check_replace(budget: Budget, value: Any, old: Any = "", new: Any = "", *args: Any, **kwargs: Any) -> Any:
     budget.within(replaced_size(str(value), str(old), str(new)), "a replaced text")
     return value
 
@@ -93,7 +93,7 @@ def _check_join(budget: Budget, value: Any, d: Any = "", *args: Any, **kwargs: A
     return items
 
 
-def _check_tojson(budget: Budget, value: Any, indent: Any = None, *args: Any) -> Any:
+def _check_tojson(budget: Budget, value: Any, indent: Any = None, *args: Any, **kwargs: Any) -> Any:
     size = json_lower_bound(value, budget.bounds.max_value)
     budget.within(size * (1 + indent) if isinstance(indent, int) and indent > 0 else size, "a JSON text")
     return value
@@ -101,6 +101,7 @@ def _check_tojson(budget: Budget, value: Any, indent: Any = None, *args: Any) ->
 
 def _check_count(budget: Budget, value: Any, count: Any = 0, *args: Any, **kwargs: Any) -> Any:
     """``batch`` and ``slice`` make lists of a length (or as many lists as) they are asked."""
+    count = kwargs.get("linecount", kwargs.get("slices", count))  # the count may be named
     budget.within(count if isinstance(count, int) else 0, "a batch or slice")
     return value
 
