@@ -46,14 +46,18 @@ def _resolve(target: str) -> Any:
 
 
 def _run_python(request: dict[str, Any]) -> Any:
-    fn = _resolve(request["target"])
-    if getattr(fn, "is_async", False):
-        import asyncio
+    from toolnexus.core.bounds import capping_output
 
-        return asyncio.run(fn.acall(request["arguments"]))
-    if hasattr(fn, "bind_arguments"):
-        return fn(request["arguments"])
-    return fn(**request["arguments"])
+    fn = _resolve(request["target"])
+    # The call's own output cap, which a @tool measures its result against before converting it.
+    with capping_output((request.get("limits") or {}).get("max_output")):
+        if getattr(fn, "is_async", False):
+            import asyncio
+
+            return asyncio.run(fn.acall(request["arguments"]))
+        if hasattr(fn, "bind_arguments"):
+            return fn(request["arguments"])
+        return fn(**request["arguments"])
 
 
 def _child_limits(limits: dict[str, Any]) -> Any:
