@@ -108,6 +108,14 @@ async def test_output_over_the_cap_is_limit_exceeded(shared: ProcessRuntime) -> 
     assert under.error is None and under.output == "x" * 500
 
 
+async def test_a_structured_result_is_measured_against_the_calls_own_cap(shared: ProcessRuntime) -> None:
+    # 20 MiB of rows: over the default 16 MiB cap, within a call's larger one, and over a small one.
+    larger = await invoke(shared, tools.rows, Limits(max_output="32MiB"), count=20, width=2**20)
+    assert larger.error is None and len(larger.output) == 20, larger.error
+    small = await invoke(shared, tools.rows, Limits(max_output=1000), count=20, width=100)
+    assert small.error is not None and small.error.kind == ErrorKind.LIMIT_EXCEEDED, small.error
+
+
 async def test_the_environment_is_scrubbed(runtime: ProcessRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOOLNEXUS_TEST_SECRET", "hunter2")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter3")

@@ -87,3 +87,9 @@ def fail(kind: str = "") -> None:
     if kind:
         raise ToolFailure("structured failure", kind=ErrorKind(kind), retryable=True, details={"k": 1})
     raise KeyError("missing")
+
+
+@tool(name="sb.rows", register=False)
+def rows(count: int, width: int) -> list:
+    """``count`` rows, each a list of one string of ``width`` characters (a result that holds containers)."""
+    return [["x" * width] for _ in range(count)]
