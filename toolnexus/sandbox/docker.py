@@ -47,6 +47,7 @@ from toolnexus.core.spec import PYTHON_EXEC_TARGET, Limits, ToolSpec, is_python_
 from toolnexus.sandbox.images import DEFAULT_IMAGE, LABEL_WORKER, TOOL_UID
 from toolnexus.sandbox.limits import DEFAULT_TIMEOUT, within_default_timeout
 from toolnexus.sandbox.protocol import read_frame, write_frame
+from toolnexus.store.owner import pid_exists
 
 LABEL_MANAGED = "toolnexus.managed"
 LABEL_OWNER = "toolnexus.owner"
@@ -814,19 +815,10 @@ def sweep_orphans(api: Any) -> int:
     removed = 0
     for info in managed_containers(api):
         owner_host, _, pid = str((info.get("Labels") or {}).get(LABEL_OWNER, "")).rpartition(":")
-        if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+        if owner_host != host or not pid.isdigit() or pid_exists(int(pid)):
             continue
         with contextlib.suppress(Exception):
             api.remove_container(info["Id"], force=True)
             removed += 1
     return removed
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
