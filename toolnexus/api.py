@@ -275,7 +275,8 @@ def _process_isolation(settings: Settings) -> ProcessIsolation:
     sandbox = settings.sandbox
     return ProcessIsolation(namespaces=sandbox.namespaces, network=sandbox.network, pids_max=sandbox.pids_max,
                             memory=sandbox.memory, timeout=sandbox.timeout, user=sandbox.user,
-                            readable=sandbox.read_paths, hidden=[str(settings.state_path())])
+                            readable=sandbox.read_paths, hidden=[str(settings.state_path())],
+                            read_only=[str(settings.workspace_path() / p) for p in settings.tools.paths])
 
 
 def _docker_caps(sandbox: SandboxSettings) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from toolnexus.core.units import Duration, Size
 from toolnexus.core.yamlpos import DEFAULT_LIMITS, YamlLimits
 from toolnexus.registry.toolsets import Toolset
 from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT
+from toolnexus.sandbox.trust import UntrustedFile, check_trusted
 
 ENV_PREFIX = "TOOLNEXUS_"
 
@@ -288,6 +289,10 @@ def config_file(workspace: Path) -> tuple[Path, dict[str, Any]] | None:
         path = workspace / name
         if not path.is_file():
             continue
+        try:
+            check_trusted(path)
+        except UntrustedFile as exc:
+            raise DiagnosticError([Diagnostic(message=str(exc), file=str(path))]) from None
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:

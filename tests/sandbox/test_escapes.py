@@ -311,6 +311,24 @@ async def test_toolnexus_state_in_the_workspace_is_out_of_reach(sandbox: Sandbox
     assert not (state / "audit.log").exists()
 
 
+async def test_what_the_host_trusts_in_the_workspace_cannot_be_rewritten(sandbox: Sandbox) -> None:
+    # The configuration, tool manifests and the repository are read by the next (unsandboxed) run.
+    (sandbox.workspace / "toolnexus.toml").write_text("[shell]\nallow = ['echo']\n")
+    (sandbox.workspace / "tools").mkdir()
+    (sandbox.workspace / "tools" / "mine.tools.yaml").write_text("tools: []\n")
+    (sandbox.workspace / ".git").mkdir()
+    (sandbox.workspace / ".git" / "config").write_text("[core]\n")
+    targets = ["toolnexus.toml", "tools/mine.tools.yaml", "tools/planted.tools.yaml", ".git/config",
+               ".git/hooks-planted"]
+    found = await sandbox.probe("result = {p: attempt(lambda p=p: write(p)) for p in inputs['targets']}",
+                                targets=targets)
+    if sandbox.name == "process":  # the others do not see the workspace at all: their writes land in scratch
+        assert all(refused(outcome) for outcome in found.values()), found
+    assert (sandbox.workspace / "toolnexus.toml").read_text() == "[shell]\nallow = ['echo']\n"
+    assert not (sandbox.workspace / "tools" / "planted.tools.yaml").exists()
+    assert (sandbox.workspace / ".git" / "config").read_text() == "[core]\n"
+
+
 def test_the_probes_are_refused_by_the_sandbox_not_by_the_probe() -> None:
     # The control: run unconfined, the same reads and writes succeed, so a refusal above is the sandbox's.
     script = PRELUDE + textwrap.dedent("""

@@ -11,6 +11,7 @@ from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.spec import CostModel, Lifecycle, Limits, Mount, SafetyTier, ToolEntry, ToolExample, ToolSpec
 from toolnexus.core.yamlpos import load_yaml, validation_diagnostics
 from toolnexus.registry.versions import parse_version
+from toolnexus.sandbox.trust import UntrustedFile, check_trusted
 
 MANIFEST_SUFFIXES = (".tools.yaml", ".tools.yml")
 
@@ -109,6 +110,10 @@ def _fields(path: tuple[Any, ...]) -> list[str]:
 def load_manifest(path: str | Path) -> list[ToolSpec]:
     """The tools a manifest file declares; problems raise a DiagnosticError with positions."""
     path = Path(path)
+    try:
+        check_trusted(path)
+    except UntrustedFile as exc:
+        raise DiagnosticError([Diagnostic(message=str(exc), file=str(path))]) from None
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -31,6 +31,9 @@ from toolnexus.sandbox.cgroups import cgroup_available, cgroups_writable
 
 NOBODY = 65534
 STATE_DIR = ".toolnexus"  # toolnexus's state folder in a workspace (settings' default state path)
+# What the host reads from a workspace and trusts (configuration, the default tool manifest folder, the
+# repository whose hooks git runs): shown read-only inside the sandbox.
+TRUSTED_FILES = ("toolnexus.toml", "pyproject.toml", "tools", ".git", ".mcp.json")
 # Programs and libraries every sandboxed process may run and load.
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _SBIN = "/usr/bin:/bin:/usr/sbin:/sbin"
@@ -179,6 +182,9 @@ class SandboxView:
     programs: list[str] | None = None
     # Folders inside the workspace the sandbox shows empty and read-only (besides toolnexus's state).
     hidden: list[str] = field(default_factory=list)
+    # Existing paths inside the workspace the sandbox shows read-only: what the host trusts (configuration,
+    # tool manifests, the repository), which a tool must not rewrite for the next unsandboxed run.
+    read_only: list[str] = field(default_factory=list)
 
     def _binds(self) -> list[str]:
         mounts = _Mounts()
@@ -193,6 +199,10 @@ class SandboxView:
                 mounts.add("--ro-bind", path, path)
         for folder in workspaces:
             mounts.add("--bind", folder, folder)
+        trusted = [os.path.join(self.workspace, name) for name in TRUSTED_FILES]
+        for path in dict.fromkeys([*trusted, *self.read_only]):
+            if os.path.lexists(path) and not os.path.islink(path) and _inside(path, self.workspace):
+                mounts.argv += ["--ro-bind", path, path]
         for path in self._hidden():
             # toolnexus's own state (runs, audit, tracking) is not the tool's to read or rewrite.
             mounts.argv += ["--perms", "0555", "--tmpfs", path, "--remount-ro", path]
@@ -226,18 +236,18 @@ class SandboxView:
     def _hidden(self) -> list[str]:
         return [p for p in [os.path.join(self.workspace, STATE_DIR), *self.hidden] if os.path.isdir(p)]
 
-    def argv(self, command: list[str], *, drop_in_child: bool = False, cwd: str | None = None) -> list[str]:
-        """``command`` run inside this view. With ``drop_in_child`` the command switches to the sandbox
-        user itself (our worker does, from ``TOOLNEXUS_SANDBOX_USER``); otherwise, as root, ``setpriv``
-        (or Python) does it before ``command`` starts."""
+    def argv(self, command: list[str], *, cwd: str | None = None) -> list[str]:
+        """``command`` run inside this view, as the sandbox user from its very first instruction."""
         path = bwrap_path()
         if path is None:
             raise RuntimeError("bubblewrap is not available")
         argv = [path]
         if self.user.switch:
-            # We are root: no user namespace (it would map the sandbox onto root); the switch to the
-            # unprivileged user happens inside, with only the capabilities it needs, which it then loses.
-            argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            # We are root: no user namespace (it would map the sandbox onto root). bubblewrap keeps every
+            # capability of root unless told otherwise: drop them all, keep only what switching to the
+            # unprivileged user takes, and switch before anything of the command runs.
+            argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                     "--cap-add", "CAP_SETPCAP"]
         else:
             argv += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
         # No --die-with-parent: its signal follows the *thread* that started us, and workers are started
@@ -247,9 +257,8 @@ class SandboxView:
         if not self.network:
             argv.append("--unshare-net")
         argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", *self._binds(),
-                 "--chdir", cwd or self.workspace]
-        argv.append("--")
-        if self.user.switch and not drop_in_child:
+                 "--chdir", cwd or self.workspace, "--"]
+        if self.user.switch:
             command = [*switch_user_argv(self.user), *command]
         return [*argv, *command]
 
@@ -279,14 +288,8 @@ def switch_user_argv(user: SandboxUser) -> list[str]:
                 "--bounding-set=-all", "--"]
     code = ("import os,sys;os.setgroups([]);os.setresgid(*[int(sys.argv[2])]*3);os.setresuid(*[int(sys.argv[1])]*3);"
             "os.execvp(sys.argv[3],sys.argv[3:])")
-    return [os.path.realpath(sys.executable), "-S", "-c", code, str(user.uid), str(user.gid)]
-
-
-def become(uid: int, gid: int) -> None:
-    """Switch this process to ``uid``/``gid`` for good (no groups; as a non-root uid it keeps no capability)."""
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    # -I -S: nothing of the workspace, the environment or site-packages is imported while still root.
+    return [os.path.realpath(sys.executable), "-I", "-S", "-c", code, str(user.uid), str(user.gid)]
 
 
 def isolation_report(sandbox_user: str | None = None) -> dict[str, object]:

@@ -57,6 +57,8 @@ class ProcessIsolation(BaseModel):
     readable: list[str] = Field(default_factory=list, description="more host folders workers may read")
     hidden: list[str] = Field(default_factory=list, description="folders in the workspace workers see empty "
                               "(toolnexus's state folder always)")
+    read_only: list[str] = Field(default_factory=list, description="paths in the workspace workers see "
+                                 "read-only (the configuration, tools/ and .git always)")
 
     def use_namespaces(self) -> bool:
         if self.namespaces is False:
@@ -77,7 +79,7 @@ class ProcessIsolation(BaseModel):
                           f"{', '.join(unreadable)}: make it readable to all (chmod o+rx), or set [sandbox] user "
                           "to a user that can read it")
         return SandboxView(workspace, network=self.network, readable=list(self.readable), user=user,
-                           hidden=list(self.hidden))
+                           hidden=list(self.hidden), read_only=list(self.read_only))
 
 
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
@@ -92,6 +94,15 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
+
+
+def _import_path(workspace: str) -> list[str]:
+    """Our import path for a worker, with the folders in the workspace (which tools may write) last, so
+    that nothing a tool wrote there can stand in for our own modules or the libraries'."""
+    entries = [p for p in dict.fromkeys(sys.path) if p and os.path.isdir(p)]
+    inside = [p for p in entries if os.path.realpath(p) == workspace or
+              os.path.realpath(p).startswith(workspace.rstrip("/") + "/")]
+    return [p for p in entries if p not in inside] + inside
 
 
 class WorkerDied(Exception):
@@ -115,19 +126,17 @@ class Worker:
         # the tool then gets a MemoryError it can handle instead of a kill).
         rlimit_memory = memory if memory and (cgroup_memory is None or memory != isolation.memory) else None
         env = scrubbed_env({
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)),
+            "PYTHONPATH": os.pathsep.join(_import_path(workspace)),
             "TOOLNEXUS_WORKER_LIMITS": json.dumps({"memory": rlimit_memory, "open_files": open_files}),
         })
-        argv = [sys.executable, "-m", "toolnexus.sandbox.worker"]
+        # -P: the working folder (the workspace, which tools write) is not put first on the import path.
+        argv = [sys.executable, "-P", "-m", "toolnexus.sandbox.worker"]
         view = isolation.view(workspace)
         if view is not None:
             env["HOME"] = "/tmp"
             if view.user.switch:
-                # We are root: the worker switches to the unprivileged user first thing, and that user
-                # needs to write the workspace it does not own.
-                grant_workspace(workspace, view.user.uid)
-                env["TOOLNEXUS_SANDBOX_USER"] = f"{view.user.uid}:{view.user.gid}"
-            argv = view.argv(argv, drop_in_child=True)
+                grant_workspace(workspace, view.user.uid)  # the unprivileged user writes the workspace
+            argv = view.argv(argv)
         self.cgroup = WorkerCgroup.create(isolation.pids_max, cgroup_memory) if (
             isolation.pids_max or cgroup_memory) else None
         if self.cgroup is not None:

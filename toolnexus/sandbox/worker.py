@@ -237,19 +237,7 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="toolnexus-parent-watch", daemon=True).start()
 
 
-def _become_sandbox_user() -> None:
-    """Started as root inside the sandbox (the parent is root): switch to the unprivileged user for good,
-    before any tool code runs. bubblewrap set no_new_privs, so nothing can switch back."""
-    wanted = os.environ.pop("TOOLNEXUS_SANDBOX_USER", None)
-    if wanted:
-        uid, gid = (int(part) for part in wanted.split(":"))
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
-
-
 def main() -> None:
-    _become_sandbox_user()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     _die_with_parent()
     _apply_hard_limits(json.loads(os.environ.pop("TOOLNEXUS_WORKER_LIMITS", "{}")))

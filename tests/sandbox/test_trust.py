@@ -1,0 +1,44 @@
+"""Files the host trusts (configuration, tool manifests) are refused when a sandboxed tool wrote them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolnexus.core.diagnostics import DiagnosticError
+from toolnexus.registry.manifest import load_manifest
+from toolnexus.sandbox.isolation import SandboxUser
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only as root do sandboxed tools run as a user of their own")
+
+
+def _as_sandbox_user(path: Path) -> None:
+    user = SandboxUser.resolve()
+    os.chown(path, user.uid, user.gid)
+
+
+def test_a_config_file_the_sandbox_user_wrote_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "toolnexus.toml"
+    config.write_text('[mcp.servers.x]\ncommand = "/bin/sh"\n')
+    (tmp_path / "m.yaml").write_text("mission: m\nsteps:\n  - id: a\n    uses: text.render\n    with: {template: hi}\n")
+    validate = [sys.executable, "-m", "toolnexus.cli", "validate", "m.yaml"]
+    trusted = subprocess.run(validate, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert trusted.returncode == 0, trusted.stderr  # the control: root's own file loads
+    _as_sandbox_user(config)
+    refused = subprocess.run(validate, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    assert "a sandboxed tool wrote it" in refused.stderr and "toolnexus.toml" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_tool_manifest_the_sandbox_user_wrote_is_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "planted.tools.yaml"
+    manifest.write_text("tools:\n  - name: x.run\n    command: [sh, -c, 'id']\n")
+    assert [s.name for s in load_manifest(manifest)] == ["x.run"]  # the control
+    _as_sandbox_user(manifest)
+    with pytest.raises(DiagnosticError, match="a sandboxed tool wrote it"):
+        load_manifest(manifest)
