@@ -147,3 +147,56 @@ def test_symlinks_pointing_outside_are_denied_and_not_listed(in_workspace):
         # A link that stays inside is an ordinary file; links that leave are left out of listings.
         assert read({"path": "alias.txt"})["text"] == "ok"
         assert listing({"recursive": True})["files"] == ["alias.txt", "inside.txt"]
+
+
+# -- a folder swapped for a link between the check and the open (as a sandboxed tool could race it) ----
+
+
+def _swap_after_check(monkeypatch, ws, folder: str, outside):
+    """Make the path check pass on the real folder, then swap the folder for a link to ``outside``."""
+    import toolnexus.builtins.files as files
+
+    checked = files.resolve_in_workspace
+
+    def check_then_swap(path, root=None):
+        resolved = checked(path, root)
+        (ws / folder).rename(ws / f"{folder}.moved")
+        (ws / folder).symlink_to(outside)
+        return resolved
+
+    monkeypatch.setattr(files, "resolve_in_workspace", check_then_swap)
+
+
+def test_write_does_not_follow_a_folder_swapped_for_a_link(in_workspace, tmp_path, monkeypatch):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    with in_workspace() as ws:
+        (ws / "d").mkdir()
+        _swap_after_check(monkeypatch, ws, "d", outside)
+        with pytest.raises(ToolFailure) as failure:
+            write({"path": "d/pwn.txt", "content": "escaped"})
+    assert failure.value.error.kind is ErrorKind.DENIED
+    assert list(outside.iterdir()) == []
+
+
+def test_read_does_not_follow_a_folder_swapped_for_a_link(in_workspace, tmp_path, monkeypatch):
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("host secret")
+    with in_workspace() as ws:
+        (ws / "d").mkdir()
+        (ws / "d" / "secret.txt").write_text("workspace file")
+        _swap_after_check(monkeypatch, ws, "d", outside)
+        with pytest.raises(ToolFailure) as failure:
+            read({"path": "d/secret.txt"})
+    assert failure.value.error.kind is ErrorKind.DENIED
+    assert "host secret" not in str(failure.value.error)
+
+
+def test_a_pipe_is_refused_at_once_not_waited_on(in_workspace):
+    with in_workspace() as ws:
+        os.mkfifo(ws / "pipe")
+        with pytest.raises(ToolFailure) as failure:
+            read({"path": "pipe"})  # with a blocking open this would wait for a writer forever
+    assert failure.value.error.kind is ErrorKind.INVALID_ARGUMENTS
+    assert "not a regular file" in failure.value.error.message

@@ -5,13 +5,20 @@ from __future__ import annotations
 import codecs
 import fnmatch
 import os
+import stat
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from toolnexus.builtins.workspace import relative_to_workspace, resolve_in_workspace, workspace_root
+from toolnexus.builtins.workspace import (
+    moved_away,
+    open_beneath,
+    relative_to_workspace,
+    resolve_in_workspace,
+    workspace_root,
+)
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
 
@@ -79,12 +86,19 @@ def read_file(path: str, encoding: str = "utf-8",
         raise ToolFailure(f"{path!r} is a folder, not a file; use files.list to see what it holds",
                           kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path})
     try:
-        with target.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+        # Non-blocking: a FIFO the tool made would otherwise hold the call until a writer comes.
+        fd = open_beneath(root, target, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise _missing(path) from None
     except PermissionError as exc:
         raise _denied(path, exc) from None
+    except (NotADirectoryError, OSError) as exc:
+        raise moved_away(path, exc) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ToolFailure(f"{path!r} is not a regular file (a pipe, socket or device); files.read reads files",
+                              kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path})
+        data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ToolFailure(f"{path!r} is larger than max_bytes={max_bytes}; raise max_bytes to read it",
                           kind=ErrorKind.LIMIT_EXCEEDED, details={"path": path, "max_bytes": max_bytes})
@@ -125,17 +139,18 @@ def write_file(path: str, content: str, append: bool = False, make_dirs: bool = 
     except UnicodeEncodeError as exc:
         raise ToolFailure(f"the content cannot be written as {encoding}: {exc.reason}",
                           kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path}) from None
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
     try:
-        if make_dirs:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("ab" if append else "wb") as handle:
+        with os.fdopen(open_beneath(root, target, flags, make_dirs=make_dirs), "wb") as handle:
             handle.write(data)
     except FileNotFoundError:
         parent = relative_to_workspace(target.parent, root)
         raise ToolFailure(f"folder {parent!r} does not exist; pass make_dirs=true to create it",
                           kind=ErrorKind.NOT_FOUND, details={"path": path}) from None
-    except (PermissionError, NotADirectoryError) as exc:
+    except PermissionError as exc:
         raise _denied(path, exc) from None
+    except (NotADirectoryError, OSError) as exc:
+        raise moved_away(path, exc) from None
     return {"path": relative_to_workspace(target, root), "bytes": len(data)}
 
 
