@@ -73,7 +73,7 @@ class SandboxSettings(BaseModel):
     timeout: Duration = Field(DEFAULT_TIMEOUT, description="default time limit of a sandboxed call (process, "
                               "wasm, docker) whose tool sets none, e.g. \"10m\"")
     user: str | None = Field(None, description="when toolnexus runs as root: the unprivileged user (name or "
-                             "uid) sandboxed processes run as; default nobody")
+                             "uid) sandboxed processes run as; default a uid of the workspace's own")
     read_paths: list[str] = Field(default_factory=list, description="more host folders sandboxed processes "
                                   "may read (the interpreter, its libraries and the workspace are always there)")
     docker_image: str = Field("toolnexus/python:3.11", description="image for python.exec and command tools "

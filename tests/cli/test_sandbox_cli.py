@@ -11,7 +11,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 from tests.sandbox import docker_engine as engine
 from tests.sandbox.docker_engine import DockerEngine
 from toolnexus.sandbox.images import LABEL_CONTENT, TOOL_UID, WORKER_PATH, image_key
+from toolnexus.sandbox.isolation import workspace_uid
 
 docker_engine = engine.docker_engine  # the shared session fixture: a real engine and the base image
 
@@ -83,8 +83,8 @@ def test_the_doctor_reports_what_this_machine_offers(workspace: Path) -> None:
     assert report["pids_cgroup"] is cgroup_can_cap("pids")
     assert report["memory_cgroup"] is cgroup_can_cap("memory")
     assert report["wasmtime"] is (importlib.util.find_spec("wasmtime") is not None)
-    # Root drops to `nobody`; anyone else runs the sandbox as themselves (a user namespace maps it).
-    expected_uid = pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.geteuid()
+    # Root drops to the workspace's own uid; anyone else runs the sandbox as themselves (a user namespace).
+    expected_uid = workspace_uid(str(workspace)) if os.geteuid() == 0 else os.geteuid()
     assert str(report["sandbox_user"]).startswith(f"{expected_uid}:")
 
 

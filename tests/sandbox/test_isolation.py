@@ -1,9 +1,12 @@
 """OS isolation of the process runtime: a pids cgroup against fork bombs, and bubblewrap namespaces
-(no network, read-only system, private /tmp, uid nobody) where this machine has them."""
+(no network, read-only system, private /tmp, an unprivileged uid) where this machine has them."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +17,7 @@ import pytest
 from tests.sandbox import isolation_tools
 from toolnexus import Limits, ToolCall, ToolContext
 from toolnexus.registry import spec_of
-from toolnexus.sandbox.isolation import bwrap_path, cgroups_writable
+from toolnexus.sandbox.isolation import bwrap_path, cgroups_writable, workspace_uid
 from toolnexus.sandbox.process import ProcessIsolation, ProcessRuntime
 
 pytestmark = pytest.mark.anyio
@@ -63,7 +66,9 @@ async def test_namespaces_cut_network_hide_tmp_and_protect_the_system(namespaced
         server.listen()
         result = await invoke(namespaced, isolation_tools.probe, host_file=host_file.name,
                               port=server.getsockname()[1])
-    assert result["uid"] == 65534
+    # Inside a user namespace (we are not root) the sandbox is `nobody`; as root it is the workspace's own uid.
+    expected = workspace_uid(str(tmp_path)) if os.geteuid() == 0 else 65534
+    assert result["uid"] == expected
     assert result["network"].startswith("OSError") or "unreachable" in result["network"].lower() or \
         "refused" in result["network"].lower()
     assert result["network"] != "reached"
@@ -81,3 +86,33 @@ async def test_without_namespaces_the_same_probe_reaches_the_host(capped: Proces
         result = await invoke(capped, isolation_tools.probe, host_file=host_file.name, port=server.getsockname()[1])
     assert result["network"] == "reached"
     assert result["sees_host_file"] is True
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root do sandboxes run as users of their own")
+async def test_each_workspace_has_a_sandbox_user_of_its_own() -> None:
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        base.chmod(0o755)  # walkable by anyone: only the workspaces' own permissions decide
+        first, second = base / "first", base / "second"
+        first.mkdir(mode=0o700)
+        second.mkdir(mode=0o700)
+        assert workspace_uid(str(first)) != workspace_uid(str(second))
+        runtime = ProcessRuntime(ToolContext(workspace=str(first)), max_workers=1,
+                                 isolation=ProcessIsolation(namespaces=True))
+        try:
+            await invoke(runtime, isolation_tools.probe, host_file="/nonexistent", port=1)
+        finally:
+            runtime.close()
+        own = workspace_uid(str(first))
+        assert (first / "probe.txt").stat().st_uid == own
+
+        def touch_as(uid: int, name: str) -> bool:
+            done = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "touch",
+                                   str(first / name)], capture_output=True, check=False)
+            return done.returncode == 0 and (first / name).exists()
+
+        # Opened to its own sandbox user (the control), not to `nobody`, which other services run as.
+        assert touch_as(own, "from-own")
+        assert not touch_as(65534, "from-nobody")
+    finally:
+        shutil.rmtree(base)

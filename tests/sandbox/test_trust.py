@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only as root do sandb
 
 
 def _as_sandbox_user(path: Path) -> None:
-    user = SandboxUser.resolve()
+    user = SandboxUser.resolve(workspace=str(path.parent))  # the uid this workspace's tools run as
     os.chown(path, user.uid, user.gid)
 
 

@@ -73,7 +73,7 @@ def sandboxed(argv: list[str], workspace: Path, workdir: Path, allow: list[str])
         raise ToolFailure("shell.run needs a sandbox, and bubblewrap is not available here (install the "
                           "`bubblewrap` package; `toolnexus sandbox doctor` shows what is missing)",
                           kind=ErrorKind.DENIED)
-    user = SandboxUser.resolve(current_context().sandbox_user)
+    user = SandboxUser.resolve(current_context().sandbox_user, str(workspace))
     if user.switch:
         grant_workspace(workspace, user.uid)
     # Only the allowed programs are there to run: no flag of one can start a program that is not allowed.

@@ -28,8 +28,9 @@ def sandbox_doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     from toolnexus.config import load_settings
     from toolnexus.sandbox.isolation import isolation_report
 
-    sandbox = load_settings().settings.sandbox
-    report: dict[str, Any] = dict(isolation_report(sandbox.user))
+    settings = load_settings().settings
+    sandbox = settings.sandbox
+    report: dict[str, Any] = dict(isolation_report(sandbox.user, str(settings.workspace_path())))
     try:
         import wasmtime  # noqa: F401
 

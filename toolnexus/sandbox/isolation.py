@@ -18,6 +18,7 @@ Where bubblewrap is missing, processes run with resource limits and a scrubbed e
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import pwd
 import shutil
@@ -30,6 +31,8 @@ from pathlib import Path
 from toolnexus.sandbox.cgroups import cgroup_available, cgroups_writable
 
 NOBODY = 65534
+# The uids of workspaces' sandboxes (as root): high, below 2**31 (some programs keep uids signed).
+WORKSPACE_UIDS = range(2_000_000_000, 2_100_000_000)
 STATE_DIR = ".toolnexus"  # toolnexus's state folder in a workspace (settings' default state path)
 # What the host reads from a workspace and trusts (configuration, the default tool manifest folder, the
 # repository whose hooks git runs): shown read-only inside the sandbox.
@@ -75,23 +78,50 @@ class SandboxUser:
     switch: bool
 
     @classmethod
-    def resolve(cls, user: str | int | None = None) -> SandboxUser:
-        """The sandbox user for ``user`` (a name or a uid; ``nobody`` when None)."""
+    def resolve(cls, user: str | int | None = None, workspace: str | None = None) -> SandboxUser:
+        """The sandbox user for ``user`` (a name or a uid). When None: a uid of the workspace's own (so
+        two workspaces' tools, or any other process running as ``nobody``, cannot reach each other's
+        files or keyrings), or ``nobody`` when no workspace is named."""
         if os.geteuid() != 0:
             return cls(os.geteuid(), os.getegid(), switch=False)
-        wanted = "nobody" if user is None else user
+        if user is None:
+            uid = workspace_uid(workspace) if workspace is not None else NOBODY
+            return cls(uid, uid, switch=True)
         try:
-            entry = pwd.getpwuid(int(wanted)) if str(wanted).isdigit() else pwd.getpwnam(str(wanted))
+            entry = pwd.getpwuid(int(user)) if str(user).isdigit() else pwd.getpwnam(str(user))
         except KeyError:
-            if str(wanted).isdigit():
-                return cls(int(wanted), int(wanted), switch=True)
-            if wanted == "nobody":
+            if str(user).isdigit():
+                return cls(int(user), int(user), switch=True)
+            if user == "nobody":
                 return cls(NOBODY, NOBODY, switch=True)
-            raise ValueError(f"sandbox user {wanted!r} does not exist on this host (set [sandbox] user to a "
+            raise ValueError(f"sandbox user {user!r} does not exist on this host (set [sandbox] user to a "
                              "user name or uid)") from None
         if entry.pw_uid == 0:
             raise ValueError("the sandbox user must not be root (set [sandbox] user to an unprivileged user)")
         return cls(entry.pw_uid, entry.pw_gid, switch=True)
+
+
+def workspace_uid(workspace: str) -> int:
+    """The uid (and gid) sandboxed tools of ``workspace`` run as when we are root: derived from its path,
+    in a range no account uses (one that exists is skipped)."""
+    digest = int.from_bytes(hashlib.sha256(os.path.realpath(workspace).encode()).digest()[:8], "big")
+    uid = WORKSPACE_UIDS.start + digest % len(WORKSPACE_UIDS)
+    while _account_exists(uid):
+        uid = WORKSPACE_UIDS.start + (uid + 1 - WORKSPACE_UIDS.start) % len(WORKSPACE_UIDS)
+    return uid
+
+
+def _account_exists(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+def is_sandbox_uid(uid: int) -> bool:
+    """Whether ``uid`` is one sandboxed tools run as by default (a workspace's own, or ``nobody``)."""
+    return uid in WORKSPACE_UIDS or uid == NOBODY
 
 
 def python_paths() -> list[str]:
@@ -176,7 +206,7 @@ class SandboxView:
     network: bool = False
     writable: list[str] = field(default_factory=list)
     readable: list[str] = field(default_factory=list)
-    user: SandboxUser = field(default_factory=SandboxUser.resolve)
+    user: SandboxUser | None = None  # None: the workspace's own (see SandboxUser.resolve)
     # None: every program of the system. A list: only these programs (absolute paths) can be run, so a
     # program's flags that start another (``sort --compress-program=sh``) find nothing to start.
     programs: list[str] | None = None
@@ -185,6 +215,15 @@ class SandboxView:
     # Existing paths inside the workspace the sandbox shows read-only: what the host trusts (configuration,
     # tool manifests, the repository), which a tool must not rewrite for the next unsandboxed run.
     read_only: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.user is None:
+            self.user = SandboxUser.resolve(workspace=self.workspace)
+
+    @property
+    def _user(self) -> SandboxUser:
+        assert self.user is not None  # set in __post_init__
+        return self.user
 
     def _binds(self) -> list[str]:
         mounts = _Mounts()
@@ -223,14 +262,14 @@ class SandboxView:
         if self.programs is None:
             return
         programs = list(self.programs)
-        if self.user.switch:
-            programs.append(switch_user_argv(self.user)[0])  # what switches to the sandbox user must be there
+        if self._user.switch:
+            programs.append(switch_user_argv(self._user)[0])  # what switches to the sandbox user must be there
         for program in programs:
             mounts.add("--ro-bind", os.path.realpath(program), program)
 
     def _libraries(self) -> list[str]:
         # A view limited to some programs has no interpreter to run (unless it is our fallback switcher).
-        wants_python = self.programs is None or (self.user.switch and shutil.which("setpriv", path=_SBIN) is None)
+        wants_python = self.programs is None or (self._user.switch and shutil.which("setpriv", path=_SBIN) is None)
         return _outermost([*(python_paths() if wants_python else []), *self.readable])
 
     def _hidden(self) -> list[str]:
@@ -242,7 +281,7 @@ class SandboxView:
         if path is None:
             raise RuntimeError("bubblewrap is not available")
         argv = [path]
-        if self.user.switch:
+        if self._user.switch:
             # We are root: no user namespace (it would map the sandbox onto root). bubblewrap keeps every
             # capability of root unless told otherwise: drop them all, keep only what switching to the
             # unprivileged user takes, and switch before anything of the command runs.
@@ -258,8 +297,8 @@ class SandboxView:
             argv.append("--unshare-net")
         argv += ["--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", *self._binds(),
                  "--chdir", cwd or self.workspace, "--"]
-        if self.user.switch:
-            command = [*switch_user_argv(self.user), *command]
+        if self._user.switch:
+            command = [*switch_user_argv(self._user), *command]
         return [*argv, *command]
 
 
@@ -292,12 +331,12 @@ def switch_user_argv(user: SandboxUser) -> list[str]:
     return [os.path.realpath(sys.executable), "-I", "-S", "-c", code, str(user.uid), str(user.gid)]
 
 
-def isolation_report(sandbox_user: str | None = None) -> dict[str, object]:
+def isolation_report(sandbox_user: str | None = None, workspace: str | None = None) -> dict[str, object]:
     """What this machine offers the process runtime, for `toolnexus sandbox doctor` and tests."""
     report: dict[str, object] = {"bubblewrap": bwrap_path() is not None, "pids_cgroup": cgroups_writable(),
                                  "memory_cgroup": cgroup_available("memory")}
     try:
-        user = SandboxUser.resolve(sandbox_user)
+        user = SandboxUser.resolve(sandbox_user, workspace)
     except ValueError as exc:
         report["sandbox_user"] = str(exc)
         return report

@@ -53,7 +53,7 @@ class ProcessIsolation(BaseModel):
                                "for calls whose limits set none (a memory cgroup, else an address-space limit)")
     timeout: float | None = Field(None, description="default time limit of a call whose limits set none, seconds")
     user: str | int | None = Field(None, description="when we run as root: the unprivileged user sandboxed "
-                                   "workers run as (default nobody)")
+                                   "workers run as (default: a uid of the workspace's own)")
     readable: list[str] = Field(default_factory=list, description="more host folders workers may read")
     hidden: list[str] = Field(default_factory=list, description="folders in the workspace workers see empty "
                               "(toolnexus's state folder always)")
@@ -72,7 +72,7 @@ class ProcessIsolation(BaseModel):
         """The sandbox workers run in, or None when they run without namespaces."""
         if not self.use_namespaces():
             return None
-        user = SandboxUser.resolve(self.user)
+        user = SandboxUser.resolve(self.user, workspace)
         unreadable = unreadable_python_paths(user, workspace)
         if unreadable:
             raise OSError(f"the sandbox user (uid {user.uid}) cannot read the Python environment at "
@@ -134,8 +134,9 @@ class Worker:
         view = isolation.view(workspace)
         if view is not None:
             env["HOME"] = "/tmp"
-            if view.user.switch:
-                grant_workspace(workspace, view.user.uid)  # the unprivileged user writes the workspace
+            user = view.user
+            if user is not None and user.switch:
+                grant_workspace(workspace, user.uid)  # the unprivileged user writes the workspace
             argv = view.argv(argv)
         self.cgroup = WorkerCgroup.create(isolation.pids_max, cgroup_memory) if (
             isolation.pids_max or cgroup_memory) else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from toolnexus.sandbox.isolation import TRUSTED_FILES, SandboxUser
+from toolnexus.sandbox.isolation import TRUSTED_FILES, SandboxUser, is_sandbox_uid
 
 __all__ = ["TRUSTED_FILES", "UntrustedFile", "check_trusted"]
 
@@ -28,12 +28,12 @@ def check_trusted(path: str | Path, user: str | None = None) -> None:
     if os.geteuid() != 0:
         return
     try:
-        sandbox = SandboxUser.resolve(user)
         owner = os.stat(path).st_uid
+        configured = SandboxUser.resolve(user).uid if user is not None else None
     except (OSError, ValueError):
         return
-    if sandbox.switch and owner == sandbox.uid:
+    if is_sandbox_uid(owner) or owner == configured:
         raise UntrustedFile(
-            f"{path} belongs to the sandbox's user (uid {owner}): a sandboxed tool wrote it, so toolnexus does "
+            f"{path} belongs to a sandbox's user (uid {owner}): a sandboxed tool wrote it, so toolnexus does "
             f"not load it. Check its content, then `chown root {path}` to trust it.")
 
