@@ -50,3 +50,11 @@ def probe(host_file: str, port: int) -> dict:
     target.write_text("written")
     result["workspace_write"] = target.read_text()
     return result
+
+
+@tool(name="iso.daemon", register=False)
+def daemon(mark: str) -> int:
+    """Start a detached ``sleep`` (its own session, not waited for) and return at once."""
+    import subprocess
+
+    return subprocess.Popen(["sleep", mark], start_new_session=True).pid

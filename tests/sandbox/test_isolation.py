@@ -8,10 +8,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.sandbox import isolation_tools
@@ -116,3 +118,19 @@ async def test_each_workspace_has_a_sandbox_user_of_its_own() -> None:
         assert not touch_as(65534, "from-nobody")
     finally:
         shutil.rmtree(base)
+
+
+def _sleeping(mark: str) -> list[int]:
+    return [p.pid for p in psutil.process_iter(["cmdline", "status"])
+            if mark in (p.info["cmdline"] or []) and p.info["status"] != psutil.STATUS_ZOMBIE]
+
+
+async def test_a_process_a_call_leaves_running_does_not_outlive_it(namespaced: ProcessRuntime) -> None:
+    mark = "41.1111"
+    await invoke(namespaced, isolation_tools.daemon, mark=mark)
+    deadline = time.monotonic() + 10
+    while _sleeping(mark) and time.monotonic() < deadline:
+        time.sleep(0.01)  # bounded polling: the worker ends leftovers right after it answers
+    assert _sleeping(mark) == []
+    # The worker itself serves on.
+    assert (await invoke(namespaced, isolation_tools.daemon, mark="0"))

@@ -134,6 +134,7 @@ class Worker:
         view = isolation.view(workspace)
         if view is not None:
             env["HOME"] = "/tmp"
+            env["TOOLNEXUS_SANDBOXED"] = "1"  # the worker ends what a call leaves running (see worker.py)
             user = view.user
             if user is not None and user.switch:
                 grant_workspace(workspace, user.uid)  # the unprivileged user writes the workspace

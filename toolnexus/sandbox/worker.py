@@ -240,6 +240,7 @@ def _die_with_parent() -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     _die_with_parent()
+    alone = _alone_in_a_sandbox()
     _apply_hard_limits(json.loads(os.environ.pop("TOOLNEXUS_WORKER_LIMITS", "{}")))
     inbox = sys.stdin.buffer
     global _outbox
@@ -259,6 +260,30 @@ def main() -> None:
             response = _error("runtime_error", f"worker failed: {type(exc).__name__}: {exc}")
         with _outbox_lock:
             write_frame(outbox, response)
+        if alone:
+            _end_leftovers()
+
+
+def _alone_in_a_sandbox() -> bool:
+    """Whether we run in a pid namespace of our own made by our sandbox (bubblewrap is its init), where
+    every other process is something a call started."""
+    if os.environ.pop("TOOLNEXUS_SANDBOXED", "") != "1":
+        return False
+    try:
+        with open("/proc/1/cmdline", "rb") as init:
+            return os.path.basename(init.read().split(b"\0", 1)[0]) == b"bwrap"
+    except OSError:
+        return False
+
+
+def _end_leftovers() -> None:
+    """Kill whatever a call left running (a daemonised child would otherwise outlive it into the next
+    call), and reap it. In our own pid namespace, -1 reaches only its processes, never the host's."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(-1, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG) != (0, 0):
+            pass
 
 
 if __name__ == "__main__":
