@@ -16,12 +16,9 @@ peak memory: no crash, no runaway, whatever the input.
 
 from __future__ import annotations
 
-import os
 import re
-import resource
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 import toolnexus as tn
+from tests.measure import run_measured
 from toolnexus.cli import app
 from toolnexus.core.diagnostics import DiagnosticError
 
@@ -195,37 +193,23 @@ class Answer:
     peak_bytes: int
 
 
-def _cap_child() -> None:
-    # Should a bound regress, the child fails (MemoryError, SIGXCPU) instead of taking the machine.
-    resource.setrlimit(resource.RLIMIT_AS, (4 * 1024**3, 4 * 1024**3))
-    resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
-
-
 def real_validate(path: Path, workspace: Path) -> Answer:
     """``python -m toolnexus.cli validate path`` in a fresh interpreter, with the child's own peak RSS.
 
-    ``os.wait4`` gives the resource usage of that one child (RUSAGE_CHILDREN would be the largest
-    of every child this test session ever waited for).
+    Measured by :func:`tests.measure.run_measured`: the child's own peak, not the test process's.
     """
     out, err = workspace / "stdout.txt", workspace / "stderr.txt"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        started = time.monotonic()
-        child = subprocess.Popen(
+        # Should a bound regress, the child fails (MemoryError, SIGXCPU) instead of taking the machine.
+        measured = run_measured(
             [sys.executable, "-m", "toolnexus.cli", "validate", str(path), "--workspace", str(workspace)],
-            stdout=stdout,
-            stderr=stderr,
-            cwd=workspace,
-            preexec_fn=_cap_child,
-        )
-        _, wait_status, usage = os.wait4(child.pid, 0)
-        seconds = time.monotonic() - started
-    child.returncode = os.waitstatus_to_exitcode(wait_status)  # reaped here, not by Popen
+            cwd=workspace, stdout=stdout, stderr=stderr, caps={"RLIMIT_AS": 4 * 1024**3, "RLIMIT_CPU": 120})
     return Answer(
-        status=child.returncode,
+        status=measured.returncode,
         stdout=out.read_text(errors="replace"),
         stderr=err.read_text(errors="replace"),
-        seconds=seconds,
-        peak_bytes=usage.ru_maxrss * 1024,  # kilobytes on Linux
+        seconds=measured.seconds,
+        peak_bytes=measured.peak_bytes,
     )
 
 

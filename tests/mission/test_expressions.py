@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.measure import run_measured
 from toolnexus.mission import expressions
 from toolnexus.mission.expressions import (
     Expression,
@@ -528,22 +528,13 @@ steps:
 def test_a_run_with_a_hostile_expression_fails_cleanly_in_seconds_and_stays_small(workspace: Path) -> None:
     (workspace / "toolnexus.toml").write_text("[tracking]\nenabled = false\n")
     (workspace / "bomb.yaml").write_text(BOMB)
-    started = time.monotonic()
     with open(workspace / "err.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "toolnexus.cli", "run", "bomb.yaml", "--no-progress"],
+        measured = run_measured([sys.executable, "-m", "toolnexus.cli", "run", "bomb.yaml", "--no-progress"],
                                 cwd=workspace, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)  # its own peak memory, with its exit status
-    finally:
-        if proc.returncode is None and proc.poll() is None:  # the wait above was interrupted
-            proc.kill()
-            proc.wait()
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped above: Popen must not wait for it again
-    elapsed = time.monotonic() - started
     text = (workspace / "err.log").read_text()
-    assert proc.returncode == 1, text
+    assert measured.returncode == 1, text
     assert "step blow (text.render) failed" in text
     assert "`'x' * inputs.n` is refused: expression would build a repeated value" in text
     assert "Traceback" not in text
-    assert elapsed < 60  # seconds, a generous bound: the refusal itself takes none
-    assert usage.ru_maxrss < 512 * 1024  # kilobytes: the 10 GB text was never built
+    assert measured.seconds < 60  # a generous bound: the refusal itself takes none
+    assert measured.peak_bytes < 512 * 2**20  # the 10 GB text was never built
