@@ -276,7 +276,16 @@ def _process_isolation(settings: Settings) -> ProcessIsolation:
     return ProcessIsolation(namespaces=sandbox.namespaces, network=sandbox.network, pids_max=sandbox.pids_max,
                             memory=sandbox.memory, timeout=sandbox.timeout, user=sandbox.user,
                             readable=sandbox.read_paths, hidden=[str(settings.state_path())],
-                            read_only=[str(settings.workspace_path() / p) for p in settings.tools.paths])
+                            read_only=_trusted_paths(settings))
+
+
+def _trusted_paths(settings: Settings) -> list[str]:
+    """Paths in the workspace the host reads and trusts beyond the usual names: manifest folders and an
+    MCP config file, shown read-only in the sandbox."""
+    paths = [str(settings.workspace_path() / p) for p in settings.tools.paths]
+    if settings.mcp.config_file:
+        paths.append(str(settings.workspace_path() / settings.mcp.config_file))
+    return paths
 
 
 def _docker_caps(sandbox: SandboxSettings) -> dict[str, Any]:

@@ -174,6 +174,10 @@ class McpSettings(BaseModel):
         path = Path(self.config_file)
         path = path if path.is_absolute() else workspace / path
         try:
+            check_trusted(path)  # it names commands toolnexus starts outside any sandbox
+        except UntrustedFile as exc:
+            raise DiagnosticError([Diagnostic(message=str(exc), file=str(path))]) from None
+        try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise DiagnosticError([Diagnostic(message=f"cannot read mcp.config_file: {exc.strerror}", file=str(path),

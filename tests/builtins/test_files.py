@@ -200,3 +200,20 @@ def test_a_pipe_is_refused_at_once_not_waited_on(in_workspace):
             read({"path": "pipe"})  # with a blocking open this would wait for a writer forever
     assert failure.value.error.kind is ErrorKind.INVALID_ARGUMENTS
     assert "not a regular file" in failure.value.error.message
+
+
+@pytest.mark.parametrize("path", ["toolnexus.toml", "pyproject.toml", "tools/planted.tools.yaml", ".git/config",
+                                  ".git/hooks/pre-commit", ".mcp.json"])
+def test_write_refuses_what_the_host_trusts(in_workspace, path):
+    with in_workspace() as ws, pytest.raises(ToolFailure) as failure:
+        write({"path": path, "content": "[mcp.servers.x]\ncommand = 'sh'\n"})
+    assert failure.value.error.kind is ErrorKind.DENIED
+    assert not (ws / path).exists()
+
+
+def test_a_pipe_is_not_written_to_either(in_workspace):
+    with in_workspace() as ws:
+        os.mkfifo(ws / "pipe")
+        with pytest.raises(ToolFailure) as failure:
+            write({"path": "pipe", "content": "x"})  # a blocking open would wait for a reader forever
+    assert failure.value.error.kind is ErrorKind.INVALID_ARGUMENTS

@@ -42,3 +42,34 @@ def test_a_tool_manifest_the_sandbox_user_wrote_is_refused(tmp_path: Path) -> No
     _as_sandbox_user(manifest)
     with pytest.raises(DiagnosticError, match="a sandboxed tool wrote it"):
         load_manifest(manifest)
+
+
+def test_a_config_linked_or_writable_by_a_sandbox_is_refused(tmp_path: Path) -> None:
+    from toolnexus.config import load_settings
+    from toolnexus.sandbox.acl import grant_workspace
+
+    config = '[tools]\nmodules = []\n'
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "notes.md").write_text(config)
+    load_settings(ws)  # no config at all: fine
+    # A hard link to a file of root's that a sandbox could write (the workspace's ordinary files are).
+    os.link(ws / "notes.md", ws / "toolnexus.toml")
+    with pytest.raises(DiagnosticError, match="hard links"):
+        load_settings(ws)
+    (ws / "toolnexus.toml").unlink()
+    # A symbolic link the sandbox made.
+    os.symlink("notes.md", ws / "toolnexus.toml")
+    user = SandboxUser.resolve(workspace=str(ws))
+    os.lchown(ws / "toolnexus.toml", user.uid, user.gid)
+    with pytest.raises(DiagnosticError, match="sandbox"):
+        load_settings(ws)
+    (ws / "toolnexus.toml").unlink()
+    # A file of root's whose ACL lets the sandbox write it; and, the control, root's own file without it.
+    (ws / "toolnexus.toml").write_text(config)
+    grant_workspace(ws, user.uid)  # as an older toolnexus did: every file of the workspace
+    with pytest.raises(DiagnosticError, match="ACL entry"):
+        load_settings(ws)
+    (ws / "toolnexus.toml").unlink()
+    (ws / "toolnexus.toml").write_text(config)  # made after the grant: the top folder hands down read only
+    assert load_settings(ws).settings.tools.modules == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import fnmatch
 import os
 import stat
@@ -21,10 +22,11 @@ from toolnexus.builtins.workspace import (
 )
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
+from toolnexus.sandbox.isolation import TRUSTED_FILES
 
 DEFAULT_MAX_READ = 10 * 2**20
 # toolnexus keeps its state (runs, approvals, the audit chain) here; a tool must not rewrite it.
-STATE_DIR = ".toolnexus"
+STATE_DIR = ".toolnexus"  # toolnexus's own state (the settings' default state folder)
 
 
 class ReadResult(TypedDict):
@@ -55,6 +57,11 @@ def _check_encoding(encoding: str) -> None:
     except LookupError:
         raise ToolFailure(f"unknown text encoding {encoding!r}; try 'utf-8' or 'latin-1'",
                           kind=ErrorKind.INVALID_ARGUMENTS) from None
+
+
+def _not_a_file(path: str) -> ToolFailure:
+    return ToolFailure(f"{path!r} is not a regular file (a pipe, socket or device); files tools read and write "
+                       "files", kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path})
 
 
 def _missing(path: str, what: str = "file") -> ToolFailure:
@@ -96,8 +103,7 @@ def read_file(path: str, encoding: str = "utf-8",
         raise moved_away(path, exc) from None
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise ToolFailure(f"{path!r} is not a regular file (a pipe, socket or device); files.read reads files",
-                              kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path})
+            raise _not_a_file(path)
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ToolFailure(f"{path!r} is larger than max_bytes={max_bytes}; raise max_bytes to read it",
@@ -130,6 +136,13 @@ def write_file(path: str, content: str, append: bool = False, make_dirs: bool = 
     if target.is_relative_to(root / STATE_DIR):
         raise ToolFailure(f"{path!r} is inside {STATE_DIR}/, toolnexus's own state; tools may not write it",
                           kind=ErrorKind.DENIED, details={"path": path})
+    top = target.relative_to(root).parts[:1]
+    if top and top[0] in TRUSTED_FILES:
+        # What the host reads and trusts (configuration, manifests, the repository's hooks): a tool that
+        # could write it would choose what runs, unsandboxed, next time.
+        raise ToolFailure(f"{path!r} is toolnexus's configuration, its tool manifests or the repository "
+                          f"({top[0]}); tools may not write it — edit it yourself",
+                          kind=ErrorKind.DENIED, details={"path": path})
     _check_encoding(encoding)
     if target.is_dir():
         raise ToolFailure(f"{path!r} is a folder; give the path of a file inside it",
@@ -139,9 +152,14 @@ def write_file(path: str, content: str, append: bool = False, make_dirs: bool = 
     except UnicodeEncodeError as exc:
         raise ToolFailure(f"the content cannot be written as {encoding}: {exc.reason}",
                           kind=ErrorKind.INVALID_ARGUMENTS, details={"path": path}) from None
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    # Non-blocking and no truncation yet: a pipe must not hold the call, nor a device be truncated.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | (os.O_APPEND if append else 0)
     try:
         with os.fdopen(open_beneath(root, target, flags, make_dirs=make_dirs), "wb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise _not_a_file(path)
+            if not append:
+                handle.truncate(0)
             handle.write(data)
     except FileNotFoundError:
         parent = relative_to_workspace(target.parent, root)
@@ -149,7 +167,9 @@ def write_file(path: str, content: str, append: bool = False, make_dirs: bool = 
                           kind=ErrorKind.NOT_FOUND, details={"path": path}) from None
     except PermissionError as exc:
         raise _denied(path, exc) from None
-    except (NotADirectoryError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a pipe nobody reads
+            raise _not_a_file(path) from None
         raise moved_away(path, exc) from None
     return {"path": relative_to_workspace(target, root), "bytes": len(data)}
 

@@ -27,7 +27,7 @@ from toolnexus.core.context import current_context
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
 from toolnexus.sandbox.acl import grant_workspace
-from toolnexus.sandbox.isolation import SandboxUser, SandboxView, bwrap_path
+from toolnexus.sandbox.isolation import SANDBOX_UIDS, SandboxUser, SandboxView, bwrap_path, trusted_names
 
 OUTPUT_CAP = 2**20
 # The child gets these variables of ours and no others (no tokens or keys leak into commands).
@@ -75,7 +75,7 @@ def sandboxed(argv: list[str], workspace: Path, workdir: Path, allow: list[str])
                           kind=ErrorKind.DENIED)
     user = SandboxUser.resolve(current_context().sandbox_user, str(workspace))
     if user.switch:
-        grant_workspace(workspace, user.uid)
+        grant_workspace(workspace, user.uid, trusted=trusted_names(str(workspace)), sandbox_uids=SANDBOX_UIDS)
     # Only the allowed programs are there to run: no flag of one can start a program that is not allowed.
     programs = {argv[0], *(found for name in allow if (found := shutil.which(name, path=_search_path())))}
     return SandboxView(str(workspace), user=user, programs=sorted(programs)).argv(argv, cwd=str(workdir))

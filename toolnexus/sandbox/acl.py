@@ -16,6 +16,7 @@ import os
 import stat
 import struct
 import threading
+from collections.abc import Container
 from pathlib import Path
 
 _VERSION = 2
@@ -24,7 +25,6 @@ _UNDEFINED = 0xFFFFFFFF
 _ACCESS = "system.posix_acl_access"
 _DEFAULT = "system.posix_acl_default"
 
-_granted: set[tuple[str, int]] = set()
 _lock = threading.Lock()
 
 
@@ -57,66 +57,101 @@ def _has(blob: bytes, uid: int, perm: int) -> bool:
     return any(tag == _USER and ident == uid and p & perm == perm for tag, p, ident in _parse(blob))
 
 
-def _grant_one(path: str, uid: int, *, folder: bool) -> None:
+def _set(path: str, name: str, blob: bytes) -> None:
+    try:
+        os.setxattr(path, name, blob, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in (95, 22):  # EOPNOTSUPP, EINVAL: no ACLs on this file system
+            raise AclUnsupported(exc.errno, f"{path}: the file system does not support ACLs") from None
+        raise
+
+
+def _get(path: str, name: str) -> bytes:
+    try:
+        return os.getxattr(path, name, follow_symlinks=False)
+    except OSError:
+        return b""
+
+
+def _grant_one(path: str, uid: int, *, folder: bool, inherit: int = 7) -> None:
+    """``uid`` may read and write ``path``; a folder also hands ``inherit`` down to what is made in it."""
     perm = 7 if folder else 6
-    try:
-        current = os.getxattr(path, _ACCESS, follow_symlinks=False)
-    except OSError:
-        current = b""
+    current = _get(path, _ACCESS)
     if not _has(current, uid, perm):
-        mode = os.lstat(path).st_mode
-        try:
-            os.setxattr(path, _ACCESS, _entries_with(mode, _parse(current), uid, perm), follow_symlinks=False)
-        except OSError as exc:
-            if exc.errno in (95, 22):  # EOPNOTSUPP, EINVAL: no ACLs on this file system
-                raise AclUnsupported(exc.errno, f"{path}: the file system does not support ACLs") from None
-            raise
+        _set(path, _ACCESS, _entries_with(os.lstat(path).st_mode, _parse(current), uid, perm))
     if folder:
-        try:
-            default = os.getxattr(path, _DEFAULT, follow_symlinks=False)
-        except OSError:
-            default = b""
-        if not _has(default, uid, 7):
-            os.setxattr(path, _DEFAULT, _entries_with(0o755, _parse(default), uid, 7), follow_symlinks=False)
+        default = _get(path, _DEFAULT)
+        if not _has(default, uid, inherit) or (inherit != 7 and _has(default, uid, 7)):
+            entries = [e for e in _parse(default) if not (e[0] == _USER and e[2] == uid)]
+            _set(path, _DEFAULT, _entries_with(0o755, entries, uid, inherit))
 
 
-def _granted_before(root: str, uid: int) -> bool:
-    """Whether ``root`` already hands ``uid`` down to what is created in it (a default entry): then the
-    tree was granted before, and everything made since inherited the entry."""
-    try:
-        return _has(os.getxattr(root, _DEFAULT), uid, 7) and _has(os.getxattr(root, _ACCESS), uid, 7)
-    except OSError:
-        return False
+def revoke(path: str, uids: Container[int]) -> None:
+    """Take every entry of ``uids`` off ``path``'s ACLs (a path the host trusts: no sandbox may write it)."""
+    for name in (_ACCESS, _DEFAULT):
+        entries = _parse(_get(path, name))
+        kept = [e for e in entries if not (e[0] == _USER and e[2] in uids)]
+        if len(kept) != len(entries):
+            blob = struct.pack("<I", _VERSION) + b"".join(struct.pack("<HHI", t, p, i) for t, p, i in kept)
+            _set(path, name, blob)
 
 
-def grant_workspace(root: str | Path, uid: int, *, skip: tuple[str, ...] = (".git", ".toolnexus")) -> None:
-    """Give ``uid`` read and write access to ``root`` and everything under it (once per process, and the
-    walk only once per workspace: later files inherit the folder's default entry).
+def sandbox_may_write(path: str, uids: Container[int]) -> bool:
+    """Whether an ACL entry of ``path`` lets one of ``uids`` write it."""
+    return any(tag == _USER and ident in uids and perm & 2 for tag, perm, ident in _parse(_get(path, _ACCESS)))
 
-    Symbolic links are left alone (their targets may be anywhere); folders named in ``skip`` (the
-    repository, toolnexus's own state) are not entered. Raises :class:`AclUnsupported` where the file
-    system has no ACLs.
+
+def _grant_tree(top: str, uid: int, skip: tuple[str, ...]) -> None:
+    if os.path.islink(top):
+        return
+    if not os.path.isdir(top):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISREG(os.lstat(top).st_mode):
+                _grant_one(top, uid, folder=False)
+        return
+    _grant_one(top, uid, folder=True)
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in skip and not os.path.islink(os.path.join(folder, d))]
+        for name in dirs:
+            _grant_one(os.path.join(folder, name), uid, folder=True)
+        for name in files:
+            path = os.path.join(folder, name)
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    _grant_one(path, uid, folder=False)
+
+
+def grant_workspace(root: str | Path, uid: int, *, trusted: tuple[str, ...] = (), sandbox_uids: range | None = None,
+                    skip: tuple[str, ...] = (".git", ".toolnexus")) -> None:
+    """Give ``uid`` read and write access to the workspace ``root``: everything in it but the ``trusted``
+    names at its top (what the host reads and trusts: configuration, manifests, the repository).
+
+    The top folder hands only *read* access down, so what the host creates there later (a new
+    ``toolnexus.toml``, ``git init``'s ``.git``) is not the sandbox's to write; a new top-level folder of
+    the host's is granted when the next worker starts. Trusted names lose any entry of ``sandbox_uids``.
+    Folders under the top hand read and write down. Symbolic links are left alone; ``skip`` folders are
+    not entered. Raises :class:`AclUnsupported` where the file system has no ACLs.
     """
-    key = (str(root), uid)
+    top = str(root)
     with _lock:
-        if key in _granted:
-            return
-        if _granted_before(str(root), uid):
-            _granted.add(key)
-            return
-        _grant_one(str(root), uid, folder=True)
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if d not in skip]
-            for name in dirs:
+        _grant_one(top, uid, folder=True, inherit=5)
+        for entry in os.scandir(top):
+            if entry.name in trusted:
+                _revoke_tree(entry.path, sandbox_uids or (uid,))
+            elif entry.name not in skip and not _has(_get(entry.path, _ACCESS), uid, 6):
+                _grant_tree(entry.path, uid, skip)
+
+
+def _revoke_tree(top: str, uids: Container[int]) -> None:
+    if os.path.islink(top):
+        return
+    revoke(top, uids)
+    if os.path.isdir(top) and os.path.basename(top) != ".git":  # git's objects are many; .git is never granted
+        for folder, dirs, files in os.walk(top):
+            for name in [*dirs, *files]:
                 path = os.path.join(folder, name)
                 if not os.path.islink(path):
-                    _grant_one(path, uid, folder=True)
-            for name in files:
-                path = os.path.join(folder, name)
-                with contextlib.suppress(FileNotFoundError):
-                    if stat.S_ISREG(os.lstat(path).st_mode):
-                        _grant_one(path, uid, folder=False)
-        _granted.add(key)
+                    revoke(path, uids)
 
 
 def can_write(path: str | Path, uid: int, gid: int) -> bool:

@@ -119,9 +119,31 @@ def _account_exists(uid: int) -> bool:
     return True
 
 
+def trusted_names(workspace: str, read_only: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The names at the top of ``workspace`` the host trusts: :data:`TRUSTED_FILES`, toolnexus's state
+    folder, and the first folder of each ``read_only`` path inside it (configured manifest folders, an
+    MCP config file)."""
+    names = [*TRUSTED_FILES, STATE_DIR]
+    for path in read_only:
+        absolute = path if os.path.isabs(path) else os.path.join(workspace, path)
+        if _inside(absolute, workspace) and absolute.rstrip("/") != workspace.rstrip("/"):
+            names.append(os.path.relpath(absolute, workspace).split(os.sep)[0])
+    return tuple(dict.fromkeys(names))
+
+
+class _SandboxUids:
+    """The uids sandboxed tools run as by default: the workspaces' own range and ``nobody``."""
+
+    def __contains__(self, uid: object) -> bool:
+        return uid in WORKSPACE_UIDS or uid == NOBODY
+
+
+SANDBOX_UIDS = _SandboxUids()
+
+
 def is_sandbox_uid(uid: int) -> bool:
     """Whether ``uid`` is one sandboxed tools run as by default (a workspace's own, or ``nobody``)."""
-    return uid in WORKSPACE_UIDS or uid == NOBODY
+    return uid in SANDBOX_UIDS
 
 
 def python_paths() -> list[str]:

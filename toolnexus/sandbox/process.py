@@ -33,7 +33,14 @@ from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
 from toolnexus.sandbox.acl import grant_workspace
 from toolnexus.sandbox.cgroups import WorkerCgroup, cgroup_available
-from toolnexus.sandbox.isolation import SandboxUser, SandboxView, bwrap_path, unreadable_python_paths
+from toolnexus.sandbox.isolation import (
+    SANDBOX_UIDS,
+    SandboxUser,
+    SandboxView,
+    bwrap_path,
+    trusted_names,
+    unreadable_python_paths,
+)
 from toolnexus.sandbox.limits import within_default_timeout
 from toolnexus.sandbox.protocol import read_frame, write_frame
 
@@ -67,6 +74,15 @@ class ProcessIsolation(BaseModel):
         if self.namespaces and not available:
             raise RuntimeError("process isolation asks for namespaces, but bubblewrap is not available here")
         return available
+
+    def open_workspace(self, workspace: str) -> None:
+        """As root: let the sandbox user write ``workspace`` (what the host made there since, too), but
+        nothing there that the host trusts. Cheap when nothing is new: one look at the top folder."""
+        if os.geteuid() != 0 or not self.use_namespaces():
+            return
+        user = SandboxUser.resolve(self.user, workspace)
+        grant_workspace(workspace, user.uid, trusted=trusted_names(workspace, self.read_only),
+                        sandbox_uids=SANDBOX_UIDS)
 
     def view(self, workspace: str) -> SandboxView | None:
         """The sandbox workers run in, or None when they run without namespaces."""
@@ -135,9 +151,7 @@ class Worker:
         if view is not None:
             env["HOME"] = "/tmp"
             env["TOOLNEXUS_SANDBOXED"] = "1"  # the worker ends what a call leaves running (see worker.py)
-            user = view.user
-            if user is not None and user.switch:
-                grant_workspace(workspace, user.uid)  # the unprivileged user writes the workspace
+            isolation.open_workspace(workspace)
             argv = view.argv(argv)
         self.cgroup = WorkerCgroup.create(isolation.pids_max, cgroup_memory) if (
             isolation.pids_max or cgroup_memory) else None
@@ -348,8 +362,13 @@ class ProcessRuntime:
     async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         try:
             request = self._request(spec, call, limits)
+            # Folders the host made since the worker started (an earlier step's output) are the tool's too.
+            self.isolation.open_workspace(self.context.workspace)
         except _Refused as exc:
             return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR, message=str(exc)))
+        except OSError as exc:
+            return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR,
+                                                  message=f"cannot open the workspace to the sandbox: {exc}"))
         key: PoolKey = (limits.memory, limits.open_files)
         channel = current_channel()
         if channel.wants_progress or channel.log_level is not None:

@@ -12,9 +12,11 @@ sandboxed tool may write the workspace, so two guards keep it from planting thos
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
-from toolnexus.sandbox.isolation import TRUSTED_FILES, SandboxUser, is_sandbox_uid
+from toolnexus.sandbox.acl import sandbox_may_write
+from toolnexus.sandbox.isolation import SANDBOX_UIDS, TRUSTED_FILES, SandboxUser, is_sandbox_uid
 
 __all__ = ["TRUSTED_FILES", "UntrustedFile", "check_trusted"]
 
@@ -24,16 +26,40 @@ class UntrustedFile(Exception):
 
 
 def check_trusted(path: str | Path, user: str | None = None) -> None:
-    """Raise :class:`UntrustedFile` when ``path`` belongs to the sandbox user (we run as root)."""
+    """Raise :class:`UntrustedFile` when we run as root and a sandboxed tool wrote, or could write, ``path``:
+    a sandbox user owns it or a link on its way, it has other hard links (one may be the sandbox's), or
+    an ACL entry lets a sandbox user write it."""
     if os.geteuid() != 0:
         return
     try:
-        owner = os.stat(path).st_uid
         configured = SandboxUser.resolve(user).uid if user is not None else None
-    except (OSError, ValueError):
-        return
-    if is_sandbox_uid(owner) or owner == configured:
-        raise UntrustedFile(
-            f"{path} belongs to a sandbox's user (uid {owner}): a sandboxed tool wrote it, so toolnexus does "
-            f"not load it. Check its content, then `chown root {path}` to trust it.")
+    except ValueError:
+        configured = None
+    current = Path(path)
+    for _ in range(40):  # a chain of links, each checked, to its end
+        problem = _problem(current, configured)
+        if problem:
+            raise UntrustedFile(f"{path} {problem}, so toolnexus does not load it. Check it; then make it "
+                                f"root's own, with no other links and no ACL entry for a sandbox "
+                                f"(`chown root FILE; setfacl -b FILE`), to trust it.")
+        if not current.is_symlink():
+            return
+        current = current.parent / os.readlink(current)
+    raise UntrustedFile(f"{path}: too many symbolic links")
 
+
+def _problem(path: Path, configured: int | None) -> str:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return ""
+    if is_sandbox_uid(info.st_uid) or info.st_uid == configured:
+        return f"belongs to a sandbox's user (uid {info.st_uid}): a sandboxed tool wrote it"
+    if stat.S_ISLNK(info.st_mode):
+        return ""
+    if info.st_nlink > 1 and not stat.S_ISDIR(info.st_mode):
+        return f"has {info.st_nlink} hard links: one may be a sandboxed tool's"
+    if sandbox_may_write(str(path), SANDBOX_UIDS) or (configured is not None and
+                                                       sandbox_may_write(str(path), (configured,))):
+        return "can be written by a sandbox's user (an ACL entry)"
+    return ""
