@@ -86,3 +86,23 @@ def test_python_exec_from_a_jupyter_kernel(tmp_path: Path) -> None:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
     _check("".join(outputs))
+
+
+def test_the_folder_of_the_calling_script_is_not_shown(tmp_path: Path) -> None:
+    # A script beside several projects calls a tool in one of them: the others stay out of its view.
+    tmp_path.chmod(0o755)  # open to anyone: only the view keeps the other project out
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "notes.txt").write_text("b's notes")
+    (tmp_path / "caller.py").write_text(textwrap.dedent(f"""
+        import json, toolnexus as tn
+        nexus = tn.Nexus({str(tmp_path / "a")!r}, overrides={{"tracking": {{"enabled": False}}}})
+        code = "import os\\nresult = [os.path.exists({str(tmp_path / "b" / "notes.txt")!r}), os.getcwd()]"
+        result = nexus.call("python.exec", {{"code": code}})
+        print(json.dumps(result.output["result"]))
+    """))
+    done = subprocess.run([sys.executable, "caller.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sees_b, cwd = json.loads(done.stdout.strip().splitlines()[-1])
+    assert cwd == str(tmp_path / "a")  # the control: the tool ran, in its workspace
+    assert sees_b is False

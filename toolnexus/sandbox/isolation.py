@@ -158,14 +158,29 @@ def python_paths() -> list[str]:
     user_site = site.getusersitepackages()
     if isinstance(user_site, str) and os.path.isdir(user_site):
         found.append(user_site)
-    # Library folders on sys.path (an editable install's source, a tool module's folder), never a whole home.
-    homes = {os.path.expanduser("~"), *(_home_of(uid) for uid in {os.getuid(), os.geteuid()})}
-    for entry in sys.path:
-        if entry and os.path.isabs(entry) and os.path.isdir(entry) and entry.rstrip("/") not in homes | set(_NEVER):
-            found.append(os.path.realpath(entry))
     toolnexus_root = Path(__file__).resolve().parents[2]
     found.append(str(toolnexus_root))
+    # Library folders on sys.path (an editable install's source, a tool module's folder), never a whole home,
+    # nor the folder of the script that started us (it may hold other projects: `[sandbox] read_paths`
+    # shows it where tools are imported from there).
+    homes = {os.path.expanduser("~"), *(_home_of(uid) for uid in {os.getuid(), os.geteuid()})}
+    script = _script_folder(found)
+    never = homes | set(_NEVER)
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and os.path.isdir(entry) and entry.rstrip("/") not in never \
+                and os.path.realpath(entry) != script:
+            found.append(os.path.realpath(entry))
     return _outermost(p for p in found if os.path.isdir(p) and p.rstrip("/") not in _NEVER)
+
+
+def _script_folder(libraries: list[str]) -> str | None:
+    """The folder of the script this process runs, unless it is one of the ``libraries`` (a launcher such
+    as ipykernel's lives in site-packages)."""
+    main = sys.argv[0] if sys.argv else ""
+    if not main or main in ("-c", "-m") or not os.path.isfile(main):
+        return None
+    folder = os.path.dirname(os.path.realpath(main))
+    return None if any(_inside(folder, os.path.realpath(lib)) for lib in libraries) else folder
 
 
 def _home_of(uid: int) -> str:
