@@ -26,6 +26,7 @@ _ACCESS = "system.posix_acl_access"
 _DEFAULT = "system.posix_acl_default"
 
 _lock = threading.Lock()
+_looked: dict[tuple[str, int], int] = {}  # (workspace, uid) -> the top folder's mtime when last opened
 
 
 class AclUnsupported(OSError):
@@ -134,12 +135,17 @@ def grant_workspace(root: str | Path, uid: int, *, trusted: tuple[str, ...] = ()
     """
     top = str(root)
     with _lock:
+        # Entries at the top come and go only with a change of the folder's mtime: look again only then.
+        seen = os.stat(top).st_mtime_ns
+        if _looked.get((top, uid)) == seen:
+            return
         _grant_one(top, uid, folder=True, inherit=5)
         for entry in os.scandir(top):
             if entry.name in trusted:
                 _revoke_tree(entry.path, sandbox_uids or (uid,))
             elif entry.name not in skip and not _has(_get(entry.path, _ACCESS), uid, 6):
                 _grant_tree(entry.path, uid, skip)
+        _looked[(top, uid)] = seen
 
 
 def _revoke_tree(top: str, uids: Container[int]) -> None:

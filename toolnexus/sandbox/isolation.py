@@ -101,6 +101,7 @@ class SandboxUser:
         return cls(entry.pw_uid, entry.pw_gid, switch=True)
 
 
+@functools.lru_cache(maxsize=256)
 def workspace_uid(workspace: str) -> int:
     """The uid (and gid) sandboxed tools of ``workspace`` run as when we are root: derived from its path,
     in a range no account uses (one that exists is skipped)."""
