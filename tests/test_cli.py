@@ -150,3 +150,11 @@ def test_tools_list_and_show(project: Path) -> None:
 def test_unknown_command_is_a_usage_error(project: Path) -> None:
     code, _, _ = invoke("frobnicate")
     assert code == 2
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    code, out, _ = invoke("--version")
+    assert code == 0
+    assert out.strip() == f"toolnexus {version('toolnexus')}"

@@ -45,7 +45,7 @@ def test_hello(project: Path) -> None:
     assert result["outputs"] == {
         "greeting": "Hello, world!",
         "file": "out/hello.txt",
-        "lines": len((project / "out/hello.txt").read_text()),
+        "lines": len((project / "out/hello.txt").read_text().splitlines()),  # lines, not characters
     }
 
 

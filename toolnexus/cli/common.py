@@ -42,6 +42,26 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("toolnexus")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from toolnexus import __version__ as found
+        out.print(f"toolnexus {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="print toolnexus's version and exit")] = False,
+) -> None:
+    """Run tools as declarative YAML missions."""
+
 F = TypeVar("F", bound=Callable[..., Any])
 Workspace = Annotated[Path | None, typer.Option("--workspace", "-w", help="project folder (default: current)")]
 
