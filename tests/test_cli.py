@@ -158,3 +158,12 @@ def test_version_prints_the_installed_version() -> None:
     code, out, _ = invoke("--version")
     assert code == 0
     assert out.strip() == f"toolnexus {version('toolnexus')}"
+
+
+def test_runs_list_shows_whole_run_ids_in_a_narrow_terminal(project: Path) -> None:
+    code, out, err = invoke("run", "missions/hello.yaml", "--json", "--no-progress")
+    assert code == 0, err
+    run_id = json.loads(out)["run_id"]
+    listed = runner.invoke(app, ["runs", "list"], env={"COLUMNS": "60"})
+    assert listed.exit_code == 0, listed.stderr
+    assert run_id in listed.stdout  # whole, so it can be copied

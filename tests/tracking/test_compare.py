@@ -106,3 +106,10 @@ def test_comparing_an_unknown_run_says_which(two_runs: tuple[tn.Nexus, tn.RunRes
     done = CliRunner().invoke(app, ["runs", "compare", first.run_id, "run-nope"])
     assert done.exit_code == 2
     assert "no run 'run-nope'" in done.stderr
+
+
+def test_runs_compare_takes_the_prefixes_runs_show_takes(two_runs: tuple[tn.Nexus, tn.RunResult, tn.RunResult]) -> None:
+    _, first, second = two_runs
+    done = CliRunner().invoke(app, ["runs", "compare", first.run_id[:-2], second.run_id[:-2], "--json"])
+    assert done.exit_code == 0, done.stderr
+    assert list(json.loads(done.stdout)) == [first.run_id, second.run_id]

@@ -60,7 +60,9 @@ def runs_list(
         )
         return
     table = Table()
-    for column in ("run", "mission", "status", "started", "duration", "cost"):
+    # Run ids are what a user copies into `runs show`, `runs compare` and `--resume`: never cut them.
+    table.add_column("run", no_wrap=True, min_width=max((len(r.run_id) for r in runs), default=3))
+    for column in ("mission", "status", "started", "duration", "cost"):
         table.add_column(column)
     for r in runs:
         add_row(
@@ -133,9 +135,11 @@ def runs_compare(
 
     if len(run_ids) < 2:
         raise DiagnosticError([Diagnostic(message="give at least two run ids to compare")])
-    with Nexus(workspace, store=False) as nexus:
+    with Nexus(workspace) as nexus:
+        # A unique prefix of a run of ours stands for that run, as in `runs show`; anything else is MLflow's.
+        full = [_full_run_id(nexus, run_id) for run_id in run_ids]
         try:
-            frame = nexus.compare(*run_ids)
+            frame = nexus.compare(*full)
         except LookupError as exc:
             raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint="see `toolnexus runs list`")]) from None
     differ = set(differing_rows(frame))
@@ -173,3 +177,8 @@ def runs_sync(workspace: Workspace = None) -> None:
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
+
+
+def _full_run_id(nexus: Nexus, run_id: str) -> str:
+    stored = nexus.store.get_run(run_id) if nexus.store is not None else None
+    return stored.run_id if stored is not None else run_id
