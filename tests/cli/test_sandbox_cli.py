@@ -22,7 +22,7 @@ from typing import Any
 from tests.sandbox import docker_engine as engine
 from tests.sandbox.docker_engine import DockerEngine
 from toolnexus.sandbox.images import LABEL_CONTENT, TOOL_UID, WORKER_PATH, image_key
-from toolnexus.sandbox.isolation import workspace_uid
+from toolnexus.sandbox.users import workspace_uid
 
 docker_engine = engine.docker_engine  # the shared session fixture: a real engine and the base image
 

@@ -19,8 +19,9 @@ import pytest
 from tests.sandbox import isolation_tools
 from toolnexus import Limits, ToolCall, ToolContext
 from toolnexus.registry import spec_of
-from toolnexus.sandbox.isolation import bwrap_path, cgroups_writable, workspace_uid
+from toolnexus.sandbox.isolation import bwrap_path, cgroups_writable
 from toolnexus.sandbox.process import ProcessIsolation, ProcessRuntime
+from toolnexus.sandbox.users import workspace_uid
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import pytest
 
 from toolnexus.core.diagnostics import DiagnosticError
 from toolnexus.registry.manifest import load_manifest
-from toolnexus.sandbox.isolation import SandboxUser
+from toolnexus.sandbox.users import SandboxUser
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only as root do sandboxed tools run as a user of their own")
 

@@ -22,11 +22,10 @@ from toolnexus.builtins.workspace import (
 )
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
-from toolnexus.sandbox.isolation import TRUSTED_FILES
+from toolnexus.sandbox.isolation import STATE_DIR, TRUSTED_FILES
 
 DEFAULT_MAX_READ = 10 * 2**20
 # toolnexus keeps its state (runs, approvals, the audit chain) here; a tool must not rewrite it.
-STATE_DIR = ".toolnexus"  # toolnexus's own state (the settings' default state folder)
 
 
 class ReadResult(TypedDict):

@@ -22,6 +22,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.visitor import Options, TreeInterpreter
 
+from toolnexus.core.bounds import json_lower_bound
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
 
@@ -40,38 +41,6 @@ def _exceeded(message: str, **details: Any) -> ToolFailure:
     return ToolFailure(message, kind=ErrorKind.LIMIT_EXCEEDED, details=details)
 
 
-class _Sizes:
-    """Lower bounds of the length of values as JSON text, each container measured once and kept (so that its
-    id stays its own): a container's parts counted as often as they appear, capped past ``cap``."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self._known: dict[int, tuple[Any, int]] = {}
-
-    def of(self, value: Any) -> int:
-        if not isinstance(value, dict | list):
-            return _scalar_size(value)
-        stack: list[tuple[Any, bool]] = [(value, False)]
-        while stack:
-            item, walked = stack.pop()
-            if not isinstance(item, dict | list) or (not walked and id(item) in self._known):
-                continue
-            parts = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-            if not walked:
-                self._known[id(item)] = (item, 0)  # a cycle back to it counts nothing
-                stack.append((item, True))
-                stack.extend((part, False) for part in parts)
-                continue
-            total = 4 * len(item) if isinstance(item, dict) else 2 * len(item) or 2
-            total += sum(self._known[id(p)][1] if isinstance(p, dict | list) else _scalar_size(p) for p in parts)
-            self._known[id(item)] = (item, min(total, self.cap + 1))
-        return self._known[id(value)][1]
-
-
-def _scalar_size(value: Any) -> int:
-    return len(value) + 2 if isinstance(value, str) else 1
-
-
 class _BoundedInterpreter(TreeInterpreter):
     """JMESPath's interpreter, counting its steps, watching the clock and measuring what it builds."""
 
@@ -79,12 +48,14 @@ class _BoundedInterpreter(TreeInterpreter):
         super().__init__(Options())
         self.steps = 0
         self.deadline = time.monotonic() + QUERY_TIMEOUT
-        self.sizes = _Sizes(MAX_VALUE)
+        # Bounds of what the query built so far, kept across its steps: each container is measured once.
+        self.sizes: dict[int, tuple[Any, int]] = {}
 
     def visit(self, node: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         self._step()
         value = super().visit(node, *args, **kwargs)
-        if node["type"] in _BUILDERS and isinstance(value, dict | list) and self.sizes.of(value) > MAX_VALUE:
+        if node["type"] in _BUILDERS and isinstance(value, dict | list) \
+                and json_lower_bound(value, MAX_VALUE, self.sizes) > MAX_VALUE:
             raise _exceeded(f"query built a value of over {MAX_VALUE:,} characters as JSON; select less",
                             max_value=MAX_VALUE)
         return value
@@ -126,7 +97,7 @@ def query_json(data: Any, query: str) -> Any:
                           kind=ErrorKind.INVALID_ARGUMENTS, details={"query": query}) from None
     except RecursionError:
         raise _exceeded("query nests too deeply for this data; flatten it", query=query) from None
-    if _Sizes(MAX_RESULT).of(result) > MAX_RESULT:
+    if json_lower_bound(result, MAX_RESULT) > MAX_RESULT:
         raise _exceeded(f"query result is over {MAX_RESULT:,} characters as JSON; select less",
                         max_result=MAX_RESULT)
     return result

@@ -27,7 +27,8 @@ from toolnexus.core.context import current_context
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
 from toolnexus.sandbox.acl import grant_workspace
-from toolnexus.sandbox.isolation import SANDBOX_UIDS, SandboxUser, SandboxView, bwrap_path, trusted_names
+from toolnexus.sandbox.isolation import SandboxView, bwrap_path, trusted_names
+from toolnexus.sandbox.users import SANDBOX_UIDS, SandboxUser
 
 OUTPUT_CAP = 2**20
 # The child gets these variables of ours and no others (no tokens or keys leak into commands).

@@ -254,14 +254,19 @@ def json_size(value: Any, cap: int) -> int | None:
     return size if size <= cap else None
 
 
-def json_lower_bound(value: Any, cap: int) -> int:
+def json_lower_bound(value: Any, cap: int, known: dict[int, tuple[Any, int]] | None = None) -> int:
     """At most the length of ``value`` as JSON (or as ``str()``), capped at ``cap + 1``.
 
     Each container is walked once and its bound kept by id, and a container's parts count as often as they
     appear: a list that holds one list twice, sixty levels deep, is measured in sixty steps as 2**60 values.
+    ``known`` carries bounds from call to call (a query measuring what it builds step by step); it keeps
+    each container with its bound, so that an id is never another object's.
     """
     if not isinstance(value, _CONTAINERS):
         return _scalar_bound(value)
+    known = {} if known is None else known
+    if id(value) in known:
+        return known[id(value)][1]
     sizes: dict[int, int] = {}  # id of a container: the bound of its text; -1 while its parts are walked
     stack = [value]
     while stack:
@@ -269,11 +274,13 @@ def json_lower_bound(value: Any, cap: int) -> int:
         key = id(item)
         if key not in sizes:
             sizes[key] = -1  # a cycle back to it counts nothing (json.dumps refuses cycles anyway)
-            stack.extend(child for child in _parts(item) if isinstance(child, _CONTAINERS) and id(child) not in sizes)
+            stack.extend(child for child in _parts(item) if isinstance(child, _CONTAINERS)
+                         and id(child) not in sizes and id(child) not in known)
             continue
         stack.pop()
         if sizes[key] < 0:  # its parts are measured: add them up
-            sizes[key] = min(_measure(item, sizes), cap + 1)
+            sizes[key] = min(_measure(item, sizes, known), cap + 1)
+            known[key] = (item, sizes[key])
     return sizes[id(value)]
 
 
@@ -281,14 +288,14 @@ def _parts(item: Any) -> Iterable[Any]:
     return itertools.chain(item, item.values()) if isinstance(item, dict) else item
 
 
-def _measure(item: Any, sizes: dict[int, int]) -> int:
+def _measure(item: Any, sizes: dict[int, int], known: dict[int, tuple[Any, int]]) -> int:
     # Braces and ": " per key and ", " between items; brackets and ", " between items.
     total = 4 * len(item) if isinstance(item, dict) else 2 * len(item) or 2
     for child in _parts(item):
         if isinstance(child, str):
             total += len(child) + 2
         elif isinstance(child, _CONTAINERS):
-            total += max(sizes.get(id(child), 0), 0)
+            total += max(sizes[id(child)] if id(child) in sizes else known[id(child)][1], 0)
         else:
             total += 1  # a number, a literal, or an object shown by str()
     return total

@@ -158,18 +158,3 @@ def _revoke_tree(top: str, uids: Container[int]) -> None:
                 path = os.path.join(folder, name)
                 if not os.path.islink(path):
                     revoke(path, uids)
-
-
-def can_write(path: str | Path, uid: int, gid: int) -> bool:
-    """Whether ``uid``/``gid`` may create files in the folder ``path`` by its mode bits or an ACL entry."""
-    info = os.stat(path)
-    if info.st_uid == uid:
-        return bool(info.st_mode & stat.S_IWUSR and info.st_mode & stat.S_IXUSR)
-    try:
-        if _has(os.getxattr(path, _ACCESS), uid, 3):
-            return True
-    except OSError:
-        pass
-    if info.st_gid == gid:
-        return bool(info.st_mode & stat.S_IWGRP and info.st_mode & stat.S_IXGRP)
-    return bool(info.st_mode & stat.S_IWOTH and info.st_mode & stat.S_IXOTH)

@@ -18,7 +18,6 @@ Where bubblewrap is missing, processes run with resource limits and a scrubbed e
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import pwd
 import shutil
@@ -29,17 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolnexus.sandbox.cgroups import cgroup_available, cgroups_writable
+from toolnexus.sandbox.users import NOBODY, SBIN, SandboxUser, switch_user_argv
 
-NOBODY = 65534
-# The uids of workspaces' sandboxes (as root): high, below 2**31 (some programs keep uids signed).
-WORKSPACE_UIDS = range(2_000_000_000, 2_100_000_000)
 STATE_DIR = ".toolnexus"  # toolnexus's state folder in a workspace (settings' default state path)
 # What the host reads from a workspace and trusts (configuration, the default tool manifest folder, the
 # repository whose hooks git runs): shown read-only inside the sandbox.
 TRUSTED_FILES = ("toolnexus.toml", "pyproject.toml", "tools", ".git", ".mcp.json")
 # Programs and libraries every sandboxed process may run and load.
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-_SBIN = "/usr/bin:/bin:/usr/sbin:/sbin"
 # Where programs live: a view limited to some programs shows none of these folders, only those programs.
 _PROGRAM_DIRS = ("bin", "sbin", "games", "libexec", "local/bin", "local/sbin", "local/games")
 # Files of /etc that programs read and that hold nothing private: the dynamic loader's cache, time zones,
@@ -68,58 +64,6 @@ def bwrap_path() -> str | None:
     return path if done.returncode == 0 else None
 
 
-@dataclass(frozen=True)
-class SandboxUser:
-    """The host uid and gid a sandboxed process runs as, and whether we must switch to them ourselves
-    (we are root) or bubblewrap's user namespace maps the sandbox onto our own unprivileged user."""
-
-    uid: int
-    gid: int
-    switch: bool
-
-    @classmethod
-    def resolve(cls, user: str | int | None = None, workspace: str | None = None) -> SandboxUser:
-        """The sandbox user for ``user`` (a name or a uid). When None: a uid of the workspace's own (so
-        two workspaces' tools, or any other process running as ``nobody``, cannot reach each other's
-        files or keyrings), or ``nobody`` when no workspace is named."""
-        if os.geteuid() != 0:
-            return cls(os.geteuid(), os.getegid(), switch=False)
-        if user is None:
-            uid = workspace_uid(workspace) if workspace is not None else NOBODY
-            return cls(uid, uid, switch=True)
-        try:
-            entry = pwd.getpwuid(int(user)) if str(user).isdigit() else pwd.getpwnam(str(user))
-        except KeyError:
-            if str(user).isdigit():
-                return cls(int(user), int(user), switch=True)
-            if user == "nobody":
-                return cls(NOBODY, NOBODY, switch=True)
-            raise ValueError(f"sandbox user {user!r} does not exist on this host (set [sandbox] user to a "
-                             "user name or uid)") from None
-        if entry.pw_uid == 0:
-            raise ValueError("the sandbox user must not be root (set [sandbox] user to an unprivileged user)")
-        return cls(entry.pw_uid, entry.pw_gid, switch=True)
-
-
-@functools.lru_cache(maxsize=256)
-def workspace_uid(workspace: str) -> int:
-    """The uid (and gid) sandboxed tools of ``workspace`` run as when we are root: derived from its path,
-    in a range no account uses (one that exists is skipped)."""
-    digest = int.from_bytes(hashlib.sha256(os.path.realpath(workspace).encode()).digest()[:8], "big")
-    uid = WORKSPACE_UIDS.start + digest % len(WORKSPACE_UIDS)
-    while _account_exists(uid):
-        uid = WORKSPACE_UIDS.start + (uid + 1 - WORKSPACE_UIDS.start) % len(WORKSPACE_UIDS)
-    return uid
-
-
-def _account_exists(uid: int) -> bool:
-    try:
-        pwd.getpwuid(uid)
-    except KeyError:
-        return False
-    return True
-
-
 def trusted_names(workspace: str, read_only: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
     """The names at the top of ``workspace`` the host trusts: :data:`TRUSTED_FILES`, toolnexus's state
     folder, and the first folder of each ``read_only`` path inside it (configured manifest folders, an
@@ -130,21 +74,6 @@ def trusted_names(workspace: str, read_only: list[str] | tuple[str, ...] = ()) -
         if _inside(absolute, workspace) and absolute.rstrip("/") != workspace.rstrip("/"):
             names.append(os.path.relpath(absolute, workspace).split(os.sep)[0])
     return tuple(dict.fromkeys(names))
-
-
-class _SandboxUids:
-    """The uids sandboxed tools run as by default: the workspaces' own range and ``nobody``."""
-
-    def __contains__(self, uid: object) -> bool:
-        return uid in WORKSPACE_UIDS or uid == NOBODY
-
-
-SANDBOX_UIDS = _SandboxUids()
-
-
-def is_sandbox_uid(uid: int) -> bool:
-    """Whether ``uid`` is one sandboxed tools run as by default (a workspace's own, or ``nobody``)."""
-    return uid in SANDBOX_UIDS
 
 
 def python_paths() -> list[str]:
@@ -307,7 +236,7 @@ class SandboxView:
 
     def _libraries(self) -> list[str]:
         # A view limited to some programs has no interpreter to run (unless it is our fallback switcher).
-        wants_python = self.programs is None or (self._user.switch and shutil.which("setpriv", path=_SBIN) is None)
+        wants_python = self.programs is None or (self._user.switch and shutil.which("setpriv", path=SBIN) is None)
         return _outermost([*(python_paths() if wants_python else []), *self.readable])
 
     def _hidden(self) -> list[str]:
@@ -355,18 +284,6 @@ def unreadable_python_paths(user: SandboxUser, workspace: str | None = None) -> 
                                                                         info.st_mode & 0o050):
             bad.append(path)
     return bad
-
-
-def switch_user_argv(user: SandboxUser) -> list[str]:
-    """A prefix that makes the rest of the command run as ``user``, with no groups and no capabilities."""
-    setpriv = shutil.which("setpriv", path=_SBIN)
-    if setpriv is not None:
-        return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--inh-caps=-all",
-                "--bounding-set=-all", "--"]
-    code = ("import os,sys;os.setgroups([]);os.setresgid(*[int(sys.argv[2])]*3);os.setresuid(*[int(sys.argv[1])]*3);"
-            "os.execvp(sys.argv[3],sys.argv[3:])")
-    # -I -S: nothing of the workspace, the environment or site-packages is imported while still root.
-    return [os.path.realpath(sys.executable), "-I", "-S", "-c", code, str(user.uid), str(user.gid)]
 
 
 def isolation_report(sandbox_user: str | None = None, workspace: str | None = None) -> dict[str, object]:

@@ -34,8 +34,6 @@ from toolnexus.core.spec import Limits, ToolSpec
 from toolnexus.sandbox.acl import grant_workspace
 from toolnexus.sandbox.cgroups import WorkerCgroup, cgroup_available
 from toolnexus.sandbox.isolation import (
-    SANDBOX_UIDS,
-    SandboxUser,
     SandboxView,
     bwrap_path,
     trusted_names,
@@ -43,6 +41,7 @@ from toolnexus.sandbox.isolation import (
 )
 from toolnexus.sandbox.limits import within_default_timeout
 from toolnexus.sandbox.protocol import read_frame, write_frame
+from toolnexus.sandbox.users import SANDBOX_UIDS, SandboxUser
 
 PoolKey = tuple[int | None, int | None]
 

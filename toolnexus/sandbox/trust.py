@@ -16,7 +16,8 @@ import stat
 from pathlib import Path
 
 from toolnexus.sandbox.acl import sandbox_may_write
-from toolnexus.sandbox.isolation import SANDBOX_UIDS, TRUSTED_FILES, SandboxUser, is_sandbox_uid
+from toolnexus.sandbox.isolation import TRUSTED_FILES
+from toolnexus.sandbox.users import SANDBOX_UIDS, SandboxUser
 
 __all__ = ["TRUSTED_FILES", "UntrustedFile", "check_trusted"]
 
@@ -53,7 +54,7 @@ def _problem(path: Path, configured: int | None) -> str:
         info = os.lstat(path)
     except OSError:
         return ""
-    if is_sandbox_uid(info.st_uid) or info.st_uid == configured:
+    if info.st_uid in SANDBOX_UIDS or info.st_uid == configured:
         return f"belongs to a sandbox's user (uid {info.st_uid}): a sandboxed tool wrote it"
     if stat.S_ISLNK(info.st_mode):
         return ""
