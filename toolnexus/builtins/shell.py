@@ -174,7 +174,8 @@ async def run_command(argv: Annotated[list[str], Field(min_length=1)], cwd: str 
                           details={"cwd": cwd})
     allow = list(current_context().shell_allow)
     program = resolve_program(argv[0], allow, str(workdir))
-    command = sandboxed([program, *argv[1:]], root, workdir, allow)
+    # Off the loop: opening the workspace to the sandbox may walk a folder the host just made.
+    command = await anyio.to_thread.run_sync(sandboxed, [program, *argv[1:]], root, workdir, allow)
 
     # Shielded so a cancellation cannot land between the fork and our holding the process.
     with anyio.CancelScope(shield=True):

@@ -361,13 +361,8 @@ class ProcessRuntime:
     async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         try:
             request = self._request(spec, call, limits)
-            # Folders the host made since the worker started (an earlier step's output) are the tool's too.
-            self.isolation.open_workspace(self.context.workspace)
         except _Refused as exc:
             return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR, message=str(exc)))
-        except OSError as exc:
-            return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR,
-                                                  message=f"cannot open the workspace to the sandbox: {exc}"))
         key: PoolKey = (limits.memory, limits.open_files)
         channel = current_channel()
         if channel.wants_progress or channel.log_level is not None:
@@ -378,6 +373,13 @@ class ProcessRuntime:
         lock = threading.Lock()
 
         def run() -> dict[str, Any]:
+            try:
+                # Folders the host made since the worker started (an earlier step's output) are the tool's
+                # too; in this thread, since a new folder's walk is file-system work the loop must not wait on.
+                self.isolation.open_workspace(self.context.workspace)
+            except OSError as exc:
+                return {"ok": False, "error": {"kind": ErrorKind.RUNTIME_ERROR.value, "retryable": False,
+                                               "message": f"cannot open the workspace to the sandbox: {exc}"}}
             try:
                 worker = self.pool.acquire(key)
             except (RuntimeError, OSError) as exc:  # closed, or no worker process could start
