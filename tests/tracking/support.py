@@ -144,3 +144,19 @@ class MlflowServer:
             os.killpg(process.pid, signal.SIGKILL)  # whatever is left of the group
         process.wait(15)
         wait_until(lambda: refuses_connections(self.port), 15, "the server's port to close")
+
+
+# Two steps, the second with a cost: the mission the compare tests run twice with different inputs.
+GREETING = """\
+mission: greeting
+inputs:
+  who: {type: string}
+  times: {type: integer, default: 2}
+steps:
+  - id: greet
+    uses: test.echo
+    with: {value: "hello ${{ inputs.who }}"}
+  - id: pay
+    uses: test.costly
+    needs: greet
+"""

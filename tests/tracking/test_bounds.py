@@ -18,21 +18,8 @@ import pytest
 import toolnexus as tn
 import toolnexus.api
 from tests.tracking.conftest import register_test_tools, seed_store
-from tests.tracking.support import synced
+from tests.tracking.support import GREETING, synced
 from toolnexus import RunStatus
-
-GREETING = """\
-mission: greeting
-inputs:
-  who: {type: string}
-steps:
-  - id: greet
-    uses: test.echo
-    with: {value: "hello ${{ inputs.who }}"}
-  - id: pay
-    uses: test.costly
-    needs: greet
-"""
 
 
 class SilentServer:

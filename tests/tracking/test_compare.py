@@ -13,22 +13,8 @@ from typer.testing import CliRunner
 import toolnexus as tn
 import toolnexus.api
 from tests.tracking.conftest import register_test_tools, seed_store
-from tests.tracking.support import client_of, mlflow_run, synced
+from tests.tracking.support import GREETING, client_of, mlflow_run, synced
 from toolnexus.cli import app
-
-GREETING = """\
-mission: greeting
-inputs:
-  who: {type: string}
-  times: {type: integer, default: 2}
-steps:
-  - id: greet
-    uses: test.echo
-    with: {value: "hello ${{ inputs.who }}"}
-  - id: pay
-    uses: test.costly
-    needs: greet
-"""
 
 
 @pytest.fixture
