@@ -34,6 +34,9 @@ _EXPORTS: dict[str, str] = {
     "compare_runs": "toolnexus.api", "compile": "toolnexus.api", "default_nexus": "toolnexus.api",
     "run": "toolnexus.api",
     "Settings": "toolnexus.config", "load_settings": "toolnexus.config",
+    # the one exception hierarchy
+    "ToolnexusError": "toolnexus.errors", "InvalidInput": "toolnexus.errors", "NotFound": "toolnexus.errors",
+    "Unavailable": "toolnexus.errors", "SandboxError": "toolnexus.errors", "ToolCallFailed": "toolnexus.errors",
     # core shapes
     "CostModel": "toolnexus.core", "Diagnostic": "toolnexus.core", "DiagnosticError": "toolnexus.core",
     "ErrorKind": "toolnexus.core", "Limits": "toolnexus.core", "RunResult": "toolnexus.core",
@@ -69,11 +72,13 @@ __all__ = [
     "Engine",
     "ErrorKind",
     "Image",
+    "InvalidInput",
     "Invoker",
     "Lifecycle",
     "Limits",
     "LoadedMission",
     "Mission",
+    "NotFound",
     "Nexus",
     "Plan",
     "Registry",
@@ -81,19 +86,23 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "SafetyTier",
+    "SandboxError",
     "SearchHit",
     "Settings",
     "StepRecord",
     "StepStatus",
     "Text",
     "ToolCall",
+    "ToolCallFailed",
     "ToolContext",
     "ToolEntry",
     "ToolError",
     "ToolFailure",
     "ToolResult",
     "ToolSpec",
+    "ToolnexusError",
     "Toolset",
+    "Unavailable",
     "__version__",
     "acall",
     "arun",
@@ -157,6 +166,7 @@ if TYPE_CHECKING:
     from toolnexus.core.content import Audio, Content, EmbeddedResource, Image, Text
     from toolnexus.core.context import can_ask, elicit, list_roots, report_progress, sample
     from toolnexus.engine import Engine, Invoker, RunControl
+    from toolnexus.errors import InvalidInput, NotFound, SandboxError, ToolCallFailed, ToolnexusError, Unavailable
     from toolnexus.jupyter.browser import browse
     from toolnexus.mcp.library import prompt, resource
     from toolnexus.mission import LoadedMission, Mission, Plan, load_mission

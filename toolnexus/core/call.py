@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from toolnexus.core.errors import ToolError
 from toolnexus.core.ids import new_id
 from toolnexus.core.spec import Limits
+from toolnexus.errors import ToolCallFailed
 
 
 class ToolCall(BaseModel):
@@ -51,7 +52,7 @@ class ToolResult(BaseModel):
         return self.output
 
 
-class ToolCallError(Exception):
+class ToolCallError(ToolCallFailed):
     """Raised by :meth:`ToolResult.unwrap` for callers who prefer exceptions to values."""
 
     def __init__(self, error: ToolError) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
+from toolnexus.errors import InvalidInput
+
 
 class Diagnostic(BaseModel):
     """One problem found in user input, positioned so an editor or a person can jump to it."""
@@ -33,7 +35,7 @@ class Diagnostic(BaseModel):
         return text
 
 
-class DiagnosticError(Exception):
+class DiagnosticError(InvalidInput):
     """Raised when user input has problems; carries every one found in a single pass."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from toolnexus.errors import ToolCallFailed
+
 
 class ErrorKind(StrEnum):
     """What went wrong, coarse enough for a policy or a retry rule to act on."""
@@ -44,7 +46,7 @@ class ToolError(BaseModel):
 _TRANSIENT = (ConnectionError, TimeoutError, BlockingIOError, InterruptedError)
 
 
-class ToolFailure(Exception):
+class ToolFailure(ToolCallFailed):
     """Raise from a tool to fail with a structured :class:`ToolError` rather than a bare exception."""
 
     def __init__(

@@ -21,6 +21,8 @@ from typing import Any
 from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 
+from toolnexus.errors import Unavailable
+
 log = logging.getLogger("toolnexus.jupyter")
 
 COALESCE_SECONDS = 0.002  # how long a streamed response's first chunk may wait for the response's end
@@ -30,7 +32,7 @@ Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
-class LifespanFailed(RuntimeError):
+class LifespanFailed(Unavailable, RuntimeError):
     """The app reported ``lifespan.startup.failed`` (or crashed while starting)."""
 
 

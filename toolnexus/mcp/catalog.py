@@ -17,6 +17,7 @@ from typing import Any
 
 from toolnexus.core.content import MARKER
 from toolnexus.core.spec import ToolSpec
+from toolnexus.errors import InvalidInput
 from toolnexus.registry.adapters import MCP, NameMap, mcp_tool
 from toolnexus.registry.toolsets import Toolset
 
@@ -49,7 +50,7 @@ class Entry:
         return tool
 
 
-class InvalidCursor(ValueError):
+class InvalidCursor(InvalidInput, ValueError):
     """A ``tools/list`` cursor this server did not hand out."""
 
 

@@ -28,6 +28,7 @@ import sniffio
 from anyio.from_thread import BlockingPortal
 
 from toolnexus.config import McpServerSettings
+from toolnexus.errors import Unavailable
 
 if TYPE_CHECKING:
     import mcp_types as types
@@ -50,7 +51,7 @@ ListingListener = Callable[[str, list[dict[str, Any]], str | None], None]
 ProgressListener = Callable[[float, float | None, str | None], Awaitable[None] | None]
 
 
-class McpUnavailable(Exception):
+class McpUnavailable(Unavailable):
     """A server could not be reached: it did not start, stopped answering or died. Trying again may help."""
 
     def __init__(self, server: str, reason: str) -> None:

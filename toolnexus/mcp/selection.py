@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pydantic import ValidationError
 
 from toolnexus.core.spec import ToolSpec
+from toolnexus.errors import InvalidInput
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
 from toolnexus.registry.toolsets_config import UnknownToolset, resolve_toolset
 
@@ -21,7 +22,7 @@ __all__ = ["FILTER_FIELDS", "BadSelection", "UnknownToolset", "describe_error", 
 FILTER_FIELDS = {"namespace": "namespaces", "tag": "tags", "tier": "tiers"}
 
 
-class BadSelection(ValueError):
+class BadSelection(InvalidInput, ValueError):
     """A filter value that cannot be (an unknown tier)."""
 
 

@@ -27,6 +27,7 @@ from jinja2.exceptions import SecurityError
 from toolnexus.core.bounds import Bounds, Budget, json_lower_bound
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.core.templating import SIZED_FILTER, TEXT_FILTER, BoundedEnvironment, current_budget, evaluating
+from toolnexus.errors import InvalidInput
 
 TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 _SIMPLE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\]|\['[^'\]]*'\]|\[\"[^\"\]]*\"\])*$")
@@ -66,7 +67,7 @@ _INTERNAL_ATTRIBUTES = frozenset(
 )  # fmt: skip
 
 
-class ExpressionError(ValueError):
+class ExpressionError(InvalidInput, ValueError):
     """An expression that cannot be parsed or evaluated; the message says which and why."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:

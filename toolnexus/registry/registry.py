@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.spec import ToolSpec
+from toolnexus.errors import NotFound
 from toolnexus.registry.search import SearchHit, SearchMode
 from toolnexus.registry.toolsets import Toolset
 from toolnexus.registry.versions import matches, newest, parse_version, split_ref
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # the index imports numpy: loaded on the first search, not wi
     from toolnexus.registry.search_index import SearchIndex
 
 
-class ToolNotFound(LookupError):
+class ToolNotFound(NotFound, LookupError):
     """No tool (or no version of it) matches a reference; the message says what exists instead."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:

@@ -19,13 +19,14 @@ from pydantic import ValidationError
 
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.spec import SafetyTier, ToolSpec
+from toolnexus.errors import InvalidInput, NotFound
 from toolnexus.registry.search import SearchHit
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
 
 READ_ONLY = Toolset(name="read-only", description="tools that only read", tiers=[SafetyTier.READ_ONLY])
 
 
-class UnknownToolset(LookupError):
+class UnknownToolset(NotFound, LookupError):
     """No toolset of that name; the message lists what exists and ``hint`` suggests the nearest."""
 
     def __init__(self, name: str, known: Sequence[str]) -> None:
@@ -33,7 +34,7 @@ class UnknownToolset(LookupError):
         super().__init__(f"no toolset named {name!r}")
 
 
-class BadFilter(ValueError):
+class BadFilter(InvalidInput, ValueError):
     """A filter option with a value that cannot be (an unknown tier or lifecycle state)."""
 
 

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Container
 from pathlib import Path
 
+from toolnexus.errors import SandboxError
+
 _VERSION = 2
 _USER_OBJ, _USER, _GROUP_OBJ, _GROUP, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 _UNDEFINED = 0xFFFFFFFF
@@ -29,7 +31,7 @@ _lock = threading.Lock()
 _looked: dict[tuple[str, int], int] = {}  # (workspace, uid) -> the top folder's mtime when last opened
 
 
-class AclUnsupported(OSError):
+class AclUnsupported(SandboxError, OSError):
     """The file system does not store POSIX ACLs."""
 
 

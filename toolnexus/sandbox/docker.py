@@ -44,6 +44,7 @@ from toolnexus.core.context import ToolContext
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import PYTHON_EXEC_TARGET, Limits, ToolSpec, is_python_exec
+from toolnexus.errors import Refused, SandboxError, Unavailable
 from toolnexus.sandbox.images import DEFAULT_IMAGE, LABEL_WORKER, TOOL_UID
 from toolnexus.sandbox.limits import DEFAULT_TIMEOUT, within_default_timeout
 from toolnexus.sandbox.protocol import read_frame, write_frame
@@ -95,7 +96,7 @@ class ContainerKey:
         return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
 
-class ContainerGone(Exception):
+class ContainerGone(SandboxError):
     """The container (and so its worker) ended while a call was talking to it."""
 
     def __init__(self, stderr_tail: str) -> None:
@@ -340,11 +341,7 @@ class ContainerPool:
             return [c.id for cs in self._idle.values() for c in cs] + [c.id for c in self._busy]
 
 
-class _Refused(Exception):
-    pass
-
-
-class DockerUnavailable(Exception):
+class DockerUnavailable(Unavailable):
     """No Docker engine (or SDK) to talk to; the message says what to do."""
 
 
@@ -461,7 +458,7 @@ class DockerRuntime:
                 if image == DEFAULT_IMAGE
                 else "load or build it locally (`docker load`, `docker build`): images are never pulled"
             )
-            raise _Refused(f"image {image!r} is not in the local Docker engine: {hint}") from None
+            raise Refused(f"image {image!r} is not in the local Docker engine: {hint}") from None
         self._has_worker[image] = LABEL_WORKER in labels
         return self._has_worker[image]
 
@@ -583,7 +580,7 @@ class DockerRuntime:
         base = {"arguments": call.arguments, "limits": limits.model_dump(mode="json")}
         if entry.kind == "docker":
             if not entry.image or not entry.argv:
-                raise _Refused(f"{spec.ref} declares no image and command to run in a container")
+                raise Refused(f"{spec.ref} declares no image and command to run in a container")
             mounts = self._mounts(spec)
             if self._image_has_worker(entry.image):
                 key = self._key(entry.image, limits, network=entry.network, mounts=mounts)
@@ -613,7 +610,7 @@ class DockerRuntime:
                 if os.path.isabs(arg) and not arg.startswith(_SYSTEM_PREFIXES) and os.path.isfile(arg)
             )
             if not self._image_has_worker(self.image):
-                raise _Refused(f"image {self.image!r} has no toolnexus worker to run command tools in")
+                raise Refused(f"image {self.image!r} has no toolnexus worker to run command tools in")
             key = self._key(self.image, limits, network=False, mounts=self._mounts(spec) + programs)
             request = {
                 **base,
@@ -624,10 +621,10 @@ class DockerRuntime:
             return _Plan(key, True, request)
         if is_python_exec(spec):
             if not self._image_has_worker(self.image):
-                raise _Refused(f"image {self.image!r} has no toolnexus worker to run python.exec in")
+                raise Refused(f"image {self.image!r} has no toolnexus worker to run python.exec in")
             key = self._key(self.image, limits, network=False, mounts=self._mounts(spec))
             return _Plan(key, True, {**base, "kind": "python", "target": PYEXEC_TARGET})
-        raise _Refused(
+        raise Refused(
             f"the docker runtime runs docker tools, command tools and python.exec, not {spec.ref} "
             f"({entry.kind} {entry.target or ''}); toolnexus itself is not installed in the image"
         )
@@ -638,7 +635,7 @@ class DockerRuntime:
     async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         try:
             plan = await anyio.to_thread.run_sync(self._plan, spec, call, limits)
-        except (_Refused, DockerUnavailable) as exc:
+        except (Refused, DockerUnavailable) as exc:
             return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR, message=str(exc)))
         except Exception as exc:  # the engine failed to answer about the image
             return RuntimeOutcome(

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolnexus.errors import SandboxError
+
 DEFAULT_IMAGE = "toolnexus/python:3.11"
 ROOTFS_REPOSITORY = "toolnexus/rootfs"
 WORKER_PATH = "/opt/toolnexus/worker.py"
@@ -54,7 +56,7 @@ _TRIM = (
 Progress = Callable[[str], None]
 
 
-class ImageBuildError(Exception):
+class ImageBuildError(SandboxError):
     """The base image could not be built; the message says why and what to do."""
 
 

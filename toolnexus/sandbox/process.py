@@ -31,6 +31,7 @@ from toolnexus.core.context import CallChannel, ToolContext, current_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
+from toolnexus.errors import Refused, SandboxError
 from toolnexus.sandbox.acl import grant_workspace
 from toolnexus.sandbox.cgroups import WorkerCgroup, cgroup_available
 from toolnexus.sandbox.isolation import (
@@ -120,7 +121,9 @@ def _import_path(workspace: str) -> list[str]:
     return [p for p in entries if p not in inside] + inside
 
 
-class WorkerDied(Exception):
+class WorkerDied(SandboxError):
+    """The worker process ended while a call was running in it."""
+
     def __init__(self, returncode: int | None, stderr_tail: str) -> None:
         self.returncode = returncode
         self.stderr_tail = stderr_tail
@@ -343,7 +346,7 @@ class ProcessRuntime:
             request.update(kind="command", entry=spec.entry.model_dump(mode="json"), env=scrubbed_env())
         else:
             if not spec.entry.target or spec.entry.target.startswith("__main__:"):
-                raise _Refused(f"{spec.ref} has no importable implementation for a worker process "
+                raise Refused(f"{spec.ref} has no importable implementation for a worker process "
                                "(tools defined in a notebook or __main__ run in-process; put it in a module)")
             request.update(kind="python", target=spec.entry.target)
         return request
@@ -361,7 +364,7 @@ class ProcessRuntime:
     async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         try:
             request = self._request(spec, call, limits)
-        except _Refused as exc:
+        except Refused as exc:
             return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR, message=str(exc)))
         key: PoolKey = (limits.memory, limits.open_files)
         channel = current_channel()
@@ -428,10 +431,6 @@ class ProcessRuntime:
 
     def close(self) -> None:
         self.pool.close()
-
-
-class _Refused(Exception):
-    pass
 
 
 def _relay(channel: CallChannel, event: dict[str, Any]) -> None:

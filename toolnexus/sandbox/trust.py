@@ -15,6 +15,7 @@ import os
 import stat
 from pathlib import Path
 
+from toolnexus.errors import SandboxError
 from toolnexus.sandbox.acl import sandbox_may_write
 from toolnexus.sandbox.isolation import TRUSTED_FILES
 from toolnexus.sandbox.users import SANDBOX_UIDS, SandboxUser
@@ -22,7 +23,7 @@ from toolnexus.sandbox.users import SANDBOX_UIDS, SandboxUser
 __all__ = ["TRUSTED_FILES", "UntrustedFile", "check_trusted"]
 
 
-class UntrustedFile(Exception):
+class UntrustedFile(SandboxError):
     """A file the host would trust was written by a sandboxed tool."""
 
 

@@ -31,6 +31,7 @@ from toolnexus.core.context import ToolContext
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec, is_python_exec
+from toolnexus.errors import Refused
 from toolnexus.sandbox import wasm_python
 from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT, within_default_timeout
 from toolnexus.sandbox.wasm_cache import CompiledModule, ModuleCache, ModuleError, default_cache_dir
@@ -50,10 +51,6 @@ class _Job:
     preopens: list[Preopen]
     sha256: str | None = None
     python: bool = False
-
-
-class _Refused(Exception):
-    pass
 
 
 class WasmRuntime:
@@ -96,7 +93,7 @@ class WasmRuntime:
             return _error(ErrorKind.RUNTIME_ERROR, "the wasm runtime is closed")
         try:
             job = self._job(spec, call)
-        except (_Refused, wasm_python.PythonWasmUnavailable) as exc:
+        except (Refused, wasm_python.PythonWasmUnavailable) as exc:
             return _error(ErrorKind.RUNTIME_ERROR, str(exc))
         try:
             compiled = self.modules.peek(job.module) if job.sha256 is None else None
@@ -130,7 +127,7 @@ class WasmRuntime:
                 python=True,
             )
         if entry.kind != "wasm" or not entry.module:
-            raise _Refused(
+            raise Refused(
                 f"{spec.ref} is not a wasm tool ({entry.kind}); the wasm runtime runs WASI modules and python.exec"
             )
         workspace = Path(self.context.workspace)
@@ -138,7 +135,7 @@ class WasmRuntime:
         for mount in entry.mounts:
             host = Path(mount.host) if os.path.isabs(mount.host) else workspace / mount.host
             if not host.is_dir():
-                raise _Refused(f"{spec.ref} mounts {host} at {mount.guest}, but that folder does not exist")
+                raise Refused(f"{spec.ref} mounts {host} at {mount.guest}, but that folder does not exist")
             preopens.append(Preopen(str(host), mount.guest, mount.writable))
         module = entry.module if os.path.isabs(entry.module) else str(workspace / entry.module)
         return _Job(

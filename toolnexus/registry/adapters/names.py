@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from toolnexus.core.diagnostics import did_you_mean
+from toolnexus.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ MCP = NameRules("mcp", re.compile(r"^[A-Za-z0-9._-]{1,128}$"), 128, keeps_dots=T
 HASH_LENGTH = 8
 
 
-class UnknownProviderName(LookupError):
+class UnknownProviderName(NotFound, LookupError):
     """A provider's tool call names a tool this export never offered."""
 
     def __init__(self, name: str, known: list[str], provider: str) -> None:
