@@ -28,102 +28,21 @@ __version__ = "0.1.0"
 
 defer_slow_imports()
 
-_EXPORTS: dict[str, str] = {
-    # the Python API
-    "Nexus": "toolnexus.api", "acall": "toolnexus.api", "arun": "toolnexus.api", "call": "toolnexus.api",
-    "compare_runs": "toolnexus.api", "compile": "toolnexus.api", "default_nexus": "toolnexus.api",
-    "run": "toolnexus.api",
-    "Settings": "toolnexus.config", "load_settings": "toolnexus.config",
-    # the one exception hierarchy
-    "ToolnexusError": "toolnexus.errors", "InvalidInput": "toolnexus.errors", "NotFound": "toolnexus.errors",
-    "Unavailable": "toolnexus.errors", "SandboxError": "toolnexus.errors", "ToolCallFailed": "toolnexus.errors",
-    # core shapes
-    "CostModel": "toolnexus.core", "Diagnostic": "toolnexus.core", "DiagnosticError": "toolnexus.core",
-    "ErrorKind": "toolnexus.core", "Limits": "toolnexus.core", "RunResult": "toolnexus.core",
-    "RunStatus": "toolnexus.core", "SafetyTier": "toolnexus.core", "Lifecycle": "toolnexus.core",
-    "StepRecord": "toolnexus.core",
-    "StepStatus": "toolnexus.core", "ToolCall": "toolnexus.core", "ToolContext": "toolnexus.core",
-    "ToolEntry": "toolnexus.core", "ToolError": "toolnexus.core", "ToolFailure": "toolnexus.core",
-    "ToolResult": "toolnexus.core", "ToolSpec": "toolnexus.core", "current_context": "toolnexus.core",
-    # engine, missions, registry
-    "Engine": "toolnexus.engine", "Invoker": "toolnexus.engine", "RunControl": "toolnexus.engine",
-    "LoadedMission": "toolnexus.mission", "Mission": "toolnexus.mission", "Plan": "toolnexus.mission",
-    "load_mission": "toolnexus.mission",
-    "Registry": "toolnexus.registry", "tool": "toolnexus.registry",
-    "SearchHit": "toolnexus.registry.search", "Toolset": "toolnexus.registry.toolsets",
-    # what a tool can do during its call: progress, questions to the MCP client, rich results
-    "report_progress": "toolnexus.core.context", "sample": "toolnexus.core.context",
-    "elicit": "toolnexus.core.context", "list_roots": "toolnexus.core.context", "can_ask": "toolnexus.core.context",
-    "Image": "toolnexus.core.content", "Audio": "toolnexus.core.content", "Text": "toolnexus.core.content",
-    "EmbeddedResource": "toolnexus.core.content", "Content": "toolnexus.core.content",
-    # MCP resources and prompts (the MCP SDK is imported only when these are used)
-    "resource": "toolnexus.mcp.library", "prompt": "toolnexus.mcp.library",
-    # notebooks
-    "browse": "toolnexus.jupyter.browser",
-}
+def _exports() -> dict[str, str]:
+    """Public name → the module it comes from, read from the ``TYPE_CHECKING`` imports below: the one list
+    of the public API, which type checkers and IDEs read too (parsing it costs about a millisecond)."""
+    import ast
 
-__all__ = [
-    "Audio",
-    "Content",
-    "CostModel",
-    "Diagnostic",
-    "DiagnosticError",
-    "EmbeddedResource",
-    "Engine",
-    "ErrorKind",
-    "Image",
-    "InvalidInput",
-    "Invoker",
-    "Lifecycle",
-    "Limits",
-    "LoadedMission",
-    "Mission",
-    "NotFound",
-    "Nexus",
-    "Plan",
-    "Registry",
-    "RunControl",
-    "RunResult",
-    "RunStatus",
-    "SafetyTier",
-    "SandboxError",
-    "SearchHit",
-    "Settings",
-    "StepRecord",
-    "StepStatus",
-    "Text",
-    "ToolCall",
-    "ToolCallFailed",
-    "ToolContext",
-    "ToolEntry",
-    "ToolError",
-    "ToolFailure",
-    "ToolResult",
-    "ToolSpec",
-    "ToolnexusError",
-    "Toolset",
-    "Unavailable",
-    "__version__",
-    "acall",
-    "arun",
-    "browse",
-    "call",
-    "can_ask",
-    "compare_runs",
-    "compile",
-    "current_context",
-    "default_nexus",
-    "elicit",
-    "list_roots",
-    "load_mission",
-    "load_settings",
-    "prompt",
-    "report_progress",
-    "resource",
-    "run",
-    "sample",
-    "tool",
-]
+    with open(__file__, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    return {alias.asname or alias.name: statement.module
+            for statement in block.body if isinstance(statement, ast.ImportFrom) and statement.module
+            for alias in statement.names}
+
+
+_EXPORTS = _exports()
+__all__ = sorted(["__version__", *_EXPORTS])
 
 
 def __getattr__(name: str) -> Any:
@@ -139,37 +58,92 @@ def __dir__() -> list[str]:
     return __all__
 
 
+# The public API, imported lazily at run time (PEP 562) so that ``import toolnexus`` stays cheap for
+# worker processes and short CLI commands. Add a public name here, and only here (``X as X`` marks
+# an explicit re-export for type checkers).
 if TYPE_CHECKING:
-    from toolnexus.api import Nexus, acall, arun, call, compare_runs, compile, default_nexus, run
-    from toolnexus.config import Settings, load_settings
-    from toolnexus.core import (
-        CostModel,
-        Diagnostic,
-        DiagnosticError,
-        ErrorKind,
-        Lifecycle,
-        Limits,
-        RunResult,
-        RunStatus,
-        SafetyTier,
-        StepRecord,
-        StepStatus,
-        ToolCall,
-        ToolContext,
-        ToolEntry,
-        ToolError,
-        ToolFailure,
-        ToolResult,
-        ToolSpec,
-        current_context,
+    from toolnexus.api import (
+        Nexus as Nexus,
+        acall as acall,
+        arun as arun,
+        call as call,
+        compare_runs as compare_runs,
+        compile as compile,
+        default_nexus as default_nexus,
+        run as run,
     )
-    from toolnexus.core.content import Audio, Content, EmbeddedResource, Image, Text
-    from toolnexus.core.context import can_ask, elicit, list_roots, report_progress, sample
-    from toolnexus.engine import Engine, Invoker, RunControl
-    from toolnexus.errors import InvalidInput, NotFound, SandboxError, ToolCallFailed, ToolnexusError, Unavailable
-    from toolnexus.jupyter.browser import browse
-    from toolnexus.mcp.library import prompt, resource
-    from toolnexus.mission import LoadedMission, Mission, Plan, load_mission
-    from toolnexus.registry import Registry, tool
-    from toolnexus.registry.search import SearchHit
-    from toolnexus.registry.toolsets import Toolset
+    from toolnexus.config import (
+        Settings as Settings,
+        load_settings as load_settings,
+    )
+    from toolnexus.core import (
+        CostModel as CostModel,
+        Diagnostic as Diagnostic,
+        DiagnosticError as DiagnosticError,
+        ErrorKind as ErrorKind,
+        Lifecycle as Lifecycle,
+        Limits as Limits,
+        RunResult as RunResult,
+        RunStatus as RunStatus,
+        SafetyTier as SafetyTier,
+        StepRecord as StepRecord,
+        StepStatus as StepStatus,
+        ToolCall as ToolCall,
+        ToolContext as ToolContext,
+        ToolEntry as ToolEntry,
+        ToolError as ToolError,
+        ToolFailure as ToolFailure,
+        ToolResult as ToolResult,
+        ToolSpec as ToolSpec,
+        current_context as current_context,
+    )
+    from toolnexus.core.content import (
+        Audio as Audio,
+        Content as Content,
+        EmbeddedResource as EmbeddedResource,
+        Image as Image,
+        Text as Text,
+    )
+    from toolnexus.core.context import (
+        can_ask as can_ask,
+        elicit as elicit,
+        list_roots as list_roots,
+        report_progress as report_progress,
+        sample as sample,
+    )
+    from toolnexus.engine import (
+        Engine as Engine,
+        Invoker as Invoker,
+        RunControl as RunControl,
+    )
+    from toolnexus.errors import (
+        InvalidInput as InvalidInput,
+        NotFound as NotFound,
+        SandboxError as SandboxError,
+        ToolCallFailed as ToolCallFailed,
+        ToolnexusError as ToolnexusError,
+        Unavailable as Unavailable,
+    )
+    from toolnexus.jupyter.browser import (
+        browse as browse,
+    )
+    from toolnexus.mcp.library import (
+        prompt as prompt,
+        resource as resource,
+    )
+    from toolnexus.mission import (
+        LoadedMission as LoadedMission,
+        Mission as Mission,
+        Plan as Plan,
+        load_mission as load_mission,
+    )
+    from toolnexus.registry import (
+        Registry as Registry,
+        tool as tool,
+    )
+    from toolnexus.registry.search import (
+        SearchHit as SearchHit,
+    )
+    from toolnexus.registry.toolsets import (
+        Toolset as Toolset,
+    )
