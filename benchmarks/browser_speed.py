@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from toolnexus.core.spec import SafetyTier, ToolSpec
-from toolnexus.jupyter.browser import ToolBrowser
+from toolnexus.notebook.browser import ToolBrowser
 from toolnexus.registry import Registry
 
 WORDS = ["convert", "csv", "parquet", "image", "resize", "email", "send", "report", "index", "query"]

@@ -88,7 +88,7 @@ def serve_toolnexus_asgi(port: int, workspace: Path) -> None:
     import uvicorn
 
     from toolnexus.api import Nexus
-    from toolnexus.mcp.server import ToolServer
+    from toolnexus.mcp_server.server import ToolServer
 
     with Nexus(workspace) as nexus:
         server = ToolServer(nexus)

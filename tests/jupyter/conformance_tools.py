@@ -6,7 +6,7 @@ suite's scenario asks of its fixture in the way a toolnexus tool author would wr
 content blocks (``toolnexus.core.content``) as results, the Python ``logging`` module for logs,
 ``report_progress`` for progress, ``sample``/``elicit``/``list_roots`` to ask the client (mid-call on a
 2025-11-25 session, through input-required rounds on 2026-07-28), ``@resource``/``@prompt`` of
-``toolnexus.mcp.library``. Fixtures for what toolnexus does not do are absent; their scenarios are
+``toolnexus.mcp_server.library``. Fixtures for what toolnexus does not do are absent; their scenarios are
 expected failures in ``test_conformance.py``, each with its reason.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from toolnexus import tool
 from toolnexus.core.content import Audio, Content, EmbeddedResource, Image
 from toolnexus.core.context import can_ask, elicit, list_roots, report_progress, sample
-from toolnexus.mcp.library import prompt, resource
+from toolnexus.mcp_server.library import prompt, resource
 
 SIMPLE_TEXT = "This is a simple text response for testing."
 ERROR_MESSAGE = "This tool intentionally returns an error for testing"
@@ -150,7 +150,7 @@ async def test_elicitation_sep1330_enums() -> str:
     return f"Elicitation completed: action={answer['action']}, content={answer.get('content')}"
 
 
-# -- resources and prompts (toolnexus.mcp.library) ---------------------------------------------------
+# -- resources and prompts (toolnexus.mcp_server.library) ---------------------------------------------------
 
 
 @resource("test://static-text", mime_type="text/plain", description="A static text resource")

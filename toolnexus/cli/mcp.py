@@ -33,7 +33,7 @@ def mcp_serve(
     if not stdio:
         err.print("give --stdio (over HTTP, run `jupyter server`: the extension serves <base_url>toolnexus/mcp)")
         raise typer.Exit(EXIT_USAGE)
-    from toolnexus.mcp.selection import UnknownToolset, select_toolset
+    from toolnexus.mcp_server.selection import UnknownToolset, select_toolset
 
     if toolset:  # a typo fails here, before stdout becomes the wire
         from toolnexus.api import default_registry
@@ -43,6 +43,6 @@ def mcp_serve(
             select_toolset(settings.toolsets, toolset, specs=default_registry(settings).list())
         except UnknownToolset as exc:
             raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint=exc.hint)]) from None
-    from toolnexus.mcp.stdio import serve_stdio
+    from toolnexus.mcp_server.stdio import serve_stdio
 
     anyio.run(lambda: serve_stdio(workspace, toolset=toolset, missions_dir=missions))

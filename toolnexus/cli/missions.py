@@ -35,7 +35,7 @@ from toolnexus.core.errors import ErrorKind
 from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.units import format_duration
 from toolnexus.engine import RunControl
-from toolnexus.progress import ProgressView
+from toolnexus.cli.progress import ProgressView
 
 
 @app.command()

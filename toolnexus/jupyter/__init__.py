@@ -1,4 +1,5 @@
-"""Layer 5: toolnexus in Jupyter — the server extension that serves tools over MCP, and widgets.
+"""Layer 6: toolnexus in the Jupyter server process — the extension serving tools over MCP (kernel-side code is
+``toolnexus.notebook``).
 
 Nothing is imported eagerly: the server-extension machinery loads only when Jupyter asks for it.
 """

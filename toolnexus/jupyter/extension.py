@@ -2,7 +2,7 @@
 
 Enabled on install by ``jupyter_extension/jupyter_server_config.d/toolnexus.json``. On start it opens
 the workspace's :class:`~toolnexus.api.Nexus` (the server's root directory unless configured), builds
-the :class:`~toolnexus.mcp.server.ToolServer` and starts the SDK's Streamable HTTP app (its session
+the :class:`~toolnexus.mcp_server.server.ToolServer` and starts the SDK's Streamable HTTP app (its session
 manager) through the bridge; on stop it shuts them down and stops the Nexus's worker processes.
 
 Tools only one server should have (test fixtures, say) come from ``ToolnexusExtension.tool_modules``
@@ -15,26 +15,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
 from traitlets import Bool, Int, List, Unicode
 
+from toolnexus.api import Nexus
 from toolnexus.jupyter.bridge import AsgiBridge
 from toolnexus.jupyter.handlers import McpHandler
+from toolnexus.jupyter.service import Service
+from toolnexus.mcp_server.server import ToolServer
+from toolnexus.registry import load_module
 
 ENDPOINT = "toolnexus/mcp"
-
-
-@dataclass
-class Service:
-    """What a started extension runs."""
-
-    nexus: Any
-    tool_server: Any
-    bridge: AsgiBridge
 
 
 class ToolnexusExtension(ExtensionApp):
@@ -50,7 +44,8 @@ class ToolnexusExtension(ExtensionApp):
                            help="folder of missions served as mission.<name> (default: <workspace>/missions)")
     tool_modules = List(Unicode(), config=True,
                         help="extra modules whose @tool functions join this server's registry only, and whose "
-                             "@resource/@prompt functions (toolnexus.mcp.library) it serves (e.g. test fixtures)")
+                             "@resource/@prompt functions (toolnexus.mcp_server.library) it serves "
+                             "(e.g. test fixtures)")
 
     freeze_startup_heap = Bool(True, config=True,
                                help="after start, move the objects the server was started with (modules, classes, "
@@ -95,10 +90,6 @@ class ToolnexusExtension(ExtensionApp):
         return self.service
 
     async def _start(self) -> Service:
-        from toolnexus.api import Nexus
-        from toolnexus.mcp.server import ToolServer
-        from toolnexus.registry import load_module
-
         nexus = Nexus(self._workspace())
         try:
             for module in self.tool_modules:

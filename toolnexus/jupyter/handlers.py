@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from jupyter_server.auth import IdentityProvider, User
@@ -26,11 +26,9 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 
 from toolnexus.core.spec import ToolSpec
-from toolnexus.mcp.selection import BadSelection, UnknownToolset, describe_error
-from toolnexus.mcp.server import AUTHORIZE_SCOPE_KEY
-
-if TYPE_CHECKING:
-    from toolnexus.jupyter.extension import ToolnexusExtension
+from toolnexus.jupyter.service import ServiceSource
+from toolnexus.mcp_server.selection import BadSelection, UnknownToolset, describe_error
+from toolnexus.mcp_server.server import AUTHORIZE_SCOPE_KEY
 
 AUTH_RESOURCE = "toolnexus"
 # Jupyter's own identity providers (token; token or password — the default), whose answer is a function of the
@@ -48,7 +46,7 @@ class McpHandler(JupyterHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, extension: ToolnexusExtension) -> None:  # type: ignore[override]
+    def initialize(self, extension: ServiceSource) -> None:  # type: ignore[override]
         self.extension = extension
 
     def skip_check_origin(self) -> bool:

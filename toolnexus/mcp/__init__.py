@@ -1,6 +1,7 @@
-"""Layer 4: MCP — the registry served to agents (``server``, ``stdio``) and tools imported from MCP servers.
+"""Layer 4: MCP client side — tools imported from MCP servers (``client``, ``provider``, ``runtime``).
 
-Names are imported on first use, so importing one half does not load the other.
+A service below the API: it never imports ``toolnexus.api``, the server side (``toolnexus.mcp_server``) or a surface.
+Names are imported on first use, so importing the package does not load the MCP SDK.
 """
 
 from __future__ import annotations
@@ -9,12 +10,6 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
-    "ToolServer": "toolnexus.mcp.server",
-    "serve_stdio": "toolnexus.mcp.stdio",
-    "Catalog": "toolnexus.mcp.catalog",
-    "UnknownToolset": "toolnexus.mcp.selection",
-    "select_toolset": "toolnexus.mcp.selection",
-    "McpChannel": "toolnexus.mcp.channel",
     "McpProvider": "toolnexus.mcp.provider",
     "spec_from_tool": "toolnexus.mcp.provider",
     "tier_of": "toolnexus.mcp.provider",
@@ -28,6 +23,7 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
+    """Import an exported name's module on first use."""
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'toolnexus.mcp' has no attribute {name!r}")

@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 import toolnexus as tn
 from toolnexus.core.content import Content, EmbeddedResource, Image
 from toolnexus.core.context import elicit, report_progress, sample
-from toolnexus.mcp.server import ToolServer
+from toolnexus.mcp_server.server import ToolServer
 from toolnexus.registry import spec_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore:The logging capability is deprecated")]

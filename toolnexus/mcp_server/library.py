@@ -3,7 +3,7 @@
 Authors declare them next to their tools, and the server loads them from the same modules
 (``ToolnexusExtension.tool_modules``, :meth:`Library.load`)::
 
-    from toolnexus.mcp.library import prompt, resource
+    from toolnexus.mcp_server.library import prompt, resource
 
     @resource("sales://regions", mime_type="application/json", description="The sales regions")
     def regions() -> list[str]:
@@ -38,8 +38,7 @@ from typing import Any
 
 import mcp_types as types
 
-from toolnexus.core.content import Audio as AudioBlock
-from toolnexus.core.content import Block, EmbeddedResource, Image, Text
+from toolnexus.core.content import Audio as AudioBlock, Block, EmbeddedResource, Image, Text
 
 Completer = Callable[[str], Iterable[str]]
 RESOURCE_ATTR = "__toolnexus_mcp_resource__"

@@ -13,11 +13,11 @@ import toolnexus as tn
 from toolnexus.core.call import ToolResult
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.spec import ToolSpec
-from toolnexus.mcp.catalog import InvalidCursor, decode_cursor, encode_cursor
-from toolnexus.mcp.missions import input_schema
-from toolnexus.mcp.results import call_result
-from toolnexus.mcp.selection import BadSelection, UnknownToolset, select_toolset
-from toolnexus.mcp.server import ToolServer
+from toolnexus.mcp_server.catalog import InvalidCursor, decode_cursor, encode_cursor
+from toolnexus.mcp_server.missions import input_schema
+from toolnexus.mcp_server.results import call_result
+from toolnexus.mcp_server.selection import BadSelection, UnknownToolset, select_toolset
+from toolnexus.mcp_server.server import ToolServer
 from toolnexus.mission.model import InputSpec
 from toolnexus.registry.toolsets import Toolset
 

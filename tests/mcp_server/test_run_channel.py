@@ -13,7 +13,7 @@ from mcp import Client
 
 import toolnexus as tn
 from toolnexus.core.context import elicit, report_progress
-from toolnexus.mcp.server import ToolServer
+from toolnexus.mcp_server.server import ToolServer
 from toolnexus.registry import spec_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore:The logging capability is deprecated")]

@@ -15,8 +15,8 @@ from mcp.shared.exceptions import MCPError
 
 import toolnexus as tn
 from toolnexus.core.content import Image
-from toolnexus.mcp.library import prompt, resource
-from toolnexus.mcp.server import ToolServer
+from toolnexus.mcp_server.library import prompt, resource
+from toolnexus.mcp_server.server import ToolServer
 
 pytestmark = pytest.mark.anyio
 REGIONS = ("north", "south", "sudan")

@@ -21,7 +21,7 @@ import toolnexus as tn
 from tests.conftest import REPO
 from toolnexus.builtins import builtin_specs
 from toolnexus.core.spec import SafetyTier, ToolSpec
-from toolnexus.jupyter.browser import PAGE_SIZE, Debouncer, ToolBrowser, browse
+from toolnexus.notebook.browser import PAGE_SIZE, Debouncer, ToolBrowser, browse
 from toolnexus.registry import Registry
 from toolnexus.registry.toolsets import Toolset
 
@@ -189,7 +189,7 @@ def test_the_call_button_gives_python_that_calls_through_toolnexus(browser: Tool
 
 
 def test_outside_a_kernel_nothing_is_inserted_but_the_text_area_shows_it() -> None:
-    from toolnexus.jupyter.browser import _insert_into_next_cell
+    from toolnexus.notebook.browser import _insert_into_next_cell
 
     assert _insert_into_next_cell("x = 1") is False
 
@@ -285,7 +285,7 @@ def run(client: BlockingKernelClient, code: str) -> tuple[str, dict[str, Any]]:
 def test_search_and_insert_in_a_kernel(kernel: BlockingKernelClient) -> None:
     out, reply = run(kernel, """
         from toolnexus.builtins import builtin_specs
-        from toolnexus.jupyter.browser import browse
+        from toolnexus.notebook.browser import browse
         from toolnexus.registry import Registry
         b = browse(registry=Registry(builtin_specs()))
         b.search.value = "template"

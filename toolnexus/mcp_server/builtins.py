@@ -19,7 +19,7 @@ from typing import Any
 
 import mcp_types as types
 
-from toolnexus.mcp.catalog import Catalog, EntryKind
+from toolnexus.mcp_server.catalog import Catalog, EntryKind
 from toolnexus.registry.disclosure import Level, describe, render_text
 
 TOOLS = "toolnexus://tools/"

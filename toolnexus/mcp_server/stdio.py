@@ -14,15 +14,14 @@ from pathlib import Path
 
 from mcp.server.stdio import stdio_server
 
-from toolnexus.mcp.selection import select_toolset
+from toolnexus.api import Nexus
+from toolnexus.mcp_server.selection import select_toolset
+from toolnexus.mcp_server.server import ToolServer
 
 
 async def serve_stdio(workspace: str | Path | None = None, *, toolset: str | None = None,
                       missions_dir: str | Path | None = None) -> None:
-    """Serve the workspace's tools over stdio until stdin closes."""
-    from toolnexus.api import Nexus
-    from toolnexus.mcp.server import ToolServer
-
+    """Serve the workspace's tools, resources and prompts over stdio until stdin closes."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     async with stdio_server() as (read_stream, write_stream):
         with Nexus(workspace) as nexus:

@@ -5,7 +5,7 @@ time (steps finished of steps planned); the engine gives each call a step makes 
 (:meth:`RunChannel.for_call`), so a tool's own progress moves the run's by a share of one step, its log
 records reach the client, and its questions (sampling, elicitation, roots) are asked of the client as
 a tool called directly would ask them. Everything goes out through the call's one
-:class:`~toolnexus.mcp.channel.McpChannel`, which sends in order and drops a value that does not
+:class:`~toolnexus.mcp_server.channel.McpChannel`, which sends in order and drops a value that does not
 increase, as the protocol wants.
 """
 
@@ -21,7 +21,7 @@ from toolnexus.core.call import ToolCall
 from toolnexus.core.context import CallChannel
 from toolnexus.core.events import Event, RunStarted, StepFinished
 from toolnexus.core.spec import ToolSpec
-from toolnexus.mcp.channel import McpChannel, open_logger_of
+from toolnexus.mcp_server.channel import McpChannel, open_logger_of
 
 # A step's own progress moves the run's by less than a whole step: only its end completes the step.
 STEP_SHARE = 0.99

@@ -13,7 +13,7 @@ from toolnexus.core.call import ToolCall
 from toolnexus.core.events import CallFinished, Event
 from toolnexus.core.spec import ToolSpec
 from toolnexus.governance.gate import ALLOW, Decision
-from toolnexus.mcp.server import ToolServer
+from toolnexus.mcp_server.server import ToolServer
 from toolnexus.registry import spec_of
 
 pytestmark = pytest.mark.anyio

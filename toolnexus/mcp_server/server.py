@@ -1,0 +1,146 @@
+"""The MCP server: a workspace's registry (and missions) served through the official ``mcp`` SDK.
+
+:class:`ToolServer` builds an SDK low-level ``Server`` whose handlers read a catalog (paged, toolset-filtered;
+:mod:`~toolnexus.mcp_server.toolsets`) and run every call through the workspace's :class:`~toolnexus.api.Nexus` —
+the same validation, gate, runtime, tracking and cancellation as a mission step. Its handlers come in groups of
+one concept each: tools (:mod:`~toolnexus.mcp_server.tools`), resources, prompts and completion
+(:mod:`~toolnexus.mcp_server.resources`) and change notices (:mod:`~toolnexus.mcp_server.notifications`).
+
+One server, two transports: Streamable HTTP (both protocol eras: the 2025-11-25 handshake with sessions and the
+stateless 2026-07-28 exchange; see :meth:`ToolServer.http_app`, served by the Jupyter extension) and stdio
+(:mod:`toolnexus.mcp_server.stdio`). Both serve the same tools, resources and prompts.
+
+Where the SDK and the specification differ, the specification wins: an unknown tool is the JSON-RPC
+error ``-32602``, never an ``isError`` result.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+from toolnexus import __version__
+from toolnexus.api import Nexus
+from toolnexus.mcp_server.channel import install_log_forwarding
+from toolnexus.mcp_server.library import Library
+from toolnexus.mcp_server.meta import SEARCH_SPEC
+from toolnexus.mcp_server.missions import MissionFolder
+from toolnexus.mcp_server.notifications import ChangeNotifier
+from toolnexus.mcp_server.resources import ResourceHandlers
+from toolnexus.mcp_server.tools import AUTHORIZE_SCOPE_KEY, Authorize, ToolHandlers
+from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["AUTHORIZE_SCOPE_KEY", "DEBOUNCE", "PAGE_SIZE", "Authorize", "ToolServer"]
+
+PAGE_SIZE = 100
+DEBOUNCE = 0.05
+
+
+class _Server(Server[Any]):
+    """The SDK's low-level server, advertising ``tools.listChanged`` on every handshake.
+
+    The streamable-HTTP session manager builds initialisation options itself, without notification
+    options; this is the one place both transports read them from.
+    """
+
+    def create_initialization_options(self, notification_options: NotificationOptions | None = None,
+                                      experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+                                      extensions: dict[str, dict[str, Any]] | None = None) -> InitializationOptions:
+        return super().create_initialization_options(notification_options or NotificationOptions(tools_changed=True),
+                                                     experimental_capabilities, extensions)
+
+
+class ToolServer(ToolHandlers, ResourceHandlers, ChangeNotifier):
+    """Serves a Nexus's tools and missions over MCP (see the module docstring).
+
+    ``toolset`` is what a client gets unless its request selects another (``?toolset=NAME``);
+    ``missions_dir`` (default ``<workspace>/missions``) holds the missions served as ``mission.<name>``.
+    """
+
+    def __init__(self, nexus: Nexus, *, toolset: Toolset | None = None, missions_dir: str | Path | None = None,
+                 page_size: int = PAGE_SIZE, debounce: float = DEBOUNCE, name: str = "toolnexus") -> None:
+        self.nexus = nexus
+        self.toolset = toolset or nexus.settings.toolsets.get("all", ALL_TOOLS)
+        folder = Path(missions_dir) if missions_dir is not None else nexus.workspace / "missions"
+        self.missions = MissionFolder(folder if folder.is_absolute() else nexus.workspace / folder, nexus.compile)
+        self.page_size = page_size
+        self.debounce = debounce
+        self.meta_tools = [SEARCH_SPEC]
+        self.bus = InMemorySubscriptionBus()
+        install_log_forwarding()
+        with warnings.catch_warnings():
+            # The SDK warns that logging/setLevel is gone at 2026-07-28; 2025-11-25 clients still use it.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server = self._build_server(name)
+        self.server.middleware.append(self._track_connection)
+        # Input-required rounds (2026-07-28) carry earlier answers in requestState: sealed and verified by the
+        # SDK under a key held by this process (a tampered or foreign state is -32602).
+        self.server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=name))
+        self._log_levels = {}
+        self.library = Library()  # @resource / @prompt functions (see load)
+        # The workspace's tools modules (``tools.modules``) give their @resource and @prompt functions too, on every
+        # transport: the Nexus has imported them for their @tool functions already.
+        for module in nexus.settings.tools.modules:
+            self.library.load(module)
+        self._init_catalogs()
+        self._connections = {}
+        self._generation_told = nexus.registry.generation
+        self._wake = None
+        self._loop = None
+        self._loop_thread = None
+        self._unsubscribe_events = nexus.bus.subscribe(self._on_event)
+        self._unsubscribe_registry = nexus.registry.subscribe(self._on_registry_change)
+
+    def _build_server(self, name: str) -> _Server:
+        return _Server(
+            name, version=__version__, title="toolnexus",
+            instructions="Tools of a toolnexus workspace. Call tools.search to find a tool by what it does.",
+            lifespan=self._lifespan,
+            get_tool_input_schema=self._input_schema,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_subscriptions_listen=ListenHandler(self.bus),
+            on_set_logging_level=self._set_logging_level,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_resource_templates,
+            on_read_resource=self._read_resource,
+            on_subscribe_resource=self._subscribe,
+            on_unsubscribe_resource=self._unsubscribe,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_completion=self._complete,
+        )
+
+    def load(self, module: str | ModuleType) -> int:
+        """Serve the ``@resource`` and ``@prompt`` functions of ``module`` (:mod:`toolnexus.mcp_server.library`)."""
+        return self.library.load(module)
+
+    def close(self) -> None:
+        """Stop listening to the registry and the event bus (the Nexus stays open)."""
+        self._unsubscribe_registry()
+        self._unsubscribe_events()
+
+    # -- transports ----------------------------------------------------------------------------
+
+    def http_app(self, path: str = "/mcp") -> Starlette:
+        """The SDK's Streamable HTTP ASGI app at ``path``, both protocol eras on one endpoint.
+
+        DNS-rebinding checks are the host's business: the Jupyter handler checks Host and Origin
+        before a request gets here (the SDK's own check would only know of localhost).
+        """
+        return self.server.streamable_http_app(
+            streamable_http_path=path,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
