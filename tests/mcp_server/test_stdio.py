@@ -22,6 +22,7 @@ NOISY = '''\
 import os, subprocess, sys
 
 from toolnexus import tool
+from toolnexus.mcp_server.library import prompt, resource
 
 
 @tool(name="noisy.shout")
@@ -32,6 +33,17 @@ def shout(text: str) -> str:
     os.write(1, b"a raw write to fd 1\\n")
     subprocess.run(["echo", "a child process writing to its stdout"], check=True)
     return text
+
+
+@resource("noisy://motto", mime_type="text/plain")
+def motto() -> str:
+    """The motto of the noisy tools."""
+    return "loud and clear"
+
+
+@prompt(description="Ask to shout a text")
+def shout_it(text: str) -> str:
+    return f"Shout {text} with noisy.shout."
 '''
 
 
@@ -130,3 +142,35 @@ def test_serve_without_a_transport_says_what_to_do(stdio_workspace: Path) -> Non
     assert done.returncode == 2
     assert "--stdio" in done.stderr.decode()
 
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_stdio_serves_the_tools_modules_resources_and_prompts(stdio_workspace: Path, mode: str) -> None:
+    """The stdio server serves what the Jupyter endpoint does: the @resource and @prompt functions of the
+    workspace's ``tools.modules`` beside their tools."""
+    params = StdioServerParameters(command=sys.executable, args=server_args(stdio_workspace),
+                                   env=server_env(stdio_workspace), cwd=str(stdio_workspace))
+    async with Client(params, mode=mode) as client:
+        resources = {str(r.uri) for r in (await client.list_resources()).resources}
+        read = (await client.read_resource("noisy://motto")).contents[0]
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        got = await client.get_prompt("shout_it", {"text": "hey"})
+    assert "noisy://motto" in resources
+    assert read.text == "loud and clear"  # type: ignore[union-attr]
+    assert "shout_it" in prompts
+    assert got.messages[0].content.text == "Shout hey with noisy.shout."  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_only_the_change_notices_sent_are_advertised(stdio_workspace: Path, mode: str) -> None:
+    """Tool-list changes are sent (both eras), prompt and resource list changes never: only the former is
+    advertised, on the handshake and in the 2026-07-28 discovery."""
+    params = StdioServerParameters(command=sys.executable, args=server_args(stdio_workspace),
+                                   env=server_env(stdio_workspace), cwd=str(stdio_workspace))
+    async with Client(params, mode=mode) as client:
+        capabilities = client.server_capabilities
+    assert capabilities is not None and capabilities.tools is not None and capabilities.tools.list_changed
+    assert capabilities.prompts is not None and not capabilities.prompts.list_changed
+    assert capabilities.resources is not None and not capabilities.resources.list_changed

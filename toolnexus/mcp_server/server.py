@@ -21,12 +21,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import mcp_types as types
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolnexus import __version__
 from toolnexus.api import Nexus
@@ -49,11 +51,30 @@ DEBOUNCE = 0.05
 
 
 class _Server(Server[Any]):
-    """The SDK's low-level server, advertising ``tools.listChanged`` on every handshake.
+    """The SDK's low-level server, advertising the change notices it sends, and only those.
 
+    It sends tool-list changes (on a handshake-era connection, and on 2026-07-28 ``subscriptions/listen``
+    streams) and, on a handshake-era connection, ``resources/updated`` for subscribed tool cards. It never
+    sends prompt or resource list changes, nor resource updates on a listen stream, so those are not advertised
+    (the SDK would advertise every notice for 2026-07-28 as soon as ``subscriptions/listen`` is served).
     The streamable-HTTP session manager builds initialisation options itself, without notification
     options; this is the one place both transports read them from.
     """
+
+    def get_capabilities(self, notification_options: NotificationOptions | None = None,
+                         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+                         extensions: dict[str, dict[str, Any]] | None = None, *,
+                         protocol_version: str | None = None) -> types.ServerCapabilities:
+        """The SDK's capabilities, less the notices this server never sends (see the class docstring)."""
+        capabilities = super().get_capabilities(notification_options, experimental_capabilities, extensions,
+                                                protocol_version=protocol_version)
+        if capabilities.prompts is not None:
+            capabilities.prompts.list_changed = False
+        if capabilities.resources is not None:
+            capabilities.resources.list_changed = False
+            if protocol_version in MODERN_PROTOCOL_VERSIONS:
+                capabilities.resources.subscribe = False
+        return capabilities
 
     def create_initialization_options(self, notification_options: NotificationOptions | None = None,
                                       experimental_capabilities: dict[str, dict[str, Any]] | None = None,
