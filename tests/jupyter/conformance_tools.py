@@ -21,6 +21,7 @@ from toolnexus import tool
 from toolnexus.core.content import Audio, Content, EmbeddedResource, Image
 from toolnexus.core.context import can_ask, elicit, list_roots, report_progress, sample
 from toolnexus.mcp_server.library import prompt, resource
+from toolnexus.registry.decorator import SPEC_ATTR, spec_of
 
 SIMPLE_TEXT = "This is a simple text response for testing."
 ERROR_MESSAGE = "This tool intentionally returns an error for testing"
@@ -289,3 +290,32 @@ async def test_streaming_elicitation() -> str:
     stream (scenario server-stateless)."""
     answer = await elicit("What is your name?", NAME_SCHEMA, key="user_name")
     return f"Hello, {(answer.get('content') or {}).get('name')}!"
+
+
+# -- json-schema-2020-12 (SEP-1613, SEP-2106): a tool whose input schema uses 2020-12 keywords --------------
+
+JSON_SCHEMA_2020_12: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {"address": {"$anchor": "addressDef", "type": "object",
+                          "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"},
+                   "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                   "phone": {"type": "string"}, "email": {"type": "string"}},
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
+    "additionalProperties": False,
+}
+
+
+@tool(register=False, name="json_schema_2020_12_tool")
+def json_schema_2020_12_tool(**contact: Any) -> str:
+    """Accept a contact described by a JSON Schema 2020-12 input schema (the suite only lists it)."""
+    return f"contact {contact.get('name', '')}"
+
+
+# The schema is the author's, not derived from the signature: the listing must carry it keyword for keyword.
+setattr(json_schema_2020_12_tool, SPEC_ATTR,
+        spec_of(json_schema_2020_12_tool).model_copy(update={"input_schema": JSON_SCHEMA_2020_12}))  # type: ignore[union-attr]

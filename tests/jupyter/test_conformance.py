@@ -4,8 +4,9 @@ The suite (npm ``@modelcontextprotocol/conformance``, pinned and installed with 
 repository by ``.ci/conformance-deps``) drives the extension's ``/toolnexus/mcp`` endpoint once per
 requirement set — 2025-11-25 (stateful sessions) and 2026-07-28 (stateless, per-request ``_meta``),
 each at its own wire version — and writes one ``checks.json`` per scenario. Every scenario a
-revision scores must pass, except the expected failures listed below (none today), each with its
-reason; those are strict xfails, so one that starts passing fails the run until its entry is removed.
+revision applies to runs (``--suite all``: the scored ones and the pending, draft and earlier ones still in
+force) and must pass, except the expected failures listed below, each with its reason; those are strict xfails,
+so one that starts passing fails the run until its entry is removed.
 
 The server is a real ``jupyter server`` process, started as a user starts it (the server starts the
 extension itself), once for the module: the suite is an external process that runs for half a minute,
@@ -17,9 +18,7 @@ Authentication stays on. The suite cannot send headers of its own, so its URL ca
 token as ``?token=…``, which Jupyter's identity provider accepts on every handler
 (``IdentityProvider.get_token``) exactly like ``Authorization: token …``. The DNS-rebinding scenario
 therefore sends requests that *are* authenticated and still expects them refused for their Host and
-Origin alone. (Two not-scored, pending scenarios, ``http-header-validation`` and
-``http-custom-header-server-validation``, build raw requests from the URL's path only, dropping the
-query and with it the token: Jupyter refuses them with 403. They do not count.)
+Origin alone.
 """
 
 from __future__ import annotations
@@ -80,9 +79,27 @@ SCORED: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# The server scenarios a revision applies to beyond those it scores (``conformance list --server``: pending and
+# draft scenarios, and earlier ones still in force); the suite runs them all (``--suite all``), and
+# test_scenario_lists_are_pinned checks that the installed suite lists exactly SCORED plus these.
+UNSCORED: dict[str, tuple[str, ...]] = {
+    "2025-11-25": ("server-session-lifecycle", "json-schema-2020-12", "server-sse-polling"),
+    "2026-07-28": ("json-schema-2020-12", "http-header-validation", "http-custom-header-server-validation"),
+}
+ALL_SCENARIOS: dict[str, tuple[str, ...]] = {r: SCORED[r] + UNSCORED[r] for r in REVISIONS}
+
 # Why a scenario (or one check of it, "scenario:check-id") is expected to fail, by revision ("*": both), each
-# with its reason. Empty: every scored scenario and check passes (the machinery stays for the next suite).
-EXPECTED_FAILURES: dict[str, dict[str, str]] = {"*": {}, "2025-11-25": {}, "2026-07-28": {}}
+# with its reason; strict xfails, so one that starts passing fails the run until its entry is removed. Every
+# scored scenario passes; the two entries are pending 2026-07-28 scenarios.
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {"*": {}, "2025-11-25": {}, "2026-07-28": {
+    # Pending (not scored). The scenario builds its raw requests from the URL's path only, dropping the query and
+    # with it the token the suite's URL carries (it cannot send headers of its own): Jupyter refuses every one
+    # with 403 before the endpoint sees it, so neither the 400 for a bad header nor the accepted ones can show.
+    "http-header-validation": "its raw requests drop the URL's token: Jupyter answers 403 before the endpoint",
+    # Pending (not scored). SEP-2243 (x-mcp-header annotations mirrored as Mcp-Param-* headers) is not implemented:
+    # no toolnexus tool declares x-mcp-header, so the suite reports every check as not testable (a failure).
+    "http-custom-header-server-validation": "SEP-2243 x-mcp-header parameters are not implemented",
+}}
 
 
 def expected_failure(revision: str, key: str) -> str | None:
@@ -196,8 +213,8 @@ class SuiteRun:
 
 
 def run_suite(cli: Path, url: str, revision: str, out: Path) -> SuiteRun:
-    """Run one requirement set; the scenarios' checks as the suite wrote them."""
-    done = subprocess.run([str(cli), "server", "--url", url, "--requirements", revision, "--timeout",
+    """Run every server scenario of one revision (scored or not); the scenarios' checks as the suite wrote them."""
+    done = subprocess.run([str(cli), "server", "--url", url, "--suite", "all", "--spec-version", revision, "--timeout",
                            str(SCENARIO_TIMEOUT_MS), "--output-dir", str(out)],
                           capture_output=True, text=True, timeout=SUITE_TIMEOUT)
     scenarios: dict[str, Checks] = {}
@@ -238,6 +255,21 @@ def test_requirement_sets_are_pinned(conformance_cli: Path, revision: str) -> No
     assert listed_server_scenarios(conformance_cli, revision) == list(SCORED[revision])
 
 
+def applicable_server_scenarios(cli: Path, revision: str) -> list[str]:
+    """Every server scenario ``conformance list --server`` says applies to the revision (extensions aside)."""
+    text = subprocess.run([str(cli), "list", "--server"], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
+    section = text.split("Server scenarios", 1)[1].split("\n\n", 1)[0]
+    return [name for name, versions in re.findall(r"^\s+- (\S+) \[([^\]]*)\]", section, re.M)
+            if revision in versions.split(",")]
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_scenario_lists_are_pinned(conformance_cli: Path, revision: str) -> None:
+    """The full scenario list this module checks is exactly what the installed suite applies to the revision."""
+    assert sorted(applicable_server_scenarios(conformance_cli, revision)) == sorted(ALL_SCENARIOS[revision])
+
+
 def server_errors(log: list[str]) -> str:
     """The server's error records (and tracebacks) — the rest of its log is one line per request."""
     text = "".join(log)
@@ -251,7 +283,7 @@ def failures(checks: Checks) -> dict[str, str]:
 
 def scenario_cases() -> Iterator[Any]:
     for revision in REVISIONS:
-        for scenario in SCORED[revision]:
+        for scenario in ALL_SCENARIOS[revision]:
             reason = expected_failure(revision, scenario)
             marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
             yield pytest.param(revision, scenario, marks=marks, id=f"{revision}-{scenario}")
@@ -259,7 +291,7 @@ def scenario_cases() -> Iterator[Any]:
 
 @pytest.mark.parametrize(("revision", "scenario"), list(scenario_cases()))
 def test_scenario(suite: dict[str, SuiteRun], endpoint: Endpoint, revision: str, scenario: str) -> None:
-    """Every check of a scored scenario passes, but for the single checks expected to fail (tested below)."""
+    """Every check of a scenario (scored or not) passes, but for the single checks expected to fail (tested below)."""
     checks = suite[revision].scenarios.get(scenario)
     assert checks, f"{scenario} did not run at {revision}:\n{suite[revision].output[-3000:]}"
     unexpected = {check: message for check, message in failures(checks).items()
@@ -276,7 +308,7 @@ def check_cases() -> Iterator[Any]:
                 continue
             scenario, check = key.split(":", 1)
             for rev in REVISIONS if revision == "*" else (revision,):
-                if scenario in SCORED[rev]:
+                if scenario in ALL_SCENARIOS[rev]:
                     yield pytest.param(rev, scenario, check, marks=pytest.mark.xfail(strict=True, reason=reason),
                                        id=f"{rev}-{key}")
 
