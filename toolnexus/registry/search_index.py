@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from toolnexus.core.spec import ToolSpec
-from toolnexus.registry.search import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchMode, as_filters
 from toolnexus.registry.search_filters import FilterIndex
+from toolnexus.registry.search_model import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchMode, as_filters
 from toolnexus.registry.search_postings import Column, FieldIndex
 from toolnexus.registry.search_text import FIELDS, analyze, field_counts
 from toolnexus.registry.semantic import EmbeddingCache, load_embedder, reciprocal_rank_fusion

@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from toolnexus.core.call import ToolCall
-from toolnexus.registry.adapters.export import AdapterError, Provider
-from toolnexus.registry.adapters.names import NameMap
+from toolnexus.registry.adapters.names import AdapterError, NameMap, Provider
 
 
 def _arguments(raw: Any, where: str) -> dict[str, Any]:

@@ -15,33 +15,18 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.spec import SafetyTier, ToolSpec
-from toolnexus.errors import InvalidInput
-from toolnexus.registry.adapters.names import ANTHROPIC, MCP, OPENAI, NameMap, NameRules
+from toolnexus.registry.adapters.calls import parse_calls
+from toolnexus.registry.adapters.names import RULES, AdapterError, NameMap, Provider
+
+# Provider, its name RULES and AdapterError live in names (calls reads them too, without importing this
+# module); they stay importable from here.
 
 # Tags that say a tool reaches outside the workspace (MCP's "open world").
 OPEN_WORLD_TAGS = frozenset({"network", "http", "web", "internet", "api"})
-
-
-class Provider(StrEnum):
-    """Where the definitions go."""
-
-    MCP = "mcp"
-    OPENAI = "openai"  # Chat Completions
-    OPENAI_RESPONSES = "openai-responses"
-    ANTHROPIC = "anthropic"
-
-
-RULES: dict[Provider, NameRules] = {Provider.MCP: MCP, Provider.OPENAI: OPENAI,
-                                    Provider.OPENAI_RESPONSES: OPENAI, Provider.ANTHROPIC: ANTHROPIC}
-
-
-class AdapterError(InvalidInput, ValueError):
-    """A tool that cannot be exported as asked, or a provider payload that is not a tool call."""
 
 
 def object_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -158,8 +143,6 @@ class Export:
 
     def parse(self, payload: Any, *, pin_versions: bool = True) -> list[ToolCall]:
         """The tool calls in a payload of this provider (see :mod:`toolnexus.registry.adapters.calls`)."""
-        from toolnexus.registry.adapters.calls import parse_calls
-
         return parse_calls(self.provider, payload, self.names, self.versions if pin_versions else None)
 
     def name_map(self) -> dict[str, str]:

@@ -14,9 +14,10 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from toolnexus.core.diagnostics import did_you_mean
-from toolnexus.errors import NotFound
+from toolnexus.errors import InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,23 @@ OPENAI = NameRules("openai", re.compile(r"^[a-zA-Z0-9_-]{1,64}$"), 64, keeps_dot
 ANTHROPIC = NameRules("anthropic", re.compile(r"^[a-zA-Z0-9_-]{1,64}$"), 64, keeps_dots=False)
 MCP = NameRules("mcp", re.compile(r"^[A-Za-z0-9._-]{1,128}$"), 128, keeps_dots=True)
 HASH_LENGTH = 8
+
+
+class Provider(StrEnum):
+    """Where the definitions go."""
+
+    MCP = "mcp"
+    OPENAI = "openai"  # Chat Completions
+    OPENAI_RESPONSES = "openai-responses"
+    ANTHROPIC = "anthropic"
+
+
+RULES: dict[Provider, NameRules] = {Provider.MCP: MCP, Provider.OPENAI: OPENAI,
+                                    Provider.OPENAI_RESPONSES: OPENAI, Provider.ANTHROPIC: ANTHROPIC}
+
+
+class AdapterError(InvalidInput, ValueError):
+    """A tool that cannot be exported as asked, or a provider payload that is not a tool call."""
 
 
 class UnknownProviderName(NotFound, LookupError):

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from toolnexus.core.call import ToolResult
-from toolnexus.registry.adapters.export import Provider
+from toolnexus.registry.adapters.names import Provider
 
 
 def result_text(result: ToolResult) -> str:
