@@ -60,6 +60,7 @@ class ProgressView:
         return table
 
     def __call__(self, event: Event) -> None:
+        """Update the live table with one run event."""
         if isinstance(event, RunStarted):
             self.rows = {sid: {"state": "pending"} for sid in event.step_ids}
             self.started = time.perf_counter()

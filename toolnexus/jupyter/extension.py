@@ -65,6 +65,7 @@ class ToolnexusExtension(ExtensionApp):
     _froze = False
 
     def initialize_handlers(self) -> None:
+        """Add the MCP endpoint's handler (with and without a toolset in the path) to the server."""
         self.handlers.append((rf"/{ENDPOINT}(?:/([A-Za-z0-9_.-]+))?/?", McpHandler, {"extension": self}))
 
     def _workspace(self) -> str:
@@ -121,6 +122,7 @@ class ToolnexusExtension(ExtensionApp):
             gc.set_threshold(self.gc_young_threshold, *current[1:])
 
     async def stop_extension(self) -> None:
+        """Stop the service with the server: the bridge, the tool server, then the Nexus's workers."""
         self._stopped = True
         if self._froze:  # what the server held at start may be garbage once it stops
             gc.unfreeze()

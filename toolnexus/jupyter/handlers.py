@@ -47,14 +47,17 @@ class McpHandler(JupyterHandler):
     auth_resource = AUTH_RESOURCE
 
     def initialize(self, extension: ServiceSource) -> None:  # type: ignore[override]
+        """Keep what gives this handler the running service (the extension)."""
         self.extension = extension
 
     def skip_check_origin(self) -> bool:
+        """Whether Jupyter's Origin check is skipped: only for CORS preflights (see the comment)."""
         # Jupyter skips the Origin check for token-authenticated requests; an MCP server must not
         # (DNS rebinding). Only CORS preflights, which carry no credentials, are exempt.
         return self.request.method == "OPTIONS"
 
     async def prepare(self) -> None:  # type: ignore[override]
+        """Authenticate the request, reusing a keep-alive connection's identity for a while."""
         # An agent makes call after call on one keep-alive connection with the same token. Jupyter's own
         # identity provider decides from the credentials alone (its token, the Authorization header, the
         # ?token= argument, the login cookie), so its answer for this connection and these credentials is
@@ -86,6 +89,7 @@ class McpHandler(JupyterHandler):
                 headers.get("Cookie", ""))
 
     def check_xsrf_cookie(self) -> None:
+        """Jupyter's XSRF check, but a request without credentials is told to send its token (see the comment)."""
         # Jupyter checks XSRF before authentication, so a client without credentials would be told
         # "'_xsrf' argument missing": tell it what it lacks. Browser sessions (a user) keep Jupyter's rule.
         # (Tornado calls this once before prepare(), when no user is known yet: Jupyter's own check skips it.)
@@ -94,6 +98,7 @@ class McpHandler(JupyterHandler):
         super().check_xsrf_cookie()
 
     def set_secure_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """Set the cookie, except Jupyter's login cookie: an MCP client sends its token with every request."""
         # Jupyter answers a token-authenticated request with a login cookie, so that a browser need not send
         # the token again. An MCP client sends its token with every request: the cookie would only come back
         # as a second credential to check on each call (and cost the client its cookie jar). Other cookies
@@ -115,6 +120,7 @@ class McpHandler(JupyterHandler):
         super()._log()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Answer an HTTP error as a JSON body MCP clients can read."""
         self.set_header("Content-Type", "application/json")
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(exc, "log_message", None) or self._reason
@@ -122,14 +128,17 @@ class McpHandler(JupyterHandler):
 
     @authorized
     async def post(self, toolset: str | None = None) -> None:
+        """A JSON-RPC request or notification (``write`` on ``toolnexus``)."""
         await self._serve(toolset)
 
     @authorized
     async def get(self, toolset: str | None = None) -> None:
+        """The standalone notification stream of a session (``read`` on ``toolnexus``)."""
         await self._serve(toolset)
 
     @authorized
     async def delete(self, toolset: str | None = None) -> None:
+        """End a session (``write`` on ``toolnexus``)."""
         await self._serve(toolset)
 
     async def _serve(self, toolset: str | None) -> None:

@@ -174,4 +174,5 @@ class McpProvider:
             log.info("MCP server %r: cannot cache its tool listing: %s", key, exc)
 
     def close(self) -> None:
+        """Close the connections to the MCP servers."""
         self.connections.close()

@@ -56,6 +56,7 @@ class McpRuntime:
         self.connections = connections
 
     async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        """Call the tool on its MCP server, within the call's limits."""
         from mcp.shared.exceptions import MCPError  # the SDK is loaded by the first call, not by a Nexus
 
         server, remote = spec.entry.server, spec.entry.remote_name
@@ -82,6 +83,7 @@ class McpRuntime:
         return outcome_of(result)
 
     async def aclose(self) -> None:
+        """Close the connections to the MCP servers."""
         self.connections.close()
 
     def close(self) -> None:

@@ -31,6 +31,7 @@ LEVELS = [level.value for level in Level]
 
 
 def templates() -> list[types.ResourceTemplate]:
+    """The built-in resource templates: a tool's card, at a disclosure level."""
     return [
         types.ResourceTemplate(uri_template=TOOL_TEMPLATE, name="tool-card", mime_type="application/json",
                                description="A tool's card: what it does, its arguments, tier, cost and examples"),
@@ -41,6 +42,7 @@ def templates() -> list[types.ResourceTemplate]:
 
 
 def mission_resources(catalog: Catalog) -> list[types.Resource]:
+    """The missions of ``catalog`` as resources (their YAML source)."""
     return [types.Resource(uri=MISSIONS + entry.name.removeprefix("mission."), name=entry.name,
                            mime_type="application/yaml",
                            description=entry.spec.summary or entry.spec.description or f"the mission {entry.name}")
@@ -66,6 +68,7 @@ def read(catalog: Catalog, uri: str) -> list[types.TextResourceContents] | None:
 
 
 def mission_step_prompt() -> types.Prompt:
+    """The built-in ``mission-step`` prompt: how to call a tool as a mission step."""
     return types.Prompt(
         name=MISSION_STEP, title="Write a mission step",
         description="Write one step of a toolnexus mission (YAML) that uses a given tool",
@@ -91,4 +94,5 @@ def mission_step(catalog: Catalog, arguments: dict[str, Any]) -> types.GetPrompt
 
 
 def complete_tool_name(catalog: Catalog, prefix: str) -> list[str]:
+    """The names of ``catalog``'s tools that start with ``prefix`` (for completion)."""
     return [name for name in catalog.names if name.startswith(prefix)]

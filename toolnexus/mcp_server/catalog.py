@@ -23,6 +23,7 @@ from toolnexus.registry.toolsets import Toolset
 
 
 class EntryKind(StrEnum):
+    """What a catalog entry is: a registry tool, a mission, or a meta-tool (``tools.search``)."""
     TOOL = "tool"
     MISSION = "mission"
     META = "meta"
@@ -55,10 +56,12 @@ class InvalidCursor(InvalidInput, ValueError):
 
 
 def encode_cursor(after: str) -> str:
+    """The opaque ``tools/list`` cursor for the page after the tool ``after``."""
     return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> str:
+    """The tool name a cursor from :func:`encode_cursor` stands for (InvalidCursor if it is not one)."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):

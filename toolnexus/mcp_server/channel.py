@@ -123,6 +123,7 @@ class McpChannel(CallChannel):
         self._sender = None
 
     def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Send a progress notification, if the client asked for progress."""
         if not self.wants_progress:
             return
         self.reported = True
@@ -138,6 +139,7 @@ class McpChannel(CallChannel):
         self.reported = False
 
     def log(self, record: logging.LogRecord) -> None:
+        """Forward a log record to the client, if at or above its level."""
         if self.log_threshold is None or record.levelno < self.log_threshold:
             return
         try:
@@ -171,6 +173,7 @@ class McpChannel(CallChannel):
     }
 
     def can(self, capability: str) -> bool:
+        """Whether the client can be asked this (``sampling``, ``elicitation``, ``roots``)."""
         wanted = self._CAPABILITIES.get(capability)
         return wanted is not None and self.ctx.session.check_client_capability(wanted)
 
@@ -194,15 +197,18 @@ class McpChannel(CallChannel):
 
     async def sample(self, messages: list[dict[str, Any]], max_tokens: int, *, key: str | None = None,
                      **options: Any) -> dict[str, Any]:
+        """Ask the client's model (``sampling/createMessage``)."""
         params = types.CreateMessageRequestParams.model_validate({"messages": messages, "maxTokens": max_tokens,
                                                                   **options})
         return await self._ask("sampling", key, types.CreateMessageRequest(params=params), types.CreateMessageResult)
 
     async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
+        """Ask the client's user (``elicitation/create``)."""
         params = types.ElicitRequestFormParams(message=message, requested_schema=cast(Any, schema))
         return await self._ask("elicitation", key, types.ElicitRequest(params=params), types.ElicitResult)
 
     async def list_roots(self, *, key: str | None = None) -> dict[str, Any]:
+        """Ask the client for its roots (``roots/list``)."""
         return await self._ask("roots", key, types.ListRootsRequest(), types.ListRootsResult)
 
     def missing_capability(self) -> MCPError | None:
@@ -248,6 +254,7 @@ class ForwardLogs(logging.Handler):
     """Hands each record to the channel of the call it was emitted in (if any)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Hand the record to the channel of the call that logged it, if any."""
         channel = _channel.get()
         if channel is not None:
             channel.log(record)

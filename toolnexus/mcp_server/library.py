@@ -63,21 +63,25 @@ class ResourceDef:
 
     @property
     def is_template(self) -> bool:
+        """Whether the URI has ``{name}`` parts."""
         return bool(_PART.search(self.uri))
 
     @property
     def pattern(self) -> re.Pattern[str]:
+        """The regular expression matching the URIs this template serves."""
         regex = "".join(f"(?P<{part}>[^/]+)" if i % 2 else re.escape(part)
                         for i, part in enumerate(_PART.split(self.uri)))
         return re.compile(f"^{regex}$")
 
     def match(self, uri: str) -> dict[str, str] | None:
+        """The values of the template's parts in ``uri``, or None if it does not match."""
         if not self.is_template:
             return {} if uri == self.uri else None
         found = self.pattern.match(uri)
         return found.groupdict() if found else None
 
     def read(self, uri: str, values: dict[str, str]) -> list[types.TextResourceContents | types.BlobResourceContents]:
+        """Run the function for ``uri`` and return its value as resource contents."""
         return resource_contents(uri, self.fn(**values), self.mime_type)
 
 
@@ -91,11 +95,13 @@ class PromptDef:
     complete: dict[str, Completer] = field(default_factory=dict)
 
     def arguments(self) -> list[types.PromptArgument]:
+        """The prompt's arguments: the function's parameters."""
         params = inspect.signature(self.fn).parameters.values()
         return [types.PromptArgument(name=p.name, required=p.default is inspect.Parameter.empty) for p in params
                 if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
     def definition(self) -> types.Prompt:
+        """The MCP ``Prompt`` of ``prompts/list``."""
         return types.Prompt(name=self.name, description=self.description, arguments=self.arguments() or None)
 
 
@@ -183,9 +189,11 @@ class Library:
         self.prompts: dict[str, PromptDef] = {}
 
     def add_resource(self, definition: ResourceDef) -> None:
+        """Serve ``definition`` (replacing one at the same URI)."""
         self.resources[definition.uri] = definition
 
     def add_prompt(self, definition: PromptDef) -> None:
+        """Serve ``definition`` (replacing one of the same name)."""
         self.prompts[definition.name] = definition
 
     def load(self, module: str | ModuleType) -> int:
@@ -204,9 +212,11 @@ class Library:
         return found
 
     def fixed(self) -> list[ResourceDef]:
+        """The resources at fixed URIs, by URI."""
         return sorted((r for r in self.resources.values() if not r.is_template), key=lambda r: r.uri)
 
     def templates(self) -> list[ResourceDef]:
+        """The resource templates, by URI template."""
         return sorted((r for r in self.resources.values() if r.is_template), key=lambda r: r.uri)
 
     def find(self, uri: str) -> tuple[ResourceDef, dict[str, str]] | None:

@@ -68,6 +68,7 @@ class SearchTool:
         self.mcp_names = mcp_names
 
     def __call__(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Search the served tools; the matches as the tool's result."""
         query: str = arguments["query"]
         k: int = arguments.get("k", 10)
         if not query.strip():

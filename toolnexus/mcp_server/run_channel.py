@@ -76,14 +76,17 @@ class RunChannel(CallChannel):
     # -- channels of the run's calls ------------------------------------------------------------------
 
     def for_call(self, call: ToolCall, spec: ToolSpec) -> CallChannel:
+        """The channel of one step's call: its progress moves the run's."""
         if self.log_level is not None:
             open_logger_of(spec)
         return StepChannel(self, call, spec)
 
     def log(self, record: logging.LogRecord) -> None:
+        """Forward a log record to the client."""
         self.mcp.log(record)
 
     def can(self, capability: str) -> bool:
+        """Whether the client can be asked this."""
         return self.mcp.can(capability)
 
 
@@ -102,6 +105,7 @@ class StepChannel(CallChannel):
         self._asked = 0
 
     def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """The step's progress, as its share of the run's."""
         if not self.wants_progress:
             return
         # Without a total the share still grows with the progress, towards (never reaching) the step's end.
@@ -110,9 +114,11 @@ class StepChannel(CallChannel):
         self.run.step_progress(self.step, self.call_id, share, text)
 
     def log(self, record: logging.LogRecord) -> None:
+        """Forward a log record to the client."""
         self.run.mcp.log(record)
 
     def can(self, capability: str) -> bool:
+        """Whether the client can be asked this."""
         return self.run.mcp.can(capability)
 
     def _key(self, key: str | None, method: str) -> str:
@@ -124,11 +130,14 @@ class StepChannel(CallChannel):
 
     async def sample(self, messages: list[dict[str, Any]], max_tokens: int, *, key: str | None = None,
                      **options: Any) -> dict[str, Any]:
+        """Ask the client's model, under the step's own answer key."""
         return await self.run.mcp.sample(messages, max_tokens, key=self._key(key, "sampling/createMessage"),
                                          **options)
 
     async def elicit(self, message: str, schema: dict[str, Any], *, key: str | None = None) -> dict[str, Any]:
+        """Ask the client's user, under the step's own answer key."""
         return await self.run.mcp.elicit(message, schema, key=self._key(key, "elicitation/create"))
 
     async def list_roots(self, *, key: str | None = None) -> dict[str, Any]:
+        """Ask the client for its roots, under the step's own answer key."""
         return await self.run.mcp.list_roots(key=self._key(key, "roots/list"))

@@ -31,7 +31,11 @@ MAX_SUGGESTIONS = 500  # combobox suggestions sent to the browser, however many 
 
 
 class Handle(Protocol):
-    def cancel(self) -> Any: ...
+    """A scheduled call that can be cancelled (a timer or an event-loop handle)."""
+
+    def cancel(self) -> Any:
+        """Keep the call from running."""
+        ...
 
 
 Scheduler = Callable[[float, Callable[[], None]], Handle]
@@ -61,6 +65,7 @@ class Debouncer:
         self._lock = threading.Lock()
 
     def __call__(self) -> None:
+        """Schedule the function ``delay`` seconds from now, cancelling a call still waiting."""
         with self._lock:
             if self._pending is not None:
                 self._pending.cancel()
@@ -73,6 +78,7 @@ class Debouncer:
 
     @property
     def pending(self) -> bool:
+        """Whether a call is scheduled and has not run yet."""
         return self._pending is not None
 
     def flush(self) -> None:
