@@ -68,6 +68,25 @@ def test_search_ranks_tools_with_scores_and_matched_fields(project: Path) -> Non
     assert names(out) == {"files.write"}
 
 
+@pytest.mark.parametrize(("query", "first"), [
+    ("read a csv", "files.read"),
+    ("read a json file", "files.read"),
+    ("write a file", "files.write"),
+    ("write a csv", "files.write"),
+    ("list files in a folder", "files.list"),
+    ("fetch a web page", "http.fetch"),
+    ("run a shell command", "shell.run"),
+    ("render a template", "text.render"),
+    ("query json", "json.query"),
+])
+def test_natural_queries_rank_the_obvious_builtin_first(project: Path, query: str, first: str) -> None:
+    # The built-ins' own text (what a file tool reads, what each path argument is for) carries the ranking,
+    # not a rule for any query: "read a csv" once put python.exec ("it reads inputs") above files.read.
+    code, out, err = invoke("tools", "search", query, "-k", "3", "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["name"] == first
+
+
 def test_search_prints_a_table_or_says_nothing_matched(project: Path) -> None:
     code, out, _ = invoke("tools", "search", "render a template")
     assert code == 0 and "text.render@1.0.0" in out and "score" in out

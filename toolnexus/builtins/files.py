@@ -80,8 +80,11 @@ def read_file(path: str, encoding: str = "utf-8",
               max_bytes: Annotated[int, Field(gt=0)] = DEFAULT_MAX_READ) -> ReadResult:
     """Read a text file of the workspace.
 
+    Any text format is read whole: CSV or TSV tables, JSON, YAML, TOML, Markdown, logs, configuration or
+    source code; the caller parses the text as its format needs.
+
     Args:
-        path: File path relative to the workspace root.
+        path: Path of the file to read, relative to the workspace root.
         encoding: Text encoding of the file.
         max_bytes: Refuse files larger than this many bytes.
     """
@@ -123,8 +126,10 @@ def write_file(path: str, content: str, append: bool = False, make_dirs: bool = 
                encoding: str = "utf-8") -> WriteResult:
     """Write (or append) text to a file of the workspace.
 
+    Any text format is written as given: CSV or TSV tables, JSON, YAML, Markdown, logs or source code.
+
     Args:
-        path: File path relative to the workspace root.
+        path: Path of the file to write, relative to the workspace root.
         content: The text to write.
         append: Add to the end of the file instead of replacing it.
         make_dirs: Create missing parent folders.
@@ -190,7 +195,7 @@ def list_files(path: str = ".", pattern: str = "*", recursive: bool = False) -> 
     """List the files of a workspace folder, as sorted paths relative to the workspace root.
 
     Args:
-        path: Folder relative to the workspace root.
+        path: Folder whose files to list, relative to the workspace root.
         pattern: Shell-style pattern (``*``, ``?``, ``[abc]``) the file name must match.
         recursive: Include the files of sub-folders too.
     """
