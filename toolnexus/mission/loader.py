@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.yamlpos import (
     DEFAULT_LIMITS,
+    Path as DataPath,
     Positions,
     YamlLimits,
     decode,
@@ -19,7 +20,6 @@ from toolnexus.core.yamlpos import (
     too_large,
     validation_diagnostics,
 )
-from toolnexus.core.yamlpos import Path as DataPath
 from toolnexus.mission.gcpause import paused_gc
 from toolnexus.mission.model import MISSION_FIELDS, STEP_FIELDS, Budget, InputSpec, Mission, RetryPolicy, Step
 

@@ -1,0 +1,70 @@
+"""The order a plan's steps run in: the file's order wherever dependencies allow, and the cycles that stop it."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+
+from toolnexus.mission.plan import PlanStep
+
+ErrorSink = Callable[[tuple[Any, ...], str, str | None], None]
+"""Where a cycle is reported: ``(path, message, hint)``."""
+
+
+def order_steps(compiled: list[tuple[int, PlanStep]], error: ErrorSink) -> list[PlanStep]:
+    """The steps in dependency order; on cycles, each is reported through ``error`` and the list is empty."""
+    index_of: dict[str, int] = {}
+    for i, s in compiled:
+        index_of.setdefault(s.id, i)  # a duplicate id (reported) keeps its first position
+    ordered = sorted_in_file_order(compiled, index_of)
+    if ordered is not None:
+        return ordered
+    # The sort got stuck: there are cycles. networkx finds and names each one.
+    graph = nx.DiGraph()
+    graph.add_nodes_from(s.id for _, s in compiled)
+    graph.add_edges_from((d, s.id) for _, s in compiled for d in s.needs if d in index_of or d == s.id)
+    cyclic = [c for c in nx.strongly_connected_components(graph) if len(c) > 1 or graph.has_edge(*(list(c) * 2))]
+    for component in sorted(cyclic, key=lambda c: min(index_of.get(n, 0) for n in c)):
+        start = min(component, key=lambda n: index_of.get(n, 0))
+        cycle = [u for u, _ in nx.find_cycle(graph.subgraph(component), source=start)]
+        names = " → ".join([*cycle, cycle[0]])
+        if len(component) == 1:
+            error(
+                ("steps", index_of.get(start, 0), "id"),
+                f"step `{start}` depends on itself (dependency cycle: {names})",
+                "remove it from its own `needs:` and expressions",
+            )
+        else:
+            error(
+                ("steps", index_of.get(start, 0), "id"),
+                f"dependency cycle: {names}",
+                "a step cannot depend, directly or through others, on itself; remove one of these dependencies",
+            )
+    return []
+
+
+def sorted_in_file_order(compiled: list[tuple[int, PlanStep]], index_of: dict[str, int]) -> list[PlanStep] | None:
+    """A topological order that keeps the file's order wherever dependencies allow (Kahn's algorithm
+    with the ready steps in a heap by position); None when a cycle stops it."""
+    by_id = {s.id: s for _, s in compiled}
+    waiting = {s.id: 0 for _, s in compiled}
+    dependents: dict[str, list[str]] = {s.id: [] for _, s in compiled}
+    for _, step in compiled:
+        for dep in set(step.needs):
+            if dep in by_id:
+                waiting[step.id] += 1
+                dependents[dep].append(step.id)
+    ready = [(index_of[sid], sid) for sid, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    out: list[PlanStep] = []
+    while ready:
+        _, sid = heapq.heappop(ready)
+        out.append(by_id[sid])
+        for dependent in dependents[sid]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                heapq.heappush(ready, (index_of[dependent], dependent))
+    return out if len(out) == len(by_id) else None

@@ -1,0 +1,222 @@
+"""The step compiler: each step's tool, control references, runtime and arguments, then the ordered Plan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
+from toolnexus.core.spec import ISOLATION, ToolSpec, runtime_supports
+from toolnexus.governance.floor import RuntimeFloor
+from toolnexus.mission.compiler.arguments import ArgumentChecker
+from toolnexus.mission.compiler.order import order_steps
+from toolnexus.mission.compiler.references import ToolLookup
+from toolnexus.mission.expressions import ExpressionError, Template, expression
+from toolnexus.mission.loader import LoadedMission
+from toolnexus.mission.model import Step
+from toolnexus.mission.plan import TYPE_NAMES, Plan, PlanStep, coerce_input
+
+
+class StepCompiler(ArgumentChecker):
+    """Compiles one loaded mission into a Plan, collecting every problem before raising them together."""
+
+    def __init__(self, loaded: LoadedMission, lookup: ToolLookup, runtimes: Iterable[str],
+                 min_runtime: Mapping[str, str] | None = None) -> None:
+        super().__init__(loaded, lookup)
+        # The tier → runtime floor is governance's, decided in one place for the compiler and the pipeline.
+        self.floor = RuntimeFloor(min_runtime)
+        self.runtimes = set(runtimes)
+
+    def compile_step(self, index: int, step: Step) -> PlanStep | None:
+        """Check one step; its PlanStep, or None when its tool cannot be resolved."""
+        path = ("steps", index)
+        spec = self._resolve(step, path)
+        in_foreach = step.foreach is not None
+        deps = self._control_deps(step, path, in_foreach)
+        if spec is None:
+            self.check_template(step.with_, (*path, "with"), in_foreach=in_foreach)
+            return None
+        deps |= self.check_arguments(step, spec, path, in_foreach)
+        runtime = self._choose_runtime(step, spec, path)
+        return PlanStep(
+            id=step.id,
+            tool=spec.name,
+            version=spec.version,
+            runtime=runtime,
+            tier=spec.tier,
+            arguments=step.with_,
+            needs=sorted(deps),
+            if_=step.if_,
+            foreach=step.foreach,
+            retry=step.retry,
+            timeout=step.timeout if step.timeout is not None else spec.limits.timeout,
+            continue_on_error=step.continue_on_error,
+            cache=step.cache if step.cache is not None else spec.deterministic,
+            name=step.name,
+        )
+
+    def _resolve(self, step: Step, path: tuple[Any, ...]) -> ToolSpec | None:
+        """The tool of ``uses:``, or None (reported) when there is none."""
+        try:
+            return self.lookup(step.uses)
+        except LookupError as exc:
+            self.error(
+                (*path, "uses"), f"step `{step.id}`: {exc.args[0] if exc.args else exc}", getattr(exc, "hint", None)
+            )
+        except ValueError as exc:
+            self.error((*path, "uses"), f"step `{step.id}`: {exc}")
+        return None
+
+    def _control_deps(self, step: Step, path: tuple[Any, ...], in_foreach: bool) -> set[str]:
+        """Check ``foreach:``, ``if:`` and ``needs:``; the step ids they depend on."""
+        deps: set[str] = set()
+        if in_foreach:
+            _, found = self.check_template(step.foreach, (*path, "foreach"), in_foreach=False)
+            deps |= found
+        if isinstance(step.if_, str):
+            text = step.if_.strip()
+            inner = text[3:-2] if text.startswith("${{") and text.endswith("}}") else text
+            try:
+                deps |= self.check_expression(
+                    expression(inner), (*path, "if"), in_foreach=in_foreach, in_condition=True
+                )
+            except ExpressionError as exc:
+                self.error((*path, "if"), str(exc), exc.hint)
+        for need in step.needs:
+            if need in self.broken_ids:
+                continue
+            if need not in self.step_set:
+                self.error(
+                    (*path, "needs"), f"step `{step.id}` needs unknown step `{need}`", did_you_mean(need, self.step_ids)
+                )
+            deps.add(need)
+        return deps
+
+    def _choose_runtime(self, step: Step, spec: ToolSpec, path: tuple[Any, ...]) -> str:
+        """The step's runtime: policy raises a runtime nobody chose to the tier's floor; a weaker choice is an error."""
+        runtime = self.floor.choose(spec, step.runtime or self.loaded.runtime)
+        # Point where the runtime was chosen: the step, the mission's default, or the tool itself.
+        where = (*path, "runtime") if step.runtime else ("runtime",) if self.loaded.runtime else (*path, "uses")
+        problem = self._runtime_problem(step, spec, runtime)
+        if problem is not None:
+            self.error(where, *problem)
+        return runtime
+
+    def _runtime_problem(self, step: Step, spec: ToolSpec, runtime: str) -> tuple[str, str] | None:
+        """Why ``runtime`` cannot run ``step``'s tool (message, hint), or None when it can."""
+        if runtime in self.runtimes and self.floor.below(spec, runtime):
+            floor = self.floor.floor(spec)
+            return (
+                f"step `{step.id}`: policy runs {spec.tier.value} tools like {spec.ref} with at least `{floor}` "
+                f"isolation, not `{runtime}`",
+                f"use runtime: {floor}",
+            )
+        if runtime not in self.runtimes:
+            return (
+                f"step `{step.id}`: unknown runtime `{runtime}`",
+                did_you_mean(runtime, self.runtimes) or f"available: {', '.join(sorted(self.runtimes))}",
+            )
+        if ISOLATION.get(runtime, 0) < ISOLATION.get(spec.runtime, 0):
+            return (
+                f"step `{step.id}`: {spec.ref} must run with at least `{spec.runtime}` isolation, not `{runtime}`",
+                f"use runtime: {spec.runtime}",
+            )
+        if spec.entry.kind == "command" and runtime == "inprocess":
+            return f"step `{step.id}`: command tool {spec.ref} cannot run in-process", "use runtime: process"
+        if not runtime_supports(runtime, spec):
+            return (
+                f"step `{step.id}`: the `{runtime}` runtime cannot run {spec.ref} (a {spec.entry.kind} tool)",
+                "wasm runs wasm modules and python.exec; docker runs images, commands and python.exec",
+            )
+        return None
+
+    def run(self) -> Plan:
+        """Compile every step, order them, and return the Plan (or raise every problem found)."""
+        steps = self.loaded.steps
+        self._index_steps()
+        self._check_input_defaults()
+        compiled: list[tuple[int, PlanStep]] = []
+        for index, step in steps:
+            plan_step = self.compile_step(index, step)
+            if plan_step is not None:
+                compiled.append((index, plan_step))
+        self.check_template(self.loaded.outputs, ("outputs",), in_foreach=False)
+        ordered = order_steps(compiled, self.error)
+        if self.problems or self.mission is None:
+            raise DiagnosticError(sorted(self.problems, key=_position))
+        return self.finish(ordered)
+
+    def _index_steps(self) -> None:
+        """Learn the step ids (reporting duplicates), the broken and foreach ones, and each step's tool."""
+        steps = self.loaded.steps
+        seen: dict[str, int] = {}
+        for index, step in steps:
+            if step.id in seen:
+                self.error(
+                    ("steps", index, "id"),
+                    f"duplicate step id `{step.id}` (first at step {seen[step.id] + 1})",
+                    "give each step a unique id",
+                )
+            else:
+                seen[step.id] = index
+        self.step_ids = list(seen)
+        self.step_set = set(seen)
+        self.broken_ids = set(self.loaded.declared_ids) - set(seen)
+        self.foreach_ids = {s.id for _, s in steps if s.foreach is not None}
+        for _, step in steps:
+            spec = self._try_lookup(step.uses)
+            if spec is not None:
+                self.specs[step.id] = spec
+
+    def _try_lookup(self, ref: str) -> ToolSpec | None:
+        try:
+            return self.lookup(ref)
+        except (LookupError, ValueError):
+            return None
+
+    def _check_input_defaults(self) -> None:
+        """Report an optional input whose default does not fit its declared type."""
+        for name, spec in self.loaded.inputs.items():
+            if not spec.required:
+                try:
+                    coerce_input(spec.default, spec)
+                except ValueError as exc:
+                    self.error(
+                        ("inputs", name, "default"),
+                        f"input `{name}` default: {exc}",
+                        f"make the default {TYPE_NAMES[spec.type]}, or change `type:`",
+                    )
+
+    def finish(self, steps: list[PlanStep]) -> Plan:
+        """The Plan of the ordered steps, hashed, each step prepared with its parsed argument templates."""
+        assert self.mission is not None
+        mission = self.mission
+        plan = Plan(
+            mission=mission.mission,
+            mission_version=mission.version,
+            description=mission.description,
+            inputs=mission.inputs,
+            steps=steps,
+            outputs=mission.outputs,
+            budget=mission.budget,
+            concurrency=mission.concurrency or 8,
+            source_path=self.loaded.file,
+        )
+        plan.hash = plan_hash(plan)
+        for step in plan.steps:
+            parts = self.arg_templates.get(step.id, {})
+            reuse = len(parts) == len(step.arguments)
+            step.prepare(Template.of_parts(step.arguments, parts) if reuse and parts else None)
+        return plan
+
+
+def plan_hash(plan: Plan) -> str:
+    """A digest of everything that decides what the plan does (not where it was loaded from)."""
+    body = plan.model_dump(mode="json", by_alias=True, exclude={"hash", "source_path", "description"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _position(d: Diagnostic) -> tuple[str, int, int]:
+    return d.file or "", d.line or 0, d.column or 0
