@@ -13,31 +13,16 @@ from rich.table import Table
 
 from toolnexus.api import Nexus
 from toolnexus.cli.common import Workspace, add_row, app, guarded, out
+from toolnexus.cli.filters import ToolFilters, with_tool_filters
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.spec import ToolSpec
 from toolnexus.registry.adapters import AdapterError, Provider, export_tools
 from toolnexus.registry.disclosure import describe, parse_level, render_text
-from toolnexus.registry.toolsets import ALL_TOOLS
-from toolnexus.registry.toolsets_config import (
-    BadFilter,
-    ToolFilter,
-    UnknownToolset,
-    available_toolsets,
-    filter_toolset,
-    resolve_toolset,
-)
+from toolnexus.registry.toolsets_config import available_toolsets
 
 tools_app = typer.Typer(no_args_is_help=True, help="List, search, show and export registered tools.")
 app.add_typer(tools_app, name="tools")
 
-ToolsetOption = Annotated[str | None, typer.Option("--toolset", "-t", help="a configured or built-in toolset "
-                                                    "(see `toolnexus tools toolsets`)")]
-NamespaceOption = Annotated[list[str] | None, typer.Option("--namespace", help="namespace (repeatable)")]
-TagOption = Annotated[list[str] | None, typer.Option("--tag", help="tag (repeatable: any of them)")]
-TierOption = Annotated[list[str] | None, typer.Option("--tier", help="read_only, side_effecting or privileged")]
-RuntimeOption = Annotated[list[str] | None, typer.Option("--runtime", help="declared runtime (repeatable)")]
-LifecycleOption = Annotated[list[str] | None, typer.Option("--lifecycle", help="experimental, active, deprecated "
-                                                           "or retired (default: all but retired)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
@@ -49,22 +34,6 @@ def _fail(message: str, hint: str | None = None) -> DiagnosticError:
 def _nexus(workspace: Any) -> Iterator[Nexus]:
     with Nexus(workspace, store=False) as nexus:
         yield nexus
-
-
-def _selection(nexus: Nexus, toolset: str | None, namespace: list[str] | None, tag: list[str] | None,
-               tier: list[str] | None, runtime: list[str] | None, lifecycle: list[str] | None) -> ToolFilter:
-    """The toolset named (default ``all``) narrowed by the filter options; bad values are diagnostics."""
-    try:
-        base = resolve_toolset(toolset, nexus.settings.toolsets, nexus.registry.list()) if toolset else None
-        extra = filter_toolset(namespaces=namespace or [], tags=tag or [], tiers=tier or [],
-                               runtimes=runtime or [], lifecycle=lifecycle or [])
-    except UnknownToolset as exc:
-        raise _fail(str(exc), exc.hint) from None
-    except BadFilter as exc:
-        raise _fail(str(exc)) from None
-    if base is None and not lifecycle:
-        base = ALL_TOOLS  # retired tools stay out unless --lifecycle asks for them
-    return ToolFilter(base, extra)
 
 
 def _write_json(value: Any) -> None:
@@ -82,19 +51,15 @@ def _listing_table(specs: list[ToolSpec]) -> Table:
 
 @tools_app.command("list")
 @guarded
+@with_tool_filters
 def tools_list(
-    toolset: ToolsetOption = None,
-    namespace: NamespaceOption = None,
-    tag: TagOption = None,
-    tier: TierOption = None,
-    runtime: RuntimeOption = None,
-    lifecycle: LifecycleOption = None,
+    filters: ToolFilters = ToolFilters(),
     as_json: JsonOption = False,
     workspace: Workspace = None,
 ) -> None:
     """Registered tools (the listing level: name, version, tier, runtime, summary)."""
     with _nexus(workspace) as nexus:
-        selection = _selection(nexus, toolset, namespace, tag, tier, runtime, lifecycle)
+        selection = filters.selection(nexus)
         specs = selection.select(nexus.registry.list())
     if as_json:
         _write_json([{**describe(s, "listing"), "runtime": s.runtime} for s in specs])
@@ -104,21 +69,17 @@ def tools_list(
 
 @tools_app.command("search")
 @guarded
+@with_tool_filters
 def tools_search(
     query: Annotated[str, typer.Argument(help="what the tool should do, e.g. 'convert a csv to parquet'")],
     k: Annotated[int, typer.Option("-k", "--limit", min=1, help="how many tools")] = 10,
-    toolset: ToolsetOption = None,
-    namespace: NamespaceOption = None,
-    tag: TagOption = None,
-    tier: TierOption = None,
-    runtime: RuntimeOption = None,
-    lifecycle: LifecycleOption = None,
+    filters: ToolFilters = ToolFilters(),
     as_json: JsonOption = False,
     workspace: Workspace = None,
 ) -> None:
     """Tools ranked for QUERY, with their scores and the fields each query term matched."""
     with _nexus(workspace) as nexus:
-        selection = _selection(nexus, toolset, namespace, tag, tier, runtime, lifecycle)
+        selection = filters.selection(nexus)
         hits = selection.search(nexus.registry, query, k)
     if as_json:
         _write_json([{**describe(h.spec, "listing"), "score": round(h.score, 4), "matched": h.matched}
@@ -183,14 +144,10 @@ def tools_toolsets(as_json: JsonOption = False, workspace: Workspace = None) -> 
 
 @tools_app.command("export")
 @guarded
+@with_tool_filters
 def tools_export(
     provider: Annotated[str, typer.Option("--format", "-f", help="mcp, openai, openai-responses or anthropic")],
-    toolset: ToolsetOption = None,
-    namespace: NamespaceOption = None,
-    tag: TagOption = None,
-    tier: TierOption = None,
-    runtime: RuntimeOption = None,
-    lifecycle: LifecycleOption = None,
+    filters: ToolFilters = ToolFilters(),
     strict: Annotated[bool, typer.Option("--strict", help="OpenAI strict mode (schemas must allow it)")] = False,
     workspace: Workspace = None,
 ) -> None:
@@ -200,7 +157,7 @@ def tools_export(
     except ValueError:
         raise _fail(f"--format {provider!r}: use one of {', '.join(p.value for p in Provider)}") from None
     with _nexus(workspace) as nexus:
-        selection = _selection(nexus, toolset, namespace, tag, tier, runtime, lifecycle)
+        selection = filters.selection(nexus)
         specs = selection.select(nexus.registry.list())
     try:
         exported = export_tools(specs, chosen, strict=strict)
