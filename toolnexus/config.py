@@ -25,6 +25,7 @@ ENV_PREFIX = "TOOLNEXUS_"
 
 
 class ToolsSettings(BaseModel):
+    """``[tools]``: where the tools of a project come from (Python modules, manifest folders)."""
     model_config = ConfigDict(extra="forbid")
 
     modules: list[str] = Field(default_factory=list, description="Python modules whose @tool functions to load")
@@ -33,6 +34,7 @@ class ToolsSettings(BaseModel):
 
 
 class ShellSettings(BaseModel):
+    """``[shell]``: what ``shell.run`` may start."""
     model_config = ConfigDict(extra="forbid")
 
     allow: list[str] = Field(
@@ -41,6 +43,7 @@ class ShellSettings(BaseModel):
 
 
 class HttpSettings(BaseModel):
+    """``[http]``: what ``http.fetch`` may reach."""
     model_config = ConfigDict(extra="forbid")
 
     allow_private: bool = Field(False, description="let http.fetch reach loopback and private networks")
@@ -59,6 +62,7 @@ class SearchSettings(BaseModel):
 
 
 class SandboxSettings(BaseModel):
+    """``[sandbox]``: how tools are isolated, by safety tier and runtime."""
     model_config = ConfigDict(extra="forbid")
 
     min_runtime: dict[SafetyTier, str] = Field(
@@ -91,6 +95,7 @@ class SandboxSettings(BaseModel):
 
 
 class TrackingSettings(BaseModel):
+    """``[tracking]``: whether and where runs are recorded in MLflow."""
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="record every run in MLflow")
@@ -158,6 +163,7 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 class McpSettings(BaseModel):
+    """``[mcp]``: the MCP servers whose tools are imported."""
     model_config = ConfigDict(extra="forbid")
 
     servers: dict[str, McpServerSettings] = Field(default_factory=dict, description="MCP servers to import tools "
@@ -216,6 +222,7 @@ class MissionSettings(BaseModel):
                                  "of a mission file may stand for, as if written out")
 
     def limits(self) -> YamlLimits:
+        """These bounds as the YAML loader of mission files takes them."""
         return YamlLimits(**self.model_dump())
 
 
@@ -240,17 +247,21 @@ class Settings(BaseModel):
     mission: MissionSettings = Field(default_factory=MissionSettings)
 
     def min_runtime(self) -> dict[str, str]:
+        """The least isolated runtime allowed per safety tier, keyed by the tier's name."""
         return {SafetyTier(k).value: v for k, v in self.sandbox.min_runtime.items()}
 
     def workspace_path(self) -> Path:
+        """The workspace folder, absolute."""
         return Path(self.workspace).resolve()
 
     def state_path(self) -> Path:
+        """The state folder, absolute (a relative ``state_dir`` is under the workspace)."""
         path = Path(self.state_dir)
         return path if path.is_absolute() else self.workspace_path() / path
 
 
 class LoadedSettings(BaseModel):
+    """Settings with, for each dotted key, where its value came from (default, file, env or cli)."""
     settings: Settings
     sources: dict[str, str]  # dotted key → "default" | file path | "env TOOLNEXUS_X" | "cli"
 

@@ -18,6 +18,7 @@ SCHEMAS: dict[str, Any] = {
 
 
 def render(name: str) -> str:
+    """The JSON Schema document of the file format ``name`` (one of ``SCHEMAS``), as text."""
     model, title = SCHEMAS[name]
     schema = model.model_json_schema(by_alias=True, mode="validation")
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": name, **schema, "title": title}
@@ -25,6 +26,7 @@ def render(name: str) -> str:
 
 
 def write_schemas(folder: str | Path) -> list[Path]:
+    """Write every JSON Schema into ``folder``; the paths written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -72,6 +72,7 @@ def add_row(table: Table, *cells: str | Text) -> None:
 
 
 def report(diagnostics: list[Diagnostic]) -> None:
+    """Print diagnostics to stderr, one per problem, each with its location and hint."""
     for d in diagnostics:
         err.print(
             f"[bold]{esc(d.location())}[/]: [red]error[/]: {esc(d.message)}"
@@ -97,6 +98,7 @@ def guarded(fn: F) -> F:
 
 
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
+    """``KEY=VALUE`` options as a dict; malformed ones are diagnostics naming ``option``."""
     values: dict[str, str] = {}
     problems = []
     for pair in pairs:
@@ -113,6 +115,7 @@ def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
 
 
 def json_value(text: str) -> Any:
+    """A command-line value as JSON when it parses, else as the plain string."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -165,6 +168,7 @@ def leave(code: int) -> NoReturn:
 
 
 def print_result(result: RunResult, as_json: bool) -> None:
+    """Print a run's result: as JSON on stdout, or its status line and failed steps on stderr."""
     if as_json:
         out.print_json(result.model_dump_json())
         return

@@ -53,6 +53,7 @@ class PythonTool:
                                   if not isinstance(value, _IMMUTABLE)]
 
     def bind_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of a call: the defaults (fresh copies of mutable ones) overlaid by ``arguments``."""
         if not arguments and self._defaults is not None:
             values = dict(self._defaults)
             for name in self._mutable_defaults:
@@ -75,6 +76,7 @@ class PythonTool:
         return self.dump(self.fn(**self.bind_arguments(arguments)))
 
     async def acall(self, arguments: dict[str, Any]) -> Any:
+        """Call the async tool function with ``arguments`` and return its result dumped to JSON values."""
         return self.dump(await self.fn(**self.bind_arguments(arguments)))
 
 

@@ -59,6 +59,7 @@ def _provides(obj: Any) -> bool:
 
 
 def specs_in_iterable(items: Any) -> list[ToolSpec]:
+    """The tool specs in ``items``: a spec, a module, a @tool function, or an iterable of them."""
     if isinstance(items, ToolSpec | ModuleType) or spec_of(items) is not None:
         return specs_in(items)
     out: list[ToolSpec] = []

@@ -78,6 +78,7 @@ class ManifestTool(BaseModel):
 
     @property
     def kind(self) -> str:
+        """The runtime kind the manifest entry declares: ``wasm``, ``docker`` or ``command``."""
         return "wasm" if self.wasm else "docker" if self.image else "command"
 
 

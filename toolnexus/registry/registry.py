@@ -113,16 +113,19 @@ class Registry:
         return versions[newest(candidates)]
 
     def find(self, ref: str, version: str | None = None) -> ToolSpec | None:
+        """The tool as :meth:`get` finds it, or None when there is no such tool or version."""
         try:
             return self.get(ref, version)
         except (ToolNotFound, ValueError):
             return None
 
     def names(self) -> list[str]:
+        """The names of the registered tools, sorted."""
         with self._lock:
             return sorted(self._tools)
 
     def versions(self, name: str) -> list[str]:
+        """The registered versions of tool ``name``, oldest first (none for an unknown name)."""
         with self._lock:
             return sorted(self._tools.get(name, {}), key=parse_version)
 

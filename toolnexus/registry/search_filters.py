@@ -42,6 +42,7 @@ class FilterIndex:
         self._masks: dict[str, np.ndarray] = {}
 
     def add(self, slot: int, spec: ToolSpec) -> None:
+        """Index the filterable attributes of ``spec`` under ``slot``."""
         for pair in attributes(spec):
             postings = self._values.get(pair)
             if postings is None:
@@ -67,6 +68,7 @@ class FilterIndex:
         self._masks.clear()
 
     def remove(self, slot: int, spec: ToolSpec) -> None:
+        """Forget the filterable attributes ``spec`` had under ``slot``."""
         for pair in attributes(spec):
             postings = self._values.get(pair)
             if postings is not None:

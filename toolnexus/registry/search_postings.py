@@ -82,6 +82,7 @@ class Column:
         self.data = np.zeros(1024)
 
     def set(self, slot: int, value: float) -> None:
+        """Store ``value`` at ``slot``, growing the column when the slot is past its end."""
         if slot >= len(self.data):
             grown = np.zeros(max(2 * len(self.data), slot + 1))
             grown[: len(self.data)] = self.data
@@ -112,6 +113,7 @@ class FieldIndex:
         self._df_histogram: Counter[int] = Counter()  # document frequency -> number of terms with it
 
     def document_frequency(self, term: str) -> int:
+        """How many tools hold ``term`` in this field (BM25's document frequency)."""
         slots = self._slots.get(term)
         return 0 if slots is None else len(slots)
 

@@ -103,9 +103,11 @@ class EmbeddingCache:
         return new
 
     def add(self, slot: int, spec: ToolSpec) -> None:
+        """Queue ``spec`` to be embedded under ``slot`` (embedding waits for the next search)."""
         self._pending[slot] = spec
 
     def remove(self, slot: int) -> None:
+        """Forget the embedding, pending or made, of ``slot``."""
         self._pending.pop(slot, None)
         self._text_of.pop(slot, None)
         if slot < len(self._vectors):

@@ -82,6 +82,7 @@ class Toolset(BaseModel):
     __hash__ = None  # type: ignore[assignment]  # mutable, as before
 
     def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Toolset:
+        """A copy of the toolset (see pydantic), its compiled match plan reset to follow the new fields."""
         copy = super().model_copy(update=update, deep=deep)
         copy._plan = None
         return copy

@@ -98,9 +98,11 @@ class ToolFilter:
         self.toolsets = [t for t in toolsets if t is not None]
 
     def matches(self, spec: ToolSpec) -> bool:
+        """Whether ``spec`` belongs to every toolset of this filter."""
         return all(toolset.matches(spec) for toolset in self.toolsets)
 
     def select(self, specs: Iterable[ToolSpec]) -> list[ToolSpec]:
+        """The specs that belong to every toolset of this filter, in their order."""
         return [spec for spec in specs if self.matches(spec)]
 
     def search(self, registry: Any, query: str, k: int = 10) -> list[SearchHit]:
