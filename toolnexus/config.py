@@ -17,9 +17,9 @@ from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, REMOTE_RUNTIMES, SafetyTier
 from toolnexus.core.units import Duration, Size
 from toolnexus.core.yamlpos import DEFAULT_LIMITS, YamlLimits
+from toolnexus.registry.manifest import require_trusted
 from toolnexus.registry.toolsets import Toolset
 from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT
-from toolnexus.sandbox.trust import UntrustedFile, check_trusted
 
 ENV_PREFIX = "TOOLNEXUS_"
 
@@ -179,10 +179,7 @@ class McpSettings(BaseModel):
             return dict(self.servers)
         path = Path(self.config_file)
         path = path if path.is_absolute() else workspace / path
-        try:
-            check_trusted(path)  # it names commands toolnexus starts outside any sandbox
-        except UntrustedFile as exc:
-            raise DiagnosticError([Diagnostic(message=str(exc), file=str(path))]) from None
+        require_trusted(path)  # it names commands toolnexus starts outside any sandbox
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except OSError as exc:
@@ -304,10 +301,7 @@ def config_file(workspace: Path) -> tuple[Path, dict[str, Any]] | None:
         path = workspace / name
         if not path.is_file():
             continue
-        try:
-            check_trusted(path)
-        except UntrustedFile as exc:
-            raise DiagnosticError([Diagnostic(message=str(exc), file=str(path))]) from None
+        require_trusted(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:

@@ -108,13 +108,18 @@ def _fields(path: tuple[Any, ...]) -> list[str]:
     return _NESTED.get(names[-1], [])
 
 
-def load_manifest(path: str | Path) -> list[ToolSpec]:
-    """The tools a manifest file declares; problems raise a DiagnosticError with positions."""
-    path = Path(path)
+def require_trusted(path: Path) -> None:
+    """Refuse a file that names commands to run unless it is trusted (see ``sandbox.trust``), as a diagnostic."""
     try:
         check_trusted(path)
     except UntrustedFile as exc:
         raise DiagnosticError([Diagnostic(message=str(exc), file=str(path))]) from None
+
+
+def load_manifest(path: str | Path) -> list[ToolSpec]:
+    """The tools a manifest file declares; problems raise a DiagnosticError with positions."""
+    path = Path(path)
+    require_trusted(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
