@@ -24,7 +24,7 @@ from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.runtime import Runtime
 from toolnexus.core.secrets import REDACTED, declare_named_secrets, install_log_scrubbing
 from toolnexus.engine import Engine, EventBus, Invoker, RunControl
-from toolnexus.governance import AllowAll, Gate
+from toolnexus.governance import Gate
 from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
 from toolnexus.registry import Registry, follow_decorated, load_entry_points, load_manifests, load_module
 from toolnexus.sandbox import InProcessRuntime, ProcessRuntime
@@ -104,9 +104,10 @@ class Nexus:
             self.bus.subscribe(self.tracker)
         for sink in sinks or []:
             self.bus.subscribe(sink)
-        self.invoker = Invoker(self.registry.get, self.runtimes, gate or AllowAll(), self.bus,
+        self.invoker = Invoker(self.registry.get, self.runtimes, gate, self.bus,
                                min_runtime=settings.min_runtime())
         self.engine = Engine(self.invoker, self.store)
+        self.governance = self.invoker.governance  # the floor, a surface's authorizer and the gate: one decision
 
     # -- missions ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.decision import Decision
 from toolnexus.core.errors import ToolError
 from toolnexus.core.run import RunResult, StepRecord, utcnow
 
@@ -66,6 +67,21 @@ class CallFinished(Event):
     type: Literal["call_finished"] = "call_finished"
     call: ToolCall
     result: ToolResult
+
+
+class GateDecided(Event):
+    """The gate decided a call (or a prompt or resource read): emitted for every decision, allow included.
+
+    ``subject`` is what was decided: ``tool`` (a call, or a cached result about to be served when
+    ``cached``), ``prompt`` or ``resource``; ``call`` holds its name and (scrubbed) arguments.
+    """
+
+    type: Literal["gate_decided"] = "gate_decided"
+    call: ToolCall
+    decision: Decision
+    subject: Literal["tool", "prompt", "resource"] = "tool"
+    runtime: str | None = None
+    cached: bool = False
 
 
 class EventSink(Protocol):

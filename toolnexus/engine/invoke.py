@@ -23,8 +23,11 @@ from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
-from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, ToolSpec, stronger_runtime
-from toolnexus.governance.gate import AllowAll, Gate
+from toolnexus.core.spec import ToolSpec
+from toolnexus.governance.decide import Governance
+from toolnexus.governance.floor import DECIDER as FLOOR_DECIDER, RuntimeFloor
+from toolnexus.governance.gate import Gate
+from toolnexus.governance.plan import CallPlan
 
 log = logging.getLogger("toolnexus.engine")
 
@@ -174,12 +177,22 @@ class Invoker:
         self.scrub_secrets = scrub_secrets
         if scrub_secrets:
             KNOWN.refresh_environment()  # the secrets of the environment this invoker runs in
-        self.min_runtime = dict(min_runtime if min_runtime is not None else DEFAULT_MIN_RUNTIME)
         self.lookup = lookup
         self.runtimes = dict(runtimes)
-        self.gate: Gate = gate or AllowAll()
         self.bus = bus or EventBus()
+        # The floor and the gate decide together: every decision is the governance's, announced on the bus.
+        self.governance = Governance(gate, RuntimeFloor(min_runtime), self.bus)
         self.check_outputs = check_outputs
+
+    @property
+    def gate(self) -> Gate:
+        """The configured gate (the governance's)."""
+        return self.governance.gate
+
+    @property
+    def min_runtime(self) -> dict[str, str]:
+        """The tier → least runtime map of the floor."""
+        return self.governance.floor.min_runtime
 
     def _fail(self, call: ToolCall, spec: ToolSpec | None, error: ToolError, duration: float = 0.0,
               cost: float = 0.0, runtime: str = "", stderr: str | None = None) -> ToolResult:
@@ -247,6 +260,17 @@ class Invoker:
             return None
         return use_channel(ScrubbingChannel(channel))
 
+    async def _decide(self, plan: CallPlan) -> ToolError | None:
+        """Ask the governance about ``plan``; the DENIED error to return, or None when it may run."""
+        decision = await self.governance.decide(plan)
+        if decision.allowed:
+            return None
+        if decision.decider == FLOOR_DECIDER and plan.spec is not None:
+            details: dict[str, Any] = {"min_runtime": self.governance.floor.floor(plan.spec)}
+        else:
+            details = {"policy": decision.policy}
+        return ToolError(kind=ErrorKind.DENIED, message=decision.reason or "denied by policy", details=details)
+
     async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
         if spec is None:
             try:
@@ -268,19 +292,11 @@ class Invoker:
                 kind=ErrorKind.INVALID_ARGUMENTS,
                 message=f"invalid arguments for {spec.ref}{where}: {first['message']}",
                 details={"errors": problems}))
-        decision = await self.gate.check(spec, call)
-        if not decision.allowed:
-            return self._fail(call, spec, ToolError(kind=ErrorKind.DENIED,
-                                                    message=decision.reason or "denied by policy",
-                                                    details={"policy": decision.policy}))
-        floor = self.min_runtime.get(spec.tier.value, "inprocess")
-        if call.runtime is not None and ISOLATION.get(call.runtime, 0) < ISOLATION.get(floor, 0):
-            return self._fail(call, spec, ToolError(
-                kind=ErrorKind.DENIED,
-                message=f"policy runs {spec.tier.value} tools like {spec.ref} with at least `{floor}` isolation, "
-                        f"not `{call.runtime}`", details={"min_runtime": floor}))
-        # Policy raises a runtime nobody chose to the tier's minimum.
-        runtime_name = call.runtime or stronger_runtime(spec.runtime, floor)
+        # The runtime is chosen first, so the gate decides the whole plan (with the runtime it will run in).
+        runtime_name = self.governance.floor.choose(spec, call.runtime)
+        denied = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime_name))
+        if denied is not None:
+            return self._fail(call, spec, denied)
         runtime = self.runtimes.get(runtime_name)
         if runtime is None:
             return self._fail(call, spec, ToolError(

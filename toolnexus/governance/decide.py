@@ -1,0 +1,78 @@
+"""Governance: the one place a call is decided — the runtime floor, a surface's authorizer, then the gate.
+
+Every decision, allow included, is announced as a :class:`GateDecided` event (built only when someone
+listens), so the audit, the store and a notebook see who decided what.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Protocol
+
+from toolnexus.core.decision import Decision, Verdict
+from toolnexus.core.events import Event, GateDecided
+from toolnexus.core.secrets import scrub
+from toolnexus.governance.floor import RuntimeFloor
+from toolnexus.governance.gate import AllowAll, Gate
+from toolnexus.governance.plan import CallPlan
+from toolnexus.governance.surface import current_authorizer
+
+
+class Announcer(Protocol):
+    """Where decisions go: the engine's event bus."""
+
+    def wants(self, kind: type[Event]) -> bool:
+        """Whether anyone listens to events of ``kind``."""
+        ...
+
+    def emit(self, event: Event) -> None:
+        """Deliver ``event``."""
+        ...
+
+
+class Governance:
+    """Decides call plans: the floor, a surface's authorizer, then the configured :class:`Gate`."""
+
+    def __init__(self, gate: Gate | None = None, floor: RuntimeFloor | None = None,
+                 announcer: Announcer | None = None) -> None:
+        self.gate: Gate = gate or AllowAll()
+        self.floor = floor or RuntimeFloor()
+        self.announcer = announcer
+
+    async def decide(self, plan: CallPlan) -> Decision:
+        """The final verdict on ``plan`` (allow or deny); waits, cancellably, while the gate parks it."""
+        decision = await self._surface(plan) or self._floor(plan) or await self.gate.check(plan)
+        if decision.waiting:
+            self.announce(plan, decision)
+            decision = await self.gate.settle(plan, decision)
+        self.announce(plan, decision)
+        return decision
+
+    def _floor(self, plan: CallPlan) -> Decision | None:
+        if plan.spec is None or plan.runtime is None:
+            return None
+        decision = self.floor.decide(plan.spec, plan.runtime)
+        return None if decision.allowed else decision
+
+    async def _surface(self, plan: CallPlan) -> Decision | None:
+        authorizer = current_authorizer()
+        if authorizer is None:
+            return None
+        verdict = authorizer.check(plan)
+        if inspect.isawaitable(verdict):
+            verdict = await verdict
+        if verdict:
+            return None
+        return Decision(verdict=Verdict.DENY, decider=authorizer.decider, policy=authorizer.decider,
+                        reason=f"this user may not call {plan.tool}")
+
+    def announce(self, plan: CallPlan, decision: Decision) -> None:
+        """Emit the :class:`GateDecided` event of ``decision`` (its arguments scrubbed), if anyone listens."""
+        announcer = self.announcer
+        if announcer is None or not announcer.wants(GateDecided):
+            return
+        call = plan.call
+        if call.arguments:
+            call = call.model_copy(update={"arguments": scrub(call.arguments)})
+        announcer.emit(GateDecided(run_id=call.run_id, call=call, decision=decision, subject=plan.subject,
+                                   runtime=plan.runtime, cached=plan.cached))
