@@ -16,9 +16,7 @@ def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str | None) -> Diag
     """A YAML syntax error as a diagnostic that names the construct left open and how to fix it."""
     problem = exc.problem or exc.context or "cannot parse"
     context = exc.context if exc.problem else None
-    problem_mark, context_mark = exc.problem_mark, exc.context_mark
-    mark = problem_mark or context_mark
-    hint = _SYNTAX_HINT
+    mark = exc.problem_mark or exc.context_mark
     lines = text.splitlines()
     at_tab = mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t"
     if "another document" in problem:
@@ -28,22 +26,7 @@ def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str | None) -> Diag
         message = "invalid YAML: a tab character where YAML expects indentation or a value"
         hint = "indent with spaces; YAML does not allow tabs for indentation"
     else:
-        message = f"invalid YAML: {problem}"
-        if context and context_mark is not None:
-            message += f" {context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1}"
-        elif context:
-            message += f" {context}"
-        if context and "quoted scalar" in context and context_mark is not None:
-            mark = context_mark  # point at the opening quote, where the fix goes
-            if "end of stream" in problem:
-                message = "invalid YAML: unclosed quote: the quoted text that starts here runs to the end of the file"
-            hint = "close the quote (or escape the quote character inside the text)"
-        elif context and "flow sequence" in context:
-            hint = "close the list with `]` and separate items with `,`"
-        elif context and "flow mapping" in context:
-            hint = "close the mapping with `}` and separate entries with `,`"
-        elif "undefined alias" in problem:
-            hint = "define the anchor (`&name`) before using the alias (`*name`)"
+        message, hint, mark = _open_construct(problem, context, exc.context_mark, mark)
     return Diagnostic(
         message=message,
         file=file,
@@ -51,6 +34,28 @@ def syntax_diagnostic(exc: MarkedYAMLError, text: str, file: str | None) -> Diag
         column=mark.column + 1 if mark is not None else None,
         hint=hint,
     )
+
+
+def _open_construct(problem: str, context: str | None, context_mark: Any, mark: Any) -> tuple[str, str, Any]:
+    """Message, hint and mark for a syntax error that names the construct left open (quote, list, mapping)."""
+    hint = _SYNTAX_HINT
+    message = f"invalid YAML: {problem}"
+    if context and context_mark is not None:
+        message += f" {context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1}"
+    elif context:
+        message += f" {context}"
+    if context and "quoted scalar" in context and context_mark is not None:
+        mark = context_mark  # point at the opening quote, where the fix goes
+        if "end of stream" in problem:
+            message = "invalid YAML: unclosed quote: the quoted text that starts here runs to the end of the file"
+        hint = "close the quote (or escape the quote character inside the text)"
+    elif context and "flow sequence" in context:
+        hint = "close the list with `]` and separate items with `,`"
+    elif context and "flow mapping" in context:
+        hint = "close the mapping with `}` and separate entries with `,`"
+    elif "undefined alias" in problem:
+        hint = "define the anchor (`&name`) before using the alias (`*name`)"
+    return message, hint, mark
 
 
 def _scalar_problem(node: ScalarNode, exc: Exception, file: str | None) -> Diagnostic:

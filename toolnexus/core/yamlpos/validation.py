@@ -83,42 +83,66 @@ def validation_diagnostics(
         path = _data_path(error["loc"], positions, prefix, error["type"])
         grouped.setdefault(path, []).append(error)
     for path, errors in grouped.items():
-        shown = ".".join(str(p) for p in path) or "document"
-        where = ".".join(str(p) for p in path[:-1]) or "document"
-        for error in errors:
-            kind = error["type"]
-            hint = hint_for(path, kind) if hint_for is not None else None
-            if kind == "extra_forbidden":
-                message = f"unknown key {str(path[-1])!r} in {where}"
-                if known_fields is not None:
-                    allowed = list(known_fields(path[:-1]))
-                    hint = (
-                        did_you_mean(str(path[-1]), allowed)
-                        or hint
-                        or (f"allowed here: {', '.join(allowed)}" if allowed else None)
-                    )
-                out.append(positions.diagnostic(path, message, hint, key=True))
-            elif kind == "missing":
-                message = f"missing required key {str(path[-1])!r} in {where}"
-                out.append(positions.diagnostic(path[:-1], message, hint))
-        kinds = [e for e in errors if e["type"] not in ("extra_forbidden", "missing")]
-        if not kinds:
-            continue
-        hint = hint_for(path, kinds[0]["type"]) if hint_for is not None else None
-        if all(e["type"] in _EXPECTED for e in kinds):
-            expected = " or ".join(dict.fromkeys(_EXPECTED[e["type"]] for e in kinds))
-            value = kinds[0].get("input")
-            message = f"{shown}: expected {expected}, got {yaml_type(value)}"
-            if not isinstance(value, dict | list) and value is not None:
-                message += f" {_shown_value(value)}"
-            out.append(positions.diagnostic(path, message, hint))
-            continue
-        for error in kinds:
-            msg = error["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            if error["type"] == "string_pattern_mismatch":
-                msg = f"{_shown_value(error.get('input'))} does not match the pattern {error['ctx']['pattern']}"
-            out.append(positions.diagnostic(path, f"{shown}: {msg}", hint))
+        out.extend(_key_diagnostics(path, errors, positions, known_fields, hint_for))
+        out.extend(_value_diagnostics(path, errors, positions, hint_for))
     out.sort(key=lambda d: (d.line or 0, d.column or 0))
+    return out
+
+
+def _key_diagnostics(
+    path: Path,
+    errors: list[dict[str, Any]],
+    positions: Positions,
+    known_fields: Callable[[Path], Sequence[str]] | None,
+    hint_for: Callable[[Path, str], str | None] | None,
+) -> list[Diagnostic]:
+    """Unknown and missing keys at ``path``, with the keys allowed there as the hint."""
+    out: list[Diagnostic] = []
+    where = ".".join(str(p) for p in path[:-1]) or "document"
+    for error in errors:
+        kind = error["type"]
+        hint = hint_for(path, kind) if hint_for is not None else None
+        if kind == "extra_forbidden":
+            message = f"unknown key {str(path[-1])!r} in {where}"
+            if known_fields is not None:
+                allowed = list(known_fields(path[:-1]))
+                hint = (
+                    did_you_mean(str(path[-1]), allowed)
+                    or hint
+                    or (f"allowed here: {', '.join(allowed)}" if allowed else None)
+                )
+            out.append(positions.diagnostic(path, message, hint, key=True))
+        elif kind == "missing":
+            message = f"missing required key {str(path[-1])!r} in {where}"
+            out.append(positions.diagnostic(path[:-1], message, hint))
+    return out
+
+
+def _value_diagnostics(
+    path: Path,
+    errors: list[dict[str, Any]],
+    positions: Positions,
+    hint_for: Callable[[Path, str], str | None] | None,
+) -> list[Diagnostic]:
+    """Wrong values at ``path``: one "expected X or Y" for type errors (a union's alternatives), else each."""
+    kinds = [e for e in errors if e["type"] not in ("extra_forbidden", "missing")]
+    if not kinds:
+        return []
+    shown = ".".join(str(p) for p in path) or "document"
+    hint = hint_for(path, kinds[0]["type"]) if hint_for is not None else None
+    if all(e["type"] in _EXPECTED for e in kinds):
+        expected = " or ".join(dict.fromkeys(_EXPECTED[e["type"]] for e in kinds))
+        value = kinds[0].get("input")
+        message = f"{shown}: expected {expected}, got {yaml_type(value)}"
+        if not isinstance(value, dict | list) and value is not None:
+            message += f" {_shown_value(value)}"
+        return [positions.diagnostic(path, message, hint)]
+    out: list[Diagnostic] = []
+    for error in kinds:
+        msg = error["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if error["type"] == "string_pattern_mismatch":
+            msg = f"{_shown_value(error.get('input'))} does not match the pattern {error['ctx']['pattern']}"
+        out.append(positions.diagnostic(path, f"{shown}: {msg}", hint))
     return out
