@@ -190,42 +190,16 @@ class WasmRuntime:
         return result
 
     def _outcome(self, spec: ToolSpec, job: _Job, result: GuestExit | None, limits: Limits) -> RuntimeOutcome:
-        if result is None or result.stopped == "cancelled":
-            return _error(ErrorKind.CANCELLED, f"{spec.ref} was stopped (the wasm runtime is closing)")
-        if result.stopped == "internal":
-            return _error(ErrorKind.RUNTIME_ERROR, f"{spec.ref} was stopped: the runtime could not watch its output")
+        """The call's outcome from how the guest ended: stopped, over a limit, failed, or its JSON output."""
+        stopped = _stopped(spec, result, limits)
+        if stopped is not None:
+            return stopped
+        assert result is not None
         stderr = result.stderr or None
-        cap = limits.max_output
-        if result.stopped == "cpu_time":
-            return _error(ErrorKind.LIMIT_EXCEEDED, f"CPU time limit of {limits.cpu_time:g}s reached", stderr)
-        if result.stopped in ("stdout", "stderr") or (cap is not None and result.stdout_size > cap):
-            stream = result.stopped or "stdout"
-            return _error(ErrorKind.LIMIT_EXCEEDED, f"output on {stream} went over the {cap}-byte cap", stderr)
         if not result.started:
-            if limits.memory is not None and "memory" in (result.trap or "") and "limit" in (result.trap or ""):
-                return _error(
-                    ErrorKind.LIMIT_EXCEEDED,
-                    f"{spec.ref} needs more memory than its limit of {limits.memory} bytes",
-                    stderr,
-                )
-            return _error(ErrorKind.RUNTIME_ERROR, f"cannot start {job.module}: {result.trap}", stderr)
+            return _not_started(spec, job, result, limits, stderr)
         if result.trap is not None or result.code != 0:
-            if _at_memory_cap(result, limits.memory):
-                return _error(
-                    ErrorKind.LIMIT_EXCEEDED,
-                    f"memory limit of {limits.memory} bytes reached (the module failed with "
-                    f"{result.memory} bytes of memory)",
-                    stderr,
-                    details={"memory": result.memory, "limit": limits.memory},
-                )
-            tail = " | ".join(result.stderr.strip().splitlines()[-5:])
-            how = f"trapped: {result.trap}" if result.trap is not None else f"exited with status {result.code}"
-            return _error(
-                ErrorKind.TOOL_ERROR,
-                f"the module {how}" + (f": {tail}" if tail else ""),
-                stderr,
-                details={"exit_code": result.code} if result.trap is None else {"trap": result.trap},
-            )
+            return _failed(result, limits, stderr)
         text = result.stdout.decode("utf-8", "replace").strip()
         try:
             output = json.loads(text) if text else None
@@ -247,6 +221,53 @@ class WasmRuntime:
         self._closed = True
         for guest in list(self._guests):
             guest.interrupt("cancelled")
+
+
+def _stopped(spec: ToolSpec, result: GuestExit | None, limits: Limits) -> RuntimeOutcome | None:
+    """The error of a guest the host stopped (closing, internal failure, CPU or output cap); None if not stopped."""
+    if result is None or result.stopped == "cancelled":
+        return _error(ErrorKind.CANCELLED, f"{spec.ref} was stopped (the wasm runtime is closing)")
+    if result.stopped == "internal":
+        return _error(ErrorKind.RUNTIME_ERROR, f"{spec.ref} was stopped: the runtime could not watch its output")
+    stderr = result.stderr or None
+    cap = limits.max_output
+    if result.stopped == "cpu_time":
+        return _error(ErrorKind.LIMIT_EXCEEDED, f"CPU time limit of {limits.cpu_time:g}s reached", stderr)
+    if result.stopped in ("stdout", "stderr") or (cap is not None and result.stdout_size > cap):
+        stream = result.stopped or "stdout"
+        return _error(ErrorKind.LIMIT_EXCEEDED, f"output on {stream} went over the {cap}-byte cap", stderr)
+    return None
+
+
+def _not_started(spec: ToolSpec, job: _Job, result: GuestExit, limits: Limits, stderr: str | None) -> RuntimeOutcome:
+    """The error of a module that could not start (its memory over the limit, or another trap)."""
+    if limits.memory is not None and "memory" in (result.trap or "") and "limit" in (result.trap or ""):
+        return _error(
+            ErrorKind.LIMIT_EXCEEDED,
+            f"{spec.ref} needs more memory than its limit of {limits.memory} bytes",
+            stderr,
+        )
+    return _error(ErrorKind.RUNTIME_ERROR, f"cannot start {job.module}: {result.trap}", stderr)
+
+
+def _failed(result: GuestExit, limits: Limits, stderr: str | None) -> RuntimeOutcome:
+    """The error of a module that trapped or exited non-zero (at its memory cap, or the tool's own failure)."""
+    if _at_memory_cap(result, limits.memory):
+        return _error(
+            ErrorKind.LIMIT_EXCEEDED,
+            f"memory limit of {limits.memory} bytes reached (the module failed with "
+            f"{result.memory} bytes of memory)",
+            stderr,
+            details={"memory": result.memory, "limit": limits.memory},
+        )
+    tail = " | ".join(result.stderr.strip().splitlines()[-5:])
+    how = f"trapped: {result.trap}" if result.trap is not None else f"exited with status {result.code}"
+    return _error(
+        ErrorKind.TOOL_ERROR,
+        f"the module {how}" + (f": {tail}" if tail else ""),
+        stderr,
+        details={"exit_code": result.code} if result.trap is None else {"trap": result.trap},
+    )
 
 
 def _at_memory_cap(result: GuestExit, limit: int | None) -> bool:
