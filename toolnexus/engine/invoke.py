@@ -5,17 +5,13 @@ validate arguments → governance gate → runtime (under limits and cancellatio
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from functools import lru_cache
 from typing import Any
 
 import anyio
-from jsonschema import Draft202012Validator
-from pydantic import ValidationError
 
 from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.context import CallChannel, _channel, reset_channel, use_channel
@@ -24,6 +20,7 @@ from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
 from toolnexus.core.spec import ToolSpec
+from toolnexus.core.validation import argument_problems, output_problem
 from toolnexus.governance.decide import Governance
 from toolnexus.governance.floor import DECIDER as FLOOR_DECIDER, RuntimeFloor
 from toolnexus.governance.gate import Gate
@@ -134,40 +131,6 @@ class EventBus:
             log.warning("event sink %r failed: %s: %s", sink, type(exc).__name__, exc)
 
 
-@lru_cache(maxsize=4096)
-def _validator_for(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json))
-
-
-def _validator(spec: ToolSpec, which: str) -> Draft202012Validator | None:
-    schema = spec.input_schema if which == "input" else spec.output_schema
-    if not schema:
-        return None
-    return spec.memo(f"validator:{which}", lambda: _validator_for(json.dumps(schema, sort_keys=True)))
-
-
-def argument_problems(spec: ToolSpec, arguments: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Schema violations of ``arguments`` as ``{"path": "/a/0", "message": …}``, empty when valid.
-
-    A ``@tool`` function is checked with the pydantic model its schema was generated from (several
-    times faster than JSON Schema, same verdicts); other tools with their JSON Schema.
-    """
-    model = getattr(spec.callable, "arguments", None) if spec.entry.kind == "python" else None
-    if model is not None and hasattr(model, "model_validate"):
-        try:
-            model.model_validate(arguments)
-        except ValidationError as exc:
-            return [{"path": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"],
-                     "schema_path": ""} for e in exc.errors(include_url=False)]
-        return []
-    validator = _validator(spec, "input")
-    if validator is None:
-        return []
-    return [{"path": "/" + "/".join(str(p) for p in err.absolute_path), "message": err.message,
-             "schema_path": "/" + "/".join(str(p) for p in err.absolute_schema_path)}
-            for err in sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path)))]
-
-
 class Invoker:
     """Runs calls through the gate and the chosen runtime, emitting call events."""
 
@@ -272,26 +235,16 @@ class Invoker:
         return ToolError(kind=ErrorKind.DENIED, message=decision.reason or "denied by policy", details=details)
 
     async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
+        """The pipeline: resolve → validate → choose the runtime → decide → run → check the outcome."""
         if spec is None:
-            try:
-                spec = self.lookup(call.tool, call.version)
-            except (LookupError, ValueError) as exc:
-                hint = getattr(exc, "hint", None)
-                message = (exc.args[0] if exc.args else str(exc)) + (f" ({hint})" if hint else "")
-                return self._fail(call, None, ToolError(kind=ErrorKind.NOT_FOUND, message=message,
-                                                        details={"unknown_tool": call.tool}))
+            found = self._resolve(call)
+            if isinstance(found, ToolResult):
+                return found
+            spec = found
         self._declare_secrets_of(spec)
-        schema = spec.input_schema or {}
-        # Nothing given and nothing required: there is nothing to validate (the common no-argument tool).
-        trivial = not call.arguments and not schema.get("required")
-        problems = [] if trivial else argument_problems(spec, call.arguments)
-        if problems:
-            first = problems[0]
-            where = f" at {first['path']}" if first["path"] != "/" else ""
-            return self._fail(call, spec, ToolError(
-                kind=ErrorKind.INVALID_ARGUMENTS,
-                message=f"invalid arguments for {spec.ref}{where}: {first['message']}",
-                details={"errors": problems}))
+        invalid = self._validate(call, spec)
+        if invalid is not None:
+            return self._fail(call, spec, invalid)
         # The runtime is chosen first, so the gate decides the whole plan (with the runtime it will run in).
         runtime_name = self.governance.floor.choose(spec, call.runtime)
         denied = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime_name))
@@ -302,6 +255,36 @@ class Invoker:
             return self._fail(call, spec, ToolError(
                 kind=ErrorKind.RUNTIME_ERROR,
                 message=f"runtime {runtime_name!r} is not available (have: {', '.join(sorted(self.runtimes))})"))
+        return await self._run(call, spec, runtime_name, runtime)
+
+    def _resolve(self, call: ToolCall) -> ToolSpec | ToolResult:
+        """Stage 1: the tool ``call`` names, or the NOT_FOUND result."""
+        try:
+            return self.lookup(call.tool, call.version)
+        except (LookupError, ValueError) as exc:
+            hint = getattr(exc, "hint", None)
+            message = (exc.args[0] if exc.args else str(exc)) + (f" ({hint})" if hint else "")
+            return self._fail(call, None, ToolError(kind=ErrorKind.NOT_FOUND, message=message,
+                                                    details={"unknown_tool": call.tool}))
+
+    @staticmethod
+    def _validate(call: ToolCall, spec: ToolSpec) -> ToolError | None:
+        """Stage 2: the INVALID_ARGUMENTS error of ``call``'s arguments, or None when they fit the schema."""
+        schema = spec.input_schema or {}
+        # Nothing given and nothing required: there is nothing to validate (the common no-argument tool).
+        if not call.arguments and not schema.get("required"):
+            return None
+        problems = argument_problems(spec, call.arguments)
+        if not problems:
+            return None
+        first = problems[0]
+        where = f" at {first['path']}" if first["path"] != "/" else ""
+        return ToolError(kind=ErrorKind.INVALID_ARGUMENTS,
+                         message=f"invalid arguments for {spec.ref}{where}: {first['message']}",
+                         details={"errors": problems})
+
+    async def _run(self, call: ToolCall, spec: ToolSpec, runtime_name: str, runtime: Runtime) -> ToolResult:
+        """Stage 5: run in ``runtime`` under the call's limits (timeout, cancellation), then check the outcome."""
         limits = spec.limits.merged(call.limits)
         started = time.perf_counter()
         outcome = None
@@ -318,23 +301,26 @@ class Invoker:
                                                     message=f"{spec.ref} timed out after {limits.timeout:g}s"),
                               duration, spec.cost.actual(duration, None), runtime_name)
         self._scrub_outcome(outcome)
+        return self._conclude(call, spec, outcome, duration, runtime_name)
+
+    def _conclude(self, call: ToolCall, spec: ToolSpec, outcome: RuntimeOutcome, duration: float,
+                  runtime_name: str) -> ToolResult:
+        """Stage 6: the result of a (scrubbed) outcome — its error named after the tool, its output checked."""
         if outcome.error is not None:
             error = outcome.error if isinstance(outcome.error, ToolError) else ToolError.model_validate(outcome.error)
             if error.kind == ErrorKind.INVALID_ARGUMENTS and not error.message.startswith("invalid arguments for"):
-                # The tool's own validation: name the tool, as the schema check above does.
+                # The tool's own validation: name the tool, as the schema check does.
                 error = error.model_copy(update={"message": f"{spec.ref}: {error.message}".replace(
                     f"{spec.ref}: invalid arguments", f"invalid arguments for {spec.ref}", 1)})
             return self._fail(call, spec, error, duration, spec.cost.actual(duration, None), runtime_name,
                               outcome.stderr)
         if self.check_outputs and spec.output_schema:
-            validator = _validator(spec, "output")
-            if validator is not None:
-                bad = next(iter(validator.iter_errors(outcome.output)), None)
-                if bad is not None:
-                    return self._fail(call, spec, ToolError(
-                        kind=ErrorKind.OUTPUT_INVALID,
-                        message=f"{spec.ref} returned output that does not match its schema: {bad.message}"),
-                        duration, spec.cost.actual(duration, outcome.output), runtime_name, outcome.stderr)
+            bad = output_problem(spec, outcome.output)
+            if bad is not None:
+                return self._fail(call, spec, ToolError(
+                    kind=ErrorKind.OUTPUT_INVALID,
+                    message=f"{spec.ref} returned output that does not match its schema: {bad}"),
+                    duration, spec.cost.actual(duration, outcome.output), runtime_name, outcome.stderr)
         return ToolResult(call_id=call.id, tool=spec.name, version=spec.version, output=outcome.output,
                           cost=spec.cost.actual(duration, outcome.output), currency=spec.cost.currency,
                           duration=duration, runtime=runtime_name, stderr=outcome.stderr)
