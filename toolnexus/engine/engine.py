@@ -322,6 +322,22 @@ class _Run:
         else:
             record.status = StepStatus.SUCCEEDED
 
+    async def _served_from_cache(self, step: PlanStep, spec: ToolSpec, record: StepRecord, key: str,
+                                 arguments: dict[str, Any]) -> bool:
+        """Serve a cached result, once the gate allows the call (a denial fails the step: no cached result)."""
+        store = self.engine.store
+        hit = store.cache_get(key) if store is not None else None
+        if hit is None:
+            return False
+        call = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, run_id=self.run_id,
+                        step_id=step.id, runtime=step.runtime, origin="mission")
+        denied = await self.engine.invoker.decide(call, spec, cached=True)
+        if denied is not None:
+            record.status, record.error = StepStatus.FAILED, denied
+            return True
+        record.status, record.output, record.cached = StepStatus.SUCCEEDED, hit[0], True
+        return True
+
     async def call(self, step: PlanStep, spec: ToolSpec, record: StepRecord, context: Mapping[str, Any],
                    item: int | None) -> None:
         """Run one call of a step (one foreach item), with cache, budget and retries."""
@@ -333,11 +349,9 @@ class _Run:
             return
         store = self.engine.store
         key = cache_key(spec.name, spec.version, arguments) if step.cache and store is not None else None
-        if key is not None and store is not None:
-            hit = store.cache_get(key)
-            if hit is not None:
-                record.status, record.output, record.cached = StepStatus.SUCCEEDED, hit[0], True
-                return
+        if key is not None and store is not None and await self._served_from_cache(step, spec, record, key,
+                                                                                     arguments):
+            return
         attempts = step.retry.attempts if step.retry else 1
         limits = Limits(timeout=step.timeout) if step.timeout is not None else None
         serial = spec.tier != SafetyTier.READ_ONLY

@@ -223,6 +223,13 @@ class Invoker:
             return None
         return use_channel(ScrubbingChannel(channel))
 
+    async def decide(self, call: ToolCall, spec: ToolSpec, *, cached: bool = False) -> ToolError | None:
+        """Ask the governance about ``call`` of ``spec`` in the runtime it would run in (``cached``: served
+        from the result cache); the DENIED error, scrubbed, or None when it may go ahead."""
+        runtime = self.governance.floor.choose(spec, call.runtime)
+        denied = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime, cached=cached))
+        return None if denied is None else (scrub_error(denied) if self.scrub_secrets else denied)
+
     async def _decide(self, plan: CallPlan) -> ToolError | None:
         """Ask the governance about ``plan``; the DENIED error to return, or None when it may run."""
         decision = await self.governance.decide(plan)
