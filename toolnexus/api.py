@@ -24,6 +24,7 @@ from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.runtime import Runtime
 from toolnexus.core.secrets import REDACTED, declare_named_secrets, install_log_scrubbing
 from toolnexus.engine import Engine, EventBus, Invoker, RunControl
+from toolnexus.engine.executor import executor_named
 from toolnexus.governance import Gate
 from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
 from toolnexus.registry import Registry, follow_decorated, load_entry_points, load_manifests, load_module
@@ -40,7 +41,8 @@ MissionLike = str | Path | LoadedMission | Plan
 class Nexus:
     """Everything needed to run tools and missions in one workspace.
 
-    Safe to share between threads; ``close()`` stops worker processes.
+    Safe to share between threads; ``close()`` stops worker processes. ``executor`` names the
+    :data:`~toolnexus.engine.executor.EXECUTORS` entry that dispatches calls (``local``).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class Nexus:
         store: bool = True,
         sinks: list[EventSink] | None = None,
         overrides: dict[str, Any] | None = None,
+        executor: str = "local",
     ) -> None:
         if settings is None:
             self.loaded_settings: LoadedSettings | None = load_settings(workspace, overrides)
@@ -105,7 +108,7 @@ class Nexus:
         for sink in sinks or []:
             self.bus.subscribe(sink)
         self.invoker = Invoker(self.registry.get, self.runtimes, gate, self.bus,
-                               min_runtime=settings.min_runtime())
+                               min_runtime=settings.min_runtime(), executor=executor_named(executor))
         self.engine = Engine(self.invoker, self.store)
         self.governance = self.invoker.governance  # the floor, a surface's authorizer and the gate: one decision
 

@@ -21,6 +21,7 @@ from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
 from toolnexus.core.spec import ToolSpec
 from toolnexus.core.validation import argument_problems, output_problem
+from toolnexus.engine.executor import Executor, LocalExecutor
 from toolnexus.governance.decide import Governance
 from toolnexus.governance.floor import DECIDER as FLOOR_DECIDER, RuntimeFloor
 from toolnexus.governance.gate import Gate
@@ -136,7 +137,8 @@ class Invoker:
 
     def __init__(self, lookup: ToolLookup, runtimes: Mapping[str, Runtime], gate: Gate | None = None,
                  bus: EventBus | None = None, *, check_outputs: bool = True,
-                 min_runtime: Mapping[str, str] | None = None, scrub_secrets: bool = True) -> None:
+                 min_runtime: Mapping[str, str] | None = None, scrub_secrets: bool = True,
+                 executor: Executor | None = None) -> None:
         self.scrub_secrets = scrub_secrets
         if scrub_secrets:
             KNOWN.refresh_environment()  # the secrets of the environment this invoker runs in
@@ -146,6 +148,7 @@ class Invoker:
         # The floor and the gate decide together: every decision is the governance's, announced on the bus.
         self.governance = Governance(gate, RuntimeFloor(min_runtime), self.bus)
         self.check_outputs = check_outputs
+        self.executor: Executor = executor or LocalExecutor()
 
     @property
     def gate(self) -> Gate:
@@ -297,10 +300,10 @@ class Invoker:
         outcome = None
         timed_out = False
         if limits.timeout is None:
-            outcome = await runtime.invoke(spec, call, limits)
+            outcome = await self.executor.submit(runtime, spec, call, limits)
         else:
             with anyio.move_on_after(limits.timeout) as scope:
-                outcome = await runtime.invoke(spec, call, limits)
+                outcome = await self.executor.submit(runtime, spec, call, limits)
             timed_out = scope.cancelled_caught
         duration = time.perf_counter() - started
         if timed_out or outcome is None:

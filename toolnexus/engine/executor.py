@@ -1,0 +1,45 @@
+"""Executors: what dispatches the runtime stage of the invocation pipeline.
+
+The pipeline decides *what* runs and *where* (the runtime); an executor decides *how it is dispatched*:
+:class:`LocalExecutor` awaits the runtime in this process's event loop. Another executor (a Dask cluster,
+say) is one new module registered in :data:`EXECUTORS`, chosen by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from toolnexus.core.call import ToolCall
+from toolnexus.core.runtime import Runtime, RuntimeOutcome
+from toolnexus.core.spec import Limits, ToolSpec
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Dispatches one call to its runtime; cancelling the awaiting task must stop the call."""
+
+    async def submit(self, runtime: Runtime, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        """Run ``call`` of ``spec`` in ``runtime`` under ``limits``; the runtime's outcome."""
+        ...
+
+
+class LocalExecutor:
+    """Runs the call in this process's event loop: the runtime itself isolates it (in-process, a worker
+    process, a container or a WebAssembly instance)."""
+
+    async def submit(self, runtime: Runtime, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        """Await the runtime."""
+        return await runtime.invoke(spec, call, limits)
+
+
+EXECUTORS: dict[str, Callable[[], Executor]] = {"local": LocalExecutor}
+"""Executors by name (``Nexus(executor=...)``)."""
+
+
+def executor_named(name: str) -> Executor:
+    """A new executor of kind ``name``; ValueError naming the known ones otherwise."""
+    factory = EXECUTORS.get(name)
+    if factory is None:
+        raise ValueError(f"unknown executor {name!r} (have: {', '.join(sorted(EXECUTORS))})")
+    return factory()
