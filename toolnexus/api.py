@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import anyio
 
 from toolnexus.builtins import builtin_specs
-from toolnexus.config import LoadedSettings, SandboxSettings, Settings, load_settings
+from toolnexus.config import LoadedSettings, Settings, load_settings
 from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.context import ToolContext
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
@@ -28,9 +28,8 @@ from toolnexus.engine.executor import executor_named
 from toolnexus.governance import Gate
 from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
 from toolnexus.registry import Registry, follow_decorated, load_entry_points, load_manifests, load_module
-from toolnexus.sandbox import InProcessRuntime, ProcessRuntime
-from toolnexus.sandbox.docker import DockerRuntime
-from toolnexus.sandbox.process import ProcessIsolation
+from toolnexus.sandbox import ProcessRuntime
+from toolnexus.sandbox.runtimes import RuntimeRegistry
 from toolnexus.store import StateStore, StoredRun
 from toolnexus.tracking import MlflowTracker, default_tracking_uri
 
@@ -79,18 +78,8 @@ class Nexus:
             http_allow_hosts=settings.http.allow_hosts,
             sandbox_user=settings.sandbox.user,
         )
-        self.runtimes: dict[str, Runtime] = {
-            "inprocess": InProcessRuntime(context),
-            "process": ProcessRuntime(context, max_workers=settings.process_workers,
-                                      isolation=_process_isolation(settings)),
-        }
-        # The SDK is imported on first use: a Nexus costs nothing more for having a docker runtime.
-        self.runtimes["docker"] = DockerRuntime(context, image=settings.sandbox.docker_image,
-                                                allow_network=settings.sandbox.docker_network,
-                                                **_docker_caps(settings.sandbox))
-        wasm = _wasm_runtime(context, settings.sandbox)
-        if wasm is not None:
-            self.runtimes["wasm"] = wasm
+        # The runtimes by name, from the `toolnexus.runtimes` entry points (a missing extra leaves one out).
+        self.runtimes: dict[str, Runtime] = RuntimeRegistry.from_entry_points().build_available(context, settings)
         self.mcp = _mcp_provider(settings, self.registry)
         if self.mcp is not None:
             from toolnexus.mcp.runtime import McpRuntime
@@ -273,39 +262,6 @@ class Nexus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _process_isolation(settings: Settings) -> ProcessIsolation:
-    sandbox = settings.sandbox
-    return ProcessIsolation(namespaces=sandbox.namespaces, network=sandbox.network, pids_max=sandbox.pids_max,
-                            memory=sandbox.memory, timeout=sandbox.timeout, user=sandbox.user,
-                            readable=sandbox.read_paths, hidden=[str(settings.state_path())],
-                            read_only=_trusted_paths(settings))
-
-
-def _trusted_paths(settings: Settings) -> list[str]:
-    """Paths in the workspace the host reads and trusts beyond the usual names: manifest folders and an
-    MCP config file, shown read-only in the sandbox."""
-    paths = [str(settings.workspace_path() / p) for p in settings.tools.paths]
-    if settings.mcp.config_file:
-        paths.append(str(settings.workspace_path() / settings.mcp.config_file))
-    return paths
-
-
-def _docker_caps(sandbox: SandboxSettings) -> dict[str, Any]:
-    caps: dict[str, Any] = {"timeout": sandbox.timeout}
-    if sandbox.memory:
-        caps["memory"] = sandbox.memory
-    return caps
-
-
-def _wasm_runtime(context: ToolContext, sandbox: SandboxSettings) -> Runtime | None:
-    """The wasm runtime when the ``wasm`` extra (wasmtime) is installed."""
-    try:
-        from toolnexus.sandbox.wasm import WasmRuntime
-    except ImportError:
-        return None
-    return WasmRuntime(context, memory=sandbox.memory, timeout=sandbox.timeout)
 
 
 def _mcp_provider(settings: Settings, registry: Registry) -> Any:
