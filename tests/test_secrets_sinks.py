@@ -34,7 +34,7 @@ from mcp import Client
 
 import toolnexus as tn
 from toolnexus.core.events import Event
-from toolnexus.mcp.server import ToolServer
+from toolnexus.mcp_server.server import ToolServer
 
 # The tool reads its secrets where a real one would: the environment, and a vault file it declares
 # to toolnexus. It then leaks them in every way a tool can: output, log record and error.

@@ -124,10 +124,7 @@ if TYPE_CHECKING:
         ToolnexusError as ToolnexusError,
         Unavailable as Unavailable,
     )
-    from toolnexus.jupyter.browser import (
-        browse as browse,
-    )
-    from toolnexus.mcp.library import (
+    from toolnexus.mcp_server.library import (
         prompt as prompt,
         resource as resource,
     )
@@ -136,6 +133,9 @@ if TYPE_CHECKING:
         Mission as Mission,
         Plan as Plan,
         load_mission as load_mission,
+    )
+    from toolnexus.notebook.browser import (
+        browse as browse,
     )
     from toolnexus.registry import (
         Registry as Registry,

@@ -9,9 +9,8 @@ from mcp import Client
 
 import toolnexus as tn
 from tests.fixtures.tools import ALL
-from toolnexus.core.call import ToolCall
 from toolnexus.core.events import CallFinished, Event
-from toolnexus.core.spec import ToolSpec
+from toolnexus.governance import CallPlan
 from toolnexus.governance.gate import ALLOW, Decision
 from toolnexus.mcp_server.server import ToolServer
 from toolnexus.registry import spec_of
@@ -25,11 +24,14 @@ class NoSearching:
     def __init__(self) -> None:
         self.asked: list[str] = []
 
-    async def check(self, spec: ToolSpec, call: ToolCall) -> Decision:
-        self.asked.append(spec.name)
-        if spec.name == "tools.search":
+    async def check(self, plan: CallPlan) -> Decision:
+        self.asked.append(plan.tool)
+        if plan.tool == "tools.search":
             return Decision(verdict="deny", reason="searching is off here", policy="no-search")
         return ALLOW
+
+    async def settle(self, plan: CallPlan, pending: Decision) -> Decision:
+        raise AssertionError("this gate never parks a call")
 
 
 def _nexus(workspace: Path, gate: NoSearching | None = None) -> tn.Nexus:

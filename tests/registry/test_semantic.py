@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from toolnexus.core.spec import ToolSpec
-from toolnexus.registry import Registry
-from toolnexus.registry import search_index as search_module
+from toolnexus.registry import Registry, search_index as search_module
 from toolnexus.registry.search import SearchIndex
 from toolnexus.registry.semantic import embedding_text, load_embedder, reciprocal_rank_fusion
 

@@ -30,12 +30,12 @@ from toolnexus.cli.common import (
     settle_quickly,
     with_signals,
 )
+from toolnexus.cli.progress import ProgressView
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.errors import ErrorKind
 from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.units import format_duration
 from toolnexus.engine import RunControl
-from toolnexus.cli.progress import ProgressView
 
 
 @app.command()

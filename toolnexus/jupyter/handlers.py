@@ -3,7 +3,8 @@
 Jupyter decides who may come in — its token or identity provider (no credentials: 403), its Host check
 against DNS rebinding, and an Origin check made even for token-authenticated requests (which Jupyter
 itself exempts, but MCP requires); its authorizer is asked per HTTP request (``read``/``write`` on
-``toolnexus``) and per tool call (``execute`` on ``toolnexus``). Everything else is the SDK's, reached
+``toolnexus``) and, by the gate, per tool call, prompt and resource read (``execute`` on ``toolnexus``:
+its refusal is recorded as the ``jupyter-authorizer``'s gate decision). Everything else is the SDK's, reached
 through :class:`~toolnexus.jupyter.bridge.AsgiBridge`.
 """
 
@@ -25,10 +26,10 @@ from jupyter_server.prometheus.log_functions import prometheus_log_method
 from jupyter_server.utils import ensure_async
 from tornado import web
 
-from toolnexus.core.spec import ToolSpec
+from toolnexus.governance import CallPlan
 from toolnexus.jupyter.service import ServiceSource
+from toolnexus.mcp_server.requests import AUTHORIZE_SCOPE_KEY
 from toolnexus.mcp_server.selection import BadSelection, UnknownToolset, describe_error
-from toolnexus.mcp_server.server import AUTHORIZE_SCOPE_KEY
 
 AUTH_RESOURCE = "toolnexus"
 # Jupyter's own identity providers (token; token or password — the default), whose answer is a function of the
@@ -155,7 +156,7 @@ class McpHandler(JupyterHandler):
             raise web.HTTPError(400, describe_error(exc)) from None
         user = self.current_user
 
-        async def may_call(spec: ToolSpec) -> bool:
+        async def may_call(plan: CallPlan) -> bool:  # the gate asks, per call, prompt or resource read
             return bool(await ensure_async(self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)))
 
         await service.bridge.serve(self, path="/mcp", root_path=self.base_url.rstrip("/"),

@@ -1,10 +1,15 @@
-"""What an MCP request carries that the SDK hands low-level handlers no accessor for."""
+"""What an MCP request carries that the SDK hands low-level handlers no accessor for: its progress token, its
+connection, and the transport's authorisation check (applied by the gate, :func:`authorizer_of`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
+
+from toolnexus.governance import CallPlan, authorizing
 
 
 def progress_token(ctx: ServerRequestContext[Any, Any]) -> Any:
@@ -18,3 +23,17 @@ def connection_of(ctx: ServerRequestContext[Any, Any]) -> Any:
     # SDK 2.3 hands low-level handlers no public handle on the connection, and list_changed outside a
     # request has to go out on it (the standalone stream). Read defensively: None means "not tracked".
     return getattr(ctx.session, "_connection", None)
+
+
+# Scope key under which a transport (the Jupyter handler) puts a per-request authorisation check.
+AUTHORIZE_SCOPE_KEY = "toolnexus.authorize"
+Authorize = Callable[[CallPlan], Awaitable[bool] | bool]
+AUTHORIZER = "jupyter-authorizer"  # the name the gate records the transport's decisions under
+
+
+def authorizer_of(ctx: ServerRequestContext[Any, Any]) -> AbstractContextManager[None]:
+    """The scope in which the gate also asks the transport's check (the Jupyter authorizer) about the request's
+    calls, prompts and resource reads; no scope when the transport put none (stdio)."""
+    scope = getattr(ctx.request, "scope", None)
+    check: Authorize | None = scope.get(AUTHORIZE_SCOPE_KEY) if scope else None
+    return nullcontext() if check is None else authorizing(check, decider=AUTHORIZER)

@@ -1,27 +1,30 @@
 """Resource, prompt and completion handlers of the MCP server.
 
 Built-in resources and prompts (tool cards, missions, ``mission-step``: :mod:`toolnexus.mcp_server.builtins`) and
-the author's ``@resource`` / ``@prompt`` functions (:mod:`toolnexus.mcp_server.library`).
+the author's ``@resource`` / ``@prompt`` functions (:mod:`toolnexus.mcp_server.library`). An author's function
+runs only once the gate allows it (subject ``resource`` or ``prompt``, with the transport's check if any).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
+from toolnexus.core.call import ToolCall
 from toolnexus.core.context import reset_channel, use_channel
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.errors import ToolFailure
+from toolnexus.governance import CallPlan
 from toolnexus.mcp_server import builtins
 from toolnexus.mcp_server.channel import McpChannel, answers_of
 from toolnexus.mcp_server.library import Library, complete, prompt_messages, resource_contents
-from toolnexus.mcp_server.requests import connection_of
+from toolnexus.mcp_server.requests import authorizer_of, connection_of
 from toolnexus.mcp_server.toolsets import ToolsetCatalogs
 
 
@@ -29,6 +32,17 @@ class ResourceHandlers(ToolsetCatalogs):
     """``resources/*``, ``prompts/*`` and ``completion/complete``."""
 
     library: Library
+
+    async def _decide(self, ctx: ServerRequestContext[Any, Any], subject: Literal["prompt", "resource"], name: str,
+                      arguments: dict[str, Any]) -> None:
+        """Ask the gate (with the transport's check, if any) before an author's function runs; refused, the
+        request is an MCP error naming the prompt or resource and the reason."""
+        plan = CallPlan(call=ToolCall(tool=name, arguments=arguments, origin="mcp"), subject=subject)
+        with authorizer_of(ctx):
+            decision = await self.nexus.governance.decide(plan)
+        if not decision.allowed:
+            raise MCPError(types.INVALID_REQUEST, f"{subject} {name} refused by {decision.decider}: "
+                           f"{decision.reason or 'not allowed'}", {subject: name, "decider": decision.decider})
 
     async def _list_resources(self, ctx: ServerRequestContext[Any, Any],
                               params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
@@ -51,6 +65,7 @@ class ResourceHandlers(ToolsetCatalogs):
             found = self.library.find(uri)
             if found is not None:
                 definition, values = found
+                await self._decide(ctx, "resource", uri, values)
                 try:
                     value = await _call_user(definition.fn, values)
                 except Exception as exc:  # the author's function failed: say so, as data about the request
@@ -103,6 +118,7 @@ class ResourceHandlers(ToolsetCatalogs):
         if missing:
             raise MCPError(types.INVALID_PARAMS, f"prompt {params.name} needs the argument(s) {', '.join(missing)}",
                            {"prompt": params.name, "missing": missing})
+        await self._decide(ctx, "prompt", params.name, arguments)
         channel = McpChannel(ctx, progress=False, log_threshold=None, answers=answers_of(params))
         token = use_channel(channel)
         try:

@@ -37,8 +37,9 @@ from toolnexus.mcp_server.library import Library
 from toolnexus.mcp_server.meta import SEARCH_SPEC
 from toolnexus.mcp_server.missions import MissionFolder
 from toolnexus.mcp_server.notifications import ChangeNotifier
+from toolnexus.mcp_server.requests import AUTHORIZE_SCOPE_KEY, Authorize
 from toolnexus.mcp_server.resources import ResourceHandlers
-from toolnexus.mcp_server.tools import AUTHORIZE_SCOPE_KEY, Authorize, ToolHandlers
+from toolnexus.mcp_server.tools import ToolHandlers
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
 
 if TYPE_CHECKING:

@@ -3,13 +3,13 @@
 
 Every call runs through the Nexus's invoker (or ``arun`` for a mission): the same validation, gate, runtime,
 tracking and cancellation as a mission step. A transport may put a per-request check under
-:data:`AUTHORIZE_SCOPE_KEY` (the Jupyter handler does); a false answer is the gate's refusal.
+:data:`~toolnexus.mcp_server.requests.AUTHORIZE_SCOPE_KEY` (the Jupyter handler does): the gate applies it
+(:func:`toolnexus.governance.authorizing`), so its refusal is a recorded gate decision.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,11 @@ from toolnexus.core.spec import ToolSpec
 from toolnexus.mcp_server.catalog import Entry, EntryKind, InvalidCursor
 from toolnexus.mcp_server.channel import McpChannel, answers_of, open_logger_of, request_threshold
 from toolnexus.mcp_server.meta import search_spec
-from toolnexus.mcp_server.requests import connection_of, progress_token
+from toolnexus.mcp_server.requests import authorizer_of, connection_of, progress_token
 from toolnexus.mcp_server.results import call_result, error_result, run_result
 from toolnexus.mcp_server.run_channel import RunChannel
 from toolnexus.mcp_server.toolsets import ToolsetCatalogs
 from toolnexus.mission import load_mission
-
-# Scope key under which a transport (the Jupyter handler) puts a per-request authorisation check.
-AUTHORIZE_SCOPE_KEY = "toolnexus.authorize"
-Authorize = Callable[[ToolSpec], Awaitable[bool] | bool]
 
 # The channel of the mission run in this task (and the engine tasks it starts): its events move its progress.
 _run: contextvars.ContextVar[RunChannel | None] = contextvars.ContextVar("toolnexus_mcp_run", default=None)
@@ -70,29 +66,15 @@ class ToolHandlers(ToolsetCatalogs):
             hint = did_you_mean(params.name, catalog.names) if len(catalog.names) <= 5000 else None
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}",
                            {"tool": params.name, **({"hint": hint} if hint else {})})
-        denied = await self._authorize(ctx, entry.spec)
-        if denied is not None:
-            return error_result(denied)
         arguments = dict(params.arguments or {})
-        if entry.kind is EntryKind.META:  # answered by the invoker too: validated, gated and recorded
-            return await self._invoke(ctx, search_spec(self.nexus.registry, toolset, catalog.tool_names),
-                                      arguments, params)
-        if entry.kind is EntryKind.MISSION:
-            return await self._run_mission(ctx, entry, arguments, params)
-        return await self._invoke(ctx, entry.spec, arguments, params)
-
-    async def _authorize(self, ctx: ServerRequestContext[Any, Any], spec: ToolSpec) -> ToolError | None:
-        scope = getattr(ctx.request, "scope", None)
-        check = scope.get(AUTHORIZE_SCOPE_KEY) if scope else None
-        if check is None:
-            return None
-        verdict = check(spec)
-        if not isinstance(verdict, bool):
-            verdict = await verdict
-        if verdict:
-            return None
-        return ToolError(kind=ErrorKind.DENIED, message=f"this user may not call {spec.name}",
-                         details={"policy": "jupyter-authorizer"})
+        # The transport's check (Jupyter's authorizer) is the gate's to apply: its refusal is recorded like any.
+        with authorizer_of(ctx):
+            if entry.kind is EntryKind.META:  # answered by the invoker too: validated, gated and recorded
+                return await self._invoke(ctx, search_spec(self.nexus.registry, toolset, catalog.tool_names),
+                                          arguments, params)
+            if entry.kind is EntryKind.MISSION:  # each step's call is decided by the gate
+                return await self._run_mission(ctx, entry, arguments, params)
+            return await self._invoke(ctx, entry.spec, arguments, params)
 
     async def _set_logging_level(self, ctx: ServerRequestContext[Any, Any],
                                  params: types.SetLevelRequestParams) -> types.EmptyResult:
