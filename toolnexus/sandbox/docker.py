@@ -46,7 +46,7 @@ from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import PYTHON_EXEC_TARGET, Limits, ToolSpec, is_python_exec
 from toolnexus.errors import Refused, SandboxError, Unavailable
 from toolnexus.sandbox.images import DEFAULT_IMAGE, LABEL_WORKER, TOOL_UID
-from toolnexus.sandbox.limits import DEFAULT_TIMEOUT, within_default_timeout
+from toolnexus.sandbox.limits import DEFAULT_TIMEOUT, DefaultCaps
 from toolnexus.sandbox.protocol import read_frame, write_frame
 from toolnexus.store.owner import pid_exists
 
@@ -362,7 +362,7 @@ def _close_all() -> None:
             runtime.close()
 
 
-class DockerRuntime:
+class DockerRuntime(DefaultCaps):
     """Runs docker tools, command tools and ``python.exec`` in hardened containers of a local engine.
 
     ``image`` is where command tools and ``python.exec`` run (it must carry our worker: build it
@@ -629,8 +629,9 @@ class DockerRuntime:
             f"({entry.kind} {entry.target or ''}); toolnexus itself is not installed in the image"
         )
 
-    async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
-        return await within_default_timeout(self._invoke(spec, call, limits), spec, limits, self.timeout)
+    def default_timeout(self) -> float | None:
+        """The ``[sandbox] timeout`` for calls that set none (the memory default goes into the container key)."""
+        return self.timeout
 
     async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         try:

@@ -200,6 +200,7 @@ def _limit_error(outcome: _Outcome, limits: dict[str, Any], oom_before: int) -> 
 
 
 def run_command(request: dict[str, Any], scratch: str) -> dict[str, Any]:
+    """Run a command tool: JSON arguments on stdin, supervised under the call's limits, JSON output on stdout."""
     entry = request["entry"]
     limits = request.get("limits") or {}
     max_out = int(limits.get("max_output") or 16 * 2**20)
@@ -230,6 +231,11 @@ def run_command(request: dict[str, Any], scratch: str) -> dict[str, Any]:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         with contextlib.suppress(OSError):
             stream.close()
+    return _command_result(outcome, limits, oom_before, max_out)
+
+
+def _command_result(outcome: _Outcome, limits: dict[str, Any], oom_before: int, max_out: int) -> dict[str, Any]:
+    """The response for a finished command: a limit it hit, its failure, or its JSON output."""
     err_text = outcome.err.decode("utf-8", "replace")
     failed = _limit_error(outcome, limits, oom_before)
     if failed is None and outcome.verdict == "output":

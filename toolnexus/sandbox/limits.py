@@ -6,6 +6,7 @@ from collections.abc import Awaitable
 
 import anyio
 
+from toolnexus.core.call import ToolCall
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
@@ -27,3 +28,30 @@ async def within_default_timeout(work: Awaitable[RuntimeOutcome], spec: ToolSpec
         message=f"{spec.ref} ran past the sandbox's default time limit of {default:g}s (set the tool's "
                 "timeout, or [sandbox] timeout in toolnexus.toml)",
         details={"timeout": default}))
+
+
+class DefaultCaps:
+    """The ``invoke`` of a sandboxed runtime: fills in the sandbox's default caps, then runs ``_invoke``.
+
+    The default time limit applies to a call whose tool and call set no timeout (see
+    :func:`within_default_timeout`); the default memory cap to a call that sets no memory, where the runtime
+    passes the cap on through ``limits`` (:meth:`default_memory`).
+    """
+
+    def default_timeout(self) -> float | None:
+        """Seconds a call with no timeout of its own may run (None or 0: no default)."""
+        raise NotImplementedError
+
+    def default_memory(self) -> int | None:
+        """The memory cap to write into ``limits`` when the call sets none (None: the runtime applies its own)."""
+        return None
+
+    async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        """Run one call under ``limits`` completed with the sandbox's defaults."""
+        memory = self.default_memory()
+        if limits.memory is None and memory:
+            limits = limits.model_copy(update={"memory": memory})
+        return await within_default_timeout(self._invoke(spec, call, limits), spec, limits, self.default_timeout())
+
+    async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        raise NotImplementedError

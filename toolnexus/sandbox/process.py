@@ -40,7 +40,7 @@ from toolnexus.sandbox.isolation import (
     trusted_names,
     unreadable_python_paths,
 )
-from toolnexus.sandbox.limits import within_default_timeout
+from toolnexus.sandbox.limits import DefaultCaps
 from toolnexus.sandbox.protocol import read_frame, write_frame
 from toolnexus.sandbox.users import SANDBOX_UIDS, SandboxUser
 
@@ -324,7 +324,7 @@ class WorkerPool:
             return [w.pid for ws in self._idle.values() for w in ws] + [w.pid for w in self._busy]
 
 
-class ProcessRuntime:
+class ProcessRuntime(DefaultCaps):
     """Runs Python tools (by ``module:qualname``) and command tools in warm worker processes."""
 
     name = "process"
@@ -351,15 +351,13 @@ class ProcessRuntime:
             request.update(kind="python", target=spec.entry.target)
         return request
 
-    def _with_defaults(self, limits: Limits) -> Limits:
-        """``limits`` with the sandbox's default memory cap where the call sets none."""
-        if limits.memory is None and self.isolation.memory:
-            return limits.model_copy(update={"memory": self.isolation.memory})
-        return limits
+    def default_timeout(self) -> float | None:
+        """The ``[sandbox] timeout`` for calls that set none."""
+        return self.isolation.timeout
 
-    async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
-        limits = self._with_defaults(limits)
-        return await within_default_timeout(self._invoke(spec, call, limits), spec, limits, self.isolation.timeout)
+    def default_memory(self) -> int | None:
+        """The worker memory cap for calls that set none."""
+        return self.isolation.memory
 
     async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         try:

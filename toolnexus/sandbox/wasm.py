@@ -33,7 +33,7 @@ from toolnexus.core.runtime import RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec, is_python_exec
 from toolnexus.errors import Refused
 from toolnexus.sandbox import wasm_python
-from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT, within_default_timeout
+from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT, DefaultCaps
 from toolnexus.sandbox.wasm_cache import CompiledModule, ModuleCache, ModuleError, default_cache_dir
 from toolnexus.sandbox.wasm_engine import Guest, GuestExit, Preopen, WasmEngine, shared_engine
 
@@ -53,7 +53,7 @@ class _Job:
     python: bool = False
 
 
-class WasmRuntime:
+class WasmRuntime(DefaultCaps):
     """Runs WASI command modules (and ``python.exec`` snippets) in wasmtime, one fresh store per call.
 
     ``cache_dir`` holds compiled modules (default ``~/.cache/toolnexus/wasm``); ``persist=False`` keeps
@@ -83,10 +83,13 @@ class WasmRuntime:
         self._guests: set[Guest] = set()
         self._closed = False
 
-    async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
-        if limits.memory is None and self.memory:
-            limits = limits.model_copy(update={"memory": self.memory})
-        return await within_default_timeout(self._invoke(spec, call, limits), spec, limits, self.timeout)
+    def default_timeout(self) -> float | None:
+        """The ``[sandbox] timeout`` for calls that set none."""
+        return self.timeout
+
+    def default_memory(self) -> int | None:
+        """The guest memory cap for calls that set none (passed to the engine through ``limits``)."""
+        return self.memory
 
     async def _invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         if self._closed:
