@@ -12,13 +12,12 @@ from typing import Any
 
 from toolnexus.core.context import ToolContext
 from toolnexus.core.runtime import Runtime
+from toolnexus.errors import RuntimeUnavailable
 from toolnexus.sandbox.backends import DOCKER, INPROCESS, PROCESS, WASM, RuntimeBackend
 
 GROUP = "toolnexus.runtimes"
 
-
-class RuntimeUnavailable(LookupError):
-    """A runtime is known but cannot be built here (its extra is missing), or is not known at all."""
+__all__ = ["GROUP", "RuntimeRegistry", "RuntimeUnavailable"]
 
 
 class RuntimeRegistry:
