@@ -43,3 +43,35 @@ def test_readme_relative_links_resolve() -> None:
     assert targets
     missing = [target for target in targets if not (ROOT / target.split("#", 1)[0]).exists()]
     assert not missing, missing
+
+
+def _concept_rows() -> list[tuple[str, str]]:
+    """The rows of docs/architecture.md's "Where each concept lives" table: (package, what it holds)."""
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = page.split("## Where each concept lives", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| `")]
+    return [(package.strip().strip("`"), holds) for package, holds in rows]
+
+
+def test_architecture_names_only_modules_that_exist() -> None:
+    """Every package of the architecture page, and every module it names inside one, is in the tree."""
+    package_root = ROOT / "toolnexus"
+    missing = []
+    for package, holds in _concept_rows():
+        where = ROOT / package if package.startswith("toolnexus/") else package_root / package
+        if not where.exists():
+            missing.append(package)
+            continue
+        for name in re.findall(r"`([\w*]+(?:\.py|/))`", holds):
+            if where.is_dir() and not list(where.glob(name.rstrip("/"))):
+                missing.append(f"{package}{name}")
+    assert missing == []
+
+
+def test_architecture_covers_every_package() -> None:
+    """No subpackage or top-level module of toolnexus is left out of the architecture page."""
+    named = {package.rstrip("/") for package, _ in _concept_rows()}
+    actual = {path.name.removesuffix(".py") if path.is_file() else path.name
+              for path in (ROOT / "toolnexus").iterdir()
+              if not path.name.startswith("_") and (path.suffix == ".py" or (path / "__init__.py").exists())}
+    assert actual - {name.removesuffix(".py") for name in named} == set()

@@ -36,3 +36,16 @@ def test_a_nexus_dispatches_through_the_executor_it_names(workspace: Path, monke
     with tn.Nexus(workspace, executor="counting") as nexus:
         assert nexus.call("json.query", data={"a": 1}, query="a").ok
     assert Counting.submitted == ["json.query"]
+
+
+def test_an_installed_package_adds_an_executor_by_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real distribution's metadata on sys.path, as `pip install` of a package declaring the group leaves it.
+    dist = tmp_path / "toolnexus_counting-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toolnexus-counting\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[toolnexus.executors]\ncounted = {__name__}:Counting\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("toolnexus.engine.executor.EXECUTORS", dict(EXECUTORS))
+    with pytest.raises(ValueError, match="unknown executor 'dask' \\(have: counted, local\\)"):
+        executor_named("dask")
+    assert isinstance(executor_named("counted"), Counting)
