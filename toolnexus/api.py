@@ -163,6 +163,8 @@ class Nexus:
         return run_sync(lambda: self.arun(mission, inputs, **kwargs))
 
     def resumable(self, run_id: str) -> StoredRun:
+        """The stored run ``run_id`` if it can be resumed: it did not succeed, is not still running and kept
+        all its inputs; otherwise a :class:`DiagnosticError` says why. One found interrupted is recorded so."""
         if self.store is None:
             raise DiagnosticError([Diagnostic(message="resuming needs the state store")])
         stored = self.store.get_run(run_id)
@@ -226,6 +228,10 @@ class Nexus:
         return await self.invoker.invoke(call)
 
     def call(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:
+        """Call one tool outside any mission and wait for its result (a failure is in the result, not raised).
+
+        The blocking form of :meth:`acall`; it works inside Jupyter's running event loop too.
+        """
         return run_sync(lambda: self.acall(name, arguments, **kwargs))
 
     def compare(self, *run_ids: str) -> Any:

@@ -43,6 +43,7 @@ class ToolResult(BaseModel):
 
     @property
     def ok(self) -> bool:
+        """Whether the call succeeded, i.e. ``output`` holds its result and ``error`` is None."""
         return self.error is None
 
     def unwrap(self) -> Any:

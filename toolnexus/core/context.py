@@ -59,6 +59,7 @@ class ToolContext(BaseModel):
 
     @property
     def root(self) -> Path:
+        """The workspace as an absolute, symlink-resolved path: what a tool's file paths are confined to."""
         return Path(self.workspace).resolve()
 
     # The caller's channel, for tools that take their context as an object (``ctx = current_context()``).
@@ -90,6 +91,7 @@ def use_context(ctx: ToolContext) -> Any:
 
 
 def reset_context(token: Any) -> None:
+    """Make the context that was current before :func:`use_context` returned ``token`` current again."""
     _current.reset(token)
 
 
@@ -172,6 +174,7 @@ def use_channel(channel: CallChannel) -> Any:
 
 
 def reset_channel(token: Any) -> None:
+    """Make the channel that was current before :func:`use_channel` returned ``token`` current again."""
     _channel.reset(token)
 
 

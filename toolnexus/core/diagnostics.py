@@ -21,6 +21,7 @@ class Diagnostic(BaseModel):
     code: str = "error"
 
     def location(self) -> str:
+        """Where the problem is, as ``file:line:column`` (as much as is known), the form editors jump to."""
         parts = [self.file or "<input>"]
         if self.line is not None:
             parts.append(str(self.line))

@@ -14,12 +14,16 @@ from toolnexus.core.run import RunResult, StepRecord, utcnow
 
 
 class Event(BaseModel):
+    """What every event carries: its ``type`` tag, the run it belongs to (None for a direct call) and when."""
+
     type: str
     run_id: str | None = None
     at: datetime = Field(default_factory=utcnow)
 
 
 class RunStarted(Event):
+    """A mission run began: what is run (mission, plan and its hash, inputs, source), so it can be resumed."""
+
     type: Literal["run_started"] = "run_started"
     mission: str
     mission_version: str | None = None
@@ -33,6 +37,8 @@ class RunStarted(Event):
 
 
 class StepStarted(Event):
+    """An attempt of a step began running (not queued); ``item`` is the element index of a foreach step."""
+
     type: Literal["step_started"] = "step_started"
     step_id: str
     tool: str
@@ -41,6 +47,8 @@ class StepStarted(Event):
 
 
 class StepRetrying(Event):
+    """A step's attempt failed with a retryable ``error``; attempt ``attempt`` follows after ``delay`` seconds."""
+
     type: Literal["step_retrying"] = "step_retrying"
     step_id: str
     attempt: int
@@ -49,21 +57,29 @@ class StepRetrying(Event):
 
 
 class StepFinished(Event):
+    """A step reached its final status (succeeded, failed, skipped, cancelled, or kept from a resumed run)."""
+
     type: Literal["step_finished"] = "step_finished"
     record: StepRecord
 
 
 class RunFinished(Event):
+    """A mission run ended, however it ended; ``result`` is what the caller gets back."""
+
     type: Literal["run_finished"] = "run_finished"
     result: RunResult
 
 
 class CallStarted(Event):
+    """A tool call entered the invocation path (a mission step's attempt or a direct call), arguments scrubbed."""
+
     type: Literal["call_started"] = "call_started"
     call: ToolCall
 
 
 class CallFinished(Event):
+    """A tool call came back, with its result or error (a cancelled call included)."""
+
     type: Literal["call_finished"] = "call_finished"
     call: ToolCall
     result: ToolResult
@@ -91,4 +107,6 @@ class EventSink(Protocol):
     is then sent only those (and events nobody asked for are never built). Without one it gets all.
     """
 
-    def __call__(self, event: Event) -> None: ...
+    def __call__(self, event: Event) -> None:
+        """Take one event; return at once (hand slow work such as I/O to a thread of your own)."""
+        ...

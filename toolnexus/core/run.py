@@ -12,6 +12,8 @@ from toolnexus.core.errors import ToolError
 
 
 class StepStatus(StrEnum):
+    """Where a step stands in its run: pending until it runs, then one of the four ways it can end."""
+
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -21,6 +23,8 @@ class StepStatus(StrEnum):
 
 
 class RunStatus(StrEnum):
+    """How a run stands or ended; only ``succeeded`` means every output was produced."""
+
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -29,6 +33,7 @@ class RunStatus(StrEnum):
 
 
 def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC: the one clock every record and event is stamped with."""
     return datetime.now(UTC)
 
 
@@ -76,6 +81,7 @@ class RunResult(BaseModel):
 
     @property
     def ok(self) -> bool:
+        """Whether the run succeeded (a failed, cancelled or interrupted run is not ok)."""
         return self.status == RunStatus.SUCCEEDED
 
     def __repr__(self) -> str:
@@ -84,6 +90,7 @@ class RunResult(BaseModel):
         return f"RunResult(run_id={self.run_id!r}, mission={self.mission!r}, status={self.status.value!r})"
 
     def failed_steps(self) -> list[StepRecord]:
+        """The records of the steps that failed, in plan order: where to look when a run did not succeed."""
         return [s for s in self.steps.values() if s.status == StepStatus.FAILED]
 
     def summary(self) -> str:

@@ -217,6 +217,7 @@ class ToolSpec(BaseModel):
 
     @property
     def callable(self) -> Callable[..., Any] | None:
+        """The Python function an in-process tool runs (set by :meth:`bind`), or None for any other tool."""
         return self.__pydantic_private__["_callable"]  # direct: this runs on every in-process call
 
     def memo(self, key: str, make: Callable[[], Any]) -> Any:

@@ -219,6 +219,7 @@ class BoundedTransformer(NodeTransformer):
     and what it built."""
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        """Measure each operand of ``a ~ b`` as the text it becomes, then the joined result."""
         node = self.generic_visit(node)
         node.nodes = [wrap(child, TEXT_FILTER) for child in node.nodes]
         return wrap(node, SIZED_FILTER)
@@ -241,11 +242,14 @@ class BoundedEnvironment(SandboxedEnvironment):
         self.filters.update({TEXT_FILTER: _text_filter, SIZED_FILTER: _sized_filter})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Jinja2's hook for ``*``, ``**``, ``%`` and ``+``: refuse one that would build too much, measure the rest."""
         budget = _budget.get()
         budget.check_binop(operator, left, right)
         return budget.sized(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Jinja2's hook for every call in a template: one step of the budget, string methods checked first,
+        and what it returns measured."""
         budget = _budget.get()
         budget.step()
         owner = getattr(__obj, "__self__", None)
@@ -254,6 +258,8 @@ class BoundedEnvironment(SandboxedEnvironment):
         return budget.sized(super().call(__context, __obj, *args, **kwargs))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """Jinja2's hook for ``str.format`` and ``format_map``: a replacement that measures each field it fills
+        (None for any other callable)."""
         if super().wrap_str_format(value) is None:
             return None  # not a str.format or str.format_map
         text = value.__self__

@@ -126,6 +126,7 @@ class Heartbeat:
                 self._thread.start()
 
     def ended(self, run_id: str) -> None:
+        """A run of this owner ended: it no longer needs the heartbeat (which stops with the last one)."""
         with self._lock:
             self._runs.discard(run_id)
 

@@ -162,6 +162,7 @@ class StoredRun:
         return self.status == RunStatus.RUNNING
 
     def to_result(self) -> RunResult:
+        """The stored run as the :class:`RunResult` its run returned (or would return, were it still going)."""
         return RunResult(run_id=self.run_id, mission=self.mission, status=self.status, outputs=self.outputs,
                          steps=self.steps, inputs=self.inputs, cost=self.cost or 0.0,
                          duration=self.duration or 0.0, error=self.error, resumed_from=self.resumed_from,
@@ -279,6 +280,7 @@ class StateStore:
                 self._wal.committed(conn)
 
     def __call__(self, event: Event) -> None:
+        """Record ``event`` as it happens: a run's start and end, each finished step, and each direct call."""
         if isinstance(event, StepFinished):
             self.save_step(event.run_id or "", event.record)
         elif isinstance(event, RunStarted):
@@ -305,6 +307,7 @@ class StateStore:
         self._heartbeat.started(event.run_id or "")
 
     def save_step(self, run_id: str, record: StepRecord) -> None:
+        """Store ``record`` as the latest state of its step of ``run_id``, committed at once."""
         # Committed as each step finishes: a run killed mid-way keeps every step that completed.
         text = record.model_dump_json()
         self._conn().execute(
@@ -353,6 +356,7 @@ class StateStore:
     # -- reading -----------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> StoredRun | None:
+        """The run ``run_id`` with its steps; a unique prefix of an id will do. None if none (or several) match."""
         conn = self._conn()
         row = conn.execute(f"{_SELECT_RUNS} WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
@@ -366,10 +370,12 @@ class StateStore:
         return StoredRun(row, self.steps(row["run_id"]))
 
     def steps(self, run_id: str) -> dict[str, StepRecord]:
+        """The stored record of each step of ``run_id``, by step id."""
         rows = self._conn().execute("SELECT record FROM steps WHERE run_id = ?", (run_id,)).fetchall()
         return {r.step_id: r for r in (StepRecord.model_validate_json(row["record"]) for row in rows)}
 
     def list_runs(self, limit: int = 20, mission: str | None = None) -> list[StoredRun]:
+        """The ``limit`` most recent runs (of ``mission`` only, if given), newest first, without their steps."""
         query = _SELECT_RUNS + (" WHERE mission = ?" if mission else "") + " ORDER BY started_at DESC LIMIT ?"
         rows = self._conn().execute(query, ((mission, limit) if mission else (limit,))).fetchall()
         return [StoredRun(row, {}) for row in rows]
@@ -384,10 +390,12 @@ class StateStore:
     # -- the result cache --------------------------------------------------------------------
 
     def cache_get(self, key: str) -> tuple[Any, float] | None:
+        """The cached output of a call and what it cost, by the call's cache ``key``; None if not cached."""
         row = self._conn().execute("SELECT output, cost FROM cache WHERE key = ?", (key,)).fetchone()
         return (json.loads(row["output"]), row["cost"] or 0.0) if row else None
 
     def cache_put(self, key: str, tool: str, version: str, output: Any, cost: float) -> None:
+        """Keep the ``output`` (and ``cost``) of a successful call of ``tool@version`` under ``key`` for reuse."""
         text = json.dumps(output, default=str)
         self._conn().execute(
             "INSERT OR REPLACE INTO cache (key, tool, version, output, cost, created_at)"
@@ -396,5 +404,6 @@ class StateStore:
         self._committed(len(text))
 
     def step_status(self, run_id: str) -> dict[str, StepStatus]:
+        """The committed status of each step of ``run_id``, by step id: cheaper than :meth:`steps` (no records)."""
         rows = self._conn().execute("SELECT step_id, status FROM steps WHERE run_id = ?", (run_id,)).fetchall()
         return {row["step_id"]: StepStatus(row["status"]) for row in rows}

@@ -117,6 +117,7 @@ class RunReport:
         self.events.append(json.dumps(scrub(event.model_dump(mode="json")), default=str))
 
     def add(self, event: Event) -> None:
+        """Fold the next event of the run into the report (every one also goes into its ``events.jsonl`` log)."""
         self._log(event)
         if isinstance(event, CallStarted) and event.call.step_id:
             self._open_calls[event.call.id] = {

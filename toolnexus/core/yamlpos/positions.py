@@ -62,12 +62,14 @@ class Positions:
 
     @property
     def values(self) -> dict[Path, tuple[int, int]]:
+        """Where each value starts, by its path in the document (worked out from the text on first use)."""
         self._ensure()
         assert self._values is not None
         return self._values
 
     @property
     def keys(self) -> dict[Path, tuple[int, int]]:
+        """Where each mapping key starts, by the path of the value it names (worked out on first use)."""
         self._ensure()
         return self._keys
 
@@ -100,6 +102,8 @@ class Positions:
     def diagnostic(
         self, path: Sequence[str | int], message: str, hint: str | None = None, *, key: bool = False
     ) -> Diagnostic:
+        """A :class:`Diagnostic` with ``message`` pointing at ``path`` (at its key when ``key``), or its nearest
+        positioned ancestor."""
         line, column = self.at(path, key=key)
         return Diagnostic(message=message, file=self.file, line=line, column=column, hint=hint)
 
