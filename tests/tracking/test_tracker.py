@@ -20,6 +20,7 @@ from tests.conftest import REPO
 from tests.tracking.conftest import register_test_tools, seed_store
 from tests.tracking.support import client_of, mlflow_run, synced, trace_of, wait_until
 from toolnexus import RunControl, RunStatus
+from toolnexus.core.events import Event, GateDecided
 
 ONE_STEP = "mission: tiny\nsteps:\n  - id: only\n    uses: test.costly\n    with: {label: x}\n"
 
@@ -246,3 +247,28 @@ steps:
     watcher.join()
     assert seen["cost"] == pytest.approx(0.2)
     assert result.status == RunStatus.CANCELLED  # still running when the metric was already in MLflow
+
+
+def test_gate_decisions_are_not_built_for_tracking_nor_kept_in_its_event_log(workspace: Path) -> None:
+    blocker = workspace / "store"
+    blocker.write_text("a file where the store's folder should be")  # the report stays in the spool
+    spool = workspace / ".toolnexus" / "tracking-spool"
+
+    def logged_types(result: tn.RunResult) -> list[str]:
+        report = json.loads((spool / f"{result.run_id}.json").read_text(encoding="utf-8"))
+        return [json.loads(line)["type"] for line in report["artifacts"]["events.jsonl"].splitlines()]
+
+    run_events = ["run_started", "step_started", "call_started", "call_finished", "step_finished", "run_finished"]
+    with tracked(workspace, **{"tracking.uri": f"sqlite:///{blocker / 'mlflow.db'}"}) as nexus:
+        assert nexus.tracker is not None
+        assert not nexus.bus.wants(GateDecided)  # only the state store and tracking listen
+        alone = nexus.run(ONE_STEP)
+        assert nexus.tracker.flush(60)
+        assert logged_types(alone) == run_events
+
+        seen: list[Event] = []
+        nexus.bus.subscribe(seen.append)  # an audit-like sink that does want every decision
+        audited = nexus.run(ONE_STEP)
+        assert nexus.tracker.flush(60)
+    assert [e.run_id for e in seen if isinstance(e, GateDecided)] == [audited.run_id]
+    assert logged_types(audited) == run_events

@@ -28,7 +28,16 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from toolnexus.core.events import Event, RunFinished, RunStarted, StepFinished
+from toolnexus.core.events import (
+    CallFinished,
+    CallStarted,
+    Event,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepRetrying,
+    StepStarted,
+)
 from toolnexus.tracking.mlflow_sync import experiment_id, find_or_create_run, log_metrics, sync_report
 from toolnexus.tracking.report import RunReport
 
@@ -73,6 +82,13 @@ def _flush_at_exit(ref: weakref.ref[MlflowTracker]) -> None:
 
 class MlflowTracker:
     """An event sink that records every run in MLflow, durably."""
+
+    #: The events a run's report is made of (its metrics, spans and ``events.jsonl`` log); the bus sends
+    #: the tracker only these. Gate decisions are not among them (they are the audit log's to keep), so
+    #: with only tracking and the state store listening a ``GateDecided`` is never built.
+    event_types: tuple[type[Event], ...] = (
+        RunStarted, StepStarted, StepRetrying, CallStarted, CallFinished, StepFinished, RunFinished,
+    )
 
     def __init__(
         self,
@@ -123,6 +139,7 @@ class MlflowTracker:
     # -- the sink (inline, no I/O) -----------------------------------------------------------
 
     def __call__(self, event: Event) -> None:
+        """Add ``event`` to its run's report in memory, and hand the worker what it must send."""
         # Only appends: the report is built, scrubbed and serialised on the worker thread, so a
         # run pays almost nothing for being tracked.
         if isinstance(event, RunStarted):
@@ -325,6 +342,7 @@ class MlflowTracker:
         return synced, failed
 
     def mlflow_run_id(self, run_id: str) -> str | None:
+        """The id of the MLflow run this tracker opened or synced for ``run_id``, or None if it has none yet."""
         return self._mlflow_runs.get(run_id)
 
     def pending_report(self, run_id: str) -> dict[str, Any] | None:
