@@ -23,7 +23,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import IO, Any
 
-import anyio
 from pydantic import BaseModel, Field
 
 from toolnexus.core.call import ToolCall
@@ -41,6 +40,7 @@ from toolnexus.sandbox.isolation import (
     unreadable_python_paths,
 )
 from toolnexus.sandbox.limits import DefaultCaps
+from toolnexus.sandbox.pooled import call_pooled
 from toolnexus.sandbox.protocol import read_frame, write_frame
 from toolnexus.sandbox.users import SANDBOX_UIDS, SandboxUser
 
@@ -129,6 +129,10 @@ class WorkerDied(SandboxError):
         self.stderr_tail = stderr_tail
         self.out_of_memory = False
         super().__init__(f"worker exited ({returncode})")
+
+
+class _NoWorker(SandboxError):
+    """No worker could take a call: the workspace could not be opened to the sandbox, or none could start."""
 
 
 class Worker:
@@ -370,51 +374,35 @@ class ProcessRuntime(DefaultCaps):
             # The caller wants the tool's progress or logs: the worker sends them back as events.
             request["relay"] = {"progress": channel.wants_progress, "log_level": channel.log_level}
         on_event = partial(_relay, channel)
-        slot: dict[str, Any] = {"worker": None, "cancelled": False}
-        lock = threading.Lock()
 
-        def run() -> dict[str, Any]:
+        def acquire() -> Worker:
             try:
                 # Folders the host made since the worker started (an earlier step's output) are the tool's
                 # too; in this thread, since a new folder's walk is file-system work the loop must not wait on.
                 self.isolation.open_workspace(self.context.workspace)
             except OSError as exc:
-                return {"ok": False, "error": {"kind": ErrorKind.RUNTIME_ERROR.value, "retryable": False,
-                                               "message": f"cannot open the workspace to the sandbox: {exc}"}}
+                raise _NoWorker(f"cannot open the workspace to the sandbox: {exc}") from exc
             try:
-                worker = self.pool.acquire(key)
+                return self.pool.acquire(key)
             except (RuntimeError, OSError) as exc:  # closed, or no worker process could start
-                return {"ok": False, "error": {"kind": ErrorKind.RUNTIME_ERROR.value,
-                                               "message": f"no worker process: {exc}", "retryable": False}}
-            with lock:
-                slot["worker"] = worker
-                cancelled = slot["cancelled"]
-            healthy = False
+                raise _NoWorker(f"no worker process: {exc}") from exc
+
+        def talk(worker: Worker) -> dict[str, Any]:
             try:
-                if cancelled:  # cancelled while waiting for a worker: this one did nothing, keep it
-                    healthy = True
-                    return {"died": True, "returncode": None, "stderr": ""}
-                response = worker.roundtrip(request, on_event)
-                healthy = not response.get("recycle")
-                return response
+                return worker.roundtrip(request, on_event)
             except WorkerDied as died:
                 return {"died": True, "returncode": died.returncode, "stderr": died.stderr_tail,
                         "out_of_memory": died.out_of_memory}
-            finally:
-                # Always give the slot back, even from a thread abandoned by a cancelled caller,
-                # or the pool shrinks by one worker with every cancellation.
-                self.pool.release(worker, healthy=healthy)
+
+        async def kill(worker: Worker) -> None:
+            # Cancelled (or timed out): the worker and its process group die before we let go. Right here,
+            # not in a thread: a kill must not wait for a thread that the calls in flight may all hold.
+            worker.kill()
 
         try:
-            response = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
-        except BaseException:
-            # Cancelled (or timed out): kill the worker and its process group before letting go.
-            with lock:
-                slot["cancelled"] = True
-                worker = slot["worker"]
-            if worker is not None:
-                worker.kill()
-            raise
+            response = await call_pooled(self.pool, talk, kill, acquire=acquire)
+        except _NoWorker as exc:
+            return RuntimeOutcome(error=ToolError(kind=ErrorKind.RUNTIME_ERROR, message=str(exc), retryable=False))
         return _outcome(response, limits)
 
     def prewarm(self, count: int = 1) -> int:

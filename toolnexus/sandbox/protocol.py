@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from typing import IO, Any
 
 _HEADER = struct.Struct(">I")
@@ -18,22 +19,24 @@ def write_frame(stream: IO[bytes], message: Any) -> None:
 
 def read_frame(stream: IO[bytes]) -> Any | None:
     """The next message, or ``None`` at end of stream (the peer closed or died)."""
-    header = _read_exactly(stream, _HEADER.size)
+    header = read_exactly(stream.read, _HEADER.size)
     if header is None:
         return None
     (size,) = _HEADER.unpack(header)
     if size > MAX_FRAME:
         raise ValueError(f"frame of {size} bytes is over the limit")
-    body = _read_exactly(stream, size)
+    body = read_exactly(stream.read, size)
     if body is None:
         return None
     return json.loads(body)
 
 
-def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+def read_exactly(read: Callable[[int], bytes], size: int) -> bytes | None:
+    """``size`` bytes from ``read`` (asked for what is still missing, until it has them all), or ``None``
+    when it ends first (answers ``b""``)."""
     chunks = []
     while size:
-        chunk = stream.read(size)
+        chunk = read(size)
         if not chunk:
             return None
         chunks.append(chunk)
