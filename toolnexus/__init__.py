@@ -23,8 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from toolnexus._deferred import defer_slow_imports
-
-__version__ = "0.1.0"
+from toolnexus._version import __version__ as __version__
 
 defer_slow_imports()
 

@@ -45,13 +45,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def _print_version(wanted: bool) -> None:
     if wanted:
-        from importlib.metadata import PackageNotFoundError, version
+        from toolnexus._version import __version__
 
-        try:
-            found = version("toolnexus")
-        except PackageNotFoundError:  # run from a source tree that was never installed
-            from toolnexus import __version__ as found
-        out.print(f"toolnexus {found}")
+        out.print(f"toolnexus {__version__}")
         raise typer.Exit()
 
 

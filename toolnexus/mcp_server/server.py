@@ -30,7 +30,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from toolnexus import __version__
+from toolnexus._version import __version__
 from toolnexus.api import Nexus
 from toolnexus.mcp_server.channel import install_log_forwarding
 from toolnexus.mcp_server.library import Library
