@@ -40,8 +40,8 @@ MissionLike = str | Path | LoadedMission | Plan
 class Nexus:
     """Everything needed to run tools and missions in one workspace.
 
-    Safe to share between threads; ``close()`` stops worker processes. ``executor`` names the
-    :data:`~toolnexus.engine.executor.EXECUTORS` entry that dispatches calls (``local``).
+    Safe to share between threads; ``close()`` stops worker processes. ``executor`` names what dispatches
+    calls (:func:`~toolnexus.engine.executor.executor_named`; default: the ``executor`` setting, ``local``).
     """
 
     def __init__(
@@ -54,7 +54,7 @@ class Nexus:
         store: bool = True,
         sinks: list[EventSink] | None = None,
         overrides: dict[str, Any] | None = None,
-        executor: str = "local",
+        executor: str | None = None,
     ) -> None:
         if settings is None:
             self.loaded_settings: LoadedSettings | None = load_settings(workspace, overrides)
@@ -63,6 +63,7 @@ class Nexus:
             self.loaded_settings = None
         self.settings = settings
         self.workspace = settings.workspace_path()
+        self.executor = executor or settings.executor
         # Secrets are scrubbed from every record: log records as they are made, and the secret-named values of
         # the configuration (an MCP server's `env` and `headers`) are known secrets from now on.
         install_log_scrubbing()
@@ -92,12 +93,12 @@ class Nexus:
             self.tracker = MlflowTracker(settings.tracking.uri or default_tracking_uri(state), state / "tracking-spool",
                                          workspace=str(self.workspace), stream_steps=settings.tracking.stream_steps,
                                          exit_timeout=settings.tracking.flush_timeout,
-                                         timeout=settings.tracking.timeout)
+                                         timeout=settings.tracking.timeout, executor=self.executor)
             self.bus.subscribe(self.tracker)
         for sink in sinks or []:
             self.bus.subscribe(sink)
         self.invoker = Invoker(self.registry.get, self.runtimes, gate, self.bus,
-                               min_runtime=settings.min_runtime(), executor=executor_named(executor))
+                               min_runtime=settings.min_runtime(), executor=executor_named(self.executor))
         self.engine = Engine(self.invoker, self.store)
         self.governance = self.invoker.governance  # the floor, a surface's authorizer and the gate: one decision
 

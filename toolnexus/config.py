@@ -232,6 +232,8 @@ class Settings(BaseModel):
     state_dir: str = Field(".toolnexus", description="where runs, steps and the cache are kept")
     concurrency: int | None = Field(None, ge=1, le=1024, description="override every mission's concurrency")
     process_workers: int = Field(4, ge=1, le=256, description="warm worker processes of the process runtime")
+    executor: str = Field("local", min_length=1, description="what dispatches each call to its runtime: local (this "
+                          "process), or an executor a package adds through the toolnexus.executors entry points")
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     shell: ShellSettings = Field(default_factory=ShellSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)

@@ -49,3 +49,13 @@ def test_an_installed_package_adds_an_executor_by_entry_point(tmp_path: Path, mo
     with pytest.raises(ValueError, match="unknown executor 'dask' \\(have: counted, local\\)"):
         executor_named("dask")
     assert isinstance(executor_named("counted"), Counting)
+
+
+def test_the_executor_setting_chooses_it(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(EXECUTORS, "counting", Counting)
+    monkeypatch.setattr(Counting, "submitted", [])
+    (workspace / "toolnexus.toml").write_text('executor = "counting"\n')
+    with tn.Nexus(workspace, overrides={"tracking": {"enabled": False}}) as nexus:
+        assert nexus.executor == "counting"
+        assert nexus.call("json.query", data={"a": 1}, query="a").ok
+    assert Counting.submitted == ["json.query"]
