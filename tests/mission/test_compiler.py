@@ -225,6 +225,36 @@ def test_literal_arguments_are_validated_against_the_schema(problems: Problems) 
     """) == ["4:47 step `s`: argument `seconds`: 'soon' is not of type 'number'"]
 
 
+def test_literal_argument_problems_are_located_by_json_pointer(registry: Registry, problems: Problems) -> None:
+    # The same path format as the invocation pipeline's argument problems (``/a/0``), through $defs.
+    registry.register(
+        ToolSpec.model_validate(
+            {
+                "name": "cmd.points",
+                "runtime": "process",
+                "entry": {"kind": "command", "argv": ["true"]},
+                "input_schema": {
+                    "type": "object",
+                    "properties": {"points": {"type": "array", "items": {"$ref": "#/$defs/Point"}}},
+                    "$defs": {"Point": {"type": "object", "properties": {"x": {"type": "integer"}}}},
+                },
+            }
+        )
+    )
+
+    assert problems("""
+        mission: pointers
+        steps:
+          - {id: s, uses: cmd.points, with: {points: [{x: 1}, {x: one}]}}
+    """) == ["4:46 step `s`: argument `points`: /1/x: 'one' is not of type 'integer'"]
+
+
+def test_literal_argument_problems_quote_a_long_value_shortened(problems: Problems) -> None:
+    found = problems("mission: long\nsteps:\n  - {id: s, uses: test.echo, with: {value: [" + "1, " * 5000 + "1]}}\n")
+
+    assert len(found) == 1 and " … " in found[0] and len(found[0]) < 400
+
+
 def test_arguments_are_not_checked_for_an_unknown_tool_but_their_references_are(problems: Problems) -> None:
     found = problems("""
         mission: unknown

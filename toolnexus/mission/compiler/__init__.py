@@ -2,7 +2,7 @@
 
 Every problem is collected and reported in one pass, each with its file:line:column and a fix.
 One concept per module: ``references`` (the compile's state and expression references), ``arguments``
-(``with:`` against input schemas), ``schemas`` (JSON Schema helpers and the argument validator cache),
+(``with:`` against input schemas), ``schemas`` (constant arguments against their schemas, static types, output paths),
 ``order`` (file-order topological sort and cycles), ``steps`` (each step, its runtime, the Plan).
 """
 

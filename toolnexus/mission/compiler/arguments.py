@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from toolnexus.core.diagnostics import did_you_mean
@@ -51,10 +50,7 @@ class ArgumentChecker(ReferenceChecker):
         if template is None or name not in properties:
             return deps
         if template.constant:
-            defs_json = json.dumps(schema.get("$defs", {}), sort_keys=True)
-            for message in argument_errors(
-                spec.ref, name, json.dumps(properties[name], sort_keys=True), defs_json, value
-            ):
+            for message in argument_errors(spec, name, value):
                 self.error(arg_path, f"step `{step.id}`: argument `{name}`: {message}", describe(properties[name]))
         elif _whole_expression(template, value):
             self._check_argument_type(step, template, arg_path, name, properties[name], schema.get("$defs"))

@@ -1,50 +1,29 @@
-"""JSON Schema helpers of the compiler: the argument validator cache, static types, output paths.
+"""JSON Schema helpers of the compiler: constant arguments against their schema, static types, output paths.
 
-The compiler's validator cache lives here, in :func:`argument_validator` (one compiled Draft 2020-12
-validator per argument schema and ``$defs``), apart from the engine's own cache.
+Constant arguments are checked with the validators of :mod:`toolnexus.core.validation` (one cache of
+compiled validators for the compiler and the invocation pipeline), and their problems are reported
+with the same JSON-pointer paths (``/a/0: …``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
-
-from jsonschema import Draft202012Validator
 
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.spec import ToolSpec
+from toolnexus.core.validation import argument_validator, schema_problems
 from toolnexus.mission.plan import TYPE_NAMES
 
 SCALAR_TYPES = ("string", "integer", "number", "boolean", "null")
 
 
-@lru_cache(maxsize=8192)
-def argument_validator(schema_json: str, defs_json: str) -> Draft202012Validator:
-    """The compiled validator of one argument's schema (with the tool's ``$defs``), cached by their JSON."""
-    schema = json.loads(schema_json)
-    defs = json.loads(defs_json)
-    if defs:
-        schema = {**schema, "$defs": defs}
-    return Draft202012Validator(schema)
-
-
-def argument_errors(ref: str, name: str, schema_json: str, defs_json: str, value: Any) -> list[str]:
-    """Why ``value`` does not fit the argument's schema (empty when it does)."""
-    validator = argument_validator(schema_json, defs_json)
-    out = []
-    for err in validator.iter_errors(value):
-        where = "".join(f"[{p!r}]" for p in err.absolute_path)
-        message = _shortened(err.message)
-        out.append(f"{where}: {message}" if where else message)
-    return out
-
-
-def _shortened(message: str, limit: int = 240) -> str:
-    # JSON Schema's messages quote the whole value: a list of a million items made a 12 MB line
-    # (and 700 MB to print it). The start and the end say what is wrong.
-    return message if len(message) <= limit else f"{message[: limit - 80]} … {message[-70:]}"
+def argument_errors(spec: ToolSpec, name: str, value: Any) -> list[str]:
+    """Why ``value`` does not fit the schema of ``spec``'s argument ``name`` (empty when it does)."""
+    check = argument_validator(spec, name)
+    if check is None:
+        return []
+    return [p["message"] if p["path"] == "/" else f"{p['path']}: {p['message']}" for p in schema_problems(check, value)]
 
 
 def schema_types(
