@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import anyio
 import typer
@@ -32,10 +32,11 @@ from toolnexus.cli.common import (
 )
 from toolnexus.cli.progress import ProgressView
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.errors import ErrorKind
+from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.units import format_duration
 from toolnexus.engine import RunControl
+from toolnexus.mission.plan import Plan, PlanStep
 
 
 @app.command()
@@ -103,31 +104,30 @@ def plan(
     """Show exactly what a mission will run: steps in order, dependencies, runtimes and tools."""
     with Nexus(workspace, store=False) as nexus:
         compiled = nexus.compile(nexus.load(file))
+    _write_graphs(compiled, dot, mermaid)
+    if as_json:
+        sys.stdout.write(compiled.to_json() + "\n")
+    if dot == "-" or mermaid == "-" or as_json:
+        return  # stdout carries a graph or the JSON: no table in between
+    out.print(_plan_table(compiled))
+
+
+def _write_graphs(compiled: Plan, dot: str | None, mermaid: str | None) -> None:
+    """Write the DAG as DOT and as Mermaid where asked: to a file, or to stdout for ``-``."""
     for target, text in ((dot, compiled.to_dot), (mermaid, compiled.to_mermaid)):
         if target == "-":
             sys.stdout.write(text())
         elif target:
             Path(target).write_text(text(), encoding="utf-8")
             err.print(f"wrote {target}")
-    if as_json:
-        sys.stdout.write(compiled.to_json() + "\n")
-    if dot == "-" or mermaid == "-" or as_json:
-        return
+
+
+def _plan_table(compiled: Plan) -> Table:
+    """The steps in the order they run, one row each."""
     table = Table(title=f"{compiled.mission} — plan {compiled.hash}", show_lines=False)
     for column in ("#", "step", "tool", "runtime", "needs", "notes"):
         table.add_column(column)
     for index, step in enumerate(compiled.steps, 1):
-        notes = []
-        if step.if_ is not None:
-            notes.append(f"if {step.if_}")
-        if step.foreach is not None:
-            notes.append("foreach")
-        if step.retry:
-            notes.append(f"retry ×{step.retry.attempts}")
-        if step.timeout:
-            notes.append(f"timeout {format_duration(step.timeout)}")
-        if step.cache:
-            notes.append("cached")
         add_row(
             table,
             str(index),
@@ -135,9 +135,25 @@ def plan(
             f"{step.tool}@{step.version}",
             step.runtime,
             ", ".join(step.needs),
-            "; ".join(notes),
+            "; ".join(_step_notes(step)),
         )
-    out.print(table)
+    return table
+
+
+def _step_notes(step: PlanStep) -> list[str]:
+    """What else shapes how a step runs: its condition, fan-out, retries, timeout and cache."""
+    notes = []
+    if step.if_ is not None:
+        notes.append(f"if {step.if_}")
+    if step.foreach is not None:
+        notes.append("foreach")
+    if step.retry:
+        notes.append(f"retry ×{step.retry.attempts}")
+    if step.timeout:
+        notes.append(f"timeout {format_duration(step.timeout)}")
+    if step.cache:
+        notes.append("cached")
+    return notes
 
 
 @app.command("call")
@@ -152,17 +168,7 @@ def call_tool(
     workspace: Workspace = None,
 ) -> None:
     """Call one tool through the same path as a mission step and print its output as JSON."""
-    arguments: dict[str, Any] = {}
-    if args_json is not None:
-        try:
-            parsed = json.loads(args_json)
-        except json.JSONDecodeError as exc:
-            raise DiagnosticError(
-                [Diagnostic(message=f"--args is not valid JSON: {exc.msg} at char {exc.pos}")]
-            ) from None
-        if not isinstance(parsed, dict):
-            raise DiagnosticError([Diagnostic(message="--args must be a JSON object")])
-        arguments.update(parsed)
+    arguments = _json_arguments(args_json) if args_json is not None else {}
     arguments.update({k: json_value(v) for k, v in parse_pairs(args or [], "--arg").items()})
     with Nexus(workspace) as nexus:
         control = RunControl()
@@ -180,11 +186,27 @@ def call_tool(
         err.print("[yellow]cancelled[/]")
         leave(EXIT_CANCELLED)
     if result.error is not None:
-        err.print(f"[red]error[/]: {esc(str(result.error))}")
-        for problem in result.error.details.get("errors", [])[1:]:
-            err.print(f"  at {esc(problem['path'])}: {esc(problem['message'])}")
-        usage = result.error.kind == ErrorKind.INVALID_ARGUMENTS or result.error.details.get("unknown_tool")
-        leave(EXIT_USAGE if usage else EXIT_FAILED)
+        _fail_with(result.error)
     sys.stdout.write(json.dumps(result.output, indent=2, default=str) + "\n")
     leave(0)
 
+
+def _json_arguments(text: str) -> dict[str, Any]:
+    """The arguments given with ``--args``: a JSON object."""
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DiagnosticError([Diagnostic(message=f"--args is not valid JSON: {exc.msg} at char {exc.pos}")]) from None
+    if not isinstance(parsed, dict):
+        raise DiagnosticError([Diagnostic(message="--args must be a JSON object")])
+    return parsed
+
+
+def _fail_with(error: ToolError) -> NoReturn:
+    """Print a failed call's error (and every further argument problem) and leave: a usage error for
+    bad arguments or an unknown tool, a failure otherwise."""
+    err.print(f"[red]error[/]: {esc(str(error))}")
+    for problem in error.details.get("errors", [])[1:]:
+        err.print(f"  at {esc(problem['path'])}: {esc(problem['message'])}")
+    usage = error.kind == ErrorKind.INVALID_ARGUMENTS or error.details.get("unknown_tool")
+    leave(EXIT_USAGE if usage else EXIT_FAILED)
