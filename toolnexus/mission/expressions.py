@@ -288,6 +288,7 @@ class Expression:
 
     @property
     def roots(self) -> set[str]:
+        """The names the expression's references start from (``steps``, ``inputs``…)."""
         return {str(r[0]) for r in self.refs}
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
@@ -399,6 +400,7 @@ class Template:
 
     @property
     def constant(self) -> bool:
+        """Whether the value holds no ``${{ }}`` expression (it renders as itself)."""
         return not self.expressions
 
     def render(self, context: Mapping[str, Any]) -> Any:

@@ -98,6 +98,7 @@ class LoadedMission:
     declared_ids: list[str] = field(default_factory=list)
 
     def require(self) -> Mission:
+        """The parsed mission; raises DiagnosticError with every problem found if there is any."""
         if self.mission is None or self.diagnostics:
             raise DiagnosticError(self.diagnostics)
         return self.mission

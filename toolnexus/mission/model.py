@@ -24,6 +24,7 @@ class InputSpec(BaseModel):
 
     @property
     def required(self) -> bool:
+        """Whether a run must give this input (it has no ``default:``)."""
         return "default" not in self.model_fields_set
 
 

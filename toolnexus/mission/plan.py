@@ -55,6 +55,7 @@ class PlanStep(BaseModel):
 
     @property
     def argument_template(self) -> Template:
+        """The parsed template of the step's arguments (``with:``)."""
         private = self.__pydantic_private__
         if private["_arguments"] is None:
             self.prepare()
@@ -62,6 +63,7 @@ class PlanStep(BaseModel):
 
     @property
     def condition(self) -> Expression | None:
+        """The parsed ``if:`` expression, or None when the condition is absent or a constant."""
         private = self.__pydantic_private__
         if private["_arguments"] is None:
             self.prepare()
@@ -69,6 +71,7 @@ class PlanStep(BaseModel):
 
     @property
     def foreach_template(self) -> Template | None:
+        """The parsed template of ``foreach:``, or None for a step that runs once."""
         private = self.__pydantic_private__
         if private["_arguments"] is None:
             self.prepare()
@@ -99,9 +102,11 @@ class Plan(BaseModel):
     _outputs: Template | None = PrivateAttr(default=None)
 
     def model_post_init(self, __context: Any) -> None:
+        """Index the steps by id, for :meth:`step`."""
         self._by_id = {s.id: s for s in self.steps}
 
     def step(self, step_id: str) -> PlanStep:
+        """The step with id ``step_id``; raises KeyError when the plan has none."""
         return self.__pydantic_private__["_by_id"][step_id]
 
     def __repr__(self) -> str:
@@ -111,6 +116,7 @@ class Plan(BaseModel):
 
     @property
     def output_template(self) -> Template:
+        """The parsed template of the mission's ``outputs:``, rendered once the steps are done."""
         if self._outputs is None:
             self._outputs = Template(self.outputs)
         return self._outputs
@@ -124,6 +130,7 @@ class Plan(BaseModel):
         return g
 
     def to_json(self) -> str:
+        """The plan as indented JSON, with fields under their mission names (``if``, not ``if_``)."""
         return self.model_dump_json(by_alias=True, indent=2)
 
     def to_dot(self) -> str:
