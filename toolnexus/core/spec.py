@@ -171,8 +171,9 @@ class ToolExample(BaseModel):
     description: str | None = None
 
 
-class ToolSpec(BaseModel):
-    """The full description of one version of one tool."""
+class ToolDescription(BaseModel):
+    """What every description of a tool says, whoever writes it: a :class:`ToolSpec` in code, a tool of a YAML
+    manifest (:class:`~toolnexus.registry.manifest.ManifestTool`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -186,6 +187,18 @@ class ToolSpec(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     cost: CostModel = Field(default_factory=CostModel)
     tags: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not value or any(c.isspace() or c == "@" for c in value):
+            raise ValueError(f"{value!r} is not a tool name: use letters, digits, '_', '-' and '.', no spaces or '@'")
+        return value
+
+
+class ToolSpec(ToolDescription):
+    """The full description of one version of one tool."""
+
     lifecycle: Lifecycle = Lifecycle.ACTIVE
     runtime: str = "inprocess"
     deterministic: bool = False
@@ -197,13 +210,6 @@ class ToolSpec(BaseModel):
     _callable: Callable[..., Any] | None = PrivateAttr(default=None)
     # Per-spec memo for derived objects (compiled schema validators); never serialised.
     _memo: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not value or any(c.isspace() or c == "@" for c in value):
-            raise ValueError(f"{value!r} is not a tool name: use letters, digits, '_', '-' and '.', no '@'")
-        return value
 
     @property
     def namespace(self) -> str:

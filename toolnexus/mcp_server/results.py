@@ -14,9 +14,10 @@ import mcp_types as types
 from pydantic import ValidationError
 
 from toolnexus.core.call import ToolResult
-from toolnexus.core.content import Audio, Content, Image, Text, is_content, parse_content
+from toolnexus.core.content import Content, is_content, parse_content
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.run import RunResult
+from toolnexus.mcp_server.library import block_content
 
 
 def _text(value: Any) -> str:
@@ -46,22 +47,7 @@ def output_result(output: Any) -> types.CallToolResult:
 
 def content_blocks(content: Content) -> list[types.ContentBlock]:
     """toolnexus content blocks as MCP content blocks."""
-    out: list[types.ContentBlock] = []
-    for block in content.blocks:
-        if isinstance(block, Text):
-            out.append(types.TextContent(type="text", text=block.text))
-        elif isinstance(block, Image):
-            out.append(types.ImageContent(type="image", data=block.data, mime_type=block.mime_type))
-        elif isinstance(block, Audio):
-            out.append(types.AudioContent(type="audio", data=block.data, mime_type=block.mime_type))
-        else:
-            contents: types.TextResourceContents | types.BlobResourceContents
-            if block.text is not None:
-                contents = types.TextResourceContents(uri=block.uri, mime_type=block.mime_type, text=block.text)
-            else:
-                contents = types.BlobResourceContents(uri=block.uri, mime_type=block.mime_type, blob=block.blob or "")
-            out.append(types.EmbeddedResource(type="resource", resource=contents))
-    return out
+    return [block_content(block) for block in content.blocks]
 
 
 def content_result(output: dict[str, Any], meta: dict[str, Any] | None = None) -> types.CallToolResult:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.spec import CostModel, Lifecycle, Limits, Mount, SafetyTier, ToolEntry, ToolExample, ToolSpec
+from toolnexus.core.spec import CostModel, Lifecycle, Limits, Mount, ToolDescription, ToolEntry, ToolExample, ToolSpec
 from toolnexus.core.yamlpos import load_yaml, validation_diagnostics
 from toolnexus.registry.versions import parse_version
 from toolnexus.sandbox.trust import UntrustedFile, check_trusted
@@ -16,15 +16,9 @@ from toolnexus.sandbox.trust import UntrustedFile, check_trusted
 MANIFEST_SUFFIXES = (".tools.yaml", ".tools.yml")
 
 
-class ManifestTool(BaseModel):
+class ManifestTool(ToolDescription):
     """One tool as a manifest declares it."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    version: str = "1.0.0"
-    summary: str = ""
-    description: str = ""
     command: list[str] | None = Field(
         None,
         description="argv to start (inside the container for `image`); host paths relative to the manifest's folder",
@@ -35,25 +29,12 @@ class ManifestTool(BaseModel):
     network: bool = Field(False, description="docker: the container may use the network (if policy allows)")
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
-    output_schema: dict[str, Any] | None = None
-    tier: SafetyTier = SafetyTier.READ_ONLY
-    limits: Limits = Field(default_factory=Limits)
-    cost: CostModel = Field(default_factory=CostModel)
-    tags: list[str] = Field(default_factory=list)
     runtime: str | None = Field(None, description="default: process for commands, wasm, docker for images")
     deterministic: bool = False
     lifecycle: Lifecycle = Field(Lifecycle.ACTIVE, description="experimental, active, deprecated or retired")
     examples: list[ToolExample] = Field(
         default_factory=list, description="example calls: arguments, and the result they give (shown by "
         "`toolnexus tools show NAME --level schema`)")
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not value or any(c.isspace() or c == "@" for c in value):
-            raise ValueError(f"{value!r} is not a tool name: use letters, digits, '_', '-' and '.', no spaces or '@'")
-        return value
 
     @field_validator("version")
     @classmethod
