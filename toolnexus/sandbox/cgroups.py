@@ -91,6 +91,7 @@ class WorkerCgroup:
         return False
 
     def remove(self) -> None:
+        """Delete these cgroup folders; any still busy are left for the next :meth:`create` to retry."""
         # A cgroup can be removed once empty. A killed worker's processes may still be on their way out:
         # what cannot go now is tried again when the next cgroup is made.
         for path in self.paths:

@@ -45,12 +45,14 @@ _PIDS_MAX_FILES = ("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max")
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:
+    """Send ``message`` to the host as one frame (a copy of :func:`toolnexus.sandbox.protocol.write_frame`)."""
     body = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
     stream.write(_HEADER.pack(len(body)) + body)
     stream.flush()
 
 
 def read_frame(stream: IO[bytes]) -> Any | None:
+    """The host's next message, or ``None`` when its stream ends (the host closed it or died)."""
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
         return None
@@ -308,6 +310,10 @@ def exec_snippet(code: str, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_snippet(request: dict[str, Any], scratch: str) -> dict[str, Any]:
+    """Run a ``python.exec`` request in a forked child working in ``scratch``, under the call's limits.
+
+    The response says why the child failed when it did: a limit it hit, or its death, with its stderr.
+    """
     arguments = request.get("arguments") or {}
     limits = request.get("limits") or {}
     max_out = int(limits.get("max_output") or 16 * 2**20)
@@ -366,6 +372,7 @@ def run_snippet(request: dict[str, Any], scratch: str) -> dict[str, Any]:
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
+    """Answer one request: a ping, or a command or snippet run in a fresh scratch folder, cleared up after."""
     kind = request.get("kind")
     if kind == "ping":
         return {"ok": True, "output": os.getpid()}
@@ -382,6 +389,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Serve the host's requests, one at a time, until it closes our stdin."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when we stop
     inbox = sys.stdin.buffer
     outbox = os.fdopen(os.dup(1), "wb")

@@ -80,6 +80,7 @@ def worker_source() -> bytes:
 
 
 def rootfs_key(suite: str = SUITE, packages: Sequence[str] = PACKAGES) -> str:
+    """A hash of the root filesystem's recipe: its tag and label, so a changed recipe means a rebuild."""
     recipe = {"recipe": _ROOTFS_RECIPE, "suite": suite, "packages": sorted(packages), "uid": TOOL_UID, "trim": _TRIM}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 

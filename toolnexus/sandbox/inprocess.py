@@ -32,6 +32,7 @@ class InProcessRuntime:
         self.context = context or ToolContext()
 
     async def invoke(self, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
+        """Call the tool's Python callable in this process, with the call's context and output cap."""
         fn: Any = spec.callable
         if fn is None:
             return RuntimeOutcome(error=ToolError(
@@ -55,6 +56,7 @@ class InProcessRuntime:
         return RuntimeOutcome(output=output)
 
     async def aclose(self) -> None:
+        """Nothing to release: this runtime holds no processes; abandoned threads end on their own."""
         return None
 
 

@@ -68,6 +68,7 @@ class ProcessIsolation(BaseModel):
                                  "read-only (the configuration, tools/ and .git always)")
 
     def use_namespaces(self) -> bool:
+        """Whether workers start in bubblewrap namespaces; raises when they are required but unavailable."""
         if self.namespaces is False:
             return False
         available = bwrap_path() is not None
@@ -180,6 +181,7 @@ class Worker:
 
     @property
     def pid(self) -> int:
+        """The id of the process we started (bubblewrap, when sandboxed), which leads the worker's session."""
         return self.proc.pid
 
     def roundtrip(self, request: dict[str, Any],
@@ -243,6 +245,7 @@ class Worker:
 
     @property
     def alive(self) -> bool:
+        """Whether the worker process is still running."""
         return self.proc.poll() is None
 
 
@@ -259,6 +262,11 @@ class WorkerPool:
         self._closed = False
 
     def acquire(self, key: PoolKey) -> Worker:
+        """A worker with the hard limits ``key`` for one caller: an idle one, else a new one.
+
+        At the cap, an idle worker of other limits is stopped to make room, or the caller waits for one
+        in use to come back (blocking; run it in a thread).
+        """
         with self._lock:
             while True:
                 if self._closed:
@@ -282,6 +290,7 @@ class WorkerPool:
                 return worker
 
     def release(self, worker: Worker, *, healthy: bool) -> None:
+        """Give back a worker from :meth:`acquire`: kept warm if ``healthy`` and alive, discarded otherwise."""
         with self._lock:
             self._busy.discard(worker)
             if healthy and worker.alive and not self._closed:
@@ -312,6 +321,7 @@ class WorkerPool:
         return started
 
     def close(self) -> None:
+        """Refuse new workers, discard the idle ones and kill those in use (their callers see them die)."""
         with self._lock:
             self._closed = True
             idle = [w for ws in self._idle.values() for w in ws]
@@ -324,6 +334,7 @@ class WorkerPool:
             worker.kill()  # its caller sees it die and discards it on release
 
     def pids(self) -> list[int]:
+        """The process ids of every worker alive, idle or busy."""
         with self._lock:
             return [w.pid for ws in self._idle.values() for w in ws] + [w.pid for w in self._busy]
 
@@ -413,9 +424,11 @@ class ProcessRuntime(DefaultCaps):
             return 0  # a failed spawn shows up, with its reason, when a call needs the worker
 
     async def aclose(self) -> None:
+        """Close the worker pool (see :meth:`close`)."""
         self.pool.close()
 
     def close(self) -> None:
+        """Stop every worker: idle ones now, busy ones killed under their calls, which end as failures."""
         self.pool.close()
 
 

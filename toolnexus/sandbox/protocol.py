@@ -12,6 +12,7 @@ MAX_FRAME = 1 << 30
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:
+    """Send ``message`` as one frame and flush (values JSON cannot hold are sent as their ``str``)."""
     body = json.dumps(message, separators=(",", ":"), default=str).encode("utf-8")
     stream.write(_HEADER.pack(len(body)) + body)
     stream.flush()

@@ -217,6 +217,7 @@ class WasmRuntime(DefaultCaps):
         return RuntimeOutcome(output=output, stderr=stderr)
 
     async def aclose(self) -> None:
+        """Close the runtime (see :meth:`close`)."""
         self.close()
 
     def close(self) -> None:

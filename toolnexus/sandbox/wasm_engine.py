@@ -216,6 +216,7 @@ class Guest:
 
     @property
     def stopped(self) -> str | None:
+        """Why the host stopped the guest (the :meth:`interrupt` reason), or None while it is not stopped."""
         return self._reason if self._stop.is_set() else None
 
     def run(self) -> GuestExit:

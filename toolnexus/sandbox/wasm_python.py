@@ -102,10 +102,12 @@ def python_wasm_path() -> str:
 
 
 def argv() -> list[str]:
+    """The wasm CPython's command line: run the bootstrap that executes a snippet read from stdin."""
     return ["python", "-c", BOOTSTRAP]
 
 
 def stdin(arguments: dict[str, Any]) -> bytes:
+    """What the bootstrap reads on stdin: a ``python.exec`` call's code and inputs, as JSON."""
     return json.dumps({"code": arguments.get("code", ""), "inputs": arguments.get("inputs") or {}}).encode()
 
 

@@ -107,6 +107,10 @@ def _run_command(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
+    """Answer one request: a ping, or a command or Python tool run under the call's CPU limit and context.
+
+    A tool's failure, and a limit it hits, are answers (``ok: False``), not exceptions.
+    """
     if request.get("kind") == "ping":
         return {"ok": True, "output": os.getpid()}
     limits = request.get("limits") or {}
@@ -238,6 +242,7 @@ def _die_with_parent() -> None:
 
 
 def main() -> None:
+    """Apply the hard limits, then serve the parent's requests one at a time until it closes our stdin."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     _die_with_parent()
     alone = _alone_in_a_sandbox()

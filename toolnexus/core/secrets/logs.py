@@ -30,6 +30,7 @@ class ScrubFilter(logging.Filter):
     """A logging filter that scrubs each record's message (put it on a handler of your own)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Scrub ``record`` in place and let it through: this filter rewrites, it never drops."""
         scrub_record(record)
         return True
 
