@@ -8,5 +8,6 @@ from typing import Any
 
 
 def cache_key(tool: str, version: str, arguments: dict[str, Any]) -> str:
+    """The cache key of a call of ``tool`` at ``version`` with ``arguments``: a SHA-256 hex digest."""
     body = json.dumps([tool, version, arguments], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()

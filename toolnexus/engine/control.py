@@ -36,9 +36,15 @@ class RunControl:
 
     @property
     def cancelled(self) -> bool:
+        """Whether the run was asked to stop (its ``reason`` says why), whether or not it has stopped yet."""
         return self.reason is not None
 
     def cancel(self, reason: str = "cancelled by the user") -> None:
+        """Stop the run, for ``reason`` (the first reason given stands); it returns a ``cancelled`` result.
+
+        Cancelling before the run starts stops it as it starts; after it ends, stops nothing. From another
+        thread, the run's own event loop does the cancelling.
+        """
         with self._lock:
             if self.reason is None:
                 self.reason = reason

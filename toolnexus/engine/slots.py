@@ -27,9 +27,11 @@ class Slots:
 
     @property
     def in_use(self) -> int:
+        """How many slots are taken."""
         return self.total - self.free
 
     async def acquire(self) -> None:
+        """Take a slot: at once if one is free, else after the waiters before this one."""
         if self.free > 0:  # free slots and waiters never coexist: release hands slots to waiters
             self.free -= 1
             return
@@ -45,6 +47,7 @@ class Slots:
             raise
 
     def release(self) -> None:
+        """Give a slot back: to the longest waiter, if any."""
         if self._waiters:
             self._waiters.popleft().set()
         else:
