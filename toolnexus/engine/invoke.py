@@ -48,6 +48,7 @@ class EventBus:
 
     @property
     def sinks(self) -> tuple[EventSink, ...]:
+        """The subscribed sinks, in the order they receive events."""
         return tuple(self._sinks)
 
     def subscribe(self, sink: EventSink) -> Callable[[], None]:
@@ -75,6 +76,7 @@ class EventBus:
         return bool(self._route(kind))
 
     def emit(self, event: Event) -> None:
+        """Deliver ``event`` to every sink that wants its type (inside a batch, held for the sinks that take none)."""
         held = self._held
         for sink in self._route(type(event)):
             if held is not None and getattr(sink, "batch", None) is None:
