@@ -39,7 +39,7 @@ from toolnexus.mcp_server.missions import MissionFolder
 from toolnexus.mcp_server.notifications import ChangeNotifier
 from toolnexus.mcp_server.requests import AUTHORIZE_SCOPE_KEY, Authorize
 from toolnexus.mcp_server.resources import ResourceHandlers
-from toolnexus.mcp_server.tools import ToolHandlers
+from toolnexus.mcp_server.tools import RunProgressSink, ToolHandlers
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class ToolServer(ToolHandlers, ResourceHandlers, ChangeNotifier):
         self._wake = None
         self._loop = None
         self._loop_thread = None
-        self._unsubscribe_events = nexus.bus.subscribe(self._on_event)
+        self._unsubscribe_events = nexus.bus.subscribe(RunProgressSink())
         self._unsubscribe_registry = nexus.registry.subscribe(self._on_registry_change)
 
     def _build_server(self, name: str) -> _Server:

@@ -21,7 +21,7 @@ from toolnexus.core.call import ToolCall
 from toolnexus.core.context import reset_channel, use_channel
 from toolnexus.core.diagnostics import DiagnosticError, did_you_mean
 from toolnexus.core.errors import ErrorKind, ToolError
-from toolnexus.core.events import Event
+from toolnexus.core.events import Event, RunStarted, StepFinished
 from toolnexus.core.spec import ToolSpec
 from toolnexus.mcp_server.catalog import Entry, EntryKind, InvalidCursor
 from toolnexus.mcp_server.channel import McpChannel, answers_of, open_logger_of, request_threshold
@@ -145,7 +145,16 @@ class ToolHandlers(ToolsetCatalogs):
                 details={"errors": [{"message": d.message, "hint": d.hint} for d in exc.diagnostics]}))
         return run_result(result)
 
-    def _on_event(self, event: Event) -> None:
+
+
+class RunProgressSink:
+    """The server's subscription to the engine's events: a mission run's progress (``RunStarted`` and each
+    ``StepFinished``, what :meth:`RunChannel.feed` reads), so the bus builds no other event for it."""
+
+    event_types = (RunStarted, StepFinished)
+
+    def __call__(self, event: Event) -> None:
+        """Feed ``event`` to the channel of the mission run in this task, if any."""
         run = _run.get()
         if run is not None:
             run.feed(event)
