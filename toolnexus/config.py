@@ -206,6 +206,23 @@ class McpSettings(BaseModel):
         return {**found, **self.servers}
 
 
+class GovernanceSettings(BaseModel):
+    """The gate's policies, approvals and audit (``[governance]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policies: list[str] = Field(default_factory=list, description="policy files (YAML), relative to the workspace; "
+                                "globs such as policies/*.yaml are expanded, in name order")
+    mode: Literal["observe", "warn", "enforce"] = Field(
+        "observe", description="the mode of a rule that names none: observe (decided and recorded, never enforced) "
+        "until a team opts in, warn (allowed, the caller told) or enforce")
+    tenant: str | None = Field(None, description="the tenant the calls made from this workspace are for")
+    approval_timeout: Duration = Field(3600.0, description="how long a call waits for an approval before it expires")
+    audit: bool = Field(True, description="append every decision to the tamper-evident audit log of the state store")
+    audit_key: str | None = Field(None, description="an Ed25519 private key (PEM file) that signs audit checkpoints")
+    checkpoint_every: int = Field(1000, ge=1, description="audit records between two checkpoints")
+
+
 class MissionSettings(BaseModel):
     """Bounds on a mission file, so that a hostile one is refused in bounded time and memory."""
 
@@ -244,6 +261,7 @@ class Settings(BaseModel):
     toolsets: dict[str, Toolset] = Field(default_factory=dict, description="named groups of tools, by name")
     mcp: McpSettings = Field(default_factory=McpSettings)
     mission: MissionSettings = Field(default_factory=MissionSettings)
+    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
 
     def min_runtime(self) -> dict[str, str]:
         """The least isolated runtime allowed per safety tier, keyed by the tier's name."""

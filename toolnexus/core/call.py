@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from toolnexus.core.caller import Caller
 from toolnexus.core.errors import ToolError
 from toolnexus.core.ids import new_id
 from toolnexus.core.spec import Limits
@@ -25,6 +26,10 @@ class ToolCall(BaseModel):
     limits: Limits | None = None
     runtime: str | None = None
     origin: str = "python"
+    # Who calls (None: not told — the gate then sees the process's own user) and the id that follows the call
+    # through retries, sub-calls, events, the store, MLflow and the audit (None: the call's own id).
+    caller: Caller | None = None
+    correlation_id: str | None = None
 
 
 class ToolResult(BaseModel):
