@@ -6,9 +6,13 @@ Each command group lives in its own module and registers itself on the shared ``
 from __future__ import annotations
 
 from toolnexus.cli import (  # noqa: F401  (registers commands)
+    approvals,
+    audit,
     config,
+    kill,
     mcp,
     missions,
+    policy,
     runs,
     sandbox,
     schemas,

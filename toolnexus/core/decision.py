@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +22,10 @@ class Decision(BaseModel):
     ``decider`` names who decided: ``gate`` (the configured gate or policy), ``runtime-floor`` (the
     tier's least isolation), ``jupyter-authorizer`` (the Jupyter server's authorizer, for MCP and REST
     callers). ``ticket`` identifies a parked call while the verdict is ``wait``.
+
+    A rule that is not enforced still decides: in ``observe`` mode the verdict is ``allow`` and ``would``
+    records what the rule would have done (deny or wait); in ``warn`` mode likewise, and the caller is told
+    (``warning``). ``mode`` is the deciding rule's mode (None: not a policy rule).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -30,6 +35,9 @@ class Decision(BaseModel):
     policy: str | None = None
     decider: str = "gate"
     ticket: str | None = None
+    mode: Literal["observe", "warn", "enforce"] | None = None
+    would: Verdict | None = None
+    warning: str | None = None
 
     @property
     def allowed(self) -> bool:

@@ -100,6 +100,28 @@ class GateDecided(Event):
     cached: bool = False
 
 
+GovernanceAction = Literal[
+    "approval_requested", "approval_granted", "approval_denied", "approval_expired", "approval_withdrawn",
+    "kill", "unkill", "policy_loaded", "policy_rejected", "flag_changed", "lifecycle_changed",
+]
+
+
+class GovernanceChanged(Event):
+    """Something changed what the gate will decide, or a parked call's fate: an approval requested, granted,
+    denied, expired or withdrawn; a kill switch set or lifted; a policy (re)loaded or refused; a flag changed.
+
+    ``target`` is what it is about (a ticket, a tool name or glob, a policy file); ``by`` who did it (a
+    principal; None for the system, e.g. an expiry); ``details`` the rest (scrubbed before it is recorded).
+    """
+
+    type: Literal["governance_changed"] = "governance_changed"
+    action: GovernanceAction
+    target: str
+    by: str | None = None
+    reason: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class EventSink(Protocol):
     """Anything that wants run events. Called inline, in order; must be quick and must not raise.
 

@@ -30,23 +30,40 @@ class Announcer(Protocol):
         ...
 
 
+class Check(Protocol):
+    """A quick, synchronous check asked before the gate (kill switches, lifecycle): a refusal, or None to go on."""
+
+    def __call__(self, plan: CallPlan) -> Decision | None:
+        """A deny (or wait) decision for ``plan``, or None when this check has nothing against it."""
+        ...
+
+
 class Governance:
-    """Decides call plans: the floor, a surface's authorizer, then the configured :class:`Gate`."""
+    """Decides call plans: a surface's authorizer, the floor, the :attr:`checks`, then the configured :class:`Gate`."""
 
     def __init__(self, gate: Gate | None = None, floor: RuntimeFloor | None = None,
-                 announcer: Announcer | None = None) -> None:
+                 announcer: Announcer | None = None, checks: list[Check] | None = None) -> None:
         self.gate: Gate = gate or AllowAll()
         self.floor = floor or RuntimeFloor()
         self.announcer = announcer
+        self.checks: list[Check] = checks if checks is not None else []
 
     async def decide(self, plan: CallPlan) -> Decision:
         """The final verdict on ``plan`` (allow or deny); waits, cancellably, while the gate parks it."""
-        decision = await self._surface(plan) or self._floor(plan) or await self.gate.check(plan)
+        decision = (await self._surface(plan) or self._floor(plan) or self._checked(plan)
+                    or await self.gate.check(plan))
         if decision.waiting:
             self.announce(plan, decision)
             decision = await self.gate.settle(plan, decision)
         self.announce(plan, decision)
         return decision
+
+    def _checked(self, plan: CallPlan) -> Decision | None:
+        for check in self.checks:
+            decision = check(plan)
+            if decision is not None:
+                return decision
+        return None
 
     def _floor(self, plan: CallPlan) -> Decision | None:
         if plan.spec is None or plan.runtime is None:
