@@ -208,6 +208,25 @@ class StateStore:
                 self._opened.append(conn)
         return conn
 
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit; ``BEGIN IMMEDIATE`` for a write transaction), for the
+        governance tables that live in the same database (audit, approvals, kill switches)."""
+        return self._conn()
+
+    @contextmanager
+    def write(self, payload: int = 0) -> Iterator[sqlite3.Connection]:
+        """A write transaction on this thread's connection: committed when the block ends, rolled back if it
+        raises; ``payload`` (bytes, roughly) counts towards the write-ahead log's checkpoints."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self._committed(payload)
+
     # -- checkpoints --------------------------------------------------------------------------
 
     def _committed(self, payload: int = 0) -> None:
