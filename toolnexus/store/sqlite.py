@@ -216,8 +216,12 @@ class StateStore:
     @contextmanager
     def write(self, payload: int = 0) -> Iterator[sqlite3.Connection]:
         """A write transaction on this thread's connection: committed when the block ends, rolled back if it
-        raises; ``payload`` (bytes, roughly) counts towards the write-ahead log's checkpoints."""
+        raises; ``payload`` (bytes, roughly) counts towards the write-ahead log's checkpoints. Inside a
+        :meth:`batch` (or another write) of this thread, it joins that transaction: the outer one commits."""
         conn = self._conn()
+        if conn.in_transaction:
+            yield conn
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
