@@ -1,0 +1,17 @@
+"""The tamper-evident audit log: every decision and governance change, hash-chained, checkpointed, signed.
+
+- :mod:`.chain`: the exact record hash and checkpoint message (RFC 8785 canonical JSON, SHA-256);
+- :mod:`.keys`: the Ed25519 keys that sign checkpoints;
+- :mod:`.log`: :class:`AuditLog` — append, checkpoint, verify, report, tail;
+- :mod:`.verify`: walking the chain and naming the first bad record;
+- :mod:`.sink`: :class:`AuditSink`, the event sink that records decisions and changes.
+"""
+
+from toolnexus.governance.audit.chain import LOG_ID, canonical, checkpoint_message, record_hash
+from toolnexus.governance.audit.keys import key_id, load_private_key, load_public_key
+from toolnexus.governance.audit.log import AuditLog
+from toolnexus.governance.audit.sink import AuditSink
+from toolnexus.governance.audit.verify import Problem, Verification
+
+__all__ = ["LOG_ID", "AuditLog", "AuditSink", "Problem", "Verification", "canonical", "checkpoint_message",
+           "key_id", "load_private_key", "load_public_key", "record_hash"]

@@ -1,0 +1,59 @@
+"""The hash chain: how a record's hash and a checkpoint's signed message are made, exactly.
+
+A record's body is canonical JSON (RFC 8785, JCS). Its hash is the lowercase hex SHA-256 of the UTF-8
+bytes of the canonical JSON of the envelope::
+
+    {"at": AT, "body": BODY, "kind": KIND, "prev": PREV, "seq": SEQ}
+
+where ``SEQ`` is its number (1, 2, …), ``AT`` when it was made (UTC, ``2026-12-06T20:09:35.123456Z``),
+``KIND`` its kind (``decision.allow``, ``governance.kill`` …), ``PREV`` the hash of record ``SEQ - 1``
+(64 zeros for the first) and ``BODY`` the record. The keys are in JCS order, so the envelope is the text
+``{"at":…,"body":…,"kind":…,"prev":…,"seq":…}``: any JCS library recomputes it.
+
+A checkpoint after record ``N`` signs (Ed25519) the canonical JSON of
+``{"at": AT, "count": N, "head": HASH_OF_RECORD_N, "log": "toolnexus-audit-v1"}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+LOG_ID = "toolnexus-audit-v1"
+"""Names what a checkpoint signature is for, so it cannot be taken for a signature of anything else."""
+
+
+def canonical(value: Mapping[str, Any]) -> str:
+    """``value`` as RFC 8785 canonical JSON text."""
+    return rfc8785.dumps(value).decode()
+
+
+def at_text(when: datetime | None = None) -> str:
+    """``when`` (now when None) as a record's ``at``: UTC, microseconds, a ``Z`` suffix (sorts as text)."""
+    when = datetime.now(UTC) if when is None else when
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _text(value: str) -> str:
+    return rfc8785.dumps(value).decode()
+
+
+def envelope(seq: int, at: str, kind: str, prev: str, body: str) -> str:
+    """The canonical JSON of a record's envelope, given its canonical ``body`` text (see the module doc)."""
+    return f'{{"at":{_text(at)},"body":{body},"kind":{_text(kind)},"prev":{_text(prev)},"seq":{seq}}}'
+
+
+def record_hash(seq: int, at: str, kind: str, prev: str, body: str) -> str:
+    """The hash of a record (hex SHA-256 of its :func:`envelope`)."""
+    return hashlib.sha256(envelope(seq, at, kind, prev, body).encode()).hexdigest()
+
+
+def checkpoint_message(count: int, head: str, at: str) -> bytes:
+    """What a checkpoint's signature signs: the count of records, the head hash, when, and :data:`LOG_ID`."""
+    return rfc8785.dumps({"at": at, "count": count, "head": head, "log": LOG_ID})
