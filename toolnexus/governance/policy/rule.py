@@ -1,0 +1,151 @@
+"""A compiled rule: its matchers as sets and globs, its conditions as tests, and the facts it is matched on."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from toolnexus.core.caller import local_caller
+from toolnexus.governance.plan import CallPlan
+from toolnexus.governance.policy.conditions import Condition
+from toolnexus.governance.policy.model import Channel, Effect, Mode
+
+GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(text: str) -> bool:
+    """Whether ``text`` is an fnmatch pattern rather than a plain name."""
+    return not GLOB_CHARS.isdisjoint(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """A matcher on one fact: exact names (a set lookup) and glob patterns."""
+
+    exact: frozenset[str]
+    globs: tuple[str, ...]
+
+    @classmethod
+    def of(cls, values: Iterable[Any]) -> Names:
+        """The matcher of ``values`` as a rule lists them."""
+        texts = [str(v) for v in values]
+        return cls(frozenset(t for t in texts if not is_glob(t)), tuple(t for t in texts if is_glob(t)))
+
+    def match(self, value: str | None) -> bool:
+        """Whether ``value`` is one of the names or matches one of the globs."""
+        if value is None:
+            return False
+        return value in self.exact or any(fnmatch.fnmatchcase(value, g) for g in self.globs)
+
+    def __str__(self) -> str:
+        return ", ".join(sorted(self.exact) + list(self.globs))
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a rule is matched on: the tool, the runtime, the caller, the mission and the arguments."""
+
+    tool: str
+    namespace: str
+    tier: str | None
+    lifecycle: str | None
+    tags: tuple[str, ...]
+    runtime: str | None
+    principal: str
+    tenant: str | None
+    surface: str
+    mission: str | None
+    arguments: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, plan: CallPlan, *, mission: str | None = None, tenant: str | None = None) -> Facts:
+        """The facts of ``plan``: a call without a caller is the process's OS user's; ``tenant`` is the
+        workspace's, for a caller that names none."""
+        spec = plan.spec
+        caller = plan.call.caller or local_caller()
+        name = plan.tool
+        return cls(
+            tool=name,
+            namespace=name.rpartition(".")[0],
+            tier=spec.tier.value if spec is not None else None,
+            lifecycle=spec.lifecycle.value if spec is not None else None,
+            tags=tuple(spec.tags) if spec is not None else (),
+            runtime=plan.runtime,
+            principal=caller.principal,
+            tenant=caller.tenant or tenant,
+            surface=caller.surface.value,
+            mission=mission,
+            arguments=plan.call.arguments,
+        )
+
+
+# The matchers a rule may carry, in the order they are tried: the fact each reads.
+MATCHERS: tuple[tuple[str, str], ...] = (
+    ("tools", "tool"), ("namespaces", "namespace"), ("tiers", "tier"), ("lifecycle", "lifecycle"),
+    ("runtimes", "runtime"), ("tenants", "tenant"), ("principals", "principal"), ("surfaces", "surface"),
+    ("missions", "mission"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One compiled rule of a policy: matchers, conditions, effect and mode, and where it was written."""
+
+    id: str
+    effect: Effect
+    mode: Mode
+    order: int
+    reason: str = ""
+    matchers: tuple[tuple[str, str, Names], ...] = ()  # (key, fact, names)
+    tags: frozenset[str] | None = None
+    when: tuple[Condition, ...] = ()
+    unless: tuple[Condition, ...] = ()
+    approvers: tuple[str, ...] = ()
+    four_eyes: bool = False
+    channels: tuple[Channel, ...] | None = None
+    timeout: float | None = None
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def enforced(self) -> bool:
+        """Whether the rule's effect is applied (not only recorded)."""
+        return self.mode is Mode.ENFORCE
+
+    def names(self, key: str) -> Names | None:
+        """The matcher of ``key`` (``tools``, ``namespaces``…), or None when the rule has none."""
+        for name, _, names in self.matchers:
+            if name == key:
+                return names
+        return None
+
+    def mismatch(self, facts: Facts) -> str | None:
+        """Why the rule does not match ``facts`` (None: it matches)."""
+        return self._names_mismatch(facts) or self._conditions_mismatch(facts.arguments)
+
+    def _names_mismatch(self, facts: Facts) -> str | None:
+        for key, fact, names in self.matchers:
+            if not names.match(getattr(facts, fact)):
+                return f"{fact} {getattr(facts, fact)!r} is not in {key} [{names}]"
+        if self.tags is not None and self.tags.isdisjoint(facts.tags):
+            return f"the tool has none of the tags [{', '.join(sorted(self.tags))}]"
+        return None
+
+    def _conditions_mismatch(self, arguments: Mapping[str, Any]) -> str | None:
+        for condition in self.when:
+            if not condition.holds(arguments):
+                return f"when: not {condition}"
+        if self.unless and all(c.holds(arguments) for c in self.unless):
+            return "unless: " + " and ".join(str(c) for c in self.unless)
+        return None
+
+    def matches(self, facts: Facts) -> bool:
+        """Whether the rule applies to ``facts``."""
+        return self.mismatch(facts) is None
+
+    def where(self) -> str:
+        """Where the rule is written, as ``file:line:column``."""
+        return ":".join(str(p) for p in (self.file or "<policy>", self.line, self.column) if p is not None)
