@@ -6,6 +6,7 @@ validate arguments → governance gate → runtime (under limits and cancellatio
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -25,6 +26,8 @@ from toolnexus.engine.executor import Executor, LocalExecutor
 from toolnexus.governance.decide import Governance
 from toolnexus.governance.floor import DECIDER as FLOOR_DECIDER, RuntimeFloor
 from toolnexus.governance.gate import Gate
+from toolnexus.governance.inflight import IN_FLIGHT, cancelling
+from toolnexus.governance.kills import DECIDER as KILL_DECIDER
 from toolnexus.governance.plan import CallPlan
 
 log = logging.getLogger("toolnexus.engine")
@@ -300,15 +303,18 @@ class Invoker:
         limits = spec.limits.merged(call.limits)
         started = time.perf_counter()
         outcome = None
-        timed_out = False
-        if limits.timeout is None:
+        deadline = math.inf if limits.timeout is None else anyio.current_time() + limits.timeout
+        # In flight while it runs: a kill switch (from any process) cancels the scope, the runtime kills
+        # what it started.
+        with anyio.CancelScope(deadline=deadline) as scope, IN_FLIGHT.running(
+                call.id, spec.name, call.caller.tenant if call.caller else None, cancelling(scope)) as flight:
             outcome = await self.executor.submit(runtime, spec, call, limits)
-        else:
-            with anyio.move_on_after(limits.timeout) as scope:
-                outcome = await self.executor.submit(runtime, spec, call, limits)
-            timed_out = scope.cancelled_caught
         duration = time.perf_counter() - started
-        if timed_out or outcome is None:
+        if flight.stopped is not None:
+            return self._fail(call, spec, ToolError(kind=ErrorKind.DENIED, message=flight.stopped,
+                                                    details={"policy": KILL_DECIDER}),
+                              duration, spec.cost.actual(duration, None), runtime_name)
+        if scope.cancelled_caught or outcome is None:
             return self._fail(call, spec, ToolError(kind=ErrorKind.TIMEOUT, retryable=True,
                                                     message=f"{spec.ref} timed out after {limits.timeout:g}s"),
                               duration, spec.cost.actual(duration, None), runtime_name)
