@@ -1,0 +1,125 @@
+"""The audit sink records the decisions of real calls through a Nexus and governance changes — scrubbed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import toolnexus as tn
+from toolnexus.core.caller import Caller, Surface
+from toolnexus.core.events import GateDecided, GovernanceChanged
+from toolnexus.governance import CallPlan, Decision, Verdict
+from toolnexus.governance.audit import AuditLog, AuditSink
+
+SECRET = "tn-9fQx2LmZ7pWv4RkTq8Hs"  # handed to a tool under a secret-named key
+
+
+class Denying:
+    """A gate that denies every call."""
+
+    async def check(self, plan: CallPlan) -> Decision:
+        return Decision(verdict=Verdict.DENY, reason="closed for the audit test", policy="closed", mode="enforce")
+
+    async def settle(self, plan: CallPlan, pending: Decision) -> Decision:
+        return pending
+
+
+@pytest.fixture
+def audit(nexus: tn.Nexus) -> AuditLog:
+    assert nexus.store is not None
+    log = AuditLog(nexus.store, checkpoint_every=10)
+    nexus.bus.subscribe(AuditSink(log))
+    return log
+
+
+def body(audit: AuditLog, seq: int) -> dict[str, object]:
+    return json.loads(next(r for r in audit.tail(50) if r.seq == seq).body)
+
+
+def test_a_call_through_the_nexus_is_recorded_with_its_decision_and_caller(nexus: tn.Nexus, audit: AuditLog) -> None:
+    caller = Caller(principal="alice", tenant="team-a", surface=Surface.CLI)
+    result = nexus.call("text.render", template="hello", data={"api_token": SECRET}, caller=caller,
+                        correlation_id="corr-1")
+    assert result.ok, result.error
+    (record,) = audit.tail(5)
+    assert record.kind == "decision.allow"
+    recorded = json.loads(record.body)
+    assert recorded["tool"] == "text.render" and recorded["subject"] == "tool" and recorded["cached"] is False
+    assert recorded["decision"]["verdict"] == "allow"
+    assert recorded["arguments"] == {"template": "hello", "data": {"api_token": "***"}}
+    assert recorded["runtime"] and recorded["call_id"].startswith("call-")
+    assert (recorded["principal"], recorded["tenant"], recorded["surface"]) == ("alice", "team-a", "cli")
+    assert recorded["correlation_id"] == "corr-1"
+    assert audit.verify().ok
+
+
+def test_a_call_without_a_caller_is_recorded_as_the_os_user(nexus: tn.Nexus, audit: AuditLog) -> None:
+    from toolnexus.core.caller import os_user
+
+    nexus.call("text.render", template="hello")
+    recorded = json.loads(audit.tail(1)[0].body)
+    assert recorded["principal"] == os_user() and recorded["correlation_id"] == recorded["call_id"]
+
+
+def test_a_secret_argument_never_reaches_the_audit_database(nexus: tn.Nexus, audit: AuditLog) -> None:
+    assert nexus.store is not None
+    nexus.call("text.render", template="hello", data={"api_token": SECRET})
+    nexus.call("text.render", template="hello", data={"note": f"password={SECRET}"})
+    assert len(audit.tail(10)) == 2
+    nexus.store.flush()
+    db = nexus.store.path
+    for path in (db, db.with_name(db.name + "-wal")):
+        if path.exists():
+            assert SECRET.encode() not in path.read_bytes(), path
+    with sqlite3.connect(db) as conn:
+        bodies = " ".join(b for (b,) in conn.execute("SELECT body FROM audit_records"))
+    assert SECRET not in bodies and "***" in bodies
+
+
+def test_a_denied_call_is_recorded_as_a_denial(workspace: Path) -> None:
+    with tn.Nexus(workspace, gate=Denying()) as nexus:
+        assert nexus.store is not None
+        audit = AuditLog(nexus.store)
+        nexus.bus.subscribe(AuditSink(audit))
+        result = nexus.call("text.render", template="hello")
+        assert result.error is not None and result.error.kind == tn.ErrorKind.DENIED
+        (record,) = audit.report(kind="decision.deny")
+        decision = json.loads(record.body)["decision"]
+        assert decision == {"verdict": "deny", "reason": "closed for the audit test", "policy": "closed",
+                            "decider": "gate", "mode": "enforce"}
+
+
+def test_a_governance_change_is_recorded_scrubbed(nexus: tn.Nexus, audit: AuditLog) -> None:
+    nexus.bus.emit(GovernanceChanged(action="kill", target="shell.run", by="ops", reason="incident 42",
+                                     details={"password": SECRET, "scope": "tool"}))
+    (record,) = audit.report(kind="governance")
+    assert record.kind == "governance.kill"
+    assert json.loads(record.body) == {"action": "kill", "target": "shell.run", "principal": "ops",
+                                       "reason": "incident 42", "run_id": None,
+                                       "details": {"password": "***", "scope": "tool"}}
+    assert [r.seq for r in audit.report(tool="shell.*")] == [record.seq]
+    assert [r.seq for r in audit.report(principal="ops")] == [record.seq]
+
+
+def test_the_sink_takes_only_decisions_and_changes(nexus: tn.Nexus) -> None:
+    assert AuditSink.event_types == (GateDecided, GovernanceChanged)
+    assert not nexus.bus.wants(GateDecided)  # no decision event is built for nobody
+    nexus.bus.subscribe(AuditSink(AuditLog(nexus.store)))
+    assert nexus.bus.wants(GateDecided) and nexus.bus.wants(GovernanceChanged)
+
+
+def test_a_record_that_cannot_be_written_is_logged_not_raised(nexus: tn.Nexus, audit: AuditLog,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    assert nexus.store is not None
+    with sqlite3.connect(nexus.store.path) as conn:
+        conn.execute("DROP TABLE audit_records")
+    sink = next(s for s in nexus.bus.sinks if isinstance(s, AuditSink))
+    with caplog.at_level(logging.ERROR, logger="toolnexus.audit"):
+        result = nexus.call("text.render", template="hello")
+    assert result.ok  # the call went on
+    assert sink.failures == 1
+    assert "audit: could not record decision.allow of text.render" in caplog.text
