@@ -19,6 +19,7 @@ class ErrorKind(StrEnum):
     CANCELLED = "cancelled"
     BUDGET_EXCEEDED = "budget_exceeded"
     DENIED = "denied"
+    APPROVAL_EXPIRED = "approval_expired"  # the call waited for an approval nobody gave before its deadline
     NOT_FOUND = "not_found"
     RUNTIME_ERROR = "runtime_error"
     OUTPUT_INVALID = "output_invalid"

@@ -23,6 +23,7 @@ from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secret
 from toolnexus.core.spec import ToolSpec
 from toolnexus.core.validation import argument_problems, output_problem
 from toolnexus.engine.executor import Executor, LocalExecutor
+from toolnexus.governance.approvals import EXPIRED_DECIDER
 from toolnexus.governance.decide import Governance
 from toolnexus.governance.floor import DECIDER as FLOOR_DECIDER, RuntimeFloor
 from toolnexus.governance.gate import Gate
@@ -239,7 +240,8 @@ class Invoker:
         return None if denied is None else (scrub_error(denied) if self.scrub_secrets else denied)
 
     async def _decide(self, plan: CallPlan) -> ToolError | None:
-        """Ask the governance about ``plan``; the DENIED error to return, or None when it may run."""
+        """Ask the governance about ``plan``; the DENIED (or APPROVAL_EXPIRED) error to return, or None when it
+        may run."""
         decision = await self.governance.decide(plan)
         if decision.allowed:
             return None
@@ -247,7 +249,8 @@ class Invoker:
             details: dict[str, Any] = {"min_runtime": self.governance.floor.floor(plan.spec)}
         else:
             details = {"policy": decision.policy}
-        return ToolError(kind=ErrorKind.DENIED, message=decision.reason or "denied by policy", details=details)
+        kind = ErrorKind.APPROVAL_EXPIRED if decision.decider == EXPIRED_DECIDER else ErrorKind.DENIED
+        return ToolError(kind=kind, message=decision.reason or "denied by policy", details=details)
 
     async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
         """The pipeline: resolve → validate → choose the runtime → decide → run → check the outcome."""

@@ -1,0 +1,358 @@
+"""The approvals queue: a call a rule sends for approval waits here until a person decides, in any process.
+
+:class:`ApprovalQueue` is what a policy gate's ``settle`` delegates to. For a parked call it first looks
+for a live grant that covers it (:mod:`toolnexus.governance.approvals_scope`); otherwise it records a
+ticket in the state store (arguments scrubbed, caller, run and step, rule, digest, deadline) and waits,
+cancellably, for a decision made by any process sharing the store (the CLI, the Jupyter server, a
+notebook). It watches the database's ``data_version`` every :data:`POLL` seconds — a read of shared
+memory — so a grant made in another process releases the call within a few tens of milliseconds.
+
+- granted → allow (decider ``approval``; the reason names who granted it); the grant's digest is checked
+  again first, so a grant made under another policy version parks the call anew;
+- denied → deny with the reviewer's reason;
+- expired (nobody decided before the deadline) → deny with decider :data:`EXPIRED_DECIDER`, which the
+  invocation pipeline reports as a ``ToolError`` of kind ``approval_expired``;
+- the waiting call cancelled → the ticket is withdrawn.
+
+Each change is announced as a :class:`~toolnexus.core.events.GovernanceChanged` event (``approval_requested``,
+``…_granted``, ``…_denied``, ``…_expired``, ``…_withdrawn``) through ``announce``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from toolnexus.core.caller import os_user
+from toolnexus.core.decision import Decision, Verdict
+from toolnexus.core.events import GovernanceAction, GovernanceChanged
+from toolnexus.core.ids import new_id
+from toolnexus.core.secrets import scrub
+from toolnexus.core.units import format_duration
+from toolnexus.errors import InvalidInput, NotFound
+from toolnexus.governance.approvals_scope import SCOPES, ApprovalRule, Asked, call_digest, caller_of
+from toolnexus.governance.plan import CallPlan
+from toolnexus.store.approvals import ApprovalRecord, ApprovalsTable, ApprovalStatus, GrantScope
+
+if TYPE_CHECKING:
+    from toolnexus.store.sqlite import StateStore
+
+DECIDER = "approval"
+"""The decider of a decision an approval made (granted or denied)."""
+
+EXPIRED_DECIDER = "approval-expiry"
+"""The decider of a call denied because its approval expired: the pipeline's ToolError is ``approval_expired``."""
+
+POLL = 0.025
+"""Seconds between two looks at the database while a call waits (a look costs about a microsecond)."""
+
+DEFAULT_TIMEOUT = 3600.0
+
+Announce = Callable[[GovernanceChanged], None]
+PolicyVersion = Callable[[], "str | None"]
+RuleOf = Callable[[str | None], Any]
+
+
+class UnknownTicket(NotFound, LookupError):
+    """No approval ticket matches what was given (or several do)."""
+
+    def __init__(self, message: str, hint: str | None = "see `toolnexus approvals list`") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ApprovalRefused(InvalidInput):
+    """A grant or denial that may not be made: the ticket is decided already, or the approver may not decide it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ApprovalQueue:
+    """Parks calls until a person grants or denies them, in this process or another sharing ``store``.
+
+    ``timeout`` is how long a call waits (a rule may set its own); ``announce`` gets the GovernanceChanged
+    events; ``policy_version`` gives the version of the policy in force (part of what a grant is bound to);
+    ``rule_of(rule_id)`` gives what a rule asks of its approvals (``four_eyes``, ``approvers``,
+    ``channels``, ``timeout``: a mapping or an object; None asks nothing special).
+    """
+
+    def __init__(self, store: StateStore, timeout: float = DEFAULT_TIMEOUT, announce: Announce | None = None,
+                 *, policy_version: PolicyVersion | None = None, rule_of: RuleOf | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.table = ApprovalsTable(store)
+        self.timeout = timeout
+        self.announce = announce
+        self.policy_version = policy_version or (lambda: None)
+        self.rule_of = rule_of or (lambda rule: None)
+        self.clock = clock
+
+    # -- the gate's side: a parked call ---------------------------------------------------------
+
+    async def settle(self, plan: CallPlan, pending: Decision) -> Decision:
+        """The final verdict on ``plan``, parked by ``pending`` (its ``policy`` names the rule): allow once a
+        covering grant exists, deny when denied or expired; cancelling the wait withdraws the request."""
+        while True:
+            covered = await anyio.to_thread.run_sync(self._covered, self.asking(plan, pending.policy))
+            if covered is not None:
+                return covered
+            record = self.ticket_for(plan, pending)
+            await anyio.to_thread.run_sync(self.table.add, record)
+            self._announce("approval_requested", record, by=record.principal, reason=record.reason)
+            final = await self._wait(record)
+            decision = await anyio.to_thread.run_sync(self._verdict, final, self.asking(plan, pending.policy))
+            if decision is not None:
+                return decision
+            # Granted under another policy version (or its single use taken meanwhile): ask again.
+
+    def asking(self, plan: CallPlan, rule: str | None) -> Asked:
+        """``plan`` as it asks for approval now: with its digest under the current policy version."""
+        version = self.policy_version()
+        return Asked(plan=plan, rule=rule, digest=call_digest(plan, version), policy_version=version)
+
+    def request(self, plan: CallPlan, pending: Decision, **conditions: Any) -> ApprovalRecord:
+        """Record a new ticket for ``plan`` (parked by ``pending``) and announce it; returns the ticket.
+        ``conditions`` (``four_eyes``, ``approvers``, ``channels``, ``timeout``) override the rule's."""
+        record = self.ticket_for(plan, pending, **conditions)
+        self.table.add(record)
+        self._announce("approval_requested", record, by=record.principal, reason=record.reason)
+        return record
+
+    def ticket_for(self, plan: CallPlan, pending: Decision, *, four_eyes: bool | None = None,
+                   approvers: list[str] | None = None, channels: list[str] | None = None,
+                   timeout: float | None = None) -> ApprovalRecord:
+        """A new ticket for ``plan`` under the rule ``pending.policy`` (its conditions from ``rule_of`` unless
+        given): arguments scrubbed, caller, run and step, digest and deadline."""
+        rule = ApprovalRule.of(self.rule_of(pending.policy))
+        asked = self.asking(plan, pending.policy)
+        caller = caller_of(plan)
+        call = plan.call
+        now = self.clock()
+        wait = timeout if timeout is not None else (rule.timeout if rule.timeout is not None else self.timeout)
+        return ApprovalRecord(
+            ticket=new_id("apr-"), tool=plan.tool, digest=asked.digest, requested_at=now, deadline=now + wait,
+            version=plan.spec.version if plan.spec is not None else call.version,
+            arguments=scrub(call.arguments) if call.arguments else {},
+            principal=caller.principal, tenant=caller.tenant, surface=caller.surface.value,
+            correlation_id=call.correlation_id or call.id, run_id=call.run_id, step_id=call.step_id,
+            rule=pending.policy, reason=pending.reason, policy_version=asked.policy_version,
+            four_eyes=rule.four_eyes if four_eyes is None else four_eyes,
+            approvers=_listed(approvers, rule.approvers), channels=_listed(channels, rule.channels))
+
+    def _covered(self, asked: Asked) -> Decision | None:
+        """Allow ``asked`` if a live grant covers it (using up a single-call grant); None otherwise."""
+        for grant in self.table.grants_for(asked.plan.tool, self.clock()):
+            if asked.covered_by(grant) and (grant.uses_left is None or self.table.consume(grant.ticket)):
+                return self._allowed(grant, covered=True)
+        return None
+
+    def _verdict(self, final: ApprovalRecord, asked: Asked) -> Decision | None:
+        """The decision of a ticket that is no longer open; None when its grant does not hold any more."""
+        if final.status != "granted":
+            return self._refused(final)
+        if final.digest != asked.digest:
+            return None  # the policy changed while the call waited: the grant was for another version
+        if final.uses_left is not None and not self.table.consume(final.ticket):
+            return None
+        return self._allowed(final)
+
+    @staticmethod
+    def _allowed(grant: ApprovalRecord, *, covered: bool = False) -> Decision:
+        how = f"{grant.scope} scope, " if grant.scope != "call" else ""
+        lead = "covered by an approval" if covered else "approved"
+        reason = f"{lead} of {grant.decided_by} ({how}ticket {grant.ticket})"
+        if grant.decision_reason:
+            reason += f": {grant.decision_reason}"
+        return Decision(verdict=Verdict.ALLOW, decider=DECIDER, policy=grant.rule, ticket=grant.ticket, reason=reason)
+
+    @staticmethod
+    def _refused(final: ApprovalRecord) -> Decision:
+        if final.status == "expired":
+            waited = format_duration(final.deadline - final.requested_at)
+            return Decision(verdict=Verdict.DENY, decider=EXPIRED_DECIDER, policy=final.rule, ticket=final.ticket,
+                            reason=f"the approval of {final.tool} (ticket {final.ticket}) expired: "
+                                   f"nobody decided within {waited}")
+        who = f"{final.status} by {final.decided_by}" if final.decided_by else final.status
+        reason = final.decision_reason or f"the approval of {final.tool} was {final.status}"
+        return Decision(verdict=Verdict.DENY, decider=DECIDER, policy=final.rule, ticket=final.ticket,
+                        reason=f"{reason} ({who}, ticket {final.ticket})")
+
+    async def _wait(self, record: ApprovalRecord) -> ApprovalRecord:
+        """Wait until ``record``'s ticket is decided (by anyone) or expires; withdraw it if cancelled."""
+        try:
+            with self.table.watch() as watch:
+                while True:
+                    if watch.changed():
+                        current = self.table.get(record.ticket, watch.conn)
+                        if current is not None and not current.open:
+                            return current
+                    left = record.deadline - self.clock()
+                    if left <= 0:
+                        expired = await anyio.to_thread.run_sync(self._settle, record.ticket, "expired")
+                        if expired is not None:
+                            self._announce("approval_expired", expired)
+                            return expired
+                        continue  # decided just now: read it on the next look
+                    await anyio.sleep(min(POLL, left))
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                withdrawn = await anyio.to_thread.run_sync(self._settle, record.ticket, "withdrawn")
+            if withdrawn is not None:
+                self._announce("approval_withdrawn", withdrawn, by=withdrawn.principal)
+            raise
+
+    def _settle(self, ticket: str, status: ApprovalStatus) -> ApprovalRecord | None:
+        """Close the open ticket ``ticket`` as ``status`` (expired, withdrawn) now; None if it was not open."""
+        return self.table.settle(ticket, status, decided_at=self.clock())
+
+    # -- decisions, from any process ----------------------------------------------------------
+
+    def resolve(self, ticket: str) -> ApprovalRecord:
+        """The ticket ``ticket`` names (its id, or a unique prefix or tail of it)."""
+        found = self.table.matching(ticket)
+        if not found:
+            raise UnknownTicket(f"no approval ticket {ticket!r} in {self.table.path}")
+        if len(found) > 1:
+            raise UnknownTicket(f"{ticket!r} names several approval tickets ({found[0].ticket}, {found[1].ticket})",
+                                hint="give more of the ticket id")
+        return found[0]
+
+    def grant(self, ticket: str, by: str, channel: str, *, scope: GrantScope = "call", reason: str = "",
+              pattern: Mapping[str, str] | None = None, duration: float | None = None) -> ApprovalRecord:
+        """Grant the open ticket ``ticket`` as ``by`` through ``channel``; ``scope`` says what it lets through
+        (``pattern``: argument path → glob, with ``duration`` seconds of validity). Returns the grant."""
+        record = self._decidable(ticket, by, channel, granting=True)
+        if scope not in SCOPES:
+            raise ApprovalRefused(f"unknown scope {scope!r}", hint=f"one of {', '.join(SCOPES)}")
+        if scope == "pattern" and not pattern:
+            raise ApprovalRefused("a pattern grant needs a pattern of arguments",
+                                  hint="e.g. --match path='out/*' (an argument path and a glob)")
+        now = self.clock()
+        granted = self.table.settle(
+            record.ticket, "granted", decided_by=by, decided_at=now, decision_reason=reason or None,
+            channel=channel, scope=scope, pattern=dict(pattern) if pattern else None,
+            grant_until=None if duration is None else now + duration, uses_left=1 if scope == "call" else None)
+        return self._decided(record, granted, "approval_granted", by, reason)
+
+    def deny(self, ticket: str, by: str, channel: str, reason: str) -> ApprovalRecord:
+        """Deny the open ticket ``ticket`` as ``by`` through ``channel``, for ``reason`` (told to the caller)."""
+        if not reason.strip():
+            raise ApprovalRefused("a denial needs a reason: the caller is told it", hint="e.g. --reason 'not today'")
+        record = self._decidable(ticket, by, channel, granting=False)
+        denied = self.table.settle(record.ticket, "denied", decided_by=by, decided_at=self.clock(),
+                                   decision_reason=reason, channel=channel)
+        return self._decided(record, denied, "approval_denied", by, reason)
+
+    def expire_overdue(self) -> list[ApprovalRecord]:
+        """Expire every open ticket past its deadline (their waiting calls, if any, are then denied)."""
+        expired = (self._expire(record) for record in self.table.overdue(self.clock()))
+        return [record for record in expired if record is not None]
+
+    def _expire(self, record: ApprovalRecord) -> ApprovalRecord | None:
+        expired = self._settle(record.ticket, "expired")
+        if expired is not None:
+            self._announce("approval_expired", expired)
+        return expired
+
+    def _decidable(self, ticket: str, by: str, channel: str, *, granting: bool) -> ApprovalRecord:
+        """The open ticket ``ticket`` if ``by`` may decide it through ``channel``; else ApprovalRefused."""
+        record = self._open(ticket)
+        if not granting and by == record.principal:
+            return record  # a requester may always turn down their own request
+        if granting and record.four_eyes and by == record.principal:
+            raise ApprovalRefused(f"approval {record.ticket} needs an approver other than its requester {by} "
+                                  f"(rule {record.rule} asks for four eyes)")
+        if record.approvers is not None and by not in record.approvers:
+            raise ApprovalRefused(f"{by} may not decide approval {record.ticket}: rule {record.rule} names its "
+                                  f"approvers ({', '.join(record.approvers)})")
+        if record.channels is not None and channel not in record.channels:
+            raise ApprovalRefused(f"approval {record.ticket} may not be decided over {channel}: rule "
+                                  f"{record.rule} allows {', '.join(record.channels)}")
+        return record
+
+    def _open(self, ticket: str) -> ApprovalRecord:
+        """The ticket ``ticket`` names if it still waits for a decision (expiring it if overdue)."""
+        record = self.resolve(ticket)
+        if record.open and record.deadline <= self.clock():
+            record = self._expire(record) or self.resolve(record.ticket)
+        if not record.open:
+            by_whom = f" by {record.decided_by}" if record.decided_by else ""
+            raise ApprovalRefused(f"approval {record.ticket} is already {record.status}{by_whom}")
+        return record
+
+    def _decided(self, record: ApprovalRecord, decided: ApprovalRecord | None, action: GovernanceAction,
+                 by: str, reason: str) -> ApprovalRecord:
+        if decided is None:  # another process decided between our read and our write
+            now = self.resolve(record.ticket)
+            raise ApprovalRefused(f"approval {record.ticket} is already {now.status}"
+                                  + (f" by {now.decided_by}" if now.decided_by else ""))
+        self._announce(action, decided, by=by, reason=reason)
+        return decided
+
+    def _announce(self, action: GovernanceAction, record: ApprovalRecord, *, by: str | None = None,
+                  reason: str = "") -> None:
+        if self.announce is None:
+            return
+        details = {"tool": record.tool, "version": record.version, "rule": record.rule, "status": record.status,
+                   "arguments": record.arguments, "principal": record.principal, "tenant": record.tenant,
+                   "step_id": record.step_id, "correlation_id": record.correlation_id, "digest": record.digest,
+                   "deadline": record.deadline, "scope": record.scope, "channel": record.channel}
+        self.announce(GovernanceChanged(action=action, target=record.ticket, by=by, reason=reason,
+                                        run_id=record.run_id, details=scrub(details)))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def list(self, status: ApprovalStatus | None = None, limit: int = 100) -> list[ApprovalRecord]:
+        """The most recent tickets, newest first (only those of ``status`` if given)."""
+        return self.table.recent(status, limit)
+
+    def show(self, ticket: str) -> ApprovalRecord:
+        """The ticket ``ticket`` names (its id, or a unique prefix or tail of it)."""
+        return self.resolve(ticket)
+
+
+def _listed(given: list[str] | None, ruled: tuple[str, ...] | None) -> list[str] | None:
+    """The names given, else the rule's; None (no restriction) when neither names any."""
+    names = given if given is not None else ruled
+    return list(names) if names else None
+
+
+class Approvals:
+    """The approvals of a workspace, for people: list, show, approve and deny (``tn.approvals``).
+
+    Decisions are made as ``principal`` (default: the OS user) through ``channel`` (default ``python``).
+    """
+
+    def __init__(self, store: StateStore, announce: Announce | None = None, *, principal: str | None = None,
+                 channel: str = "python", queue: ApprovalQueue | None = None) -> None:
+        self.queue = queue or ApprovalQueue(store, announce=announce)
+        self.principal = principal
+        self.channel = channel
+
+    @property
+    def _by(self) -> str:
+        return self.principal or os_user()
+
+    def list(self, status: ApprovalStatus | None = None, limit: int = 100) -> list[ApprovalRecord]:
+        """The most recent tickets, newest first (only those of ``status``, e.g. ``requested``, if given)."""
+        self.queue.expire_overdue()
+        return self.queue.list(status, limit)
+
+    def show(self, ticket: str) -> ApprovalRecord:
+        """One ticket (its id, or a unique prefix or tail of it)."""
+        return self.queue.show(ticket)
+
+    def approve(self, ticket: str, *, scope: GrantScope = "call", duration: float | None = None, reason: str = "",
+                match: Mapping[str, str] | None = None, by: str | None = None) -> ApprovalRecord:
+        """Grant ``ticket``: ``scope`` ``call`` (this call), ``run`` (this tool for this run) or ``pattern``
+        (this tool with arguments matching ``match``, for ``duration`` seconds)."""
+        return self.queue.grant(ticket, by or self._by, self.channel, scope=scope, reason=reason, pattern=match,
+                                duration=duration)
+
+    def deny(self, ticket: str, reason: str, *, by: str | None = None) -> ApprovalRecord:
+        """Deny ``ticket`` for ``reason`` (the waiting caller is told it)."""
+        return self.queue.deny(ticket, by or self._by, self.channel, reason)
