@@ -146,6 +146,16 @@ class Rule:
         """Whether the rule applies to ``facts``."""
         return self.mismatch(facts) is None
 
+    def summary(self) -> str:
+        """What the rule matches, in one line."""
+        parts = [f"{key} [{names}]" for key, _, names in self.matchers]
+        if self.tags is not None:
+            parts.append(f"tags [{', '.join(sorted(self.tags))}]")
+        parts += [f"when {c}" for c in self.when]
+        if self.unless:
+            parts.append("unless " + " and ".join(str(c) for c in self.unless))
+        return "; ".join(parts) or "every call"
+
     def where(self) -> str:
         """Where the rule is written, as ``file:line:column``."""
         return ":".join(str(p) for p in (self.file or "<policy>", self.line, self.column) if p is not None)
