@@ -221,6 +221,8 @@ class GovernanceSettings(BaseModel):
     audit: bool = Field(True, description="append every decision to the tamper-evident audit log of the state store")
     audit_key: str | None = Field(None, description="an Ed25519 private key (PEM file) that signs audit checkpoints")
     checkpoint_every: int = Field(1000, ge=1, description="audit records between two checkpoints")
+    experimental: bool = Field(False, description="opt in to experimental tools (refused otherwise, unless a "
+                               "policy allows them)")
 
 
 class MissionSettings(BaseModel):

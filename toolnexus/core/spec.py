@@ -187,6 +187,8 @@ class ToolDescription(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     cost: CostModel = Field(default_factory=CostModel)
     tags: list[str] = Field(default_factory=list)
+    successor: str | None = Field(None, description="the tool that replaces this one: named when a call or a "
+                                  "mission uses it deprecated or retired")
 
     @field_validator("name")
     @classmethod

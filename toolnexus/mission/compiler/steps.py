@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
-from toolnexus.core.spec import ISOLATION, ToolSpec, runtime_supports
+from toolnexus.core.spec import ISOLATION, Lifecycle, ToolSpec, runtime_supports
 from toolnexus.governance.floor import RuntimeFloor
+from toolnexus.governance.lifecycle import LifecycleWarning, lifecycle_problem
 from toolnexus.mission.compiler.arguments import ArgumentChecker
 from toolnexus.mission.compiler.order import order_steps
 from toolnexus.mission.compiler.references import ToolLookup
@@ -28,6 +30,7 @@ class StepCompiler(ArgumentChecker):
         # The tier → runtime floor is governance's, decided in one place for the compiler and the pipeline.
         self.floor = RuntimeFloor(min_runtime)
         self.runtimes = set(runtimes)
+        self.warnings: list[Diagnostic] = []
 
     def compile_step(self, index: int, step: Step) -> PlanStep | None:
         """Check one step; its PlanStep, or None when its tool cannot be resolved."""
@@ -39,6 +42,8 @@ class StepCompiler(ArgumentChecker):
             self.check_template(step.with_, (*path, "with"), in_foreach=in_foreach)
             return None
         deps |= self.check_arguments(step, spec, path, in_foreach)
+        if spec.lifecycle is not Lifecycle.ACTIVE:
+            self._check_lifecycle(step, spec, path)
         runtime = self._choose_runtime(step, spec, path)
         return PlanStep(
             id=step.id,
@@ -68,6 +73,19 @@ class StepCompiler(ArgumentChecker):
         except ValueError as exc:
             self.error((*path, "uses"), f"step `{step.id}`: {exc}")
         return None
+
+    def _check_lifecycle(self, step: Step, spec: ToolSpec, path: tuple[Any, ...]) -> None:
+        """A retired tool is an error at the step's ``uses:``; a deprecated or experimental one a warning (an
+        experimental tool runs only where governance opts in, which the compiler cannot know)."""
+        problem = lifecycle_problem(spec)
+        if problem is None:
+            return
+        message = f"step `{step.id}`: {problem.message}"
+        if spec.lifecycle is Lifecycle.RETIRED:
+            self.error((*path, "uses"), message, problem.hint)
+        else:
+            diagnostic = self.pos.diagnostic((*path, "uses"), message, problem.hint)
+            self.warnings.append(diagnostic.model_copy(update={"code": "warning"}))
 
     def _control_deps(self, step: Step, path: tuple[Any, ...], in_foreach: bool) -> set[str]:
         """Check ``foreach:``, ``if:`` and ``needs:``; the step ids they depend on."""
@@ -144,9 +162,18 @@ class StepCompiler(ArgumentChecker):
                 compiled.append((index, plan_step))
         self.check_template(self.loaded.outputs, ("outputs",), in_foreach=False)
         ordered = order_steps(compiled, self.error)
+        self._emit_warnings()
         if self.problems or self.mission is None:
             raise DiagnosticError(sorted(self.problems, key=_position))
         return self.finish(ordered)
+
+    def _emit_warnings(self) -> None:
+        """Issue the compile's warnings as Python warnings at the mission's file and line (the CLI prints them;
+        a script or notebook sees them as any other warning)."""
+        for diagnostic in sorted(self.warnings, key=_position):
+            text = diagnostic.message + (f"; {diagnostic.hint}" if diagnostic.hint else "")
+            warnings.warn_explicit(LifecycleWarning(text), LifecycleWarning, diagnostic.file or "<mission>",
+                                   diagnostic.line or 0)
 
     def _index_steps(self) -> None:
         """Learn the step ids (reporting duplicates), the broken and foreach ones, and each step's tool."""
