@@ -16,13 +16,14 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise DiagnosticError([Diagnostic(message=f"cannot read the audit {what} {path}: {exc.strerror or exc}",
-                                          hint="governance.audit_key names an Ed25519 private key (PEM)")]) from None
+        raise DiagnosticError([Diagnostic(file=str(path), message=f"cannot read the audit {what} {path}: "
+                                          f"{exc.strerror or exc}", hint="governance.audit_key names an Ed25519 "
+                                          "private key (PEM); `audit verify --key` its public key")]) from None
 
 
 def _not_ed25519(path: Path, what: str) -> DiagnosticError:
     return DiagnosticError([Diagnostic(
-        message=f"{path} is not an Ed25519 {what} in PEM form",
+        file=str(path), message=f"{path} is not an Ed25519 {what} in PEM form",
         hint="make one with `openssl genpkey -algorithm ed25519 -out audit.pem` "
              "(its public key: `openssl pkey -in audit.pem -pubout -out audit.pub.pem`)")])
 
