@@ -17,9 +17,20 @@ import anyio
 from toolnexus.builtins import builtin_specs
 from toolnexus.config import LoadedSettings, Settings, load_settings
 from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.caller import (
+    Caller,
+    Surface,
+    current_identity,
+    local_caller,
+    process_surface,
+    reset_identity,
+    surface_named,
+    use_identity,
+)
 from toolnexus.core.context import ToolContext
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.events import EventSink
+from toolnexus.core.ids import new_id
 from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.runtime import Runtime
 from toolnexus.core.secrets import REDACTED, declare_named_secrets, install_log_scrubbing
@@ -42,6 +53,9 @@ class Nexus:
 
     Safe to share between threads; ``close()`` stops worker processes. ``executor`` names what dispatches
     calls (:func:`~toolnexus.engine.executor.executor_named`; default: the ``executor`` setting, ``local``).
+    ``surface`` is where its calls and runs come from (default: ``notebook`` in a Jupyter kernel, ``python``
+    otherwise); :attr:`caller` — the OS user, the ``governance.tenant`` setting and that surface — is the caller
+    of every call and run that names no other.
     """
 
     def __init__(
@@ -55,6 +69,7 @@ class Nexus:
         sinks: list[EventSink] | None = None,
         overrides: dict[str, Any] | None = None,
         executor: str | None = None,
+        surface: Surface | str | None = None,
     ) -> None:
         if settings is None:
             self.loaded_settings: LoadedSettings | None = load_settings(workspace, overrides)
@@ -64,6 +79,8 @@ class Nexus:
         self.settings = settings
         self.workspace = settings.workspace_path()
         self.executor = executor or settings.executor
+        # One frozen caller for the Nexus, handed to every call as it is (no per-call object).
+        self.caller: Caller = local_caller(_surface(surface), settings.governance.tenant)
         # Secrets are scrubbed from every record: log records as they are made, and the secret-named values of
         # the configuration (an MCP server's `env` and `headers`) are known secrets from now on.
         install_log_scrubbing()
@@ -132,8 +149,15 @@ class Nexus:
         control: RunControl | None = None,
         resume: str | None = None,
         inputs_from_text: bool = False,
+        caller: Caller | None = None,
+        correlation_id: str | None = None,
     ) -> RunResult:
-        """Run a mission; cancellable with anyio (the run is recorded as cancelled)."""
+        """Run a mission; cancellable with anyio (the run is recorded as cancelled).
+
+        Each step's call carries ``caller`` (default: the call or run this one is made from, else :attr:`caller`)
+        and the run's ``correlation_id`` (default: that of the call or run this one is made from, that of the run
+        resumed, else the run's id).
+        """
         stored: StoredRun | None = None
         source: str | None = None
         if resume is not None:
@@ -150,7 +174,20 @@ class Nexus:
             plan = self.compile(mission)
             bound = plan.bind_inputs(inputs or {}, from_text=inputs_from_text)
         self._prewarm(plan)
-        return await self.engine.run(plan, bound, resume=stored, control=control, source=source)
+        caller, correlation_id = self._identity(caller, correlation_id)
+        if correlation_id is None and stored is not None:
+            correlation_id = stored.correlation_id  # a resumed run goes on with the work of the run it resumes
+        return await self.engine.run(plan, bound, resume=stored, control=control, source=source, caller=caller,
+                                     correlation_id=correlation_id)
+
+    def _identity(self, caller: Caller | None, correlation_id: str | None) -> tuple[Caller, str | None]:
+        """The caller and correlation id of a call or run: as given, else those of the call or run it is made
+        from (a tool's sub-call), else this Nexus's caller and None (the call's or run's own id)."""
+        parent = current_identity()
+        if parent is not None:
+            caller = caller or parent.caller
+            correlation_id = correlation_id or parent.correlation_id
+        return caller or self.caller, correlation_id
 
     def _prewarm(self, plan: Plan) -> None:
         # Worker interpreters boot while the first in-process steps run, not when the first process step starts.
@@ -213,20 +250,39 @@ class Nexus:
         name: str,
         arguments: dict[str, Any] | None = None,
         *,
-        origin: str = "python",
+        origin: str | None = None,
         runtime: str | None = None,
+        caller: Caller | None = None,
+        correlation_id: str | None = None,
         **kwargs: Any,
     ) -> ToolResult:
-        """Call one tool through the same path as a mission step; the result carries any error."""
+        """Call one tool through the same path as a mission step; the result carries any error.
+
+        The call carries ``caller`` (default: that of the call or run it is made from, else :attr:`caller`, on
+        the surface ``origin`` names if it names one) and ``correlation_id`` (default: that of the call or run it
+        is made from, else the call's own id); ``origin`` defaults to the caller's surface.
+        """
         tool, _, version = name.partition("@")
+        surface = surface_named(origin)
+        if caller is None and surface is not None and surface != self.caller.surface:
+            caller = self.caller.model_copy(update={"surface": surface})  # an older surface naming itself by origin
+        caller, correlation_id = self._identity(caller, correlation_id)
+        call_id = new_id("call-")
         call = ToolCall(
+            id=call_id,
             tool=tool,
             version=version or None,
             arguments={**(arguments or {}), **kwargs},
-            origin=origin,
+            origin=origin or caller.surface.value,
             runtime=runtime,
+            caller=caller,
+            correlation_id=correlation_id or call_id,
         )
-        return await self.invoker.invoke(call)
+        identity = use_identity(caller, call.correlation_id)  # the calls the tool makes are sub-calls of this one
+        try:
+            return await self.invoker.invoke(call)
+        finally:
+            reset_identity(identity)
 
     def call(self, name: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> ToolResult:
         """Call one tool outside any mission and wait for its result (a failure is in the result, not raised).
@@ -269,6 +325,11 @@ class Nexus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _surface(named: Surface | str | None) -> Surface:
+    """The surface a Nexus is made for: the one named, else this process's (a notebook's kernel, or Python)."""
+    return Surface(named) if named else process_surface()
 
 
 def _mcp_provider(settings: Settings, registry: Registry) -> Any:
@@ -323,8 +384,13 @@ def run_sync(make: Callable[[], Any]) -> Any:
     except RuntimeError:
         return anyio.run(make)
     box: dict[str, Any] = {}
+    # The helper thread calls for the same caller, in the same call (not the whole context: that of the running
+    # loop would make anyio think a loop runs in the helper thread too).
+    identity = current_identity()
 
     def target() -> None:
+        if identity is not None:
+            use_identity(*identity)
         try:
             box["value"] = anyio.run(make)
         except BaseException as exc:

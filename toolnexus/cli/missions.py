@@ -31,12 +31,17 @@ from toolnexus.cli.common import (
     with_signals,
 )
 from toolnexus.cli.progress import ProgressView
+from toolnexus.core.caller import Surface
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.units import format_duration
 from toolnexus.engine import RunControl
 from toolnexus.mission.plan import Plan, PlanStep
+
+# A correlation id to record the call or run under (what ties it to the work of another system, say a ticket).
+CorrelationId = Annotated[str | None, typer.Option("--correlation-id", help="record the call or run under this "
+                                                   "correlation id (default: its own id)")]
 
 
 @app.command()
@@ -48,20 +53,22 @@ def run(
     resume: Annotated[str | None, typer.Option("--resume", help="resume a failed or cancelled run by id")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show step progress")] = True,
     concurrency: Annotated[int | None, typer.Option(help="override the mission's concurrency")] = None,
+    correlation_id: CorrelationId = None,
     workspace: Workspace = None,
 ) -> None:
     """Run a mission (or resume one) and print its outputs."""
     if file is None and resume is None:
         raise DiagnosticError([Diagnostic(message="give a mission file, or --resume RUN_ID")])
     given = parse_pairs(inputs or [], "-i")
-    with Nexus(workspace, overrides={"concurrency": concurrency}) as nexus:
+    with Nexus(workspace, overrides={"concurrency": concurrency}, surface=Surface.CLI) as nexus:
         if progress:
             nexus.bus.subscribe(ProgressView(err))
         control = RunControl()
         result: RunResult = anyio.run(
             with_signals,
             control,
-            lambda: nexus.arun(file or "", given, control=control, resume=resume, inputs_from_text=True),
+            lambda: nexus.arun(file or "", given, control=control, resume=resume, inputs_from_text=True,
+                               correlation_id=correlation_id),
         )
         if result.status == RunStatus.CANCELLED:
             settle_quickly(nexus)
@@ -165,18 +172,19 @@ def call_tool(
     ] = None,
     args_json: Annotated[str | None, typer.Option("--args", help="all arguments as a JSON object")] = None,
     runtime: Annotated[str | None, typer.Option(help="run in this runtime instead of the tool's own")] = None,
+    correlation_id: CorrelationId = None,
     workspace: Workspace = None,
 ) -> None:
     """Call one tool through the same path as a mission step and print its output as JSON."""
     arguments = _json_arguments(args_json) if args_json is not None else {}
     arguments.update({k: json_value(v) for k, v in parse_pairs(args or [], "--arg").items()})
-    with Nexus(workspace) as nexus:
+    with Nexus(workspace, surface=Surface.CLI) as nexus:
         control = RunControl()
 
         async def work() -> Any:
             with anyio.CancelScope() as scope:
                 control._attach(scope)
-                return await nexus.acall(name, arguments, origin="cli", runtime=runtime)
+                return await nexus.acall(name, arguments, runtime=runtime, correlation_id=correlation_id)
             return None
 
         result = anyio.run(with_signals, control, work)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape as esc
@@ -24,6 +24,7 @@ from toolnexus.cli.common import (
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.run import RunStatus
 from toolnexus.core.units import format_duration
+from toolnexus.store import StoredRun
 
 runs_app = typer.Typer(no_args_is_help=True, help="Read past runs from the state store.")
 app.add_typer(runs_app, name="runs")
@@ -51,6 +52,7 @@ def runs_list(
                         "started_at": r.started_at,
                         "duration": r.duration,
                         "cost": r.cost,
+                        "caller": r.caller.model_dump(mode="json") if r.caller else None,
                     }
                     for r in runs
                 ],
@@ -92,7 +94,8 @@ def runs_show(
         raise DiagnosticError([Diagnostic(message=f"no run {run_id!r}", hint="see `toolnexus runs list`")])
     result = stored.to_result()
     if as_json:
-        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        shown = {**result.model_dump(mode="json"), **_identity_json(stored)}
+        sys.stdout.write(json.dumps(shown, indent=2) + "\n")
         return
     out.print(
         f"[bold]{result.run_id}[/] {result.mission}: {result.status.value}"
@@ -101,6 +104,8 @@ def runs_show(
     if result.status == RunStatus.INTERRUPTED:
         out.print(f"its process (pid {stored.pid} on {esc(stored.host or '?')}) ended without recording how the run "
                   f"ended; resume it with `toolnexus run --resume {result.run_id}`")
+    if stored.caller is not None:
+        out.print(_started_by(stored))
     out.print(f"inputs: {json.dumps(result.inputs, default=str)}")
     table = Table()
     for column in ("step", "tool", "status", "attempts", "time", "cost", "note"):
@@ -120,6 +125,20 @@ def runs_show(
     out.print(table)
     if result.outputs:
         out.print_json(json.dumps(result.outputs, default=str))
+
+
+def _identity_json(stored: StoredRun) -> dict[str, Any]:
+    """Who started a run and its correlation id, as ``runs show --json`` adds them to the run's result."""
+    return {"caller": stored.caller.model_dump(mode="json") if stored.caller else None,
+            "correlation_id": stored.correlation_id}
+
+
+def _started_by(stored: StoredRun) -> str:
+    """``started by alice (cli)``, and the correlation id when it is not the run's own id."""
+    line = f"started by {esc(str(stored.caller))}"
+    if stored.correlation_id is not None and stored.correlation_id != stored.run_id:
+        line += f", correlation id {esc(stored.correlation_id)}"
+    return line
 
 
 @runs_app.command("compare")

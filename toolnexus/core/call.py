@@ -31,6 +31,11 @@ class ToolCall(BaseModel):
     caller: Caller | None = None
     correlation_id: str | None = None
 
+    @property
+    def correlation(self) -> str:
+        """The id that ties this call to its retries, sub-calls and records: its correlation id, or its own id."""
+        return self.correlation_id or self.id
+
 
 class ToolResult(BaseModel):
     """The outcome of a call: an output or a :class:`ToolError`, never an exception."""

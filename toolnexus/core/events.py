@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.caller import Caller
 from toolnexus.core.decision import Decision
 from toolnexus.core.errors import ToolError
 from toolnexus.core.run import RunResult, StepRecord, utcnow
@@ -34,6 +35,9 @@ class RunStarted(Event):
     source_path: str | None = None
     resumed_from: str | None = None
     step_ids: list[str] = Field(default_factory=list)
+    # Who started the run (each step's call carries this caller) and the run's correlation id (its steps' too).
+    caller: Caller | None = None
+    correlation_id: str | None = None
 
 
 class StepStarted(Event):

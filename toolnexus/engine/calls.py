@@ -44,9 +44,10 @@ async def call(run: RunState, step: PlanStep, spec: ToolSpec, record: StepRecord
     limits = Limits(timeout=step.timeout) if step.timeout is not None else None
     result: ToolResult | None = None
     for attempt in range(1, attempts + 1):
+        # Every attempt carries the run's caller and correlation id: a retry is the same call, tried again.
         invocation = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, run_id=run.run_id,
                               step_id=step.id, attempt=attempt, limits=limits, runtime=step.runtime,
-                              origin="mission")
+                              origin="mission", caller=run.caller, correlation_id=run.correlation_id)
         estimate = _estimate(step, spec)
         if not _within_budget(run, record, estimate):
             return
@@ -76,7 +77,8 @@ async def _served_from_cache(run: RunState, step: PlanStep, spec: ToolSpec, reco
     if hit is None:
         return False
     invocation = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, run_id=run.run_id,
-                          step_id=step.id, runtime=step.runtime, origin="mission")
+                          step_id=step.id, runtime=step.runtime, origin="mission", caller=run.caller,
+                          correlation_id=run.correlation_id)
     denied = await run.engine.invoker.decide(invocation, spec, cached=True)
     if denied is not None:
         record.status, record.error = StepStatus.FAILED, denied

@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 
+from toolnexus.core.caller import Caller, reset_identity, use_identity
 from toolnexus.core.events import RunFinished, RunStarted
 from toolnexus.core.ids import new_id
 from toolnexus.core.run import RunResult, RunStatus, utcnow
@@ -41,13 +42,16 @@ class Engine:
 
     async def run(self, plan: Plan, inputs: dict[str, Any] | None = None, *, run_id: str | None = None,
                   resume: StoredRun | None = None, control: RunControl | None = None,
-                  source: str | None = None) -> RunResult:
+                  source: str | None = None, caller: Caller | None = None,
+                  correlation_id: str | None = None) -> RunResult:
         """Run ``plan`` with bound ``inputs``; return its RunResult.
 
         ``control.cancel()`` stops the run and returns a ``cancelled`` result. If the calling task
         itself is cancelled, the run is recorded as cancelled and the cancellation propagates.
+        Every step's call carries ``caller`` (who started the run) and the run's ``correlation_id``
+        (default: the run id), as do the calls its tools make in turn.
         """
-        run = RunState(self, plan, dict(inputs or {}), run_id or new_id("run-"))
+        run = RunState(self, plan, dict(inputs or {}), run_id or new_id("run-"), caller, correlation_id)
         result = self._start(run, resume, source)
         started = time.perf_counter()
         scope = anyio.CancelScope()
@@ -55,6 +59,7 @@ class Engine:
             control._attach(scope)
         timed_out = False
         finished = False
+        identity = use_identity(run.caller, run.correlation_id)  # the runners' tasks inherit it (sub-calls)
         try:
             with scope:
                 with anyio.move_on_after(run.max_duration) as deadline:
@@ -63,6 +68,7 @@ class Engine:
                 timed_out = deadline.cancelled_caught
             finished = True
         finally:
+            reset_identity(identity)
             if control is not None:
                 control._detach()
             result.duration = time.perf_counter() - started
@@ -85,7 +91,8 @@ class Engine:
         self.bus.emit(RunStarted(
             run_id=run.run_id, mission=plan.mission, mission_version=plan.mission_version, plan_hash=plan.hash,
             inputs=recorded, plan=dump, source=source,
-            source_path=plan.source_path, resumed_from=result.resumed_from, step_ids=[s.id for s in plan.steps]))
+            source_path=plan.source_path, resumed_from=result.resumed_from, step_ids=[s.id for s in plan.steps],
+            caller=run.caller, correlation_id=run.correlation_id))
         return result
 
     def _recorded(self, plan: Plan, inputs: dict[str, Any],

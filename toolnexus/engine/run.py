@@ -19,6 +19,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from toolnexus.core.caller import Caller
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import StepFinished
 from toolnexus.core.run import StepRecord, StepStatus
@@ -39,11 +40,16 @@ _NOT_ASIDE: AbstractContextManager[None] = nullcontext()
 class RunState:
     """The state of one run in progress."""
 
-    def __init__(self, engine: Engine, plan: Plan, inputs: dict[str, Any], run_id: str) -> None:
+    def __init__(self, engine: Engine, plan: Plan, inputs: dict[str, Any], run_id: str,
+                 caller: Caller | None = None, correlation_id: str | None = None) -> None:
         self.engine = engine
         self.plan = plan
         self.inputs = inputs
         self.run_id = run_id
+        # Who started the run and the id its steps' calls (and their retries and sub-calls) share: one of each
+        # per run, handed to every call as they are (no per-step object).
+        self.caller = caller
+        self.correlation_id = correlation_id or run_id
         self.records: dict[str, StepRecord] = {}
         # What expressions see of each step: outputs, status and error.
         self.views: dict[str, dict[str, Any]] = {}

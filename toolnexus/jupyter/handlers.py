@@ -4,7 +4,8 @@ Jupyter decides who may come in — its token or identity provider (no credentia
 against DNS rebinding, and an Origin check made even for token-authenticated requests (which Jupyter
 itself exempts, but MCP requires); its authorizer is asked per HTTP request (``read``/``write`` on
 ``toolnexus``) and, by the gate, per tool call, prompt and resource read (``execute`` on ``toolnexus``:
-its refusal is recorded as the ``jupyter-authorizer``'s gate decision). Everything else is the SDK's, reached
+its refusal is recorded as the ``jupyter-authorizer``'s gate decision). The Jupyter user is the caller of the
+request's calls and runs (principal: the username, surface ``mcp``). Everything else is the SDK's, reached
 through :class:`~toolnexus.jupyter.bridge.AsgiBridge`.
 """
 
@@ -14,6 +15,7 @@ import json
 import logging
 import time
 import weakref
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -26,9 +28,10 @@ from jupyter_server.prometheus.log_functions import prometheus_log_method
 from jupyter_server.utils import ensure_async
 from tornado import web
 
+from toolnexus.core.caller import Caller, Surface
 from toolnexus.governance import CallPlan
 from toolnexus.jupyter.service import ServiceSource
-from toolnexus.mcp_server.requests import AUTHORIZE_SCOPE_KEY
+from toolnexus.mcp_server.requests import AUTHORIZE_SCOPE_KEY, CALLER_SCOPE_KEY
 from toolnexus.mcp_server.selection import BadSelection, UnknownToolset, describe_error
 
 AUTH_RESOURCE = "toolnexus"
@@ -159,8 +162,16 @@ class McpHandler(JupyterHandler):
         async def may_call(plan: CallPlan) -> bool:  # the gate asks, per call, prompt or resource read
             return bool(await ensure_async(self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)))
 
+        default: Caller = service.tool_server.caller
+        caller = jupyter_caller(user.username, default.tenant) if isinstance(user, User) else default
         await service.bridge.serve(self, path="/mcp", root_path=self.base_url.rstrip("/"),
-                                   extra={AUTHORIZE_SCOPE_KEY: may_call})
+                                   extra={AUTHORIZE_SCOPE_KEY: may_call, CALLER_SCOPE_KEY: caller})
+
+
+@lru_cache(maxsize=1024)
+def jupyter_caller(username: str, tenant: str | None) -> Caller:
+    """The caller of a Jupyter user's MCP requests: one object per user (and tenant), not one per request."""
+    return Caller(principal=username, tenant=tenant, surface=Surface.MCP)
 
 
 def _shows_debug(logger: logging.Logger) -> bool:

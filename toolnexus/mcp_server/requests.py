@@ -1,5 +1,6 @@
 """What an MCP request carries that the SDK hands low-level handlers no accessor for: its progress token, its
-connection, and the transport's authorisation check (applied by the gate, :func:`authorizer_of`)."""
+connection, the transport's authorisation check (applied by the gate, :func:`authorizer_of`) and the caller the
+transport identified (:func:`caller_of`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from mcp.server.context import ServerRequestContext
 
+from toolnexus.core.caller import Caller
 from toolnexus.governance import CallPlan, authorizing
 
 
@@ -37,3 +39,16 @@ def authorizer_of(ctx: ServerRequestContext[Any, Any]) -> AbstractContextManager
     scope = getattr(ctx.request, "scope", None)
     check: Authorize | None = scope.get(AUTHORIZE_SCOPE_KEY) if scope else None
     return nullcontext() if check is None else authorizing(check, decider=AUTHORIZER)
+
+
+# Scope key under which a transport (the Jupyter handler) puts the caller it identified: a
+# :class:`~toolnexus.core.caller.Caller` (the Jupyter user, surface ``mcp``).
+CALLER_SCOPE_KEY = "toolnexus.caller"
+
+
+def caller_of(ctx: ServerRequestContext[Any, Any], default: Caller) -> Caller:
+    """The caller of the request: the one the transport identified (the Jupyter user), else ``default`` (the
+    server's: the OS user it runs as, over stdio)."""
+    scope = getattr(ctx.request, "scope", None)
+    caller: Caller | None = scope.get(CALLER_SCOPE_KEY) if scope else None
+    return caller if caller is not None else default

@@ -17,6 +17,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from toolnexus.core.call import ToolCall
+from toolnexus.core.caller import Caller
 from toolnexus.core.context import reset_channel, use_channel
 from toolnexus.core.diagnostics import did_you_mean
 from toolnexus.core.errors import ToolFailure
@@ -24,7 +25,7 @@ from toolnexus.governance import CallPlan
 from toolnexus.mcp_server import builtins
 from toolnexus.mcp_server.channel import McpChannel, answers_of
 from toolnexus.mcp_server.library import Library, complete, prompt_messages, resource_contents
-from toolnexus.mcp_server.requests import authorizer_of, connection_of
+from toolnexus.mcp_server.requests import authorizer_of, caller_of, connection_of
 from toolnexus.mcp_server.toolsets import ToolsetCatalogs
 
 
@@ -32,12 +33,14 @@ class ResourceHandlers(ToolsetCatalogs):
     """``resources/*``, ``prompts/*`` and ``completion/complete``."""
 
     library: Library
+    caller: Caller  # the caller of a request whose transport identified none (stdio: the OS user)
 
     async def _decide(self, ctx: ServerRequestContext[Any, Any], subject: Literal["prompt", "resource"], name: str,
                       arguments: dict[str, Any]) -> None:
         """Ask the gate (with the transport's check, if any) before an author's function runs; refused, the
         request is an MCP error naming the prompt or resource and the reason."""
-        plan = CallPlan(call=ToolCall(tool=name, arguments=arguments, origin="mcp"), subject=subject)
+        plan = CallPlan(call=ToolCall(tool=name, arguments=arguments, origin="mcp", caller=caller_of(ctx, self.caller)),
+                        subject=subject)
         with authorizer_of(ctx):
             decision = await self.nexus.governance.decide(plan)
         if not decision.allowed:

@@ -32,12 +32,13 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from toolnexus._version import __version__
 from toolnexus.api import Nexus
+from toolnexus.core.caller import Surface
 from toolnexus.mcp_server.channel import install_log_forwarding
 from toolnexus.mcp_server.library import Library
 from toolnexus.mcp_server.meta import SEARCH_SPEC
 from toolnexus.mcp_server.missions import MissionFolder
 from toolnexus.mcp_server.notifications import ChangeNotifier
-from toolnexus.mcp_server.requests import AUTHORIZE_SCOPE_KEY, Authorize
+from toolnexus.mcp_server.requests import AUTHORIZE_SCOPE_KEY, CALLER_SCOPE_KEY, Authorize
 from toolnexus.mcp_server.resources import ResourceHandlers
 from toolnexus.mcp_server.tools import RunProgressSink, ToolHandlers
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
@@ -45,7 +46,7 @@ from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-__all__ = ["AUTHORIZE_SCOPE_KEY", "DEBOUNCE", "PAGE_SIZE", "Authorize", "ToolServer"]
+__all__ = ["AUTHORIZE_SCOPE_KEY", "CALLER_SCOPE_KEY", "DEBOUNCE", "PAGE_SIZE", "Authorize", "ToolServer"]
 
 PAGE_SIZE = 100
 DEBOUNCE = 0.05
@@ -94,6 +95,8 @@ class ToolServer(ToolHandlers, ResourceHandlers, ChangeNotifier):
     def __init__(self, nexus: Nexus, *, toolset: Toolset | None = None, missions_dir: str | Path | None = None,
                  page_size: int = PAGE_SIZE, debounce: float = DEBOUNCE, name: str = "toolnexus") -> None:
         self.nexus = nexus
+        # Whoever the transport does not identify (stdio) calls as the user this server runs as, over MCP.
+        self.caller = nexus.caller.model_copy(update={"surface": Surface.MCP})
         self.toolset = toolset or nexus.settings.toolsets.get("all", ALL_TOOLS)
         folder = Path(missions_dir) if missions_dir is not None else nexus.workspace / "missions"
         self.missions = MissionFolder(folder if folder.is_absolute() else nexus.workspace / folder, nexus.compile)

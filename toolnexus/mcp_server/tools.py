@@ -18,15 +18,17 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from toolnexus.core.call import ToolCall
+from toolnexus.core.caller import Caller, reset_identity, use_identity
 from toolnexus.core.context import reset_channel, use_channel
 from toolnexus.core.diagnostics import DiagnosticError, did_you_mean
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import Event, RunStarted, StepFinished
+from toolnexus.core.ids import new_id
 from toolnexus.core.spec import ToolSpec
 from toolnexus.mcp_server.catalog import Entry, EntryKind, InvalidCursor
 from toolnexus.mcp_server.channel import McpChannel, answers_of, open_logger_of, request_threshold
 from toolnexus.mcp_server.meta import search_spec
-from toolnexus.mcp_server.requests import authorizer_of, connection_of, progress_token
+from toolnexus.mcp_server.requests import authorizer_of, caller_of, connection_of, progress_token
 from toolnexus.mcp_server.results import call_result, error_result, run_result
 from toolnexus.mcp_server.run_channel import RunChannel
 from toolnexus.mcp_server.toolsets import ToolsetCatalogs
@@ -41,6 +43,7 @@ class ToolHandlers(ToolsetCatalogs):
 
     page_size: int
     _log_levels: dict[int, str]  # id(connection) → the level its client set (2025-11-25)
+    caller: Caller  # the caller of a request whose transport identified none (stdio: the OS user)
 
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any],
                           params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
@@ -88,18 +91,21 @@ class ToolHandlers(ToolsetCatalogs):
 
     async def _invoke(self, ctx: ServerRequestContext[Any, Any], spec: ToolSpec, arguments: dict[str, Any],
                       params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
-        call = ToolCall(tool=spec.name, version=spec.version, arguments=arguments, origin="mcp")
+        call_id = new_id("call-")  # a call over MCP is its own correlation
+        call = ToolCall(id=call_id, tool=spec.name, version=spec.version, arguments=arguments, origin="mcp",
+                        caller=caller_of(ctx, self.caller), correlation_id=call_id)
         channel = self._channel(ctx, params)
         if channel.log_threshold is not None:
             open_logger_of(spec)
         channel.start(f"{spec.ref} started")
-        token = use_channel(channel)
+        token, identity = use_channel(channel), use_identity(call.caller, call.correlation_id)
         try:
             result = await self.nexus.invoker.invoke(call, spec)
         except BaseException:
             channel.abort()
             raise
         finally:
+            reset_identity(identity)
             reset_channel(token)
         if not channel.reported:  # the tool said nothing of its progress
             channel.progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
@@ -124,7 +130,7 @@ class ToolHandlers(ToolsetCatalogs):
         run = RunChannel(mcp)
         token, reset = use_channel(run), _run.set(run)
         try:
-            result = await self._arun(loaded, arguments, entry)
+            result = await self._arun(loaded, arguments, entry, caller_of(ctx, self.caller))
         except BaseException:
             mcp.abort()
             raise
@@ -134,9 +140,10 @@ class ToolHandlers(ToolsetCatalogs):
         asked = await mcp.finish()  # a step asked a stateless client: it answers, then calls the mission again
         return asked if asked is not None else result
 
-    async def _arun(self, loaded: Any, arguments: dict[str, Any], entry: Entry) -> types.CallToolResult:
+    async def _arun(self, loaded: Any, arguments: dict[str, Any], entry: Entry,
+                    caller: Caller) -> types.CallToolResult:
         try:
-            result = await self.nexus.arun(loaded, arguments)
+            result = await self.nexus.arun(loaded, arguments, caller=caller)
         except DiagnosticError as exc:
             first = exc.diagnostics[0]
             return error_result(ToolError(

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from toolnexus.core.call import ToolResult
+from toolnexus.core.caller import Caller
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import CallFinished, Event, RunFinished, RunStarted, StepFinished
 from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
@@ -75,6 +76,14 @@ MIGRATIONS: dict[int, list[str]] = {
         # Only running runs are in it: what close() asks ("has this owner runs going?") stays cheap.
         "CREATE INDEX IF NOT EXISTS runs_running ON runs (owner) WHERE status = 'running'",
     ],
+    # Version 3: who made each call and started each run (a Caller as JSON: principal, tenant, surface), and the
+    # correlation id that ties a call to its retries and sub-calls, a run to its steps' calls.
+    3: [
+        "ALTER TABLE calls ADD COLUMN caller TEXT",
+        "ALTER TABLE calls ADD COLUMN correlation_id TEXT",
+        "ALTER TABLE runs ADD COLUMN caller TEXT",
+        "ALTER TABLE runs ADD COLUMN correlation_id TEXT",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -93,6 +102,11 @@ def _pack(text: str | None) -> bytes | None:
 def _unpack(value: bytes | str | None) -> str | None:
     # Text: written before plans were compressed.
     return zlib.decompress(value).decode() if isinstance(value, bytes) else value
+
+
+def _caller_json(caller: Caller | None) -> str | None:
+    """A caller as the store keeps it: JSON (principal, tenant, surface), or NULL when the call named none."""
+    return None if caller is None else caller.model_dump_json()
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -140,6 +154,8 @@ class StoredRun:
         self.pid: int | None = row["pid"]
         self.host: str | None = row["host"]
         self.owner: str | None = row["owner"]
+        self.caller: Caller | None = Caller.model_validate_json(row["caller"]) if row["caller"] else None
+        self.correlation_id: str | None = row["correlation_id"]
         self.heartbeat: float | None = row["heartbeat"]
         # What the store says; ``status`` is what is true: a running run whose owner is gone was interrupted.
         self.recorded_status = self.status
@@ -321,11 +337,12 @@ class StateStore:
             self._beat()
             self._conn().execute(
                 "INSERT OR REPLACE INTO runs (run_id, mission, mission_version, status, plan_hash, inputs, plan,"
-                " source, source_path, resumed_from, started_at, pid, host, owner, process_start)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " source, source_path, resumed_from, started_at, pid, host, owner, process_start, caller,"
+                " correlation_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (event.run_id, event.mission, event.mission_version, RunStatus.RUNNING.value, event.plan_hash,
                  json.dumps(event.inputs, default=str), plan, source, event.source_path, event.resumed_from,
-                 event.at.isoformat(), owner.pid, owner.host, owner.id, owner.started))
+                 event.at.isoformat(), owner.pid, owner.host, owner.id, owner.started, _caller_json(event.caller),
+                 event.correlation_id or event.run_id))
             self._committed(len(plan or b"") + len(source or b""))
         self._heartbeat.started(event.run_id or "")
 
@@ -368,12 +385,13 @@ class StateStore:
         rows = []
         for event in events:
             result: ToolResult = event.result
-            rows.append((event.call.id, result.tool, result.version, event.call.origin,
-                         json.dumps(event.call.arguments, default=str), result.model_dump_json(), event.at.isoformat()))
+            call = event.call
+            rows.append((call.id, result.tool, result.version, call.origin, json.dumps(call.arguments, default=str),
+                         result.model_dump_json(), event.at.isoformat(), _caller_json(call.caller), call.correlation))
         with self.batch():
             self._conn().executemany(
-                "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at)"
-                " VALUES (?,?,?,?,?,?,?)", rows)
+                "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at, caller,"
+                " correlation_id) VALUES (?,?,?,?,?,?,?,?,?)", rows)
             self._committed(sum(len(row[4]) + len(row[5]) for row in rows))
 
     # -- reading -----------------------------------------------------------------------------

@@ -57,6 +57,18 @@ def _scrub_strings(value: Any) -> Any:
     return value
 
 
+def identity_tags(started: RunStarted) -> dict[str, str]:
+    """The tags that say who started a run (principal, surface, tenant where known) and its correlation id."""
+    tags = {"toolnexus.correlation_id": started.correlation_id or started.run_id or ""}
+    caller = started.caller
+    if caller is not None:
+        tags["toolnexus.principal"] = caller.principal
+        tags["toolnexus.surface"] = caller.surface.value
+        if caller.tenant:
+            tags["toolnexus.tenant"] = caller.tenant
+    return tags
+
+
 class RunReport:
     """Accumulates one run's events into params, tags, metrics, spans and artifacts."""
 
@@ -83,6 +95,7 @@ class RunReport:
         }
         if started.resumed_from:
             self.tags["toolnexus.resumed_from"] = started.resumed_from
+        self.tags.update(identity_tags(started))
         for step in steps:
             self.tags[f"tool.{step['tool']}"] = step.get("version", "")
         if workspace is not None:

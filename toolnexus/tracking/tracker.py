@@ -39,7 +39,7 @@ from toolnexus.core.events import (
     StepStarted,
 )
 from toolnexus.tracking.mlflow_sync import experiment_id, find_or_create_run, log_metrics, sync_report
-from toolnexus.tracking.report import RunReport
+from toolnexus.tracking.report import RunReport, identity_tags
 
 log = logging.getLogger("toolnexus.tracking")
 
@@ -301,7 +301,8 @@ class MlflowTracker:
         self._replay(skip={run_id})
         client = self.client()
         exp = experiment_id(client, started.mission, self._experiments, self.artifact_root)
-        tags = {"toolnexus.run_id": run_id, "toolnexus.mission": started.mission, "toolnexus.status": "running"}
+        tags = {"toolnexus.run_id": run_id, "toolnexus.mission": started.mission, "toolnexus.status": "running",
+                **identity_tags(started)}
         start_ms = int(started.at.timestamp() * 1000)
         self._mlflow_runs[run_id] = find_or_create_run(client, exp, run_id, start_ms, tags)
         return self._mlflow_runs[run_id]
