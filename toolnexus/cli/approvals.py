@@ -96,11 +96,10 @@ def approvals_list(
     table = Table()
     # Tickets are what a user copies into `approvals approve`: never cut them.
     table.add_column("ticket", no_wrap=True, min_width=max((len(r.ticket) for r in records), default=6))
-    for column in ("status", "tool", "requested by", "rule", "run/step", "requested", "due", "decided by"):
+    for column in ("status", "tool", "by", "rule", "step", "due", "decided by"):
         table.add_column(column)
     for r in records:
-        add_row(table, r.ticket, r.status, r.tool, r.principal or "", r.rule or "",
-                "/".join(part for part in (r.run_id, r.step_id) if part), _when(r.requested_at), _due(r),
+        add_row(table, r.ticket, r.status, r.tool, r.principal or "", r.rule or "", r.step_id or "", _due(r),
                 r.decided_by or "")
     out.print(table)
 
@@ -163,8 +162,9 @@ def approvals_approve(
     """Grant a waiting call: it runs at once, wherever it waits."""
     seconds = _duration(duration, 3600.0 if scope is Scope.PATTERN else None)
     pattern = parse_pairs(match or [], "--match") or None
-    if pattern and scope is not Scope.PATTERN:
-        raise DiagnosticError([Diagnostic(message="--match goes with --scope pattern")])
+    if bool(pattern) != (scope is Scope.PATTERN):
+        raise DiagnosticError([Diagnostic(message="--scope pattern and --match go together",
+                                          hint="e.g. --scope pattern --match path='out/*' --for 1h")])
     with _approvals(workspace) as approvals:
         record = approvals.approve(ticket, scope=scope.value, duration=seconds,  # type: ignore[arg-type]
                                    reason=reason, match=pattern)
