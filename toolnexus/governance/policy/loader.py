@@ -99,11 +99,25 @@ def _compile_file(file: str, text: str, default: Mode, start: int,
         model = PolicyFile.model_validate(data)
     except ValidationError as exc:
         problems.extend(validation_diagnostics(exc, positions, known_fields=allowed_keys))
+        # Still compile the rules that are valid, so their condition problems are reported in the same pass.
+        _compile_valid_rules(data, default, file, positions, problems)
         return [], positions
     mode = model.mode or default
     rules = [_compile_rule(item, mode, start + i, ("rules", i), file, positions, problems)
              for i, item in enumerate(model.rules)]
     return rules, positions
+
+
+def _compile_valid_rules(data: dict[str, Any], mode: Mode, file: str, positions: Positions,
+                         problems: list[Diagnostic]) -> None:
+    """Compile each rule of an invalid file that validates on its own, for the problems of its conditions."""
+    raw = data.get("rules")
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            rule = RuleModel.model_validate(item)
+        except ValidationError:
+            continue  # reported with the file's errors
+        _compile_rule(rule, mode, i, ("rules", i), file, positions, problems)
 
 
 def _compile_rule(item: RuleModel, mode: Mode, order: int, where: tuple[str | int, ...], file: str,
