@@ -98,10 +98,15 @@ def approvals_list(
     table.add_column("ticket", no_wrap=True, min_width=max((len(r.ticket) for r in records), default=6))
     for column in ("status", "tool", "by", "rule", "step", "due", "decided by"):
         table.add_column(column)
-    for r in records:
-        add_row(table, r.ticket, r.status, r.tool, r.principal or "", r.rule or "", r.step_id or "", _due(r),
-                r.decided_by or "")
+    for record in records:
+        add_row(table, *_row(record))
     out.print(table)
+
+
+def _row(r: ApprovalRecord) -> tuple[str, ...]:
+    """A ticket as a row of ``approvals list``."""
+    return (r.ticket, r.status, r.tool, r.principal or "", r.rule or "", r.step_id or "", _due(r),
+            r.decided_by or "")
 
 
 @approvals_app.command("show")
@@ -114,7 +119,15 @@ def approvals_show(ticket: TicketArg, as_json: Annotated[bool, typer.Option("--j
     if as_json:
         sys.stdout.write(json.dumps(record.to_dict(), indent=2, default=str) + "\n")
         return
-    lines = [
+    for name, value in _details(record):
+        if value:
+            out.print(f"[bold]{name}[/]: ", end="", markup=True)
+            out.print(value, markup=False)
+
+
+def _details(record: ApprovalRecord) -> list[tuple[str, str]]:
+    """What ``approvals show`` prints of a ticket: (name, value) pairs, empty values left out by the caller."""
+    return [
         ("ticket", record.ticket), ("status", record.status),
         ("tool", f"{record.tool}@{record.version}" if record.version else record.tool),
         ("arguments", json.dumps(record.arguments, default=str)),
@@ -128,10 +141,6 @@ def approvals_show(ticket: TicketArg, as_json: Annotated[bool, typer.Option("--j
         ("decided", _when(record.decided_at)), ("decision", record.decision_reason or ""),
         ("scope", _scope(record)), ("digest", record.digest),
     ]
-    for name, value in lines:
-        if value:
-            out.print(f"[bold]{name}[/]: ", end="", markup=True)
-            out.print(value, markup=False)
 
 
 def _scope(record: ApprovalRecord) -> str:
