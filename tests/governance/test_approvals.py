@@ -15,6 +15,7 @@ import toolnexus as tn
 from tests.engine.support import Recorder, await_until
 from toolnexus.core.call import ToolResult
 from toolnexus.core.caller import os_user
+from toolnexus.core.context import CallChannel, reset_channel, use_channel
 from toolnexus.core.events import GovernanceChanged
 from toolnexus.governance import ALLOW, CallPlan, Decision, Verdict
 from toolnexus.governance.approvals import ApprovalQueue, Approvals
@@ -281,3 +282,30 @@ async def test_a_pattern_grant_covers_matching_arguments_for_its_time(enx: tn.Ne
     outside, _ = await _while_parked(enx, queue, lambda t: approvals.deny(t.ticket, "outside out/"),
                                      marker="elsewhere.count")
     assert outside.error is not None and outside.error.kind == tn.ErrorKind.DENIED
+
+
+class Told(CallChannel):
+    """A caller's channel keeping the progress notes it is sent."""
+
+    wants_progress = True
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[float, float | None, str | None]] = []
+
+    def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Keep the note."""
+        self.notes.append((progress, total, message))
+
+
+async def test_the_waiting_caller_is_told_what_it_waits_for(enx: tn.Nexus, queue: ApprovalQueue) -> None:
+    assert enx.store is not None
+    told = Told()
+    token = use_channel(told)
+    try:
+        result, ticket = await _while_parked(enx, queue, lambda t: Approvals(enx.store).approve(t.ticket))
+    finally:
+        reset_channel(token)
+    assert result.ok, result.error
+    waited, total, message = told.notes[0]
+    assert message == f"waiting for approval of eng.mark (rule review, ticket {ticket.ticket})"
+    assert total == pytest.approx(60.0) and 0 <= waited < 60

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from toolnexus.core.caller import os_user
+from toolnexus.core.context import report_progress
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.events import GovernanceAction, GovernanceChanged
 from toolnexus.core.ids import new_id
@@ -48,6 +49,9 @@ EXPIRED_DECIDER = "approval-expiry"
 
 POLL = 0.025
 """Seconds between two looks at the database while a call waits (a look costs about a microsecond)."""
+
+NOTE_EVERY = 5.0
+"""Seconds between two progress notes to a waiting call's caller (an MCP client's request stays alive)."""
 
 DEFAULT_TIMEOUT = 3600.0
 
@@ -182,7 +186,9 @@ class ApprovalQueue:
                         reason=f"{reason} ({who}, ticket {final.ticket})")
 
     async def _wait(self, record: ApprovalRecord) -> ApprovalRecord:
-        """Wait until ``record``'s ticket is decided (by anyone) or expires; withdraw it if cancelled."""
+        """Wait until ``record``'s ticket is decided (by anyone) or expires; withdraw it if cancelled. The
+        caller (an MCP client) is told it waits, at once and every :data:`NOTE_EVERY` seconds."""
+        note_at = self.clock()
         try:
             with self.table.watch() as watch:
                 while True:
@@ -190,14 +196,17 @@ class ApprovalQueue:
                         current = self.table.get(record.ticket, watch.conn)
                         if current is not None and not current.open:
                             return current
-                    left = record.deadline - self.clock()
-                    if left <= 0:
+                    now = self.clock()
+                    if now >= note_at:
+                        note_at = now + NOTE_EVERY
+                        _tell_waiting(record, now)
+                    if now >= record.deadline:
                         expired = await anyio.to_thread.run_sync(self._settle, record.ticket, "expired")
                         if expired is not None:
                             self._announce("approval_expired", expired)
                             return expired
                         continue  # decided just now: read it on the next look
-                    await anyio.sleep(min(POLL, left))
+                    await anyio.sleep(min(POLL, record.deadline - now))
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 withdrawn = await anyio.to_thread.run_sync(self._settle, record.ticket, "withdrawn")
@@ -313,6 +322,14 @@ class ApprovalQueue:
     def show(self, ticket: str) -> ApprovalRecord:
         """The ticket ``ticket`` names (its id, or a unique prefix or tail of it)."""
         return self.resolve(ticket)
+
+
+def _tell_waiting(record: ApprovalRecord, now: float) -> None:
+    """Tell the waiting call's caller (through its channel: an MCP client's progress notifications) that it
+    waits for an approval: seconds waited of the seconds it may wait."""
+    rule = f"rule {record.rule}, " if record.rule else ""
+    report_progress(now - record.requested_at, record.deadline - record.requested_at,
+                    f"waiting for approval of {record.tool} ({rule}ticket {record.ticket})")
 
 
 def _listed(given: list[str] | None, ruled: tuple[str, ...] | None) -> list[str] | None:
