@@ -15,7 +15,15 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from toolnexus.core.diagnostics import DiagnosticError
-from toolnexus.governance.audit import AuditLog, checkpoint_message, key_id, load_private_key, record_hash
+from toolnexus.governance.audit import (
+    AuditLog,
+    canonical,
+    checkpoint_message,
+    key_id,
+    load_private_key,
+    record_hash,
+)
+from toolnexus.governance.audit.chain import at_text
 from toolnexus.store import StateStore
 
 EVERY = 5
@@ -289,3 +297,32 @@ def test_a_key_file_that_is_missing_or_not_ed25519_is_a_clear_error(tmp_path: Pa
     (tmp_path / "bad.pem").write_text("not a key")
     with pytest.raises(DiagnosticError, match="is not an Ed25519 private key"):
         load_private_key(tmp_path / "bad.pem")
+
+
+AWKWARD: list[Any] = [
+    {"b": 1, "a": [1.5, "x", None, True, False, {"z": -0.0, "y": 1e21, "x": 1e-7, "w": 123.0, "v": 0.1 + 0.2}]},
+    {"\U0001f600": 1, "\uffff": 2, "é": "\x01\x7f\u2028\n\t\"\\", "": ""},  # UTF-16 key order; escapes
+    {"big": 2**53 - 1, "neg": -(2**53 - 1), "t": ("a", 1), "e": {}, "l": [[], [{}]]},
+    {"text": "naïve 日本 \x00\x1f </script>"},
+]
+
+
+@pytest.mark.parametrize("value", AWKWARD)
+def test_the_canonical_form_is_the_rfc8785_reference_text(value: Any) -> None:
+    assert canonical(value).encode() == rfc8785.dumps(value)
+
+
+def test_what_json_cannot_hold_is_refused_and_a_lone_surrogate_is_escaped() -> None:
+    for bad in ({"x": 2**60}, {1: 2}, {"f": float("nan")}, {"o": object()}):
+        with pytest.raises(rfc8785.CanonicalizationError):
+            canonical(bad)
+    text = canonical({"name": "file-\udc80.txt"})  # an undecodable file name, as os.listdir gives it
+    assert text == '{"name":"file-\\udc80.txt"}' and json.loads(text) == {"name": "file-\udc80.txt"}
+
+
+def test_times_are_recorded_in_utc_with_a_z() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    paris = datetime(2026, 12, 6, 21, 0, 0, 5, tzinfo=timezone(timedelta(hours=1)))
+    assert at_text(paris) == "2026-12-06T20:00:00.000005Z"
+    assert at_text(datetime(2026, 12, 6, 20, 0)) == "2026-12-06T20:00:00.000000Z"  # naive: taken as UTC

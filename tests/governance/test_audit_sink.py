@@ -122,4 +122,40 @@ def test_a_record_that_cannot_be_written_is_logged_not_raised(nexus: tn.Nexus, a
         result = nexus.call("text.render", template="hello")
     assert result.ok  # the call went on
     assert sink.failures == 1
-    assert "audit: could not record decision.allow of text.render" in caplog.text
+    assert "audit: could not record 1 event(s) (the first about text.render)" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_deferred_sink_writes_a_moment_later_in_one_transaction(nexus: tn.Nexus) -> None:
+    assert nexus.store is not None
+    audit = AuditLog(nexus.store, checkpoint_every=3)
+    sink = AuditSink(audit, deferred=True)
+    nexus.bus.subscribe(sink)
+    for i in range(4):
+        result = await nexus.acall("text.render", template="hello", data={"i": i, "api_token": SECRET})
+        assert result.ok
+    sink.flush()  # what the timer on the loop would do a moment later
+    records = audit.tail(10)
+    assert [r.kind for r in records] == ["decision.allow"] * 4
+    assert SECRET not in " ".join(r.body for r in records)
+    assert audit.verify().ok and [c.seq for c in audit.rows.checkpoints()] == [3]
+
+
+class Quoting:
+    """A gate whose denial quotes the call's arguments (as a careless rule might)."""
+
+    async def check(self, plan: CallPlan) -> Decision:
+        return Decision(verdict=Verdict.DENY, reason=f"refused: password={SECRET}", warning=f"token {SECRET}")
+
+    async def settle(self, plan: CallPlan, pending: Decision) -> Decision:
+        return pending
+
+
+def test_a_secret_quoted_in_a_decision_reason_is_scrubbed(workspace: Path) -> None:
+    with tn.Nexus(workspace, gate=Quoting()) as nexus:
+        assert nexus.store is not None
+        audit = AuditLog(nexus.store)
+        nexus.bus.subscribe(AuditSink(audit))
+        nexus.call("text.render", template="hello", data={"api_token": SECRET})
+        (record,) = audit.tail(1)
+        assert SECRET not in record.body and "password=***" in record.body

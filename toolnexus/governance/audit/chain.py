@@ -17,9 +17,8 @@ A checkpoint after record ``N`` signs (Ed25519) the canonical JSON of
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from json.encoder import encode_basestring
 
 import rfc8785
 
@@ -27,21 +26,17 @@ LOG_ID = "toolnexus-audit-v1"
 """Names what a checkpoint signature is for, so it cannot be taken for a signature of anything else."""
 
 
-def canonical(value: Mapping[str, Any]) -> str:
-    """``value`` as RFC 8785 canonical JSON text."""
-    return rfc8785.dumps(value).decode()
-
-
 def at_text(when: datetime | None = None) -> str:
     """``when`` (now when None) as a record's ``at``: UTC, microseconds, a ``Z`` suffix (sorts as text)."""
     when = datetime.now(UTC) if when is None else when
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if when.tzinfo is not None and when.utcoffset():
+        when = when.astimezone(UTC)
+    # isoformat, not strftime: a tenth of the time, on the path of every decision.
+    return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _text(value: str) -> str:
-    return rfc8785.dumps(value).decode()
+    return encode_basestring(value)
 
 
 def envelope(seq: int, at: str, kind: str, prev: str, body: str) -> str:

@@ -10,7 +10,8 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from toolnexus.governance.audit.chain import at_text, canonical, checkpoint_message, record_hash
+from toolnexus.governance.audit.chain import at_text, checkpoint_message, record_hash
+from toolnexus.governance.audit.jcs import canonical
 from toolnexus.governance.audit.keys import key_id, load_private_key
 from toolnexus.governance.audit.verify import Verification, verify
 from toolnexus.store.audit import AuditRow, AuditStore, CheckpointRow, RecordFilter

@@ -2,7 +2,12 @@
 
 A decision is recorded when it is made — before the call runs, in a transaction of its own (the call's
 own record follows when it finishes), so a call that crashes its process still left its decision behind.
-Everything recorded is scrubbed first (the one scrubber): a secret never reaches the audit.
+With ``deferred=True`` the records are written a moment later instead, many to a transaction (as the
+state store writes standalone calls): a fraction of the cost per decision, at the price of the last
+few milliseconds of decisions if the process is killed.
+
+What may carry a secret — the arguments, a decision's reason and warning, a change's reason and details —
+is scrubbed first (the one scrubber): a secret never reaches the audit.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ from typing import Any
 
 from toolnexus.core.caller import local_caller
 from toolnexus.core.events import Event, GateDecided, GovernanceChanged
-from toolnexus.core.secrets import scrub
-from toolnexus.governance.audit.log import AuditLog
+from toolnexus.core.secrets import scrub, scrub_text
+from toolnexus.governance.audit.log import AuditLog, Entry
+from toolnexus.store.background import DeferredWriter
 
 log = logging.getLogger("toolnexus.audit")
 
+AuditedEvent = GateDecided | GovernanceChanged
+
 
 def decision_record(event: GateDecided) -> tuple[str, dict[str, Any]]:
-    """The kind (``decision.allow|deny|wait``) and body of a decision's record."""
+    """The kind (``decision.allow|deny|wait``) and body of a decision's record, scrubbed."""
     call, decision = event.call, event.decision
     caller = call.caller or local_caller()  # None: the process's OS user
     body = {
@@ -28,41 +36,67 @@ def decision_record(event: GateDecided) -> tuple[str, dict[str, Any]]:
         "principal": caller.principal, "tenant": caller.tenant, "surface": caller.surface.value,
         "origin": call.origin, "call_id": call.id, "correlation_id": call.correlation_id or call.id,
         "run_id": call.run_id, "step_id": call.step_id, "attempt": call.attempt,
-        "arguments": call.arguments,
-        "decision": decision.model_dump(mode="json", exclude_none=True),
+        "arguments": scrub(call.arguments),
+        "decision": _decision(event),
     }
     return f"decision.{decision.verdict.value}", body
 
 
+def _decision(event: GateDecided) -> dict[str, Any]:
+    # Only the free text can hold a secret (a rule's reason may quote an argument); the rest is ours.
+    decision = event.decision.model_dump(mode="json", exclude_none=True)
+    for field in ("reason", "warning"):
+        if decision.get(field):
+            decision[field] = scrub_text(decision[field])
+    return decision
+
+
 def change_record(event: GovernanceChanged) -> tuple[str, dict[str, Any]]:
-    """The kind (``governance.<action>``) and body of a governance change's record."""
-    body = {"action": event.action, "target": event.target, "principal": event.by, "reason": event.reason,
-            "run_id": event.run_id, "details": event.details}
+    """The kind (``governance.<action>``) and body of a governance change's record, scrubbed."""
+    body = {"action": event.action, "target": event.target, "principal": event.by,
+            "reason": scrub_text(event.reason), "run_id": event.run_id, "details": scrub(event.details)}
     return f"governance.{event.action}", body
+
+
+def entry(event: AuditedEvent) -> Entry:
+    """What ``event`` appends: its kind, its scrubbed body, and when it happened."""
+    kind, body = decision_record(event) if isinstance(event, GateDecided) else change_record(event)
+    return kind, body, event.at
 
 
 class AuditSink:
     """An event sink appending every :class:`GateDecided` and :class:`GovernanceChanged` to ``audit``.
 
-    Quick (one small commit) and never raising: a record that cannot be written is logged as an error.
+    Quick and never raising: a record that cannot be written is logged as an error (and counted in
+    :attr:`failures`). ``deferred``: written a moment later, in batches (see the module doc).
     """
 
     event_types = (GateDecided, GovernanceChanged)
 
-    def __init__(self, audit: AuditLog) -> None:
+    def __init__(self, audit: AuditLog, *, deferred: bool = False) -> None:
         self.audit = audit
         self.failures = 0
+        self._writer = DeferredWriter[AuditedEvent](self._write, name="toolnexus-audit") if deferred else None
 
     def __call__(self, event: Event) -> None:
         """Record ``event`` (other events are ignored)."""
-        if isinstance(event, GateDecided):
-            kind, body = decision_record(event)
-        elif isinstance(event, GovernanceChanged):
-            kind, body = change_record(event)
-        else:
+        if not isinstance(event, GateDecided | GovernanceChanged):
             return
+        if self._writer is not None:
+            self._writer.add(event)
+        else:
+            self._write([event])
+
+    def _write(self, events: list[AuditedEvent]) -> None:
         try:
-            self.audit.append(kind, scrub(body), event.at)
-        except Exception as exc:  # a sink must not raise: the call goes on, the failure is reported
-            self.failures += 1
-            log.error("audit: could not record %s of %s: %s", kind, body.get("tool") or body.get("target"), exc)
+            self.audit.append_many([entry(event) for event in events])
+        except Exception as exc:  # a sink must not raise: the calls go on, the failure is reported
+            self.failures += len(events)
+            first = events[0]
+            what = first.call.tool if isinstance(first, GateDecided) else first.target
+            log.error("audit: could not record %d event(s) (the first about %s): %s", len(events), what, exc)
+
+    def flush(self) -> None:
+        """Write the records still waiting (``deferred``); the Nexus calls this when it closes."""
+        if self._writer is not None:
+            self._writer.flush()
