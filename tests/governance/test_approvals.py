@@ -27,13 +27,14 @@ pytestmark = pytest.mark.anyio
 class NeedsApproval:
     """A gate sending every call of ``eng.mark`` for approval under the rule ``review``, settled by ``queue``."""
 
-    def __init__(self, queue: ApprovalQueue) -> None:
+    def __init__(self, queue: ApprovalQueue, ticket: str | None = None) -> None:
         self.queue = queue
+        self.ticket = ticket
 
     async def check(self, plan: CallPlan) -> Decision:
-        """Wait for eng.mark; allow anything else."""
+        """Wait for eng.mark (naming the ticket, if this gate has one); allow anything else."""
         if plan.tool == "eng.mark":
-            return Decision(verdict=Verdict.WAIT, policy="review", reason="marks need a review")
+            return Decision(verdict=Verdict.WAIT, policy="review", reason="marks need a review", ticket=self.ticket)
         return ALLOW
 
     async def settle(self, plan: CallPlan, pending: Decision) -> Decision:
@@ -309,3 +310,13 @@ async def test_the_waiting_caller_is_told_what_it_waits_for(enx: tn.Nexus, queue
     waited, total, message = told.notes[0]
     assert message == f"waiting for approval of eng.mark (rule review, ticket {ticket.ticket})"
     assert total == pytest.approx(60.0) and 0 <= waited < 60
+
+
+async def test_a_gate_may_name_the_ticket_in_its_wait_decision(enx: tn.Nexus, queue: ApprovalQueue,
+                                                               events: Recorder) -> None:
+    assert enx.store is not None
+    enx.governance.gate = NeedsApproval(queue, ticket="apr-named-by-the-gate")
+    result, ticket = await _while_parked(enx, queue, lambda t: Approvals(enx.store).approve(t.ticket))
+    assert result.ok, result.error
+    assert ticket.ticket == "apr-named-by-the-gate"
+    assert [e.decision.ticket for e in events.of("gate_decided")] == [ticket.ticket, ticket.ticket]

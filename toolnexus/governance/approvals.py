@@ -100,12 +100,15 @@ class ApprovalQueue:
     async def settle(self, plan: CallPlan, pending: Decision) -> Decision:
         """The final verdict on ``plan``, parked by ``pending`` (its ``policy`` names the rule): allow once a
         covering grant exists, deny when denied or expired; cancelling the wait withdraws the request."""
+        ticket = pending.ticket  # a gate may name the ticket in its wait decision (and so in its event)
         while True:
             covered = await anyio.to_thread.run_sync(self._covered, self.asking(plan, pending.policy))
             if covered is not None:
                 return covered
-            record = self.ticket_for(plan, pending)
-            await anyio.to_thread.run_sync(self.table.add, record)
+            record = self.ticket_for(plan, pending, ticket=ticket)
+            ticket = None  # asked again: a new ticket
+            with anyio.CancelScope(shield=True):  # recorded and announced, or not at all; then withdrawn if cancelled
+                await anyio.to_thread.run_sync(self.table.add, record)
             self._announce("approval_requested", record, by=record.principal, reason=record.reason)
             final = await self._wait(record)
             decision = await anyio.to_thread.run_sync(self._verdict, final, self.asking(plan, pending.policy))
@@ -126,11 +129,11 @@ class ApprovalQueue:
         self._announce("approval_requested", record, by=record.principal, reason=record.reason)
         return record
 
-    def ticket_for(self, plan: CallPlan, pending: Decision, *, four_eyes: bool | None = None,
-                   approvers: list[str] | None = None, channels: list[str] | None = None,
-                   timeout: float | None = None) -> ApprovalRecord:
-        """A new ticket for ``plan`` under the rule ``pending.policy`` (its conditions from ``rule_of`` unless
-        given): arguments scrubbed, caller, run and step, digest and deadline."""
+    def ticket_for(self, plan: CallPlan, pending: Decision, *, ticket: str | None = None,
+                   four_eyes: bool | None = None, approvers: list[str] | None = None,
+                   channels: list[str] | None = None, timeout: float | None = None) -> ApprovalRecord:
+        """A new ticket (id ``ticket``, else a new one) for ``plan`` under the rule ``pending.policy`` (its
+        conditions from ``rule_of`` unless given): arguments scrubbed, caller, run and step, digest, deadline."""
         rule = ApprovalRule.of(self.rule_of(pending.policy))
         asked = self.asking(plan, pending.policy)
         caller = caller_of(plan)
@@ -138,7 +141,7 @@ class ApprovalQueue:
         now = self.clock()
         wait = timeout if timeout is not None else (rule.timeout if rule.timeout is not None else self.timeout)
         return ApprovalRecord(
-            ticket=new_id("apr-"), tool=plan.tool, digest=asked.digest, requested_at=now, deadline=now + wait,
+            ticket=ticket or new_id("apr-"), tool=plan.tool, digest=asked.digest, requested_at=now, deadline=now + wait,
             version=plan.spec.version if plan.spec is not None else call.version,
             arguments=scrub(call.arguments) if call.arguments else {},
             principal=caller.principal, tenant=caller.tenant, surface=caller.surface.value,
