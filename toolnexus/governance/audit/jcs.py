@@ -18,14 +18,12 @@ import rfc8785
 
 
 def canonical(value: Mapping[str, Any]) -> str:
-    """``value`` as RFC 8785 canonical JSON text.
+    """``value`` as RFC 8785 canonical JSON text: the bytes ``rfc8785.dumps(value)`` gives, decoded.
 
-    The same text as the ``rfc8785`` package writes (its reference serialiser writes every number that is
-    not a small integer), made several times faster: strings go through the C string encoder of the
-    ``json`` module, whose escapes are JCS's (``\\b \\t \\n \\f \\r``, ``\\u00xx`` for the other
-    control characters, ``\\"`` and ``\\\\``; nothing else). One extension: a string that is not valid
-    Unicode (a lone surrogate, as an undecodable file name holds) is written as ECMAScript's
-    ``JSON.stringify`` writes it, ``\\udxxx``, where ``rfc8785`` would refuse the whole record.
+    One extension: a string that is not valid Unicode (a lone surrogate, as an undecodable file name
+    holds) is written as ECMAScript's ``JSON.stringify`` writes it, ``\\udxxx``, where ``rfc8785`` would
+    refuse the whole record. What JSON cannot hold (NaN, integers beyond 2**53, non-string keys, other
+    types) raises :class:`rfc8785.CanonicalizationError`.
     """
     parts: list[str] = []
     _write(value, parts)
