@@ -76,6 +76,11 @@ class ApprovalRefused(InvalidInput):
         self.hint = hint
 
 
+class NotAnApprover(ApprovalRefused):
+    """The approver may not decide this ticket: the requester under four eyes, someone the rule does not name,
+    or a channel the rule does not allow."""
+
+
 class ApprovalQueue:
     """Parks calls until a person grants or denies them, in this process or another sharing ``store``.
 
@@ -276,13 +281,13 @@ class ApprovalQueue:
         if not granting and by == record.principal:
             return record  # a requester may always turn down their own request
         if granting and record.four_eyes and by == record.principal:
-            raise ApprovalRefused(f"approval {record.ticket} needs an approver other than its requester {by} "
+            raise NotAnApprover(f"approval {record.ticket} needs an approver other than its requester {by} "
                                   f"(rule {record.rule} asks for four eyes)")
         if record.approvers is not None and by not in record.approvers:
-            raise ApprovalRefused(f"{by} may not decide approval {record.ticket}: rule {record.rule} names its "
+            raise NotAnApprover(f"{by} may not decide approval {record.ticket}: rule {record.rule} names its "
                                   f"approvers ({', '.join(record.approvers)})")
         if record.channels is not None and channel not in record.channels:
-            raise ApprovalRefused(f"approval {record.ticket} may not be decided over {channel}: rule "
+            raise NotAnApprover(f"approval {record.ticket} may not be decided over {channel}: rule "
                                   f"{record.rule} allows {', '.join(record.channels)}")
         return record
 

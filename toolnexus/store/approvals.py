@@ -128,9 +128,11 @@ class ApprovalsTable:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        with store.write() as conn:
-            for statement in SCHEMA:
-                conn.execute(statement)
+        # Looked up first: a process that only reads (or finds the table made) takes no write lock.
+        if store.connection().execute("SELECT 1 FROM sqlite_master WHERE name = 'approvals'").fetchone() is None:
+            with store.write() as conn:
+                for statement in SCHEMA:
+                    conn.execute(statement)
 
     @property
     def path(self) -> Path:
