@@ -89,7 +89,12 @@ class Governance:
         if announcer is None or not announcer.wants(GateDecided):
             return
         call = plan.call
+        update: dict[str, object] = {}
         if call.arguments:
-            call = call.model_copy(update={"arguments": scrub(call.arguments)})
+            update["arguments"] = scrub(call.arguments)
+        if plan.spec is not None and call.version != plan.spec.version:  # the version that runs, not the one asked
+            update["version"] = plan.spec.version
+        if update:
+            call = call.model_copy(update=update)
         announcer.emit(GateDecided(run_id=call.run_id, call=call, decision=decision, subject=plan.subject,
                                    runtime=plan.runtime, cached=plan.cached))
