@@ -21,7 +21,7 @@ from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.spec import ToolSpec
 from toolnexus.core.units import parse_duration
-from toolnexus.governance.policy import Facts, Policy, load_policy, policy_files
+from toolnexus.governance.policy import Facts, Policy, Verdicts, load_policy, policy_files
 from toolnexus.governance.policy.cases import CaseCaller, CaseResult, call_plan, load_cases, run_cases
 from toolnexus.governance.policy.recorded import recorded_calls
 from toolnexus.governance.policy.replay import Replay, replay
@@ -134,13 +134,20 @@ def policy_explain(
                          nexus.governance.floor)
         facts = Facts.of(plan, mission=mission, tenant=nexus.settings.governance.tenant)
     decision = policy.decide_facts(facts)
-    verdicts = policy.explain(facts)
     if as_json:
-        _write_json({"decision": decision.model_dump(mode="json"), "rules": [
-            {"id": v.rule.id, "effect": v.rule.effect.value, "mode": v.rule.mode.value, "matched": v.matched,
-             "why": v.rule.summary() if v.matched else v.mismatch, "where": v.rule.where()} for v in verdicts]})
-        return
-    table = Table(title=f"{tool} {json.dumps(arguments, default=str)}")
+        _write_json(_explanation_json(decision, policy.explain(facts)))
+    else:
+        _print_explanation(f"{tool} {json.dumps(arguments, default=str)}", policy, decision, policy.explain(facts))
+
+
+def _explanation_json(decision: Decision, verdicts: list[Verdicts]) -> dict[str, Any]:
+    return {"decision": decision.model_dump(mode="json"), "rules": [
+        {"id": v.rule.id, "effect": v.rule.effect.value, "mode": v.rule.mode.value, "matched": v.matched,
+         "why": v.rule.summary() if v.matched else v.mismatch, "where": v.rule.where()} for v in verdicts]}
+
+
+def _print_explanation(title: str, policy: Policy, decision: Decision, verdicts: list[Verdicts]) -> None:
+    table = Table(title=title)
     _rule_column(table, policy)
     for column in ("effect", "mode", "matches", "why"):
         table.add_column(column)

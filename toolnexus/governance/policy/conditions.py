@@ -21,7 +21,8 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,6 +89,7 @@ def _endswith(operand: Any) -> Test:
     return lambda value: isinstance(value, str) and value.endswith(suffixes)
 
 
+@lru_cache(maxsize=4096)
 def _normal_path(value: str) -> str | None:
     """``value`` as a normalised relative path, or None when it leaves its root (``..``) or is absolute."""
     normal = posixpath.normpath(value.replace("\\", "/"))
@@ -98,10 +100,13 @@ def _normal_path(value: str) -> str | None:
 
 def _under(operand: Any) -> Test:
     folders = tuple(posixpath.normpath(f).rstrip("/") for f in _expect_strings(operand))
+    if "." in folders:  # the whole workspace: any path that stays inside it
+        return lambda value: isinstance(value, str) and _normal_path(value) is not None
+    exact, prefixes = frozenset(folders), tuple(f + "/" for f in folders)
 
     def test(value: Any) -> bool:
         normal = _normal_path(value) if isinstance(value, str) else None
-        return normal is not None and any(normal == f or normal.startswith(f + "/") or f == "." for f in folders)
+        return normal is not None and (normal in exact or normal.startswith(prefixes))
     return test
 
 
@@ -169,6 +174,11 @@ class Condition:
     operand: Any
     test: Test
     where: Path  # in the policy file, for diagnostics
+    key: str | None = field(init=False, default=None)  # a one-segment path: looked up directly
+
+    def __post_init__(self) -> None:
+        if len(self.path) == 1 and isinstance(self.path[0], str):
+            object.__setattr__(self, "key", self.path[0])
 
     @property
     def argument(self) -> str:
@@ -177,10 +187,11 @@ class Condition:
 
     def holds(self, arguments: Mapping[str, Any]) -> bool:
         """Whether the call's ``arguments`` satisfy this condition."""
-        value = lookup(arguments, self.path)
-        if self.op == "exists":
-            return (value is not MISSING) is self.operand
-        return value is not MISSING and self.test(value)
+        key = self.key
+        value = (arguments.get(key, MISSING) if key is not None else lookup(arguments, self.path))
+        if value is MISSING:
+            return self.op == "exists" and not self.operand
+        return self.test(value)
 
     def __str__(self) -> str:
         return f"{self.argument} {self.op} {self.operand!r}"
@@ -242,7 +253,7 @@ def _compile_one(path: tuple[str | int, ...], op: str, operand: Any, where: Path
         if not isinstance(operand, bool):
             problems.append(positions.diagnostic(at, f"exists: expects true or false, got {yaml_type(operand)}"))
             return None
-        return Condition(path, op, operand, bool, where)
+        return Condition(path, op, operand, lambda _: operand, where)
     build = OPERATORS.get(op)
     if build is None:
         known = [*OPERATORS, "exists"]

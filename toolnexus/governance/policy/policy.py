@@ -48,7 +48,7 @@ class Policy:
 
     def matching(self, facts: Facts) -> list[Rule]:
         """The rules that apply to ``facts``, in the policy's order."""
-        return [rule for rule in self._index.candidates(facts.tool) if rule.matches(facts)]
+        return [rule for rule in self._index.candidates(facts.tool) if rule.admits(facts)]
 
     def decide_facts(self, facts: Facts, *, enforce_all: bool = False) -> Decision:
         """The decision on ``facts`` (see :mod:`~toolnexus.governance.policy.combine`)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from toolnexus.core.caller import local_caller
@@ -69,13 +69,14 @@ class Facts:
         return cls(
             tool=name,
             namespace=name.rpartition(".")[0],
-            tier=spec.tier.value if spec is not None else None,
-            lifecycle=spec.lifecycle.value if spec is not None else None,
+            # StrEnum members compare and hash as their values: no `.value` lookups on the hot path.
+            tier=spec.tier if spec is not None else None,
+            lifecycle=spec.lifecycle if spec is not None else None,
             tags=tuple(spec.tags) if spec is not None else (),
             runtime=plan.runtime,
             principal=caller.principal,
             tenant=caller.tenant or tenant,
-            surface=caller.surface.value,
+            surface=caller.surface,
             mission=mission,
             arguments=plan.call.arguments,
         )
@@ -87,6 +88,9 @@ MATCHERS: tuple[tuple[str, str], ...] = (
     ("runtimes", "runtime"), ("tenants", "tenant"), ("principals", "principal"), ("surfaces", "surface"),
     ("missions", "mission"),
 )
+
+
+NAME_KEYS = frozenset({"tools", "namespaces"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,11 @@ class Rule:
     file: str | None = None
     line: int | None = None
     column: int | None = None
+    # The matchers left to try on a candidate: all but tools and namespaces, which the index tried.
+    checks: tuple[tuple[str, str, Names], ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checks", tuple(m for m in self.matchers if m[0] not in NAME_KEYS))
 
     @property
     def enforced(self) -> bool:
@@ -144,7 +153,21 @@ class Rule:
 
     def matches(self, facts: Facts) -> bool:
         """Whether the rule applies to ``facts``."""
-        return self.mismatch(facts) is None
+        return self.admits(facts, self.matchers)
+
+    def admits(self, facts: Facts, matchers: tuple[tuple[str, str, Names], ...] | None = None) -> bool:
+        """Whether the rule applies to ``facts``, given it is a candidate for their tool (the index matched
+        its ``tools`` and ``namespaces``): the fast path of every decision, which builds no explanation."""
+        for _, fact, names in self.checks if matchers is None else matchers:
+            if not names.match(getattr(facts, fact)):
+                return False
+        if self.tags is not None and self.tags.isdisjoint(facts.tags):
+            return False
+        arguments = facts.arguments
+        for condition in self.when:
+            if not condition.holds(arguments):
+                return False
+        return not (self.unless and all(c.holds(arguments) for c in self.unless))
 
     def summary(self) -> str:
         """What the rule matches, in one line."""

@@ -1,0 +1,100 @@
+"""Governance overhead: microseconds per gate decision, with no policy and with 1,000 enforced rules.
+
+Figures (median of the repetitions, each ``--decisions`` decisions of a ``files.write`` call, after a warm-up):
+
+- ``no policy``: the pass-through gate (``AllowAll``), through ``Governance.decide`` (the runtime floor
+  included, no event listener);
+- ``1,000 enforce rules, indexed``: a policy of 1,000 enforced rules on 1,000 different tools, namespaces
+  and globs, ten of them on ``files.write`` with argument conditions (``under``, ``host_in``, ``lt``…): what a
+  realistic large policy costs per call (the index finds the few candidate rules by tool name);
+- ``1,000 enforce rules, all candidates``: the worst case, 1,000 rules that all name ``files.write``, each
+  with a condition to evaluate.
+
+Target (issue 16): ≤ 20 µs added per decision with 1,000 enforce rules.
+
+Usage: python benchmarks/governance_overhead.py [--decisions 20000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from toolnexus.core.call import ToolCall
+from toolnexus.core.caller import Caller, Surface
+from toolnexus.core.spec import SafetyTier, ToolSpec
+from toolnexus.governance import CallPlan
+from toolnexus.governance.decide import Governance
+from toolnexus.governance.gate import AllowAll, Gate
+from toolnexus.governance.policy import PolicyGate, compile_policy
+
+SPEC = ToolSpec(name="files.write", tier=SafetyTier.SIDE_EFFECTING, tags=["files"], input_schema={
+    "type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}}})
+PLAN = CallPlan(call=ToolCall(tool="files.write", arguments={"path": "out/report.md", "content": "x" * 100},
+                              caller=Caller(principal="alice", tenant="acme", surface=Surface.PYTHON)),
+                spec=SPEC, runtime="inprocess")
+
+
+def _rule(i: int, tools: str, when: str) -> str:
+    return f"  - {{id: r{i}, effect: {('deny', 'approve', 'allow')[i % 3]}, tools: {tools}, when: {when}}}\n"
+
+
+def indexed_policy() -> str:
+    """1,000 rules on other tools (exact names, namespaces, globs), ten on files.write."""
+    rules = []
+    for i in range(1000):
+        if i % 100 == 0:
+            rules.append(_rule(i, "files.write", f"{{path: {{under: out/{i}}}, content: {{ne: secret}}}}"))
+        elif i % 10 == 0:
+            rules.append(f"  - {{id: r{i}, effect: deny, namespaces: [team{i}], principals: [bob]}}\n")
+        elif i % 7 == 0:
+            rules.append(_rule(i, f'"svc{i}.*"', "{url: {host_in: [api.example.com]}}"))
+        else:
+            rules.append(_rule(i, f"tool{i}.run", f"{{amount: {{lt: {i}}}}}"))
+    return "mode: enforce\nrules:\n" + "".join(rules)
+
+
+def crowded_policy() -> str:
+    """1,000 rules that all name files.write (the index cannot help)."""
+    return "mode: enforce\nrules:\n" + "".join(
+        _rule(i, "files.write", f"{{path: {{under: out/{i}}}}}") for i in range(1000))
+
+
+def gate_of(text: str) -> PolicyGate:
+    return PolicyGate(compile_policy([("bench.yaml", text)]))
+
+
+async def per_decision(gate: Gate, decisions: int, repeat: int) -> float:
+    """The median microseconds of one ``Governance.decide`` with ``gate``."""
+    governance = Governance(gate)
+    for _ in range(1000):  # warm-up: the index remembers the tool's candidate rules
+        await governance.decide(PLAN)
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(decisions):
+            await governance.decide(PLAN)
+        samples.append((time.perf_counter() - start) / decisions * 1e6)
+    return statistics.median(samples)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--decisions", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    indexed, crowded = gate_of(indexed_policy()), gate_of(crowded_policy())
+    assert len(indexed.policy) == len(crowded.policy) == 1000
+    base = await per_decision(AllowAll(), args.decisions, args.repeat)
+    print(f"{'gate':<36} {'µs/decision':>12} {'decisions/s':>12} {'added µs':>9}")
+    for label, gate in (("no policy", AllowAll()), ("1,000 enforce rules, indexed", indexed),
+                        ("1,000 enforce rules, all candidates", crowded)):
+        micros = await per_decision(gate, args.decisions, args.repeat)
+        print(f"{label:<36} {micros:>12.2f} {1e6 / micros:>12,.0f} {micros - base:>9.2f}")
+    print("target: ≤ 20 µs added per decision with 1,000 enforce rules (indexed)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
