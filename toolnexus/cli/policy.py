@@ -23,6 +23,7 @@ from toolnexus.core.spec import ToolSpec
 from toolnexus.core.units import parse_duration
 from toolnexus.governance.policy import Facts, Policy, Verdicts, load_policy, policy_files
 from toolnexus.governance.policy.cases import CaseCaller, CaseResult, call_plan, load_cases, run_cases
+from toolnexus.governance.policy.observed import Would, audited, replayed, with_policy_rules
 from toolnexus.governance.policy.recorded import recorded_calls
 from toolnexus.governance.policy.replay import Replay, replay
 from toolnexus.registry.registry import ToolNotFound
@@ -265,23 +266,36 @@ def policy_report(
     as_json: JsonOption = False,
     workspace: Workspace = None,
 ) -> None:
-    """Would-deny and would-approve counts of the observe and warn rules, before anyone enforces them."""
-    result = _replayed(workspace, policy_file, since)
-    rows = [(rule, result.rules[rule.id].would) for rule in result.policy.rules if not rule.enforced]
-    source = "computed by replaying the policy over the calls recorded in the state store"
+    """Would-deny and would-approve counts of the observe and warn rules, before anyone enforces them.
+
+    Read from the decisions the audit log recorded; when it holds none for the period, worked out by
+    replaying the policy over the calls the state store recorded.
+    """
+    rows, source, calls = _observed(workspace, policy_file, since)
     if as_json:
-        _write_json({"source": source, "calls": result.calls, "rules": [
-            {"id": rule.id, "mode": rule.mode.value, "effect": rule.effect.value,
-             "would_deny": would.get(Verdict.DENY, 0), "would_approve": would.get(Verdict.WAIT, 0)}
-            for rule, would in rows]})
+        _write_json({"source": source, "calls": calls, "rules": [
+            {"id": w.rule, "mode": w.mode, "would_deny": w.deny, "would_approve": w.approve} for w in rows]})
         return
-    table = Table(title=f"observe and warn rules over {result.calls} recorded calls")
-    _rule_column(table, result.policy)
-    for column in ("mode", "effect", "would deny", "would send for approval"):
-        table.add_column(column)
-    for rule, would in rows:
-        add_row(table, rule.id, rule.mode.value, rule.effect.value, str(would.get(Verdict.DENY, 0)),
-                str(would.get(Verdict.WAIT, 0)))
+    table = Table(title=f"observe and warn rules over {calls} decisions ({source})")
+    table.add_column("rule", no_wrap=True)
+    for column in ("mode", "would deny", "would send for approval"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for w in rows:
+        add_row(table, w.rule, w.mode, str(w.deny), str(w.approve))
     out.print(table)
-    err.print(f"({source})")
+
+
+def _observed(workspace: Path | None, files: Sequence[Path] | None, since: str) -> tuple[list[Would], str, int]:
+    """The report's rows, where they come from, and over how many decisions."""
+    with _nexus(workspace, store=True) as nexus:
+        assert nexus.store is not None
+        found = audited(nexus.store, _since(since))
+        configured = files or nexus.settings.governance.policies
+        policy = _policy(nexus, files) if configured or found is None else None
+        if found is not None:
+            return with_policy_rules(found[1], policy), "audit log", found[0]
+        assert policy is not None
+        result = replay(policy, recorded_calls(nexus.store, _since(since)), _spec_of(nexus),
+                        tenant=nexus.settings.governance.tenant, floor=nexus.governance.floor)
     _replay_notes(result)
+    return with_policy_rules(replayed(result), policy), "replayed: the audit log holds no decisions", result.calls

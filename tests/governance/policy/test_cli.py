@@ -9,7 +9,9 @@ import textwrap
 from pathlib import Path
 
 import toolnexus as tn
-from tests.governance.policy.support import write_policy
+from tests.governance.policy.support import governed, write_policy
+from toolnexus.governance.audit import AuditLog, AuditSink
+from toolnexus.governance.policy import PolicyGate
 
 POLICY = """
 mode: enforce
@@ -150,7 +152,7 @@ def test_replay_runs_a_candidate_policy_over_the_recorded_calls_and_steps(worksp
     assert "computed at run time" in table.stderr
 
 
-def test_report_counts_what_observe_rules_would_have_done(workspace: Path) -> None:
+def test_report_replays_the_policy_when_the_audit_log_holds_no_decisions(workspace: Path) -> None:
     write_policy(workspace, POLICY)
     (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\n')
     with tn.Nexus(workspace) as nexus:
@@ -160,5 +162,32 @@ def test_report_counts_what_observe_rules_would_have_done(workspace: Path) -> No
     done = toolnexus(workspace, "policy", "report", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["rules"] == [{"id": "reads-observed", "mode": "observe", "effect": "deny", "would_deny": 3,
-                                "would_approve": 0}]
+    assert report["source"] == "replayed: the audit log holds no decisions" and report["calls"] == 4
+    assert report["rules"] == [{"id": "reads-observed", "mode": "observe", "would_deny": 3, "would_approve": 0}]
+
+
+def test_report_reads_the_decisions_the_audit_log_recorded(workspace: Path) -> None:
+    path = write_policy(workspace, POLICY.replace("mode: observe", "mode: warn") + """
+  - id: big-writes-observed
+    effect: approve
+    mode: observe
+    tools: files.write
+""")
+    (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\n')
+    with governed(workspace, PolicyGate.from_files([path])) as (nexus, _):
+        assert nexus.store is not None
+        nexus.bus.subscribe(AuditSink(AuditLog(nexus.store)))
+        assert nexus.call("files.write", path="out/id.key", content="k").ok
+        assert nexus.call("files.read", path="out/id.key").ok
+        assert nexus.call("files.read", path="out/id.key").ok
+    path.write_text(POLICY)  # the policy changed since: the report is of the decisions as they were made
+    done = toolnexus(workspace, "policy", "report", "--json", "--since", "1h")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["source"] == "audit log" and report["calls"] == 3
+    assert report["rules"] == [
+        {"id": "reads-observed", "mode": "warn", "would_deny": 2, "would_approve": 0},
+        {"id": "big-writes-observed", "mode": "observe", "would_deny": 0, "would_approve": 1},
+    ]
+    table = toolnexus(workspace, "policy", "report")
+    assert table.returncode == 0 and "big-writes-observed" in table.stdout and "audit log" in table.stdout
