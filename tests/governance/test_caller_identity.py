@@ -10,7 +10,7 @@ import pytest
 
 import toolnexus as tn
 from toolnexus import tool
-from toolnexus.core.caller import Caller, Surface, os_user
+from toolnexus.core.caller import Caller, Surface, os_user, reset_identity, use_identity
 from toolnexus.governance import ALLOW, CallPlan, Decision, Verdict
 from toolnexus.registry import spec_of
 
@@ -192,3 +192,16 @@ async def test_a_cached_result_is_decided_with_the_runs_identity_and_a_denied_to
     third = await enx.arun(CACHED)
     assert third.steps["mark"].error.kind == tn.ErrorKind.DENIED and not third.steps["mark"].cached
     assert (workspace / "mark.count").read_text() == "1"
+
+
+async def test_a_blocking_call_from_a_running_event_loop_keeps_the_identity_in_force(
+        enx: tn.Nexus, recording: Recording) -> None:
+    # Nexus.call from code on a running loop (a notebook cell) runs on a helper thread: the identity goes along.
+    someone = Caller(principal="ada", surface=Surface.NOTEBOOK)
+    token = use_identity(someone, "cell-3")
+    try:
+        assert enx.call("test.echo", value="x").ok
+    finally:
+        reset_identity(token)
+    [plan] = recording.plans
+    assert (plan.call.caller, plan.call.correlation_id) == (someone, "cell-3")
