@@ -11,7 +11,7 @@ Prints the median, p95 and maximum.
     python benchmarks/approval_latency.py [--calls 50]
 
 Target (issue 16): grant → resume across two processes ≤ 200 ms. The waiting call looks at the
-database's ``PRAGMA data_version`` every ``toolnexus.governance.approvals.POLL`` seconds (25 ms).
+database's ``PRAGMA data_version`` every ``toolnexus.governance.approvals_watch.POLL`` seconds (25 ms).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@
 for a live grant that covers it (:mod:`toolnexus.governance.approvals_scope`); otherwise it records a
 ticket in the state store (arguments scrubbed, caller, run and step, rule, digest, deadline) and waits,
 cancellably, for a decision made by any process sharing the store (the CLI, the Jupyter server, a
-notebook). It watches the database's ``data_version`` every :data:`POLL` seconds — a read of shared
-memory — so a grant made in another process releases the call within a few tens of milliseconds.
+notebook). The calls waiting in an event loop share one look at the database's ``data_version`` every
+:data:`~toolnexus.governance.approvals_watch.POLL` seconds — a read of shared memory — so a grant
+made in another process releases its call within a few tens of milliseconds.
 
 - granted → allow (decider ``approval``; the reason names who granted it); the grant's digest is checked
   again first, so a grant made under another policy version parks the call anew;
@@ -35,6 +36,7 @@ from toolnexus.core.secrets import scrub
 from toolnexus.core.units import format_duration
 from toolnexus.errors import InvalidInput, NotFound
 from toolnexus.governance.approvals_scope import SCOPES, ApprovalRule, Asked, call_digest, caller_of
+from toolnexus.governance.approvals_watch import Watchers
 from toolnexus.governance.plan import CallPlan
 from toolnexus.store.approvals import ApprovalRecord, ApprovalsTable, ApprovalStatus, GrantScope
 
@@ -46,9 +48,6 @@ DECIDER = "approval"
 
 EXPIRED_DECIDER = "approval-expiry"
 """The decider of a call denied because its approval expired: the pipeline's ToolError is ``approval_expired``."""
-
-POLL = 0.025
-"""Seconds between two looks at the database while a call waits (a look costs about a microsecond)."""
 
 NOTE_EVERY = 5.0
 """Seconds between two progress notes to a waiting call's caller (an MCP client's request stays alive)."""
@@ -94,6 +93,7 @@ class ApprovalQueue:
                  *, policy_version: PolicyVersion | None = None, rule_of: RuleOf | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.table = ApprovalsTable(store)
+        self.watchers = Watchers(self.table)
         self.timeout = timeout
         self.announce = announce
         self.policy_version = policy_version or (lambda: None)
@@ -198,12 +198,11 @@ class ApprovalQueue:
         caller (an MCP client) is told it waits, at once and every :data:`NOTE_EVERY` seconds."""
         note_at = self.clock()
         try:
-            with self.table.watch() as watch:
+            with self.watchers.waiting(record.ticket) as watcher:
                 while True:
-                    if watch.changed():
-                        current = self.table.get(record.ticket, watch.conn)
-                        if current is not None and not current.open:
-                            return current
+                    current = self.table.get(record.ticket, watcher.watch.conn)
+                    if current is not None and not current.open:
+                        return current
                     now = self.clock()
                     if now >= note_at:
                         note_at = now + NOTE_EVERY
@@ -213,8 +212,8 @@ class ApprovalQueue:
                         if expired is not None:
                             self._announce("approval_expired", expired)
                             return expired
-                        continue  # decided just now: read it on the next look
-                    await anyio.sleep(min(POLL, record.deadline - now))
+                        continue  # decided just now: read it
+                    await watcher.until_decided(record.ticket, min(record.deadline, note_at) - now)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 withdrawn = await anyio.to_thread.run_sync(self._settle, record.ticket, "withdrawn")

@@ -8,14 +8,14 @@ A granted row is also the grant: its ``scope`` (``call``, ``run`` or ``pattern``
 
 Every process sharing the store sees every change: a waiting call notices a decision made elsewhere by
 watching ``PRAGMA data_version`` on a connection of its own (:class:`ChangeWatch`), a read of shared memory
-that costs about a microsecond, and reads its row only when it moved.
+that costs about a microsecond, and reads the rows of the waiting tickets only when it moved.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -44,6 +44,7 @@ SCHEMA = [
 ]
 
 _JSON_COLUMNS = ("arguments", "approvers", "channels", "pattern")
+_CHUNK = 500  # tickets per query (SQLite limits the parameters of a statement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,18 @@ class ApprovalsTable:
             "AND (grant_until IS NULL OR grant_until > ?) AND (uses_left IS NULL OR uses_left > 0) "
             "ORDER BY decided_at DESC", (tool, now)).fetchall()
         return [ApprovalRecord.from_row(row) for row in rows]
+
+    def decided_among(self, tickets: Iterable[str], conn: sqlite3.Connection | None = None) -> set[str]:
+        """Those of ``tickets`` that are no longer open (read on ``conn`` if given)."""
+        conn = conn or self.store.connection()
+        wanted = list(tickets)
+        decided: set[str] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            rows = conn.execute(f"SELECT ticket FROM approvals WHERE status != 'requested' AND ticket IN "
+                                f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+            decided.update(row[0] for row in rows)
+        return decided
 
     def overdue(self, now: float) -> list[ApprovalRecord]:
         """Open tickets whose deadline has passed."""
