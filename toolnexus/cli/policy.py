@@ -97,16 +97,16 @@ def _decision_line(decision: Decision) -> Text:
 @policy_app.command("check")
 @guarded
 def policy_check(
-    files: Annotated[list[Path], typer.Argument(help="policy files (YAML)")],
+    files: Annotated[list[Path] | None, typer.Argument(help="policy files (default: the workspace's)")] = None,
     workspace: Workspace = None,
 ) -> None:
     """Load policy files and check their argument conditions against the workspace's tools (exit 2 on errors)."""
     with _nexus(workspace) as nexus:
-        policy = load_policy(files, nexus.settings.governance.mode)
+        policy = _policy(nexus, files)
         problems = policy.check_against(nexus.registry.list())
     if problems:
         raise DiagnosticError(problems)
-    out.print(f"ok: {len(policy)} rules in {len(files)} file(s), policy version {policy.version[:19]}")
+    out.print(f"ok: {len(policy)} rules in {len(policy.files)} file(s), policy version {policy.version[:19]}")
 
 
 @policy_app.command("explain")

@@ -43,7 +43,11 @@ def test_check_accepts_a_good_policy(workspace: Path) -> None:
     write_policy(workspace, POLICY)
     done = toolnexus(workspace, "policy", "check", "policies/main.yaml")
     assert done.returncode == 0, done.stderr
-    assert "ok: 3 rules" in done.stdout
+    assert "ok: 3 rules in 1 file(s)" in done.stdout
+    (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\n')
+    write_policy(workspace, "rules: [{id: extra, effect: deny, tools: shell.run}]\n", name="second.yaml")
+    default = toolnexus(workspace, "policy", "check")
+    assert default.returncode == 0 and "ok: 4 rules in 2 file(s)" in default.stdout, default.stderr
 
 
 def test_check_refuses_a_bad_policy_with_its_position_and_exit_2(workspace: Path) -> None:

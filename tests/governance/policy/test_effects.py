@@ -14,7 +14,7 @@ from tests.governance.policy.support import governed, write_policy
 from toolnexus.config import load_settings
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.governance import CallPlan
-from toolnexus.governance.policy import PolicyGate
+from toolnexus.governance.policy import PolicyGate, missions_in
 
 EFFECT_RULE = """
 rules:
@@ -234,7 +234,8 @@ def test_a_rule_on_missions_matches_the_steps_of_that_mission(workspace: Path) -
     mission = "mission: {name}\nsteps:\n  - id: w\n    uses: files.write\n    with: {{path: a.txt, content: x}}\n"
     gate = PolicyGate.from_files([path])
     with governed(workspace, gate) as (nexus, _):
-        gate.mission_of = lambda run_id: (run.mission if (run := nexus.store.get_run(run_id)) else None)
+        assert nexus.store is not None
+        gate.mission_of = missions_in(nexus.store)
         nightly = nexus.run(mission.format(name="nightly"))
         daily = nexus.run(mission.format(name="daily"))
     assert nightly.steps["w"].error.kind == tn.ErrorKind.DENIED and daily.ok

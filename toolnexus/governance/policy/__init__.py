@@ -5,12 +5,15 @@ One concept per module: ``model`` (the file's schema), ``conditions`` (the argum
 ``rule`` (a compiled rule and the facts of a call), ``index`` (candidate rules by tool name), ``combine``
 (deny wins, among enforced rules), ``policy`` (the compiled policy), ``loader`` (files to a policy, with
 positions), ``schema_check`` (conditions against the tools' input schemas), ``gate`` (the Gate),
-``replay`` (a policy over recorded calls) and ``recorded`` (the calls the state store recorded).
+``missions`` (a run's mission, from the store), ``replay`` (a policy over recorded calls), ``recorded``
+(the calls the state store recorded), ``observed`` (what unenforced rules would have done) and ``cases``
+(``policy test`` files).
 """
 
 from toolnexus.governance.policy.combine import DECIDER, combine
 from toolnexus.governance.policy.gate import Approvals, PolicyGate
 from toolnexus.governance.policy.loader import compile_policy, load_policy, policy_files
+from toolnexus.governance.policy.missions import missions_in
 from toolnexus.governance.policy.model import Effect, Mode
 from toolnexus.governance.policy.policy import EMPTY, Policy, Verdicts
 from toolnexus.governance.policy.rule import Facts, Rule
@@ -29,5 +32,6 @@ __all__ = [
     "combine",
     "compile_policy",
     "load_policy",
+    "missions_in",
     "policy_files",
 ]

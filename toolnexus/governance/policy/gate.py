@@ -19,7 +19,7 @@ from toolnexus.governance.policy.combine import DECIDER
 from toolnexus.governance.policy.loader import load_policy, policy_files
 from toolnexus.governance.policy.model import Mode
 from toolnexus.governance.policy.policy import EMPTY, Policy
-from toolnexus.governance.policy.rule import Facts
+from toolnexus.governance.policy.rule import Facts, Rule
 
 ToolSource = Callable[[], Iterable[ToolSpec]]
 """The tools a policy's conditions are checked against (the registry's, from the caller: layering)."""
@@ -103,6 +103,11 @@ class PolicyGate:
     def version(self) -> str:
         """The digest of the policy in force: a grant is bound to it."""
         return self._policy.version
+
+    def rule_of(self, rule_id: str | None) -> Rule | None:
+        """The rule ``rule_id`` of the policy in force (what an approval asks: approvers, four eyes, channels,
+        timeout); None for no rule or one the policy no longer has."""
+        return self._policy.rule(rule_id) if rule_id else None
 
     def _load(self) -> Policy:
         policy = load_policy(self._source(), self.mode)

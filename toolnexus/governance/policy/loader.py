@@ -130,7 +130,7 @@ def _compile_rule(item: RuleModel, mode: Mode, order: int, where: tuple[str | in
         matchers=matchers, tags=frozenset(item.tags) if item.tags is not None else None,
         when=_block(item.when, (*where, "when"), positions, problems),
         unless=_block(item.unless, (*where, "unless"), positions, problems),
-        approvers=tuple(item.approvers or ()), four_eyes=item.four_eyes,
+        approvers=tuple(item.approvers) if item.approvers is not None else None, four_eyes=item.four_eyes,
         channels=tuple(item.channels) if item.channels is not None else None, timeout=item.timeout,
         file=file, line=line, column=column,
     )

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolnexus.core.caller import local_caller
+from toolnexus.core.caller import Surface, os_user
 from toolnexus.governance.plan import CallPlan
 from toolnexus.governance.policy.conditions import Condition
 from toolnexus.governance.policy.model import Channel, Effect, Mode
@@ -61,10 +61,10 @@ class Facts:
 
     @classmethod
     def of(cls, plan: CallPlan, *, mission: str | None = None, tenant: str | None = None) -> Facts:
-        """The facts of ``plan``: a call without a caller is the process's OS user's; ``tenant`` is the
-        workspace's, for a caller that names none."""
+        """The facts of ``plan``: a call without a caller is the process's OS user's, through the Python API;
+        ``tenant`` is the workspace's, for a caller that names none."""
         spec = plan.spec
-        caller = plan.call.caller or local_caller()
+        caller = plan.call.caller
         name = plan.tool
         return cls(
             tool=name,
@@ -74,9 +74,9 @@ class Facts:
             lifecycle=spec.lifecycle if spec is not None else None,
             tags=tuple(spec.tags) if spec is not None else (),
             runtime=plan.runtime,
-            principal=caller.principal,
-            tenant=caller.tenant or tenant,
-            surface=caller.surface,
+            principal=caller.principal if caller is not None else os_user(),
+            tenant=(caller.tenant if caller is not None else None) or tenant,
+            surface=caller.surface if caller is not None else Surface.PYTHON,
             mission=mission,
             arguments=plan.call.arguments,
         )
@@ -106,7 +106,7 @@ class Rule:
     tags: frozenset[str] | None = None
     when: tuple[Condition, ...] = ()
     unless: tuple[Condition, ...] = ()
-    approvers: tuple[str, ...] = ()
+    approvers: tuple[str, ...] | None = None  # None: anyone may grant
     four_eyes: bool = False
     channels: tuple[Channel, ...] | None = None
     timeout: float | None = None
