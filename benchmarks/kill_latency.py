@@ -127,7 +127,7 @@ async def _measure(workspace: Path, rounds: int, running: int) -> list[tuple[flo
         assert nexus.store is not None
         nexus.registry.register(spec_of(ping))
         nexus.registry.register(block)
-        switches = KillSwitches(nexus.store).watch()
+        switches = KillSwitches(nexus.store, in_flight=nexus.invoker.in_flight).watch()
         nexus.governance.checks.append(switches)
         try:
             for index in range(rounds):

@@ -16,7 +16,6 @@ from tests.engine.support import Recorder, assert_gone, await_until, descendants
 from toolnexus.core.caller import Caller
 from toolnexus.core.decision import Verdict
 from toolnexus.core.events import GateDecided, GovernanceChanged
-from toolnexus.governance.inflight import IN_FLIGHT
 from toolnexus.governance.kills import DECIDER, KillSwitches
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.anyio
 def switches(enx: tn.Nexus) -> Iterator[KillSwitches]:
     """The kill switches of the test Nexus's store, plugged into its governance, watching running calls."""
     assert enx.store is not None
-    switches = KillSwitches(enx.store, enx.bus).watch()
+    switches = KillSwitches(enx.store, enx.bus, in_flight=enx.invoker.in_flight).watch()
     enx.governance.checks.append(switches)
     yield switches
     switches.close()
@@ -98,7 +97,7 @@ async def test_a_kill_stops_a_running_process_call_and_leaves_no_process(
     assert result.error is not None and "runaway" in result.error.message
     assert len(pids) >= 2
     assert_gone(pids)
-    assert len(IN_FLIGHT) == 0
+    assert len(enx.invoker.in_flight) == 0
 
 
 async def test_a_namespace_switch_stops_the_namespace_only(enx: tn.Nexus, switches: KillSwitches,
@@ -173,3 +172,26 @@ def test_a_switch_needs_a_reason_and_a_known_scope(enx: tn.Nexus) -> None:
         switches.kill("planet", "x", "why", "ann")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="target"):
         switches.kill("tool", "", "why", "ann")
+
+
+async def test_a_kill_stops_a_running_in_process_step_with_a_deadline(enx: tn.Nexus, switches: KillSwitches) -> None:
+    mission = """
+mission: waiting
+steps:
+  - id: wait
+    uses: eng.wait_file
+    with: {path: never.txt, timeout: 120}
+    timeout: 300s
+"""
+    box: dict[str, tn.RunResult] = {}
+
+    async def run() -> None:
+        box["result"] = await enx.arun(mission)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run)
+        await await_until(lambda: any(f.tool == "eng.wait_file" for f in enx.invoker.in_flight.calls()),
+                          what="the step to be in flight")
+        switches.kill("tool", "eng.wait_file", "stuck", "ops")  # from the call's own event loop
+    error = box["result"].steps["wait"].error
+    assert error is not None and error.kind == tn.ErrorKind.DENIED and "stuck" in error.message

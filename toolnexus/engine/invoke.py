@@ -6,7 +6,6 @@ validate arguments → governance gate → runtime (under limits and cancellatio
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -20,14 +19,14 @@ from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
-from toolnexus.core.spec import ToolSpec
+from toolnexus.core.spec import ISOLATION, Limits, ToolSpec
 from toolnexus.core.validation import argument_problems, output_problem
 from toolnexus.engine.executor import Executor, LocalExecutor
 from toolnexus.governance.approvals import EXPIRED_DECIDER
 from toolnexus.governance.decide import Governance
 from toolnexus.governance.floor import DECIDER as FLOOR_DECIDER, RuntimeFloor
 from toolnexus.governance.gate import Gate
-from toolnexus.governance.inflight import IN_FLIGHT, cancelling
+from toolnexus.governance.inflight import InFlightCalls
 from toolnexus.governance.kills import DECIDER as KILL_DECIDER
 from toolnexus.governance.plan import CallPlan
 
@@ -154,6 +153,7 @@ class Invoker:
         # The floor and the gate decide together: every decision is the governance's, announced on the bus.
         self.governance = Governance(gate, RuntimeFloor(min_runtime), self.bus)
         self.check_outputs = check_outputs
+        self.in_flight = InFlightCalls()  # the calls running in a runtime now, for the kill switches to stop
         self.executor: Executor = executor or LocalExecutor()
 
     @property
@@ -305,24 +305,37 @@ class Invoker:
         """Stage 5: run in ``runtime`` under the call's limits (timeout, cancellation), then check the outcome."""
         limits = spec.limits.merged(call.limits)
         started = time.perf_counter()
-        outcome = None
-        deadline = math.inf if limits.timeout is None else anyio.current_time() + limits.timeout
-        # In flight while it runs: a kill switch (from any process) cancels the scope, the runtime kills
-        # what it started.
-        with anyio.CancelScope(deadline=deadline) as scope, IN_FLIGHT.running(
-                call.id, spec.name, call.caller.tenant if call.caller else None, cancelling(scope)) as flight:
-            outcome = await self.executor.submit(runtime, spec, call, limits)
+        stopped = None
+        if limits.timeout is None and not ISOLATION.get(runtime_name, 0):
+            # An in-process call with no deadline runs bare: a cancel scope would add a third to the cost of
+            # the cheapest calls. A kill switch refuses its next calls; this one finishes.
+            outcome: RuntimeOutcome | None = await self.executor.submit(runtime, spec, call, limits)
+        else:
+            outcome, stopped = await self._run_stoppable(call, spec, runtime, limits)
         duration = time.perf_counter() - started
-        if flight.stopped is not None:
-            return self._fail(call, spec, ToolError(kind=ErrorKind.DENIED, message=flight.stopped,
-                                                    details={"policy": KILL_DECIDER}),
+        if stopped is not None:
+            return self._fail(call, spec, ToolError(kind=ErrorKind.DENIED, message=stopped,
+                                                    details={"decider": KILL_DECIDER}),
                               duration, spec.cost.actual(duration, None), runtime_name)
-        if scope.cancelled_caught or outcome is None:
+        if outcome is None:
             return self._fail(call, spec, ToolError(kind=ErrorKind.TIMEOUT, retryable=True,
                                                     message=f"{spec.ref} timed out after {limits.timeout:g}s"),
                               duration, spec.cost.actual(duration, None), runtime_name)
         self._scrub_outcome(outcome)
         return self._conclude(call, spec, outcome, duration, runtime_name)
+
+    async def _run_stoppable(self, call: ToolCall, spec: ToolSpec, runtime: Runtime,
+                             limits: Limits) -> tuple[RuntimeOutcome | None, str | None]:
+        """The runtime stage in a cancel scope that ends at the call's timeout and that a kill switch (from any
+        process) may cancel while the call is in flight — the runtime then kills what it started. The outcome
+        (None when cut short) and why a kill switch stopped it (None when none did)."""
+        with anyio.move_on_after(limits.timeout) as scope:
+            flight = self.in_flight.add(call.id, spec.name, call.caller.tenant if call.caller else None, scope)
+            try:
+                return await self.executor.submit(runtime, spec, call, limits), None
+            finally:
+                self.in_flight.remove(flight)
+        return None, flight.stopped
 
     def _conclude(self, call: ToolCall, spec: ToolSpec, outcome: RuntimeOutcome, duration: float,
                   runtime_name: str) -> ToolResult:

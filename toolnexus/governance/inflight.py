@@ -1,39 +1,57 @@
 """The calls running in this process, so a kill switch can stop them.
 
-The invocation pipeline registers each call's runtime stage here (:meth:`InFlightCalls.running`) with a
-``stop`` callable that cancels it; a kill switch stops the ones it matches, from any thread. The
-registry is process-wide (:data:`IN_FLIGHT`): a switch stops the calls of every Nexus of the process.
+The invocation pipeline registers each call's runtime stage here (:meth:`InFlightCalls.add`) with the
+cancel scope it runs in; a kill switch stops the ones it matches, from any thread. Each invoker (each
+Nexus) has its own registry, watched by the kill switches of its own state store.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-Stop = Callable[[str], None]
-"""Cancels a running call; takes the reason. Safe to call from any thread, more than once."""
 
-
-@dataclass(slots=True)
 class InFlight:
-    """One running call: its id, tool and tenant, and how to stop it. ``stopped`` is why it was stopped."""
+    """One running call: its id, tool and tenant, and the cancel scope of its runtime stage. ``stopped`` says
+    why it was stopped (None while it was not)."""
 
-    call_id: str
-    tool: str
-    tenant: str | None
-    stop: Stop = field(repr=False)
-    stopped: str | None = None
+    __slots__ = ("call_id", "scope", "stopped", "tenant", "thread", "token", "tool")
+
+    def __init__(self, call_id: str, tool: str, tenant: str | None, scope: anyio.CancelScope) -> None:
+        self.call_id = call_id
+        self.tool = tool
+        self.tenant = tenant
+        self.scope = scope
+        # Where the scope lives: cancelling it from another thread goes through its event loop.
+        self.thread = threading.get_ident()
+        self.token = anyio.lowlevel.current_token()
+        self.stopped: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """Cancel the call (from any thread), recording ``reason``; the runtime kills what it started."""
+        self.stopped = reason
+        if threading.get_ident() == self.thread:
+            self.scope.cancel()
+            return
+        # Handed to a thread of its own: the caller may be another event loop, which must not block on this one
+        # (two loops stopping each other's calls would wait for each other forever). Stops are rare.
+        threading.Thread(target=self._cancel_from_thread, name="toolnexus-stop-call", daemon=True).start()
+
+    def _cancel_from_thread(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the event loop is gone, and the call with it
+            anyio.from_thread.run_sync(self.scope.cancel, token=self.token)
+
+    def __repr__(self) -> str:
+        return f"InFlight({self.call_id!r}, {self.tool!r}, tenant={self.tenant!r}, stopped={self.stopped!r})"
 
 
 class InFlightCalls:
-    """The running calls of this process, by call id."""
+    """The running calls of this process. Adding and removing one costs about a microsecond: every call does."""
 
     def __init__(self) -> None:
         self._calls: dict[int, InFlight] = {}
@@ -41,21 +59,23 @@ class InFlightCalls:
         self.busy = threading.Event()
         """Set while a call runs: a watcher sleeps on it instead of polling an idle process."""
 
-    @contextmanager
-    def running(self, call_id: str, tool: str, tenant: str | None, stop: Stop) -> Iterator[InFlight]:
-        """Within the block, the call is in flight (a kill switch may stop it; ``stopped`` then says why)."""
-        flight = InFlight(call_id, tool, tenant, stop)
-        key = id(flight)  # a call id may run twice at once (a retried step racing its first attempt)
+    def add(self, call_id: str, tool: str, tenant: str | None, scope: anyio.CancelScope) -> InFlight:
+        """Register a call whose runtime stage runs in ``scope`` (entered in this thread's event loop);
+        :meth:`remove` it when the stage is over."""
+        flight = InFlight(call_id, tool, tenant, scope)
         with self._lock:
-            self._calls[key] = flight
-            self.busy.set()
-        try:
-            yield flight
-        finally:
-            with self._lock:
-                del self._calls[key]
-                if not self._calls:
-                    self.busy.clear()
+            if not self._calls:
+                self.busy.set()
+            # By object: a call id may run twice at once (a retried step racing its first attempt).
+            self._calls[id(flight)] = flight
+        return flight
+
+    def remove(self, flight: InFlight) -> None:
+        """The call of ``flight`` is over."""
+        with self._lock:
+            del self._calls[id(flight)]
+            if not self._calls:
+                self.busy.clear()
 
     def calls(self) -> list[InFlight]:
         """The calls running now."""
@@ -63,12 +83,10 @@ class InFlightCalls:
             return list(self._calls.values())
 
     def stop(self, matches: Callable[[InFlight], str | None]) -> list[InFlight]:
-        """Stop every running call for which ``matches`` gives a reason; the calls stopped."""
+        """Stop every running call not yet stopped for which ``matches`` gives a reason; the calls stopped."""
         stopped = []
         for flight in self.calls():
-            reason = matches(flight)
-            if reason is not None and flight.stopped is None:
-                flight.stopped = reason
+            if flight.stopped is None and (reason := matches(flight)) is not None:
                 flight.stop(reason)
                 stopped.append(flight)
         return stopped
@@ -76,21 +94,3 @@ class InFlightCalls:
     def __len__(self) -> int:
         return len(self._calls)
 
-
-IN_FLIGHT = InFlightCalls()
-"""This process's running calls (every Invoker registers its calls here)."""
-
-
-def cancelling(scope: anyio.CancelScope) -> Stop:
-    """A :data:`Stop` that cancels ``scope`` (entered in the running event loop) from any thread."""
-    loop_thread = threading.get_ident()
-    token = anyio.lowlevel.current_token()
-
-    def stop(reason: str) -> None:
-        if threading.get_ident() == loop_thread:
-            scope.cancel()
-            return
-        with contextlib.suppress(RuntimeError):  # the event loop is gone, and the call with it
-            anyio.from_thread.run_sync(scope.cancel, token=token)
-
-    return stop

@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.events import GovernanceChanged
 from toolnexus.governance.decide import Announcer
-from toolnexus.governance.inflight import IN_FLIGHT, InFlight, InFlightCalls
+from toolnexus.governance.inflight import InFlight, InFlightCalls
 from toolnexus.governance.plan import CallPlan
 from toolnexus.store.kills import SCOPES, KillRecord, KillScope, KillTable, data_version
 from toolnexus.store.sqlite import StateStore
@@ -30,6 +30,7 @@ log = logging.getLogger("toolnexus.governance")
 DECIDER = "kill-switch"
 REFRESH_INTERVAL = 0.1
 """Seconds between two looks at the store for switches set by another process."""
+MEMO_SIZE = 10_000
 
 
 def _glob(target: str, name: str) -> bool:
@@ -72,7 +73,8 @@ class KillSwitches:
 
     An instance is a :class:`~toolnexus.governance.decide.Check`: append it to ``Governance.checks``.
     ``announce`` (the Nexus's bus) hears a :class:`GovernanceChanged` ``kill``/``unkill`` for each switch set
-    or lifted here; ``tenant`` is the tenant of calls that name none (``[governance] tenant``).
+    or lifted here; ``tenant`` is the tenant of calls that name none (``[governance] tenant``); ``in_flight``
+    the running calls a switch stops (the invoker's: ``nexus.invoker.in_flight``; default none).
     """
 
     def __init__(self, store: StateStore, announce: Announcer | None = None, *, tenant: str | None = None,
@@ -80,9 +82,10 @@ class KillSwitches:
         self.table = KillTable(store)
         self.announce = announce
         self.tenant = tenant
-        self.in_flight = in_flight if in_flight is not None else IN_FLIGHT
+        self.in_flight = in_flight if in_flight is not None else InFlightCalls()
         self.refresh_interval = refresh_interval
-        self._switches: tuple[Switch, ...] = ()
+        # The switches in force and the answers found for them, swapped together on a reload (read once per call).
+        self._active: tuple[tuple[Switch, ...], dict[tuple[str, str | None], Switch | None]] = ((), {})
         self._local = threading.local()  # per thread: its connection's last data_version and when it looked
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -138,21 +141,31 @@ class KillSwitches:
     def __call__(self, plan: CallPlan) -> Decision | None:
         """Refuse ``plan`` if a switch stops its tool or tenant (None: no switch matches)."""
         self._refresh()
-        if not self._switches:
+        switches, memo = self._active
+        if not switches:
             return None
         caller = plan.call.caller
         tool = plan.tool
-        switch = self._matching(tool, caller.tenant if caller is not None else None)
+        switch = self._matching(switches, memo, tool, caller.tenant if caller is not None else None)
         if switch is None:
             return None
         return Decision(verdict=Verdict.DENY, decider=DECIDER, policy=switch.policy, reason=switch.reason(tool))
 
-    def _matching(self, tool: str, tenant: str | None) -> Switch | None:
+    def _matching(self, switches: tuple[Switch, ...], memo: dict[tuple[str, str | None], Switch | None],
+                  tool: str, tenant: str | None) -> Switch | None:
+        """The first of ``switches`` that stops ``tool`` for ``tenant``; ``memo`` keeps the answers for these
+        switches, so globs are matched once per tool and tenant."""
         tenant = tenant or self.tenant
-        for switch in self._switches:
-            if switch.stops(tool, tenant):
-                return switch
-        return None
+        key = (tool, tenant)
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        switch = next((s for s in switches if s.stops(tool, tenant)), None)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[key] = switch
+        return switch
 
     def _refresh(self) -> None:
         """Read the switches again if the store changed since this thread last looked (at most every
@@ -170,7 +183,9 @@ class KillSwitches:
             self._reload(conn)
 
     def _reload(self, conn: sqlite3.Connection) -> None:
-        self._switches = switches = tuple(Switch(r) for r in self.table.active(conn))
+        switches = tuple(Switch(r) for r in self.table.active(conn))
+        if switches != self._active[0]:
+            self._active = (switches, {})
         if switches:
             self._stop_running(switches)
 
@@ -183,6 +198,8 @@ class KillSwitches:
             switch = next((s for s in switches if s.stops(flight.tool, tenant)), None)
             return None if switch is None else switch.reason(flight.tool)
 
+        if self._closed.is_set():  # closed: its watcher may still be finishing a look
+            return []
         stopped = self.in_flight.stop(reason)
         if stopped:
             log.warning("kill switch stopped %d running call(s): %s", len(stopped),
@@ -201,20 +218,22 @@ class KillSwitches:
 
     def _watch(self) -> None:
         while not self._closed.is_set():
-            if not self.in_flight.busy.wait(0.5):
-                continue
-            try:
-                self._refresh()
-            except sqlite3.Error as exc:  # the store closed under us, or is locked for long: try again
-                log.debug("kill-switch watcher: %s", exc)
-            switches = self._switches
-            if switches:  # a call that was allowed just before its switch was set, and started after
-                self._stop_running(switches)
-            self._closed.wait(self.refresh_interval)
+            if self.in_flight.busy.wait(0.5) and not self._closed.is_set():
+                self._look()
+                self._closed.wait(self.refresh_interval)
+
+    def _look(self) -> None:
+        """The watcher's look: re-read the switches if the store changed, and stop the running calls they match
+        (also one allowed just before its switch was set, and started after)."""
+        try:
+            self._refresh()
+        except sqlite3.Error as exc:  # the store closed under us, or is locked for long: try again
+            log.debug("kill-switch watcher: %s", exc)
+        switches = self._active[0]
+        if switches:
+            self._stop_running(switches)
 
     def close(self) -> None:
-        """Stop the watcher thread."""
+        """Stop the watcher thread (it ends within half a second; nothing waits for it)."""
         self._closed.set()
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None and watcher is not threading.current_thread():
-            watcher.join(timeout=2)
+        self._watcher = None
