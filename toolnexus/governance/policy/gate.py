@@ -58,7 +58,13 @@ class GovernanceConfig(Protocol):
 
 
 class PolicyGate:
-    """Decides calls by a :class:`Policy`; an approve rule's calls wait on ``approvals``."""
+    """Decides calls by a :class:`Policy`; an approve rule's calls wait on ``approvals``.
+
+    ``tenant`` is the tenant of calls whose caller names none (``[governance] tenant``); ``mission_of`` gives
+    a run's mission by run id (see :func:`~toolnexus.governance.policy.missions.missions_in`), asked only when
+    a rule names ``missions``; ``tools`` are what conditions are checked against at each load; ``source``
+    lists the policy files (read again by :meth:`reload`); ``mode`` is the mode of rules that name none.
+    """
 
     def __init__(self, policy: Policy = EMPTY, *, approvals: Approvals | None = None, tenant: str | None = None,
                  mission_of: MissionOf | None = None, tools: ToolSource | None = None,
@@ -74,10 +80,13 @@ class PolicyGate:
 
     @classmethod
     def from_files(cls, files: Sequence[str | Path], *, mode: Mode | str = Mode.OBSERVE,
-                   tools: ToolSource | None = None, **options: object) -> PolicyGate:
-        """A gate on the policy of ``files``; a bad file (or a condition no tool has) raises a DiagnosticError."""
+                   approvals: Approvals | None = None, tenant: str | None = None,
+                   mission_of: MissionOf | None = None, tools: ToolSource | None = None) -> PolicyGate:
+        """A gate on the policy of ``files`` (read again on reload); a bad file, or a condition on an argument no
+        tool has (when ``tools`` is given), raises a DiagnosticError."""
         paths = [Path(f) for f in files]
-        gate = cls(mode=mode, tools=tools, source=lambda: paths, **options)  # type: ignore[arg-type]
+        gate = cls(approvals=approvals, tenant=tenant, mission_of=mission_of, tools=tools, mode=mode,
+                   source=lambda: paths)
         gate._policy = gate._load()
         return gate
 
