@@ -4,6 +4,7 @@ is not served for a killed tool; every switch set or lifted is announced."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,3 +196,18 @@ steps:
         switches.kill("tool", "eng.wait_file", "stuck", "ops")  # from the call's own event loop
     error = box["result"].steps["wait"].error
     assert error is not None and error.kind == tn.ErrorKind.DENIED and "stuck" in error.message
+
+
+async def test_listeners_hear_of_a_switch_set_in_another_process_while_nothing_runs(
+        enx: tn.Nexus, switches: KillSwitches, workspace: Path) -> None:
+    heard = threading.Event()
+    unsubscribe = switches.subscribe(heard.set)
+    assert switches.stopping("test.echo") is None
+
+    await toolnexus_cli(workspace, "kill", "test", "--scope", "namespace", "--reason", "listing changes")
+
+    await await_until(heard.is_set, what="the listener to hear of the switch")
+    record = switches.stopping("test.echo")
+    assert record is not None and (record.scope, record.target) == ("namespace", "test")
+    assert switches.stopping("eng.mark") is None
+    unsubscribe()

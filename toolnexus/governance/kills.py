@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -88,6 +88,7 @@ class KillSwitches:
         self._active: tuple[tuple[Switch, ...], dict[tuple[str, str | None], Switch | None]] = ((), {})
         self._local = threading.local()  # per thread: its connection's last data_version and when it looked
         self._closed = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
         self._watcher: threading.Thread | None = None
         self._reload(self.store.connection())
 
@@ -127,6 +128,33 @@ class KillSwitches:
     def active(self) -> list[KillRecord]:
         """The switches in force now, as the store has them."""
         return self.table.active()
+
+    def stopping(self, tool: str, tenant: str | None = None) -> KillRecord | None:
+        """The switch in force that stops ``tool`` for ``tenant`` (default: :attr:`tenant`), or None — e.g. for
+        a listing (MCP ``tools/list``) that leaves out what would be refused."""
+        self._refresh()
+        switches, memo = self._active
+        switch = self._matching(switches, memo, tool, tenant) if switches else None
+        return None if switch is None else switch.record
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` whenever the switches in force change (set or lifted here or in another process;
+        with :meth:`watch` on, noticed within :data:`REFRESH_INTERVAL` even when no call runs). It is called on
+        whichever thread noticed, and must return at once. Returns a function that unsubscribes it."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a listener's bug must not stop the switches
+                log.exception("kill-switch listener %r failed", listener)
 
     def _emit(self, action: str, record: KillRecord, by: str | None) -> None:
         announce = self.announce
@@ -186,6 +214,7 @@ class KillSwitches:
         switches = tuple(Switch(r) for r in self.table.active(conn))
         if switches != self._active[0]:
             self._active = (switches, {})
+            self._changed()
         if switches:
             self._stop_running(switches)
 
@@ -209,8 +238,9 @@ class KillSwitches:
     # -- the watcher --------------------------------------------------------------------------
 
     def watch(self) -> KillSwitches:
-        """Start the thread that stops this process's running calls when another process sets a switch
-        (it looks only while calls run). Returns self; :meth:`close` stops it."""
+        """Start the thread that stops this process's running calls when another process sets a switch, and
+        tells the :meth:`subscribe` listeners (it looks only while calls run or someone listens). Returns self;
+        :meth:`close` stops it."""
         if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="toolnexus-kill-switches", daemon=True)
             self._watcher.start()
@@ -218,7 +248,9 @@ class KillSwitches:
 
     def _watch(self) -> None:
         while not self._closed.is_set():
-            if self.in_flight.busy.wait(0.5) and not self._closed.is_set():
+            # While calls run (to stop them) or someone listens for changes; an idle process sleeps.
+            busy = bool(self._listeners) or self.in_flight.busy.wait(0.5)
+            if busy and not self._closed.is_set():
                 self._look()
                 self._closed.wait(self.refresh_interval)
 
