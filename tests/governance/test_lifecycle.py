@@ -9,6 +9,7 @@ import toolnexus as tn
 from tests.engine.support import Recorder
 from toolnexus import tool
 from toolnexus.config import GovernanceSettings
+from toolnexus.core.caller import Caller
 from toolnexus.core.decision import Verdict
 from toolnexus.core.events import GateDecided
 from toolnexus.governance.lifecycle import DECIDER, LifecycleCheck
@@ -84,6 +85,15 @@ async def test_an_experimental_tool_is_refused_unless_opted_in(lnx: tn.Nexus) ->
 
     lnx.governance.checks[-1] = LifecycleCheck.from_settings(GovernanceSettings(experimental=True))
     assert (await lnx.acall("life.new", text="hi")).output == "HI"
+
+
+async def test_an_experimental_tool_can_be_opted_in_call_by_call(lnx: tn.Nexus) -> None:
+    # e.g. a policy rule that allows the tool by name: here, calls made for tenant "lab"
+    lnx.governance.checks[-1] = LifecycleCheck(opt_in=lambda plan: plan.call.caller is not None
+                                               and plan.call.caller.tenant == "lab")
+    lab, other = Caller(principal="ann", tenant="lab"), Caller(principal="bob", tenant="prod")
+    assert (await lnx.acall("life.new", {"text": "hi"}, caller=lab)).output == "HI"
+    assert not (await lnx.acall("life.new", {"text": "hi"}, caller=other)).ok
 
 
 async def test_active_tools_are_not_decided_by_lifecycle(lnx: tn.Nexus, events: Recorder) -> None:

@@ -8,6 +8,7 @@ time with the step's line).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,22 +60,29 @@ def lifecycle_problem(spec: ToolSpec, *, experimental: bool = False) -> Lifecycl
 
 class LifecycleCheck:
     """A ``Governance.checks`` entry: refuses retired tools and experimental ones not opted in; a deprecated
-    tool is allowed with a warning (recorded in its ``GateDecided``, told to the caller)."""
+    tool is allowed with a warning (recorded in its ``GateDecided``, told to the caller).
 
-    def __init__(self, *, experimental: bool = False) -> None:
+    ``experimental`` opts every experimental tool in; ``opt_in`` (e.g. "a policy rule allows this tool
+    explicitly") opts in the calls it returns true for.
+    """
+
+    def __init__(self, *, experimental: bool = False, opt_in: Callable[[CallPlan], bool] | None = None) -> None:
         self.experimental = experimental
+        self.opt_in = opt_in
 
     @classmethod
-    def from_settings(cls, governance: object) -> LifecycleCheck:
+    def from_settings(cls, governance: object, opt_in: Callable[[CallPlan], bool] | None = None) -> LifecycleCheck:
         """The check of the ``[governance]`` settings (their ``experimental`` opt-in)."""
-        return cls(experimental=bool(getattr(governance, "experimental", False)))
+        return cls(experimental=bool(getattr(governance, "experimental", False)), opt_in=opt_in)
 
     def __call__(self, plan: CallPlan) -> Decision | None:
         """Refuse or warn about ``plan``'s tool by its lifecycle state; None for an active tool."""
         spec = plan.spec
         if spec is None or spec.lifecycle is Lifecycle.ACTIVE:
             return None
-        problem = lifecycle_problem(spec, experimental=self.experimental)
+        opted_in = self.experimental or (spec.lifecycle is Lifecycle.EXPERIMENTAL and self.opt_in is not None
+                                         and self.opt_in(plan))
+        problem = lifecycle_problem(spec, experimental=opted_in)
         if problem is None:
             return None
         policy = f"lifecycle:{spec.lifecycle.value}"
