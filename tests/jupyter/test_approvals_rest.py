@@ -71,8 +71,13 @@ async def _requested(approvals_api: Any) -> dict[str, Any]:
 
 
 async def test_a_grant_over_rest_releases_an_mcp_clients_call(approvals_api: Any, mcp_connect: Any) -> None:
+    notes: list[str | None] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        notes.append(message)
+
     async with mcp_connect("legacy") as client:
-        call = asyncio.ensure_future(client.call_tool("test.echo", {"value": "hello"}))
+        call = asyncio.ensure_future(client.call_tool("test.echo", {"value": "hello"}, progress_callback=on_progress))
         ticket = await _requested(approvals_api)
         assert ticket["tool"] == "test.echo" and ticket["surface"] == "mcp" and ticket["rule"] == "review"
         status, shown = await approvals_api(ticket["ticket"][-6:])
@@ -81,6 +86,7 @@ async def test_a_grant_over_rest_releases_an_mcp_clients_call(approvals_api: Any
         assert status == 200, granted
         result = await asyncio.wait_for(call, 30)
     assert result.is_error is not True, result
+    assert f"waiting for approval of test.echo (rule review, ticket {ticket['ticket']})" in notes
     # (A token-authenticated request is made by an anonymous Jupyter user with a name of its own.)
     assert (granted["status"], granted["channel"], granted["decision_reason"]) == ("granted", "rest", "ok")
     assert granted["decided_by"]
@@ -144,3 +150,15 @@ class TestAuthorizer:
         assert status == 200 and tickets == []
         status, _ = await approvals_api("apr-any", "approve", method="POST", body={})
         assert status == 403
+
+
+async def test_a_cancelled_mcp_request_withdraws_its_approval_request(approvals_api: Any, mcp_connect: Any) -> None:
+    async with mcp_connect("legacy") as client:
+        call = asyncio.ensure_future(client.call_tool("test.echo", {"value": "hello"}))
+        ticket = await _requested(approvals_api)
+        call.cancel()
+        deadline = time.monotonic() + 20
+        while (await approvals_api(ticket["ticket"]))[1]["status"] == "requested":
+            assert time.monotonic() < deadline, "the request was not withdrawn"
+            await asyncio.sleep(0.02)
+    assert (await approvals_api(ticket["ticket"]))[1]["status"] == "withdrawn"

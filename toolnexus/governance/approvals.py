@@ -333,10 +333,12 @@ class ApprovalQueue:
 
 def _tell_waiting(record: ApprovalRecord, now: float) -> None:
     """Tell the waiting call's caller (through its channel: an MCP client's progress notifications) that it
-    waits for an approval: seconds waited of the seconds it may wait."""
+    waits for an approval; the progress is the share of its deadline gone, on the 0-to-1 scale of a call's
+    own start and end notes (so the end still counts as progress)."""
     rule = f"rule {record.rule}, " if record.rule else ""
-    report_progress(now - record.requested_at, record.deadline - record.requested_at,
-                    f"waiting for approval of {record.tool} ({rule}ticket {record.ticket})")
+    wait = record.deadline - record.requested_at
+    gone = min((now - record.requested_at) / wait, 0.99) if wait > 0 else 0.99
+    report_progress(gone, 1.0, f"waiting for approval of {record.tool} ({rule}ticket {record.ticket})")
 
 
 def _listed(given: list[str] | None, ruled: tuple[str, ...] | None) -> list[str] | None:
