@@ -104,3 +104,10 @@ def test_a_watcher_sees_commits_of_this_process_and_of_another(table: ApprovalsT
         assert watch.changed()
         record = table.get("apr-here", watch.conn)
         assert record is not None and record.decided_by == "elsewhere"
+
+
+def test_a_decision_names_only_columns_of_the_table(table: ApprovalsTable) -> None:
+    table.add(_record("apr-1"))
+    with pytest.raises(ValueError, match="no such approvals column: approved_by"):
+        table.settle("apr-1", "granted", approved_by="alice")
+    assert table.get("apr-1") == _record("apr-1")

@@ -99,12 +99,7 @@ class ApprovalRecord:
 
     def to_row(self) -> dict[str, Any]:
         """The column values of this record."""
-        values = asdict(self)
-        for name in _JSON_COLUMNS:
-            if values[name] is not None:
-                values[name] = json.dumps(values[name], sort_keys=True, default=str)
-        values["four_eyes"] = int(self.four_eyes)
-        return values
+        return {column: _stored(column, value) for column, value in asdict(self).items()}
 
     def to_dict(self) -> dict[str, Any]:
         """This record as plain JSON-able data (for ``--json`` and REST)."""
@@ -113,6 +108,13 @@ class ApprovalRecord:
     def with_status(self, status: ApprovalStatus, **changes: Any) -> ApprovalRecord:
         """A copy in ``status`` with ``changes``."""
         return replace(self, status=status, **changes)
+
+
+def _stored(column: str, value: Any) -> Any:
+    """``value`` of ``column`` as SQLite stores it: JSON text for structures, 0/1 for the flag."""
+    if column in _JSON_COLUMNS and value is not None:
+        return json.dumps(value, sort_keys=True, default=str)
+    return int(value) if column == "four_eyes" else value
 
 
 _COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
@@ -174,13 +176,15 @@ class ApprovalsTable:
     def settle(self, ticket: str, status: ApprovalStatus, **changes: Any) -> ApprovalRecord | None:
         """Move the open ticket ``ticket`` to ``status`` with ``changes`` (columns); the updated record, or
         None when it was no longer open (someone else decided first)."""
-        values = ApprovalRecord(ticket="", tool="", digest="", requested_at=0, deadline=0, **changes).to_row()
-        columns = ["status", *changes]
-        assignments = ", ".join(f"{column} = :{column}" for column in columns)
+        unknown = set(changes) - set(_COLUMNS)
+        if unknown:
+            raise ValueError(f"no such approvals column: {', '.join(sorted(unknown))}")
+        values = {column: _stored(column, value) for column, value in changes.items()}
+        assignments = ", ".join(f"{column} = :{column}" for column in ["status", *changes])
         with self.store.write() as conn:
             updated = conn.execute(
                 f"UPDATE approvals SET {assignments} WHERE ticket = :ticket AND status = 'requested'",
-                {**{c: values[c] for c in changes}, "status": status, "ticket": ticket}).rowcount
+                {**values, "status": status, "ticket": ticket}).rowcount
             return self.get(ticket, conn) if updated else None
 
     def consume(self, ticket: str) -> bool:
