@@ -23,18 +23,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from toolnexus.core.caller import os_user
-from toolnexus.core.context import report_progress
+from toolnexus.core.context import current_channel, report_progress
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.events import GovernanceAction, GovernanceChanged
 from toolnexus.core.ids import new_id
 from toolnexus.core.secrets import scrub
 from toolnexus.core.units import format_duration
 from toolnexus.errors import InvalidInput, NotFound
+from toolnexus.governance.approvals_ask import ask_the_caller, may_ask
 from toolnexus.governance.approvals_scope import SCOPES, ApprovalRule, Asked, call_digest, caller_of
 from toolnexus.governance.approvals_watch import Watchers
 from toolnexus.governance.plan import CallPlan
@@ -115,7 +116,7 @@ class ApprovalQueue:
             with anyio.CancelScope(shield=True):  # recorded and announced, or not at all; then withdrawn if cancelled
                 await anyio.to_thread.run_sync(self.table.add, record)
             self._announce("approval_requested", record, by=record.principal, reason=record.reason)
-            final = await self._wait(record)
+            final = await self._outcome(record)
             decision = await anyio.to_thread.run_sync(self._verdict, final, self.asking(plan, pending.policy))
             if decision is not None:
                 return decision
@@ -193,6 +194,18 @@ class ApprovalQueue:
         return Decision(verdict=Verdict.DENY, decider=DECIDER, policy=final.rule, ticket=final.ticket,
                         reason=f"{reason} ({who}, ticket {final.ticket})")
 
+    async def _outcome(self, record: ApprovalRecord) -> ApprovalRecord:
+        """``record``'s ticket once decided; meanwhile its caller's user is asked, where the rule lets the
+        requester approve their own call and the caller can be asked (an MCP client that elicits)."""
+        channel = current_channel()
+        if not may_ask(record, channel):
+            return await self._wait(record)
+        async with anyio.create_task_group() as asking:
+            asking.start_soon(ask_the_caller, self, record, channel)
+            final = await self._wait(record)
+            asking.cancel_scope.cancel()  # decided (maybe elsewhere): the question is dropped
+        return final
+
     async def _wait(self, record: ApprovalRecord) -> ApprovalRecord:
         """Wait until ``record``'s ticket is decided (by anyone) or expires; withdraw it if cancelled. The
         caller (an MCP client) is told it waits, at once and every :data:`NOTE_EVERY` seconds."""
@@ -221,9 +234,18 @@ class ApprovalQueue:
                 self._announce("approval_withdrawn", withdrawn, by=withdrawn.principal)
             raise
 
-    def _settle(self, ticket: str, status: ApprovalStatus) -> ApprovalRecord | None:
+    def _settle(self, ticket: str, status: ApprovalStatus, reason: str | None = None) -> ApprovalRecord | None:
         """Close the open ticket ``ticket`` as ``status`` (expired, withdrawn) now; None if it was not open."""
-        return self.table.settle(ticket, status, decided_at=self.clock())
+        return self.table.settle(ticket, status, decided_at=self.clock(), decision_reason=reason)
+
+    def close(self, ticket: str, status: Literal["expired", "withdrawn"], *, reason: str | None = None
+              ) -> ApprovalRecord | None:
+        """Expire or withdraw the open ticket ``ticket`` (``reason``: why) and announce it; None if it was
+        decided already."""
+        closed = self._settle(ticket, status, reason)
+        if closed is not None:
+            self._announce(f"approval_{status}", closed, reason=reason or "")  # type: ignore[arg-type]
+        return closed
 
     # -- decisions, from any process ----------------------------------------------------------
 
