@@ -64,7 +64,10 @@ class _Base(APIHandler):
         if approvals is None:
             if nexus.store is None:
                 raise web.HTTPError(503, "approvals need the state store")
-            approvals = _queues[nexus] = Approvals(nexus.store, nexus.bus.emit, channel=CHANNEL)
+            # The Nexus's own queue when it has one (its calls wait on it), else one on its store.
+            shared = getattr(nexus, "approvals", None)
+            queue = shared.queue if isinstance(shared, Approvals) else None
+            approvals = _queues[nexus] = Approvals(nexus.store, nexus.bus.emit, channel=CHANNEL, queue=queue)
         return approvals
 
     @property
