@@ -128,7 +128,8 @@ async def _measure(workspace: Path, rounds: int, running: int) -> list[tuple[flo
         nexus.registry.register(spec_of(ping))
         nexus.registry.register(block)
         switches = KillSwitches(nexus.store, in_flight=nexus.invoker.in_flight).watch()
-        nexus.governance.checks.append(switches)
+        checks = nexus.governance.checks  # in place of the workspace's own switches, if it has them
+        checks[:] = [c for c in checks if not isinstance(c, KillSwitches)] + [switches]
         try:
             for index in range(rounds):
                 folder = workspace / f"round-{index}"

@@ -24,10 +24,12 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def switches(enx: tn.Nexus) -> Iterator[KillSwitches]:
-    """The kill switches of the test Nexus's store, plugged into its governance, watching running calls."""
+    """The kill switches of the test Nexus's store, plugged into its governance (in place of the workspace's
+    own, if it has them), watching running calls."""
     assert enx.store is not None
     switches = KillSwitches(enx.store, enx.bus, in_flight=enx.invoker.in_flight).watch()
-    enx.governance.checks.append(switches)
+    checks = enx.governance.checks
+    checks[:] = [c for c in checks if not isinstance(c, KillSwitches)] + [switches]
     yield switches
     switches.close()
 

@@ -48,8 +48,14 @@ def lnx(enx: tn.Nexus) -> tn.Nexus:
     enx.registry.register(spec_of(aging).model_copy(update={"successor": "life.shout"}))
     enx.registry.register(spec_of(new))
     enx.registry.register(spec_of(orphan))
-    enx.governance.checks.append(LifecycleCheck())
+    use(enx, LifecycleCheck())
     return enx
+
+
+def use(nexus: tn.Nexus, check: LifecycleCheck) -> None:
+    """Decide lifecycle with ``check`` (in place of the workspace's own, if it has one)."""
+    checks = nexus.governance.checks
+    checks[:] = [c for c in checks if not isinstance(c, LifecycleCheck)] + [check]
 
 
 def decisions(events: Recorder) -> list[GateDecided]:
@@ -83,14 +89,13 @@ async def test_an_experimental_tool_is_refused_unless_opted_in(lnx: tn.Nexus) ->
     assert result.error is not None and result.error.kind == tn.ErrorKind.DENIED
     assert "experimental" in result.error.message and "experimental = true" in result.error.message
 
-    lnx.governance.checks[-1] = LifecycleCheck.from_settings(GovernanceSettings(experimental=True))
+    use(lnx, LifecycleCheck.from_settings(GovernanceSettings(experimental=True)))
     assert (await lnx.acall("life.new", text="hi")).output == "HI"
 
 
 async def test_an_experimental_tool_can_be_opted_in_call_by_call(lnx: tn.Nexus) -> None:
     # e.g. a policy rule that allows the tool by name: here, calls made for tenant "lab"
-    lnx.governance.checks[-1] = LifecycleCheck(opt_in=lambda plan: plan.call.caller is not None
-                                               and plan.call.caller.tenant == "lab")
+    use(lnx, LifecycleCheck(opt_in=lambda plan: plan.call.caller is not None and plan.call.caller.tenant == "lab"))
     lab, other = Caller(principal="ann", tenant="lab"), Caller(principal="bob", tenant="prod")
     assert (await lnx.acall("life.new", {"text": "hi"}, caller=lab)).output == "HI"
     assert not (await lnx.acall("life.new", {"text": "hi"}, caller=other)).ok

@@ -14,13 +14,14 @@ from typing import Literal
 
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.spec import Lifecycle, ToolSpec
+from toolnexus.errors import ToolnexusError
 from toolnexus.governance.plan import CallPlan
 
 DECIDER = "lifecycle"
 OPT_IN = "set `experimental = true` under [governance] in toolnexus.toml, or allow the tool in a policy"
 
 
-class LifecycleWarning(UserWarning):
+class LifecycleWarning(ToolnexusError, UserWarning):
     """A mission uses a deprecated or experimental tool (issued by the compiler at the step's line)."""
 
 
