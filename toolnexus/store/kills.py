@@ -58,9 +58,12 @@ class KillTable:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        with store.write() as conn:
-            for statement in SCHEMA:
-                conn.execute(statement)
+        exists = store.connection().execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kill_switches'").fetchone()
+        if exists is None:  # every Nexus makes one: only the first takes the write lock
+            with store.write() as conn:
+                for statement in SCHEMA:
+                    conn.execute(statement)
 
     def add(self, scope: KillScope, target: str, reason: str, by: str | None) -> tuple[KillRecord, bool]:
         """Set a switch; returns it and whether it is new. A switch already active on ``scope``/``target``
