@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from toolnexus.api import (
         Nexus as Nexus,
         acall as acall,
+        approvals as approvals,
         arun as arun,
         call as call,
         compare_runs as compare_runs,

@@ -37,6 +37,9 @@ from toolnexus.core.secrets import REDACTED, declare_named_secrets, install_log_
 from toolnexus.engine import Engine, EventBus, Invoker, RunControl
 from toolnexus.engine.executor import executor_named
 from toolnexus.governance import Gate
+from toolnexus.governance.approvals import Approvals
+from toolnexus.governance.kills import KillSwitches
+from toolnexus.governance.setup import govern
 from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
 from toolnexus.registry import Registry, follow_decorated, load_entry_points, load_manifests, load_module
 from toolnexus.sandbox import ProcessRuntime
@@ -118,6 +121,20 @@ class Nexus:
                                min_runtime=settings.min_runtime(), executor=executor_named(self.executor))
         self.engine = Engine(self.invoker, self.store)
         self.governance = self.invoker.governance  # the floor, a surface's authorizer and the gate: one decision
+        # Kill switches, lifecycle, the policy gate, approvals and the audit, from [governance].
+        self.governed = govern(self.governance, settings.governance, self.workspace, store=self.store, bus=self.bus,
+                               subscribe=self.bus.subscribe, tools=self.registry.list,
+                               in_flight=self.invoker.in_flight, gate_given=gate is not None)
+
+    @property
+    def approvals(self) -> Approvals | None:
+        """This workspace's approvals: list, show, approve and deny parked calls (None without a state store)."""
+        return self.governed.approvals
+
+    @property
+    def kills(self) -> KillSwitches | None:
+        """This workspace's kill switches: kill, unkill, active (None without a state store)."""
+        return self.governed.kills
 
     # -- missions ----------------------------------------------------------------------------
 
@@ -311,6 +328,7 @@ class Nexus:
 
     def close(self) -> None:
         """Stop worker processes and wait (up to ``tracking.flush_timeout``) for MLflow to catch up."""
+        self.governed.close()
         if self.tracker is not None:
             self.tracker.flush(self.settings.tracking.flush_timeout)
         for runtime in self.runtimes.values():
@@ -417,6 +435,26 @@ def default_nexus() -> Nexus:
                 _default.close()
             _default = Nexus()
         return _default
+
+
+class DefaultApprovals:
+    """``tn.approvals``: the approvals of the current directory's workspace (``list``, ``show``, ``approve``,
+    ``deny``), decided as the OS user through the ``python`` channel.
+
+    See :class:`~toolnexus.governance.approvals.Approvals`.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        approvals = default_nexus().approvals
+        if approvals is None:
+            raise AttributeError("the default workspace has no state store, so no approvals")
+        return getattr(approvals, name)
+
+    def __dir__(self) -> list[str]:
+        return [name for name in dir(Approvals) if not name.startswith("_")]
+
+
+approvals = DefaultApprovals()
 
 
 def compile(mission: MissionLike) -> Plan:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ class Denying:
 
     async def settle(self, plan: CallPlan, pending: Decision) -> Decision:
         return pending
+
+
+# Each test subscribes its own sink: the workspace's own audit (tests/governance/test_setup.py) stays off.
+NO_AUDIT = {"governance": {"audit": False}}
+
+
+@pytest.fixture
+def nexus(workspace: Path) -> Iterator[tn.Nexus]:
+    """A Nexus without the workspace's own audit sink."""
+    with tn.Nexus(workspace, overrides=NO_AUDIT) as nx:
+        yield nx
 
 
 @pytest.fixture
@@ -81,7 +93,7 @@ def test_a_secret_argument_never_reaches_the_audit_database(nexus: tn.Nexus, aud
 
 
 def test_a_denied_call_is_recorded_as_a_denial(workspace: Path) -> None:
-    with tn.Nexus(workspace, gate=Denying()) as nexus:
+    with tn.Nexus(workspace, gate=Denying(), overrides=NO_AUDIT) as nexus:
         assert nexus.store is not None
         audit = AuditLog(nexus.store)
         nexus.bus.subscribe(AuditSink(audit))
@@ -152,7 +164,7 @@ class Quoting:
 
 
 def test_a_secret_quoted_in_a_decision_reason_is_scrubbed(workspace: Path) -> None:
-    with tn.Nexus(workspace, gate=Quoting()) as nexus:
+    with tn.Nexus(workspace, gate=Quoting(), overrides=NO_AUDIT) as nexus:
         assert nexus.store is not None
         audit = AuditLog(nexus.store)
         nexus.bus.subscribe(AuditSink(audit))

@@ -10,8 +10,9 @@ from tests.engine.support import Recorder
 from toolnexus import tool
 from toolnexus.config import GovernanceSettings
 from toolnexus.core.caller import Caller
-from toolnexus.core.decision import Verdict
+from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.events import GateDecided
+from toolnexus.governance import CallPlan
 from toolnexus.governance.lifecycle import DECIDER, LifecycleCheck
 from toolnexus.registry import spec_of
 
@@ -110,3 +111,19 @@ def test_the_opt_in_is_a_governance_setting(workspace) -> None:  # type: ignore[
     (workspace / "toolnexus.toml").write_text("[governance]\nexperimental = true\n")
     with tn.Nexus(workspace, store=False) as nexus:
         assert LifecycleCheck.from_settings(nexus.settings.governance).experimental
+
+
+class Denying:
+    """A gate that refuses every call."""
+
+    async def check(self, plan: CallPlan) -> Decision:
+        return Decision(verdict=Verdict.DENY, reason="policy says no", policy="p")
+
+    async def settle(self, plan: CallPlan, pending: Decision) -> Decision:
+        return pending
+
+
+async def test_a_deprecated_tool_is_still_decided_by_the_gate(lnx: tn.Nexus) -> None:
+    lnx.governance.gate = Denying()
+    result = await lnx.acall("life.aging", text="hi")
+    assert result.error is not None and result.error.message == "policy says no"

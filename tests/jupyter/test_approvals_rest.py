@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
-from jupyter_server.utils import url_path_join
 from tornado.httpclient import HTTPClientError
 
 from toolnexus.core.decision import ALLOW, Decision, Verdict
 from toolnexus.governance import CallPlan
 from toolnexus.governance.approvals import ApprovalQueue
-from toolnexus.jupyter.approvals import approval_handlers
 from toolnexus.jupyter.extension import ToolnexusExtension
 
 
@@ -39,9 +37,7 @@ class NeedsApproval:
 def approvals_api(toolnexus_server: ToolnexusExtension, jp_serverapp: Any, jp_base_url: str,
                   jp_fetch: Any) -> Any:
     """``await approvals_api(*path, method=..., body=...)`` → (status, JSON) on the REST endpoint; the server's
-    gate sends test.echo for approval (the extension's own handlers are added here as the extension adds them)."""
-    jp_serverapp.web_app.add_handlers(".*$", [(url_path_join(jp_base_url, pattern), handler, kwargs)
-                                              for pattern, handler, kwargs in approval_handlers(toolnexus_server)])
+    gate sends test.echo for approval (the extension registers the handlers itself)."""
     assert toolnexus_server.service is not None
     nexus = toolnexus_server.service.nexus
     assert nexus.store is not None

@@ -259,7 +259,9 @@ def test_gate_decisions_are_not_built_for_tracking_nor_kept_in_its_event_log(wor
         return [json.loads(line)["type"] for line in report["artifacts"]["events.jsonl"].splitlines()]
 
     run_events = ["run_started", "step_started", "call_started", "call_finished", "step_finished", "run_finished"]
-    with tracked(workspace, **{"tracking.uri": f"sqlite:///{blocker / 'mlflow.db'}"}) as nexus:
+    # The workspace's audit log (on by default) would want every decision: off here, to see tracking alone.
+    settings = {"tracking.uri": f"sqlite:///{blocker / 'mlflow.db'}", "governance.audit": False}
+    with tracked(workspace, **settings) as nexus:
         assert nexus.tracker is not None
         assert not nexus.bus.wants(GateDecided)  # only the state store and tracking listen
         alone = nexus.run(ONE_STEP)

@@ -50,8 +50,9 @@ class Governance:
 
     async def decide(self, plan: CallPlan) -> Decision:
         """The final verdict on ``plan`` (allow or deny); waits, cancellably, while the gate parks it."""
-        decision = (await self._surface(plan) or self._floor(plan) or self._checked(plan)
-                    or await self.gate.check(plan))
+        decision = await self._surface(plan) or self._floor(plan) or self._checked(plan)
+        if decision is None or decision.allowed:  # a check's allow (with a warning) never skips the gate
+            decision = _warned(await self.gate.check(plan), decision)
         if decision.waiting:
             self.announce(plan, decision)
             decision = await self.gate.settle(plan, decision)
@@ -59,11 +60,15 @@ class Governance:
         return decision
 
     def _checked(self, plan: CallPlan) -> Decision | None:
+        """The first refusal of a check; else the first allow with a warning (a deprecated tool); else None."""
+        warned = None
         for check in self.checks:
             decision = check(plan)
             if decision is not None:
-                return decision
-        return None
+                if not decision.allowed:
+                    return decision
+                warned = warned or decision
+        return warned
 
     def _floor(self, plan: CallPlan) -> Decision | None:
         if plan.spec is None or plan.runtime is None:
@@ -98,3 +103,10 @@ class Governance:
             call = call.model_copy(update=update)
         announcer.emit(GateDecided(run_id=call.run_id, call=call, decision=decision, subject=plan.subject,
                                    runtime=plan.runtime, cached=plan.cached))
+
+
+def _warned(decision: Decision, checked: Decision | None) -> Decision:
+    """The gate's ``decision``, carrying the warning of a check that allowed the call with one."""
+    if checked is None or not checked.warning or not decision.allowed or decision.warning:
+        return decision
+    return decision.model_copy(update={"warning": checked.warning})

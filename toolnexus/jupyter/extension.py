@@ -22,6 +22,7 @@ from tornado import web
 from traitlets import Bool, Int, List, Unicode
 
 from toolnexus.api import Nexus
+from toolnexus.jupyter.approvals import approval_handlers
 from toolnexus.jupyter.bridge import AsgiBridge
 from toolnexus.jupyter.handlers import McpHandler
 from toolnexus.jupyter.service import Service
@@ -65,8 +66,9 @@ class ToolnexusExtension(ExtensionApp):
     _froze = False
 
     def initialize_handlers(self) -> None:
-        """Add the MCP endpoint's handler (with and without a toolset in the path) to the server."""
+        """Add the MCP endpoint's handler (with and without a toolset in the path) and the approvals REST API."""
         self.handlers.append((rf"/{ENDPOINT}(?:/([A-Za-z0-9_.-]+))?/?", McpHandler, {"extension": self}))
+        self.handlers.extend(approval_handlers(self))
 
     def _workspace(self) -> str:
         if self.workspace:

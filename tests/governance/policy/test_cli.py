@@ -10,7 +10,6 @@ from pathlib import Path
 
 import toolnexus as tn
 from tests.governance.policy.support import governed, write_policy
-from toolnexus.governance.audit import AuditLog, AuditSink
 from toolnexus.governance.policy import PolicyGate
 
 POLICY = """
@@ -158,7 +157,7 @@ def test_replay_runs_a_candidate_policy_over_the_recorded_calls_and_steps(worksp
 
 def test_report_replays_the_policy_when_the_audit_log_holds_no_decisions(workspace: Path) -> None:
     write_policy(workspace, POLICY)
-    (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\n')
+    (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\naudit = false\n')
     with tn.Nexus(workspace) as nexus:
         assert nexus.call("files.write", path="out/id.key", content="k").ok
         for _ in range(3):
@@ -179,8 +178,7 @@ def test_report_reads_the_decisions_the_audit_log_recorded(workspace: Path) -> N
 """)
     (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\n')
     with governed(workspace, PolicyGate.from_files([path])) as (nexus, _):
-        assert nexus.store is not None
-        nexus.bus.subscribe(AuditSink(AuditLog(nexus.store)))
+        assert nexus.store is not None  # the workspace's audit log records the decisions ([governance] audit)
         assert nexus.call("files.write", path="out/id.key", content="k").ok
         assert nexus.call("files.read", path="out/id.key").ok
         assert nexus.call("files.read", path="out/id.key").ok
@@ -195,3 +193,17 @@ def test_report_reads_the_decisions_the_audit_log_recorded(workspace: Path) -> N
     ]
     table = toolnexus(workspace, "policy", "report")
     assert table.returncode == 0 and "big-writes-observed" in table.stdout and "audit log" in table.stdout
+
+
+def test_report_reads_the_workspace_audit_log_by_default(workspace: Path) -> None:
+    write_policy(workspace, POLICY)
+    (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\n')  # audit on
+    with tn.Nexus(workspace) as nexus:
+        assert nexus.call("files.write", path="out/id.key", content="k").ok
+        for _ in range(3):
+            assert nexus.call("files.read", path="out/id.key").ok
+    done = toolnexus(workspace, "policy", "report", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["source"] == "audit log" and report["calls"] == 4
+    assert report["rules"] == [{"id": "reads-observed", "mode": "observe", "would_deny": 3, "would_approve": 0}]

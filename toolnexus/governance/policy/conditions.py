@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from toolnexus.core.diagnostics import Diagnostic, did_you_mean
 from toolnexus.core.yamlpos import Path, Positions, yaml_type
+from toolnexus.errors import InvalidInput
 
 MISSING = object()
 """The value of an argument path the call does not carry."""
@@ -35,7 +36,7 @@ MISSING = object()
 Test = Callable[[Any], bool]
 
 
-class OperandError(ValueError):
+class OperandError(InvalidInput, ValueError):
     """An operator was given an operand it cannot use (the message says what it expects)."""
 
 
