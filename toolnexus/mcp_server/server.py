@@ -121,12 +121,15 @@ class ToolServer(ToolHandlers, ResourceHandlers, ChangeNotifier):
             self.library.load(module)
         self._init_catalogs()
         self._connections = {}
-        self._generation_told = nexus.registry.generation
+        self._generation_told = (nexus.registry.generation, self._kills_version)
         self._wake = None
         self._loop = None
         self._loop_thread = None
         self._unsubscribe_events = nexus.bus.subscribe(RunProgressSink())
         self._unsubscribe_registry = nexus.registry.subscribe(self._on_registry_change)
+        # A kill switch set or lifted (here or by another process) changes what clients list. While subscribed,
+        # the switches' watcher looks at the store every REFRESH_INTERVAL.
+        self._unsubscribe_kills = nexus.kills.subscribe(self._on_kills_change) if nexus.kills is not None else None
 
     def _build_server(self, name: str) -> _Server:
         return _Server(
@@ -153,8 +156,11 @@ class ToolServer(ToolHandlers, ResourceHandlers, ChangeNotifier):
         return self.library.load(module)
 
     def close(self) -> None:
-        """Stop listening to the registry and the event bus (the Nexus stays open)."""
+        """Stop listening to the registry, the kill switches and the event bus (the Nexus stays open)."""
         self._unsubscribe_registry()
+        if self._unsubscribe_kills is not None:
+            self._unsubscribe_kills()
+            self._unsubscribe_kills = None
         self._unsubscribe_events()
 
     # -- transports ----------------------------------------------------------------------------

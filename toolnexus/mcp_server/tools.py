@@ -1,6 +1,9 @@
 """Tool handlers of the MCP server: ``tools/list``, ``tools/call`` (tools, ``tools.search``, missions), and
 ``logging/setLevel`` for the logs calls forward.
 
+``tools/list`` and ``tools.search`` leave out the tools a kill switch stops; a call naming one is still made,
+and refused by the switch with its reason (a recorded decision).
+
 Every call runs through the Nexus's invoker (or ``arun`` for a mission): the same validation, gate, runtime,
 tracking and cancellation as a mission step. A transport may put a per-request check under
 :data:`~toolnexus.mcp_server.requests.AUTHORIZE_SCOPE_KEY` (the Jupyter handler does): the gate applies it
@@ -43,17 +46,15 @@ class ToolHandlers(ToolsetCatalogs):
 
     page_size: int
     _log_levels: dict[int, str]  # id(connection) → the level its client set (2025-11-25)
-    caller: Caller  # the caller of a request whose transport identified none (stdio: the OS user)
 
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any],
                           params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        toolset = self._toolset_of(ctx)
-        catalog = self.catalog(toolset)
-        key = self._key(toolset)
-        if key not in self._listed:
-            self._listed[key] = catalog.fingerprint()
+        toolset, view = self._view_of(ctx)
+        listing = self.listing(toolset, view.tenant)  # less the tools a kill switch stops
+        if view not in self._listed:
+            self._listed[view] = listing.fingerprint()
         try:
-            entries, cursor = catalog.page(params.cursor if params else None, self.page_size)
+            entries, cursor = listing.page(params.cursor if params else None, self.page_size)
         except InvalidCursor as exc:
             raise MCPError(types.INVALID_PARAMS, str(exc)) from None
         # The model, not a dict: it fills what 2026-07-28 requires (ttlMs, cacheScope, resultType).
@@ -63,7 +64,7 @@ class ToolHandlers(ToolsetCatalogs):
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
                          params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
         toolset = self._toolset_of(ctx)
-        catalog = self.catalog(toolset)
+        catalog = self.catalog(toolset)  # a killed tool too: the switch refuses it, saying why
         entry = catalog.by_name.get(params.name)
         if entry is None:
             hint = did_you_mean(params.name, catalog.names) if len(catalog.names) <= 5000 else None
@@ -73,8 +74,8 @@ class ToolHandlers(ToolsetCatalogs):
         # The transport's check (Jupyter's authorizer) is the gate's to apply: its refusal is recorded like any.
         with authorizer_of(ctx):
             if entry.kind is EntryKind.META:  # answered by the invoker too: validated, gated and recorded
-                return await self._invoke(ctx, search_spec(self.nexus.registry, toolset, catalog.tool_names),
-                                          arguments, params)
+                listed = self.listing(toolset, caller_of(ctx, self.caller).tenant).tool_names  # finds no killed tool
+                return await self._invoke(ctx, search_spec(self.nexus.registry, toolset, listed), arguments, params)
             if entry.kind is EntryKind.MISSION:  # each step's call is decided by the gate
                 return await self._run_mission(ctx, entry, arguments, params)
             return await self._invoke(ctx, entry.spec, arguments, params)
