@@ -21,10 +21,14 @@ from toolnexus.cli.common import (
     guarded,
     out,
 )
+from toolnexus.cli.progress import WAITING, waiting_note
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.run import RunStatus
+from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.units import format_duration
 from toolnexus.store import StoredRun
+from toolnexus.store.approvals import ApprovalRecord
+
+OPEN_TICKETS = 10_000  # open approval tickets read to find a run's: far more than wait at once
 
 runs_app = typer.Typer(no_args_is_help=True, help="Read past runs from the state store.")
 app.add_typer(runs_app, name="runs")
@@ -86,17 +90,30 @@ def runs_show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     workspace: Workspace = None,
 ) -> None:
-    """One run: status, inputs, each step's record, outputs."""
+    """One run: status, inputs, each step's record (and the steps waiting for an approval), outputs."""
     with Nexus(workspace) as nexus:
         assert nexus.store is not None
         stored = nexus.store.get_run(run_id)
+        waiting = _waiting_on(nexus, stored.run_id) if stored is not None else []
     if stored is None:
         raise DiagnosticError([Diagnostic(message=f"no run {run_id!r}", hint="see `toolnexus runs list`")])
     result = stored.to_result()
     if as_json:
-        shown = {**result.model_dump(mode="json"), **_identity_json(stored)}
+        shown = {**result.model_dump(mode="json"), **_identity_json(stored),
+                 "waiting": [_waiting_json(ticket) for ticket in waiting]}
         sys.stdout.write(json.dumps(shown, indent=2) + "\n")
         return
+    _print_heading(stored, result)
+    out.print(_steps_table(result, waiting))
+    for ticket in waiting:  # whole lines, never wrapped inside a cell: the command is copied from here
+        out.print(f"{esc(ticket.step_id or '?')}: {esc(waiting_note(ticket.rule, ticket.ticket))}",
+                  soft_wrap=True, highlight=False)
+    if result.outputs:
+        out.print_json(json.dumps(result.outputs, default=str))
+
+
+def _print_heading(stored: StoredRun, result: RunResult) -> None:
+    """The run's id, mission and status; how to resume it if its process died; who started it; its inputs."""
     out.print(
         f"[bold]{result.run_id}[/] {result.mission}: {result.status.value}"
         + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
@@ -107,6 +124,10 @@ def runs_show(
     if stored.caller is not None:
         out.print(_started_by(stored))
     out.print(f"inputs: {json.dumps(result.inputs, default=str)}")
+
+
+def _steps_table(result: RunResult, waiting: list[ApprovalRecord]) -> Table:
+    """One row per recorded step, then one per step waiting for an approval (not recorded until it ends)."""
     table = Table()
     for column in ("step", "tool", "status", "attempts", "time", "cost", "note"):
         table.add_column(column)
@@ -122,9 +143,26 @@ def runs_show(
             f"{record.cost:.4f}" if record.cost else "",
             note[:80],
         )
-    out.print(table)
-    if result.outputs:
-        out.print_json(json.dumps(result.outputs, default=str))
+    for ticket in waiting:  # the ticket and the command that grants it follow the table, on lines of their own
+        add_row(table, ticket.step_id or "?", f"{ticket.tool}@{ticket.version or '?'}", WAITING, "", "", "",
+                f"rule {ticket.rule}" if ticket.rule else "")
+    return table
+
+
+def _waiting_on(nexus: Nexus, run_id: str) -> list[ApprovalRecord]:
+    """The open approval tickets of ``run_id``'s steps, oldest first (tickets past their deadline are expired
+    first, as ``approvals list`` does, so a step whose wait ran out is not shown waiting)."""
+    if nexus.approvals is None:
+        return []
+    tickets = [t for t in nexus.approvals.list("requested", limit=OPEN_TICKETS) if t.run_id == run_id]
+    return sorted(tickets, key=lambda t: t.requested_at)
+
+
+def _waiting_json(ticket: ApprovalRecord) -> dict[str, Any]:
+    """A step waiting for an approval, as ``runs show --json`` lists it."""
+    return {"step_id": ticket.step_id, "tool": ticket.tool, "version": ticket.version, "ticket": ticket.ticket,
+            "rule": ticket.rule, "reason": ticket.reason, "requested_at": ticket.requested_at,
+            "deadline": ticket.deadline}
 
 
 def _identity_json(stored: StoredRun) -> dict[str, Any]:
