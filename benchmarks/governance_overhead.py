@@ -12,7 +12,12 @@ Figures (median of the repetitions, each ``--decisions`` decisions of a ``files.
 
 Target (issue 16): ≤ 20 µs added per decision with 1,000 enforce rules.
 
-Usage: python benchmarks/governance_overhead.py [--decisions 20000] [--repeat 5]
+Then the engine benchmark's 1,000-step no-op DAG (10 layers, ``needs:``; benchmarks/engine_overhead.py) run by a
+Nexus three ways, in one run: governance off (no policy, no audit), 1,000 enforce rules, and 1,000 enforce rules
+with the audit log on (every decision recorded). The difference per step is what governance adds to each call.
+Target: ≤ 20 µs per call for the policy decision, ≤ 50 µs with the audit record.
+
+Usage: python benchmarks/governance_overhead.py [--decisions 20000] [--repeat 5] [--steps 1000]
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.caller import Caller, Surface
@@ -81,10 +89,59 @@ async def per_decision(gate: Gate, decisions: int, repeat: int) -> float:
     return statistics.median(samples)
 
 
+def dag_policy() -> str:
+    """1,000 enforced rules on other tools, ten on the benchmark's ``bench.noop`` (allow, by principal or tier)."""
+    rules = [f"  - {{id: n{i}, effect: allow, tools: bench.noop, principals: [user{i}, '*']}}\n" for i in range(10)]
+    return indexed_policy() + "".join(rules)
+
+
+def per_step(configs: list[tuple[str, dict[str, object], Gate | None]], steps: int, repeat: int) -> list[float]:
+    """Median microseconds per step of the layered DAG of ``steps`` no-op steps, for each Nexus configuration."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_tools, engine_overhead
+    import bench_tools
+    from engine_overhead import layers, mission_yaml
+
+    import toolnexus as tn
+    from toolnexus.registry import spec_of
+
+    text = mission_yaml("bench-governance", layers(steps))
+    medians = []
+    for _, overrides, gate in configs:
+        with tempfile.TemporaryDirectory(prefix="toolnexus-gov-") as tmp, \
+                tn.Nexus(tmp, gate=gate, overrides={"tracking.enabled": False, **overrides}) as nexus:
+            nexus.registry.register(spec_of(bench_tools.noop))
+            plan = nexus.compile(text)
+            nexus.run(plan)  # warm-up
+            samples = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                result = nexus.run(plan)
+                samples.append((time.perf_counter() - start) / steps * 1e6)
+                assert result.ok, result.error
+            medians.append(statistics.median(samples))
+    return medians
+
+
+def print_dags(steps: int, repeat: int) -> None:
+    """The DAG figures: µs per step for each configuration and what it adds to governance off."""
+    configs: list[tuple[str, dict[str, object], Gate | None]] = [
+        ("governance off (no policy, no audit)", {"governance.audit": False}, None),
+        ("1,000 enforce rules", {"governance.audit": False}, gate_of(dag_policy())),
+        ("1,000 enforce rules + audit log", {"governance.audit": True}, gate_of(dag_policy())),
+    ]
+    medians = per_step(configs, steps, repeat)
+    print(f"\n{steps}-step no-op DAG (10 layers), median of {repeat} runs")
+    print(f"{'configuration':<40} {'µs/step':>9} {'added µs':>9}")
+    for (label, _, _), micros in zip(configs, medians, strict=True):
+        print(f"{label:<40} {micros:>9.1f} {micros - medians[0]:>9.1f}")
+    print("targets: ≤ 20 µs added per call for the policy decision, ≤ 50 µs with the audit record")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=1000, help="steps of the DAG (0: skip the DAG figures)")
     args = parser.parse_args()
     indexed, crowded = gate_of(indexed_policy()), gate_of(crowded_policy())
     assert len(indexed.policy) == len(crowded.policy) == 1000
@@ -97,6 +154,8 @@ async def main() -> None:
         base = micros if base is None else base
         print(f"{label:<36} {micros:>12.2f} {1e6 / micros:>12,.0f} {micros - base:>9.2f}")
     print("target: ≤ 20 µs added per decision with 1,000 enforce rules (indexed)")
+    if args.steps:
+        await asyncio.to_thread(print_dags, args.steps, args.repeat)
 
 
 if __name__ == "__main__":
