@@ -90,9 +90,11 @@ async def per_decision(gate: Gate, decisions: int, repeat: int) -> float:
 
 
 def dag_policy() -> str:
-    """1,000 enforced rules on other tools, ten on the benchmark's ``bench.noop`` (allow, by principal or tier)."""
-    rules = [f"  - {{id: n{i}, effect: allow, tools: bench.noop, principals: [user{i}, '*']}}\n" for i in range(10)]
-    return indexed_policy() + "".join(rules)
+    """1,000 enforced rules on other tools, and two on the benchmark's ``bench.noop`` (an allow that matches every
+    principal, a deny for one that never calls): as a tool of a large policy meets it."""
+    return indexed_policy() + (
+        "  - {id: noop-allowed, effect: allow, tools: bench.noop, principals: ['*']}\n"
+        "  - {id: noop-not-for-mallory, effect: deny, tools: bench.noop, principals: [mallory]}\n")
 
 
 def per_step(configs: list[tuple[str, dict[str, object], Gate | None]], steps: int, repeat: int) -> list[float]:
