@@ -21,6 +21,7 @@ from toolnexus.governance.decide import Announcer, Governance
 from toolnexus.governance.inflight import InFlightCalls
 from toolnexus.governance.kills import KillSwitches
 from toolnexus.governance.lifecycle import LifecycleCheck
+from toolnexus.store.audit import CheckpointRow
 from toolnexus.store.sqlite import StateStore
 
 
@@ -45,11 +46,13 @@ class Governed:
 
 def govern(governance: Governance, settings: Any, workspace: str | Path, *, store: StateStore | None,
            bus: Announcer, subscribe: Callable[[EventSink], object], tools: Callable[[], Iterable[ToolSpec]],
-           in_flight: InFlightCalls, gate_given: bool) -> Governed:
+           in_flight: InFlightCalls, gate_given: bool,
+           on_checkpoint: Callable[[CheckpointRow], None] | None = None) -> Governed:
     """Plug the ``[governance]`` settings (``settings``) into ``governance``; returns the parts people reach.
 
     ``bus`` hears the governance changes; ``gate_given``: the caller passed its own gate (``Nexus(gate=...)``),
-    which the policy must not replace. A bad policy file raises a DiagnosticError with its file, line and column.
+    which the policy must not replace; ``on_checkpoint`` gets each audit checkpoint once committed (the
+    tracker copies it to MLflow). A bad policy file raises a DiagnosticError with its file, line and column.
     """
     parts = Governed()
     announce = bus.emit
@@ -73,7 +76,7 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
     if settings.audit and store is not None:
         from toolnexus.governance.audit import AuditLog, AuditSink
 
-        parts.audit = AuditLog.from_settings(settings, store, workspace)
+        parts.audit = AuditLog.from_settings(settings, store, workspace, on_checkpoint=on_checkpoint)
         # Written a moment later, many to a commit (~30 µs a decision instead of ~70): see docs/governance.md.
         parts._sink = AuditSink(parts.audit, deferred=True)
         subscribe(parts._sink)
