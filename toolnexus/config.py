@@ -17,6 +17,7 @@ from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from toolnexus.core.spec import DEFAULT_MIN_RUNTIME, ISOLATION, REMOTE_RUNTIMES, SafetyTier
 from toolnexus.core.units import Duration, Size
 from toolnexus.core.yamlpos import DEFAULT_LIMITS, YamlLimits
+from toolnexus.governance.flag_model import FlagsSettings
 from toolnexus.registry.manifest import require_trusted
 from toolnexus.registry.toolsets import Toolset
 from toolnexus.sandbox.limits import DEFAULT_MEMORY, DEFAULT_TIMEOUT
@@ -223,6 +224,8 @@ class GovernanceSettings(BaseModel):
     checkpoint_every: int = Field(1000, ge=1, description="audit records between two checkpoints")
     experimental: bool = Field(False, description="opt in to experimental tools (refused otherwise, unless a "
                                "policy allows them)")
+    environment: str | None = Field(None, description="the environment this workspace runs in (dev, staging, "
+                                    "prod...): rollout flags ([flags]) may target it")
 
 
 class MissionSettings(BaseModel):
@@ -264,6 +267,9 @@ class Settings(BaseModel):
     mcp: McpSettings = Field(default_factory=McpSettings)
     mission: MissionSettings = Field(default_factory=MissionSettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
+    flags: FlagsSettings = Field(default_factory=FlagsSettings, description="rollout flags by name ([flags.NAME]: "
+                                 "default, targeting rules), or provider = \"module:factory\" (an OpenFeature "
+                                 "provider)")
 
     def min_runtime(self) -> dict[str, str]:
         """The least isolated runtime allowed per safety tier, keyed by the tier's name."""
@@ -286,7 +292,7 @@ class LoadedSettings(BaseModel):
 
 
 # Tables whose keys are the user's own names (a toolset, a server): kept whole, never flattened.
-OPAQUE_TABLES = frozenset({"toolsets", "mcp.servers"})
+OPAQUE_TABLES = frozenset({"toolsets", "mcp.servers", "flags"})
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -27,6 +27,9 @@ ToolSource = Callable[[], Iterable[ToolSpec]]
 MissionOf = Callable[[str], "str | None"]
 """The mission a run belongs to, by run id (None when unknown)."""
 
+FlagOf = Callable[[str, CallPlan], bool]
+"""Whether a rollout flag is on for a call, by flag name (e.g. ``Flags.enabled``)."""
+
 MAX_RUNS_REMEMBERED = 1024
 
 
@@ -63,13 +66,17 @@ class PolicyGate:
     ``tenant`` is the tenant of calls whose caller names none (``[governance] tenant``); ``mission_of`` gives
     a run's mission by run id (see :func:`~toolnexus.governance.policy.missions.missions_in`), asked only when
     a rule names ``missions``; ``tools`` are what conditions are checked against at each load; ``source``
-    lists the policy files (read again by :meth:`reload`); ``mode`` is the mode of rules that name none.
+    lists the policy files (read again by :meth:`reload`); ``mode`` is the mode of rules that name none;
+    ``flags`` says whether a rollout flag is on for a call, asked only for a candidate rule naming ``flag``
+    (without it, such rules never apply).
     """
 
     def __init__(self, policy: Policy = EMPTY, *, approvals: Approvals | None = None, tenant: str | None = None,
                  mission_of: MissionOf | None = None, tools: ToolSource | None = None,
-                 source: Callable[[], Sequence[Path]] | None = None, mode: Mode | str = Mode.OBSERVE) -> None:
+                 source: Callable[[], Sequence[Path]] | None = None, mode: Mode | str = Mode.OBSERVE,
+                 flags: FlagOf | None = None) -> None:
         self._policy = policy
+        self.flags = flags
         self.approvals = approvals
         self.tenant = tenant
         self.mission_of = mission_of
@@ -81,25 +88,27 @@ class PolicyGate:
     @classmethod
     def from_files(cls, files: Sequence[str | Path], *, mode: Mode | str = Mode.OBSERVE,
                    approvals: Approvals | None = None, tenant: str | None = None,
-                   mission_of: MissionOf | None = None, tools: ToolSource | None = None) -> PolicyGate:
+                   mission_of: MissionOf | None = None, tools: ToolSource | None = None,
+                   flags: FlagOf | None = None) -> PolicyGate:
         """A gate on the policy of ``files`` (read again on reload); a bad file, or a condition on an argument no
         tool has (when ``tools`` is given), raises a DiagnosticError."""
         paths = [Path(f) for f in files]
         gate = cls(approvals=approvals, tenant=tenant, mission_of=mission_of, tools=tools, mode=mode,
-                   source=lambda: paths)
+                   source=lambda: paths, flags=flags)
         gate._policy = gate._load()
         return gate
 
     @classmethod
     def from_settings(cls, settings: GovernanceConfig, workspace: str | Path, *, approvals: Approvals | None = None,
-                      tools: ToolSource | None = None, mission_of: MissionOf | None = None) -> PolicyGate:
+                      tools: ToolSource | None = None, mission_of: MissionOf | None = None,
+                      flags: FlagOf | None = None) -> PolicyGate:
         """The gate ``[governance]`` configures: its policy files (globs re-read on reload), default mode and tenant.
 
         A bad policy raises a DiagnosticError (file:line:column), so a process never starts on half a policy.
         """
         patterns, root = list(settings.policies), Path(workspace)
         gate = cls(approvals=approvals, tenant=settings.tenant, mission_of=mission_of, tools=tools,
-                   mode=settings.mode, source=lambda: policy_files(patterns, root))
+                   mode=settings.mode, source=lambda: policy_files(patterns, root), flags=flags)
         gate._policy = gate._load()
         return gate
 
@@ -139,7 +148,8 @@ class PolicyGate:
         mission = None
         if plan.call.run_id is not None and self.mission_of is not None and self._policy.uses_missions:
             mission = self._mission(plan.call.run_id)
-        return Facts.of(plan, mission=mission, tenant=self.tenant)
+        flag = _flag_of(self.flags, plan) if self.flags is not None and self._policy.uses_flags else None
+        return Facts.of(plan, mission=mission, tenant=self.tenant, flag=flag)
 
     def _mission(self, run_id: str) -> str | None:
         try:
@@ -162,3 +172,12 @@ class PolicyGate:
         return Decision(verdict=Verdict.DENY, decider=DECIDER, policy=pending.policy, mode=pending.mode,
                         reason=f"policy rule {pending.policy} needs a person's approval, and approvals need the "
                                "state store: this Nexus has no approvals queue")
+
+
+def _flag_of(flags: FlagOf, plan: CallPlan) -> Callable[[str], bool]:
+    """Whether a flag is on for ``plan``, by name: asked only when a candidate rule names one."""
+
+    def flag(name: str) -> bool:
+        return flags(name, plan)
+
+    return flag

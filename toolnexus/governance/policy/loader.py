@@ -132,7 +132,7 @@ def _compile_rule(item: RuleModel, mode: Mode, order: int, where: tuple[str | in
         unless=_block(item.unless, (*where, "unless"), positions, problems),
         approvers=tuple(item.approvers) if item.approvers is not None else None, four_eyes=item.four_eyes,
         channels=tuple(item.channels) if item.channels is not None else None, timeout=item.timeout,
-        file=file, line=line, column=column,
+        flag=item.flag, file=file, line=line, column=column,
     )
 
 

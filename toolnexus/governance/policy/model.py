@@ -64,6 +64,8 @@ class RuleModel(BaseModel):
     missions: Names | None = Field(None, description="the name of the mission a step belongs to (globs allowed)")
     when: dict[str, Any] | None = Field(None, description="argument conditions that must all hold")
     unless: dict[str, Any] | None = Field(None, description="argument conditions that, all holding, exempt the call")
+    flag: str | None = Field(None, min_length=1, description="a rollout flag: the rule applies only to the calls "
+                             "it is on for ([flags] of toolnexus.toml, or the OpenFeature provider)")
     approvers: Names | None = Field(None, description="approve: the principals or groups who may grant")
     four_eyes: bool = Field(False, description="approve: the approver must not be the caller")
     channels: Annotated[list[Channel], BeforeValidator(_listed)] | None = Field(

@@ -41,6 +41,7 @@ class Policy:
         self._index = RuleIndex(self.rules)
         self._by_id = {rule.id: rule for rule in self.rules}
         self.uses_missions = any(rule.names("missions") is not None for rule in self.rules)
+        self.uses_flags = any(rule.flag is not None for rule in self.rules)
 
     def rule(self, rule_id: str) -> Rule | None:
         """The rule named ``rule_id`` (an approval reads its approvers, four-eyes, channels and timeout)."""

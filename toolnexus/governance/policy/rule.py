@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,11 +58,13 @@ class Facts:
     surface: str
     mission: str | None
     arguments: Mapping[str, Any]
+    flag: Callable[[str], bool] | None = None  # whether a rollout flag is on for the call (None: every flag off)
 
     @classmethod
-    def of(cls, plan: CallPlan, *, mission: str | None = None, tenant: str | None = None) -> Facts:
+    def of(cls, plan: CallPlan, *, mission: str | None = None, tenant: str | None = None,
+           flag: Callable[[str], bool] | None = None) -> Facts:
         """The facts of ``plan``: a call without a caller is the process's OS user's, through the Python API;
-        ``tenant`` is the workspace's, for a caller that names none."""
+        ``tenant`` is the workspace's, for a caller that names none; ``flag`` tells whether a flag is on for it."""
         spec = plan.spec
         caller = plan.call.caller
         name = plan.tool
@@ -79,7 +81,12 @@ class Facts:
             surface=caller.surface if caller is not None else Surface.PYTHON,
             mission=mission,
             arguments=plan.call.arguments,
+            flag=flag,
         )
+
+    def flag_on(self, name: str) -> bool:
+        """Whether the rollout flag ``name`` is on for the call (off where no flags are known)."""
+        return self.flag is not None and self.flag(name)
 
 
 # The matchers a rule may carry, in the order they are tried: the fact each reads.
@@ -110,6 +117,7 @@ class Rule:
     four_eyes: bool = False
     channels: tuple[Channel, ...] | None = None
     timeout: float | None = None
+    flag: str | None = None  # a rollout flag that must be on for the call
     file: str | None = None
     line: int | None = None
     column: int | None = None
@@ -133,7 +141,13 @@ class Rule:
 
     def mismatch(self, facts: Facts) -> str | None:
         """Why the rule does not match ``facts`` (None: it matches)."""
-        return self._names_mismatch(facts) or self._conditions_mismatch(facts.arguments)
+        return (self._names_mismatch(facts) or self._conditions_mismatch(facts.arguments)
+                or self._flag_mismatch(facts))
+
+    def _flag_mismatch(self, facts: Facts) -> str | None:
+        if self.flag is None or facts.flag_on(self.flag):
+            return None
+        return f"the rollout flag {self.flag!r} is off for the call"
 
     def _names_mismatch(self, facts: Facts) -> str | None:
         for key, fact, names in self.matchers:
@@ -163,7 +177,11 @@ class Rule:
                 return False
         if self.tags is not None and self.tags.isdisjoint(facts.tags):
             return False
-        arguments = facts.arguments
+        # The flag last: it may ask a remote provider.
+        return self._conditions_hold(facts.arguments) and (self.flag is None or facts.flag_on(self.flag))
+
+    def _conditions_hold(self, arguments: Mapping[str, Any]) -> bool:
+        """Whether the ``when`` conditions all hold and the ``unless`` ones do not all hold."""
         for condition in self.when:
             if not condition.holds(arguments):
                 return False
@@ -177,6 +195,8 @@ class Rule:
         parts += [f"when {c}" for c in self.when]
         if self.unless:
             parts.append("unless " + " and ".join(str(c) for c in self.unless))
+        if self.flag is not None:
+            parts.append(f"flag {self.flag}")
         return "; ".join(parts) or "every call"
 
     def where(self) -> str:
