@@ -124,7 +124,8 @@ class Nexus:
         # Kill switches, lifecycle, the policy gate, approvals and the audit, from [governance].
         self.governed = govern(self.governance, settings.governance, self.workspace, store=self.store, bus=self.bus,
                                subscribe=self.bus.subscribe, tools=self.registry.list,
-                               in_flight=self.invoker.in_flight, gate_given=gate is not None)
+                               in_flight=self.invoker.in_flight, gate_given=gate is not None,
+                               on_checkpoint=self.tracker.record_checkpoint if self.tracker is not None else None)
 
     @property
     def approvals(self) -> Approvals | None:

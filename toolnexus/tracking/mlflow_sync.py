@@ -91,8 +91,9 @@ def log_metrics(client: Any, mlflow_run_id: str, metrics: dict[str, float], time
 
 
 def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, Any]) -> str:
-    """One trace per run: a root span for the mission, a TOOL span per step, and a child span per call
-    where a step made several (each retry attempt, each foreach item)."""
+    """One trace per run: a root span for the mission, a TOOL span per step, a child span per call where a
+    step made several (each retry attempt, each foreach item), and a GUARDRAIL span per governance decision
+    under its call's span (from the wait to the final decision, for a call parked for approval)."""
     from mlflow.tracing.constant import SpanAttributeKey
 
     run_id = report["run_id"]
@@ -113,20 +114,46 @@ def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, 
         start_time_ns=report["start_ns"],
         run_id=mlflow_run_id,
     )
-    trace_id = root.trace_id
+    trace = _Trace(client, root.trace_id, root.span_id)
     steps = sorted(report.get("steps", {}).values(), key=lambda s: (s.get("started_at") or "", s["step_id"]))
     for step in steps:
-        attempts = report.get("attempts", {}).get(step["step_id"], [])
-        start_ns = min((a["start_ns"] for a in attempts), default=_iso_ns(step.get("started_at")) or report["start_ns"])
+        trace.step(step, report.get("attempts", {}).get(step["step_id"], []), report["start_ns"])
+    for decision in report.get("decisions", []):
+        trace.decision(decision)
+    client.end_trace(
+        trace.trace_id,
+        outputs=report.get("outputs"),
+        status="OK" if report["status"] == "succeeded" else "ERROR",
+        end_time_ns=end_ns,
+    )
+    return str(trace.trace_id)
+
+
+class _Trace:
+    """The spans of one run's trace, as :func:`build_trace` makes them; remembers each call's span, so a
+    decision goes under the span of the call it decided."""
+
+    def __init__(self, client: Any, trace_id: str, root_id: str) -> None:
+        self.client = client
+        self.trace_id = trace_id
+        self.root_id = root_id
+        self.call_spans: dict[str, str] = {}  # call id -> its span (the step's, when the step made one call)
+        self.step_spans: dict[str, str] = {}
+
+    def step(self, step: dict[str, Any], attempts: list[dict[str, Any]], run_start_ns: int) -> None:
+        """The step's span; a child span per call when it made several."""
+        from mlflow.tracing.constant import SpanAttributeKey
+
+        start_ns = min((a["start_ns"] for a in attempts), default=_iso_ns(step.get("started_at")) or run_start_ns)
         finish_ns = max((a["end_ns"] for a in attempts), default=_iso_ns(step.get("finished_at")) or start_ns)
         error = step.get("error")
         # One call: the step's span is the call's span. Several (retries, foreach items): a child each.
         single = len(attempts) <= 1
         cost_attributes = {SpanAttributeKey.LLM_COST: _cost(step.get("cost", 0.0))} if single else {}
-        span = client.start_span(
+        span = self.client.start_span(
             name=step["step_id"],
-            trace_id=trace_id,
-            parent_id=root.span_id,
+            trace_id=self.trace_id,
+            parent_id=self.root_id,
             span_type="TOOL",
             inputs=attempts[0]["arguments"] if attempts else None,
             start_time_ns=start_ns,
@@ -144,47 +171,69 @@ def build_trace(client: Any, exp_id: str, mlflow_run_id: str, report: dict[str, 
                 **cost_attributes,
             },
         )
+        self.step_spans[step["step_id"]] = span.span_id
+        for attempt in attempts:
+            self.call_spans[attempt.get("call_id", "")] = span.span_id
         for number, attempt in enumerate([] if single else attempts, start=1):
-            child = client.start_span(
-                name=f"{step['step_id']} #{number} (attempt {attempt['attempt']})",
-                trace_id=trace_id,
-                parent_id=span.span_id,
-                span_type="TOOL",
-                inputs=attempt["arguments"],
-                start_time_ns=attempt["start_ns"],
-                attributes={
-                    "toolnexus.tool": attempt["tool"],
-                    "toolnexus.runtime": attempt.get("runtime", ""),
-                    "toolnexus.attempt": attempt["attempt"],
-                    "toolnexus.duration_s": attempt.get("duration", 0.0),
-                    "toolnexus.cost": attempt.get("cost", 0.0),
-                    "toolnexus.currency": attempt.get("currency", "USD"),
-                    # MLflow's own cost convention, so the trace view's totals agree with ours.
-                    SpanAttributeKey.LLM_COST: _cost(attempt.get("cost", 0.0)),
-                    "toolnexus.error": json.dumps(attempt["error"]) if attempt.get("error") else "",
-                },
-            )
-            client.end_span(
-                trace_id,
-                child.span_id,
-                outputs=_summary(attempt.get("output")),
-                status="OK" if attempt.get("ok") else "ERROR",
-                end_time_ns=attempt["end_ns"],
-            )
-        client.end_span(
-            trace_id,
+            self._attempt(step["step_id"], span.span_id, number, attempt)
+        self.client.end_span(
+            self.trace_id,
             span.span_id,
             outputs=_summary(step.get("output")),
             status="ERROR" if step["status"] in ("failed", "cancelled") else "OK",
             end_time_ns=max(finish_ns, start_ns),
         )
-    client.end_trace(
-        trace_id,
-        outputs=report.get("outputs"),
-        status="OK" if report["status"] == "succeeded" else "ERROR",
-        end_time_ns=end_ns,
-    )
-    return str(trace_id)
+
+    def _attempt(self, step_id: str, parent_id: str, number: int, attempt: dict[str, Any]) -> None:
+        from mlflow.tracing.constant import SpanAttributeKey
+
+        child = self.client.start_span(
+            name=f"{step_id} #{number} (attempt {attempt['attempt']})",
+            trace_id=self.trace_id,
+            parent_id=parent_id,
+            span_type="TOOL",
+            inputs=attempt["arguments"],
+            start_time_ns=attempt["start_ns"],
+            attributes={
+                "toolnexus.tool": attempt["tool"],
+                "toolnexus.runtime": attempt.get("runtime", ""),
+                "toolnexus.attempt": attempt["attempt"],
+                "toolnexus.duration_s": attempt.get("duration", 0.0),
+                "toolnexus.cost": attempt.get("cost", 0.0),
+                "toolnexus.currency": attempt.get("currency", "USD"),
+                # MLflow's own cost convention, so the trace view's totals agree with ours.
+                SpanAttributeKey.LLM_COST: _cost(attempt.get("cost", 0.0)),
+                "toolnexus.error": json.dumps(attempt["error"]) if attempt.get("error") else "",
+            },
+        )
+        self.call_spans[attempt.get("call_id", "")] = child.span_id
+        self.client.end_span(
+            self.trace_id,
+            child.span_id,
+            outputs=_summary(attempt.get("output")),
+            status="OK" if attempt.get("ok") else "ERROR",
+            end_time_ns=attempt["end_ns"],
+        )
+
+    def decision(self, entry: dict[str, Any]) -> None:
+        """A GUARDRAIL span for one decided call, under the call's span (else its step's, else the root)."""
+        parent_id = self.call_spans.get(entry["call_id"]) or self.step_spans.get(entry.get("step_id") or "")
+        span = self.client.start_span(
+            name=f"decision: {entry['verdict']}" + (f" ({entry['policy']})" if entry["policy"] else ""),
+            trace_id=self.trace_id,
+            parent_id=parent_id or self.root_id,
+            span_type="GUARDRAIL",
+            inputs={"tool": entry["tool"], "step": entry.get("step_id"), "attempt": entry.get("attempt")},
+            start_time_ns=entry["start_ns"],
+            attributes={f"toolnexus.{key}": entry[key] for key in DECISION_ATTRIBUTES},
+        )
+        self.client.end_span(self.trace_id, span.span_id, outputs={"reason": entry["reason"]},
+                             status="ERROR" if entry["verdict"] == "deny" else "OK", end_time_ns=entry["end_ns"])
+
+
+DECISION_ATTRIBUTES = ("verdict", "decider", "policy", "mode", "would", "ticket", "waited", "warning", "cached")
+"""The attributes of a decision span, ``toolnexus.``-prefixed (``waited``: seconds between the wait and the
+final decision)."""
 
 
 def _cost(total: float) -> dict[str, float]:

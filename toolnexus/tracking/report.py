@@ -15,12 +15,14 @@ from toolnexus.core.events import (
     CallFinished,
     CallStarted,
     Event,
+    GateDecided,
     RunFinished,
     RunStarted,
     StepFinished,
 )
 from toolnexus.core.run import StepStatus
 from toolnexus.core.secrets import scrub, scrub_text
+from toolnexus.tracking.decisions import DecisionLog
 
 PARAM_LIMIT = 6000  # MLflow's limit on a param value
 SUMMARY_LIMIT = 500
@@ -108,6 +110,7 @@ class RunReport:
         self.steps: dict[str, dict[str, Any]] = {}
         self.attempts: dict[str, list[dict[str, Any]]] = {}
         self._open_calls: dict[str, dict[str, Any]] = {}
+        self.decisions = DecisionLog()
         self.artifacts: dict[str, str] = {}
         # The mission text and plan as run, less credential-looking values (a literal token in `with:`);
         # only values are touched, so plan.json still loads as a Plan.
@@ -134,6 +137,7 @@ class RunReport:
         self._log(event)
         if isinstance(event, CallStarted) and event.call.step_id:
             self._open_calls[event.call.id] = {
+                "call_id": event.call.id,
                 "step_id": event.call.step_id,
                 "attempt": event.call.attempt,
                 "start_ns": _ns(event),
@@ -162,35 +166,43 @@ class RunReport:
                 self.step_metrics[f"step.{record.step_id}.duration"] = record.duration
                 self.step_metrics[f"step.{record.step_id}.cost"] = record.cost
                 self.step_metrics[f"step.{record.step_id}.attempts"] = float(record.attempts)
+        elif isinstance(event, GateDecided):
+            self.decisions.add(event)
         elif isinstance(event, RunFinished):
-            result = event.result
-            self.status = result.status.value
-            self.end_ns = _ns(event)
-            self.outputs = scrub(result.outputs)
-            self.error = scrub(result.error.model_dump(mode="json")) if result.error else None
-            self.currency = result.currency
-            counts = {s.value: 0 for s in StepStatus}
-            cached = 0
-            per_tool: dict[str, float] = {}
-            for record in result.steps.values():
-                counts[record.status.value] += 1
-                cached += int(record.cached)
-                per_tool[record.tool] = per_tool.get(record.tool, 0.0) + record.cost
-            self.metrics.update(
-                {
-                    "duration": result.duration,
-                    "cost": result.cost,
-                    "steps_succeeded": counts["succeeded"],
-                    "steps_failed": counts["failed"],
-                    "steps_skipped": counts["skipped"],
-                    "steps_cancelled": counts["cancelled"],
-                    "steps_cached": cached,
-                }
-            )
-            for tool, cost in per_tool.items():
-                self.metrics[f"tool.{tool}.cost"] = cost
-            self.tags["toolnexus.status"] = self.status
-            self.artifacts["outputs.json"] = json.dumps(self.outputs, indent=2, default=str, sort_keys=True)
+            self._finished(event)
+
+    def _finished(self, event: RunFinished) -> None:
+        """The run's outcome: its status, outputs, totals and counts."""
+        result = event.result
+        self.status = result.status.value
+        self.end_ns = _ns(event)
+        self.outputs = scrub(result.outputs)
+        self.error = scrub(result.error.model_dump(mode="json")) if result.error else None
+        self.currency = result.currency
+        counts = {s.value: 0 for s in StepStatus}
+        cached = 0
+        per_tool: dict[str, float] = {}
+        for record in result.steps.values():
+            counts[record.status.value] += 1
+            cached += int(record.cached)
+            per_tool[record.tool] = per_tool.get(record.tool, 0.0) + record.cost
+        self.metrics.update(
+            {
+                "duration": result.duration,
+                "cost": result.cost,
+                "steps_succeeded": counts["succeeded"],
+                "steps_failed": counts["failed"],
+                "steps_skipped": counts["skipped"],
+                "steps_cancelled": counts["cancelled"],
+                "steps_cached": cached,
+            }
+        )
+        for tool, cost in per_tool.items():
+            self.metrics[f"tool.{tool}.cost"] = cost
+        self.decisions.close(self.end_ns)
+        self.metrics.update(self.decisions.metrics())
+        self.tags["toolnexus.status"] = self.status
+        self.artifacts["outputs.json"] = json.dumps(self.outputs, indent=2, default=str, sort_keys=True)
 
     def to_json(self) -> dict[str, Any]:
         """The whole report as JSON-compatible data (what a spool file holds)."""
@@ -207,6 +219,7 @@ class RunReport:
             "metrics": {**self.step_metrics, **self.metrics},
             "steps": self.steps,
             "attempts": self.attempts,
+            "decisions": self.decisions.entries,
             "artifacts": self.artifacts,
             "inputs": self.inputs,
             "outputs": self.outputs,

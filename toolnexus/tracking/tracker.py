@@ -32,12 +32,16 @@ from toolnexus.core.events import (
     CallFinished,
     CallStarted,
     Event,
+    GateDecided,
+    GovernanceChanged,
     RunFinished,
     RunStarted,
     StepFinished,
     StepRetrying,
     StepStarted,
 )
+from toolnexus.store.audit import CheckpointRow
+from toolnexus.tracking.checkpoints import CheckpointSpool
 from toolnexus.tracking.mlflow_sync import experiment_id, find_or_create_run, log_metrics, sync_report
 from toolnexus.tracking.report import RunReport, identity_tags
 
@@ -84,10 +88,12 @@ class MlflowTracker:
     """An event sink that records every run in MLflow, durably."""
 
     #: The events a run's report is made of (its metrics, spans and ``events.jsonl`` log); the bus sends
-    #: the tracker only these. Gate decisions are not among them (they are the audit log's to keep), so
-    #: with only tracking and the state store listening a ``GateDecided`` is never built.
+    #: the tracker only these. Gate decisions give a run its ``governance.*`` counts and decision spans, and
+    #: governance changes (approvals requested and granted, kills) go into its event log: with tracking on,
+    #: every decision's ``GateDecided`` is built (its arguments scrubbed), and the sink only appends it.
     event_types: tuple[type[Event], ...] = (
         RunStarted, StepStarted, StepRetrying, CallStarted, CallFinished, StepFinished, RunFinished,
+        GateDecided, GovernanceChanged,
     )
 
     def __init__(
@@ -130,6 +136,8 @@ class MlflowTracker:
             if uri.startswith(("sqlite:", "file:")) or "://" not in uri
             else None
         )
+        self.checkpoints = CheckpointSpool(self.spool_dir / "checkpoints", workspace or str(self.spool_dir.parent),
+                                           self.artifact_root)
         # A script that never closes its Nexus (``toolnexus.run(...)``) still gets its runs synced or
         # spooled before the interpreter drops this daemon thread.
         self.exit_timeout = exit_timeout
@@ -224,12 +232,7 @@ class MlflowTracker:
                 self._send_step_metrics()
                 continue
             try:
-                if kind == "start":
-                    self._start(payload)
-                elif kind == "finish":
-                    self._finish(payload)
-                elif kind == "sync":
-                    self._sync_file(Path(payload))
+                self._handle(kind, payload)
             except Exception as exc:  # tracking never breaks a run: note it, keep the spool
                 self._warn(kind, exc)
             finally:
@@ -238,6 +241,18 @@ class MlflowTracker:
                     self._queue.all_tasks_done.notify_all()
             if self._events and time.monotonic() - self._last_stream >= self.stream_interval:
                 self._send_step_metrics()
+
+    def _handle(self, kind: str, payload: Any) -> None:
+        """Do one thing the sink or a caller asked for (on the worker thread)."""
+        if kind == "start":
+            self._start(payload)
+        elif kind == "finish":
+            self._finish(payload)
+        elif kind == "sync":
+            self._sync_file(Path(payload))
+        elif kind == "checkpoint":
+            self._replay()
+            self.checkpoints.send(self.client(), payload, self._experiments)
 
     def _send_step_metrics(self) -> None:
         """One round-trip per run for every step that finished since the last one."""
@@ -331,6 +346,11 @@ class MlflowTracker:
     def sync_pending(self, skip: set[str] | None = None) -> tuple[int, list[str]]:
         """Sync every spooled report now; returns (how many synced, failures)."""
         synced, failed = 0, []
+        try:
+            self.checkpoints.sync(self.client(), self._experiments)
+        except Exception as exc:
+            failed.append(f"audit checkpoints: {type(exc).__name__}: {exc}")
+            self._warn("checkpoints", exc)
         for path in self.pending():
             if skip and path.stem in skip:
                 continue
@@ -341,6 +361,15 @@ class MlflowTracker:
                 failed.append(f"{path.stem}: {type(exc).__name__}: {exc}")
                 self._warn("sync", exc)
         return synced, failed
+
+    def record_checkpoint(self, checkpoint: CheckpointRow) -> None:
+        """Copy an audit checkpoint to MLflow, in the background (the ``on_checkpoint`` of the audit log).
+
+        Never blocks the caller (the audit writer): the worker spools it, then tags the workspace's run in
+        the ``toolnexus-audit`` experiment with it (see :mod:`toolnexus.tracking.checkpoints`); one MLflow
+        could not take stays spooled until the next sync.
+        """
+        self._submit(("checkpoint", checkpoint))
 
     def mlflow_run_id(self, run_id: str) -> str | None:
         """The id of the MLflow run this tracker opened or synced for ``run_id``, or None if it has none yet."""
