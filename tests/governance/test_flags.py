@@ -18,9 +18,12 @@ from toolnexus.core.caller import Caller
 from toolnexus.core.diagnostics import DiagnosticError
 from toolnexus.core.events import GateDecided
 from toolnexus.governance import CallPlan
+from toolnexus.governance.decide import Governance
 from toolnexus.governance.flags import DECIDER, FlagCheck, Flags, load_provider
+from toolnexus.governance.inflight import InFlightCalls
 from toolnexus.governance.lifecycle import LifecycleCheck
 from toolnexus.governance.policy import PolicyGate
+from toolnexus.governance.setup import govern
 from toolnexus.registry import spec_of
 
 pytestmark = pytest.mark.anyio
@@ -228,3 +231,36 @@ def test_a_misspelt_flag_setting_names_its_key(workspace: Path) -> None:
     (workspace / "toolnexus.toml").write_text("[flags.beta]\ndefalt = true\n")
     with pytest.raises(DiagnosticError, match=r"flags\.beta\.defalt"):
         tn.Nexus(workspace, store=False)
+
+
+async def test_govern_wires_the_flags_of_the_settings(workspace: Path) -> None:
+    """What a Nexus gets from ``govern(..., flags=settings.flags)``: the flag check, the lifecycle opt-in and the
+    policy gate asking the same flags; closing lets go of the provider."""
+    (workspace / "rollout.yaml").write_text("rules:\n  - id: strict\n    effect: deny\n    mode: enforce\n"
+                                           "    flag: strict-writes\n    tools: flagged.*\n")
+    toml = FLAGS_TOML.replace('tenant = "home"', 'tenant = "home"\npolicies = ["rollout.yaml"]')
+    with workspace_with(workspace, toml) as nexus:
+        settings = nexus.settings
+        governance = Governance()
+        parts = govern(governance, settings.governance, workspace, store=None, bus=nexus.bus,
+                       subscribe=nexus.bus.subscribe, tools=nexus.registry.list, in_flight=InFlightCalls(),
+                       gate_given=False, flags=settings.flags)
+        assert parts.flags is not None and parts.flags.environment == "staging"
+        nexus.governance.checks[:] = governance.checks
+        nexus.governance.gate = governance.gate
+        assert (await nexus.acall("flagged.beta", {"text": "ab"}, caller=ACME)).output == "ba"
+        assert not (await nexus.acall("flagged.beta", {"text": "ab"}, caller=GLOBEX)).ok
+        assert (await nexus.acall("flagged.lab", {"text": "x"}, caller=ACME)).output == "lab:x"
+        assert not (await nexus.acall("flagged.write", {"text": "x"}, caller=ACME)).ok  # strict for acme
+        assert (await nexus.acall("flagged.write", {"text": "x"}, caller=GLOBEX)).output == "X"
+        parts.close()
+        assert parts.flags.provider is not None and parts.flags._client is None
+
+
+def test_without_flags_settings_every_flag_is_off(workspace: Path) -> None:
+    with workspace_with(workspace, "") as nexus:
+        parts = govern(Governance(), nexus.settings.governance, workspace, store=None, bus=nexus.bus,
+                       subscribe=nexus.bus.subscribe, tools=nexus.registry.list, in_flight=InFlightCalls(),
+                       gate_given=False)
+        assert parts.flags is not None and parts.flags.provider is None
+        assert not parts.flags.enabled("beta", plan_of(nexus, "flagged.beta", ACME))

@@ -18,6 +18,8 @@ from toolnexus.core.events import EventSink
 from toolnexus.core.spec import ToolSpec
 from toolnexus.governance.approvals import ApprovalQueue, Approvals
 from toolnexus.governance.decide import Announcer, Governance
+from toolnexus.governance.flag_model import FlagsSettings
+from toolnexus.governance.flags import FlagCheck, Flags
 from toolnexus.governance.inflight import InFlightCalls
 from toolnexus.governance.kills import KillSwitches
 from toolnexus.governance.lifecycle import LifecycleCheck
@@ -34,25 +36,30 @@ class Governed:
     approvals: Approvals | None = None
     kills: KillSwitches | None = None
     audit: Any = None
+    flags: Flags | None = None
     _sink: Any = None
 
     def close(self) -> None:
-        """Write the audit records still waiting and stop the kill-switch watcher."""
+        """Write the audit records still waiting, stop the kill-switch watcher, let go of the flags' provider."""
         if self._sink is not None:
             self._sink.flush()
         if self.kills is not None:
             self.kills.close()
+        if self.flags is not None:
+            self.flags.close()
 
 
 def govern(governance: Governance, settings: Any, workspace: str | Path, *, store: StateStore | None,
            bus: Announcer, subscribe: Callable[[EventSink], object], tools: Callable[[], Iterable[ToolSpec]],
            in_flight: InFlightCalls, gate_given: bool,
-           on_checkpoint: Callable[[CheckpointRow], None] | None = None) -> Governed:
+           on_checkpoint: Callable[[CheckpointRow], None] | None = None,
+           flags: FlagsSettings | None = None) -> Governed:
     """Plug the ``[governance]`` settings (``settings``) into ``governance``; returns the parts people reach.
 
     ``bus`` hears the governance changes; ``gate_given``: the caller passed its own gate (``Nexus(gate=...)``),
     which the policy must not replace; ``on_checkpoint`` gets each audit checkpoint once committed (the
-    tracker copies it to MLflow). A bad policy file raises a DiagnosticError with its file, line and column.
+    tracker copies it to MLflow); ``flags``: the ``[flags]`` settings (None: every rollout flag off). A bad
+    policy file, or a bad ``[flags] provider``, raises a DiagnosticError saying where.
     """
     parts = Governed()
     announce = bus.emit
@@ -60,7 +67,10 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
         # The watcher stops this process's running calls when another process sets a switch (idle otherwise).
         parts.kills = KillSwitches(store, bus, tenant=settings.tenant, in_flight=in_flight).watch()
         governance.checks.append(parts.kills)
-    governance.checks.append(LifecycleCheck.from_settings(settings))
+    parts.flags = Flags.from_settings(flags, environment=getattr(settings, "environment", None),
+                                      tenant=settings.tenant)
+    governance.checks.append(FlagCheck(parts.flags))  # a tool tagged flag:NAME runs where NAME is on
+    governance.checks.append(LifecycleCheck.from_settings(settings, opt_in=parts.flags.opt_in))
     queue = None
     if store is not None:
         queue = ApprovalQueue(store, timeout=settings.approval_timeout, announce=announce,
@@ -71,7 +81,8 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
         from toolnexus.governance.policy import PolicyGate, missions_in
 
         parts.gate = PolicyGate.from_settings(settings, workspace, approvals=queue, tools=tools,
-                                              mission_of=missions_in(store) if store is not None else None)
+                                              mission_of=missions_in(store) if store is not None else None,
+                                              flags=parts.flags.enabled)
         governance.gate = parts.gate
     if settings.audit and store is not None:
         from toolnexus.governance.audit import AuditLog, AuditSink
