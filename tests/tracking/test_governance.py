@@ -152,3 +152,28 @@ def test_audit_checkpoints_are_tagged_on_the_workspaces_audit_run(governed: tn.N
     assert recorded[last.seq]["head"] == last.head
     assert run.data.metrics["audit.records"] == last.seq
     assert governed.tracker is not None and governed.tracker.checkpoints.pending() == []
+
+
+def test_checkpoints_mlflow_cannot_take_wait_in_the_spool_for_the_next_sync(workspace: Path,
+                                                                             mlflow_template: Path) -> None:
+    blocker = workspace / "store"
+    blocker.write_text("a file where the store's folder should be")  # MLflow is unreachable at first
+    overrides = {"tracking.enabled": True, "governance.checkpoint_every": 1}
+    with tn.Nexus(workspace, overrides={**overrides, "tracking.uri": f"sqlite:///{blocker / 'mlflow.db'}"}) as nexus:
+        register_test_tools(nexus).call("test.echo", value="hi")  # one decision: one audit record, one checkpoint
+        nexus.governed.close()
+        assert nexus.tracker is not None
+        nexus.tracker.flush(60)
+        spooled = nexus.tracker.checkpoints.pending()
+        assert len(spooled) == 1 and nexus.tracker.failures
+    seed_store(workspace / ".toolnexus" / "mlflow.db", mlflow_template)
+    with tn.Nexus(workspace, overrides=overrides) as nexus:
+        assert nexus.tracker is not None
+        assert nexus.tracker.sync_pending() == (0, [])  # no run report was pending; the checkpoint was
+        assert nexus.tracker.checkpoints.pending() == []
+        client = client_of(nexus)
+        experiment = client.get_experiment_by_name(AUDIT_EXPERIMENT)
+        assert experiment is not None
+        [run] = client.search_runs([experiment.experiment_id])
+        assert run.data.tags["toolnexus.audit.count"] == "1"
+        assert "toolnexus.audit.checkpoint.1" in run.data.tags

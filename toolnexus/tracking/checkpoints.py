@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -45,35 +46,41 @@ class CheckpointSpool:
         """Spooled checkpoints not yet in MLflow, oldest first."""
         return sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
 
-    def send(self, client: Any, checkpoint: CheckpointRow, experiments: dict[str, str]) -> None:
-        """Spool ``checkpoint``, then send it with any others still spooled."""
+    def spool(self, checkpoint: CheckpointRow) -> None:
+        """Write ``checkpoint`` to the spool (a file of a few hundred bytes), for :meth:`sync` to send."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{checkpoint.seq:015d}.json"
-        partial = path.with_suffix(f".{os.getpid()}.partial")
+        partial = self.folder / f".{checkpoint.seq}.{os.getpid()}.{threading.get_ident()}.partial"
         partial.write_text(json.dumps(asdict(checkpoint)), encoding="utf-8")
-        os.replace(partial, path)
-        self.sync(client, experiments)
+        os.replace(partial, path)  # atomic: a sync sees a whole checkpoint or none
 
     def sync(self, client: Any, experiments: dict[str, str]) -> int:
         """Send every spooled checkpoint in one batch; returns how many. Raises on an MLflow error (they stay)."""
-        paths = self.pending()
-        checkpoints = [CheckpointRow(**json.loads(p.read_text(encoding="utf-8"))) for p in paths]
-        if not checkpoints:
+        spooled = {path: found for path in self.pending() if (found := _read(path)) is not None}
+        if not spooled:
             return 0
-        from mlflow.entities import Metric, RunTag
+        from mlflow.entities import Metric
 
+        checkpoints = list(spooled.values())
         run = self._audit_run(client, experiments)
+        metrics = [Metric("audit.records", float(c.seq), _ms(c.at), c.seq) for c in checkpoints]
+        client.log_batch(run, metrics=metrics, tags=self._tags(client, run, checkpoints), synchronous=True)
+        for path in spooled:
+            path.unlink(missing_ok=True)
+        return len(checkpoints)
+
+    @staticmethod
+    def _tags(client: Any, run: str, checkpoints: list[CheckpointRow]) -> list[Any]:
+        """A tag per checkpoint, and the newest one's, unless the run has a newer one (from another process)."""
+        from mlflow.entities import RunTag
+
         tags = [RunTag(f"toolnexus.audit.checkpoint.{c.seq}", json.dumps(asdict(c), sort_keys=True))
                 for c in checkpoints]
         newest = max(checkpoints, key=lambda c: c.seq)
         known = client.get_run(run).data.tags.get("toolnexus.audit.count")
-        if known is None or int(known) < newest.seq:  # another process may have tagged a newer one
+        if known is None or int(known) < newest.seq:
             tags += [RunTag(f"toolnexus.audit.{name}", value) for name, value in _newest_tags(newest).items()]
-        metrics = [Metric("audit.records", float(c.seq), _ms(c.at), c.seq) for c in checkpoints]
-        client.log_batch(run, metrics=metrics, tags=tags, synchronous=True)
-        for path in paths:
-            path.unlink(missing_ok=True)
-        return len(checkpoints)
+        return tags
 
     def _audit_run(self, client: Any, experiments: dict[str, str]) -> str:
         """The workspace's run in the audit experiment, found by its tag or created."""
@@ -85,6 +92,14 @@ class CheckpointSpool:
                 exp, run_name="audit", tags={"toolnexus.audit_of": self.key, "toolnexus.workspace": self.workspace},
             ).info.run_id)
         return self._run
+
+
+def _read(path: Path) -> CheckpointRow | None:
+    """The checkpoint spooled in ``path``, or None if another process sent it meanwhile."""
+    try:
+        return CheckpointRow(**json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
 
 
 def _newest_tags(checkpoint: CheckpointRow) -> dict[str, str]:

@@ -250,9 +250,9 @@ class MlflowTracker:
             self._finish(payload)
         elif kind == "sync":
             self._sync_file(Path(payload))
-        elif kind == "checkpoint":
+        elif kind == "checkpoints":
             self._replay()
-            self.checkpoints.send(self.client(), payload, self._experiments)
+            self.checkpoints.sync(self.client(), self._experiments)
 
     def _send_step_metrics(self) -> None:
         """One round-trip per run for every step that finished since the last one."""
@@ -346,11 +346,12 @@ class MlflowTracker:
     def sync_pending(self, skip: set[str] | None = None) -> tuple[int, list[str]]:
         """Sync every spooled report now; returns (how many synced, failures)."""
         synced, failed = 0, []
-        try:
-            self.checkpoints.sync(self.client(), self._experiments)
-        except Exception as exc:
-            failed.append(f"audit checkpoints: {type(exc).__name__}: {exc}")
-            self._warn("checkpoints", exc)
+        if self.checkpoints.pending():  # MLflow is only reached when there is something to send
+            try:
+                self.checkpoints.sync(self.client(), self._experiments)
+            except Exception as exc:
+                failed.append(f"audit checkpoints: {type(exc).__name__}: {exc}")
+                self._warn("checkpoints", exc)
         for path in self.pending():
             if skip and path.stem in skip:
                 continue
@@ -365,11 +366,13 @@ class MlflowTracker:
     def record_checkpoint(self, checkpoint: CheckpointRow) -> None:
         """Copy an audit checkpoint to MLflow, in the background (the ``on_checkpoint`` of the audit log).
 
-        Never blocks the caller (the audit writer): the worker spools it, then tags the workspace's run in
-        the ``toolnexus-audit`` experiment with it (see :mod:`toolnexus.tracking.checkpoints`); one MLflow
-        could not take stays spooled until the next sync.
+        Never waits on MLflow: the checkpoint is spooled here (a small file, once per ``checkpoint_every``
+        audit records, so it outlives this process), and the worker tags it on the workspace's run in the
+        ``toolnexus-audit`` experiment (see :mod:`toolnexus.tracking.checkpoints`); one MLflow could not
+        take stays spooled until the next sync.
         """
-        self._submit(("checkpoint", checkpoint))
+        self.checkpoints.spool(checkpoint)
+        self._submit(("checkpoints", None))
 
     def mlflow_run_id(self, run_id: str) -> str | None:
         """The id of the MLflow run this tracker opened or synced for ``run_id``, or None if it has none yet."""
