@@ -125,7 +125,8 @@ class Nexus:
         self.governed = govern(self.governance, settings.governance, self.workspace, store=self.store, bus=self.bus,
                                subscribe=self.bus.subscribe, tools=self.registry.list,
                                in_flight=self.invoker.in_flight, gate_given=gate is not None,
-                               on_checkpoint=self.tracker.record_checkpoint if self.tracker is not None else None)
+                               on_checkpoint=self.tracker.record_checkpoint if self.tracker is not None else None,
+                               flags=settings.flags)
 
     @property
     def approvals(self) -> Approvals | None:

@@ -264,3 +264,11 @@ def test_without_flags_settings_every_flag_is_off(workspace: Path) -> None:
                        gate_given=False)
         assert parts.flags is not None and parts.flags.provider is None
         assert not parts.flags.enabled("beta", plan_of(nexus, "flagged.beta", ACME))
+
+
+async def test_a_workspaces_nexus_applies_its_flags_without_plugging_anything(fnx: tn.Nexus) -> None:
+    # No flags_of(): the Nexus built the flags of its toolnexus.toml itself.
+    assert fnx.governed.flags is not None
+    assert (await fnx.acall("flagged.beta", {"text": "abc"}, caller=ACME)).output == "cba"
+    refused = await fnx.acall("flagged.beta", {"text": "abc"}, caller=GLOBEX)
+    assert refused.error is not None and "rollout flag 'beta'" in refused.error.message
