@@ -224,6 +224,9 @@ class GovernanceSettings(BaseModel):
     checkpoint_every: int = Field(1000, ge=1, description="audit records between two checkpoints")
     experimental: bool = Field(False, description="opt in to experimental tools (refused otherwise, unless a "
                                "policy allows them)")
+    guard_loosening: bool = Field(False, description="loosening governance needs an approval someone else grants: "
+                                  "lifting a kill switch, and a policy reload that removes an enforced rule, "
+                                  "switches one to observe or warn, or turns a deny or approve rule into an allow")
     environment: str | None = Field(None, description="the environment this workspace runs in (dev, staging, "
                                     "prod...): rollout flags ([flags]) may target it")
 

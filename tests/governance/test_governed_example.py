@@ -117,7 +117,7 @@ def test_a_second_process_approves_the_report_and_the_fetch_is_denied(
     released = [r["body"]["decision"] for r in records if r["kind"] == "decision.allow"][-1]
     assert (released["decider"], released["ticket"]) == ("approval", ticket.ticket)
     changes = [(r["kind"], r["body"]["target"], r["body"]["details"]["channel"])
-               for r in records if r["kind"].startswith("governance.")]
+               for r in records if r["kind"].startswith("governance.approval_")]
     assert changes == [("governance.approval_requested", ticket.ticket, None),
                        ("governance.approval_granted", ticket.ticket, "cli")]
 

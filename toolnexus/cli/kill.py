@@ -14,10 +14,12 @@ from rich.markup import escape as esc
 from rich.table import Table
 
 from toolnexus.api import Nexus
-from toolnexus.cli.common import Workspace, add_row, app, err, guarded, out
+from toolnexus.cli.common import EXIT_FAILED, Workspace, add_row, app, err, guarded, out
 from toolnexus.core.caller import os_user
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.governance.approvals import ApprovalRefused, UnknownTicket
 from toolnexus.governance.kills import KillSwitches
+from toolnexus.governance.loosening import ApprovalNeeded
 from toolnexus.store.kills import KillRecord
 
 
@@ -35,8 +37,9 @@ ScopeOption = Annotated[Scope, typer.Option("--scope", "-s", help="what TARGET n
 
 
 def _switches(nexus: Nexus) -> KillSwitches:
-    assert nexus.store is not None
-    return KillSwitches(nexus.store, nexus.bus, tenant=nexus.settings.governance.tenant)
+    """The workspace's kill switches (lifting one asks for approval under ``[governance] guard_loosening``)."""
+    assert nexus.kills is not None
+    return nexus.kills
 
 
 def _when(at: float | None) -> str:
@@ -104,18 +107,36 @@ def kill(
         err.print(f"[red]killed[/] {esc(_what(record))} (switch {record.id}): {esc(record.reason)}")
 
 
+def _lift(switches: KillSwitches, target: str, scope: Scope | None, ticket: str | None) -> list[KillRecord]:
+    """Lift the switches on ``target`` as the OS user; a needed or refused approval is told, with exit 1."""
+    try:
+        return switches.unkill(target, os_user(), scope.value if scope else None, ticket=ticket)  # type: ignore[arg-type]
+    except UnknownTicket as exc:
+        raise DiagnosticError([Diagnostic(message=str(exc), hint=exc.hint)]) from None
+    except ApprovalNeeded as exc:
+        out.print(exc.ticket.ticket, markup=False, highlight=False)  # stdout: the ticket alone, for scripts
+        err.print(f"[yellow]approval needed[/]: {esc(str(exc))}\n  [cyan]hint[/]: {esc(exc.hint or '')}")
+        raise typer.Exit(EXIT_FAILED) from None
+    except ApprovalRefused as exc:
+        err.print(f"[red]error[/]: {esc(str(exc))}" + (f"\n  [cyan]hint[/]: {esc(exc.hint)}" if exc.hint else ""))
+        raise typer.Exit(EXIT_FAILED) from None
+
+
 @app.command()
 @guarded
 def unkill(
     target: Annotated[str | None, typer.Argument(help="the tool, namespace or tenant whose switch to lift")] = None,
     scope: Annotated[Scope | None, typer.Option("--scope", "-s", help="lift only the switch of this scope "
                                                 "(default: every switch on TARGET)")] = None,
+    ticket: Annotated[str | None, typer.Option("--ticket", "-t", help="the approval, granted by someone else, "
+                                               "that lets you lift it ([governance] guard_loosening)")] = None,
     workspace: Workspace = None,
 ) -> None:
-    """Lift the kill switch on a tool (namespace, tenant, or all): its calls run again."""
+    """Lift the kill switch on a tool (namespace, tenant, or all): its calls run again. Under
+    ``[governance] guard_loosening`` without --ticket, files an approval request and prints its ticket (exit 1)."""
     what = _target(target, scope or Scope.TOOL, "unkill")
     with Nexus(workspace) as nexus:
-        lifted = _switches(nexus).unkill(what, os_user(), scope.value if scope else None)  # type: ignore[arg-type]
+        lifted = _lift(_switches(nexus), what, scope, ticket)
     if not lifted:
         raise DiagnosticError([Diagnostic(message=f"no kill switch is set on {what}",
                                           hint="see `toolnexus kill --list`")])

@@ -21,6 +21,7 @@ Each change is announced as a :class:`~toolnexus.core.events.GovernanceChanged` 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,7 +37,7 @@ from toolnexus.core.secrets import scrub
 from toolnexus.core.units import format_duration
 from toolnexus.errors import InvalidInput, NotFound
 from toolnexus.governance.approvals_ask import ask_the_caller, may_ask
-from toolnexus.governance.approvals_scope import SCOPES, ApprovalRule, Asked, call_digest, caller_of
+from toolnexus.governance.approvals_scope import SCOPES, ApprovalRule, Asked, call_digest, caller_of, canonical_json
 from toolnexus.governance.approvals_watch import Watchers
 from toolnexus.governance.plan import CallPlan
 from toolnexus.store.approvals import ApprovalRecord, ApprovalsTable, ApprovalStatus, GrantScope
@@ -133,6 +134,18 @@ class ApprovalQueue:
         record = self.ticket_for(plan, pending, **conditions)
         self.table.add(record)
         self._announce("approval_requested", record, by=record.principal, reason=record.reason)
+        return record
+
+    def request_change(self, action: str, arguments: Mapping[str, Any], by: str, reason: str) -> ApprovalRecord:
+        """Record and announce a ticket asking to loosen governance rather than to run a call: ``action`` (e.g.
+        ``governance.unkill``) on ``arguments``, asked by ``by``, who may not grant it (four eyes)."""
+        now = self.clock()
+        record = ApprovalRecord(
+            ticket=new_id("apr-"), tool=action, digest=change_digest(action, arguments), requested_at=now,
+            deadline=now + self.timeout, arguments=scrub(dict(arguments)), principal=by, rule="guard_loosening",
+            reason=reason, policy_version=self.policy_version(), four_eyes=True)
+        self.table.add(record)
+        self._announce("approval_requested", record, by=by, reason=reason)
         return record
 
     def ticket_for(self, plan: CallPlan, pending: Decision, *, ticket: str | None = None,
@@ -351,6 +364,11 @@ class ApprovalQueue:
     def show(self, ticket: str) -> ApprovalRecord:
         """The ticket ``ticket`` names (its id, or a unique prefix or tail of it)."""
         return self.resolve(ticket)
+
+
+def change_digest(action: str, arguments: Mapping[str, Any]) -> str:
+    """The SHA-256 (hex) of a governance change asked for approval: its action and arguments."""
+    return hashlib.sha256(canonical_json({"tool": action, "arguments": dict(arguments)}).encode()).hexdigest()
 
 
 def _tell_waiting(record: ApprovalRecord, now: float) -> None:

@@ -16,7 +16,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 
+from toolnexus.core.caller import os_user
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.events import GovernanceChanged
 from toolnexus.governance.decide import Announcer
@@ -24,6 +26,9 @@ from toolnexus.governance.inflight import InFlight, InFlightCalls
 from toolnexus.governance.plan import CallPlan
 from toolnexus.store.kills import SCOPES, KillRecord, KillScope, KillTable, data_version
 from toolnexus.store.sqlite import StateStore
+
+if TYPE_CHECKING:
+    from toolnexus.governance.loosening import LooseningGuard
 
 log = logging.getLogger("toolnexus.governance")
 
@@ -74,12 +79,15 @@ class KillSwitches:
     An instance is a :class:`~toolnexus.governance.decide.Check`: append it to ``Governance.checks``.
     ``announce`` (the Nexus's bus) hears a :class:`GovernanceChanged` ``kill``/``unkill`` for each switch set
     or lifted here; ``tenant`` is the tenant of calls that name none (``[governance] tenant``); ``in_flight``
-    the running calls a switch stops (the invoker's: ``nexus.invoker.in_flight``; default none).
+    the running calls a switch stops (the invoker's: ``nexus.invoker.in_flight``; default none); ``guard``
+    (``[governance] guard_loosening``) makes lifting a switch need an approval someone else granted.
     """
 
     def __init__(self, store: StateStore, announce: Announcer | None = None, *, tenant: str | None = None,
-                 in_flight: InFlightCalls | None = None, refresh_interval: float = REFRESH_INTERVAL) -> None:
+                 in_flight: InFlightCalls | None = None, refresh_interval: float = REFRESH_INTERVAL,
+                 guard: LooseningGuard | None = None) -> None:
         self.table = KillTable(store)
+        self.guard = guard
         self.announce = announce
         self.tenant = tenant
         self.in_flight = in_flight if in_flight is not None else InFlightCalls()
@@ -115,15 +123,27 @@ class KillSwitches:
             self._emit("kill", record, by)
         return record
 
-    def unkill(self, target: str, by: str | None, scope: KillScope | None = None) -> list[KillRecord]:
-        """Lift the active switches on ``target`` (of ``scope``, or every scope); the ones lifted."""
+    def unkill(self, target: str, by: str | None, scope: KillScope | None = None, *,
+               ticket: str | None = None) -> list[KillRecord]:
+        """Lift the active switches on ``target`` (of ``scope``, or every scope); the ones lifted.
+
+        With the loosening :attr:`guard` on, ``ticket`` must name an approval of this lifting that someone
+        other than its requester granted (it is used up); without one a request is filed and
+        :class:`~toolnexus.governance.loosening.ApprovalNeeded` raised, naming its ticket.
+        """
         if scope == "all":
             target = "*"
+        if self.guard is not None and self._set_on(target, scope):
+            self.guard.lift(target, scope, by or os_user(), ticket)
         lifted = self.table.lift(target, by, scope)
         self._reload(self.store.connection())
         for record in lifted:
             self._emit("unkill", record, by)
         return lifted
+
+    def _set_on(self, target: str, scope: KillScope | None) -> bool:
+        """Whether a switch on ``target`` (of ``scope``, or any) is in force: only lifting one asks for approval."""
+        return any(r.target == target and scope in (None, r.scope) for r in self.table.active())
 
     def active(self) -> list[KillRecord]:
         """The switches in force now, as the store has them."""

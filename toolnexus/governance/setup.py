@@ -5,16 +5,25 @@ policy files (if any) become the gate, approve rules park calls in the approvals
 store, and every decision and governance change is appended to the audit log. Without a state store
 there are no kill switches, approvals or audit (a workspace-less Nexus): the policy still decides, and
 an approve rule's calls are refused saying why.
+
+A process reloads its policy when a policy file changes (:class:`PolicyReloader`, asked before each
+decision, looking at the files at most once a second); with ``guard_loosening`` a reload that weakens the
+policy waits for an approval (:mod:`toolnexus.governance.loosening`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from toolnexus.core.events import EventSink
+from toolnexus.core.caller import os_user
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.events import EventSink, GovernanceChanged
 from toolnexus.core.spec import ToolSpec
 from toolnexus.governance.approvals import ApprovalQueue, Approvals
 from toolnexus.governance.decide import Announcer, Governance
@@ -23,8 +32,153 @@ from toolnexus.governance.flags import FlagCheck, Flags
 from toolnexus.governance.inflight import InFlightCalls
 from toolnexus.governance.kills import KillSwitches
 from toolnexus.governance.lifecycle import LifecycleCheck
+from toolnexus.governance.loosening import LooseningGuard, weakenings
+from toolnexus.governance.plan import CallPlan
 from toolnexus.store.audit import CheckpointRow
 from toolnexus.store.sqlite import StateStore
+
+if TYPE_CHECKING:
+    from toolnexus.governance.policy import Policy, PolicyGate
+
+log = logging.getLogger("toolnexus.governance")
+
+RELOAD_INTERVAL = 1.0
+"""Seconds between two looks at the policy files for a change."""
+
+Stamp = tuple[tuple[str, int, int], ...]
+"""What a look at the policy files sees: each file's path, modification time (ns) and size (-1: missing)."""
+
+
+def stamp_of(files: Sequence[Path]) -> Stamp:
+    """The paths, modification times and sizes of ``files`` (a few ``stat`` calls: no file is read)."""
+    seen = []
+    for file in files:
+        try:
+            status = file.stat()
+        except OSError:
+            seen.append((str(file), -1, -1))
+        else:
+            seen.append((str(file), status.st_mtime_ns, status.st_size))
+    return tuple(seen)
+
+
+class PolicyReloader:
+    """Reloads a policy gate's policy when its files change, in a running process (a server keeps going).
+
+    An instance is a :class:`~toolnexus.governance.decide.Check` that never refuses: asked before each
+    decision, it looks at the files (``files()``: the paths ``[governance] policies`` names now) at most every
+    ``interval`` seconds, so a process that makes no calls costs nothing, and a changed policy decides the
+    very call that noticed it. A policy that loads cleanly replaces the one in force (``policy_loaded``); one
+    with problems is refused and the last good policy kept (``policy_rejected``, its problems as
+    ``file:line:column: message``). With a loosening ``guard``, a policy that weakens the one in force is
+    applied only once its approval is granted (``policy_rejected`` with ``needs_approval`` until then).
+    """
+
+    def __init__(self, gate: PolicyGate, files: Callable[[], Sequence[Path]], announce: Announcer, *,
+                 guard: LooseningGuard | None = None, interval: float = RELOAD_INTERVAL) -> None:
+        self.gate = gate
+        self.files = files
+        self.announce = announce
+        self.guard = guard
+        self.interval = interval
+        self.pending: str | None = None
+        """The ticket of a weakening policy waiting for its approval (None: none waits)."""
+        self._stamp = stamp_of(files())
+        self._looked_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, plan: CallPlan) -> None:
+        """Look at the policy files if the last look is ``interval`` old (never refuses ``plan``)."""
+        if time.monotonic() - self._looked_at < self.interval or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._looked_at = time.monotonic()
+            self.look()
+        except Exception:  # a reload's failure must not fail the call that noticed it
+            log.exception("policy reload failed")
+        finally:
+            self._lock.release()
+
+    def look(self) -> None:
+        """Reload the policy if its files changed; else apply a weakening policy whose approval came."""
+        stamp = stamp_of(self.files())
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self.pending = None
+            self.reload()
+        elif self.pending is not None and self.guard is not None:
+            self._approval_decided(self.guard.status(self.pending))
+
+    def reload(self) -> None:
+        """Load the policy files; apply the policy if it loads cleanly (and, guarded, is approved or no weaker)."""
+        try:
+            candidate = self._candidate()
+        except DiagnosticError as exc:
+            self._rejected(exc.diagnostics)
+            return
+        if candidate.version == self.gate.version:
+            return  # touched, not changed
+        changes = weakenings(self.gate.policy, candidate) if self.guard is not None else []
+        if changes and not self._approved(candidate, changes):
+            return
+        self._apply(candidate)
+
+    def announce_loaded(self) -> None:
+        """Announce the policy in force as loaded (a Nexus starting with a policy)."""
+        self._emit("policy_loaded", details={"version": self.gate.version, "rules": len(self.gate.policy)})
+
+    def _candidate(self) -> Policy:
+        """The policy the files hold now, checked as the gate checks it (raises a DiagnosticError)."""
+        from toolnexus.governance.policy import load_policy
+
+        policy = load_policy(self.files(), self.gate.mode)
+        if self.gate.tools is not None:
+            problems = policy.check_against(self.gate.tools())
+            if problems:
+                raise DiagnosticError(problems)
+        return policy
+
+    def _approved(self, candidate: Policy, changes: list[str]) -> bool:
+        """Whether the weakening ``candidate`` has its approval; if not, say so and wait for it."""
+        assert self.guard is not None
+        record = self.guard.policy_approval(candidate.version, changes, candidate.files, os_user())
+        if record.status == "granted":
+            return True
+        self.pending = record.ticket
+        self._emit("policy_rejected", reason="it weakens the policy in force: " + "; ".join(changes),
+                   details={"version": candidate.version, "needs_approval": record.ticket, "weakens": changes})
+        return False
+
+    def _approval_decided(self, status: str) -> None:
+        """Act on the pending approval's status: apply the policy once granted, give it up once refused."""
+        if status == "granted":
+            self.pending = None
+            self.reload()
+        elif status != "requested":
+            ticket, self.pending = self.pending, None
+            self._emit("policy_rejected", reason=f"its approval {ticket} was {status}",
+                       details={"needs_approval": ticket, "status": status})
+
+    def _apply(self, candidate: Policy) -> None:
+        problems = self.gate.reload()
+        if problems:
+            self._rejected(problems)
+            return
+        if self.gate.version != candidate.version:  # changed again since it was read: read it at the next look
+            self._stamp = ()
+        self._emit("policy_loaded", details={"version": self.gate.version, "rules": len(self.gate.policy)})
+
+    def _rejected(self, problems: Sequence[Diagnostic]) -> None:
+        log.warning("policy reload refused, the last good policy stays: %s", "; ".join(map(str, problems)))
+        self._emit("policy_rejected", reason=f"{len(problems)} problem(s); the last good policy stays",
+                   details={"version": self.gate.version, "problems": [str(p) for p in problems]})
+
+    def _emit(self, action: str, *, reason: str = "", details: dict[str, Any]) -> None:
+        if not self.announce.wants(GovernanceChanged):
+            return
+        target = ", ".join(str(f) for f in self.files())
+        self.announce.emit(GovernanceChanged(action=action, target=target, reason=reason,  # type: ignore[arg-type]
+                                             details=details))
 
 
 @dataclass
@@ -37,6 +191,7 @@ class Governed:
     kills: KillSwitches | None = None
     audit: Any = None
     flags: Flags | None = None
+    reloader: PolicyReloader | None = None
     _sink: Any = None
 
     def close(self) -> None:
@@ -63,27 +218,22 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
     """
     parts = Governed()
     announce = bus.emit
-    if store is not None:
-        # The watcher stops this process's running calls when another process sets a switch (idle otherwise).
-        parts.kills = KillSwitches(store, bus, tenant=settings.tenant, in_flight=in_flight).watch()
-        governance.checks.append(parts.kills)
-    parts.flags = Flags.from_settings(flags, environment=getattr(settings, "environment", None),
-                                      tenant=settings.tenant)
-    governance.checks.append(FlagCheck(parts.flags))  # a tool tagged flag:NAME runs where NAME is on
-    governance.checks.append(LifecycleCheck.from_settings(settings, opt_in=parts.flags.opt_in))
-    queue = None
+    guard = None
     if store is not None:
         queue = ApprovalQueue(store, timeout=settings.approval_timeout, announce=announce,
                               policy_version=lambda: parts.gate.version if parts.gate is not None else None,
                               rule_of=lambda rule: parts.gate.rule_of(rule) if parts.gate is not None else None)
         parts.approvals = Approvals(store, announce, queue=queue)
+        guard = LooseningGuard(queue) if settings.guard_loosening else None
+        # The watcher stops this process's running calls when another process sets a switch (idle otherwise).
+        parts.kills = KillSwitches(store, bus, tenant=settings.tenant, in_flight=in_flight, guard=guard).watch()
+        governance.checks.append(parts.kills)
+    parts.flags = Flags.from_settings(flags, environment=getattr(settings, "environment", None),
+                                      tenant=settings.tenant)
+    governance.checks.append(FlagCheck(parts.flags))  # a tool tagged flag:NAME runs where NAME is on
+    governance.checks.append(LifecycleCheck.from_settings(settings, opt_in=parts.flags.opt_in))
     if settings.policies and not gate_given:
-        from toolnexus.governance.policy import PolicyGate, missions_in
-
-        parts.gate = PolicyGate.from_settings(settings, workspace, approvals=queue, tools=tools,
-                                              mission_of=missions_in(store) if store is not None else None,
-                                              flags=parts.flags.enabled)
-        governance.gate = parts.gate
+        _policy_gate(parts, governance, settings, workspace, store=store, bus=bus, tools=tools, guard=guard)
     if settings.audit and store is not None:
         from toolnexus.governance.audit import AuditLog, AuditSink
 
@@ -91,4 +241,22 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
         # Written a moment later, many to a commit (~30 µs a decision instead of ~70): see docs/governance.md.
         parts._sink = AuditSink(parts.audit, deferred=True)
         subscribe(parts._sink)
+    if parts.reloader is not None:
+        parts.reloader.announce_loaded()  # once the audit listens
     return parts
+
+
+def _policy_gate(parts: Governed, governance: Governance, settings: Any, workspace: str | Path, *,
+                 store: StateStore | None, bus: Announcer, tools: Callable[[], Iterable[ToolSpec]],
+                 guard: LooseningGuard | None) -> None:
+    """Make the policy files the gate, reloaded when they change (the reloader is the first check asked)."""
+    from toolnexus.governance.policy import PolicyGate, missions_in, policy_files
+
+    queue = parts.approvals.queue if parts.approvals is not None else None
+    parts.gate = PolicyGate.from_settings(settings, workspace, approvals=queue, tools=tools,
+                                          mission_of=missions_in(store) if store is not None else None,
+                                          flags=parts.flags.enabled)
+    governance.gate = parts.gate
+    patterns, root = list(settings.policies), Path(workspace)
+    parts.reloader = PolicyReloader(parts.gate, lambda: policy_files(patterns, root), bus, guard=guard)
+    governance.checks.insert(0, parts.reloader)
