@@ -19,13 +19,13 @@ from toolnexus.registry import spec_of
 pytestmark = pytest.mark.anyio
 
 
-@tool(name="life.old", register=False, lifecycle="retired")
+@tool(name="life.old", register=False, lifecycle="retired", successor="life.shout")
 def old(text: str) -> str:
     """Shout (retired)."""
     return text.upper()
 
 
-@tool(name="life.aging", register=False, lifecycle="deprecated")
+@tool(name="life.aging", register=False, lifecycle="deprecated", successor="life.shout")
 def aging(text: str) -> str:
     """Shout (deprecated)."""
     return text.upper()
@@ -45,8 +45,8 @@ def orphan() -> None:
 @pytest.fixture
 def lnx(enx: tn.Nexus) -> tn.Nexus:
     """The test Nexus with the lifecycle tools (the retired and deprecated ones naming a successor) and the check."""
-    enx.registry.register(spec_of(old).model_copy(update={"successor": "life.shout"}))
-    enx.registry.register(spec_of(aging).model_copy(update={"successor": "life.shout"}))
+    enx.registry.register(spec_of(old))
+    enx.registry.register(spec_of(aging))
     enx.registry.register(spec_of(new))
     enx.registry.register(spec_of(orphan))
     use(enx, LifecycleCheck())

@@ -112,3 +112,16 @@ def test_an_unchanged_file_is_not_reloaded(workspace: Path) -> None:
         reloader.look()
         reloader.look()
     assert [e.action for e in recorder.of("governance_changed")] == ["policy_loaded"]
+
+
+def test_each_process_on_the_same_policy_does_not_record_it_again(workspace: Path) -> None:
+    policy = _workspace(workspace)
+    for _ in range(3):  # three short-lived processes (CLI commands) on one policy
+        with tn.Nexus(workspace) as nexus:
+            audit = nexus.governed.audit
+    assert len(audit.report(kind="governance.policy_loaded")) == 1
+    policy.write_text(RULES.format(effect="deny"))  # a new policy: the next process records it
+    with tn.Nexus(workspace) as nexus:
+        version = nexus.governed.gate.version
+    loaded = audit.report(kind="governance.policy_loaded")
+    assert len(loaded) == 2 and version in loaded[-1].body

@@ -13,6 +13,7 @@ policy waits for an approval (:mod:`toolnexus.governance.loosening`).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -241,9 +242,24 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
         # Written a moment later, many to a commit (~30 µs a decision instead of ~70): see docs/governance.md.
         parts._sink = AuditSink(parts.audit, deferred=True)
         subscribe(parts._sink)
-    if parts.reloader is not None:
-        parts.reloader.announce_loaded()  # once the audit listens
+    if parts.reloader is not None and _loaded_version(parts.audit) != parts.reloader.gate.version:
+        # Once the audit listens; and only when the policy in force is not the one last recorded as loaded, so
+        # that each short-lived process (a CLI command) does not add a record of the same policy.
+        parts.reloader.announce_loaded()
     return parts
+
+
+def _loaded_version(audit: Any) -> str | None:
+    """The version of the policy the audit log last recorded as loaded (None: none, or no audit log)."""
+    if audit is None:
+        return None
+    from toolnexus.store.audit import RecordFilter
+
+    rows = audit.rows.query(RecordFilter(kind="governance.policy_loaded"), limit=1, newest=True)
+    if not rows:
+        return None
+    version = json.loads(rows[0].body).get("details", {}).get("version")
+    return version if isinstance(version, str) else None
 
 
 def _policy_gate(parts: Governed, governance: Governance, settings: Any, workspace: str | Path, *,

@@ -172,6 +172,7 @@ def tool(
     summary: str | None = ...,
     examples: Iterable[ToolExample | dict[str, Any]] = ...,
     lifecycle: Lifecycle | str = ...,
+    successor: str | None = ...,
     register: bool = ...,
 ) -> Callable[[F], F]: ...
 
@@ -191,6 +192,7 @@ def tool(
     summary: str | None = None,
     examples: Iterable[ToolExample | dict[str, Any]] = (),
     lifecycle: Lifecycle | str = Lifecycle.ACTIVE,
+    successor: str | None = None,
     register: bool = True,
 ) -> F | Callable[[F], F]:
     """Make a typed Python function a tool.
@@ -201,7 +203,8 @@ def tool(
 
     ``examples`` are calls a reader (or an agent) can copy: ``{"arguments": {...}, "result": ...,
     "description": "..."}``; the schema level of the disclosure shows them. ``lifecycle`` is where the
-    tool is in its life (``experimental``, ``active``, ``deprecated``, ``retired``); discovery filters on it.
+    tool is in its life (``experimental``, ``active``, ``deprecated``, ``retired``); discovery filters on it,
+    and the gate refuses a retired tool (and warns about a deprecated one) naming its ``successor``.
 
     Example::
 
@@ -241,6 +244,7 @@ def tool(
             entry=ToolEntry(kind="python", target=target),
             examples=samples,
             lifecycle=state,
+            successor=successor,
             source=f"python:{target}",
         ).bind(wrapper)
         setattr(func, SPEC_ATTR, spec)
