@@ -217,10 +217,14 @@ def _totals(counts: dict[Verdict, int]) -> str:
 
 def _replayed(workspace: Path | None, files: Sequence[Path] | None, since: str) -> Replay:
     with _nexus(workspace, store=True) as nexus:
-        policy = _policy(nexus, files)
-        assert nexus.store is not None
-        return replay(policy, recorded_calls(nexus.store, _since(since)), _spec_of(nexus),
-                      tenant=nexus.settings.governance.tenant, floor=nexus.governance.floor)
+        return _replay_in(nexus, _policy(nexus, files), since)
+
+
+def _replay_in(nexus: Nexus, policy: Policy, since: str) -> Replay:
+    """``policy`` replayed over the calls ``nexus``'s store recorded ``since`` then."""
+    assert nexus.store is not None
+    return replay(policy, recorded_calls(nexus.store, _since(since)), _spec_of(nexus),
+                  tenant=nexus.settings.governance.tenant, floor=nexus.governance.floor)
 
 
 @policy_app.command("replay")
@@ -295,7 +299,6 @@ def _observed(workspace: Path | None, files: Sequence[Path] | None, since: str) 
         if found is not None:
             return with_policy_rules(found[1], policy), "audit log", found[0]
         assert policy is not None
-        result = replay(policy, recorded_calls(nexus.store, _since(since)), _spec_of(nexus),
-                        tenant=nexus.settings.governance.tenant, floor=nexus.governance.floor)
+        result = _replay_in(nexus, policy, since)
     _replay_notes(result)
     return with_policy_rules(replayed(result), policy), "replayed: the audit log holds no decisions", result.calls

@@ -113,7 +113,7 @@ class PolicyReloader:
     def reload(self) -> None:
         """Load the policy files; apply the policy if it loads cleanly (and, guarded, is approved or no weaker)."""
         try:
-            candidate = self._candidate()
+            candidate = self.gate.load()
         except DiagnosticError as exc:
             self._rejected(exc.diagnostics)
             return
@@ -127,17 +127,6 @@ class PolicyReloader:
     def announce_loaded(self) -> None:
         """Announce the policy in force as loaded (a Nexus starting with a policy)."""
         self._emit("policy_loaded", details={"version": self.gate.version, "rules": len(self.gate.policy)})
-
-    def _candidate(self) -> Policy:
-        """The policy the files hold now, checked as the gate checks it (raises a DiagnosticError)."""
-        from toolnexus.governance.policy import load_policy
-
-        policy = load_policy(self.files(), self.gate.mode)
-        if self.gate.tools is not None:
-            problems = policy.check_against(self.gate.tools())
-            if problems:
-                raise DiagnosticError(problems)
-        return policy
 
     def _approved(self, candidate: Policy, changes: list[str]) -> bool:
         """Whether the weakening ``candidate`` has its approval; if not, say so and wait for it."""

@@ -95,7 +95,7 @@ class PolicyGate:
         paths = [Path(f) for f in files]
         gate = cls(approvals=approvals, tenant=tenant, mission_of=mission_of, tools=tools, mode=mode,
                    source=lambda: paths, flags=flags)
-        gate._policy = gate._load()
+        gate._policy = gate.load()
         return gate
 
     @classmethod
@@ -109,7 +109,7 @@ class PolicyGate:
         patterns, root = list(settings.policies), Path(workspace)
         gate = cls(approvals=approvals, tenant=settings.tenant, mission_of=mission_of, tools=tools,
                    mode=settings.mode, source=lambda: policy_files(patterns, root), flags=flags)
-        gate._policy = gate._load()
+        gate._policy = gate.load()
         return gate
 
     @property
@@ -127,7 +127,9 @@ class PolicyGate:
         timeout); None for no rule or one the policy no longer has."""
         return self._policy.rule(rule_id) if rule_id else None
 
-    def _load(self) -> Policy:
+    def load(self) -> Policy:
+        """The policy the files hold now, checked against ``tools`` (not put in force); any problem raises a
+        DiagnosticError."""
         policy = load_policy(self._source(), self.mode)
         if self.tools is not None:
             problems = policy.check_against(self.tools())
@@ -138,7 +140,7 @@ class PolicyGate:
     def reload(self) -> list[Diagnostic]:
         """Load the policy files again; on any problem keep the policy in force and return the problems."""
         try:
-            self._policy = self._load()
+            self._policy = self.load()
         except DiagnosticError as exc:
             return exc.diagnostics
         return []
