@@ -23,7 +23,7 @@ from toolnexus.cli.common import EXIT_FAILED, Workspace, add_row, app, err, guar
 from toolnexus.core.caller import os_user
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.units import format_duration, parse_duration
-from toolnexus.governance.approvals import ApprovalRefused, Approvals, UnknownTicket
+from toolnexus.governance.approvals import PATTERN_GRANT_FOR, ApprovalRefused, Approvals, UnknownTicket
 from toolnexus.store.approvals import ApprovalRecord
 
 approvals_app = typer.Typer(no_args_is_help=True, help="Grant or deny the calls waiting for an approval.")
@@ -169,7 +169,7 @@ def approvals_approve(
     workspace: Workspace = None,
 ) -> None:
     """Grant a waiting call: it runs at once, wherever it waits."""
-    seconds = _duration(duration, 3600.0 if scope is Scope.PATTERN else None)
+    seconds = _duration(duration, PATTERN_GRANT_FOR if scope is Scope.PATTERN else None)
     pattern = parse_pairs(match or [], "--match") or None
     if bool(pattern) != (scope is Scope.PATTERN):
         raise DiagnosticError([Diagnostic(message="--scope pattern and --match go together",

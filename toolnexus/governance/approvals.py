@@ -56,6 +56,9 @@ NOTE_EVERY = 5.0
 
 DEFAULT_TIMEOUT = 3600.0
 
+PATTERN_GRANT_FOR = 3600.0
+"""Seconds a pattern grant holds when the approver gives no duration (the CLI's ``--for``, REST's ``for``)."""
+
 Announce = Callable[[GovernanceChanged], None]
 PolicyVersion = Callable[[], "str | None"]
 RuleOf = Callable[[str | None], Any]
@@ -331,16 +334,13 @@ class ApprovalQueue:
         if record.open and record.deadline <= self.clock():
             record = self._expire(record) or self.resolve(record.ticket)
         if not record.open:
-            by_whom = f" by {record.decided_by}" if record.decided_by else ""
-            raise ApprovalRefused(f"approval {record.ticket} is already {record.status}{by_whom}")
+            raise _already_decided(record)
         return record
 
     def _decided(self, record: ApprovalRecord, decided: ApprovalRecord | None, action: GovernanceAction,
                  by: str, reason: str) -> ApprovalRecord:
         if decided is None:  # another process decided between our read and our write
-            now = self.resolve(record.ticket)
-            raise ApprovalRefused(f"approval {record.ticket} is already {now.status}"
-                                  + (f" by {now.decided_by}" if now.decided_by else ""))
+            raise _already_decided(self.resolve(record.ticket))
         self._announce(action, decided, by=by, reason=reason)
         return decided
 
@@ -379,6 +379,12 @@ def _tell_waiting(record: ApprovalRecord, now: float) -> None:
     wait = record.deadline - record.requested_at
     gone = min((now - record.requested_at) / wait, 0.99) if wait > 0 else 0.99
     report_progress(gone, 1.0, f"waiting for approval of {record.tool} ({rule}ticket {record.ticket})")
+
+
+def _already_decided(record: ApprovalRecord) -> ApprovalRefused:
+    """The refusal of a decision on ``record``, which someone decided (or closed) already."""
+    by_whom = f" by {record.decided_by}" if record.decided_by else ""
+    return ApprovalRefused(f"approval {record.ticket} is already {record.status}{by_whom}")
 
 
 def _listed(given: list[str] | None, ruled: tuple[str, ...] | None) -> list[str] | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from typing import Any
+from typing import Any, get_args
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -27,8 +27,16 @@ from tornado import web
 
 from toolnexus.api import Nexus
 from toolnexus.core.units import parse_duration
-from toolnexus.governance.approvals import SCOPES, ApprovalRefused, Approvals, NotAnApprover, UnknownTicket
+from toolnexus.governance.approvals import (
+    PATTERN_GRANT_FOR,
+    SCOPES,
+    ApprovalRefused,
+    Approvals,
+    NotAnApprover,
+    UnknownTicket,
+)
 from toolnexus.jupyter.service import ServiceSource
+from toolnexus.store.approvals import ApprovalStatus
 
 ENDPOINT = "toolnexus/api/approvals"
 AUTH_RESOURCE = "toolnexus"
@@ -116,7 +124,7 @@ class ApprovalsHandler(_Base):
     async def get(self) -> None:
         """List tickets (``?status=`` one of requested, granted, denied, expired, withdrawn; ``?limit=``)."""
         status = self.get_argument("status", None)
-        if status not in (None, "requested", "granted", "denied", "expired", "withdrawn"):
+        if status is not None and status not in get_args(ApprovalStatus):
             raise web.HTTPError(400, f"unknown status {status!r}")
         try:
             limit = int(self.get_argument("limit", "100"))
@@ -175,7 +183,7 @@ def _grant_of(body: dict[str, Any]) -> dict[str, Any]:
         raise web.HTTPError(400, 'a pattern grant and its match go together, e.g. {"scope": "pattern", '
                                  '"match": {"path": "out/*"}}')
     if scope == "pattern" and duration is None:
-        duration = 3600.0
+        duration = PATTERN_GRANT_FOR
     return {"scope": scope, "duration": duration, "match": match, "reason": _text(body, "reason")}
 
 
