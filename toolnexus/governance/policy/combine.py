@@ -39,11 +39,6 @@ def _rank(rule: Rule) -> tuple[int, int, int]:
     return PRECEDENCE[rule.effect], rule.mode is Mode.WARN, -rule.order
 
 
-def outcome(rule: Rule) -> str:
-    """What ``rule`` does to a call, in words: allowed, denied, or sent for approval."""
-    return {Effect.ALLOW: "allowed", Effect.DENY: "denied", Effect.APPROVE: "sent for approval"}[rule.effect]
-
-
 def combine(matched: Iterable[Rule], *, enforce_all: bool = False) -> Decision:
     """The decision of the ``matched`` rules (``enforce_all``: as if every rule were enforced, for replay)."""
     enforced: list[Rule] = []
