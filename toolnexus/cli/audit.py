@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -70,22 +71,20 @@ def audit_verify(
     raise typer.Exit(EXIT_FAILED)
 
 
-def _since(text: str | None) -> str | None:
-    """``--since``: a duration back from now (``7d``, ``12h``) or a date/time (``2026-12-01``), as an ``at``."""
+def _since(text: str | None) -> datetime | None:
+    """``--since``: a duration back from now (``7d``, ``12h``) or a date/time (``2026-12-01``, naive: UTC)."""
     if text is None:
         return None
     try:
         seconds = parse_duration(text)
-        when = datetime.now(UTC) - timedelta(seconds=seconds or 0)
+        return datetime.now(UTC) - timedelta(seconds=seconds or 0)
     except ValueError:
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            raise DiagnosticError([Diagnostic(message=f"--since {text!r} is neither a duration nor a date",
-                                              hint="e.g. --since 7d, --since 12h or --since 2026-12-01")]) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        pass
+    try:
+        return datetime.fromisoformat(text)  # AuditLog.report turns it into a record's UTC ``at``
+    except ValueError:
+        raise DiagnosticError([Diagnostic(message=f"--since {text!r} is neither a duration nor a date",
+                                          hint="e.g. --since 7d, --since 12h or --since 2026-12-01")]) from None
 
 
 def _as_json(rows: list[AuditRow]) -> None:
@@ -143,9 +142,7 @@ def audit_report(
         rows = log.report(tool=tool, since=_since(since), kind=kind, principal=principal, limit=limit)
     _show(rows, as_json)
     if rows and not as_json:
-        counts: dict[str, int] = {}
-        for r in rows:
-            counts[r.kind] = counts.get(r.kind, 0) + 1
+        counts = Counter(r.kind for r in rows)
         err.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
 
 

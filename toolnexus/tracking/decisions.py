@@ -13,6 +13,7 @@ from typing import Any
 
 from toolnexus.core.decision import Verdict
 from toolnexus.core.events import GateDecided
+from toolnexus.core.secrets import scrub_text
 from toolnexus.governance.approvals import DECIDER as APPROVAL_DECIDER, EXPIRED_DECIDER
 
 COUNTS = ("decisions", "denied", "waited", "approved", "expired", "warned", "would_deny", "would_wait")
@@ -63,7 +64,9 @@ class DecisionLog:
             "verdict": decision.verdict.value, "decider": decision.decider, "policy": decision.policy or "",
             "mode": decision.mode or "", "would": decision.would.value if decision.would else "",
             "ticket": decision.ticket or (wait.decision.ticket if wait is not None else None) or "",
-            "warning": decision.warning or "", "reason": decision.reason, "cached": event.cached,
+            # The free text may quote an argument (as in the audit, scrubbed before it reaches MLflow).
+            "warning": scrub_text(decision.warning or ""), "reason": scrub_text(decision.reason),
+            "cached": event.cached,
             "start_ns": start_ns, "end_ns": end_ns, "waited": waited,
         })
 
