@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolnexus.store.kills import KillTable, data_version
-from toolnexus.store.sqlite import StateStore
+from toolnexus.store.kills import KillTable
+from toolnexus.store.sqlite import StateStore, data_version
 
 
 def test_switches_are_set_lifted_by_scope_and_kept_as_history(tmp_path: Path) -> None:

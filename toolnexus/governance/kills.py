@@ -24,8 +24,8 @@ from toolnexus.core.events import GovernanceChanged
 from toolnexus.governance.decide import Announcer
 from toolnexus.governance.inflight import InFlight, InFlightCalls
 from toolnexus.governance.plan import CallPlan
-from toolnexus.store.kills import SCOPES, KillRecord, KillScope, KillTable, data_version
-from toolnexus.store.sqlite import StateStore
+from toolnexus.store.kills import SCOPES, KillRecord, KillScope, KillTable
+from toolnexus.store.sqlite import StateStore, data_version
 
 if TYPE_CHECKING:
     from toolnexus.governance.loosening import LooseningGuard

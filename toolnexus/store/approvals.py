@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from toolnexus.store.sqlite import data_version
+
 if TYPE_CHECKING:
     from toolnexus.store.sqlite import StateStore
 
@@ -244,7 +246,7 @@ class ChangeWatch:
 
     def changed(self) -> bool:
         """Whether the database changed since the last call (always true the first time)."""
-        (version,) = self.conn.execute("PRAGMA data_version").fetchone()
+        version = data_version(self.conn)
         moved = version != self._version
         self._version = version
         return moved

@@ -106,10 +106,3 @@ class KillTable:
         rows = self.store.connection().execute(
             f"SELECT {_COLUMNS} FROM kill_switches ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [KillRecord.from_row(r) for r in rows]
-
-
-def data_version(conn: sqlite3.Connection) -> int:
-    """SQLite's ``data_version`` of ``conn``: it changes when another connection commits to the database,
-    so a reader knows in a microsecond whether to read again."""
-    (version,) = conn.execute("PRAGMA data_version").fetchone()
-    return int(version)

@@ -111,6 +111,13 @@ def _caller_json(caller: Caller | None) -> str | None:
     return None if caller is None else caller.model_dump_json()
 
 
+def data_version(conn: sqlite3.Connection) -> int:
+    """SQLite's ``data_version`` of ``conn``: it changes when another connection commits to the database,
+    so a reader (the kill switches, a parked call's approval) knows in a microsecond whether to read again."""
+    (version,) = conn.execute("PRAGMA data_version").fetchone()
+    return int(version)
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database of ``conn`` (autocommit) to :data:`SCHEMA_VERSION`; returns the version it had.
 
