@@ -29,22 +29,6 @@ if TYPE_CHECKING:
 ApprovalStatus = Literal["requested", "granted", "denied", "expired", "withdrawn"]
 GrantScope = Literal["call", "run", "pattern"]
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS approvals (
-  ticket TEXT PRIMARY KEY, status TEXT NOT NULL,
-  tool TEXT NOT NULL, version TEXT, arguments TEXT,
-  principal TEXT, tenant TEXT, surface TEXT, correlation_id TEXT, run_id TEXT, step_id TEXT,
-  rule TEXT, reason TEXT, digest TEXT NOT NULL, policy_version TEXT,
-  four_eyes INTEGER NOT NULL DEFAULT 0, approvers TEXT, channels TEXT,
-  requested_at REAL NOT NULL, deadline REAL NOT NULL,
-  decided_by TEXT, decided_at REAL, decision_reason TEXT, channel TEXT,
-  scope TEXT, pattern TEXT, grant_until REAL, uses_left INTEGER)""",
-    # What `approvals list` and the expiry sweep read: the open requests, by deadline.
-    "CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status, deadline)",
-    # Where a new call looks for a live grant covering it.
-    "CREATE INDEX IF NOT EXISTS approvals_grants ON approvals (tool, status) WHERE status = 'granted'",
-]
-
 _JSON_COLUMNS = ("arguments", "approvers", "channels", "pattern")
 _CHUNK = 500  # tickets per query (SQLite limits the parameters of a statement)
 
@@ -125,19 +109,14 @@ _INSERT = (f"INSERT INTO approvals ({', '.join(_COLUMNS)}) "
 
 
 class ApprovalsTable:
-    """The ``approvals`` table of a :class:`~toolnexus.store.sqlite.StateStore` (created if missing).
+    """The ``approvals`` table of a :class:`~toolnexus.store.sqlite.StateStore`.
 
     Every change is a conditional update (``WHERE status = 'requested'``), so two processes deciding the
     same ticket at once cannot both win: the loser is told (its method returns None).
     """
 
     def __init__(self, store: StateStore) -> None:
-        self.store = store
-        # Looked up first: a process that only reads (or finds the table made) takes no write lock.
-        if store.connection().execute("SELECT 1 FROM sqlite_master WHERE name = 'approvals'").fetchone() is None:
-            with store.write() as conn:
-                for statement in SCHEMA:
-                    conn.execute(statement)
+        self.store = store  # the table is made by the store's migrations (toolnexus.store.schema)
 
     @property
     def path(self) -> Path:

@@ -20,15 +20,6 @@ from typing import Any
 
 from toolnexus.store.sqlite import StateStore
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS audit_records (
-  seq INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
-  prev TEXT NOT NULL, hash TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS audit_records_by_time ON audit_records (at)",
-    """CREATE TABLE IF NOT EXISTS audit_checkpoints (
-  seq INTEGER PRIMARY KEY, head TEXT NOT NULL, at TEXT NOT NULL, signature TEXT, key_id TEXT)""",
-]
-
 GENESIS = "0" * 64
 """The ``prev`` of the first record: there is none before it."""
 
@@ -95,13 +86,10 @@ def _glob_literal(text: str) -> str:
 
 
 class AuditStore:
-    """The audit tables in ``store``'s database (created if missing when this object is made)."""
+    """The audit tables in ``store``'s database."""
 
     def __init__(self, store: StateStore) -> None:
-        self.store = store
-        with store.write() as conn:
-            for statement in SCHEMA:
-                conn.execute(statement)
+        self.store = store  # the tables are made by the store's migrations (toolnexus.store.schema)
 
     # -- writing (inside the caller's write transaction) ---------------------------------------
 

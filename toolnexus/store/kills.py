@@ -18,14 +18,6 @@ from toolnexus.store.sqlite import StateStore
 KillScope = Literal["tool", "namespace", "tenant", "all"]
 SCOPES: tuple[KillScope, ...] = ("tool", "namespace", "tenant", "all")
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS kill_switches (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL,
-  by TEXT, at REAL NOT NULL, active INTEGER NOT NULL DEFAULT 1, lifted_by TEXT, lifted_at REAL)""",
-    # What every check reads: the active switches (a handful), never the history.
-    "CREATE INDEX IF NOT EXISTS kill_switches_active ON kill_switches (scope, target) WHERE active = 1",
-)
-
 _COLUMNS = "id, scope, target, reason, by, at, active, lifted_by, lifted_at"
 
 
@@ -54,16 +46,10 @@ class KillRecord:
 
 
 class KillTable:
-    """The ``kill_switches`` table of a :class:`StateStore` (created when this object is)."""
+    """The ``kill_switches`` table of a :class:`StateStore`."""
 
     def __init__(self, store: StateStore) -> None:
-        self.store = store
-        exists = store.connection().execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kill_switches'").fetchone()
-        if exists is None:  # every Nexus makes one: only the first takes the write lock
-            with store.write() as conn:
-                for statement in SCHEMA:
-                    conn.execute(statement)
+        self.store = store  # the table is made by the store's migrations (toolnexus.store.schema)
 
     def add(self, scope: KillScope, target: str, reason: str, by: str | None) -> tuple[KillRecord, bool]:
         """Set a switch; returns it and whether it is new. A switch already active on ``scope``/``target``

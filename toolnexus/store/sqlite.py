@@ -11,8 +11,8 @@ a run. A background thread checkpoints instead, at the end of each run and whene
 half its limit (:mod:`toolnexus.store.checkpoints`); a store that wrote truncates the log when it
 closes. A commit is in the WAL file either way, so a killed process loses nothing.
 
-The schema is versioned (``PRAGMA user_version``); :data:`MIGRATIONS` bring an older database up to
-date when a store opens it.
+The schema is versioned (``PRAGMA user_version``): :mod:`toolnexus.store.schema` brings an older database
+up to date when a store opens it.
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
 from toolnexus.store.background import DeferredWriter
 from toolnexus.store.checkpoints import WalLimit, checkpoint, request_checkpoint, wal_size
 from toolnexus.store.owner import Heartbeat, Owner, owner_gone
+from toolnexus.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 log = logging.getLogger("toolnexus.store")
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StateStore", "StoredRun", "data_version", "migrate"]
 
 HEARTBEAT_INTERVAL = 5.0
 """Seconds between the heartbeats of a process with runs going (``store.heartbeat_interval``)."""
@@ -49,43 +52,6 @@ WAL_MAX_BYTES = 64 * 2**20
 
 CLOSE_WAIT = 2.0
 """Seconds ``close()`` waits for readers (other processes) to let it truncate the log."""
-
-MIGRATIONS: dict[int, list[str]] = {
-    # Version 1: the tables as they were before the schema had a version. IF NOT EXISTS: a database
-    # made then is at version 0 and already has them.
-    1: [
-        """CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY, mission TEXT NOT NULL, mission_version TEXT, status TEXT NOT NULL,
-  plan_hash TEXT, inputs TEXT, plan TEXT, source TEXT, source_path TEXT, resumed_from TEXT,
-  started_at TEXT, finished_at TEXT, duration REAL, cost REAL, currency TEXT, error TEXT, outputs TEXT,
-  pid INTEGER, host TEXT)""",
-        "CREATE INDEX IF NOT EXISTS runs_by_mission ON runs (mission, started_at)",
-        """CREATE TABLE IF NOT EXISTS steps (
-  run_id TEXT NOT NULL, step_id TEXT NOT NULL, record TEXT NOT NULL, status TEXT NOT NULL,
-  PRIMARY KEY (run_id, step_id))""",
-        """CREATE TABLE IF NOT EXISTS cache (
-  key TEXT PRIMARY KEY, tool TEXT NOT NULL, version TEXT NOT NULL, output TEXT, cost REAL, created_at TEXT)""",
-        """CREATE TABLE IF NOT EXISTS calls (
-  call_id TEXT PRIMARY KEY, tool TEXT, version TEXT, origin TEXT, arguments TEXT, result TEXT, at TEXT)""",
-    ],
-    # Version 2: runs name their owner (and when its process started); owners keep a heartbeat.
-    2: [
-        "ALTER TABLE runs ADD COLUMN owner TEXT",
-        "ALTER TABLE runs ADD COLUMN process_start TEXT",
-        "CREATE TABLE IF NOT EXISTS owners (owner TEXT PRIMARY KEY, heartbeat REAL NOT NULL, interval REAL NOT NULL)",
-        # Only running runs are in it: what close() asks ("has this owner runs going?") stays cheap.
-        "CREATE INDEX IF NOT EXISTS runs_running ON runs (owner) WHERE status = 'running'",
-    ],
-    # Version 3: who made each call and started each run (a Caller as JSON: principal, tenant, surface), and the
-    # correlation id that ties a call to its retries and sub-calls, a run to its steps' calls.
-    3: [
-        "ALTER TABLE calls ADD COLUMN caller TEXT",
-        "ALTER TABLE calls ADD COLUMN correlation_id TEXT",
-        "ALTER TABLE runs ADD COLUMN caller TEXT",
-        "ALTER TABLE runs ADD COLUMN correlation_id TEXT",
-    ],
-}
-SCHEMA_VERSION = max(MIGRATIONS)
 
 # A run read back with its owner's heartbeat.
 _SELECT_RUNS = ("SELECT runs.*, owners.heartbeat AS heartbeat, owners.interval AS heartbeat_interval"
@@ -115,29 +81,6 @@ def data_version(conn: sqlite3.Connection) -> int:
     """SQLite's ``data_version`` of ``conn``: it changes when another connection commits to the database,
     so a reader (the kill switches, a parked call's approval) knows in a microsecond whether to read again."""
     (version,) = conn.execute("PRAGMA data_version").fetchone()
-    return int(version)
-
-
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database of ``conn`` (autocommit) to :data:`SCHEMA_VERSION`; returns the version it had.
-
-    One transaction that takes the write lock first: two processes opening an old database at once
-    migrate it once. A database of a newer toolnexus is left as it is.
-    """
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version >= SCHEMA_VERSION:
-        return int(version)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()  # another process may have done it
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[target]:
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return int(version)
 
 
