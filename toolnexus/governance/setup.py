@@ -226,11 +226,14 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
         _policy_gate(parts, governance, settings, workspace, store=store, bus=bus, tools=tools, guard=guard)
     if settings.audit and store is not None:
         from toolnexus.governance.audit import AuditLog, AuditSink
+        from toolnexus.governance.audit.outcomes import Outcomes
 
         parts.audit = AuditLog.from_settings(settings, store, workspace, on_checkpoint=on_checkpoint)
         # Written a moment later, many to a commit (~30 µs a decision instead of ~70): see docs/governance.md.
         parts._sink = AuditSink(parts.audit, deferred=True)
         subscribe(parts._sink)
+        # Each outcome the store records (a call, a step, a run's end) is audited in the same transaction.
+        store.join(Outcomes(parts.audit, parts._sink))
     if parts.reloader is not None and _loaded_version(parts.audit) != parts.reloader.gate.version:
         # Once the audit listens; and only when the policy in force is not the one last recorded as loaded, so
         # that each short-lived process (a CLI command) does not add a record of the same policy.

@@ -68,6 +68,14 @@ class DeferredWriter(Generic[T]):
         with self._written:
             return self._written.wait_for(lambda: self._writing == 0, timeout)
 
+    def take(self) -> list[T]:
+        """The items waiting, handed to the caller instead of written (it writes them in a transaction of its
+        own choosing, e.g. together with the records they belong with)."""
+        with self._lock:
+            taken, self._pending = self._pending, []
+            self._timer = None
+            return taken
+
     def close(self) -> None:
         """Write what is waiting (the writer stays usable)."""
         self.flush()

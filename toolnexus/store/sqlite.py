@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -52,6 +52,9 @@ WAL_MAX_BYTES = 64 * 2**20
 
 CLOSE_WAIT = 2.0
 """Seconds ``close()`` waits for readers (other processes) to let it truncate the log."""
+
+Companion = Callable[[Sequence[Event]], None]
+"""Writes alongside the store's records of outcomes, in their transaction (see :meth:`StateStore.join`)."""
 
 # A run read back with its owner's heartbeat.
 _SELECT_RUNS = ("SELECT runs.*, owners.heartbeat AS heartbeat, owners.interval AS heartbeat_interval"
@@ -158,6 +161,7 @@ class StateStore:
         self._heartbeat = Heartbeat(self._beat, heartbeat_interval)
         # Calls made outside a run are written just after the caller's answer, many to a commit under load.
         self._calls = DeferredWriter[CallFinished](self._write_calls, name="toolnexus-store-calls")
+        self._companions: list[Companion] = []
         migrate(self._conn())
 
     def _conn(self) -> sqlite3.Connection:
@@ -198,6 +202,24 @@ class StateStore:
             raise
         conn.execute("COMMIT")
         self._committed(payload)
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing: a write transaction, or — inside one already open on this thread (a :meth:`batch`) —
+        a savepoint of it, so a failure undoes only this block's writes and the batch goes on."""
+        conn = self._conn()
+        if not conn.in_transaction:
+            with self.write() as conn:
+                yield conn
+            return
+        conn.execute("SAVEPOINT atomic")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO atomic")
+            conn.execute("RELEASE atomic")
+            raise
+        conn.execute("RELEASE atomic")
 
     # -- checkpoints --------------------------------------------------------------------------
 
@@ -270,14 +292,38 @@ class StateStore:
                 conn.execute("COMMIT")
                 self._wal.committed(conn)
 
+    def join(self, companion: Companion) -> Callable[[], None]:
+        """Have ``companion`` write alongside every record of an outcome: it is called with the events being
+        recorded (finished steps, runs and direct calls) inside the very transaction that records them, so
+        what it writes (the audit log's records) commits with them or not at all. Returns how to leave."""
+        self._companions.append(companion)
+
+        def leave() -> None:
+            if companion in self._companions:
+                self._companions.remove(companion)
+
+        return leave
+
+    def _along(self, events: Sequence[Event]) -> None:
+        for companion in self._companions:
+            companion(events)
+
     def __call__(self, event: Event) -> None:
         """Record ``event`` as it happens: a run's start and end, each finished step, and each direct call."""
         if isinstance(event, StepFinished):
-            self.save_step(event.run_id or "", event.record)
+            if not self._companions:
+                self.save_step(event.run_id or "", event.record)
+                return
+            with self.atomic():  # the step and what its companions write, or neither
+                self.save_step(event.run_id or "", event.record)
+                self._along([event])
         elif isinstance(event, RunStarted):
             self._run_started(event)
         elif isinstance(event, RunFinished):
-            self._run_finished(event.result)
+            with self.atomic():
+                self._run_finished(event.result)
+                self._along([event])
+            self._ran(event.result.run_id)
         elif isinstance(event, CallFinished) and event.call.run_id is None:
             self._call(event)
 
@@ -323,8 +369,11 @@ class StateStore:
             (result.status.value, (result.finished_at or result.started_at).isoformat(), result.duration,
              result.cost, result.currency, result.error.model_dump_json() if result.error else None,
              json.dumps(result.outputs, default=str), result.run_id))
-        self._heartbeat.ended(result.run_id)
         self._wrote = True
+
+    def _ran(self, run_id: str) -> None:
+        """A run's end is committed: its heartbeat stops, and its log is checkpointed."""
+        self._heartbeat.ended(run_id)
         # Between runs: the log of this one goes into the database, and starts over once it is big.
         big = wal_size(self.path) >= self._wal.max_bytes // 8
         request_checkpoint(self.path, "RESTART" if big else "PASSIVE")
@@ -340,10 +389,11 @@ class StateStore:
             call = event.call
             rows.append((call.id, result.tool, result.version, call.origin, json.dumps(call.arguments, default=str),
                          result.model_dump_json(), event.at.isoformat(), _caller_json(call.caller), call.correlation))
-        with self.batch():
+        with self.atomic():
             self._conn().executemany(
                 "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at, caller,"
                 " correlation_id) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            self._along(events)
             self._committed(sum(len(row[4]) + len(row[5]) for row in rows))
 
     # -- reading -----------------------------------------------------------------------------

@@ -4,7 +4,9 @@ A decision is recorded when it is made — before the call runs, in a transactio
 own record follows when it finishes), so a call that crashes its process still left its decision behind.
 With ``deferred=True`` the records are written a moment later instead, many to a transaction (as the
 state store writes standalone calls): a fraction of the cost per decision, at the price of the last
-few milliseconds of decisions if the process is killed.
+few milliseconds of decisions if the process is killed. When the state store records a call's outcome
+first, the decisions still waiting go into that transaction (:meth:`AuditSink.take`), with the outcome's
+own record (:mod:`toolnexus.governance.audit.outcomes`).
 
 What may carry a secret — the arguments, a decision's reason and warning, a change's reason and details —
 is scrubbed first (the one scrubber): a secret never reaches the audit.
@@ -95,6 +97,13 @@ class AuditSink:
             first = events[0]
             what = first.call.tool if isinstance(first, GateDecided) else first.target
             log.error("audit: could not record %d event(s) (the first about %s): %s", len(events), what, exc)
+
+    def take(self) -> list[Entry]:
+        """The records still waiting (``deferred``), handed over to be appended elsewhere: in the transaction
+        that records the outcome of their calls (see :class:`~toolnexus.governance.audit.outcomes.Outcomes`)."""
+        if self._writer is None:
+            return []
+        return [entry(event) for event in self._writer.take()]
 
     def flush(self) -> None:
         """Write the records still waiting (``deferred``); the Nexus calls this when it closes."""

@@ -1,0 +1,97 @@
+"""Outcome records: what a decided call came to, appended in the same transaction as the call's own record.
+
+The state store records each direct call, each finished step and each run's end; :class:`Outcomes` joins
+those transactions (:meth:`~toolnexus.store.sqlite.StateStore.join`) and appends, in each, the audit
+records still waiting to be written (the decisions of the calls just recorded among them) and one record
+per outcome: ``call.finished``, ``step.finished``, ``run.finished``. Both commit together or not at all,
+so the audit never lacks a call the store holds, and never shows an outcome the store lost.
+
+An outcome names what it concludes (the call id and correlation id, or the run and step) and how it
+ended: status, the error's kind, cost, duration, and the SHA-256 of the output (never the output, which
+may hold anything; the digest proves what was returned to whoever kept it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from toolnexus.core.caller import local_caller
+from toolnexus.core.errors import ToolError
+from toolnexus.core.events import CallFinished, Event, RunFinished, StepFinished
+from toolnexus.governance.audit.log import AuditLog, Entry
+from toolnexus.governance.audit.sink import AuditSink
+
+
+def output_digest(output: Any) -> str | None:
+    """The SHA-256 of ``output`` as JSON (keys sorted; what JSON cannot hold, as its text); None for none."""
+    if output is None:
+        return None
+    text = json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _error(error: ToolError | None) -> str | None:
+    return error.kind.value if error is not None else None
+
+
+def call_outcome(event: CallFinished) -> Entry:
+    """The ``call.finished`` record of a direct call."""
+    call, result = event.call, event.result
+    caller = call.caller or local_caller()
+    body = {"call_id": call.id, "correlation_id": call.correlation_id or call.id, "tool": result.tool,
+            "version": result.version, "principal": caller.principal, "tenant": caller.tenant,
+            "surface": caller.surface.value, "ok": result.ok, "error": _error(result.error),
+            "cost": result.cost, "duration": round(result.duration, 6), "output_sha256": output_digest(result.output)}
+    return "call.finished", body, event.at
+
+
+def step_outcome(event: StepFinished) -> Entry | None:
+    """The ``step.finished`` record of a step (None for a step kept from a resumed run: nothing happened)."""
+    record = event.record
+    if record.resumed:
+        return None
+    body = {"run_id": event.run_id, "step_id": record.step_id, "tool": record.tool, "version": record.version,
+            "status": record.status.value, "attempts": record.attempts, "cached": record.cached,
+            "error": _error(record.error), "cost": record.cost, "duration": round(record.duration, 6),
+            "output_sha256": output_digest(record.output)}
+    return "step.finished", body, event.at
+
+
+def run_outcome(event: RunFinished) -> Entry:
+    """The ``run.finished`` record of a run."""
+    result = event.result
+    body = {"run_id": result.run_id, "mission": result.mission, "status": result.status.value,
+            "cost": result.cost, "duration": round(result.duration, 6),
+            "error": _error(result.error), "output_sha256": output_digest(result.outputs or None)}
+    return "run.finished", body, event.at
+
+
+def outcome(event: Event) -> Entry | None:
+    """The outcome record of ``event`` (None: an event that concludes nothing)."""
+    if isinstance(event, CallFinished):
+        return call_outcome(event)
+    if isinstance(event, StepFinished):
+        return step_outcome(event)
+    if isinstance(event, RunFinished):
+        return run_outcome(event)
+    return None
+
+
+class Outcomes:
+    """A companion of the state store appending outcome records to ``audit`` in the store's transactions;
+    ``sink`` (the deferred decision sink) hands over the decisions still waiting, so they come first."""
+
+    def __init__(self, audit: AuditLog, sink: AuditSink | None = None) -> None:
+        self.audit = audit
+        self.sink = sink
+
+    def __call__(self, events: Sequence[Event]) -> None:
+        """Append the waiting decisions and the outcomes of ``events`` (inside the caller's transaction: a
+        failure raises, and the store undoes the records they belong with)."""
+        entries = self.sink.take() if self.sink is not None else []
+        entries.extend(found for event in events if (found := outcome(event)) is not None)
+        if entries:
+            self.audit.append_many(entries)
