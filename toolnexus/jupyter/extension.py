@@ -25,6 +25,7 @@ from toolnexus.api import Nexus
 from toolnexus.jupyter.approvals import approval_handlers
 from toolnexus.jupyter.bridge import AsgiBridge
 from toolnexus.jupyter.handlers import McpHandler
+from toolnexus.jupyter.kills import kill_handlers
 from toolnexus.jupyter.service import Service
 from toolnexus.mcp_server.server import ToolServer
 from toolnexus.registry import load_module
@@ -66,9 +67,11 @@ class ToolnexusExtension(ExtensionApp):
     _froze = False
 
     def initialize_handlers(self) -> None:
-        """Add the MCP endpoint's handler (with and without a toolset in the path) and the approvals REST API."""
+        """Add the MCP endpoint's handler (with and without a toolset in the path) and the approvals and kill-switch
+        REST APIs."""
         self.handlers.append((rf"/{ENDPOINT}(?:/([A-Za-z0-9_.-]+))?/?", McpHandler, {"extension": self}))
         self.handlers.extend(approval_handlers(self))
+        self.handlers.extend(kill_handlers(self))
 
     def _workspace(self) -> str:
         if self.workspace:
