@@ -9,6 +9,7 @@ from toolnexus.cli import (  # noqa: F401  (registers commands)
     approvals,
     audit,
     config,
+    flags,
     kill,
     mcp,
     missions,

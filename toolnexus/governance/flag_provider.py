@@ -1,15 +1,25 @@
-"""The default OpenFeature provider: the flags of ``[flags]`` in ``toolnexus.toml``, targeted by the call's context.
+"""The default OpenFeature provider: the flags of ``[flags]`` in ``toolnexus.toml`` and, over them, the flags set in
+the state store (``toolnexus flags set``), targeted by the call's context.
 
 It is an ordinary OpenFeature provider (``AbstractProvider``): the OpenFeature client evaluates through it as
 through flagd or a vendor's, so swapping it for one of those changes no code (``[flags] provider``).
+
+A flag of the store replaces the toml flag of the same name, whole (its default and rules): an operator flips a
+flag without editing files. A flag set by another process is seen within :data:`REFRESH_INTERVAL`: an evaluation
+asks SQLite's ``data_version`` (a microsecond) at most that often per thread, and reads the table only when the
+database changed.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
@@ -17,8 +27,17 @@ from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider, Metadata
 
 from toolnexus.governance.flag_model import TARGETS, FlagSettings, FlagValue
+from toolnexus.store.sqlite import data_version
+
+if TYPE_CHECKING:
+    from toolnexus.store.flags import FlagTable
 
 V = TypeVar("V")
+
+log = logging.getLogger("toolnexus.governance")
+
+REFRESH_INTERVAL = 0.1
+"""Seconds between two looks at the store for flags set by another process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,21 +79,62 @@ class CompiledFlag:
 
 
 class SettingsProvider(AbstractProvider):
-    """Serves the flags of ``[flags]``: each flag's first matching targeting rule, else its default."""
+    """Serves the flags of ``[flags]`` and, with a ``table``, the state store's over them: each flag's first
+    matching targeting rule, else its default."""
 
-    def __init__(self, flags: Mapping[str, FlagSettings]) -> None:
+    def __init__(self, flags: Mapping[str, FlagSettings], table: FlagTable | None = None, *,
+                 refresh_interval: float = REFRESH_INTERVAL) -> None:
         super().__init__()
-        self._flags = {name: CompiledFlag.of(flag) for name, flag in flags.items()}
+        self._settings = {name: CompiledFlag.of(flag) for name, flag in flags.items()}
+        self._flags = self._settings
+        self.table = table
+        self.refresh_interval = refresh_interval
+        self._local = threading.local()  # per thread: its connection's last data_version and when it looked
+        if table is not None:
+            self.reload()
 
     def get_metadata(self) -> Metadata:
         """The provider's name, as OpenFeature reports it."""
-        return Metadata(name="toolnexus.toml")
+        return Metadata(name="toolnexus.toml" if self.table is None else "toolnexus.toml+store")
+
+    def reload(self) -> None:
+        """Read the store's flags now (after a change made here, or to look at once)."""
+        assert self.table is not None
+        stored: dict[str, CompiledFlag] = {}
+        for row in self.table.list():
+            try:
+                stored[row.name] = CompiledFlag.of(FlagSettings.model_validate(row.value))
+            except ValueError as exc:  # a row written by hand or by a newer toolnexus: the toml flag stays
+                log.warning("rollout flag %r of the state store is ignored: %s", row.name, exc)
+        self._flags = {**self._settings, **stored}
+
+    def _refresh(self) -> None:
+        """Read the store's flags again if the database changed since this thread last looked (at most every
+        :attr:`refresh_interval`): an evaluation costs no query while nothing changes."""
+        local = self._local
+        now = time.monotonic()
+        if now - getattr(local, "checked_at", -1e9) < self.refresh_interval:
+            return
+        local.checked_at = now
+        assert self.table is not None
+        conn = self.table.store.connection()
+        # data_version: commits by other connections; total_changes: this connection's own.
+        version = (data_version(conn), conn.total_changes)
+        if version != getattr(local, "version", None):
+            local.version = version
+            self.reload()
 
     def _resolve(self, key: str, default: V, context: EvaluationContext | None) -> FlagResolutionDetails[Any]:
+        if self.table is not None:
+            try:
+                self._refresh()
+            except sqlite3.Error as exc:  # the store closed or locked for long: the flags last read still serve
+                log.debug("rollout flags: the store could not be read: %s", exc)
         flag = self._flags.get(key)
         if flag is None:
+            where = "[flags] of toolnexus.toml" + (" or the state store" if self.table is not None else "")
             return FlagResolutionDetails(value=default, reason=Reason.ERROR, error_code=ErrorCode.FLAG_NOT_FOUND,
-                                         error_message=f"no flag {key!r} in [flags] of toolnexus.toml")
+                                         error_message=f"no flag {key!r} in {where}")
         return flag.resolve(context)
 
     def resolve_boolean_details(self, flag_key: str, default_value: bool,

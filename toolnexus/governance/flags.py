@@ -3,8 +3,9 @@
 A Nexus owns one :class:`Flags`. It evaluates a flag with an OpenFeature client whose evaluation context
 is built from the call plan: the targeting key is the caller's principal, and the attributes are the
 ``tenant``, ``surface``, ``tool``, ``namespace``, ``tier`` (the operation type), ``lifecycle`` and the
-workspace's ``environment``. The provider is the ``[flags]`` tables of ``toolnexus.toml``
-(:class:`~toolnexus.governance.flag_provider.SettingsProvider`), or, with ``[flags] provider =
+workspace's ``environment``. The provider is the ``[flags]`` tables of ``toolnexus.toml`` with, over them, the
+flags set in the state store (:class:`~toolnexus.governance.flag_provider.SettingsProvider`,
+:mod:`~toolnexus.governance.flag_store`), or, with ``[flags] provider =
 "module:factory"``, whatever OpenFeature provider that callable returns (flagd, a vendor's): no code changes.
 
 Flags gate three things: a policy rule naming ``flag:`` (it applies only while the flag is on for the call),
@@ -21,13 +22,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from toolnexus.core.caller import Surface, os_user
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.governance.decide import Announcer
 from toolnexus.governance.flag_model import FlagsSettings
+from toolnexus.governance.flag_store import StoredFlags
 from toolnexus.governance.plan import CallPlan
 
 if TYPE_CHECKING:
     from openfeature.client import OpenFeatureClient
     from openfeature.evaluation_context import EvaluationContext
     from openfeature.provider import FeatureProvider
+
+    from toolnexus.store.sqlite import StateStore
 
 DECIDER = "flag"
 TAG_PREFIX = "flag:"
@@ -48,25 +53,34 @@ class Flags:
     """
 
     def __init__(self, provider: FeatureProvider | None = None, *, environment: str | None = None,
-                 tenant: str | None = None) -> None:
+                 tenant: str | None = None, stored: StoredFlags | None = None) -> None:
         self.provider = provider
         self.environment = environment
         self.tenant = tenant
+        self.stored = stored
+        """The flags of the state store (set, unset, list; each change audited), None without a store."""
         self.domain = f"toolnexus-flags-{next(_domains)}"
         self._client: OpenFeatureClient | None = None
 
     @classmethod
     def from_settings(cls, flags: FlagsSettings | None, *, environment: str | None = None,
-                      tenant: str | None = None) -> Flags:
-        """The flags ``[flags]`` configures: its ``provider`` factory's provider, else its flag tables."""
-        provider: FeatureProvider | None = None
+                      tenant: str | None = None, store: StateStore | None = None,
+                      announce: Announcer | None = None) -> Flags:
+        """The flags ``[flags]`` configures: its ``provider`` factory's provider, else its flag tables with, over
+        them, the flags of ``store`` (changes to those are announced on ``announce``)."""
         if flags is not None and flags.provider:
             provider = load_provider(flags.provider)
-        elif flags is not None and flags.flags:
-            from toolnexus.governance.flag_provider import SettingsProvider
+            stored = None if store is None else StoredFlags(store, announce, served=False)
+            return cls(provider, environment=environment, tenant=tenant, stored=stored)
+        tables = flags.flags if flags is not None else {}
+        if store is None and not tables:
+            return cls(None, environment=environment, tenant=tenant)  # every flag off, asking nobody
+        from toolnexus.governance.flag_provider import SettingsProvider
+        from toolnexus.store.flags import FlagTable
 
-            provider = SettingsProvider(flags.flags)
-        return cls(provider, environment=environment, tenant=tenant)
+        provider = SettingsProvider(tables, None if store is None else FlagTable(store))
+        stored = None if store is None else StoredFlags(store, announce, on_change=provider.reload)
+        return cls(provider, environment=environment, tenant=tenant, stored=stored)
 
     @property
     def client(self) -> OpenFeatureClient:

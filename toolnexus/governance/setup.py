@@ -218,8 +218,9 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
         # The watcher stops this process's running calls when another process sets a switch (idle otherwise).
         parts.kills = KillSwitches(store, bus, tenant=settings.tenant, in_flight=in_flight, guard=guard).watch()
         governance.checks.append(parts.kills)
+    # The [flags] tables with, over them, the flags set in the store (`toolnexus flags set`; each change audited).
     parts.flags = Flags.from_settings(flags, environment=getattr(settings, "environment", None),
-                                      tenant=settings.tenant)
+                                      tenant=settings.tenant, store=store, announce=bus)
     governance.checks.append(FlagCheck(parts.flags))  # a tool tagged flag:NAME runs where NAME is on
     governance.checks.append(LifecycleCheck.from_settings(settings, opt_in=parts.flags.opt_in))
     if settings.policies and not gate_given:

@@ -1,7 +1,7 @@
 """The state store's schema, versioned: SQLite's ``PRAGMA user_version`` says which :data:`MIGRATIONS` a
 database has had, and :func:`migrate` applies the rest when a store opens it.
 
-Every table of the store is here, the governance ones (approvals, kill switches, audit) included, so an
+Every table of the store is here, the governance ones (approvals, kill switches, audit, flags) included, so an
 older database is upgraded in place, in one transaction, and nothing in it is lost.
 """
 
@@ -70,6 +70,11 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS audit_records_by_time ON audit_records (at)",
         """CREATE TABLE IF NOT EXISTS audit_checkpoints (
   seq INTEGER PRIMARY KEY, head TEXT NOT NULL, at TEXT NOT NULL, signature TEXT, key_id TEXT)""",
+    ],
+    # Version 5: rollout flags set in the store (`toolnexus flags set`), layered over [flags] of toolnexus.toml:
+    # one row a flag, its definition as JSON; who changed it is also in the audit log.
+    5: [
+        "CREATE TABLE IF NOT EXISTS flags (name TEXT PRIMARY KEY, value TEXT NOT NULL, by TEXT, at REAL NOT NULL)",
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
