@@ -210,10 +210,21 @@ def _json_arguments(text: str) -> dict[str, Any]:
     return parsed
 
 
+def _rule_of(error: ToolError) -> str:
+    """`` (rule R)`` for a call a policy rule refused, when its message does not name the rule already (a rule's
+    ``reason`` is told as it is written). Other deciders' ids (``kill:…``, ``flag:…``) name their cause in the
+    message."""
+    rule = error.details.get("policy")
+    if error.kind not in (ErrorKind.DENIED, ErrorKind.APPROVAL_EXPIRED) or not isinstance(rule, str) \
+            or ":" in rule or rule in error.message:
+        return ""
+    return f" (rule {rule})"
+
+
 def _fail_with(error: ToolError) -> NoReturn:
     """Print a failed call's error (and every further argument problem) and leave: a usage error for
     bad arguments or an unknown tool, a failure otherwise."""
-    err.print(f"[red]error[/]: {esc(str(error))}")
+    err.print(f"[red]error[/]: {esc(str(error))}{esc(_rule_of(error))}")
     for problem in error.details.get("errors", [])[1:]:
         err.print(f"  at {esc(problem['path'])}: {esc(problem['message'])}")
     usage = error.kind == ErrorKind.INVALID_ARGUMENTS or error.details.get("unknown_tool")

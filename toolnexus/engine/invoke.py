@@ -31,6 +31,8 @@ from toolnexus.governance.kills import DECIDER as KILL_DECIDER
 from toolnexus.governance.plan import CallPlan
 
 log = logging.getLogger("toolnexus.engine")
+# The attribute of a log record that carries a call's governance warning (what an MCP result's _meta repeats).
+WARNING_ATTR = "toolnexus_warning"
 
 ToolLookup = Callable[[str, str | None], ToolSpec]
 
@@ -244,6 +246,8 @@ class Invoker:
         may run."""
         decision = await self.governance.decide(plan)
         if decision.allowed:
+            if decision.warning:
+                self._warn(plan, decision.warning)
             return None
         if decision.decider == FLOOR_DECIDER and plan.spec is not None:
             details: dict[str, Any] = {"min_runtime": self.governance.floor.floor(plan.spec)}
@@ -251,6 +255,12 @@ class Invoker:
             details = {"policy": decision.policy}
         kind = ErrorKind.APPROVAL_EXPIRED if decision.decider == EXPIRED_DECIDER else ErrorKind.DENIED
         return ToolError(kind=kind, message=decision.reason or "denied by policy", details=details)
+
+    def _warn(self, plan: CallPlan, warning: str) -> None:
+        """Tell the caller of an allowed call its decision's warning (a warn-mode rule, a deprecated tool): a
+        WARNING record, which reaches stderr, and an MCP client through the call's channel (as a log message)."""
+        text = scrub_text(warning) if self.scrub_secrets else warning
+        log.warning("%s: %s", plan.tool, text, extra={WARNING_ATTR: text})
 
     async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
         """The pipeline: resolve → validate → choose the runtime → decide → run → check the outcome."""

@@ -40,6 +40,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from toolnexus.core.context import CallChannel, _channel
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.core.spec import ToolSpec
+from toolnexus.engine.invoke import WARNING_ATTR
 
 McpLevel = Literal["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 MCP_LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
@@ -88,6 +89,7 @@ class McpChannel(CallChannel):
         self.wants_progress = progress
         self.log_threshold = self.log_level = log_threshold
         self.reported = False  # the tool reported progress itself
+        self.warnings: list[str] = []  # the governance warnings of the call (a warn-mode rule, a deprecated tool)
         self._last: float | None = None
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
@@ -139,7 +141,11 @@ class McpChannel(CallChannel):
         self.reported = False
 
     def log(self, record: logging.LogRecord) -> None:
-        """Forward a log record to the client, if at or above its level."""
+        """Forward a log record to the client, if at or above its level (a governance warning is also kept for
+        the result's ``_meta``, which a client that asked for no logs still reads)."""
+        warning = getattr(record, WARNING_ATTR, None)
+        if isinstance(warning, str):
+            self.warnings.append(warning)
         if self.log_threshold is None or record.levelno < self.log_threshold:
             return
         try:

@@ -67,10 +67,12 @@ def content_result(output: dict[str, Any], meta: dict[str, Any] | None = None) -
     return types.CallToolResult(content=blocks, structured_content=content.data, is_error=False, _meta=meta or None)
 
 
-def call_result(result: ToolResult) -> types.CallToolResult:
-    """A tool call's :class:`ToolResult` for MCP."""
-    meta = {"toolnexus/call_id": result.call_id, "toolnexus/version": result.version,
-            "toolnexus/runtime": result.runtime}
+def call_result(result: ToolResult, warnings: list[str] | None = None) -> types.CallToolResult:
+    """A tool call's :class:`ToolResult` for MCP (``warnings``: what the gate told the caller, in ``_meta``)."""
+    meta: dict[str, Any] = {"toolnexus/call_id": result.call_id, "toolnexus/version": result.version,
+                            "toolnexus/runtime": result.runtime}
+    if warnings:
+        meta["toolnexus/warnings"] = list(warnings)
     if result.error is not None:
         return error_result(result.error, meta)
     if is_content(result.output):

@@ -111,7 +111,7 @@ class ToolHandlers(ToolsetCatalogs):
         if not channel.reported:  # the tool said nothing of its progress
             channel.progress(1.0, 1.0, f"{spec.ref} {'failed' if result.error else 'finished'}")
         asked = await channel.finish()  # the tool asked a stateless client: it answers, then calls again
-        return asked if asked is not None else call_result(result)
+        return asked if asked is not None else call_result(result, channel.warnings)
 
     def _channel(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> McpChannel:
         """The way back to the client of this ``tools/call``: progress if it asked, logs at its level, its answers."""
