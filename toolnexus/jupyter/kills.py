@@ -116,7 +116,10 @@ class KillsHandler(_KillsBase):
                                      'e.g. {"target": "files.write", "reason": "writes outside out/"}')
         switches = await self.switches()
         already = any(r.scope == scope and r.target == target for r in switches.active())
-        record = switches.kill(scope, target, reason, self.principal)
+        try:
+            record = switches.kill(scope, target, reason, self.principal)
+        except ValueError as exc:  # what KillSwitches itself refuses
+            raise web.HTTPError(400, str(exc)) from None
         self.reply(_record(record), 200 if already else 201)
 
 
