@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from toolnexus.core.caller import Caller, local_caller
+from toolnexus.governance.audit.jcs import canonical
 from toolnexus.governance.plan import CallPlan
 from toolnexus.store.approvals import ApprovalRecord
 
@@ -31,8 +32,26 @@ def caller_of(plan: CallPlan) -> Caller:
 
 
 def canonical_json(value: Any) -> str:
-    """``value`` as canonical JSON: keys sorted, no insignificant whitespace, UTF-8 text as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """``value`` as RFC 8785 canonical JSON (the audit log's form), so any JCS library recomputes a digest of
+    it. What JSON cannot hold exactly (a path, a date, NaN, an integer beyond 2**53) is taken as its text."""
+    return canonical({"v": _plain(value)})[5:-1]  # the value alone: JCS writes a mapping, unwrapped here
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= _MAX_EXACT else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return str(value)
+
+
+_MAX_EXACT = 2**53 - 1  # I-JSON: integers a JSON reader holds exactly
 
 
 def call_digest(plan: CallPlan, policy_version: str | None) -> str:

@@ -102,8 +102,12 @@ class AuditStore:
     @staticmethod
     def insert(conn: sqlite3.Connection, rows: Sequence[AuditRow]) -> None:
         """Insert ``rows`` (already linked to the head)."""
-        conn.executemany("INSERT INTO audit_records (seq, at, kind, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                         [(r.seq, r.at, r.kind, r.body, r.prev, r.hash) for r in rows])
+        sql = "INSERT INTO audit_records (seq, at, kind, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?)"
+        values = [(r.seq, r.at, r.kind, r.body, r.prev, r.hash) for r in rows]
+        if len(values) == 1:  # the common case on a step's commit: execute is quicker than executemany
+            conn.execute(sql, values[0])
+        else:
+            conn.executemany(sql, values)
 
     @staticmethod
     def insert_checkpoints(conn: sqlite3.Connection, checkpoints: Iterable[CheckpointRow]) -> None:

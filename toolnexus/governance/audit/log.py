@@ -86,7 +86,8 @@ class AuditLog:
                 prev = row.hash
             checkpoints = [self._checkpoint(row) for row in rows if row.seq % self.checkpoint_every == 0]
             AuditStore.insert(conn, rows)
-            AuditStore.insert_checkpoints(conn, checkpoints)
+            if checkpoints:  # one in checkpoint_every appends: no statement for none
+                AuditStore.insert_checkpoints(conn, checkpoints)
         self._announce(checkpoints)
         return rows
 
