@@ -193,6 +193,7 @@ class StateStore:
         conn = self._conn()
         if conn.in_transaction:
             yield conn
+            self._committed(payload)  # counted now: the outer transaction's commit does not know of it
             return
         conn.execute("BEGIN IMMEDIATE")
         try:

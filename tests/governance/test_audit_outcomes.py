@@ -1,0 +1,111 @@
+"""Outcome records: a call's, a step's and a run's end are audited in the same transaction as the state store's
+record of them — with the decisions still waiting — so the audit and the store never disagree."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+import toolnexus as tn
+from toolnexus.core.events import Event, StepFinished
+from toolnexus.core.run import StepRecord, StepStatus
+from toolnexus.governance.audit import AuditLog
+from toolnexus.governance.audit.outcomes import output_digest
+from toolnexus.store.sqlite import StateStore
+
+SECRET = "tn-Outc0me-7Hq2ZxW9LmPv"
+
+
+def records(nexus: tn.Nexus) -> list[tuple[str, dict[str, object]]]:
+    audit = nexus.governed.audit
+    assert isinstance(audit, AuditLog)
+    return [(row.kind, json.loads(row.body)) for row in audit.tail(1000)]
+
+
+def test_a_direct_call_is_audited_with_its_decision_and_outcome(workspace: Path) -> None:
+    with tn.Nexus(workspace) as nexus:
+        result = nexus.call("text.render", template="{{ token }}", data={"token": SECRET})
+        assert result.ok, result.error
+    with tn.Nexus(workspace) as nexus:
+        found = records(nexus)
+        kinds = [kind for kind, _ in found]
+        decision = kinds.index("decision.allow")
+        finished = kinds.index("call.finished")
+        assert decision < finished  # the decision first, then what the call came to
+        body = found[finished][1]
+        assert body["call_id"] == result.call_id and body["ok"] is True and body["tool"] == "text.render"
+        assert body["output_sha256"] == output_digest(result.output)
+        assert SECRET not in json.dumps(found)  # an outcome holds a digest of the output, never the output
+        assert nexus.governed.audit.verify().ok
+
+
+def test_a_mission_audits_every_step_and_the_run_after_their_decisions(workspace: Path) -> None:
+    mission = ("mission: audited\nsteps:\n  - id: a\n    uses: text.render\n    with: {template: one}\n"
+               "  - id: b\n    uses: text.render\n    needs: a\n    with: {template: two}\n")
+    with tn.Nexus(workspace) as nexus:
+        result = nexus.run(mission)
+        assert result.ok
+        found = records(nexus)
+    steps = {body["step_id"]: (i, body) for i, (kind, body) in enumerate(found) if kind == "step.finished"}
+    decisions = {body["step_id"]: i for i, (kind, body) in enumerate(found) if kind == "decision.allow"}
+    assert set(steps) == {"a", "b"}
+    for step_id, (index, body) in steps.items():
+        assert decisions[step_id] < index
+        assert body["run_id"] == result.run_id and body["status"] == "succeeded"
+        assert body["output_sha256"] == output_digest(result.steps[step_id].output)
+    (run,) = [body for kind, body in found if kind == "run.finished"]
+    assert run["run_id"] == result.run_id and run["status"] == "succeeded"
+    assert found.index(("run.finished", run)) > max(index for index, _ in steps.values())
+
+
+def test_a_failed_call_is_audited_with_its_error_kind(workspace: Path) -> None:
+    with tn.Nexus(workspace) as nexus:
+        result = nexus.call("files.read", path="no-such-file.txt")
+        assert not result.ok and result.error is not None
+    with tn.Nexus(workspace) as nexus:
+        (body,) = [body for kind, body in records(nexus) if kind == "call.finished"]
+    assert body["ok"] is False and body["error"] == result.error.kind.value and body["output_sha256"] is None
+
+
+def _failing(events: Sequence[Event]) -> None:
+    raise RuntimeError("the audit could not be written")
+
+
+def test_a_step_is_not_recorded_when_what_must_be_written_with_it_fails(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db")
+    try:
+        store(StepFinished(run_id="run-1", record=StepRecord(step_id="kept", tool="t", version="1",
+                                                             status=StepStatus.SUCCEEDED)))
+        store.join(_failing)
+        with pytest.raises(RuntimeError, match="could not be written"):
+            store(StepFinished(run_id="run-1", record=StepRecord(step_id="lost", tool="t", version="1",
+                                                                 status=StepStatus.SUCCEEDED)))
+        assert set(store.steps("run-1")) == {"kept"}  # all or nothing: the step went with its audit record
+    finally:
+        store.close()
+
+
+def test_inside_a_batch_only_the_failing_step_is_undone(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db")
+    calls = 0
+
+    def second_fails(events: Sequence[Event]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("no room")
+
+    store.join(second_fails)
+    try:
+        with store.batch():
+            for step in ("first", "second", "third"):
+                with contextlib.suppress(RuntimeError):  # the second step's failure is the case under test
+                    store(StepFinished(run_id="run-1", record=StepRecord(step_id=step, tool="t", version="1",
+                                                                         status=StepStatus.SUCCEEDED)))
+        assert set(store.steps("run-1")) == {"first", "third"}
+    finally:
+        store.close()
