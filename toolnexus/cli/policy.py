@@ -21,11 +21,13 @@ from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.spec import ToolSpec
 from toolnexus.core.units import parse_duration
+from toolnexus.governance.plan import CallPlan
 from toolnexus.governance.policy import Facts, Policy, Verdicts, load_policy, policy_files
 from toolnexus.governance.policy.cases import CaseCaller, CaseResult, call_plan, load_cases, run_cases
 from toolnexus.governance.policy.observed import Would, audited, replayed, with_policy_rules
 from toolnexus.governance.policy.recorded import recorded_calls
 from toolnexus.governance.policy.replay import Replay, replay
+from toolnexus.governance.policy.rule import flag_of
 from toolnexus.registry.registry import ToolNotFound
 
 policy_app = typer.Typer(no_args_is_help=True, help="Check, explain, test and replay governance policies.")
@@ -34,6 +36,8 @@ app.add_typer(policy_app, name="policy")
 PolicyOption = Annotated[list[Path] | None, typer.Option(
     "--policy", "-p", help="policy file to use (repeatable; default: the workspace's [governance] policies)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
+FlagOption = Annotated[list[str] | None, typer.Option(
+    "--flag", help="take this rollout flag as on (repeatable); the others are as the workspace's flags say")]
 SinceOption = Annotated[str, typer.Option(help="how far back: a duration such as 7d, 12h, 30m, or `all`")]
 
 VERDICT_WORDS = {Verdict.ALLOW: "allowed", Verdict.DENY: "denied", Verdict.WAIT: "sent for approval"}
@@ -120,6 +124,7 @@ def policy_explain(
     surface: Annotated[Surface, typer.Option(help="through what")] = Surface.CLI,
     runtime: Annotated[str | None, typer.Option(help="the runtime asked for")] = None,
     mission: Annotated[str | None, typer.Option(help="the mission the call is a step of")] = None,
+    flag: FlagOption = None,
     policy_file: PolicyOption = None,
     as_json: JsonOption = False,
     workspace: Workspace = None,
@@ -133,7 +138,8 @@ def policy_explain(
             raise DiagnosticError([Diagnostic(message=f"no tool named {tool!r}", hint="see `toolnexus tools list`")])
         plan = call_plan(spec, arguments, CaseCaller(principal=principal, tenant=tenant, surface=surface), runtime,
                          nexus.governance.floor)
-        facts = Facts.of(plan, mission=mission, tenant=nexus.settings.governance.tenant)
+        facts = Facts.of(plan, mission=mission, tenant=nexus.settings.governance.tenant,
+                         flag=flag_of(_flags(nexus, flag), plan))
     decision = policy.decide_facts(facts)
     if as_json:
         _write_json(_explanation_json(decision, policy.explain(facts)))
@@ -175,6 +181,7 @@ def _print_case(result: CaseResult) -> None:
 @guarded
 def policy_test(
     file: Annotated[Path, typer.Argument(help="a YAML file of cases: tool, arguments, caller, expect")],
+    flag: FlagOption = None,
     policy_file: PolicyOption = None,
     as_json: JsonOption = False,
     workspace: Workspace = None,
@@ -185,7 +192,7 @@ def policy_test(
     with _nexus(workspace) as nexus:
         policy = _policy(nexus, files)
         results = run_cases(policy, cases, positions, _spec_of(nexus), tenant=nexus.settings.governance.tenant,
-                            floor=nexus.governance.floor)
+                            floor=nexus.governance.floor, flags=_flags(nexus, flag))
     failed = [r for r in results if not r.passed]
     if as_json:
         _write_json([{"case": r.title, "passed": r.passed, "failures": list(r.failures),
@@ -215,16 +222,29 @@ def _totals(counts: dict[Verdict, int]) -> str:
     return ", ".join(f"{counts.get(v, 0)} {word}" for v, word in VERDICT_WORDS.items())
 
 
-def _replayed(workspace: Path | None, files: Sequence[Path] | None, since: str) -> Replay:
+def _replayed(workspace: Path | None, files: Sequence[Path] | None, since: str,
+              flags: Sequence[str] | None = None) -> Replay:
     with _nexus(workspace, store=True) as nexus:
-        return _replay_in(nexus, _policy(nexus, files), since)
+        return _replay_in(nexus, _policy(nexus, files), since, flags)
 
 
-def _replay_in(nexus: Nexus, policy: Policy, since: str) -> Replay:
-    """``policy`` replayed over the calls ``nexus``'s store recorded ``since`` then."""
+def _replay_in(nexus: Nexus, policy: Policy, since: str, flags: Sequence[str] | None = None) -> Replay:
+    """``policy`` replayed over the calls ``nexus``'s store recorded ``since`` then (rollout flags as they are
+    now, and ``flags`` on)."""
     assert nexus.store is not None
     return replay(policy, recorded_calls(nexus.store, _since(since)), _spec_of(nexus),
-                  tenant=nexus.settings.governance.tenant, floor=nexus.governance.floor)
+                  tenant=nexus.settings.governance.tenant, floor=nexus.governance.floor, flags=_flags(nexus, flags))
+
+
+def _flags(nexus: Nexus, forced: Sequence[str] | None) -> Callable[[str, CallPlan], bool]:
+    """Whether a rollout flag is on for a call: the ``forced`` ones are, the others as the workspace's flags say."""
+    on = frozenset(forced or ())
+    flags = nexus.governed.flags
+
+    def flag(name: str, plan: CallPlan) -> bool:
+        return name in on or (flags is not None and flags.enabled(name, plan))
+
+    return flag
 
 
 @policy_app.command("replay")
@@ -232,11 +252,12 @@ def _replay_in(nexus: Nexus, policy: Policy, since: str) -> Replay:
 def policy_replay(
     files: Annotated[list[Path], typer.Argument(help="the candidate policy files")],
     since: SinceOption = "7d",
+    flag: FlagOption = None,
     as_json: JsonOption = False,
     workspace: Workspace = None,
 ) -> None:
     """Run a candidate policy over the calls the state store recorded: per rule, what it would have decided."""
-    result = _replayed(workspace, files, since)
+    result = _replayed(workspace, files, since, flag)
     if as_json:
         _write_json(_replay_json(result))
         return

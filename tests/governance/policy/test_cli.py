@@ -207,3 +207,29 @@ def test_report_reads_the_workspace_audit_log_by_default(workspace: Path) -> Non
     report = json.loads(done.stdout)
     assert report["source"] == "audit log" and report["calls"] == 4
     assert report["rules"] == [{"id": "reads-observed", "mode": "observe", "would_deny": 3, "would_approve": 0}]
+
+
+FLAGGED = """
+mode: enforce
+rules:
+  - {id: strict-writes, effect: deny, tools: files.write, flag: strict-writes, reason: strict mode}
+"""
+
+
+def test_explain_and_test_see_the_workspace_flags_and_the_ones_forced_on(workspace: Path) -> None:
+    write_policy(workspace, FLAGGED)
+    (workspace / "toolnexus.toml").write_text(
+        '[governance]\npolicies = ["policies/*.yaml"]\n\n[flags.strict-writes]\ndefault = false\n'
+        'rules = [{tenants = ["acme"], value = true}]\n')
+    args = ("policy", "explain", "files.write", "--arg", "path=a.txt", "--arg", "content=x", "--json")
+    off = json.loads(toolnexus(workspace, *args).stdout)
+    assert off["decision"]["verdict"] == "allow"
+    on_for_acme = json.loads(toolnexus(workspace, *args, "--tenant", "acme").stdout)
+    assert on_for_acme["decision"]["verdict"] == "deny" and on_for_acme["decision"]["policy"] == "strict-writes"
+    forced = json.loads(toolnexus(workspace, *args, "--flag", "strict-writes").stdout)
+    assert forced["decision"]["verdict"] == "deny"
+    (workspace / "cases.yaml").write_text(
+        "cases:\n  - {tool: files.write, arguments: {path: a.txt, content: x}, expect: deny}\n")
+    assert toolnexus(workspace, "policy", "test", "cases.yaml").returncode == 1  # the flag is off for this caller
+    passed = toolnexus(workspace, "policy", "test", "cases.yaml", "--flag", "strict-writes")
+    assert passed.returncode == 0, passed.stdout + passed.stderr

@@ -34,7 +34,7 @@ from toolnexus.governance.floor import RuntimeFloor
 from toolnexus.governance.plan import CallPlan
 from toolnexus.governance.policy.model import Names
 from toolnexus.governance.policy.policy import Policy
-from toolnexus.governance.policy.rule import Facts
+from toolnexus.governance.policy.rule import Facts, flag_of
 
 Expected = Literal["allow", "deny", "approve", "wait"]
 VERDICT_OF: dict[str, Verdict] = {"allow": Verdict.ALLOW, "deny": Verdict.DENY, "approve": Verdict.WAIT,
@@ -141,8 +141,10 @@ def _failures(case: PolicyCase, decision: Decision) -> tuple[str, ...]:
 
 
 def run_cases(policy: Policy, cases: CaseFile, positions: Positions, spec_of: Callable[[str], ToolSpec | None],
-              *, tenant: str | None = None, floor: RuntimeFloor | None = None) -> list[CaseResult]:
-    """Decide every case with ``policy``; a case naming a tool ``spec_of`` does not know raises a DiagnosticError."""
+              *, tenant: str | None = None, floor: RuntimeFloor | None = None,
+              flags: Callable[[str, CallPlan], bool] | None = None) -> list[CaseResult]:
+    """Decide every case with ``policy`` (``flags``: whether a rollout flag is on for a call; None: all off); a
+    case naming a tool ``spec_of`` does not know raises a DiagnosticError."""
     floor = floor or RuntimeFloor()
     problems, results = [], []
     for i, case in enumerate(cases.cases):
@@ -152,7 +154,7 @@ def run_cases(policy: Policy, cases: CaseFile, positions: Positions, spec_of: Ca
                                                  "see `toolnexus tools list`"))
             continue
         plan = call_plan(spec, case.arguments, case.caller, case.runtime, floor)
-        decision = policy.decide_facts(Facts.of(plan, mission=case.mission, tenant=tenant))
+        decision = policy.decide_facts(Facts.of(plan, mission=case.mission, tenant=tenant, flag=flag_of(flags, plan)))
         line, _ = positions.at(("cases", i))
         results.append(CaseResult(case, i, decision, _failures(case, decision), line))
     if problems:

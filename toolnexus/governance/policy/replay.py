@@ -16,7 +16,7 @@ from toolnexus.governance.plan import CallPlan
 from toolnexus.governance.policy.combine import combine
 from toolnexus.governance.policy.policy import Policy
 from toolnexus.governance.policy.recorded import RecordedCall
-from toolnexus.governance.policy.rule import Facts
+from toolnexus.governance.policy.rule import Facts, flag_of
 
 SpecOf = Callable[[str], "ToolSpec | None"]
 """A tool's spec by name (None: the tool is gone), from the caller's registry."""
@@ -71,8 +71,9 @@ def plan_of(call: RecordedCall, spec: ToolSpec | None, floor: RuntimeFloor) -> C
 
 
 def replay(policy: Policy, calls: Iterable[RecordedCall], spec_of: SpecOf, *, tenant: str | None = None,
-           floor: RuntimeFloor | None = None) -> Replay:
-    """Run ``policy`` over ``calls``, each decided as the gate would (its tool's current spec from ``spec_of``)."""
+           floor: RuntimeFloor | None = None, flags: Callable[[str, CallPlan], bool] | None = None) -> Replay:
+    """Run ``policy`` over ``calls``, each decided as the gate would (its tool's current spec from ``spec_of``;
+    ``flags``: whether a rollout flag is on for a call, as they are now — None: every flag off)."""
     floor = floor or RuntimeFloor()
     result = Replay(policy)
     for call in calls:
@@ -80,5 +81,6 @@ def replay(policy: Policy, calls: Iterable[RecordedCall], spec_of: SpecOf, *, te
         if spec is None:
             result.unknown[call.tool] += 1
         result.partial += call.partial
-        result.add(Facts.of(plan_of(call, spec, floor), mission=call.mission, tenant=tenant))
+        plan = plan_of(call, spec, floor)
+        result.add(Facts.of(plan, mission=call.mission, tenant=tenant, flag=flag_of(flags, plan)))
     return result

@@ -43,6 +43,17 @@ class Names:
         return ", ".join(sorted(self.exact) + list(self.globs))
 
 
+def flag_of(flags: Callable[[str, CallPlan], bool] | None, plan: CallPlan) -> Callable[[str], bool] | None:
+    """Whether a rollout flag is on for ``plan``, by name (None without ``flags``: every flag off)."""
+    if flags is None:
+        return None
+
+    def flag(name: str) -> bool:
+        return flags(name, plan)
+
+    return flag
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What a rule is matched on: the tool, the runtime, the caller, the mission and the arguments."""
