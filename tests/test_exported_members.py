@@ -11,8 +11,8 @@ import toolnexus
 
 PUBLIC_API = {
     # the Python API
-    "Nexus", "acall", "approvals", "arun", "call", "compare_runs", "compile", "default_nexus", "run", "Settings",
-    "load_settings",
+    "Nexus", "acall", "approvals", "arun", "call", "compare_runs", "compile", "default_nexus", "kills", "run",
+    "Settings", "load_settings",
     # core shapes
     "CostModel", "Diagnostic", "DiagnosticError", "ErrorKind", "Lifecycle", "Limits", "RunResult", "RunStatus",
     "SafetyTier", "StepRecord", "StepStatus", "ToolCall", "ToolContext", "ToolEntry", "ToolError", "ToolFailure",

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         compare_runs as compare_runs,
         compile as compile,
         default_nexus as default_nexus,
+        kills as kills,
         run as run,
     )
     from toolnexus.config import (

@@ -38,6 +38,7 @@ from toolnexus.engine import Engine, EventBus, Invoker, RunControl
 from toolnexus.engine.executor import executor_named
 from toolnexus.governance import Gate
 from toolnexus.governance.approvals import Approvals
+from toolnexus.governance.flag_store import StoredFlags
 from toolnexus.governance.kills import KillSwitches
 from toolnexus.governance.setup import govern
 from toolnexus.mission import LoadedMission, Plan, compile_mission, load_mission, parse_mission
@@ -137,6 +138,12 @@ class Nexus:
     def kills(self) -> KillSwitches | None:
         """This workspace's kill switches: kill, unkill, active (None without a state store)."""
         return self.governed.kills
+
+    @property
+    def flags(self) -> StoredFlags | None:
+        """This workspace's rollout flags in the state store: set, unset, list, each change audited (None without
+        a state store)."""
+        return self.governed.flags.stored if self.governed.flags is not None else None
 
     # -- missions ----------------------------------------------------------------------------
 
@@ -457,6 +464,25 @@ class DefaultApprovals:
 
 
 approvals = DefaultApprovals()
+
+
+class DefaultKills:
+    """``tn.kills``: the kill switches of the current directory's workspace (``kill``, ``unkill``, ``active``).
+
+    See :class:`~toolnexus.governance.kills.KillSwitches`.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        kills = default_nexus().kills
+        if kills is None:
+            raise AttributeError("the default workspace has no state store, so no kill switches")
+        return getattr(kills, name)
+
+    def __dir__(self) -> list[str]:
+        return [name for name in dir(KillSwitches) if not name.startswith("_")]
+
+
+kills = DefaultKills()
 
 
 def compile(mission: MissionLike) -> Plan:

@@ -75,3 +75,13 @@ def test_tn_approvals_are_the_current_workspaces(workspace: Path) -> None:
         assert nexus.approvals is not None
         assert tn.approvals.list() == []
         assert "approve" in dir(tn.approvals)
+
+
+def test_tn_kills_are_the_current_workspaces_and_stop_its_calls(workspace: Path) -> None:
+    tn.kills.kill("tool", "json.query", "checking tn.kills", by="ann")
+    assert [switch.target for switch in tn.kills.active()] == ["json.query"]
+    assert "unkill" in dir(tn.kills)
+    with tn.Nexus(workspace) as nexus:
+        refused = nexus.call("json.query", data={"a": 1}, query="a")
+        assert refused.error is not None and "checking tn.kills" in refused.error.message
+        assert nexus.flags is not None and nexus.flags.list() == []
