@@ -10,6 +10,7 @@ store recorded (the audit log's decision, the ``calls`` table).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp.client.stdio import StdioServerParameters
 
 from tests.conftest import REPO
+from toolnexus.engine.invoke import WARNING_ATTR
 from toolnexus.governance.approvals import ApprovalQueue
 from toolnexus.governance.audit.log import AuditLog
 from toolnexus.store.approvals import ApprovalRecord
@@ -34,6 +37,8 @@ CASES = [(effect, mode) for effect in EFFECTS for mode in MODES]
 # Every case but an enforced approve runs to its end; that one parks the call (see the approval tests).
 PROMPT = [case for case in CASES if case != ("approve", "enforce")]
 PROCESS_TIMEOUT = 120
+# The tool every case calls, and the argument its rules look at: a built-in tool served on every surface.
+TOOL, ARGUMENT = "text.render", "template"
 
 
 def case_id(case: tuple[str, str]) -> str:
@@ -41,12 +46,17 @@ def case_id(case: tuple[str, str]) -> str:
     return "-".join(case)
 
 
+def step_of(case: tuple[str, str]) -> str:
+    """The id of ``case``'s step in the surfaces' mission."""
+    return case_id(case).replace("-", "_")
+
+
 def value_of(case: tuple[str, str], surface: str) -> str:
     """The argument value of ``case``'s call on ``surface`` (distinct per surface and case)."""
     return f"{case_id(case)} {surface}"
 
 
-def governed(workspace: Path, tool: str, argument: str) -> Path:
+def governed(workspace: Path, tool: str = TOOL, argument: str = ARGUMENT) -> Path:
     """``workspace`` with a policy of one rule per effect × mode on ``tool``, matching values of ``argument`` that
     start with the case's id; approvals wait up to two minutes."""
     (workspace / "policies").mkdir(parents=True, exist_ok=True)
@@ -95,7 +105,7 @@ class Recorded:
     tickets: dict[str, ApprovalRecord]
 
 
-def recorded(workspace: Path, argument: str) -> Recorded:
+def recorded(workspace: Path, argument: str = ARGUMENT) -> Recorded:
     """Read the workspace's state store (after the processes that wrote it flushed or closed)."""
     store = StateStore(workspace / ".toolnexus" / "state.db")
     try:
@@ -124,8 +134,7 @@ def expected(case: tuple[str, str]) -> str:
     return "warns" if mode == "warn" else "refused"
 
 
-def check_case(case: tuple[str, str], seen: Seen, record: Recorded, value: str, surface: str,
-               output_of: Callable[[str], Any]) -> None:
+def check_case(case: tuple[str, str], seen: Seen, record: Recorded, value: str, surface: str) -> None:
     """Assert what ``case`` must do on a surface (``seen``) and in the record, for the call with ``value``."""
     rule, behaviour = case_id(case), expected(case)
     effect, mode = case
@@ -155,7 +164,7 @@ def check_case(case: tuple[str, str], seen: Seen, record: Recorded, value: str, 
         assert "warning" not in said and not seen.told, (said, seen)
 
 
-def requested(workspace: Path, argument: str, value: str, *, alive: Callable[[], bool],
+def requested(workspace: Path, value: str, *, alive: Callable[[], bool], argument: str = ARGUMENT,
               within: float = 60.0) -> ApprovalRecord:
     """The open approval ticket of the call with ``value``, once it is in the store (fails if ``alive`` says the
     caller ended first)."""
@@ -174,3 +183,53 @@ def requested(workspace: Path, argument: str, value: str, *, alive: Callable[[],
             time.sleep(0.02)  # between two looks at the store; the ticket, not the pause, is what is awaited
     finally:
         store.close()
+
+
+# -- what a surface shows ------------------------------------------------------------------------------------
+
+
+def output_of(value: str) -> dict[str, str]:
+    """text.render's output for a template with no placeholders: the text itself."""
+    return {"text": value}
+
+
+def told_of(case: tuple[str, str], warnings: list[str]) -> list[str]:
+    """The warnings among ``warnings`` that are about ``case``'s rule."""
+    return [w for w in warnings if f"policy rule {case_id(case)} " in w]
+
+
+class Warnings(logging.Handler):
+    """The governance warnings told to Python callers (WARNING records carrying one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the warning of a record that carries one."""
+        if isinstance(warning := getattr(record, WARNING_ATTR, None), str):
+            self.seen.append(warning)
+
+
+def mission(surface: str) -> str:
+    """A mission of one step per case but the enforced approve (a refused step lets the run go on)."""
+    steps = "".join(f"  - id: {step_of(c)}\n    uses: {TOOL}\n"
+                    f"    with: {{{ARGUMENT}: \"{value_of(c, surface)}\"}}\n    continue_on_error: true\n"
+                    for c in PROMPT)
+    return f"mission: surfaces\nsteps:\n{steps}"
+
+
+def stdio_server(workspace: Path) -> StdioServerParameters:
+    """``toolnexus mcp serve --stdio`` on ``workspace``."""
+    return StdioServerParameters(command=sys.executable, args=["-m", "toolnexus.cli", "mcp", "serve", "--stdio",
+                                                               "-w", str(workspace)],
+                                 env=process_env(), cwd=str(workspace))
+
+
+def mcp_seen(result: Any, logs: list[str]) -> Seen:
+    """What an MCP client saw of a call: its result (structured), the warnings of its ``_meta`` and logs."""
+    meta = result.meta or {}
+    if result.is_error:
+        error = result.structured_content["error"]
+        return Seen(ran=False, error=result.content[0].text, rule=error["details"].get("policy"))
+    return Seen(ran=True, output=result.structured_content, told=[*meta.get("toolnexus/warnings", []), *logs])

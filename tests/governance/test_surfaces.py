@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -25,58 +26,41 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
 
 import toolnexus as tn
 from tests.governance.surfaces import (
+    ARGUMENT,
     CASES,
     PROCESS_TIMEOUT,
     PROMPT,
+    TOOL,
     Recorded,
     Seen,
+    Warnings,
     case_id,
     check_case,
     governed,
+    mcp_seen,
+    mission,
+    output_of,
     process_env,
     recorded,
     requested,
+    stdio_server,
+    step_of,
+    told_of,
     toolnexus,
     value_of,
 )
-from toolnexus.engine.invoke import WARNING_ATTR
 
-TOOL, ARGUMENT = "text.render", "template"
 Observed = tuple[dict[tuple[str, str], Seen], Recorded]
-
-
-def output_of(value: str) -> dict[str, str]:
-    """text.render's output for a template with no placeholders: the text itself."""
-    return {"text": value}
-
-
-def told_of(case: tuple[str, str], warnings: list[str]) -> list[str]:
-    """The warnings among ``warnings`` that are about ``case``'s rule."""
-    return [w for w in warnings if f"policy rule {case_id(case)} " in w]
-
-
-class Warnings(logging.Handler):
-    """The governance warnings told to Python callers (WARNING records carrying one)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        """Keep the warning of a record that carries one."""
-        if isinstance(warning := getattr(record, WARNING_ATTR, None), str):
-            self.seen.append(warning)
 
 
 @pytest.fixture(scope="module")
 def clean_env() -> Iterator[None]:
     """No TOOLNEXUS_/MLFLOW_ variables for the module's Nexus objects."""
     with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in __import__("os").environ if n.startswith(("TOOLNEXUS_", "MLFLOW_"))]:
+        for name in [n for n in os.environ if n.startswith(("TOOLNEXUS_", "MLFLOW_"))]:
             patch.delenv(name)
         yield
 
@@ -89,18 +73,10 @@ def told() -> Iterator[Warnings]:
     logging.getLogger("toolnexus.engine").removeHandler(handler)
 
 
-def mission(surface: str) -> str:
-    """A mission of one step per case but the enforced approve (a refused step lets the run go on)."""
-    steps = "".join(f"  - id: {case_id(c).replace('-', '_')}\n    uses: {TOOL}\n"
-                    f"    with: {{{ARGUMENT}: \"{value_of(c, surface)}\"}}\n    continue_on_error: true\n"
-                    for c in PROMPT)
-    return f"mission: surfaces\nsteps:\n{steps}"
-
-
 @pytest.fixture(scope="module")
 def python(tmp_path_factory: pytest.TempPathFactory, clean_env: None, told: Warnings) -> Observed:
     """Each case called with ``Nexus.call``, then the record."""
-    workspace = governed(tmp_path_factory.mktemp("python"), TOOL, ARGUMENT)
+    workspace = governed(tmp_path_factory.mktemp("python"))
     seen = {}
     with tn.Nexus(workspace) as nexus:
         for case in PROMPT:
@@ -109,13 +85,13 @@ def python(tmp_path_factory: pytest.TempPathFactory, clean_env: None, told: Warn
             error = result.error
             seen[case] = Seen(ran=result.ok, output=result.output, error=str(error or ""),
                               rule=error.details.get("policy") if error else None, told=list(told.seen))
-    return seen, recorded(workspace, ARGUMENT)
+    return seen, recorded(workspace)
 
 
 @pytest.fixture(scope="module")
 def mission_step(tmp_path_factory: pytest.TempPathFactory, clean_env: None, told: Warnings) -> Observed:
     """Each case a step of one mission run with ``Nexus.run``, then the record."""
-    workspace = governed(tmp_path_factory.mktemp("mission"), TOOL, ARGUMENT)
+    workspace = governed(tmp_path_factory.mktemp("mission"))
     (workspace / "surfaces.yaml").write_text(mission("mission"))
     told.seen.clear()
     with tn.Nexus(workspace) as nexus:
@@ -123,11 +99,11 @@ def mission_step(tmp_path_factory: pytest.TempPathFactory, clean_env: None, told
     steps = {s.step_id: s for s in result.steps.values()}
     seen = {}
     for case in PROMPT:
-        step = steps[case_id(case).replace("-", "_")]
+        step = steps[step_of(case)]
         seen[case] = Seen(ran=step.error is None, output=step.output, error=str(step.error or ""),
                           rule=step.error.details.get("policy") if step.error else None,
                           told=told_of(case, told.seen))
-    return seen, recorded(workspace, ARGUMENT)
+    return seen, recorded(workspace)
 
 
 RULE_NAMED = re.compile(r"\(rule ([\w-]+)\)")
@@ -136,7 +112,7 @@ RULE_NAMED = re.compile(r"\(rule ([\w-]+)\)")
 @pytest.fixture(scope="module")
 def cli_call(tmp_path_factory: pytest.TempPathFactory) -> Observed:
     """Each case called with ``toolnexus call`` in a process of its own (all at once), then the record."""
-    workspace = governed(tmp_path_factory.mktemp("cli-call"), TOOL, ARGUMENT)
+    workspace = governed(tmp_path_factory.mktemp("cli-call"))
     processes = {case: subprocess.Popen(
         [sys.executable, "-m", "toolnexus.cli", "call", TOOL, "-a", f"{ARGUMENT}={value_of(case, 'cli')}"],
         cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=process_env())
@@ -149,48 +125,32 @@ def cli_call(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         seen[case] = Seen(ran=process.returncode == 0, output=json.loads(out) if process.returncode == 0 else None,
                           error=err if process.returncode else "", rule=named.group(1) if named else None,
                           told=[line for line in err.splitlines() if "would have" in line])
-    return seen, recorded(workspace, ARGUMENT)
+    return seen, recorded(workspace)
 
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Observed:
     """Each case a step of one ``toolnexus run --json`` in a process of its own, then the record."""
-    workspace = governed(tmp_path_factory.mktemp("cli-run"), TOOL, ARGUMENT)
+    workspace = governed(tmp_path_factory.mktemp("cli-run"))
     (workspace / "surfaces.yaml").write_text(mission("cli"))
     ran = toolnexus("run", "surfaces.yaml", "--json", "--no-progress", cwd=workspace)
     assert ran.returncode == 0 and "Traceback" not in ran.stderr, ran.stderr
     steps = json.loads(ran.stdout)["steps"]
     seen = {}
     for case in PROMPT:
-        step = steps[case_id(case).replace("-", "_")]
+        step = steps[step_of(case)]
         error = step.get("error")
         seen[case] = Seen(ran=error is None, output=step.get("output"),
                           error=f"{error['kind']}: {error['message']}" if error else "",
                           rule=error["details"].get("policy") if error else None,
                           told=told_of(case, ran.stderr.splitlines()))
-    return seen, recorded(workspace, ARGUMENT)
-
-
-def stdio_server(workspace: Path) -> StdioServerParameters:
-    """``toolnexus mcp serve --stdio`` on ``workspace``."""
-    return StdioServerParameters(command=sys.executable, args=["-m", "toolnexus.cli", "mcp", "serve", "--stdio",
-                                                               "-w", str(workspace)],
-                                 env=process_env(), cwd=str(workspace))
-
-
-def mcp_seen(result: Any, logs: list[str]) -> Seen:
-    """What an MCP client saw of a call: its result (structured), the warnings of its ``_meta`` and logs."""
-    meta = result.meta or {}
-    if result.is_error:
-        error = result.structured_content["error"]
-        return Seen(ran=False, error=result.content[0].text, rule=error["details"].get("policy"))
-    return Seen(ran=True, output=result.structured_content, told=[*meta.get("toolnexus/warnings", []), *logs])
+    return seen, recorded(workspace)
 
 
 @pytest.fixture(scope="module")
 def mcp_stdio(tmp_path_factory: pytest.TempPathFactory) -> Observed:
     """Each case called by the official MCP client over stdio, then the record."""
-    workspace = governed(tmp_path_factory.mktemp("mcp-stdio"), TOOL, ARGUMENT)
+    workspace = governed(tmp_path_factory.mktemp("mcp-stdio"))
     logs: list[str] = []
 
     async def on_log(params: Any) -> None:
@@ -206,7 +166,7 @@ def mcp_stdio(tmp_path_factory: pytest.TempPathFactory) -> Observed:
         return seen
 
     seen = anyio.run(calls)
-    return seen, recorded(workspace, ARGUMENT)
+    return seen, recorded(workspace)
 
 
 SURFACES = {"python": "python", "mission_step": "python", "cli_call": "cli", "cli_run": "cli", "mcp_stdio": "mcp"}
@@ -217,7 +177,7 @@ VALUE_SURFACE = {"python": "python", "mission_step": "mission", "cli_call": "cli
 @pytest.mark.parametrize("surface", list(SURFACES))
 def test_each_effect_and_mode(surface: str, case: tuple[str, str], request: pytest.FixtureRequest) -> None:
     seen, record = request.getfixturevalue(surface)
-    check_case(case, seen[case], record, value_of(case, VALUE_SURFACE[surface]), SURFACES[surface], output_of)
+    check_case(case, seen[case], record, value_of(case, VALUE_SURFACE[surface]), SURFACES[surface])
 
 
 def test_a_warning_reaches_an_mcp_client_as_a_log_and_in_the_results_meta(mcp_stdio: Observed) -> None:
@@ -240,7 +200,7 @@ APPROVE = ("approve", "enforce")
 
 @pytest.fixture
 def approvals_workspace(tmp_path: Path, clean_env: None) -> Path:
-    return governed(tmp_path, TOOL, ARGUMENT)
+    return governed(tmp_path)
 
 
 @pytest.mark.anyio
@@ -251,7 +211,7 @@ async def test_a_python_call_waits_until_the_cli_decides_in_another_process(appr
     with tn.Nexus(approvals_workspace) as nexus:
         call = asyncio.ensure_future(nexus.acall(TOOL, {ARGUMENT: value}))
         ticket = await anyio.to_thread.run_sync(
-            lambda: requested(approvals_workspace, ARGUMENT, value, alive=lambda: not call.done()))
+            lambda: requested(approvals_workspace, value, alive=lambda: not call.done()))
         assert (ticket.rule, ticket.surface) == ("approve-enforce", "python") and not call.done()
         extra = ["--reason", "not today"] if decision == "deny" else []
         decided = await anyio.to_thread.run_sync(
@@ -276,7 +236,7 @@ def test_toolnexus_call_waits_until_a_person_decides_in_another_process(approval
                                cwd=approvals_workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=process_env())
     try:
-        ticket = requested(approvals_workspace, ARGUMENT, value, alive=lambda: process.poll() is None)
+        ticket = requested(approvals_workspace, value, alive=lambda: process.poll() is None)
         assert (ticket.rule, ticket.surface) == ("approve-enforce", "cli")
         store = StateStore(approvals_workspace / ".toolnexus" / "state.db")
         try:
@@ -307,7 +267,7 @@ def test_an_mcp_stdio_call_waits_until_the_cli_decides(approvals_workspace: Path
         async with Client(stdio_server(approvals_workspace), mode="legacy") as client:
             call = asyncio.ensure_future(client.call_tool(TOOL, {ARGUMENT: value}))
             ticket = await anyio.to_thread.run_sync(
-                lambda: requested(approvals_workspace, ARGUMENT, value, alive=lambda: not call.done()))
+                lambda: requested(approvals_workspace, value, alive=lambda: not call.done()))
             assert (ticket.rule, ticket.surface) == ("approve-enforce", "mcp")
             extra = ["--reason", "not today"] if decision == "deny" else []
             decided = await anyio.to_thread.run_sync(

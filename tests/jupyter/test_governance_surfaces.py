@@ -14,30 +14,27 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from tests.governance.surfaces import (
+    ARGUMENT,
     PROMPT,
+    TOOL,
     Recorded,
     Seen,
     case_id,
     check_case,
     expected,
     governed,
+    mcp_seen,
+    output_of,
     recorded,
     value_of,
 )
 from toolnexus.jupyter.extension import ToolnexusExtension
 
-TOOL, ARGUMENT = "text.render", "template"
-
 
 @pytest.fixture
 def jp_server_config(jp_server_config: dict[str, Any], toolnexus_workspace: Path) -> dict[str, Any]:
-    governed(toolnexus_workspace, TOOL, ARGUMENT)
+    governed(toolnexus_workspace)
     return jp_server_config
-
-
-def output_of(value: str) -> dict[str, str]:
-    """text.render's output for a template with no placeholders: the text itself."""
-    return {"text": value}
 
 
 def recorded_all(workspace: Path, values: list[str], ran: list[str]) -> Recorded:
@@ -45,7 +42,7 @@ def recorded_all(workspace: Path, values: list[str], ran: list[str]) -> Recorded
     server writes them as calls end)."""
     deadline = time.monotonic() + 30
     while True:
-        record = recorded(workspace, ARGUMENT)
+        record = recorded(workspace)
         done = all(v in record.decisions for v in values) and all(v in record.calls for v in ran)
         if done or time.monotonic() > deadline:
             return record
@@ -64,20 +61,14 @@ async def test_each_effect_and_mode_on_the_jupyter_endpoint(toolnexus_server: To
         for case in PROMPT:
             logs.clear()
             result = await client.call_tool(TOOL, {ARGUMENT: value_of(case, "jupyter")})
-            meta = result.meta or {}
-            if result.is_error:
-                error = result.structured_content["error"]
-                seen[case] = Seen(ran=False, error=result.content[0].text, rule=error["details"].get("policy"))
-            else:
-                seen[case] = Seen(ran=True, output=result.structured_content,
-                                  told=[*meta.get("toolnexus/warnings", []), *logs])
+            seen[case] = mcp_seen(result, list(logs))
     values = [value_of(case, "jupyter") for case in PROMPT]
     ran = [value_of(case, "jupyter") for case in PROMPT if expected(case) != "refused"]
     record = await asyncio.to_thread(recorded_all, toolnexus_workspace, values, ran)
     failures = []
     for case in PROMPT:
         try:
-            check_case(case, seen[case], record, value_of(case, "jupyter"), "mcp", output_of)
+            check_case(case, seen[case], record, value_of(case, "jupyter"), "mcp")
         except AssertionError as exc:
             failures.append(f"{case_id(case)}: {exc}")
     assert not failures, "\n".join(failures)
