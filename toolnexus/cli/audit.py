@@ -7,7 +7,6 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,10 +14,9 @@ import typer
 from rich.markup import escape as esc
 from rich.table import Table
 
-from toolnexus.cli.common import EXIT_FAILED, Workspace, add_row, app, err, guarded, out
+from toolnexus.cli.common import EXIT_FAILED, Workspace, add_row, app, err, guarded, out, since_time
 from toolnexus.config import Settings, load_settings
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.units import parse_duration
 from toolnexus.governance.audit import AuditLog, load_public_key
 from toolnexus.store import StateStore
 from toolnexus.store.audit import AuditRow
@@ -69,22 +67,6 @@ def audit_verify(
         return
     err.print(f"[red]{esc(result.summary())}[/]")
     raise typer.Exit(EXIT_FAILED)
-
-
-def _since(text: str | None) -> datetime | None:
-    """``--since``: a duration back from now (``7d``, ``12h``) or a date/time (``2026-12-01``, naive: UTC)."""
-    if text is None:
-        return None
-    try:
-        seconds = parse_duration(text)
-        return datetime.now(UTC) - timedelta(seconds=seconds or 0)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text)  # AuditLog.report turns it into a record's UTC ``at``
-    except ValueError:
-        raise DiagnosticError([Diagnostic(message=f"--since {text!r} is neither a duration nor a date",
-                                          hint="e.g. --since 7d, --since 12h or --since 2026-12-01")]) from None
 
 
 def _as_json(rows: list[AuditRow]) -> None:
@@ -139,7 +121,7 @@ def audit_report(
 ) -> None:
     """The audit records matching the filters, oldest first, with a count per kind."""
     with _audit_log(workspace) as (log, _):
-        rows = log.report(tool=tool, since=_since(since), kind=kind, principal=principal, limit=limit)
+        rows = log.report(tool=tool, since=since_time(since), kind=kind, principal=principal, limit=limit)
     _show(rows, as_json)
     if rows and not as_json:
         counts = Counter(r.kind for r in rows)

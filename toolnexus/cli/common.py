@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -21,7 +22,7 @@ from rich.text import Text
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.run import RunResult
-from toolnexus.core.units import format_duration
+from toolnexus.core.units import format_duration, parse_duration
 from toolnexus.engine import RunControl
 from toolnexus.sandbox.inprocess import abandoned_calls
 
@@ -182,3 +183,21 @@ def print_result(result: RunResult, as_json: bool) -> None:
     if result.outputs:
         out.print_json(json.dumps(result.outputs, default=str))
 
+
+
+def since_time(text: str | None) -> datetime | None:
+    """A ``--since`` option's time: a duration back from now (``7d``, ``12h``, ``30m``) or a date/time
+    (``2026-12-01``, naive: UTC); None for no option or ``all`` (no limit). Anything else is a clear error."""
+    if text is None or text.strip().lower() == "all":
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text) or 0)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise DiagnosticError([Diagnostic(message=f"--since {text!r} is neither a duration nor a date",
+                                          hint="e.g. --since 7d, --since 12h, --since 2026-12-01 or --since all")]
+                              ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,12 +14,22 @@ from rich.table import Table
 from rich.text import Text
 
 from toolnexus.api import Nexus
-from toolnexus.cli.common import EXIT_FAILED, Workspace, add_row, app, err, guarded, json_value, out, parse_pairs
+from toolnexus.cli.common import (
+    EXIT_FAILED,
+    Workspace,
+    add_row,
+    app,
+    err,
+    guarded,
+    json_value,
+    out,
+    parse_pairs,
+    since_time,
+)
 from toolnexus.core.caller import Surface
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.spec import ToolSpec
-from toolnexus.core.units import parse_duration
 from toolnexus.governance.plan import CallPlan
 from toolnexus.governance.policy import Facts, Policy, Verdicts, load_policy, policy_files
 from toolnexus.governance.policy.cases import CaseCaller, CaseResult, call_plan, load_cases, run_cases
@@ -71,16 +80,6 @@ def _spec_of(nexus: Nexus) -> Callable[[str], ToolSpec | None]:
         except ToolNotFound:
             return None
     return spec_of
-
-
-def _since(text: str) -> datetime | None:
-    if text.strip().lower() == "all":
-        return None
-    try:
-        seconds = parse_duration(text) or 0.0
-    except ValueError as exc:
-        raise DiagnosticError([Diagnostic(message=f"--since: {exc}", hint="e.g. --since 7d")]) from None
-    return datetime.now(UTC) - timedelta(seconds=seconds)
 
 
 def _rule_column(table: Table, policy: Policy) -> None:
@@ -232,7 +231,7 @@ def _replay_in(nexus: Nexus, policy: Policy, since: str, flags: Sequence[str] | 
     """``policy`` replayed over the calls ``nexus``'s store recorded ``since`` then (rollout flags as they are
     now, and ``flags`` on)."""
     assert nexus.store is not None
-    return replay(policy, recorded_calls(nexus.store, _since(since)), _spec_of(nexus),
+    return replay(policy, recorded_calls(nexus.store, since_time(since)), _spec_of(nexus),
                   tenant=nexus.settings.governance.tenant, floor=nexus.governance.floor, flags=_flags(nexus, flags))
 
 
@@ -314,7 +313,7 @@ def _observed(workspace: Path | None, files: Sequence[Path] | None, since: str) 
     """The report's rows, where they come from, and over how many decisions."""
     with _nexus(workspace, store=True) as nexus:
         assert nexus.store is not None
-        found = audited(nexus.store, _since(since))
+        found = audited(nexus.store, since_time(since))
         configured = files or nexus.settings.governance.policies
         policy = _policy(nexus, files) if configured or found is None else None
         if found is not None:
