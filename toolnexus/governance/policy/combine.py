@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from toolnexus.core.decision import Decision, Verdict
+from toolnexus.governance.policy.cedar_rule import DECIDER as CEDAR, CedarRule, noun
 from toolnexus.governance.policy.model import Effect, Mode
 from toolnexus.governance.policy.rule import Rule
 
@@ -58,25 +59,32 @@ def _allowed(rule: Rule | None) -> Decision:
     """Allowed by an enforced allow ``rule``, or by no rule at all."""
     if rule is None:
         return NO_RULE
-    return Decision(verdict=Verdict.ALLOW, decider=DECIDER, policy=rule.id, mode="enforce",
-                    reason=rule.reason or f"allowed by policy rule {rule.id}")
+    return Decision(verdict=Verdict.ALLOW, decider=decider(rule), policy=rule.id, mode="enforce",
+                    reason=rule.reason or f"allowed by {noun(rule)} {rule.id}")
 
 
 def enforced_decision(rule: Rule) -> Decision:
     """The decision of an enforced deny or approve ``rule``."""
     if rule.effect is Effect.DENY:
-        reason = rule.reason or f"denied by policy rule {rule.id}"
+        reason = rule.reason or f"denied by {noun(rule)} {rule.id}"
     else:
-        reason = rule.reason or f"policy rule {rule.id} needs a person's approval"
-    return Decision(verdict=VERDICTS[rule.effect], decider=DECIDER, policy=rule.id, mode="enforce", reason=reason)
+        reason = rule.reason or f"{noun(rule)} {rule.id} needs a person's approval"
+    return Decision(verdict=VERDICTS[rule.effect], decider=decider(rule), policy=rule.id, mode="enforce",
+                    reason=reason)
+
+
+def decider(rule: Rule) -> str:
+    """Who decided by ``rule``: ``policy`` (a YAML rule) or ``cedar`` (a Cedar policy)."""
+    return CEDAR if isinstance(rule, CedarRule) else DECIDER
 
 
 def _unenforced(rule: Rule, allowed_by: Rule | None) -> Decision:
     """Allow, recording what observe/warn ``rule`` would have done."""
     would = VERDICTS[rule.effect]
-    said = f"policy rule {rule.id} ({rule.mode.value}) would have {WOULD[rule.effect]}"
+    said = f"{noun(rule)} {rule.id} ({rule.mode.value}) would have {WOULD[rule.effect]}"
     if rule.reason:
         said += f": {rule.reason}"
-    reason = f"allowed by policy rule {allowed_by.id}; {said}" if allowed_by is not None else f"allowed; {said}"
-    return Decision(verdict=Verdict.ALLOW, decider=DECIDER, policy=rule.id, mode=rule.mode.value, would=would,
+    reason = (f"allowed by {noun(allowed_by)} {allowed_by.id}; {said}" if allowed_by is not None
+              else f"allowed; {said}")
+    return Decision(verdict=Verdict.ALLOW, decider=decider(rule), policy=rule.id, mode=rule.mode.value, would=would,
                     reason=reason, warning=said if rule.mode is Mode.WARN else None)

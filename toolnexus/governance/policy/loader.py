@@ -1,4 +1,5 @@
-"""Loading policy files: YAML with positions, validated, compiled once into a :class:`Policy`.
+"""Loading policy files: YAML with positions, validated, compiled once into a :class:`Policy`; ``.cedar`` files
+are Cedar policy sets (see :mod:`~toolnexus.governance.policy.cedar`).
 
 Every problem of every file is reported in one pass, each with its file:line:column; a policy with any
 problem is refused as a whole (a :class:`DiagnosticError`), so a half-read policy never decides a call.
@@ -16,6 +17,8 @@ from pydantic import ValidationError
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.yamlpos import Positions, load_yaml, validation_diagnostics
+from toolnexus.governance.policy.cedar import compile_cedar, is_cedar
+from toolnexus.governance.policy.cedar_set import CedarSet
 from toolnexus.governance.policy.conditions import compile_block
 from toolnexus.governance.policy.model import Mode, PolicyFile, RuleModel, allowed_keys
 from toolnexus.governance.policy.policy import Policy
@@ -54,20 +57,36 @@ def load_policy(files: Sequence[str | Path], default_mode: Mode | str = Mode.OBS
 
 
 def compile_policy(texts: Sequence[tuple[str, str]], default_mode: Mode | str = Mode.OBSERVE) -> Policy:
-    """The policy of ``texts`` (``(file name, YAML text)`` pairs, in order); problems raise a DiagnosticError."""
+    """The policy of ``texts`` (``(file name, YAML or Cedar text)`` pairs, in order; a name ending ``.cedar`` is
+    Cedar); problems raise a DiagnosticError."""
     default = Mode(default_mode)
     rules: list[Rule] = []
     positions: dict[str, Positions] = {}
     problems: list[Diagnostic] = []
     seen: dict[str, Rule] = {}
+    sets: list[CedarSet] = []
     for file, text in texts:
-        compiled, positions[file] = _compile_file(file, text, default, len(rules), problems)
+        if is_cedar(file):
+            compiled = _compile_cedar(file, text, default, len(rules), sets, problems)
+        else:
+            compiled, positions[file] = _compile_file(file, text, default, len(rules), problems)
         for rule in compiled:
-            _check_unique(rule, seen, positions[file], problems)
+            _check_unique(rule, seen, problems)
             rules.append(rule)
     if problems:
         raise DiagnosticError(problems)
-    return Policy(rules, version=policy_version(texts, default), files=[f for f, _ in texts], positions=positions)
+    return Policy(rules, version=policy_version(texts, default), files=[f for f, _ in texts], positions=positions,
+                  cedar=sets)
+
+
+def _compile_cedar(file: str, text: str, default: Mode, start: int, sets: list[CedarSet],
+                   problems: list[Diagnostic]) -> Sequence[Rule]:
+    """The rules of the Cedar file ``file`` (its set added to ``sets``): a Cedar file is a rule group."""
+    compiled = compile_cedar(file, text, default, start, problems)
+    if compiled is None:
+        return ()
+    sets.append(compiled)
+    return compiled.rules
 
 
 def policy_version(texts: Sequence[tuple[str, str]], default_mode: Mode) -> str:
@@ -79,7 +98,7 @@ def policy_version(texts: Sequence[tuple[str, str]], default_mode: Mode) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _check_unique(rule: Rule, seen: dict[str, Rule], positions: Positions, problems: list[Diagnostic]) -> None:
+def _check_unique(rule: Rule, seen: dict[str, Rule], problems: list[Diagnostic]) -> None:
     first = seen.setdefault(rule.id, rule)
     if first is not rule:
         problems.append(Diagnostic(message=f"duplicate rule id {rule.id!r}", file=rule.file, line=rule.line,

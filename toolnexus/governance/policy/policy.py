@@ -10,6 +10,8 @@ from toolnexus.core.diagnostics import Diagnostic
 from toolnexus.core.spec import ToolSpec
 from toolnexus.core.yamlpos import Positions
 from toolnexus.governance.plan import CallPlan
+from toolnexus.governance.policy.cedar_rule import CedarRule
+from toolnexus.governance.policy.cedar_set import CedarSet
 from toolnexus.governance.policy.combine import combine
 from toolnexus.governance.policy.index import RuleIndex
 from toolnexus.governance.policy.rule import Facts, Rule
@@ -33,14 +35,17 @@ class Policy:
     """Compiled rules, decided in microseconds; ``version`` is the digest of the files it was loaded from."""
 
     def __init__(self, rules: Sequence[Rule], version: str, files: Sequence[str] = (),
-                 positions: Mapping[str, Positions] | None = None) -> None:
+                 positions: Mapping[str, Positions] | None = None, cedar: Sequence[CedarSet] = ()) -> None:
         self.rules = tuple(rules)
         self.version = version
         self.files = tuple(files)
         self.positions = dict(positions or {})
-        self._index = RuleIndex(self.rules)
+        self.cedar = tuple(cedar)
+        # Cedar's rules are not indexed: each file answers for its own, in one evaluation per call.
+        self._index = RuleIndex([rule for rule in self.rules if not isinstance(rule, CedarRule)])
         self._by_id = {rule.id: rule for rule in self.rules}
-        self.uses_missions = any(rule.names("missions") is not None for rule in self.rules)
+        self.uses_missions = (any(rule.names("missions") is not None for rule in self.rules)
+                              or any(cedar.uses_missions for cedar in self.cedar))
         self.uses_flags = any(rule.flag is not None for rule in self.rules)
 
     def rule(self, rule_id: str) -> Rule | None:
@@ -48,8 +53,11 @@ class Policy:
         return self._by_id.get(rule_id)
 
     def matching(self, facts: Facts) -> list[Rule]:
-        """The rules that apply to ``facts``, in the policy's order."""
-        return [rule for rule in self._index.candidates(facts.tool) if rule.admits(facts)]
+        """The rules that apply to ``facts``: the YAML rules in the policy's order, then each Cedar file's."""
+        matched = [rule for rule in self._index.candidates(facts.tool) if rule.admits(facts)]
+        for cedar in self.cedar:
+            matched.extend(cedar.matching(facts))
+        return matched
 
     def decide_facts(self, facts: Facts, *, enforce_all: bool = False) -> Decision:
         """The decision on ``facts`` (see :mod:`~toolnexus.governance.policy.combine`)."""
@@ -61,7 +69,10 @@ class Policy:
 
     def explain(self, facts: Facts) -> list[Verdicts]:
         """Every rule's answer for ``facts``: which match, and why each other does not."""
-        return [Verdicts(rule, rule.mismatch(facts)) for rule in self.rules]
+        cedar: dict[str, str | None] = {}
+        for group in self.cedar:
+            cedar.update(group.explain(facts))
+        return [Verdicts(rule, cedar[rule.id] if rule.id in cedar else rule.mismatch(facts)) for rule in self.rules]
 
     def check_against(self, specs: Iterable[ToolSpec]) -> list[Diagnostic]:
         """Problems of the rules' argument conditions against the input schemas of the tools ``specs``:
