@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from toolnexus.store.sqlite import data_version
+from toolnexus.store.sqlite import data_version, like_literal
 
 if TYPE_CHECKING:
     from toolnexus.store.sqlite import StateStore
@@ -139,7 +139,7 @@ class ApprovalsTable:
         exact = self.get(text)
         if exact is not None:
             return [exact]
-        literal = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        literal = like_literal(text)
         rows = self.store.connection().execute(
             "SELECT * FROM approvals WHERE ticket LIKE ? ESCAPE '\\' OR ticket LIKE ? ESCAPE '\\' "
             "ORDER BY requested_at DESC LIMIT ?", (f"{literal}%", f"%{literal}", limit)).fetchall()

@@ -80,6 +80,11 @@ def _caller_json(caller: Caller | None) -> str | None:
     return None if caller is None else caller.model_dump_json()
 
 
+def like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with a backslash escape, matched literally (``_`` and ``%`` no wildcards)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def data_version(conn: sqlite3.Connection) -> int:
     """SQLite's ``data_version`` of ``conn``: it changes when another connection commits to the database,
     so a reader (the kill switches, a parked call's approval) knows in a microsecond whether to read again."""
@@ -404,8 +409,7 @@ class StateStore:
         conn = self._conn()
         row = conn.execute(f"{_SELECT_RUNS} WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
-            # A prefix, matched literally: `_` and `%` in it are not wildcards.
-            pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = like_literal(run_id) + "%"  # a prefix, matched literally
             rows = conn.execute(f"{_SELECT_RUNS} WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 2",
                                 (pattern,)).fetchall()
             if len(rows) != 1:
