@@ -212,11 +212,15 @@ class Warnings(logging.Handler):
 
 
 def mission(surface: str) -> str:
-    """A mission of one step per case but the enforced approve (a refused step lets the run go on)."""
+    """A mission of one step per case but the enforced approve (a refused step lets the run go on); its outputs
+    are each step's status, output and error (what an MCP client of the mission sees)."""
     steps = "".join(f"  - id: {step_of(c)}\n    uses: {TOOL}\n"
                     f"    with: {{{ARGUMENT}: \"{value_of(c, surface)}\"}}\n    continue_on_error: true\n"
                     for c in PROMPT)
-    return f"mission: surfaces\nsteps:\n{steps}"
+    outputs = "".join(f"  {step_of(c)}: {{status: \"${{{{ steps.{step_of(c)}.status }}}}\", "
+                      f"output: \"${{{{ steps.{step_of(c)}.outputs }}}}\", "
+                      f"error: \"${{{{ steps.{step_of(c)}.error }}}}\"}}\n" for c in PROMPT)
+    return f"mission: surfaces\nsteps:\n{steps}outputs:\n{outputs}"
 
 
 def stdio_server(workspace: Path) -> StdioServerParameters:

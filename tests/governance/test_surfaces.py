@@ -6,13 +6,13 @@ without it while the audit log records what it would have done, and an enforced 
 another process grants (it runs) or denies it (refused with the reason).
 
 The matrix and its checks are in :mod:`tests.governance.surfaces`; the Jupyter endpoint's are in
-``tests/jupyter/test_governance_surfaces.py``. A mission step waiting in ``toolnexus run`` and released by
-``toolnexus approvals approve`` in another process is ``tests/governance/test_governed_example.py``.
+``tests/jupyter/test_governance_surfaces.py``; an enforced approve waiting on each surface until another process
+decides is ``tests/governance/test_surfaces_approvals.py`` (a mission step waiting in ``toolnexus run``:
+``tests/governance/test_governed_example.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -20,7 +20,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -42,10 +41,8 @@ from tests.governance.surfaces import (
     governed,
     mcp_seen,
     mission,
-    output_of,
     process_env,
     recorded,
-    requested,
     stdio_server,
     step_of,
     told_of,
@@ -148,137 +145,77 @@ def cli_run(tmp_path_factory: pytest.TempPathFactory) -> Observed:
 
 
 @pytest.fixture(scope="module")
-def mcp_stdio(tmp_path_factory: pytest.TempPathFactory) -> Observed:
-    """Each case called by the official MCP client over stdio, then the record."""
+def mcp_session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Observed]:
+    """Over one stdio session of the official MCP client: each case called as a tool (``mcp_stdio``), then each a
+    step of the workspace's mission ``mission.surfaces`` (``mcp_mission``); and the record."""
     workspace = governed(tmp_path_factory.mktemp("mcp-stdio"))
+    (workspace / "missions").mkdir()
+    (workspace / "missions" / "surfaces.yaml").write_text(mission("mcp-mission"))
     logs: list[str] = []
 
     async def on_log(params: Any) -> None:
         logs.append(str(params.data))
 
-    async def calls() -> dict[tuple[str, str], Seen]:
-        seen = {}
+    async def calls() -> tuple[dict[tuple[str, str], Seen], dict[tuple[str, str], Seen]]:
+        called = {}
         async with Client(stdio_server(workspace), mode="legacy", logging_callback=on_log) as client:
             for case in PROMPT:
                 logs.clear()
                 result = await client.call_tool(TOOL, {ARGUMENT: value_of(case, "mcp")})
-                seen[case] = mcp_seen(result, list(logs))
-        return seen
+                called[case] = mcp_seen(result, list(logs))
+            logs.clear()
+            ran = await client.call_tool("mission.surfaces", {})
+        assert not ran.is_error, ran
+        told = [*(ran.meta or {}).get("toolnexus/warnings", []), *logs]
+        steps = {}
+        for case in PROMPT:
+            step, error = ran.structured_content[step_of(case)], ran.structured_content[step_of(case)]["error"]
+            steps[case] = Seen(ran=step["status"] == "succeeded", output=step["output"],
+                               error=f"{error['kind']}: {error['message']}" if error else "",
+                               rule=error["details"].get("policy") if error else None, told=told_of(case, told))
+        return called, steps
 
-    seen = anyio.run(calls)
-    return seen, recorded(workspace)
+    called, steps = anyio.run(calls)
+    record = recorded(workspace)
+    return {"mcp_stdio": (called, record), "mcp_mission": (steps, record)}
 
 
-SURFACES = {"python": "python", "mission_step": "python", "cli_call": "cli", "cli_run": "cli", "mcp_stdio": "mcp"}
-VALUE_SURFACE = {"python": "python", "mission_step": "mission", "cli_call": "cli", "cli_run": "cli", "mcp_stdio": "mcp"}
+@pytest.fixture(scope="module")
+def mcp_stdio(mcp_session: dict[str, Observed]) -> Observed:
+    return mcp_session["mcp_stdio"]
+
+
+@pytest.fixture(scope="module")
+def mcp_mission(mcp_session: dict[str, Observed]) -> Observed:
+    return mcp_session["mcp_mission"]
+
+
+# The fixture of each surface → (the caller's surface recorded, the surface's name in its calls' values).
+SURFACES = {"python": ("python", "python"), "mission_step": ("python", "mission"), "cli_call": ("cli", "cli"),
+            "cli_run": ("cli", "cli"), "mcp_stdio": ("mcp", "mcp"), "mcp_mission": ("mcp", "mcp-mission")}
 
 
 @pytest.mark.parametrize("case", PROMPT, ids=case_id)
 @pytest.mark.parametrize("surface", list(SURFACES))
 def test_each_effect_and_mode(surface: str, case: tuple[str, str], request: pytest.FixtureRequest) -> None:
     seen, record = request.getfixturevalue(surface)
-    check_case(case, seen[case], record, value_of(case, VALUE_SURFACE[surface]), SURFACES[surface])
+    recorded_as, named = SURFACES[surface]
+    check_case(case, seen[case], record, value_of(case, named), recorded_as)
 
 
-def test_a_warning_reaches_an_mcp_client_as_a_log_and_in_the_results_meta(mcp_stdio: Observed) -> None:
-    seen, _ = mcp_stdio
+@pytest.mark.parametrize("surface", ["mcp_stdio", "mcp_mission"])
+def test_a_warning_reaches_an_mcp_client_as_a_log_and_in_the_results_meta(surface: str,
+                                                                         request: pytest.FixtureRequest) -> None:
+    seen, _ = request.getfixturevalue(surface)
     for case in [c for c in CASES if c[1] == "warn" and c[0] != "allow"]:
-        [meta, log] = seen[case].told
-        assert meta == told_of(case, [meta])[0] and meta in log, seen[case]
+        [meta, log] = seen[case].told  # the result's _meta entry, then the log message
+        assert meta.startswith(f"policy rule {case_id(case)} (warn)") and meta in log, seen[case]
 
 
-def test_mission_steps_are_recorded_as_steps(mission_step: Observed, cli_run: Observed) -> None:
+def test_mission_steps_are_recorded_as_steps(mission_step: Observed, cli_run: Observed, mcp_mission: Observed) -> None:
     for _, record in (mission_step, cli_run):
         steps = [d for ds in record.decisions.values() for d in ds]
         assert steps and all(d["origin"] == "mission" and d["run_id"] for d in steps), steps
-
-
-# -- an enforced approve: the call waits until a person in another process decides --------------------------------
-
-APPROVE = ("approve", "enforce")
-
-
-@pytest.fixture
-def approvals_workspace(tmp_path: Path, clean_env: None) -> Path:
-    return governed(tmp_path)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("decision", ["approve", "deny"])
-async def test_a_python_call_waits_until_the_cli_decides_in_another_process(approvals_workspace: Path,
-                                                                           decision: str) -> None:
-    value = value_of(APPROVE, f"python {decision}")
-    with tn.Nexus(approvals_workspace) as nexus:
-        call = asyncio.ensure_future(nexus.acall(TOOL, {ARGUMENT: value}))
-        ticket = await anyio.to_thread.run_sync(
-            lambda: requested(approvals_workspace, value, alive=lambda: not call.done()))
-        assert (ticket.rule, ticket.surface) == ("approve-enforce", "python") and not call.done()
-        extra = ["--reason", "not today"] if decision == "deny" else []
-        decided = await anyio.to_thread.run_sync(
-            lambda: toolnexus("approvals", decision, ticket.ticket, *extra, cwd=approvals_workspace))
-        assert decided.returncode == 0, decided.stderr
-        result = await asyncio.wait_for(call, PROCESS_TIMEOUT)
-    if decision == "approve":
-        assert result.ok and result.output == output_of(value), result.error
-    else:
-        assert result.error is not None and result.error.kind == tn.ErrorKind.DENIED
-        assert "not today" in result.error.message and result.error.details["policy"] == "approve-enforce"
-
-
-@pytest.mark.parametrize("decision", ["approve", "deny"])
-def test_toolnexus_call_waits_until_a_person_decides_in_another_process(approvals_workspace: Path,
-                                                                       decision: str) -> None:
-    from toolnexus.governance.approvals import ApprovalQueue
-    from toolnexus.store.sqlite import StateStore
-
-    value = value_of(APPROVE, f"cli {decision}")
-    process = subprocess.Popen([sys.executable, "-m", "toolnexus.cli", "call", TOOL, "-a", f"{ARGUMENT}={value}"],
-                               cwd=approvals_workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=process_env())
-    try:
-        ticket = requested(approvals_workspace, value, alive=lambda: process.poll() is None)
-        assert (ticket.rule, ticket.surface) == ("approve-enforce", "cli")
-        store = StateStore(approvals_workspace / ".toolnexus" / "state.db")
-        try:
-            queue = ApprovalQueue(store)
-            if decision == "approve":
-                queue.grant(ticket.ticket, "reviewer", "python")
-            else:
-                queue.deny(ticket.ticket, "reviewer", "python", "not today")
-        finally:
-            store.close()
-        out, err = process.communicate(timeout=PROCESS_TIMEOUT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert "Traceback" not in err, err
-    if decision == "approve":
-        assert process.returncode == 0 and json.loads(out) == output_of(value), err
-    else:
-        assert process.returncode == 1 and "not today" in err and "(rule approve-enforce)" in err, err
-
-
-@pytest.mark.parametrize("decision", ["approve", "deny"])
-def test_an_mcp_stdio_call_waits_until_the_cli_decides(approvals_workspace: Path, decision: str) -> None:
-    value = value_of(APPROVE, f"mcp {decision}")
-
-    async def scenario() -> Any:
-        async with Client(stdio_server(approvals_workspace), mode="legacy") as client:
-            call = asyncio.ensure_future(client.call_tool(TOOL, {ARGUMENT: value}))
-            ticket = await anyio.to_thread.run_sync(
-                lambda: requested(approvals_workspace, value, alive=lambda: not call.done()))
-            assert (ticket.rule, ticket.surface) == ("approve-enforce", "mcp")
-            extra = ["--reason", "not today"] if decision == "deny" else []
-            decided = await anyio.to_thread.run_sync(
-                lambda: toolnexus("approvals", decision, ticket.ticket, *extra, cwd=approvals_workspace))
-            assert decided.returncode == 0, decided.stderr
-            return await asyncio.wait_for(call, PROCESS_TIMEOUT)
-
-    result = anyio.run(scenario)
-    if decision == "approve":
-        assert not result.is_error and result.structured_content == output_of(value), result
-    else:
-        error = result.structured_content["error"]
-        assert result.is_error and error["kind"] == "denied" and "not today" in error["message"], result
-        assert error["details"]["policy"] == "approve-enforce"
+    _, record = mcp_mission
+    steps = [d for c in PROMPT for d in record.decisions[value_of(c, "mcp-mission")]]
+    assert all(d["origin"] == "mission" and d["run_id"] for d in steps), steps

@@ -139,7 +139,11 @@ class ToolHandlers(ToolsetCatalogs):
             _run.reset(reset)
             reset_channel(token)
         asked = await mcp.finish()  # a step asked a stateless client: it answers, then calls the mission again
-        return asked if asked is not None else result
+        if asked is not None:
+            return asked
+        if mcp.warnings:  # what the gate told the steps' caller, as a tool call's result carries it
+            result = result.model_copy(update={"meta": {**(result.meta or {}), "toolnexus/warnings": mcp.warnings}})
+        return result
 
     async def _arun(self, loaded: Any, arguments: dict[str, Any], entry: Entry,
                     caller: Caller) -> types.CallToolResult:
