@@ -213,3 +213,34 @@ def test_an_expired_policy_approval_gives_the_weakening_up(workspace: Path) -> N
                    what="the expired approval to be given up")
         held, given_up = _changes(recorder, "policy_rejected")
         assert given_up.details == {"needs_approval": held.details["needs_approval"], "status": "expired"}
+
+
+def test_a_process_starting_on_weakened_files_keeps_the_last_policy_until_approved(workspace: Path) -> None:
+    file = _guarded(workspace, BASE)
+    assert file is not None
+    with tn.Nexus(workspace) as nexus:  # the policy put in force, and recorded with its text
+        assert not _query(nexus).ok
+        old = nexus.governed.gate.version
+    file.write_text(BASE.replace("effect: deny\n    mode: enforce", "effect: deny\n    mode: observe"))
+    recorder = Recorder()
+    with tn.Nexus(workspace, sinks=[recorder]) as nexus:  # a new process, started on the weakened files
+        assert nexus.approvals is not None
+        assert nexus.governed.gate.version == old and not _query(nexus).ok  # the last policy still decides
+        [held] = _changes(recorder, "policy_rejected")
+        assert held.details["weakens"] == ["rule no-queries switched from enforce to observe"]
+        ticket = held.details["needs_approval"]
+        nexus.approvals.approve(ticket, by="second-pair-of-eyes")
+        wait_until(lambda: _query(nexus).ok, what="the approved policy to apply")
+    with tn.Nexus(workspace) as nexus:  # approved and recorded as loaded: the next process starts on it
+        assert nexus.governed.gate.version != old and _query(nexus).ok
+
+
+def test_a_process_starting_on_stricter_files_applies_them_at_once(workspace: Path) -> None:
+    file = _guarded(workspace, BASE)
+    assert file is not None
+    with tn.Nexus(workspace) as nexus:
+        old = nexus.governed.gate.version
+    file.write_text(BASE.replace("effect: approve", "effect: deny"))
+    with tn.Nexus(workspace) as nexus:
+        assert nexus.governed.gate.version != old
+        assert not nexus.call("files.write", path="a.txt", content="x").ok

@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,7 +126,32 @@ class PolicyReloader:
 
     def announce_loaded(self) -> None:
         """Announce the policy in force as loaded (a Nexus starting with a policy)."""
-        self._emit("policy_loaded", details={"version": self.gate.version, "rules": len(self.gate.policy)})
+        self._emit("policy_loaded", details=self._loaded())
+
+    def _loaded(self) -> dict[str, Any]:
+        # The files' text is kept: the next process to start compares its policy with it (see hold_if_weaker).
+        policy = self.gate.policy
+        return {"version": policy.version, "rules": len(policy), "sources": policy.sources}
+
+    def hold_if_weaker(self, last: Mapping[str, Any] | None) -> bool:
+        """At start, with a loosening guard: if the policy files weaken ``last`` (the details of the policy last
+        recorded as loaded, with its files' text), keep that policy in force and ask for an approval of the new
+        one, as a running process would on reload. True if it is held."""
+        sources = (last or {}).get("sources")
+        if self.guard is None or not isinstance(sources, dict) or not sources:
+            return False
+        from toolnexus.governance.policy import compile_policy
+
+        try:
+            previous = compile_policy([(str(f), str(t)) for f, t in sources.items()], self.gate.mode)
+        except DiagnosticError:
+            return False  # a record we cannot read back guards nothing: the files' policy stands
+        candidate = self.gate.policy
+        changes = weakenings(previous, candidate)
+        if not changes or self._approved(candidate, changes):
+            return False
+        self.gate.hold(previous)
+        return True
 
     def _approved(self, candidate: Policy, changes: list[str]) -> bool:
         """Whether the weakening ``candidate`` has its approval; if not, say so and wait for it."""
@@ -156,7 +181,7 @@ class PolicyReloader:
             return
         if self.gate.version != candidate.version:  # changed again since it was read: read it at the next look
             self._stamp = ()
-        self._emit("policy_loaded", details={"version": self.gate.version, "rules": len(self.gate.policy)})
+        self._emit("policy_loaded", details=self._loaded())
 
     def _rejected(self, problems: Sequence[Diagnostic]) -> None:
         log.warning("policy reload refused, the last good policy stays: %s", "; ".join(map(str, problems)))
@@ -235,15 +260,18 @@ def govern(governance: Governance, settings: Any, workspace: str | Path, *, stor
         subscribe(parts._sink)
         # Each outcome the store records (a call, a step, a run's end) is audited in the same transaction.
         store.join(Outcomes(parts.audit, parts._sink))
-    if parts.reloader is not None and _loaded_version(parts.audit) != parts.reloader.gate.version:
+    if parts.reloader is not None:
+        last = _last_loaded(parts.audit)
         # Once the audit listens; and only when the policy in force is not the one last recorded as loaded, so
-        # that each short-lived process (a CLI command) does not add a record of the same policy.
-        parts.reloader.announce_loaded()
+        # that each short-lived process (a CLI command) does not add a record of the same policy. A process
+        # starting on files that weaken that policy is guarded like a reload.
+        if (last or {}).get("version") != parts.reloader.gate.version and not parts.reloader.hold_if_weaker(last):
+            parts.reloader.announce_loaded()
     return parts
 
 
-def _loaded_version(audit: Any) -> str | None:
-    """The version of the policy the audit log last recorded as loaded (None: none, or no audit log)."""
+def _last_loaded(audit: Any) -> dict[str, Any] | None:
+    """The details of the policy the audit log last recorded as loaded (None: none, or no audit log)."""
     if audit is None:
         return None
     from toolnexus.store.audit import RecordFilter
@@ -251,8 +279,8 @@ def _loaded_version(audit: Any) -> str | None:
     rows = audit.rows.query(RecordFilter(kind="governance.policy_loaded"), limit=1, newest=True)
     if not rows:
         return None
-    version = json.loads(rows[0].body).get("details", {}).get("version")
-    return version if isinstance(version, str) else None
+    details = json.loads(rows[0].body).get("details")
+    return details if isinstance(details, dict) else None
 
 
 def _policy_gate(parts: Governed, governance: Governance, settings: Any, workspace: str | Path, *,

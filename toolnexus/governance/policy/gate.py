@@ -127,6 +127,10 @@ class PolicyGate:
         timeout); None for no rule or one the policy no longer has."""
         return self._policy.rule(rule_id) if rule_id else None
 
+    def hold(self, policy: Policy) -> None:
+        """Put ``policy`` in force instead of the files' (a weakening policy waiting for its approval)."""
+        self._policy = policy
+
     def load(self) -> Policy:
         """The policy the files hold now, checked against ``tools`` (not put in force); any problem raises a
         DiagnosticError."""

@@ -76,6 +76,7 @@ def compile_policy(texts: Sequence[tuple[str, str]], default_mode: Mode | str = 
     if problems:
         raise DiagnosticError(problems)
     return Policy(rules, version=policy_version(texts, default), files=[f for f, _ in texts], positions=positions,
+                  sources=dict(texts),
                   cedar=sets)
 
 

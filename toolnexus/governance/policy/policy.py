@@ -35,8 +35,11 @@ class Policy:
     """Compiled rules, decided in microseconds; ``version`` is the digest of the files it was loaded from."""
 
     def __init__(self, rules: Sequence[Rule], version: str, files: Sequence[str] = (),
-                 positions: Mapping[str, Positions] | None = None, cedar: Sequence[CedarSet] = ()) -> None:
+                 positions: Mapping[str, Positions] | None = None, cedar: Sequence[CedarSet] = (),
+                 sources: Mapping[str, str] | None = None) -> None:
         self.rules = tuple(rules)
+        self.sources = dict(sources or {})
+        """Each file's text, as loaded: what the audit keeps of a policy put in force."""
         self.version = version
         self.files = tuple(files)
         self.positions = dict(positions or {})
