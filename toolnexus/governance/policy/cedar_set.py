@@ -56,7 +56,10 @@ class CedarSet:
         policies = self._policies(self.vocabulary.action_id(facts))
         if policies is None:
             return Evaluation(())
-        result = cedarpy.is_authorized(self.vocabulary.request(facts), policies, self._entities(facts))
+        try:
+            result = cedarpy.is_authorized(self.vocabulary.request(facts), policies, self._entities(facts))
+        except (ValueError, TypeError) as exc:  # a request Cedar cannot take: no policy holds, so the file denies
+            return Evaluation((), (f"Cedar could not evaluate the call: {exc}",))
         held = tuple(self.by_cedar_id[p] for p in result.diagnostics.reasons if p in self.by_cedar_id)
         return Evaluation(held, tuple(result.diagnostics.errors))
 
