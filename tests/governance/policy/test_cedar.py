@@ -257,3 +257,11 @@ def test_agentcore_target_groups_and_a_gateway_named_by_a_comment(workspace: Pat
     assert policy.decide(CallPlan(call=call)).policy == "agentcore.cedar#policy0"
     other = ToolCall(tool="Orders.list", arguments={}, caller=Caller(principal="ann"))
     assert policy.decide(CallPlan(call=other)).policy == "agentcore.cedar#default-deny"
+
+
+def test_among_policies_of_one_effect_the_first_written_decides(workspace: Path) -> None:
+    text = "// mode: enforce\n" + "".join(f'@id("p{i}") permit(principal, action, resource);\n' for i in range(12))
+    policy = load_policy([write_policy(workspace, text, name="many.cedar")])
+    assert policy.decide(pay_plan(amount=1, to="x")).policy == "p0"
+    empty = load_policy([write_policy(workspace, "// mode: enforce\n", name="empty.cedar")])
+    assert empty.decide(pay_plan(amount=1, to="x")).policy == "empty.cedar#default-deny"

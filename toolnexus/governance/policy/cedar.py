@@ -51,8 +51,10 @@ def compile_cedar(file: str, text: str, default: Mode, start: int, problems: lis
         return None
     vocabulary = _vocabulary(file, text, est, problems)
     parts = statements(text)
+    # In the order written (Cedar's positional ids), so that among equal effects the first written decides.
+    written = sorted(est.get("staticPolicies", {}).items(), key=lambda item: _written_order(item[0]))
     rules = {cedar_id: _rule(file, text, cedar_id, body, parts, mode, start + i, problems)
-             for i, (cedar_id, body) in enumerate(est.get("staticPolicies", {}).items())}
+             for i, (cedar_id, body) in enumerate(written)}
     for cedar_id in est.get("templates", {}):
         problems.append(_at(file, text, _statement(parts, cedar_id), f"Cedar template {cedar_id} (?principal or "
                             "?resource slots) is not supported: it would authorize nothing"))
@@ -62,7 +64,7 @@ def compile_cedar(file: str, text: str, default: Mode, start: int, problems: lis
     fallback = CedarRule(id=f"{name}#default-deny", effect=Effect.DENY, mode=mode, order=start + len(rules),
                          reason=f"no Cedar policy of {name} permits the call", file=file, line=1, column=1,
                          default=True)
-    flipped = {k: {**v, "effect": "permit"} for k, v in est["staticPolicies"].items()}
+    flipped = {k: {**v, "effect": "permit"} for k, v in written}
     return CedarSet(file, vocabulary, flipped, rules, fallback, uses_missions="mission" in text)
 
 
@@ -129,6 +131,12 @@ def _entities(node: Any) -> Iterable[tuple[str, str]]:
     elif isinstance(node, list):
         for item in node:
             yield from _entities(item)
+
+
+def _written_order(cedar_id: str) -> int:
+    """Where Cedar's positional id ``policyN`` is in the file (N)."""
+    number = cedar_id.removeprefix("policy")
+    return int(number) if number.isdigit() else 0
 
 
 def _statement(parts: list[Statement], cedar_id: str) -> Statement | None:
