@@ -71,8 +71,26 @@ def crowded_policy() -> str:
         _rule(i, "files.write", f"{{path: {{under: out/{i}}}}}") for i in range(1000))
 
 
-def gate_of(text: str) -> PolicyGate:
-    return PolicyGate(compile_policy([("bench.yaml", text)]))
+def gate_of(text: str, name: str = "bench.yaml") -> PolicyGate:
+    return PolicyGate(compile_policy([(name, text)]))
+
+
+def cedar_policy(policies: int) -> str:
+    """A Cedar file (``toolnexus[cedar]``) of ``policies`` policies, one permitting files.write under out/."""
+    others = "".join(f'@id("c{i}")\nforbid(principal, action == Toolnexus::Action::"tool{i}.run", resource)'
+                     f" when {{ context.input has amount && context.input.amount > {i} }};\n"
+                     for i in range(policies - 1))
+    return ('// mode: enforce\n@id("writes-under-out")\npermit(principal, action == Toolnexus::Action::"files.write",'
+            ' resource) when { context.input has path && context.input.path like "out/*" };\n' + others)
+
+
+def cedar_gates() -> list[tuple[str, Gate]]:
+    """Cedar gates of 1 and 100 policies, when cedarpy is installed (none otherwise)."""
+    try:
+        import cedarpy  # noqa: F401
+    except ImportError:
+        return []
+    return [(f"Cedar file, {n} policies", gate_of(cedar_policy(n), "bench.cedar")) for n in (1, 100)]
 
 
 async def per_decision(gate: Gate, decisions: int, repeat: int) -> float:
@@ -150,8 +168,8 @@ async def main() -> None:
     base: float | None = None
     print(f"load average: {os.getloadavg()[0]:.2f} (the figures are only as quiet as the machine)")
     print(f"{'gate':<36} {'µs/decision':>12} {'decisions/s':>12} {'added µs':>9}")
-    for label, gate in (("no policy", AllowAll()), ("1,000 enforce rules, indexed", indexed),
-                        ("1,000 enforce rules, all candidates", crowded)):
+    for label, gate in [("no policy", AllowAll()), ("1,000 enforce rules, indexed", indexed),
+                        ("1,000 enforce rules, all candidates", crowded), *cedar_gates()]:
         micros = await per_decision(gate, args.decisions, args.repeat)
         base = micros if base is None else base
         print(f"{label:<36} {micros:>12.2f} {1e6 / micros:>12,.0f} {micros - base:>9.2f}")

@@ -7,7 +7,8 @@ One concept per module: ``model`` (the file's schema), ``conditions`` (the argum
 positions), ``schema_check`` (conditions against the tools' input schemas), ``gate`` (the Gate),
 ``missions`` (a run's mission, from the store), ``replay`` (a policy over recorded calls), ``recorded``
 (the calls the state store recorded), ``observed`` (what unenforced rules would have done) and ``cases``
-(``policy test`` files).
+(``policy test`` files); ``cedar``, ``cedar_set``, ``cedar_rule``, ``cedar_request`` and ``cedar_source``
+(``.cedar`` policy sets, evaluated by cedarpy).
 """
 
 from toolnexus.governance.policy.combine import DECIDER, combine
