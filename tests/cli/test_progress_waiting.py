@@ -10,6 +10,7 @@ from rich.console import Console
 from toolnexus.cli.progress import WAITING, ProgressView, waiting_note
 from toolnexus.core.call import ToolCall
 from toolnexus.core.decision import Decision, Verdict
+from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import GateDecided, GovernanceChanged, RunStarted, StepFinished, StepStarted
 from toolnexus.core.run import StepRecord, StepStatus
 
@@ -106,3 +107,16 @@ def test_a_denied_call_leaves_the_wait_and_direct_calls_are_ignored() -> None:
 
 def test_the_view_reads_only_the_events_it_shows() -> None:
     assert {GateDecided, GovernanceChanged, StepStarted, StepFinished} <= set(ProgressView.event_types)
+
+
+def test_a_step_a_rule_refused_names_the_rule() -> None:
+    shown, text = view(live=False)
+    denied = ToolError(kind=ErrorKind.DENIED, message="writes go under out/", details={"policy": "no-other-writes"})
+    shown(StepFinished(run_id=RUN, record=StepRecord(step_id="publish", tool="files.write", version="1.0.0",
+                                                     status=StepStatus.FAILED, error=denied)))
+    assert text.getvalue().rstrip().endswith("denied: writes go under out/ (rule no-other-writes)")
+    named = ToolError(kind=ErrorKind.DENIED, message="policy rule no-other-writes denies it",
+                      details={"policy": "no-other-writes"})
+    shown(StepFinished(run_id=RUN, record=StepRecord(step_id="render", tool="text.render", version="1.0.0",
+                                                     status=StepStatus.FAILED, error=named)))
+    assert text.getvalue().rstrip().endswith("denied: policy rule no-other-writes denies it")  # said once

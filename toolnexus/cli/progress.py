@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from toolnexus.core.decision import Decision
+from toolnexus.core.errors import ToolError
 from toolnexus.core.events import (
     Event,
     GateDecided,
@@ -118,7 +119,7 @@ class ProgressView:
         record = event.record
         note = ""
         if record.status == StepStatus.FAILED and record.error:
-            note = str(record.error)[:100]
+            note = str(record.error)[:100] + _rule_of(record.error)
         elif record.skip_reason:
             note = record.skip_reason
         elif record.cached:
@@ -181,3 +182,9 @@ class ProgressView:
         if not self.live_mode and decision.allowed:
             self.console.print(f"  {_ICONS['running']} {esc(step_id)} resumed — {esc(decision.reason)}",
                                highlight=False)
+
+
+def _rule_of(error: ToolError) -> str:
+    """`` (rule R)`` for an error a policy rule caused, when its message does not name the rule already."""
+    rule = error.details.get("policy")
+    return f" (rule {rule})" if isinstance(rule, str) and rule and rule not in error.message else ""

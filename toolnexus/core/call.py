@@ -50,6 +50,8 @@ class ToolResult(BaseModel):
     duration: float = 0.0
     runtime: str = ""
     stderr: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    """What the gate told the caller of this allowed call: a warn-mode rule, a deprecated tool (scrubbed)."""
 
     @property
     def ok(self) -> bool:

@@ -238,29 +238,29 @@ class Invoker:
         """Ask the governance about ``call`` of ``spec`` in the runtime it would run in (``cached``: served
         from the result cache); the DENIED error, scrubbed, or None when it may go ahead."""
         runtime = self.governance.floor.choose(spec, call.runtime)
-        denied = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime, cached=cached))
+        denied, _ = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime, cached=cached))
         return None if denied is None else (scrub_error(denied) if self.scrub_secrets else denied)
 
-    async def _decide(self, plan: CallPlan) -> ToolError | None:
-        """Ask the governance about ``plan``; the DENIED (or APPROVAL_EXPIRED) error to return, or None when it
-        may run."""
+    async def _decide(self, plan: CallPlan) -> tuple[ToolError | None, str | None]:
+        """Ask the governance about ``plan``: the DENIED (or APPROVAL_EXPIRED) error to return (None when it may
+        run), and the warning its caller is told (a warn-mode rule, a deprecated tool), scrubbed."""
         decision = await self.governance.decide(plan)
         if decision.allowed:
-            if decision.warning:
-                self._warn(plan, decision.warning)
-            return None
+            return None, (self._warn(plan, decision.warning) if decision.warning else None)
         if decision.decider == FLOOR_DECIDER and plan.spec is not None:
             details: dict[str, Any] = {"min_runtime": self.governance.floor.floor(plan.spec)}
         else:
             details = {"policy": decision.policy}
         kind = ErrorKind.APPROVAL_EXPIRED if decision.decider == EXPIRED_DECIDER else ErrorKind.DENIED
-        return ToolError(kind=kind, message=decision.reason or "denied by policy", details=details)
+        return ToolError(kind=kind, message=decision.reason or "denied by policy", details=details), None
 
-    def _warn(self, plan: CallPlan, warning: str) -> None:
+    def _warn(self, plan: CallPlan, warning: str) -> str:
         """Tell the caller of an allowed call its decision's warning (a warn-mode rule, a deprecated tool): a
-        WARNING record, which reaches stderr, and an MCP client through the call's channel (as a log message)."""
+        WARNING record, which reaches stderr, and an MCP client through the call's channel (as a log message).
+        Returns the text told (scrubbed): the call's result carries it too."""
         text = scrub_text(warning) if self.scrub_secrets else warning
         log.warning("%s: %s", plan.tool, text, extra={WARNING_ATTR: text})
+        return text
 
     async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
         """The pipeline: resolve → validate → choose the runtime → decide → run → check the outcome."""
@@ -275,7 +275,7 @@ class Invoker:
             return self._fail(call, spec, invalid)
         # The runtime is chosen first, so the gate decides the whole plan (with the runtime it will run in).
         runtime_name = self.governance.floor.choose(spec, call.runtime)
-        denied = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime_name))
+        denied, warning = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime_name))
         if denied is not None:
             return self._fail(call, spec, denied)
         runtime = self.runtimes.get(runtime_name)
@@ -283,7 +283,10 @@ class Invoker:
             return self._fail(call, spec, ToolError(
                 kind=ErrorKind.RUNTIME_ERROR,
                 message=f"runtime {runtime_name!r} is not available (have: {', '.join(sorted(self.runtimes))})"))
-        return await self._run(call, spec, runtime_name, runtime)
+        result = await self._run(call, spec, runtime_name, runtime)
+        if warning is not None:
+            result.warnings.append(warning)
+        return result
 
     def _resolve(self, call: ToolCall) -> ToolSpec | ToolResult:
         """Stage 1: the tool ``call`` names, or the NOT_FOUND result."""

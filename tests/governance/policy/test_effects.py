@@ -46,6 +46,9 @@ def test_an_unenforced_rule_changes_nothing_but_the_recorded_decision(workspace:
     assert (decision.warning is not None) is (mode == "warn")
     if mode == "warn":
         assert "notes are reviewed" in decision.warning
+        assert result.warnings == [decision.warning]  # the Python caller is told, as data
+    else:
+        assert result.warnings == []  # observe: nothing but the record
 
 
 @pytest.mark.parametrize("mode", ["observe", "warn", "enforce"])
