@@ -2,13 +2,15 @@
 
 The state store records each direct call, each finished step and each run's end; :class:`Outcomes` joins
 those transactions (:meth:`~toolnexus.store.sqlite.StateStore.join`) and appends, in each, the audit
-records still waiting to be written (the decisions of the calls just recorded among them) and one record
-per outcome: ``call.finished``, ``step.finished``, ``run.finished``. Both commit together or not at all,
-so the audit never lacks a call the store holds, and never shows an outcome the store lost.
+records still waiting to be written — the decisions of the calls just recorded among them — so a call's
+record and its decision commit together or not at all. A direct call and a run also get an outcome
+record of their own (``call.finished``, ``run.finished``); a step's outcome is its record in the store,
+and the run's end counts its steps by status (a record per step would double what auditing costs a
+mission's step, for what the store's step record already holds).
 
-An outcome names what it concludes (the call id and correlation id, or the run and step) and how it
-ended: status, the error's kind, cost, duration, and the SHA-256 of the output (never the output, which
-may hold anything; the digest proves what was returned to whoever kept it).
+An outcome names what it concludes (the call id and correlation id, or the run) and how it ended: status,
+the error's kind, cost, duration, and the SHA-256 of the output (never the output, which may hold
+anything; the digest proves what was returned to whoever kept it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from toolnexus.core.caller import local_caller
 from toolnexus.core.errors import ToolError
-from toolnexus.core.events import CallFinished, Event, RunFinished, StepFinished
+from toolnexus.core.events import CallFinished, Event, RunFinished
 from toolnexus.governance.audit.log import AuditLog, Entry
 from toolnexus.governance.audit.sink import AuditSink
 
@@ -48,33 +50,22 @@ def call_outcome(event: CallFinished) -> Entry:
     return "call.finished", body, event.at
 
 
-def step_outcome(event: StepFinished) -> Entry | None:
-    """The ``step.finished`` record of a step (None for a step kept from a resumed run: nothing happened)."""
-    record = event.record
-    if record.resumed:
-        return None
-    body = {"run_id": event.run_id, "step_id": record.step_id, "tool": record.tool, "version": record.version,
-            "status": record.status.value, "attempts": record.attempts, "cached": record.cached,
-            "error": _error(record.error), "cost": record.cost, "duration": round(record.duration, 6),
-            "output_sha256": output_digest(record.output)}
-    return "step.finished", body, event.at
-
-
 def run_outcome(event: RunFinished) -> Entry:
     """The ``run.finished`` record of a run."""
     result = event.result
+    steps: dict[str, int] = {}
+    for record in result.steps.values():
+        steps[record.status.value] = steps.get(record.status.value, 0) + 1
     body = {"run_id": result.run_id, "mission": result.mission, "status": result.status.value,
-            "cost": result.cost, "duration": round(result.duration, 6),
+            "cost": result.cost, "duration": round(result.duration, 6), "steps": steps,
             "error": _error(result.error), "output_sha256": output_digest(result.outputs or None)}
     return "run.finished", body, event.at
 
 
 def outcome(event: Event) -> Entry | None:
-    """The outcome record of ``event`` (None: an event that concludes nothing)."""
+    """The outcome record of ``event`` (None: an event with none of its own, e.g. a finished step)."""
     if isinstance(event, CallFinished):
         return call_outcome(event)
-    if isinstance(event, StepFinished):
-        return step_outcome(event)
     if isinstance(event, RunFinished):
         return run_outcome(event)
     return None
