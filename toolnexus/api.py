@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +51,11 @@ from toolnexus.tracking import MlflowTracker, default_tracking_uri
 
 T = TypeVar("T")
 MissionLike = str | Path | LoadedMission | Plan
+RunPresenter = Callable[["Nexus", dict[str, Any]], AbstractContextManager[Any] | None]
+run_presenters: list[RunPresenter] = []
+"""What shows a run that :meth:`Nexus.run` starts (a surface above this one installs it: the notebook's live run
+view). Each is called with the Nexus and the run's keyword arguments, which it may complete (a ``control`` to
+cancel the run with), and returns a context manager the run happens inside, or None to show nothing."""
 
 
 class Nexus:
@@ -223,8 +229,17 @@ class Nexus:
             runtime.prewarm(min(wanted, plan.concurrency, self.settings.process_workers))
 
     def run(self, mission: MissionLike, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
-        """Run a mission to completion (works inside Jupyter's running event loop too)."""
-        return run_sync(lambda: self.arun(mission, inputs, **kwargs))
+        """Run a mission to completion (works inside Jupyter's running event loop too).
+
+        Inside a notebook with the live run view installed (:data:`run_presenters`), the run shows as it goes."""
+        if not run_presenters:
+            return run_sync(lambda: self.arun(mission, inputs, **kwargs))
+        with ExitStack() as shown:
+            for present in tuple(run_presenters):
+                context = present(self, kwargs)
+                if context is not None:
+                    shown.enter_context(context)
+            return run_sync(lambda: self.arun(mission, inputs, **kwargs))
 
     def resumable(self, run_id: str) -> StoredRun:
         """The stored run ``run_id`` if it can be resumed: it did not succeed, is not still running and kept
