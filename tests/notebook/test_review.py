@@ -1,0 +1,264 @@
+"""The governance review widget, driven through its ipywidgets model on a real workspace: a parked call shows
+up live and Approve / Deny release it (recording the approver), four eyes refuses with a message, kill
+switches set and lifted from the widget refuse and allow calls, the decisions filter, the observe counts, and
+the audit status before and after a row is tampered with."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import toolnexus as tn
+from tests.engine.support import wait_until
+from toolnexus.core.call import ToolResult
+from toolnexus.notebook.review import ReviewWidget, review
+from toolnexus.notebook.review_cards import TicketCard
+from toolnexus.registry import spec_of
+
+POLICY = """
+rules:
+  - id: reviewed-echo
+    effect: approve
+    mode: enforce
+    tools: review.echo
+    reason: echoes are reviewed
+  - id: eyes
+    effect: approve
+    mode: enforce
+    tools: review.guarded
+    four_eyes: true
+  - id: watch-free
+    effect: deny
+    mode: observe
+    tools: review.free
+  - id: maybe-free
+    effect: approve
+    mode: observe
+    tools: review.free
+"""
+
+MISSION = """
+mission: reviewed
+steps:
+  - id: first
+    uses: review.echo
+    with: {value: one}
+  - id: second
+    uses: review.echo
+    needs: first
+    with: {value: two}
+"""
+
+
+@tn.tool(name="review.echo", register=False)
+def echo(value: str) -> str:
+    """Return ``value``."""
+    return value
+
+
+@tn.tool(name="review.guarded", register=False)
+def guarded(value: str) -> str:
+    """Return ``value`` (its rule asks for four eyes)."""
+    return value
+
+
+@tn.tool(name="review.free", register=False)
+def free(value: str) -> str:
+    """Return ``value`` (only observed)."""
+    return value
+
+
+def write_workspace(root: Path, extra: str = "") -> None:
+    """A workspace whose policy sends review.echo and review.guarded for approval and observes review.free."""
+    (root / "policies").mkdir(exist_ok=True)
+    (root / "policies" / "main.yaml").write_text(textwrap.dedent(POLICY).lstrip())
+    (root / "toolnexus.toml").write_text(f'[governance]\npolicies = ["policies/*.yaml"]\n{extra}')
+
+
+@pytest.fixture
+def governed(workspace: Path) -> Iterator[tn.Nexus]:
+    """A Nexus on a workspace with the review policy and tools, closed afterwards."""
+    write_workspace(workspace, "guard_loosening = true\n")
+    with tn.Nexus(workspace) as nexus:
+        for function in (echo, guarded, free):
+            nexus.registry.register(spec_of(function))
+        yield nexus
+
+
+@pytest.fixture
+def widget(governed: tn.Nexus) -> Iterator[ReviewWidget]:
+    """The live review widget on the governed workspace, approving as ``alice``."""
+    shown = review(governed, approver="alice")
+    yield shown
+    shown.close()
+
+
+class Parked:
+    """A call made on its own thread (it blocks while it waits for approval) and its result."""
+
+    def __init__(self, nexus: tn.Nexus, tool: str, **arguments: Any) -> None:
+        self.result: ToolResult | None = None
+        self.thread = threading.Thread(target=self._call, args=(nexus, tool, arguments), daemon=True)
+        self.thread.start()
+
+    def _call(self, nexus: tn.Nexus, tool: str, arguments: dict[str, Any]) -> None:
+        self.result = nexus.call(tool, arguments)
+
+    def wait(self) -> ToolResult:
+        """The result, once the call ended."""
+        self.thread.join(60)
+        assert self.result is not None, "the call did not end"
+        return self.result
+
+
+def card_for(widget: ReviewWidget, tool: str) -> TicketCard:
+    """The card of the waiting call of ``tool``, once the widget shows it (it follows the store on its own)."""
+    wait_until(lambda: any(c.record.tool == tool for c in widget.queue.children), 30, f"{tool} in the queue")
+    return next(c for c in widget.queue.children if c.record.tool == tool)  # type: ignore[attr-defined]
+
+
+def test_a_parked_call_appears_live_and_approve_releases_it_recording_the_approver(
+        governed: tn.Nexus, widget: ReviewWidget) -> None:
+    assert "no call is waiting" in widget.empty.value and widget.empty.layout.display is None
+    call = Parked(governed, "review.echo", value="secret-free")
+    card = card_for(widget, "review.echo")
+    assert "reviewed-echo" in card.header.value and "secret-free" in card.header.value
+    assert "expires in" in card.header.value and f"{governed.caller.principal} over" in card.header.value
+    assert widget.tabs.titles[0] == "Approvals (1)"
+    card.reason.value = "looks fine"
+    card.approve.click()
+    result = call.wait()
+    assert result.ok and result.output == "secret-free"
+    granted = governed.approvals.show(card.record.ticket)  # type: ignore[union-attr]
+    assert (granted.status, granted.decided_by, granted.scope, granted.channel, granted.decision_reason) == (
+        "granted", "alice", "call", "notebook", "looks fine")
+    assert "approved review.echo" in widget.status.value
+    wait_until(lambda: not widget.queue.children, 10, "the queue to empty")
+
+
+def test_a_run_scoped_approval_lets_the_runs_next_step_through(governed: tn.Nexus, widget: ReviewWidget) -> None:
+    results: list[Any] = []
+    runner = threading.Thread(target=lambda: results.append(governed.run(MISSION)), daemon=True)
+    runner.start()
+    card = card_for(widget, "review.echo")
+    assert "step first" in card.header.value
+    card.scope.value = "run"
+    card.approve.click()
+    runner.join(60)
+    assert results and results[0].ok, results
+    tickets = governed.approvals.list()  # type: ignore[union-attr]
+    assert [(t.status, t.scope, t.step_id) for t in tickets] == [("granted", "run", "first")]
+
+
+def test_deny_needs_a_reason_then_fails_the_call_with_it(governed: tn.Nexus, widget: ReviewWidget) -> None:
+    call = Parked(governed, "review.echo", value="x")
+    card = card_for(widget, "review.echo")
+    card.deny.click()
+    assert "needs a reason" in card.message.value and card.record.tool in {c.record.tool for c in widget.cards.values()}
+    card.reason.value = "not today"
+    card.deny.click()
+    result = call.wait()
+    assert not result.ok and result.error is not None and "not today" in result.error.message
+    denied = governed.approvals.show(card.record.ticket)  # type: ignore[union-attr]
+    assert (denied.status, denied.decided_by) == ("denied", "alice")
+
+
+def test_four_eyes_refuses_the_requesters_own_approval_with_a_message(governed: tn.Nexus) -> None:
+    own = review(governed)  # approving as the kernel's user: the requester
+    try:
+        call = Parked(governed, "review.guarded", value="x")
+        card = card_for(own, "review.guarded")
+        assert "four eyes" in card.header.value
+        card.approve.click()
+        assert "needs an approver other than its requester" in card.message.value
+        assert "Traceback" not in card.message.value and "needs an approver" in own.status.value
+        assert governed.approvals.show(card.record.ticket).status == "requested"  # type: ignore[union-attr]
+        card.reason.value = "withdrawn by its requester"
+        card.deny.click()  # a requester may always turn down their own request
+        assert not call.wait().ok
+    finally:
+        own.close()
+
+
+def test_kill_and_unkill_from_the_widget_refuse_then_allow_calls(governed: tn.Nexus, widget: ReviewWidget) -> None:
+    panel = widget.kill_panel
+    panel.target.value = "review.free"
+    panel.kill.click()
+    assert "needs a reason" in panel.message.value and governed.kills.active() == []  # type: ignore[union-attr]
+    panel.reason.value = "incident 42"
+    panel.kill.click()
+    assert "review.free" in panel.listing.value and "incident 42" in panel.listing.value
+    refused = governed.call("review.free", {"value": "x"})
+    assert not refused.ok and refused.error is not None and "incident 42" in refused.error.message
+    # guard_loosening: lifting files a ticket that someone else must grant
+    panel.unkill.click()
+    assert "ticket apr-" in panel.message.value
+    ticket = governed.approvals.list("requested")[0]  # type: ignore[union-attr]
+    assert ticket.tool == "governance.unkill" and ticket.ticket in panel.message.value
+    governed.approvals.approve(ticket.ticket, by="bob")  # type: ignore[union-attr]
+    panel.ticket.value = ticket.ticket
+    panel.unkill.click()
+    assert "lifted 1 switch" in panel.message.value and "no kill switch in force" in panel.listing.value
+    assert governed.call("review.free", {"value": "x"}).ok
+
+
+def test_decisions_filter_and_observe_counts(governed: tn.Nexus, widget: ReviewWidget) -> None:
+    for value in ("a", "b"):
+        assert governed.call("review.free", {"value": value}).ok
+    governed.kills.kill("tool", "review.free", "stop", "alice")  # type: ignore[union-attr]
+    assert not governed.call("review.free", {"value": "c"}).ok
+
+    def rows() -> str:
+        widget.refresh_reports()
+        return widget.decisions.value
+
+    wait_until(lambda: rows().count("<tr><td") == 3, 10, "three decisions in the audit log")
+    widget.effect_filter.value = "deny"
+    assert widget.decisions.value.count("<tr><td") == 1 and "kill:tool:review.free" in widget.decisions.value
+    widget.effect_filter.value = ""
+    widget.mode_filter.value = "observe"
+    assert widget.decisions.value.count("<tr><td") == 2
+    widget.mode_filter.value = ""
+    widget.rule_filter.value = "nope"
+    assert "no decision matches" in widget.decisions.value
+    widget.rule_filter.value = ""
+    widget.tool_filter.value = "review.e*"
+    assert "no decision matches" in widget.decisions.value
+    observed = widget.observed.value
+    assert "watch-free" in observed and "maybe-free" in observed
+    assert "<td style" in observed and _counts(observed, "watch-free") == ("observe", "2", "0")
+
+
+def _counts(html: str, rule: str) -> tuple[str, ...]:
+    import re
+
+    row = re.search(rf"<tr><td[^>]*>{rule}</td>(.*?)</tr>", html)
+    assert row is not None, html
+    return tuple(re.findall(r"<td[^>]*>(.*?)</td>", row.group(1)))
+
+
+def test_the_audit_status_is_ok_then_names_the_first_tampered_record(governed: tn.Nexus,
+                                                                    widget: ReviewWidget) -> None:
+    for value in ("a", "b", "c"):
+        governed.call("review.free", {"value": value})
+    widget.refresh_audit()  # (writes this process's waiting records first)
+    assert "audit log intact" in widget.audit.value and "ok:" in widget.audit.value
+    decisions = governed.governed.audit.report(kind="decision")
+    assert len(decisions) == 3
+    seq = decisions[1].seq
+    with sqlite3.connect(governed.store.path) as conn:  # type: ignore[union-attr]
+        conn.execute("UPDATE audit_records SET body = replace(body, 'review.free', 'review.echo') WHERE seq = ?",
+                     (seq,))
+    widget.refresh_audit()
+    assert "TAMPERED" in widget.audit.value and f"record {seq}" in widget.audit.value
+
+
+def test_without_a_state_store_the_review_says_why(workspace: Path) -> None:
+    with tn.Nexus(workspace, store=False) as nexus, pytest.raises(ValueError, match="needs a workspace with a state"):
+        review(nexus)
