@@ -19,6 +19,7 @@ from jupyter_client.manager import KernelManager, start_new_kernel
 
 import toolnexus as tn
 from tests.conftest import REPO
+from tests.notebook.html_support import read
 from toolnexus.builtins import builtin_specs
 from toolnexus.core.spec import SafetyTier, ToolSpec
 from toolnexus.notebook.browser import PAGE_SIZE, Debouncer, ToolBrowser, browse
@@ -138,7 +139,9 @@ def test_the_choices_come_from_the_registry_and_the_configuration(browser: ToolB
 def test_selecting_a_tool_expands_it_to_its_card_then_its_schema(browser: ToolBrowser) -> None:
     browser.listing.value = "files.read@1.0.0"  # a click in the list
     assert browser.selected is not None and browser.selected.name == "files.read"
-    assert "path: string (required)" in browser.detail.value and "input schema" not in browser.detail.value
+    card = read(browser.detail.value)  # formatted HTML: the arguments are a table
+    assert ["path", "string", "required", "", "Path of the file to read, relative to the workspace root."] in card.rows
+    assert "input schema" not in browser.detail.value and not card.scripts
     browser.level.value = "schema"
     assert "input schema" in browser.detail.value and "example 1" in browser.detail.value
     assert not browser.step_button.disabled and not browser.call_button.disabled
@@ -318,3 +321,54 @@ def test_search_and_insert_in_a_kernel(kernel: BlockingKernelClient) -> None:
     assert reply["status"] == "ok", out
     inserted = [p for p in reply.get("payload", []) if p.get("source") == "set_next_input"]
     assert len(inserted) == 1 and "toolnexus.acall('text.render@1.0.0'" in inserted[0]["text"]
+
+
+# -- issue 17: scores, layout, keyboard, formatted card ------------------------------------------------------
+
+
+def test_search_rows_show_their_score_and_matched_terms(browser: ToolBrowser, clock: ManualClock) -> None:
+    browser.search.value = "read a file"
+    clock.run_due()
+    label, ref = browser.listing.options[0]
+    hit = browser.hits[ref]
+    assert ref == "files.read@1.0.0" and f"·  {hit.score:.2f}" in label
+    assert "read" in label.rpartition("[")[2]  # the matched terms close the row
+    browser.listing.value = ref
+    assert f"score {hit.score:.3f}" in browser.detail.value and "matched" in browser.detail.value
+    browser.search.value = ""
+    clock.run_due()
+    assert browser.hits == {} and "·" not in browser.listing.options[0][0]  # no query, no score
+
+
+def test_the_layout_wraps_within_the_cell(browser: ToolBrowser) -> None:
+    search, filters, body = browser.widget.children
+    assert browser.widget.layout.width == "100%" and search.layout.width == "100%"
+    assert filters.layout.flex_flow == "row wrap" and body.layout.flex_flow == "row wrap"
+    assert all(control.layout.width == "auto" and control.layout.flex for control in filters.children)
+    results, tool = body.children
+    assert browser.listing in results.children and browser.detail in tool.children
+    assert results.layout.min_width == tool.layout.min_width == "0"  # flex items may shrink below content
+    assert browser.listing.rows == PAGE_SIZE
+
+
+def test_enter_in_the_search_box_inserts_the_step_of_the_first_result(browser: ToolBrowser, clock: ManualClock,
+                                                                       inserted: list[str]) -> None:
+    browser.search.value = "template"  # typed, not yet searched: Enter searches first
+    browser.search._handle_custom_msg({"event": "submit"}, [])  # what the front end sends on Enter
+    assert browser.selected is not None and browser.selected.name == "text.render"
+    assert browser.listing.value == "text.render@1.0.0" and inserted == [browser.snippet.value]
+    assert "uses: text.render@1.0.0" in inserted[0]
+
+
+def test_enter_inserts_the_tool_chosen_with_the_arrows(browser: ToolBrowser, inserted: list[str]) -> None:
+    browser.listing.value = browser.listing.options[2][1]  # arrow keys move the Select's value
+    chosen = browser.selected
+    assert chosen is not None
+    browser.search._handle_custom_msg({"event": "submit"}, [])
+    assert inserted and f"uses: {chosen.ref}" in inserted[-1]
+
+
+def test_enter_with_nothing_found_inserts_nothing(browser: ToolBrowser, clock: ManualClock,
+                                                 inserted: list[str]) -> None:
+    browser.search.value = "zzzzqqq"
+    assert browser.submit() == "" and inserted == []

@@ -11,83 +11,22 @@ sends more than one page.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import ipywidgets as widgets
 
 from toolnexus.core.spec import SafetyTier, ToolSpec
+from toolnexus.notebook.debounce import DEBOUNCE_SECONDS, Debouncer, Scheduler, default_scheduler
 from toolnexus.registry.disclosure import Level, render_text
+from toolnexus.registry.search_model import SearchHit
 from toolnexus.registry.snippets import mission_step, python_call
 from toolnexus.registry.toolsets import ALL_TOOLS, Toolset
 from toolnexus.registry.toolsets_config import ToolFilter, available_toolsets, top_namespaces
 
 PAGE_SIZE = 25
-DEBOUNCE_SECONDS = 0.2
 ANY = ""  # the "no filter" choice of a dropdown
 MAX_SUGGESTIONS = 500  # combobox suggestions sent to the browser, however many tags the catalog has
-
-
-class Handle(Protocol):
-    """A scheduled call that can be cancelled (a timer or an event-loop handle)."""
-
-    def cancel(self) -> Any:
-        """Keep the call from running."""
-        ...
-
-
-Scheduler = Callable[[float, Callable[[], None]], Handle]
-
-
-def default_scheduler(delay: float, callback: Callable[[], None]) -> Handle:
-    """Run ``callback`` after ``delay`` seconds: on the kernel's event loop when there is one, else a timer."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        timer = threading.Timer(delay, callback)
-        timer.daemon = True
-        timer.start()
-        return timer
-    return loop.call_later(delay, callback)
-
-
-class Debouncer:
-    """Calls a function once input has been quiet for ``delay`` seconds (each new call restarts the wait)."""
-
-    def __init__(self, function: Callable[[], None], delay: float = DEBOUNCE_SECONDS,
-                 scheduler: Scheduler = default_scheduler) -> None:
-        self.function = function
-        self.delay = delay
-        self.scheduler = scheduler
-        self._pending: Handle | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> None:
-        """Schedule the function ``delay`` seconds from now, cancelling a call still waiting."""
-        with self._lock:
-            if self._pending is not None:
-                self._pending.cancel()
-            self._pending = self.scheduler(self.delay, self._fire)
-
-    def _fire(self) -> None:
-        with self._lock:
-            self._pending = None
-        self.function()
-
-    @property
-    def pending(self) -> bool:
-        """Whether a call is scheduled and has not run yet."""
-        return self._pending is not None
-
-    def flush(self) -> None:
-        """Run a pending call now (for tests and for "press Enter")."""
-        with self._lock:
-            pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.cancel()
-            self.function()
 
 
 def _insert_into_next_cell(text: str) -> bool:
@@ -119,6 +58,8 @@ class ToolBrowser:
         self.has_more = False
         self.total: int | None = None
         self._page_specs: dict[str, ToolSpec] = {}
+        self.hits: dict[str, SearchHit] = {}
+        """The current page's search hits by tool ref (empty when no query is typed)."""
         self._updating = False
         self._stale = False
         self._listing: list[ToolSpec] = []
@@ -130,16 +71,32 @@ class ToolBrowser:
         generation = getattr(registry, "generation", None)
         specs = registry.list()
         self._all, self._all_generation = specs, generation
-        self.search = widgets.Text(placeholder="search tools, e.g. 'read a csv file'", continuous_update=True,
-                                   layout=widgets.Layout(width="50%"))
-        self.toolset = widgets.Dropdown(description="toolset", layout=widgets.Layout(width="auto"))
-        self.namespace = widgets.Combobox(description="namespace", placeholder="any", ensure_option=False)
-        self.tier = widgets.Dropdown(description="tier", options=[("any", ANY)] + [(t.value, t.value)
-                                                                                   for t in SafetyTier])
-        self.tag = widgets.Combobox(description="tag", placeholder="any", ensure_option=False)
+        self._build(page_size)
         self._refresh_choices(specs)
+        for control in (self.search, self.namespace, self.tag):
+            control.observe(self._changed, names="value")
+        for control in (self.toolset, self.tier):
+            control.observe(self._changed_now, names="value")
+        self.search.on_msg(self._search_message)  # Enter in the search box: the front end sends "submit"
+        self.level.observe(lambda _c: self._show_detail(), names="value")
+        self._unsubscribe = registry.subscribe(self._registry_changed) if hasattr(registry, "subscribe") else None
+        self.widget = self._layout()
+        self.update()
 
-        # One Select holds the page: its options are the only per-tool data sent to the browser.
+    def _build(self, page_size: int) -> None:
+        fill = widgets.Layout(width="100%")
+        self.search = widgets.Text(placeholder="search tools, e.g. 'read a csv file' — Enter inserts the step",
+                                   continuous_update=True, layout=fill)
+        # Filters shrink and wrap rather than run past the cell's right edge.
+        narrow = {"layout": widgets.Layout(width="auto", flex="1 1 14em", min_width="10em"),
+                  "style": {"description_width": "initial"}}
+        self.toolset = widgets.Dropdown(description="toolset", **narrow)
+        self.namespace = widgets.Combobox(description="namespace", placeholder="any", ensure_option=False, **narrow)
+        self.tier = widgets.Dropdown(description="tier", options=[("any", ANY)] + [(t.value, t.value)
+                                                                                   for t in SafetyTier], **narrow)
+        self.tag = widgets.Combobox(description="tag", placeholder="any", ensure_option=False, **narrow)
+        # One Select holds the page: its options are the only per-tool data sent to the browser. It takes
+        # the arrow keys natively; its rows are the page, so the box is as tall as what it lists.
         self.listing = widgets.Select(options=[], rows=page_size, layout=widgets.Layout(width="100%"))
         self.listing.observe(self._picked, names="value")
         self.previous = widgets.Button(description="◀", layout=widgets.Layout(width="3em"), disabled=True)
@@ -147,11 +104,11 @@ class ToolBrowser:
         self.previous.on_click(lambda _b: self.go_to(self.page - 1))
         self.next.on_click(lambda _b: self.go_to(self.page + 1))
         self.status = widgets.Label()
-
-        self.level = widgets.ToggleButtons(options=[lv.value for lv in Level], value=Level.CARD.value)
-        self.detail = widgets.HTML()
+        self.level = widgets.ToggleButtons(options=[lv.value for lv in Level], value=Level.CARD.value,
+                                           style={"button_width": "auto"}, layout=widgets.Layout(width="auto"))
+        self.detail = widgets.HTML(layout=widgets.Layout(width="100%", overflow="auto"))
         self.step_button = widgets.Button(description="mission step", icon="list", disabled=True,
-                                          tooltip="a `uses:` step for a mission, into the next cell")
+                                          tooltip="a `uses:` step for a mission, into the next cell (Enter)")
         self.call_button = widgets.Button(description="Python call", icon="code", disabled=True,
                                           tooltip="`await toolnexus.acall(...)`, into the next cell")
         self.step_button.on_click(lambda _b: self.produce("step"))
@@ -159,20 +116,17 @@ class ToolBrowser:
         self.snippet = widgets.Textarea(layout=widgets.Layout(width="100%", height="10em"),
                                         placeholder="the mission step or Python call appears here")
 
-        for control in (self.search, self.namespace, self.tag):
-            control.observe(self._changed, names="value")
-        for control in (self.toolset, self.tier):
-            control.observe(self._changed_now, names="value")
-        self.level.observe(lambda _c: self._show_detail(), names="value")
-        self._unsubscribe = registry.subscribe(self._registry_changed) if hasattr(registry, "subscribe") else None
-
-        filters = widgets.HBox([self.toolset, self.namespace, self.tier, self.tag],
-                               layout=widgets.Layout(flex_flow="row wrap"))
-        pager = widgets.HBox([self.previous, self.status, self.next])
-        tool = widgets.VBox([self.level, self.detail, widgets.HBox([self.step_button, self.call_button]),
-                             self.snippet])
-        self.widget = widgets.VBox([self.search, filters, pager, self.listing, tool])
-        self.update()
+    def _layout(self) -> widgets.VBox:
+        wrap = {"flex_flow": "row wrap", "width": "100%"}
+        filters = widgets.HBox([self.toolset, self.namespace, self.tier, self.tag], layout=widgets.Layout(**wrap))
+        pager = widgets.HBox([self.previous, self.status, self.next], layout=widgets.Layout(align_items="center"))
+        results = widgets.VBox([pager, self.listing], layout=widgets.Layout(flex="1 1 22em", min_width="0"))
+        tool = widgets.VBox([self.level, self.detail,
+                             widgets.HBox([self.step_button, self.call_button], layout=widgets.Layout(**wrap)),
+                             self.snippet], layout=widgets.Layout(flex="2 1 26em", min_width="0"))
+        # Side by side in a wide cell, one above the other in a narrow one; never wider than the cell.
+        body = widgets.HBox([results, tool], layout=widgets.Layout(grid_gap="0 1em", **wrap))
+        return widgets.VBox([self.search, filters, body], layout=widgets.Layout(width="100%", max_width="100%"))
 
     # -- filters and results ---------------------------------------------------------------------
 
@@ -233,16 +187,18 @@ class ToolBrowser:
             # One more than the page asks whether a next page exists, without ranking the whole catalog.
             hits = selection.search(self.registry, query, start + self.page_size + 1)
             found = [hit.spec for hit in hits]
+            self.hits = {hit.spec.ref: hit for hit in hits[start:start + self.page_size]}
             self.total = None if len(found) > start + self.page_size else len(found)
         else:
             found = self._filtered(selection)
             self.total = len(found)
+            self.hits = {}
         self.results = found[start:start + self.page_size]
         self.has_more = len(found) > start + self.page_size
         self._page_specs = {spec.ref: spec for spec in self.results}
         self._updating = True
         try:
-            self.listing.options = [(render_text(spec, Level.LISTING), spec.ref) for spec in self.results]
+            self.listing.options = [(self.row_label(spec), spec.ref) for spec in self.results]
             self.listing.value = self.selected.ref if self.selected and self.selected.ref in self._page_specs else None
         finally:
             self._updating = False
@@ -263,6 +219,15 @@ class ToolBrowser:
             self._listing = selection.select(self._all)
             self._listing_key = key
         return self._listing
+
+    def row_label(self, spec: ToolSpec) -> str:
+        """A row of the listing: the tool's line and, for a search, its score and the query terms it matched."""
+        line = render_text(spec, Level.LISTING)
+        hit = self.hits.get(spec.ref)
+        if hit is None:
+            return line
+        terms = sorted({term for found in hit.matched.values() for term in found})
+        return f"{line}  ·  {hit.score:.2f}" + (f" [{', '.join(terms)}]" if terms else "")
 
     def go_to(self, page: int) -> None:
         """Show page ``page`` (0-based) of the current results."""
@@ -299,10 +264,25 @@ class ToolBrowser:
         if self.selected is None:
             self.detail.value = ""
             return
-        from html import escape
+        from toolnexus.notebook.display.tools import search_hit_line, tool_card_html
 
-        text = render_text(self.selected, self.level.value)
-        self.detail.value = f"<pre style='white-space: pre-wrap'>{escape(text)}</pre>"
+        hit = self.hits.get(self.selected.ref)
+        self.detail.value = (search_hit_line(hit) if hit is not None else "") + tool_card_html(self.selected,
+                                                                                               self.level.value)
+
+    def _search_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if content.get("event") == "submit":
+            self.submit()
+
+    def submit(self) -> str:
+        """What Enter in the search box does: apply the search now and insert the step of the selected tool
+        (the first result when none of this page is selected); the step, or "" when nothing matches."""
+        self.flush()
+        if self.selected is None or self.selected.ref not in self._page_specs:
+            if not self.results:
+                return ""
+            self.listing.value = self.results[0].ref  # selects it, as a click would
+        return self.produce("step")
 
     def produce(self, kind: str) -> str:
         """A mission step (``"step"``) or Python call (``"python"``) for the selected tool.
