@@ -20,6 +20,7 @@ and short CLI commands.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from toolnexus._deferred import defer_slow_imports
@@ -55,6 +56,31 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext toolnexus``: the magics (``%%mission``, ``%mission``, ``%tn``), rich display and the live run
+    view in IPython shell ``ip`` (see :mod:`toolnexus.notebook.ipython`). Not part of the public API list."""
+    importlib.import_module("toolnexus.notebook.ipython").load_ipython_extension(ip)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """``%unload_ext toolnexus``: remove the magics again."""
+    importlib.import_module("toolnexus.notebook.ipython").unload_ipython_extension(ip)
+
+
+def _display_in_kernel() -> None:
+    """Inside a running IPython shell (a notebook kernel), register the rich display of toolnexus objects at
+    import, so ``tn.compile(...)`` shows its graph without ``%load_ext``. Costs a dict lookup elsewhere: IPython is
+    never imported here, only found already loaded."""
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
+    if shell is not None:
+        importlib.import_module("toolnexus.notebook.ipython").register_display(shell)
+
+
+_display_in_kernel()
 
 
 # The public API, imported lazily at run time (PEP 562) so that ``import toolnexus`` stays cheap for
