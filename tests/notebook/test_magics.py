@@ -14,6 +14,8 @@ import pytest
 from IPython.core.completer import provisionalcompleter
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.manager import KernelManager, start_new_kernel
 
 import toolnexus
 import toolnexus as tn
@@ -251,3 +253,48 @@ def test_unload_removes_the_magics_and_completion(ip: InteractiveShell) -> None:
     finally:
         ip.run_line_magic("load_ext", "toolnexus")
     assert completions(ip, "%tn call text.re") == ["text.render"]
+
+
+@pytest.fixture
+def kernel(workspace: Path) -> Iterator[BlockingKernelClient]:
+    """A real IPython kernel (ipykernel) working in the test's workspace."""
+    manager, client = start_new_kernel(kernel_name="python3", startup_timeout=60, cwd=str(workspace))
+    try:
+        yield client
+    finally:
+        client.stop_channels()
+        assert isinstance(manager, KernelManager)
+        manager.shutdown_kernel(now=True)
+
+
+def execute(client: BlockingKernelClient, code: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run ``code`` in the kernel: the IOPub messages it caused (streams, displays, results) and its reply."""
+    messages: list[dict[str, Any]] = []
+    reply = client.execute_interactive(code, timeout=120, output_hook=messages.append)
+    return messages, reply["content"]
+
+
+def test_load_ext_and_a_mission_cell_in_a_real_kernel(kernel: BlockingKernelClient) -> None:
+    # Importing toolnexus in a kernel registers the rich display: a plan shows as HTML without %load_ext.
+    messages, reply = execute(kernel, f"import toolnexus as tn\ntn.compile('''{GREET}''')")
+    assert reply["status"] == "ok"
+    result = next(m for m in messages if m["msg_type"] == "execute_result")
+    assert "text/html" in result["content"]["data"]
+
+    _, reply = execute(kernel, "%load_ext toolnexus")
+    assert reply["status"] == "ok"
+    messages, reply = execute(kernel, "%%mission --run -i x=4 --as res\n" + GREET)
+    assert reply["status"] == "ok"
+    assert not [m for m in messages if m["msg_type"] == "error"]
+    shown_types = [set(m["content"]["data"]) for m in messages if m["msg_type"] == "display_data"]
+    assert "text/html" in shown_types[0]  # the plan, drawn
+    assert any("application/vnd.jupyter.widget-view+json" in types for types in shown_types)  # the live view
+    messages, _ = execute(kernel, "print(res.status.value, res.outputs['text'], type(res_plan).__name__)")
+    printed = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+    assert printed.strip() == "succeeded hi 4 Plan"
+
+    messages, reply = execute(kernel, "%%mission --as p\n" + GREET.replace("text.render", "text.rendr"))
+    assert reply["status"] == "ok"  # a problem of the cell is shown, not raised
+    shown_text = "".join(m["content"]["data"].get("text/plain", "") for m in messages
+                         if m["msg_type"] == "display_data")
+    assert "cell line 7, column 11: step `hello`: no tool named 'text.rendr'" in shown_text
