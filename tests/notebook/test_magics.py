@@ -298,3 +298,9 @@ def test_load_ext_and_a_mission_cell_in_a_real_kernel(kernel: BlockingKernelClie
     shown_text = "".join(m["content"]["data"].get("text/plain", "") for m in messages
                          if m["msg_type"] == "display_data")
     assert "cell line 7, column 11: step `hello`: no tool named 'text.rendr'" in shown_text
+
+
+def test_a_broken_configuration_is_shown_not_raised(ip: InteractiveShell, workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text("concurrency = 'many'\n", encoding="utf-8")
+    captured, value = cell(ip, "%%mission\n" + GREET)
+    assert value is None and "toolnexus.toml" in shown(captured)

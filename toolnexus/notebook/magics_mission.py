@@ -41,7 +41,7 @@ def mission_cell(line: str, cell: str, namespace: dict[str, Any], show: Show) ->
     lines = [f"%%mission {line}".rstrip(), *cell.split("\n")]
     try:
         args = _arguments(line, namespace, lines, show, want_path=False)
-        nexus = default_nexus()
+        nexus = _nexus(show, lines)
         try:
             loaded = parse_mission(cell, CELL, nexus.settings.mission.limits())
             plan = nexus.compile(loaded)
@@ -60,7 +60,7 @@ def mission_file(line: str, namespace: dict[str, Any], show: Show) -> Any:
     try:
         args = _arguments(line, namespace, lines, show, want_path=True)
         args.run = True
-        nexus = default_nexus()
+        nexus = _nexus(show, lines)
         try:
             loaded = nexus.load(resolve_mission_path(args.path or "", nexus.workspace))
             plan = nexus.compile(loaded)
@@ -69,6 +69,14 @@ def mission_file(line: str, namespace: dict[str, Any], show: Show) -> Any:
         return _finish(args, nexus, loaded, plan, namespace, show, lines)
     except _Failed:
         return None
+
+
+def _nexus(show: Show, lines: list[str]) -> Nexus:
+    """The default Nexus (that of ``tn.run`` and ``@tn.tool``); a broken ``toolnexus.toml`` is shown, not raised."""
+    try:
+        return default_nexus()
+    except DiagnosticError as exc:
+        raise _report(show, lines[0].split()[0], exc.diagnostics, lines) from None
 
 
 def _arguments(line: str, namespace: dict[str, Any], lines: list[str], show: Show, *, want_path: bool) -> MissionArgs:
