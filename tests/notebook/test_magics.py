@@ -132,7 +132,7 @@ def test_an_input_can_be_a_notebook_variable_as_it_is(ip: InteractiveShell) -> N
 def test_bad_inputs_are_shown_on_the_magic_line(ip: InteractiveShell) -> None:
     captured, value = cell(ip, "%%mission --run -i x=abc --as r\n" + GREET)
     assert value is None and "r" not in ip.user_ns
-    assert "cell line 1: input 'x': 'abc' is not a valid integer" in shown(captured)
+    assert "cell line 1, column 17: input 'x': 'abc' is not a valid integer" in shown(captured)
     captured, value = cell(ip, "%%mission --run -i nowhere\n" + GREET)
     assert value is None
     assert "cell line 1, column 20: -i nowhere: no notebook variable 'nowhere'" in shown(captured)

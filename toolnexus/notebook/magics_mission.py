@@ -7,6 +7,7 @@ returns None; nothing raises into the notebook.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from toolnexus.notebook.cell_errors import CELL, in_cell, problems_block
 from toolnexus.notebook.magics_args import MissionArgs, parse_mission_line
 
 Show = Callable[[Any], None]
+# The input a run's input problem is about: "input 'x': …", "missing required input 'x' …", "unknown input 'x' …".
+_INPUT_NAMED = re.compile(r"\binput '(\w+)'")
 
 
 class _Failed(Exception):
@@ -30,10 +33,23 @@ def _report(show: Show, title: str, diagnostics: Sequence[Diagnostic], lines: Se
     return _Failed()
 
 
-def _on_magic_line(diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
-    """Problems that name no place (the run's inputs, say) come from the magic line: cell line 1."""
-    return [d if d.line is not None or d.file not in (None, CELL) else d.model_copy(update={"file": CELL, "line": 1})
-            for d in diagnostics]
+def _on_magic_line(diagnostics: Sequence[Diagnostic], magic_line: str) -> list[Diagnostic]:
+    """Problems that name no place (the run's inputs) come from the magic line: cell line 1, at the input's
+    ``-i`` where the problem names one that was given."""
+    placed = []
+    for problem in diagnostics:
+        if problem.line is None and problem.file in (None, CELL):
+            named = _INPUT_NAMED.search(problem.message)
+            at = _given_at(magic_line, named.group(1)) if named is not None else None
+            problem = problem.model_copy(update={"file": CELL, "line": 1, "column": at})
+        placed.append(problem)
+    return placed
+
+
+def _given_at(magic_line: str, name: str) -> int | None:
+    """The column of ``-i NAME`` (or ``--input NAME``) on the magic line, if it is there."""
+    found = re.search(rf"(?:-i|--input)\s+{re.escape(name)}\b", magic_line)
+    return found.start() + 1 if found is not None else None
 
 
 def mission_cell(line: str, cell: str, namespace: dict[str, Any], show: Show) -> Any:
@@ -98,7 +114,7 @@ def _finish(args: MissionArgs, nexus: Nexus, loaded: LoadedMission, plan: Plan, 
         # The parsed mission, not the plan: the run then records its source, so `toolnexus run --resume` works.
         result = nexus.run(loaded, args.inputs, inputs_from_text=True)
     except DiagnosticError as exc:
-        raise _report(show, lines[0].split()[0], _on_magic_line(exc.diagnostics), lines) from None
+        raise _report(show, lines[0].split()[0], _on_magic_line(exc.diagnostics, lines[0]), lines) from None
     except ToolnexusError as exc:
         raise _report(show, lines[0].split()[0], [Diagnostic(message=str(exc))], lines) from None
     if args.bind:
