@@ -262,3 +262,65 @@ def test_the_audit_status_is_ok_then_names_the_first_tampered_record(governed: t
 def test_without_a_state_store_the_review_says_why(workspace: Path) -> None:
     with tn.Nexus(workspace, store=False) as nexus, pytest.raises(ValueError, match="needs a workspace with a state"):
         review(nexus)
+
+
+# -- in a real kernel --------------------------------------------------------------------------------
+
+
+def test_in_a_kernel_the_widgets_thread_sends_a_parked_call_to_the_front_end(workspace: Path) -> None:
+    """The widget's own thread sends the new card to the front end (a comm message): no cell refreshes it."""
+    import os
+    from textwrap import dedent
+
+    from jupyter_client.manager import start_new_kernel
+
+    from tests.conftest import REPO
+
+    write_workspace(workspace)
+    manager, client = start_new_kernel(kernel_name="python3", startup_timeout=60, cwd=str(REPO),
+                                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        reply = client.execute_interactive(dedent(f"""
+            import os, threading
+            os.chdir({str(workspace)!r})
+            import toolnexus as tn
+            from toolnexus.registry import spec_of
+            from toolnexus.notebook.review import review
+            from tests.notebook.test_review import echo
+            nexus = tn.Nexus()
+            nexus.registry.register(spec_of(echo))
+            widget = review(nexus, approver="alice")
+            widget
+            results = []
+            threading.Thread(target=lambda: results.append(nexus.call("review.echo", {{"value": "kernel"}})),
+                             daemon=True).start()
+        """), timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        wait_until(lambda: _card_sent(client), 30, "the card sent to the front end by the widget's thread")
+        reply = client.execute_interactive(dedent("""
+            widget.queue.children[0].approve.click()
+            import time
+            deadline = time.monotonic() + 30
+            while not results and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert results and results[0].ok and results[0].output == "kernel", results
+            widget.close(); nexus.close()
+        """), timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def _card_sent(client: Any) -> bool:
+    """Whether an iopub message now waiting updates a widget with the waiting call's card."""
+    from queue import Empty
+
+    try:
+        message = client.get_iopub_msg(timeout=0.05)
+    except Empty:
+        return False
+    state = message["content"].get("data", {}).get("state", {}) if message["msg_type"] in ("comm_msg",
+                                                                                            "comm_open") else {}
+    value = str(state.get("value", ""))
+    return "review.echo" in value and "expires in" in value and "kernel" in value
