@@ -142,6 +142,44 @@ def test_a_parked_call_appears_live_and_approve_releases_it_recording_the_approv
     wait_until(lambda: not widget.queue.children, 10, "the queue to empty")
 
 
+
+def test_a_call_parked_by_another_process_is_released_by_the_widget(governed: tn.Nexus, widget: ReviewWidget,
+                                                                    workspace: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import toolnexus as tn; from toolnexus.registry import spec_of; "
+            "from tests.notebook.test_review import echo\n"
+            "with tn.Nexus() as nexus:\n"
+            "    nexus.registry.register(spec_of(echo))\n"
+            "    print(nexus.call('review.echo', {'value': 'elsewhere'}).unwrap())\n")
+    other = subprocess.Popen([sys.executable, "-c", code], cwd=workspace, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        card = card_for(widget, "review.echo")
+        assert card.record.principal and "elsewhere" in card.header.value
+        card.approve.click()
+        out, err = other.communicate(timeout=60)
+    finally:
+        other.kill()
+    assert other.returncode == 0, err
+    assert out.strip() == "elsewhere"
+
+
+def test_a_ticket_decided_elsewhere_leaves_the_queue_and_its_card_says_by_whom(governed: tn.Nexus,
+                                                                              widget: ReviewWidget) -> None:
+    call = Parked(governed, "review.echo", value="x")
+    card = card_for(widget, "review.echo")
+    governed.approvals.deny(card.record.ticket, "not now", by="bob")  # type: ignore[union-attr]  (the CLI, say)
+    wait_until(lambda: not widget.queue.children, 10, "the decided ticket to leave the queue")
+    assert widget.tabs.titles[0] == "Approvals" and widget.empty.layout.display is None
+    card.approve.click()  # a card still on someone's screen
+    assert f"approval {card.record.ticket} is already denied by bob" in card.message.value
+    assert not call.wait().ok
+
 def test_a_run_scoped_approval_lets_the_runs_next_step_through(governed: tn.Nexus, widget: ReviewWidget) -> None:
     results: list[Any] = []
     runner = threading.Thread(target=lambda: results.append(governed.run(MISSION)), daemon=True)
@@ -155,6 +193,29 @@ def test_a_run_scoped_approval_lets_the_runs_next_step_through(governed: tn.Nexu
     tickets = governed.approvals.list()  # type: ignore[union-attr]
     assert [(t.status, t.scope, t.step_id) for t in tickets] == [("granted", "run", "first")]
 
+
+
+def test_a_pattern_approval_for_a_time_lets_matching_calls_through(governed: tn.Nexus, widget: ReviewWidget) -> None:
+    call = Parked(governed, "review.echo", value="ok-1")
+    card = card_for(widget, "review.echo")
+    card.scope.value = "pattern"
+    assert card.pattern.layout.display is None  # the match and duration fields show for this scope only
+    card.match.value = "value"
+    card.approve.click()
+    assert "is not argument=glob" in card.message.value
+    card.match.value = "value=ok-*"
+    card.duration.value = "soon"
+    card.approve.click()
+    assert "is not a duration" in card.message.value
+    card.duration.value = "10m"
+    card.approve.click()
+    assert call.wait().ok
+    grant = governed.approvals.show(card.record.ticket)  # type: ignore[union-attr]
+    assert (grant.scope, grant.pattern) == ("pattern", {"value": "ok-*"})
+    assert grant.grant_until is not None and grant.decided_at is not None
+    assert grant.grant_until - grant.decided_at == pytest.approx(600)
+    assert governed.call("review.echo", {"value": "ok-2"}).ok  # covered: no new ticket
+    assert len(governed.approvals.list()) == 1  # type: ignore[union-attr]
 
 def test_deny_needs_a_reason_then_fails_the_call_with_it(governed: tn.Nexus, widget: ReviewWidget) -> None:
     call = Parked(governed, "review.echo", value="x")
