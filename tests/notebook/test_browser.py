@@ -372,3 +372,21 @@ def test_enter_with_nothing_found_inserts_nothing(browser: ToolBrowser, clock: M
                                                  inserted: list[str]) -> None:
     browser.search.value = "zzzzqqq"
     assert browser.submit() == "" and inserted == []
+
+
+def test_enter_in_a_real_kernel_inserts_the_step(kernel: BlockingKernelClient) -> None:
+    out, reply = run(kernel, """
+        from toolnexus.builtins import builtin_specs
+        from toolnexus.notebook.browser import browse
+        from toolnexus.registry import Registry
+        enter = browse(registry=Registry(builtin_specs()))
+        enter.search.value = "template"
+        print(enter.search.model_id)
+    """)
+    assert reply["status"] == "ok", out
+    # What the front end sends when Enter is pressed in the search box: a custom message on the widget's comm.
+    kernel.shell_channel.send(kernel.session.msg("comm_msg", {
+        "comm_id": out.strip(), "data": {"method": "custom", "content": {"event": "submit"}}}))
+    out, reply = run(kernel, "print(enter.selected.name)\nprint(enter.snippet.value.splitlines()[1])")
+    assert reply["status"] == "ok", out  # the shell handles messages in order: the comm message came first
+    assert out.splitlines() == ["text.render", "  uses: text.render@1.0.0"]

@@ -4,6 +4,12 @@
 toolset), a paged listing and, for the selected tool, its card or full schema (the disclosure levels)
 and buttons that produce a ready-to-edit mission step or Python call.
 
+A search's rows end with each hit's score and matched terms; the card is formatted HTML
+(:func:`toolnexus.notebook.display.tool_card_html`); the layout wraps to the cell's width. Keyboard: the
+listing takes the arrow keys (a ``Select``), and Enter in the search box inserts the selected tool's step
+(the first result's when none is selected) — the search box's "submit" message, the one key event
+ipywidgets sends without a custom front end.
+
 It stays responsive with tens of thousands of tools: the listing is one ``Select`` whose options are
 the current page (25 tools), updated in place, so a search never creates widgets and never renders or
 sends more than one page.

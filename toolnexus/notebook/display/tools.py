@@ -63,7 +63,7 @@ def tool_card_html(spec: ToolSpec, level: str = "card") -> str:
     else:
         parts.append('<div class="tnx-dim">no arguments</div>')
     facts = [("cost", _cost(info["cost"])),
-             ("limits", ", ".join(f"{k} {v}" for k, v in info["limits"].items()) or "none")]
+             ("limits", ", ".join(f"{k} {_limit(k, v)}" for k, v in info["limits"].items()) or "none")]
     if spec.tags:
         facts.append(("tags", ", ".join(spec.tags)))
     if spec.successor:
@@ -73,6 +73,17 @@ def tool_card_html(spec: ToolSpec, level: str = "card") -> str:
     if chosen is Level.SCHEMA:
         parts.append(_schemas(spec))
     return box("tool", "".join(parts))
+
+
+def _limit(name: str, value: Any) -> str:
+    """A limit for people: sizes in KiB/MiB/GiB, durations in seconds."""
+    if name in ("memory", "max_output") and isinstance(value, int):
+        for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if value >= scale:
+                return f"{value / scale:g} {unit}"
+    if name in ("timeout", "cpu_time") and isinstance(value, int | float):
+        return f"{value:g} s"
+    return str(value)
 
 
 def _cost(cost: dict[str, Any]) -> str:
