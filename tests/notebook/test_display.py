@@ -206,6 +206,19 @@ def test_a_failed_run_names_the_failed_step_first(nexus: tn.Nexus) -> None:
     assert "tnx-bad" in html
 
 
+def test_a_tracked_run_names_its_mlflow_run(workspace: Path) -> None:
+    from tests.tracking.support import synced
+
+    shutil.copy(REPO / "missions" / "hello.yaml", workspace / "hello.yaml")
+    with tn.Nexus(workspace, store=False, overrides={"tracking.enabled": True}) as nexus:
+        result = nexus.run(workspace / "hello.yaml")
+        synced(nexus)
+        assert nexus.tracker is not None
+        mlflow_run = nexus.tracker.mlflow_run_id(result.run_id)
+        html = run_html(result, nexus=nexus)
+    assert mlflow_run and f"MLflow run {mlflow_run}" in html  # a SQLite store has no web UI: named, not linked
+
+
 def test_a_run_with_an_mlflow_link() -> None:
     from toolnexus.core.run import RunResult, RunStatus
 
