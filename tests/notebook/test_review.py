@@ -180,6 +180,22 @@ def test_a_ticket_decided_elsewhere_leaves_the_queue_and_its_card_says_by_whom(g
     assert f"approval {card.record.ticket} is already denied by bob" in card.message.value
     assert not call.wait().ok
 
+
+def test_a_flood_of_requests_shows_the_oldest_and_counts_the_rest(governed: tn.Nexus, widget: ReviewWidget,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolnexus.notebook.review as review_module
+
+    monkeypatch.setattr(review_module, "MAX_CARDS", 2)
+    calls = [Parked(governed, "review.echo", value=str(i)) for i in range(3)]
+    wait_until(lambda: "1 more waiting" in widget.more.value, 30, "three waiting calls")
+    assert len(widget.queue.children) == 2 and widget.tabs.titles[0] == "Approvals (3)"
+    oldest = sorted(governed.approvals.list("requested"), key=lambda r: r.requested_at)  # type: ignore[union-attr]
+    assert [c.record.ticket for c in widget.queue.children] == [r.ticket for r in oldest[:2]]  # type: ignore[attr-defined]
+    for record in oldest:
+        governed.approvals.deny(record.ticket, "flood", by="bob")  # type: ignore[union-attr]
+    assert not any(call.wait().ok for call in calls)
+    wait_until(lambda: not widget.queue.children and not widget.more.value, 10, "the queue to empty")
+
 def test_a_run_scoped_approval_lets_the_runs_next_step_through(governed: tn.Nexus, widget: ReviewWidget) -> None:
     results: list[Any] = []
     runner = threading.Thread(target=lambda: results.append(governed.run(MISSION)), daemon=True)

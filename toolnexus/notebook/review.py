@@ -29,13 +29,16 @@ import ipywidgets as widgets
 from toolnexus.notebook.review_cards import KillPanel, TicketCard
 from toolnexus.notebook.review_data import EFFECTS, MODES, Outcome, Review
 from toolnexus.notebook.review_html import decisions_html, message_html, observed_html, verification_html
-from toolnexus.store.approvals import ChangeWatch
+from toolnexus.store.approvals import ApprovalRecord, ChangeWatch
 
 if TYPE_CHECKING:
     from toolnexus.api import Nexus
 
 POLL = 0.1
 """Seconds between two looks at the store for changes (and two countdown ticks)."""
+
+MAX_CARDS = 50
+"""Waiting calls shown at once, oldest first (the rest are counted): a flood of requests stays readable."""
 
 TABS = ("Approvals", "Kill switches", "Decisions", "Observe", "Audit")
 
@@ -50,6 +53,7 @@ class ReviewWidget(widgets.VBox):
         self.cards: dict[str, TicketCard] = {}
         self.queue = widgets.VBox(layout=widgets.Layout(width="100%"))
         self.empty = widgets.HTML("<i>no call is waiting for approval</i>")
+        self.more = widgets.HTML()
         self.kill_panel = KillPanel(review, self.show)
         self.tool_filter = widgets.Text(placeholder="tool (glob)", layout=widgets.Layout(width="auto"))
         self.rule_filter = widgets.Text(placeholder="rule", layout=widgets.Layout(width="auto"))
@@ -81,8 +85,8 @@ class ReviewWidget(widgets.VBox):
         wrap = widgets.Layout(flex_flow="row wrap", width="100%")
         filters = widgets.HBox([self.tool_filter, self.rule_filter, self.effect_filter, self.mode_filter, refresh],
                                layout=wrap)
-        return [widgets.VBox([self.empty, self.queue]), self.kill_panel, widgets.VBox([filters, self.decisions]),
-                self.observed, widgets.VBox([verify, self.audit])]
+        return [widgets.VBox([self.empty, self.queue, self.more]), self.kill_panel,
+                widgets.VBox([filters, self.decisions]), self.observed, widgets.VBox([verify, self.audit])]
 
     # -- refreshing --------------------------------------------------------------------------------
 
@@ -90,22 +94,27 @@ class ReviewWidget(widgets.VBox):
         """Read the approvals queue and the kill switches again (the live part)."""
         with self._lock:
             pending = self.review.pending()
-            now = time.time()
-            shown = {record.ticket for record in pending}
-            for ticket in [t for t in self.cards if t not in shown]:
-                self.cards.pop(ticket).close()
-            for record in pending:
-                card = self.cards.get(record.ticket)
-                if card is None:
-                    self.cards[record.ticket] = TicketCard(record, self.review, self._decided, now)
-                else:
-                    card.tick(now)
-            children = tuple(self.cards[record.ticket] for record in pending)
-            if self.queue.children != children:
-                self.queue.children = children
+            self._show_cards(pending[:MAX_CARDS], time.time())
+            more = len(pending) - MAX_CARDS
+            self.more.value = f"<i>{more} more waiting: decide these first</i>" if more > 0 else ""
             self.empty.layout.display = "none" if pending else None
             self.tabs.set_title(0, f"Approvals ({len(pending)})" if pending else "Approvals")
             self.kill_panel.refresh()
+
+    def _show_cards(self, records: list[ApprovalRecord], now: float) -> None:
+        """Show a card for each of ``records`` (reusing those already shown) and no other."""
+        shown = {record.ticket for record in records}
+        for ticket in [t for t in self.cards if t not in shown]:
+            self.cards.pop(ticket).close()
+        for record in records:
+            card = self.cards.get(record.ticket)
+            if card is None:
+                self.cards[record.ticket] = TicketCard(record, self.review, self._decided, now)
+            else:
+                card.tick(now)
+        children = tuple(self.cards[record.ticket] for record in records)
+        if self.queue.children != children:
+            self.queue.children = children
 
     def refresh_decisions(self) -> None:
         """The decisions list, under the current filters."""
