@@ -19,6 +19,7 @@ from tests.engine.support import wait_until
 from toolnexus.core.call import ToolResult
 from toolnexus.notebook.review import ReviewWidget, review
 from toolnexus.notebook.review_cards import TicketCard
+from toolnexus.notebook.review_data import NoStore
 from toolnexus.registry import spec_of
 
 POLICY = """
@@ -337,8 +338,9 @@ def test_the_audit_status_is_ok_then_names_the_first_tampered_record(governed: t
 
 
 def test_without_a_state_store_the_review_says_why(workspace: Path) -> None:
-    with tn.Nexus(workspace, store=False) as nexus, pytest.raises(ValueError, match="needs a workspace with a state"):
+    with tn.Nexus(workspace, store=False) as nexus, pytest.raises(NoStore, match="needs a state store") as caught:
         review(nexus)
+    assert caught.value._render_traceback_() == [f"NoStore: {caught.value}"]  # IPython shows this, no traceback
 
 
 # -- in a real kernel --------------------------------------------------------------------------------

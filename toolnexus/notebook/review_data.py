@@ -57,6 +57,14 @@ class DecisionRow:
     reason: str
 
 
+class NoStore(ToolnexusError, ValueError):
+    """The Nexus keeps no state store, so there is no queue, switch or audit log to review."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback: the message."""
+        return [f"{type(self).__name__}: {self}"]
+
+
 def refused(exc: BaseException) -> str:
     """The message of a refusal, with its hint when it has one."""
     hint = getattr(exc, "hint", None)
@@ -80,7 +88,7 @@ class Review:
 
     def __init__(self, nexus: Nexus, approver: str | None = None) -> None:
         if nexus.store is None or nexus.approvals is None or nexus.kills is None:
-            raise ValueError("the review needs a workspace with a state store (Nexus(store=True))")
+            raise NoStore("the review needs a state store: this Nexus keeps none (use Nexus(store=True))")
         self.nexus = nexus
         self.approvals = nexus.approvals
         self.kills = nexus.kills
