@@ -333,3 +333,15 @@ def test_a_kernels_plan_output_survives_an_nbconvert_html_export(workspace: Path
 def test_tiers_are_badged_by_risk(nexus: tn.Nexus) -> None:
     html = tool_card_html(nexus.registry.get("shell.run"))
     assert SafetyTier.SIDE_EFFECTING.value in html and "tnx-warn" in html
+
+
+def test_a_killed_tool_shows_on_its_step(workspace: Path) -> None:
+    shutil.copy(REPO / "missions" / "hello.yaml", workspace / "hello.yaml")
+    with tn.Nexus(workspace) as nexus:
+        assert nexus.kills is not None
+        nexus.kills.kill("tool", "files.read", "the disk is failing", by="ops")
+        plan = nexus.compile(workspace / "hello.yaml")
+        decisions = plan_decisions(plan, nexus)
+    assert list(decisions) == ["check"] and decisions["check"].startswith("killed: ")
+    assert "the disk is failing" in decisions["check"]
+    assert 'class="tnx-node tnx-n-bad" data-step="check"' in plan_html(plan, decisions)

@@ -59,25 +59,29 @@ def step_decision(nexus: Any, plan: Plan, step: PlanStep) -> str | None:
         spec = nexus.registry.get(step.tool, step.version)
     except Exception:  # an unknown tool: the run itself will say so
         return None
-    said = [text for text in (_lifecycle(spec),) if text]
     arguments = {k: v for k, v in step.arguments.items() if _literal(v)}
     call = ToolCall(tool=step.tool, version=step.version, arguments=arguments, caller=nexus.caller,
                     runtime=step.runtime, origin="mission")
     call_plan = CallPlan(call=call, spec=spec, runtime=step.runtime)
-    governed = nexus.governed
-    if governed.kills is not None:
-        killed = governed.kills(call_plan)
-        if killed is not None:
-            said.append(f"killed: {killed.reason}" if killed.reason else "killed")
-    gate = governed.gate
-    if gate is not None and hasattr(gate, "policy") and hasattr(gate, "facts"):
-        facts = gate.facts(call_plan)
-        if dataclasses.is_dataclass(facts):  # the run's mission is not in the store yet: it is this plan's
-            facts = dataclasses.replace(facts, mission=plan.mission)
-        text = _verdict_text(gate.policy.decide_facts(facts))
-        if text:
-            said.append(text)
-    return "; ".join(said) or None
+    said = [_lifecycle(spec), _killed(nexus.governed.kills, call_plan),
+            _policy_says(nexus.governed.gate, call_plan, plan.mission)]
+    return "; ".join(text for text in said if text) or None
+
+
+def _killed(kills: Any, call_plan: Any) -> str | None:
+    killed = kills(call_plan) if kills is not None else None
+    if killed is None:
+        return None
+    return f"killed: {killed.reason}" if killed.reason else "killed"
+
+
+def _policy_says(gate: Any, call_plan: Any, mission: str) -> str | None:
+    if gate is None or not hasattr(gate, "policy") or not hasattr(gate, "facts"):
+        return None  # no policy files, or a gate of the caller's own that cannot be asked without deciding
+    facts = gate.facts(call_plan)
+    if dataclasses.is_dataclass(facts):  # the run's mission is not in the store yet: it is this plan's
+        facts = dataclasses.replace(facts, mission=mission)
+    return _verdict_text(gate.policy.decide_facts(facts))
 
 
 def plan_decisions(plan: Plan, nexus: Any = None) -> dict[str, str]:

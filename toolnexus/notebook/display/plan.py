@@ -139,33 +139,39 @@ def plan_table(plan: Plan, decisions: Mapping[str, str] | None = None, limit: in
     return table(headers, rows, escaped=True) + note
 
 
-def plan_html(plan: Plan, decisions: Mapping[str, str] | None = None) -> str:
-    """The plan as HTML: a header (mission, steps, layers, budget, hash), the graph (or, for a big plan, a
-    summary saying it is not drawn) and the table of steps; ``decisions`` maps step ids to what governance
-    says of them at plan time (see :func:`plan_decisions`)."""
+def _plan_head(plan: Plan, depth: int, decisions: Mapping[str, str]) -> str:
     count = len(plan.steps)
-    depth = len(layers(plan)) if plan.steps else 0
     head = [f'<span class="tnx-title">{esc(plan.mission)}</span>']
     if plan.mission_version:
         head.append(f'<span class="tnx-dim">v{esc(plan.mission_version)}</span>')
     head.append(f'<span>{count:,} step{"s" * (count != 1)} in {depth:,} layer{"s" * (depth != 1)}</span>')
-    if plan.budget is not None and plan.budget.max_cost is not None:
-        head.append(badge(f"budget {plan.budget.max_cost:g} {plan.budget.currency}", "info"))
-    if plan.budget is not None and plan.budget.max_duration is not None:
-        head.append(badge(f"max {seconds(plan.budget.max_duration)}", "info"))
-    waiting = sum(1 for d in (decisions or {}).values() if decision_kind(d) != "info")
-    if waiting:
-        head.append(badge(f"{waiting} governed step{'s' * (waiting != 1)}", "warn"))
+    budget = plan.budget
+    if budget is not None and budget.max_cost is not None:
+        head.append(badge(f"budget {budget.max_cost:g} {budget.currency}", "info"))
+    if budget is not None and budget.max_duration is not None:
+        head.append(badge(f"max {seconds(budget.max_duration)}", "info"))
+    governed = sum(1 for d in decisions.values() if decision_kind(d) != "info")
+    if governed:
+        head.append(badge(f"{governed} governed step{'s' * (governed != 1)}", "warn"))
     head.append(f'<span class="tnx-dim"><code>{esc(plan.hash[:19])}</code></span>')
-    parts = [f'<div class="tnx-head">{"".join(head)}</div>']
+    return f'<div class="tnx-head">{"".join(head)}</div>'
+
+
+def plan_html(plan: Plan, decisions: Mapping[str, str] | None = None) -> str:
+    """The plan as HTML: a header (mission, steps, layers, budget, hash), the graph (or, for a big plan, a
+    summary saying it is not drawn) and the table of steps; ``decisions`` maps step ids to what governance
+    says of them at plan time (see :func:`plan_decisions`)."""
+    decisions = decisions or {}
+    levels = layers(plan) if plan.steps else []
+    parts = [_plan_head(plan, len(levels), decisions)]
     if plan.description:
         parts.append(f"<div>{esc(plan.description)}</div>")
     graph = plan_svg(plan, decisions)
     if graph:
         parts.append(graph)
-    elif count:
+    elif plan.steps:
         parts.append(f'<div class="tnx-dim">The graph is not drawn above {MAX_DRAWN} steps: this plan has '
-                     f'{count:,} steps in {depth:,} layers (widest: {max(map(len, layers(plan))):,}).</div>')
+                     f'{len(plan.steps):,} steps in {len(levels):,} layers (widest: {max(map(len, levels)):,}).</div>')
     parts.append(plan_table(plan, decisions))
     return box("plan", "".join(parts))
 
