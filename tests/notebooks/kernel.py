@@ -42,9 +42,18 @@ def kernel_manager(python: str, folder: Path) -> KernelManager:
     return KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
 
 
+OFFLINE = "http://127.0.0.1:9"  # the discard port: nothing listens, so any web request fails at once
+
+
 def kernel_env(extra_path: str | None = None) -> dict[str, str]:
-    """This process's environment without toolnexus or MLflow settings, which would leak into the notebook."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOOLNEXUS_", "MLFLOW_", "JUPYTER_"))}
+    """This process's environment without toolnexus or MLflow settings (which would leak into the notebook),
+    offline: every HTTP client that honours the proxy variables (httpx, urllib, requests) is sent to a closed
+    port, so a tutorial that reached for the network would fail here rather than on Binder or a plane."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TOOLNEXUS_", "MLFLOW_", "JUPYTER_")) and not k.lower().endswith("_proxy")}
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        env[name] = env[name.upper()] = OFFLINE
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"  # the kernel's own channels and local servers
     env["PYTHONPATH"] = extra_path or ""
     return env
 
