@@ -47,6 +47,7 @@ from toolnexus.registry import Registry, follow_decorated, load_entry_points, lo
 from toolnexus.sandbox import ProcessRuntime
 from toolnexus.sandbox.runtimes import RuntimeRegistry
 from toolnexus.store import StateStore, StoredRun
+from toolnexus.store.background import flush_all
 from toolnexus.tracking import MlflowTracker, default_tracking_uri
 
 T = TypeVar("T")
@@ -424,7 +425,10 @@ def run_sync(make: Callable[[], Any]) -> Any:
 
         asyncio.get_running_loop()
     except RuntimeError:
-        return anyio.run(make)
+        try:
+            return anyio.run(make)
+        finally:
+            flush_all()  # records timed on the loop that just ended (a call's, its decisions') are written now
     box: dict[str, Any] = {}
     # The helper thread calls for the same caller, in the same call (not the whole context: that of the running
     # loop would make anyio think a loop runs in the helper thread too).
@@ -441,6 +445,7 @@ def run_sync(make: Callable[[], Any]) -> Any:
     thread = threading.Thread(target=target, name="toolnexus-run")
     thread.start()
     thread.join()
+    flush_all()  # as above: the helper thread's loop has ended
     if "error" in box:
         raise box["error"]
     return box["value"]

@@ -98,7 +98,11 @@ class DeferredWriter(Generic[T]):
                 self._written.notify_all()
 
 
-@atexit.register
-def _flush_all() -> None:
+def flush_all(timeout: float = 10.0) -> None:
+    """Write what every writer holds. For a caller whose event loop has ended (``anyio.run`` returned): the
+    writes it timed on that loop would otherwise wait for the next record, or the interpreter's exit."""
     for writer in list(_writers):
-        writer.flush(timeout=10.0)
+        writer.flush(timeout=timeout)
+
+
+atexit.register(flush_all)
