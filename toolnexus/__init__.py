@@ -164,6 +164,13 @@ if TYPE_CHECKING:
     from toolnexus.notebook.browser import (
         browse as browse,
     )
+    from toolnexus.notebook.review import (
+        review as review,
+    )
+    from toolnexus.notebook.runs import (
+        compare as compare,
+        runs as runs,
+    )
     from toolnexus.registry import (
         Registry as Registry,
         tool as tool,
