@@ -58,18 +58,24 @@ def kernel_env(extra_path: str | None = None) -> dict[str, str]:
     return env
 
 
-def execute(notebook: Path, cwd: Path, *, python: str = sys.executable, env: dict[str, str] | None = None,
+def execute(notebook: Path, folder: Path, *, python: str = sys.executable, env: dict[str, str] | None = None,
             ) -> nbformat.NotebookNode:
-    """Execute ``notebook`` top to bottom in ``cwd`` on a kernel of ``python``; the executed notebook.
+    """Execute ``notebook`` top to bottom on a kernel of ``python``; the executed notebook.
 
+    Everything goes under ``folder``: the kernel starts in ``folder/cwd`` with ``TMPDIR`` at ``folder/tmp``
+    (where the tutorials make their scratch workspaces), and its kernelspec is in ``folder/kernelspec``.
     A failing or stuck cell fails the calling test with the cell's source and the error (no ANSI colours).
     """
+    cwd, tmp = folder / "cwd", folder / "tmp"
+    cwd.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(exist_ok=True)
     nb = nbformat.read(notebook, as_version=4)
-    manager = kernel_manager(python, cwd / ".kernelspec")
+    manager = kernel_manager(python, folder / "kernelspec")
     client = NotebookClient(nb, km=manager, kernel_name=KERNEL_NAME, timeout=CELL_TIMEOUT,
                             resources={"metadata": {"path": str(cwd)}})
+    env = (env if env is not None else kernel_env(str(REPO))) | {"TMPDIR": str(tmp)}
     try:
-        return client.execute(env=env if env is not None else kernel_env(str(REPO)))
+        return client.execute(env=env)
     except (CellExecutionError, CellTimeoutError) as exc:
         raise NotebookFailed(f"{notebook.name}: {ANSI.sub('', str(exc))}") from None
 

@@ -62,9 +62,7 @@ def test_postbuild_in_a_fresh_venv_then_the_quickstart_runs(tmp_path: Path) -> N
     assert default["ServerApp"]["default_url"] == "/lab/tree/notebooks/01-quickstart.ipynb"
     assert (repo / "notebooks/01-quickstart.ipynb").is_file()
 
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    executed = execute(repo / "notebooks/01-quickstart.ipynb", workdir, python=python, env=kernel_env() | {
+    executed = execute(repo / "notebooks/01-quickstart.ipynb", tmp_path / "kernel", python=python, env=kernel_env() | {
         "PATH": env["PATH"], "VIRTUAL_ENV": str(venv)})
     printed = "".join(output.get("text", "") for cell in executed.cells if cell.cell_type == "code"
                       for output in cell.outputs)

@@ -38,8 +38,23 @@ def test_runs_top_to_bottom_on_a_real_kernel(notebook: Path, tmp_path: Path) -> 
     executed = execute(notebook, tmp_path)
     ran = [cell for cell in executed.cells if cell.cell_type == "code"]
     assert all(cell.execution_count is not None for cell in ran)
-    errors = [output for cell in ran for output in cell.outputs if output.output_type == "error"]
-    assert errors == []
-    # the tutorials work in a scratch folder of their own, never in the folder they were started from
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".kernelspec"]
-    assert NOTEBOOKS.is_dir()
+    assert [output for cell in ran for output in cell.outputs if output.output_type == "error"] == []
+    # each tutorial works in a scratch workspace of its own, never in the folder it was started from
+    assert list((tmp_path / "cwd").iterdir()) == []
+    [scratch] = (tmp_path / "tmp").glob("toolnexus-tutorial-*")
+    assert (scratch / ".toolnexus" / "state.db").is_file()
+
+
+def outputs_of(cell: nbformat.NotebookNode) -> list[set[str]]:
+    """The MIME types of each display or result the cell produced, in order."""
+    return [set(output.get("data", {})) for output in cell.outputs if output.output_type != "stream"]
+
+
+@pytest.mark.slow
+def test_the_quickstart_mission_cell_shows_the_plan_the_live_view_and_the_result(tmp_path: Path) -> None:
+    executed = execute(NOTEBOOKS / "01-quickstart.ipynb", tmp_path)
+    [cell] = [cell for cell in executed.cells if cell.source.startswith("%%mission --run")]
+    plan, live_view, result = outputs_of(cell)
+    assert {"text/html", "text/vnd.mermaid"} <= plan
+    assert "application/vnd.jupyter.widget-view+json" in live_view
+    assert "text/html" in result
