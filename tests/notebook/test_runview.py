@@ -5,7 +5,9 @@ that makes ``Nexus.run`` show it."""
 from __future__ import annotations
 
 import itertools
+import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 
 import toolnexus as tn
+from tests.conftest import REPO
 from tests.engine.support import Recorder, assert_gone, descendants, read_pids, wait_until
 from toolnexus import api
 from toolnexus.core.events import Event, RunStarted, StepStarted
@@ -24,7 +27,8 @@ from toolnexus.registry import spec_of
 
 
 class Snapshots:
-    """Every state the view's model shows, per step, in the order seen (an event sink after the view's own)."""
+    """Every state the view's model shows, per step, in the order seen (an event sink after the view's own;
+    the view renders every event, so it shows each as it comes)."""
 
     def __init__(self, view: RunView) -> None:
         self.view = view
@@ -52,7 +56,7 @@ def in_thread(work: Any) -> tuple[threading.Thread, dict[str, Any]]:
 
 
 def test_states_go_pending_running_succeeded_and_the_table_shows_them(test_nexus: tn.Nexus) -> None:
-    view = RunView(test_nexus)
+    view = RunView(test_nexus, interval=0)  # a render per event: every state is seen
     snapshots = Snapshots(view)
     test_nexus.bus.subscribe(snapshots)
     result = view.run("""
@@ -67,9 +71,9 @@ steps:
     assert snapshots.states["b"][0] == "pending" and snapshots.states["b"][-1] == "succeeded"
     assert "running" in snapshots.states["b"]
     assert view.model.counts["succeeded"] == 2
-    assert "2 succeeded" in view.counts.value
-    assert view.table.value.count('class="toolnexus-step toolnexus-step-succeeded"') == 2
-    assert "succeeded" in view.header.value and result.run_id in view.header.value
+    assert "2 succeeded" in view.html.value
+    assert view.html.value.count('class="toolnexus-step toolnexus-step-succeeded"') == 2
+    assert "succeeded" in view.html.value and result.run_id in view.html.value
     assert view.cancel_button.disabled and view.resume_button.layout.display == "none"
 
 
@@ -83,12 +87,12 @@ steps:
     assert result.status == RunStatus.FAILED
     row = view.model.rows["bad"]
     assert row.state == "failed" and "the disk is on fire" in row.error
-    assert "the disk is on fire" in view.table.value
+    assert "the disk is on fire" in view.html.value
     assert view.resume_button.layout.display != "none"
 
 
 def test_a_retrying_step_shows_its_attempt_against_its_attempts(test_nexus: tn.Nexus) -> None:
-    view = RunView(test_nexus)
+    view = RunView(test_nexus, interval=0)
     notes: list[str] = []
     test_nexus.bus.subscribe(lambda event: notes.append(view.model.rows["flaky"].note)
                              if view.model.rows.get("flaky") else None)
@@ -107,7 +111,7 @@ steps:
 
 
 def test_foreach_counts_its_items(test_nexus: tn.Nexus) -> None:
-    view = RunView(test_nexus)
+    view = RunView(test_nexus, interval=0)
     started: list[int] = []
     # Subscribed before the view: what it shows as each event after the first arrives.
     test_nexus.bus.subscribe(lambda event: started.append(view.model.rows["each"].items_started)
@@ -123,7 +127,7 @@ steps:
     assert result.status == RunStatus.SUCCEEDED
     assert max(started) == 5 and started[-1] == 5
     assert view.model.rows["each"].items == 5
-    assert "5 items" in view.table.value
+    assert "5 items" in view.html.value
 
 
 def test_renders_are_batched_to_ten_a_second_on_the_views_clock(test_nexus: tn.Nexus) -> None:
@@ -156,7 +160,7 @@ def test_renders_are_batched_to_ten_a_second_on_the_views_clock(test_nexus: tn.N
     assert len(stamps) <= span * 10 + 2
     gaps = [b - a for a, b in itertools.pairwise(stamps)][:-1]  # the final render is forced
     assert all(gap >= 0.1 - 1e-9 for gap in gaps), gaps
-    assert "500 succeeded" in view.counts.value  # the last render shows the end
+    assert "500 succeeded" in view.html.value  # the last render shows the end
 
 
 def test_a_thousand_steps_make_one_table_of_bounded_size(test_nexus: tn.Nexus) -> None:
@@ -164,9 +168,9 @@ def test_a_thousand_steps_make_one_table_of_bounded_size(test_nexus: tn.Nexus) -
     steps = "\n".join(f"  - {{id: s{i}, uses: test.noop}}" for i in range(1000))
     result = view.run(f"mission: big\nconcurrency: 32\nsteps:\n{steps}\n")
     assert result.status == RunStatus.SUCCEEDED
-    assert view.table.value.count("<tr class=") == 50
-    assert "950 more steps" in view.table.value
-    assert "1000 succeeded" in view.counts.value
+    assert view.html.value.count("<tr class=") == 50
+    assert "950 more steps" in view.html.value
+    assert "1000 succeeded" in view.html.value
 
 
 def approving_workspace(workspace: Path) -> None:
@@ -205,8 +209,8 @@ def test_a_step_waiting_for_approval_shows_its_rule_and_ticket(governed_nexus: t
     row = view.model.rows["say"]
     assert row.state == WAITING and row.rule == "echo-is-reviewed"
     view.render()
-    assert "echo-is-reviewed" in view.table.value and row.ticket in view.table.value
-    assert "1 waiting for approval" in view.counts.value
+    assert "echo-is-reviewed" in view.html.value and row.ticket in view.html.value
+    assert "1 waiting for approval" in view.html.value
     assert governed_nexus.approvals is not None
     governed_nexus.approvals.approve(row.ticket, reason="fine")
     thread.join(60)
@@ -270,7 +274,7 @@ steps:
     assert resumed is not None and resumed.status == RunStatus.SUCCEEDED
     assert resumed.resumed_from == first.run_id
     assert view.model.run_id == resumed.run_id and view.model.rows["b"].state == "succeeded"
-    assert first.run_id in view.header.value  # "resumes <run>"
+    assert first.run_id in view.html.value  # "resumes <run>"
 
 
 def test_the_resume_button_resumes_in_a_thread_of_its_own(test_nexus: tn.Nexus) -> None:
@@ -313,9 +317,90 @@ def self_unsubscribed(nexus: tn.Nexus, view: RunView) -> bool:
 
 
 def test_a_view_ignores_the_events_of_other_runs(test_nexus: tn.Nexus) -> None:
-    view = RunView(test_nexus)
+    view = RunView(test_nexus, interval=0)
     view(RunStarted(run_id="run-1", mission="m", plan_hash="h", step_ids=["a"]))
-    assert not view.model.apply(RunStarted(run_id="run-2", mission="m", plan_hash="h", step_ids=["b"]))
-    assert list(view.model.rows) == ["a"]
-    assert view.model.apply(StepStarted(run_id="run-1", step_id="a", tool="t")) is True
-    assert not view.model.apply(StepStarted(run_id="run-2", step_id="a", tool="t"))
+    view(RunStarted(run_id="run-2", mission="m", plan_hash="h", step_ids=["b"]))
+    view(StepStarted(run_id="run-2", step_id="a", tool="t"))
+    assert view.model.run_id == "run-1" and list(view.model.rows) == ["a"]
+    assert view.model.rows["a"].state == "pending"
+    view(StepStarted(run_id="run-1", step_id="a", tool="t"))
+    assert view.model.rows["a"].state == "running"
+
+
+# -- in a real kernel: tn.run blocks the cell, and Cancel still cancels --------------------------------------
+
+
+KERNEL_CELL = '''
+import toolnexus as tn
+from tests.fixtures.tools import ALL
+from toolnexus.notebook import runview
+from toolnexus.registry import spec_of
+
+nexus = tn.Nexus({workspace!r})
+for fn in ALL:
+    nexus.registry.register(spec_of(fn))
+runview.install(get_ipython())
+result = nexus.run({mission!r})
+print("RESULT", result.status.value, result.error.message if result.error else "")
+'''
+
+
+def cancel_button_of(client: Any, msg_id: str, within: float = 60) -> str:
+    """The comm id of the Cancel button the running cell ``msg_id`` displayed (from its comm_open)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        message = client.get_iopub_msg(timeout=within)
+        if message["parent_header"].get("msg_id") != msg_id or message["msg_type"] != "comm_open":
+            continue
+        state = message["content"]["data"].get("state", {})
+        if state.get("_model_name") == "ButtonModel" and state.get("description") == "Cancel":
+            return str(message["content"]["comm_id"])
+    pytest.fail("the cell displayed no Cancel button")
+
+
+@pytest.mark.parametrize("how", ["click", "interrupt"])
+def test_cancel_in_a_real_kernel_stops_the_run_while_its_cell_blocks(workspace: Path, how: str) -> None:
+    """A click on Cancel (acted on as it arrives) or the kernel's interrupt (Ctrl-C's like) cancel the run that
+    ``nexus.run`` in the cell is blocked on: its processes are killed and it is recorded cancelled."""
+    from jupyter_client.manager import start_new_kernel
+
+    pidfile = workspace / "spawn.pids"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    manager, client = start_new_kernel(kernel_name="python3", startup_timeout=60, cwd=str(workspace), env=env)
+    try:
+        msg_id = client.execute(KERNEL_CELL.format(workspace=str(workspace), mission=spawning(pidfile)))
+        button = cancel_button_of(client, msg_id)
+        wait_until(lambda: read_pids(pidfile), within=60, what="the process step to start its child")
+        pids = sorted(descendants(manager.provisioner.pid))  # the step's worker and the child it started
+        if how == "click":  # what the front end sends on a click, while the cell still runs nexus.run(...)
+            client.shell_channel.send(client.session.msg("comm_msg", {
+                "comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}}))
+        else:
+            manager.interrupt_kernel()
+        reply = client.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = client.get_shell_msg(timeout=60)
+        printed = []
+        while True:
+            message = client.get_iopub_msg(timeout=30)
+            if message["msg_type"] == "stream":
+                printed.append(message["content"]["text"])
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle" \
+                    and message["parent_header"].get("msg_id") == msg_id:
+                break
+        if how == "click":
+            assert reply["content"]["status"] == "ok", reply["content"]
+            assert f"RESULT cancelled {runview.CANCELLED_HERE}" in "".join(printed), printed
+        else:  # the cell ends with the KeyboardInterrupt, once the run is recorded cancelled
+            assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+        assert len(pids) >= 2
+        assert_gone(pids)  # killed by the cancellation (the cell leaves its Nexus open)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    with tn.Nexus(workspace) as nexus:
+        assert nexus.store is not None
+        (stored,) = nexus.store.list_runs(limit=1)
+        assert stored.status == RunStatus.CANCELLED
+        assert stored.error is not None
+        assert stored.error.message == (runview.CANCELLED_HERE if how == "click" else "interrupted")

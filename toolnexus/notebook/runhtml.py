@@ -25,6 +25,12 @@ LABELS = {WAITING: "waiting for approval"}
 _CELL = "padding:1px 8px;text-align:left;vertical-align:top"
 
 
+def view_html(model: RunModel, link: tuple[str, str | None] | None, limit: int = 100) -> str:
+    """The whole view: header, counts and the steps table (scrolling past 480 px)."""
+    return (f'<div class="toolnexus-run">{header_html(model, link)}{counts_html(model)}'
+            f'<div style="max-height:480px;overflow:auto">{table_html(model, limit)}</div></div>')
+
+
 def header_html(model: RunModel, link: tuple[str, str | None] | None) -> str:
     """The run's status line: mission, run id, status, elapsed time, cost (against the budget), MLflow link."""
     status = model.status

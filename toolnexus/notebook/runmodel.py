@@ -5,6 +5,10 @@ running, retrying, waiting for approval with its rule and ticket, then the step'
 the notebook view shows beside it: retry counts against the step's attempts, ``foreach`` fan-out counts, each
 step's cost against the run's budget and running durations. Plain data, so it is cheap to update per event and
 rendered only when the view decides to (at most 10 times a second).
+
+Unlike the CLI's display it follows approvals by the approvals queue's events alone (``approval_requested``
+with the rule and ticket, then granted, denied, expired or withdrawn), not by ``GateDecided``, which comes for
+every call: a view that takes one event fewer per step costs a third less beside a fast run.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from typing import Any
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import (
     Event,
-    GateDecided,
     GovernanceChanged,
     RunFinished,
     RunStarted,
@@ -35,7 +38,7 @@ ACTIVE = frozenset({RUNNING, RETRYING, WAITING})
 STATES = (PENDING, RUNNING, RETRYING, WAITING, "succeeded", "failed", "skipped", "cancelled")
 
 
-@dataclass
+@dataclass(slots=True)
 class StepRow:
     """One step's state as the view shows it."""
 
@@ -93,15 +96,13 @@ class RunModel:
 
     def apply(self, event: Event) -> bool:
         """Take one event; True if it changed what the view shows (an event of another run does not)."""
-        if isinstance(event, RunStarted):
-            if self.run_id is not None and event.run_id != self.run_id:
-                return False  # another run on the same Nexus: this view follows the first it saw
-            self._started(event)
-            return True
-        if self.run_id is None or event.run_id != self.run_id:
+        if event.run_id != self.run_id:
+            if type(event) is RunStarted and self.run_id is None:
+                self._started(event)  # this view follows the first run it sees start
+                return True
             return False
         handle = _HANDLERS.get(type(event))
-        return bool(handle(self, event)) if handle is not None else False
+        return handle(self, event) if handle is not None else False
 
     # -- the events ------------------------------------------------------------------------------
 
@@ -130,23 +131,30 @@ class RunModel:
         return row
 
     def _move(self, row: StepRow, state: str) -> None:
-        if row.state != state:
-            self.counts[row.state] = self.counts.get(row.state, 1) - 1
-            self.counts[state] = self.counts.get(state, 0) + 1
+        old = row.state
+        if old != state:
+            counts = self.counts
+            counts[old] -= 1
+            counts[state] = counts.get(state, 0) + 1
             row.state = state
 
     def _step_started(self, event: StepStarted) -> bool:
-        row = self._row(event.step_id)
+        # Per step of every run: kept lean (the view must cost little beside the engine's own ~0.1 ms a step).
+        row = self.rows.get(event.step_id) or self._row(event.step_id)
+        attempt = event.attempt
         if event.item is not None:
             row.items_started += 1
             row.foreach = True
-        if row.state in (PENDING, RETRYING) or event.attempt > row.attempt:
+        state = row.state
+        if attempt > row.attempt:
             row.started = self.clock()
-        row.attempt = max(row.attempt, event.attempt)
-        row.tool = row.tool or event.tool
-        row.note = f"attempt {row.attempt}/{row.attempts}" if row.attempt > 1 else ""
-        if row.state != WAITING:
+            row.attempt = attempt
+            if attempt > 1:
+                row.note = f"attempt {attempt}/{row.attempts}"
+        if state != RUNNING and state != WAITING:
             self._move(row, RUNNING)
+        if not row.tool:
+            row.tool = event.tool
         return True
 
     def _step_retrying(self, event: StepRetrying) -> bool:
@@ -158,20 +166,22 @@ class RunModel:
 
     def _step_finished(self, event: StepFinished) -> bool:
         record = event.record
-        row = self._row(record.step_id)
-        self._move(row, record.status.value)
-        row.tool = f"{record.tool}@{record.version}"
-        row.duration, row.started = record.duration, None
-        row.cost = record.cost
-        self.cost += record.cost
-        row.attempt = max(row.attempt, record.attempts)
-        row.rule = row.ticket = None
+        row = self.rows.get(record.step_id) or self._row(record.step_id)
+        status = _STATUS[record.status]
+        self._move(row, status)
+        row.duration = record.duration
+        if record.cost:
+            row.cost = record.cost
+            self.cost += record.cost
+        if record.attempts > row.attempt:
+            row.attempt = record.attempts
         row.items = record.items
-        row.error = ""
-        if record.status == StepStatus.FAILED and record.error is not None:
+        if row.ticket is not None:
+            row.rule = row.ticket = None
+        if status == "failed" and record.error is not None:
             row.error = str(record.error)[:300] + rule_of(record.error)
             row.note = ""
-        else:
+        elif record.skip_reason or record.cached or record.resumed or row.note:
             row.note = record.skip_reason or ("cached" if record.cached else "resumed" if record.resumed else "")
         return True
 
@@ -182,26 +192,24 @@ class RunModel:
             row.started = None if row.state not in ACTIVE else row.started
         return True
 
-    def _gate_decided(self, event: GateDecided) -> bool:
-        step_id = event.call.step_id
-        if step_id is None:
-            return False  # not a mission step's call
-        decision = event.decision
-        if decision.waiting:
-            return self._waiting(step_id, decision.policy, decision.ticket)
-        row = self.rows.get(step_id)
-        if row is None or row.state != WAITING:
-            return False
-        self._move(row, RUNNING if decision.allowed else "failed")
-        row.note, row.rule, row.ticket = decision.reason[:120], None, None
-        return True
-
     def _governance_changed(self, event: GovernanceChanged) -> bool:
+        """A step's call parked for an approval (its rule and ticket), or that approval decided."""
         step_id = event.details.get("step_id")
-        if event.action != "approval_requested" or not isinstance(step_id, str):
+        if not isinstance(step_id, str) or not event.action.startswith("approval_"):
             return False
-        rule = event.details.get("rule")
-        return self._waiting(step_id, rule if isinstance(rule, str) else None, event.target)
+        if event.action == "approval_requested":
+            rule = event.details.get("rule")
+            return self._waiting(step_id, rule if isinstance(rule, str) else None, event.target)
+        row = self.rows.get(step_id)
+        if row is None or row.state != WAITING or row.ticket != event.target:
+            return False
+        verdict = event.action.removeprefix("approval_")
+        who = f" by {event.by}" if event.by else ""
+        row.note = f"approval {verdict}{who}" + (f": {event.reason[:100]}" if event.reason else "")
+        if verdict == "granted":  # it runs on; otherwise it fails, which its StepFinished shows
+            self._move(row, RUNNING)
+            row.rule = row.ticket = None
+        return True
 
     def _waiting(self, step_id: str, rule: str | None, ticket: str | None) -> bool:
         row = self._row(step_id)
@@ -216,10 +224,10 @@ _HANDLERS: dict[type[Event], Callable[[RunModel, Any], bool]] = {
     StepRetrying: RunModel._step_retrying,
     StepFinished: RunModel._step_finished,
     RunFinished: RunModel._run_finished,
-    GateDecided: RunModel._gate_decided,
     GovernanceChanged: RunModel._governance_changed,
 }
 EVENT_TYPES = (RunStarted, *_HANDLERS)
+_STATUS = {status: status.value for status in StepStatus}
 
 
 def waiting_note(rule: str | None, ticket: str | None) -> str:

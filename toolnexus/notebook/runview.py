@@ -2,10 +2,11 @@
 
 ``install(ip)`` makes every :meth:`Nexus.run <toolnexus.api.Nexus.run>` (and so ``tn.run`` and ``%%mission --run``)
 in the kernel show it, returning the :class:`~toolnexus.core.run.RunResult` as before. :class:`RunView` is the
-view itself: an event sink on the Nexus's bus that updates a plain model per event and renders it at most
-``1 / interval`` times a second (10 by default): the first event after a quiet spell at once, the rest
-coalesced by a timer, the run's end always. The step table is one HTML widget updated in place, so a 1,000-step
-run is not 1,000 widgets.
+view itself: an event sink on the Nexus's bus that queues each event (nothing more on the engine's path) and
+renders at most ``1 / interval`` times a second (10 by default), applying the queued events to a plain model
+(:mod:`~toolnexus.notebook.runmodel`) first: on the engine's thread when an event finds the last render
+``interval`` old, by a timer when the run goes quiet, and always at the run's end. The step table is one HTML
+widget updated in place, so a 1,000-step run is not 1,000 widgets.
 
 Widget updates may come from the engine's thread (``Nexus.run`` runs a fresh event loop in a helper thread
 when the kernel's loop is running): ipykernel sends comm messages through its IOPub thread, which takes them
@@ -15,9 +16,12 @@ from any thread.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -25,12 +29,13 @@ import anyio
 from toolnexus.core.events import Event, RunFinished
 from toolnexus.core.run import RunResult
 from toolnexus.engine import RunControl
-from toolnexus.notebook.runhtml import counts_html, header_html, mlflow_link, table_html
+from toolnexus.notebook.runhtml import mlflow_link, view_html
 from toolnexus.notebook.runmodel import EVENT_TYPES, RunModel
 
 if TYPE_CHECKING:
     from toolnexus.api import Nexus
 
+log = logging.getLogger("toolnexus.notebook")
 RESUMABLE = frozenset({"failed", "cancelled", "interrupted"})
 CANCELLED_HERE = "cancelled from the notebook"
 
@@ -56,21 +61,20 @@ class RunView:
         self.finished = threading.Event()
         self._lock = threading.RLock()
         self._last = -float("inf")
-        self._dirty = False
-        self._timer: threading.Timer | None = None
+        self._pending: deque[Event] = deque()  # events not yet applied to the model
+        self._scheduled = False  # a timer will render
+        self._note = ""  # what the view has to say besides the run (a resume that failed)
         self._worker: threading.Thread | None = None
-        self.header = widgets.HTML()
-        self.counts = widgets.HTML()
-        self.table = widgets.HTML(layout=widgets.Layout(max_height="480px", overflow="auto"))
+        self.html = widgets.HTML()  # header, counts and steps: one widget, one update per render
         self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="danger",
                                             tooltip="cancel the run (like Ctrl-C: processes killed, run recorded)")
         self.resume_button = widgets.Button(description="Resume", icon="play", button_style="primary",
                                             tooltip="resume this run: its succeeded steps are kept",
                                             layout=widgets.Layout(display="none"))
         self.cancel_button.on_click(lambda _button: self.cancel())
+        acted_on_arrival(self.cancel_button, self.cancel)
         self.resume_button.on_click(lambda _button: self.resume(wait=False))
-        self.widget = widgets.VBox([self.header, self.counts, self.table,
-                                    widgets.HBox([self.cancel_button, self.resume_button])])
+        self.widget = widgets.VBox([self.html, widgets.HBox([self.cancel_button, self.resume_button])])
         self.widget.add_class("toolnexus-run-view")
         self.render()
 
@@ -79,49 +83,68 @@ class RunView:
     event_types = EVENT_TYPES  # the bus builds no other event for it
 
     def __call__(self, event: Event) -> None:
-        """Take one run event; render now, later (coalesced) or, at the run's end, at once."""
-        with self._lock:
-            if not self.model.apply(event):
-                return
-            if isinstance(event, RunFinished):
-                self.result = event.result
-                self.render()
+        """Take one run event: kept for the next render; rendered at once if the last render is ``interval``
+        old (on the engine's thread: no hand-over of the GIL to another thread mid-run), else by a timer if
+        no event comes to do it; the run's end renders at once."""
+        self._pending.append(event)  # atomic: no lock on the engine's path
+        if type(event) is RunFinished:
+            self.render()
+            if self.model.finished:
                 self.finished.set()
-                return
-            self._dirty = True
-            wait = self.interval - (self.clock() - self._last)
-            if wait <= 0:
+        elif self.clock() - self._last >= self.interval:
+            self._render_due()
+        elif not self._scheduled:
+            self._arm()
+
+    def _render_due(self) -> None:
+        with self._lock:
+            if self.clock() - self._last >= self.interval:  # not rendered by another thread meanwhile
                 self.render()
-            elif self._timer is None:
-                self._schedule(wait)
+
+    def _arm(self) -> None:
+        """A timer for the events that no later event renders (the run goes quiet: a long step, a wait).
+        It fires half an interval after a render would be due, so while events flow they render first."""
+        with self._lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+            self._schedule(max(0.0, self.interval - (self.clock() - self._last)) + self.interval / 2)
 
     def _schedule(self, wait: float) -> None:
-        self._timer = threading.Timer(wait, self._flush)
-        self._timer.daemon = True
-        self._timer.start()
+        timer = threading.Timer(wait, self._flush)
+        timer.daemon = True
+        timer.start()
 
     def _flush(self) -> None:
         """The timer's render of what came since the last one (later again if the clock says it is too soon)."""
         with self._lock:
-            self._timer = None
-            if not self._dirty:
+            self._scheduled = False  # first: an event queued from now on asks for a render of its own
+            if not self._pending:
                 return
             wait = self.interval - (self.clock() - self._last)
             if wait > 0:
-                self._schedule(wait)
+                self._scheduled = True
+                self._schedule(wait + self.interval / 2)
             else:
                 self.render()
 
+    def _drain(self) -> None:
+        """Apply the queued events to the model (under the lock)."""
+        popleft, apply = self._pending.popleft, self.model.apply
+        for _ in range(len(self._pending)):  # what is queued meanwhile waits for the next render
+            event = popleft()
+            if apply(event) and type(event) is RunFinished:
+                self.result = self.model.result
+
     def render(self) -> None:
-        """Show the model now (the throttle calls it; callable any time)."""
+        """Show the run as its events so far tell (the throttle calls it; callable any time)."""
         with self._lock:
-            self._dirty = False
+            self._drain()
             self._last = self.clock()
             self.renders += 1
             model = self.model
-            self.header.value = header_html(model, mlflow_link(getattr(self.nexus, "tracker", None), model))
-            self.counts.value = counts_html(model)
-            self.table.value = table_html(model, self.max_rows)
+            self.html.value = view_html(model, mlflow_link(getattr(self.nexus, "tracker", None), model),
+                                        self.max_rows) + self._note
             running = model.run_id is not None and not model.finished
             self.cancel_button.disabled = not running or self.control.cancelled
             self.cancel_button.description = "Cancelling…" if running and self.control.cancelled else "Cancel"
@@ -167,8 +190,9 @@ class RunView:
             if run_id is None or not self.model.finished or self.model.status not in RESUMABLE:
                 raise ValueError(f"run {run_id} is not a failed or cancelled run that could be resumed")
             self.control = RunControl()
+            self._pending.clear()
             self.model = RunModel(clock=self.clock)
-            self.result, self.failure = None, None
+            self.result, self.failure, self._note = None, None, ""
             self.finished.clear()
             self._worker = threading.current_thread() if wait else threading.Thread(
                 target=lambda: self._resume(run_id), name="toolnexus-resume", daemon=True)
@@ -185,7 +209,7 @@ class RunView:
                 self.result = anyio.run(lambda: self.nexus.arun("", resume=run_id, control=self.control))
         except Exception as exc:  # shown in the view (a button has no caller to raise to)
             self.failure = exc
-            self.header.value += f'<div style="color:#cf222e">resume failed: {exc}</div>'
+            self._note = f'<div style="color:#cf222e">resume failed: {escape(str(exc))}</div>'
         finally:
             self._worker = None
             self.finished.set()
@@ -193,6 +217,33 @@ class RunView:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def acted_on_arrival(button: Any, action: Callable[[], None]) -> bool:
+    """Make a click on ``button`` call ``action`` as soon as the kernel receives it, even while a cell runs.
+
+    ``tn.run`` blocks the cell that shows the view, and the kernel handles a widget's messages between cells:
+    a click on Cancel would wait until the run is over. ipykernel 7 looks at each comm message on its shell
+    channel's own thread as it arrives (``_reply_subshell_for``, to route it to a subshell); there, a click
+    on ``button`` calls ``action`` at once. The message still reaches the widget later, so ``action`` runs
+    twice and must not mind. False where the kernel offers no such look (older ipykernel, no kernel).
+    """
+    comm = getattr(button, "comm", None)
+    route = getattr(comm, "_reply_subshell_for", None)
+    if route is None:
+        return False
+
+    def look(data: Any, default: Any) -> Any:
+        content = data.get("content") if isinstance(data, dict) else None
+        if isinstance(content, dict) and data.get("method") == "custom" and content.get("event") == "click":
+            try:
+                action()
+            except Exception:  # never break the kernel's message routing
+                log.exception("acting on a click as it arrived failed")
+        return route(data, default)
+
+    comm._reply_subshell_for = look
+    return True
 
 
 def show(view: RunView) -> None:
