@@ -19,12 +19,14 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado import web
-from traitlets import Bool, Int, List, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 
 from toolnexus.api import Nexus
 from toolnexus.jupyter.approvals import approval_handlers
 from toolnexus.jupyter.bridge import AsgiBridge
 from toolnexus.jupyter.handlers import McpHandler
+from toolnexus.jupyter.kernel_tools import KernelTools
+from toolnexus.jupyter.kernel_tools_gate import install as require_kernel_tool_approval
 from toolnexus.jupyter.kills import kill_handlers
 from toolnexus.jupyter.service import Service
 from toolnexus.mcp_server.server import ToolServer
@@ -48,6 +50,16 @@ class ToolnexusExtension(ExtensionApp):
                         help="extra modules whose @tool functions join this server's registry only, and whose "
                              "@resource/@prompt functions (toolnexus.mcp_server.library) it serves "
                              "(e.g. test fixtures)")
+
+    kernel_tools = Bool(True, config=True,
+                        help="serve the @tn.tool functions of kernels that call tn.serve() as kernel.<name> "
+                             "(nothing is served from a kernel that does not)")
+    kernel_tools_approval = Bool(True, config=True,
+                                 help="kernel tools need a person's approval unless an enforced policy rule "
+                                      "allows them")
+    kernel_tools_busy_timeout = Float(10.0, config=True,
+                                      help="seconds a kernel tool's call waits for a busy kernel (running a cell) "
+                                           "before it fails with 'kernel busy'")
 
     freeze_startup_heap = Bool(True, config=True,
                                help="after start, move the objects the server was started with (modules, classes, "
@@ -105,12 +117,23 @@ class ToolnexusExtension(ExtensionApp):
                 tool_server.load(module)
             bridge = AsgiBridge(tool_server.http_app("/mcp"))
             await bridge.start()
+            kernels = self._kernel_tools(nexus)
         except BaseException:
             nexus.close()
             raise
         self.log.info("toolnexus: MCP endpoint at %s%s (%d tools)", self.serverapp.base_url if self.serverapp
                       else "/", ENDPOINT, len(nexus.registry))
-        return Service(nexus, tool_server, bridge)
+        return Service(nexus, tool_server, bridge, kernels)
+
+    def _kernel_tools(self, nexus: Nexus) -> KernelTools | None:
+        manager = getattr(self.serverapp, "kernel_manager", None)
+        if not self.kernel_tools or manager is None:
+            return None
+        if self.kernel_tools_approval:
+            require_kernel_tool_approval(nexus)
+        kernels = KernelTools(nexus, manager, busy_timeout=self.kernel_tools_busy_timeout)
+        kernels.start()
+        return kernels
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.ensure_started()
@@ -138,6 +161,8 @@ class ToolnexusExtension(ExtensionApp):
         service, self.service = self.service, None
         if service is None:
             return
+        if service.kernel_tools is not None:
+            await service.kernel_tools.stop()
         await service.bridge.stop()
         service.tool_server.close()
         await asyncio.get_running_loop().run_in_executor(None, service.nexus.close)

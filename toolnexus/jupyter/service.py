@@ -19,6 +19,7 @@ class Service:
     nexus: Any
     tool_server: Any
     bridge: AsgiBridge
+    kernel_tools: Any = None  # the kernels' tools (toolnexus.jupyter.kernel_tools.KernelTools), when served
 
 
 class ServiceSource(Protocol):

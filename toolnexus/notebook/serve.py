@@ -1,0 +1,162 @@
+"""``tn.serve()``: offer this kernel's ``@tn.tool`` functions to agents on the Jupyter MCP endpoint.
+
+Nothing is exposed until the notebook calls :func:`serve` (the user's opt-in). It opens a Jupyter comm
+(target :data:`TARGET`) to the toolnexus server extension, announces the tools defined in this kernel
+(``@tn.tool`` functions of ``__main__``: notebook cells), announces again whenever the registry changes, and
+runs the calls the server forwards through this kernel's Nexus — the same gate as any call here, as the
+caller the server names (surface ``mcp``, the Jupyter user).
+
+The protocol (``data`` of the comm's messages; documented in full in ``toolnexus.jupyter.kernel_tools``):
+
+- kernel → server: ``{"op": "tools", "tools": [spec, …]}`` (also the comm_open's data), and per call
+  ``{"op": "started", "call": id}``, ``{"op": "progress", "call": id, "progress", "total", "message"}``,
+  ``{"op": "result", "call": id, "output": …, "error": {kind, message, …} | None}``;
+- server → kernel: ``{"op": "hello"}`` (announce again), ``{"op": "call", "call": id, "tool", "arguments",
+  "caller", "correlation_id", "deadline"}`` (a call that reaches the kernel after ``deadline``, epoch
+  seconds, is answered "kernel busy" without running: the server gave up on it), ``{"op": "cancel", "call": id}``.
+
+A call runs as a task on the kernel's event loop, so the kernel keeps reading messages (a cancel) while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from toolnexus.core.caller import Caller
+from toolnexus.core.context import CallChannel, reset_channel, use_channel
+from toolnexus.core.spec import ToolSpec
+
+TARGET = "toolnexus.kernel_tools"
+log = logging.getLogger("toolnexus.notebook")
+
+
+def kernel_tools(registry: Any) -> list[ToolSpec]:
+    """The tools of ``registry`` defined in this kernel (``@tn.tool`` in a notebook cell, i.e. ``__main__``)."""
+    return [spec for spec in registry.list() if (spec.entry.target or "").startswith("__main__:")]
+
+
+def _spec_json(spec: ToolSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", exclude_none=True)
+
+
+class _CommChannel(CallChannel):
+    """Sends a running call's progress back to the server over the comm (from any thread)."""
+
+    wants_progress = True
+
+    def __init__(self, server: KernelToolServer, call_id: str) -> None:
+        self.server, self.call_id = server, call_id
+
+    def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Pass the progress on to the server."""
+        self.server.send({"op": "progress", "call": self.call_id, "progress": progress, "total": total,
+                          "message": message})
+
+
+class KernelToolServer:
+    """The kernel's end of the comm: announces tools, runs forwarded calls (see the module docstring)."""
+
+    def __init__(self, nexus: Any, tools: list[str] | None = None) -> None:
+        self.nexus = nexus
+        self.only = set(tools) if tools is not None else None
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        from comm import create_comm
+
+        self.comm = create_comm(target_name=TARGET, data={"op": "tools", "tools": self.tools()})
+        self.comm.on_msg(self._on_msg)
+        self._unsubscribe = nexus.registry.subscribe(self._on_registry_change)
+
+    def tools(self) -> list[dict[str, Any]]:
+        """The announced tools' specs, as JSON."""
+        return [_spec_json(s) for s in kernel_tools(self.nexus.registry) if self.only is None or s.name in self.only]
+
+    def send(self, data: dict[str, Any]) -> None:
+        """One message to the server (ignored once closed)."""
+        if self.comm is not None:
+            self.comm.send(data)
+
+    def announce(self) -> None:
+        """Tell the server the tools offered now."""
+        self.send({"op": "tools", "tools": self.tools()})
+
+    def close(self) -> None:
+        """Stop serving: the server drops this kernel's tools."""
+        self._unsubscribe()
+        for task in self.tasks.values():
+            task.cancel()
+        comm, self.comm = self.comm, None
+        if comm is not None:
+            comm.close()
+
+    def _on_registry_change(self, event: str, spec: ToolSpec) -> None:
+        if (spec.entry.target or "").startswith("__main__:"):
+            self.announce()
+
+    def _on_msg(self, msg: dict[str, Any]) -> None:
+        data = msg.get("content", {}).get("data", {}) or {}
+        op = data.get("op")
+        if op == "hello":
+            self.announce()
+        elif op == "call":
+            self._start(data)
+        elif op == "cancel":
+            task = self.tasks.get(str(data.get("call")))
+            if task is not None:
+                task.cancel()
+
+    def _start(self, data: dict[str, Any]) -> None:
+        call_id = str(data["call"])
+        deadline = data.get("deadline")
+        if deadline is not None and time.time() > float(deadline):
+            # The server gave up waiting (the kernel was busy): running it now would answer nobody.
+            self.send({"op": "result", "call": call_id, "output": None,
+                       "error": {"kind": "timeout", "message": "kernel busy: the call came too late to run"}})
+            return
+        self.send({"op": "started", "call": call_id})
+        task = asyncio.get_running_loop().create_task(self._run(call_id, data))
+        self.tasks[call_id] = task
+        task.add_done_callback(lambda _: self.tasks.pop(call_id, None))
+
+    async def _run(self, call_id: str, data: dict[str, Any]) -> None:
+        caller = Caller.model_validate(data["caller"]) if data.get("caller") else None
+        token = use_channel(_CommChannel(self, call_id))
+        try:
+            result = await self.nexus.acall(str(data["tool"]), dict(data.get("arguments") or {}), caller=caller,
+                                            correlation_id=data.get("correlation_id"), origin="mcp")
+            error = None if result.error is None else result.error.model_dump(mode="json")
+            self.send({"op": "result", "call": call_id, "output": result.output, "error": error})
+        except asyncio.CancelledError:
+            self.send({"op": "result", "call": call_id, "output": None,
+                       "error": {"kind": "cancelled", "message": "cancelled in the kernel"}})
+        except Exception as exc:  # a bug here must still answer the waiting agent
+            log.exception("kernel tool call %s failed", call_id)
+            self.send({"op": "result", "call": call_id, "output": None,
+                       "error": {"kind": "runtime_error", "message": f"{type(exc).__name__}: {exc}"}})
+        finally:
+            reset_channel(token)
+
+
+_served: KernelToolServer | None = None
+
+
+def serve(nexus: Any = None, *, tools: list[str] | None = None) -> KernelToolServer:
+    """Offer this kernel's ``@tn.tool`` functions (or only ``tools``, by name) to agents on the Jupyter MCP
+    endpoint while the kernel lives; calls run here, through ``nexus`` (default: ``tn.default_nexus()``).
+
+    Calling it again replaces the earlier offer; ``.close()`` on the returned object withdraws it.
+    """
+    global _served
+    if nexus is None:
+        from toolnexus.api import default_nexus
+
+        nexus = default_nexus()
+    if _served is not None:
+        _served.close()
+    _served = KernelToolServer(nexus, tools)
+    return _served
+
+
+__all__ = ["TARGET", "KernelToolServer", "kernel_tools", "serve"]
