@@ -123,14 +123,14 @@ def main() -> int:
         for shape in args.shapes.split(","):
             m = bench_shape(nexus, shape, args.steps, args.repeat)
             best = m["best_view"] / m["best"]
-            worst = max(worst, best)
+            worst = max(worst, m["wall_view"] / m["wall"])
             print(f"{shape:<9} {m['wall'] * 1e3:>7.1f} → {m['wall_view'] * 1e3:>7.1f} "
                   f"{m['wall_view'] / m['wall']:>6.3f} "
                   f"{m['best'] * 1e3:>6.1f} → {m['best_view'] * 1e3:>6.1f} {best:>6.3f} "
                   f"{m['cpu'] * 1e3:>6.1f} → {m['cpu_view'] * 1e3:>6.1f} {m['cpu_view'] / m['cpu']:>6.3f} "
                   f"{m['in_view'] * 1e3:>8.1f} {m['in_view'] / m['cpu']:>6.1%} {m['renders']:>7.0f}")
     verdict = "ok" if worst <= TARGET_RATIO else "OVER TARGET"
-    print(f"worst best-of-{args.repeat} wall ratio {worst:.3f} (target ≤ {TARGET_RATIO:.2f}): {verdict}")
+    print(f"worst median wall-time ratio {worst:.3f} (target ≤ {TARGET_RATIO:.2f}): {verdict}")
     return 0 if worst <= TARGET_RATIO else 1
 
 

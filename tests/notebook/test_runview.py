@@ -18,6 +18,7 @@ import toolnexus as tn
 from tests.conftest import REPO
 from tests.engine.support import Recorder, assert_gone, descendants, read_pids, wait_until
 from toolnexus import api
+from toolnexus.core.diagnostics import DiagnosticError
 from toolnexus.core.events import Event, RunStarted, StepStarted
 from toolnexus.core.run import RunStatus, StepStatus
 from toolnexus.notebook import runview
@@ -310,6 +311,18 @@ def test_install_makes_nexus_run_show_the_view_and_return_the_result(
     assert api.run_presenters == []
     test_nexus.run("mission: plain\nsteps:\n  - {id: a, uses: test.echo, with: {value: x}}\n")
     assert len(shown) == 1
+
+
+def test_a_mission_that_does_not_compile_leaves_no_view_behind(
+        test_nexus: tn.Nexus, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[RunView] = []
+    monkeypatch.setattr(runview, "show", shown.append)
+    monkeypatch.setattr(api, "run_presenters", [])
+    runview.install(None)
+    with pytest.raises(DiagnosticError):
+        test_nexus.run("mission: broken\nsteps:\n  - {id: a, uses: no.such.tool}\n")
+    assert len(shown) == 1 and shown[0].widget.layout.display == "none"
+    assert shown[0] not in test_nexus.bus.sinks
 
 
 def self_unsubscribed(nexus: tn.Nexus, view: RunView) -> bool:

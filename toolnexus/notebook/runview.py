@@ -31,11 +31,13 @@ from toolnexus.core.run import RunResult
 from toolnexus.engine import RunControl
 from toolnexus.notebook.runhtml import mlflow_link, view_html
 from toolnexus.notebook.runmodel import EVENT_TYPES, RunModel
+from toolnexus.notebook.ticker import ticker
 
 if TYPE_CHECKING:
     from toolnexus.api import Nexus
 
 log = logging.getLogger("toolnexus.notebook")
+APPLY_EVERY = 16  # queued events applied to the model at least this often, between renders
 RESUMABLE = frozenset({"failed", "cancelled", "interrupted"})
 CANCELLED_HERE = "cancelled from the notebook"
 
@@ -65,18 +67,30 @@ class RunView:
         self._scheduled = False  # a timer will render
         self._note = ""  # what the view has to say besides the run (a resume that failed)
         self._worker: threading.Thread | None = None
-        self.html = widgets.HTML()  # header, counts and steps: one widget, one update per render
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="danger",
+        # Few widgets (one view per run: each costs time as the run starts): one HTML for header, counts and
+        # steps, one update per render; Cancel while the run goes, Resume (made when needed) once it failed.
+        layout = widgets.Layout()
+        self.html = widgets.HTML(value='<div class="toolnexus-run">waiting for the run to start…</div>',
+                                 layout=layout)
+        self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="danger", layout=layout,
                                             tooltip="cancel the run (like Ctrl-C: processes killed, run recorded)")
-        self.resume_button = widgets.Button(description="Resume", icon="play", button_style="primary",
-                                            tooltip="resume this run: its succeeded steps are kept",
-                                            layout=widgets.Layout(display="none"))
         self.cancel_button.on_click(lambda _button: self.cancel())
         acted_on_arrival(self.cancel_button, self.cancel)
-        self.resume_button.on_click(lambda _button: self.resume(wait=False))
-        self.widget = widgets.VBox([self.html, widgets.HBox([self.cancel_button, self.resume_button])])
-        self.widget.add_class("toolnexus-run-view")
-        self.render()
+        self._resume_button: Any = None
+        self.widget = widgets.VBox([self.html, self.cancel_button], layout=layout)
+        self.widget.add_class("toolnexus-run-view")  # rendered first when the run starts
+
+    @property
+    def resume_button(self) -> Any:
+        """The Resume button (made on first need; shown once the run failed or was cancelled)."""
+        if self._resume_button is None:
+            import ipywidgets as widgets
+
+            self._resume_button = widgets.Button(description="Resume", icon="play", button_style="primary",
+                                                 tooltip="resume this run: its succeeded steps are kept",
+                                                 layout=widgets.Layout(display="none"))
+            self._resume_button.on_click(lambda _button: self.resume(wait=False))
+        return self._resume_button
 
     # -- the sink ---------------------------------------------------------------------------------
 
@@ -86,15 +100,20 @@ class RunView:
         """Take one run event: kept for the next render; rendered at once if the last render is ``interval``
         old (on the engine's thread: no hand-over of the GIL to another thread mid-run), else by a timer if
         no event comes to do it; the run's end renders at once."""
-        self._pending.append(event)  # atomic: no lock on the engine's path
+        pending = self._pending
+        pending.append(event)  # atomic: no lock on the engine's path
         if type(event) is RunFinished:
             self.render()
             if self.model.finished:
                 self.finished.set()
         elif self.clock() - self._last >= self.interval:
             self._render_due()
-        elif not self._scheduled:
-            self._arm()
+        else:
+            if len(pending) >= APPLY_EVERY:  # events kept alive until a render would cost the GC more
+                with self._lock:
+                    self._drain()
+            if not self._scheduled:
+                self._arm()
 
     def _render_due(self) -> None:
         with self._lock:
@@ -111,9 +130,7 @@ class RunView:
             self._schedule(max(0.0, self.interval - (self.clock() - self._last)) + self.interval / 2)
 
     def _schedule(self, wait: float) -> None:
-        timer = threading.Timer(wait, self._flush)
-        timer.daemon = True
-        timer.start()
+        ticker.call_later(wait, self._flush)
 
     def _flush(self) -> None:
         """The timer's render of what came since the last one (later again if the clock says it is too soon)."""
@@ -148,8 +165,19 @@ class RunView:
             running = model.run_id is not None and not model.finished
             self.cancel_button.disabled = not running or self.control.cancelled
             self.cancel_button.description = "Cancelling…" if running and self.control.cancelled else "Cancel"
-            resumable = model.finished and model.status in RESUMABLE and self._worker is None
-            self.resume_button.layout.display = "" if resumable else "none"
+            self._buttons(model.finished and model.status in RESUMABLE and self._worker is None)
+
+    def _buttons(self, resumable: bool) -> None:
+        """Cancel until the run ends; then Resume if it can be resumed."""
+        if resumable:
+            self.resume_button.layout.display = ""
+            children = (self.html, self.resume_button)
+        else:
+            if self._resume_button is not None:
+                self._resume_button.layout.display = "none"
+            children = (self.html, self.cancel_button) if not self.model.finished else (self.html,)
+        if self.widget.children != children:
+            self.widget.children = children
 
     # -- showing a run ----------------------------------------------------------------------------
 
@@ -168,6 +196,8 @@ class RunView:
             unsubscribe()
             if not self.model.finished:  # a finished run was rendered as it finished
                 self.render()
+            if self.model.run_id is None and not self._pending:  # no run started (a mission's errors): no view
+                self.widget.layout.display = "none"
 
     def run(self, mission: Any, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
         """Display the view and run ``mission`` on the Nexus with it (``kwargs`` as for ``Nexus.arun``)."""
