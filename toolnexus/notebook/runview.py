@@ -2,11 +2,12 @@
 
 ``install(ip)`` makes every :meth:`Nexus.run <toolnexus.api.Nexus.run>` (and so ``tn.run`` and ``%%mission --run``)
 in the kernel show it, returning the :class:`~toolnexus.core.run.RunResult` as before. :class:`RunView` is the
-view itself: an event sink on the Nexus's bus that queues each event (nothing more on the engine's path) and
-renders at most ``1 / interval`` times a second (10 by default), applying the queued events to a plain model
-(:mod:`~toolnexus.notebook.runmodel`) first: on the engine's thread when an event finds the last render
-``interval`` old, by a timer when the run goes quiet, and always at the run's end. The step table is one HTML
-widget updated in place, so a 1,000-step run is not 1,000 widgets.
+view itself: an event sink on the Nexus's bus that queues each event (applied to a plain model,
+:mod:`~toolnexus.notebook.runmodel`, every 16 events, so few are kept alive) and renders at most
+``1 / interval`` times a second (10 by default): on the engine's thread when an event finds the last render
+``interval`` old, by the shared ticker thread (:mod:`~toolnexus.notebook.ticker`) when the run goes quiet,
+and always at the run's end. The step table is one HTML widget updated in place, so a 1,000-step run is not
+1,000 widgets.
 
 Widget updates may come from the engine's thread (``Nexus.run`` runs a fresh event loop in a helper thread
 when the kernel's loop is running): ipykernel sends comm messages through its IOPub thread, which takes them
@@ -97,9 +98,9 @@ class RunView:
     event_types = EVENT_TYPES  # the bus builds no other event for it
 
     def __call__(self, event: Event) -> None:
-        """Take one run event: kept for the next render; rendered at once if the last render is ``interval``
-        old (on the engine's thread: no hand-over of the GIL to another thread mid-run), else by a timer if
-        no event comes to do it; the run's end renders at once."""
+        """Take one run event: queued for the next render (applied to the model every ``APPLY_EVERY`` events);
+        rendered at once if the last render is ``interval`` old (on the engine's thread: no hand-over of the
+        GIL to another thread mid-run), else by the ticker if no event comes to do it; the run's end at once."""
         pending = self._pending
         pending.append(event)  # atomic: no lock on the engine's path
         if type(event) is RunFinished:
