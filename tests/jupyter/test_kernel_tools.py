@@ -37,6 +37,14 @@ def slow(seconds: float) -> str:
     threading.Event().wait(seconds)
     return "done"
 
+@tn.tool
+async def stuck(marker: str) -> str:
+    """Block the kernel's event loop (an async tool that should not): only an interrupt stops it."""
+    import pathlib, time
+    pathlib.Path(marker).write_text("started")
+    time.sleep(60)
+    return "done"
+
 server = serve()
 '''
 
@@ -215,3 +223,19 @@ async def test_a_kernel_tool_needs_approval_by_default(kernel: Kernel, mcp_conne
             assert ticket.rule == "kernel-tools"
             approvals.approve(ticket.ticket)
         assert box["result"].is_error is False and box["result"].structured_content == {"result": 2}
+
+
+async def test_a_tool_blocking_the_kernel_is_interrupted_when_cancelled(kernel: Kernel, mcp_connect: Any,
+                                                                       toolnexus_workspace: Path) -> None:
+    # The kernel cannot read the cancel while the tool holds its loop: the server interrupts it (last resort).
+    marker = toolnexus_workspace / "stuck.started"
+    async with mcp_connect("legacy") as client:
+        await kernel.run(TOOLS)
+        await listed(client, "kernel.stuck")
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.call_tool, "kernel.stuck", {"marker": str(marker)})
+            await await_until(marker.exists, within=20, what="the tool to start")
+            group.cancel_scope.cancel()
+        await kernel_flag(kernel, "not server.tasks", within=30)  # interrupted, and answering cells again
+        after = await client.call_tool("kernel.add", {"a": 1, "b": 2})
+        assert after.is_error is False and after.structured_content == {"result": 3}

@@ -8,6 +8,9 @@ manager) through the bridge; on stop it shuts them down and stops the Nexus's wo
 Tools only one server should have (test fixtures, say) come from ``ToolnexusExtension.tool_modules``
 (``@tool`` modules loaded into this server's registry only), or at run time from
 ``toolnexus_extension(serverapp).nexus.registry.register(spec)``.
+
+Kernels that call ``tn.serve()`` offer their ``@tn.tool`` functions too, as ``kernel.<name>``, while they
+live (``kernel_tools``; see ``toolnexus.jupyter.kernel_tools``); they need approval unless a policy allows them.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ class KernelLink:
                         "correlation_id": identity.correlation_id if identity else None,
                         "deadline": time.time() + self.busy_timeout})
             await self._wait_started(pending, call_id)
-            data = await pending.result
+            data = await asyncio.shield(pending.result)  # a cancel must not cancel the future: _cancel watches it
         except asyncio.CancelledError:
             self._cancel(call_id, pending)
             raise

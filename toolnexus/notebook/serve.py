@@ -16,13 +16,20 @@ The protocol (``data`` of the comm's messages; documented in full in ``toolnexus
   seconds, is answered "kernel busy" without running: the server gave up on it), ``{"op": "cancel", "call": id}``.
 
 A call runs as a task on the kernel's event loop, so the kernel keeps reading messages (a cancel) while it runs.
+A tool that blocks the loop (an ``async`` tool calling ``time.sleep``) cannot hear a cancel: the server then
+interrupts the kernel (SIGINT). ipykernel ignores SIGINT outside a cell, so while calls run a handler of ours
+raises ``KeyboardInterrupt`` in the tool's code — never in the event loop itself, which it would break — and
+the call ends as cancelled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 import time
+from types import FrameType
 from typing import Any
 
 from toolnexus.core.caller import Caller
@@ -63,6 +70,7 @@ class KernelToolServer:
         self.nexus = nexus
         self.only = set(tools) if tools is not None else None
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._saved_sigint: Any = None
         from comm import create_comm
 
         self.comm = create_comm(target_name=TARGET, data={"op": "tools", "tools": self.tools()})
@@ -118,9 +126,18 @@ class KernelToolServer:
         self.send({"op": "started", "call": call_id})
         task = asyncio.get_running_loop().create_task(self._run(call_id, data))
         self.tasks[call_id] = task
-        task.add_done_callback(lambda _: self.tasks.pop(call_id, None))
+        task.add_done_callback(lambda _: self._ended(call_id))
+
+    def _ended(self, call_id: str) -> None:
+        self.tasks.pop(call_id, None)
+        if not self.tasks and self._saved_sigint is not None:
+            _restore_sigint(self._saved_sigint)
+            self._saved_sigint = None
 
     async def _run(self, call_id: str, data: dict[str, Any]) -> None:
+        # Here, not in the message handler: ipykernel puts its own SIGINT handler back after each handler.
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not _on_sigint:
+            self._saved_sigint = signal.signal(signal.SIGINT, _on_sigint)
         caller = Caller.model_validate(data["caller"]) if data.get("caller") else None
         token = use_channel(_CommChannel(self, call_id))
         try:
@@ -128,7 +145,7 @@ class KernelToolServer:
                                             correlation_id=data.get("correlation_id"), origin="mcp")
             error = None if result.error is None else result.error.model_dump(mode="json")
             self.send({"op": "result", "call": call_id, "output": result.output, "error": error})
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, KeyboardInterrupt):  # a cancel; an interrupt (see the module docstring)
             self.send({"op": "result", "call": call_id, "output": None,
                        "error": {"kind": "cancelled", "message": "cancelled in the kernel"}})
         except Exception as exc:  # a bug here must still answer the waiting agent
@@ -137,6 +154,22 @@ class KernelToolServer:
                        "error": {"kind": "runtime_error", "message": f"{type(exc).__name__}: {exc}"}})
         finally:
             reset_channel(token)
+
+
+def _in_event_loop(frame: FrameType | None) -> bool:
+    """Whether the interrupted code is the event loop itself (waiting in a selector, running its callbacks)."""
+    return frame is not None and frame.f_code.co_filename.endswith(("selectors.py", "base_events.py", "events.py"))
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    if _in_event_loop(frame):
+        return  # the loop is free: the cancel message will be read; raising here would break the kernel
+    raise KeyboardInterrupt
+
+
+def _restore_sigint(saved: Any) -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, saved)
 
 
 _served: KernelToolServer | None = None
