@@ -239,3 +239,30 @@ async def test_a_tool_blocking_the_kernel_is_interrupted_when_cancelled(kernel: 
         await kernel_flag(kernel, "not server.tasks", within=30)  # interrupted, and answering cells again
         after = await client.call_tool("kernel.add", {"a": 1, "b": 2})
         assert after.is_error is False and after.structured_content == {"result": 3}
+
+
+@pytest.fixture
+def relaxing_policy(toolnexus_workspace: Path) -> Path:
+    """A workspace policy whose enforced rule allows kernel tools (written before the server starts)."""
+    (toolnexus_workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\n')
+    folder = toolnexus_workspace / "policies"
+    folder.mkdir()
+    policy = folder / "kernel.yaml"
+    policy.write_text("mode: enforce\nrules:\n  - id: kernel-tools-ok\n    effect: allow\n    tags: kernel\n")
+    return policy
+
+
+@pytest.mark.parametrize("kernel_approval", [True])
+async def test_a_policy_rule_can_relax_the_approval_default(relaxing_policy: Path, kernel: Kernel, mcp_connect: Any,
+                                                            toolnexus_server: ToolnexusExtension) -> None:
+    assert toolnexus_server.service is not None
+    approvals = toolnexus_server.service.nexus.approvals
+    assert approvals is not None
+    async with mcp_connect("legacy") as client:
+        await kernel.run(TOOLS)
+        await listed(client, "kernel.add")
+        with anyio.fail_after(30):  # parked for approval, it would wait far longer
+            result = await client.call_tool("kernel.add", {"a": 4, "b": 4})
+    assert toolnexus_server.service.nexus.governance.gate.rule_of("kernel-tools-ok") is not None  # the policy loaded
+    assert result.is_error is False and result.structured_content == {"result": 8}
+    assert approvals.list() == []  # allowed by the rule, never parked
