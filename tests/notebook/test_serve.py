@@ -120,3 +120,11 @@ def test_serve_announces_runs_and_cancels(driver: Driver) -> None:
     assert "nap" in {t["name"] for t in driver.wait_for("tools")["tools"]}
     driver.run("server.close()")
     driver.wait_for("closed")
+
+
+def test_serve_outside_a_kernel_says_where_it_works() -> None:
+    from toolnexus.errors import Unavailable
+    from toolnexus.notebook.serve import serve
+
+    with pytest.raises(Unavailable, match="call it in a Jupyter kernel"):
+        serve()

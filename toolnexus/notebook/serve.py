@@ -32,9 +32,10 @@ import time
 from types import FrameType
 from typing import Any
 
-from toolnexus.core.caller import Caller
+from toolnexus.core.caller import Caller, Surface, process_surface
 from toolnexus.core.context import CallChannel, reset_channel, use_channel
 from toolnexus.core.spec import ToolSpec
+from toolnexus.errors import Unavailable
 
 TARGET = "toolnexus.kernel_tools"
 log = logging.getLogger("toolnexus.notebook")
@@ -182,6 +183,9 @@ def serve(nexus: Any = None, *, tools: list[str] | None = None) -> KernelToolSer
     Calling it again replaces the earlier offer; ``.close()`` on the returned object withdraws it.
     """
     global _served
+    if process_surface() is not Surface.NOTEBOOK:
+        raise Unavailable("tn.serve() offers a notebook kernel's tools to the Jupyter server it runs under: "
+                          "call it in a Jupyter kernel (a notebook cell), not in a plain Python process")
     if nexus is None:
         from toolnexus.api import default_nexus
 
