@@ -171,6 +171,9 @@ if TYPE_CHECKING:
         compare as compare,
         runs as runs,
     )
+    from toolnexus.notebook.serve import (
+        serve as serve,
+    )
     from toolnexus.registry import (
         Registry as Registry,
         tool as tool,
