@@ -75,7 +75,7 @@ steps:
     assert "2 succeeded" in view.html.value
     assert view.html.value.count('class="toolnexus-step toolnexus-step-succeeded"') == 2
     assert "succeeded" in view.html.value and result.run_id in view.html.value
-    assert view.cancel_button.disabled and view.resume_button.layout.display == "none"
+    assert view.widget.children == (view.html,)  # no Cancel once it is over, no Resume after a success
 
 
 def test_a_failing_step_shows_its_error_and_the_run_offers_resume(test_nexus: tn.Nexus) -> None:
@@ -358,12 +358,12 @@ print("RESULT", result.status.value, result.error.message if result.error else "
 '''
 
 
-def cancel_button_of(client: Any, msg_id: str, within: float = 60) -> str:
-    """The comm id of the Cancel button the running cell ``msg_id`` displayed (from its comm_open)."""
+def cancel_button_of(client: Any, within: float = 60) -> str:
+    """The comm id of the Cancel button the running cell displayed (from its comm_open)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         message = client.get_iopub_msg(timeout=within)
-        if message["parent_header"].get("msg_id") != msg_id or message["msg_type"] != "comm_open":
+        if message["msg_type"] != "comm_open":  # made by a render, maybe on the engine's thread: no parent
             continue
         state = message["content"]["data"].get("state", {})
         if state.get("_model_name") == "ButtonModel" and state.get("description") == "Cancel":
@@ -382,7 +382,7 @@ def test_cancel_in_a_real_kernel_stops_the_run_while_its_cell_blocks(workspace: 
     manager, client = start_new_kernel(kernel_name="python3", startup_timeout=60, cwd=str(workspace), env=env)
     try:
         msg_id = client.execute(KERNEL_CELL.format(workspace=str(workspace), mission=spawning(pidfile)))
-        button = cancel_button_of(client, msg_id)
+        button = cancel_button_of(client)
         wait_until(lambda: read_pids(pidfile), within=60, what="the process step to start its child")
         pids = sorted(descendants(manager.provisioner.pid))  # the step's worker and the child it started
         if how == "click":  # what the front end sends on a click, while the cell still runs nexus.run(...)

@@ -63,23 +63,34 @@ class RunView:
         self.failure: BaseException | None = None  # what a resume from the button raised, if anything
         self.finished = threading.Event()
         self._lock = threading.RLock()
-        self._last = -float("inf")
         self._pending: deque[Event] = deque()  # events not yet applied to the model
         self._scheduled = False  # a timer will render
         self._note = ""  # what the view has to say besides the run (a resume that failed)
         self._worker: threading.Thread | None = None
-        # Few widgets (one view per run: each costs time as the run starts): one HTML for header, counts and
-        # steps, one update per render; Cancel while the run goes, Resume (made when needed) once it failed.
-        layout = widgets.Layout()
+        # Few widgets, made as late as they can be (a view per run: each costs time as the run starts): one
+        # HTML for header, counts and steps, one update per render; Cancel once a render finds the run going
+        # (a run over before its first render never needed one), Resume once it failed or was cancelled.
+        self._layout = widgets.Layout()
         self.html = widgets.HTML(value='<div class="toolnexus-run">waiting for the run to start…</div>',
-                                 layout=layout)
-        self.cancel_button = widgets.Button(description="Cancel", icon="stop", button_style="danger", layout=layout,
-                                            tooltip="cancel the run (like Ctrl-C: processes killed, run recorded)")
-        self.cancel_button.on_click(lambda _button: self.cancel())
-        acted_on_arrival(self.cancel_button, self.cancel)
+                                 layout=self._layout)
+        self._cancel_button: Any = None
         self._resume_button: Any = None
-        self.widget = widgets.VBox([self.html, self.cancel_button], layout=layout)
-        self.widget.add_class("toolnexus-run-view")  # rendered first when the run starts
+        self.widget = widgets.VBox([self.html], layout=self._layout)
+        self.widget.add_class("toolnexus-run-view")
+        self._last = clock()  # the first render an interval from now: a short run renders once, as it ends
+
+    @property
+    def cancel_button(self) -> Any:
+        """The Cancel button (made on first need; shown while the run goes)."""
+        if self._cancel_button is None:
+            import ipywidgets as widgets
+
+            self._cancel_button = widgets.Button(
+                description="Cancel", icon="stop", button_style="danger", layout=self._layout,
+                tooltip="cancel the run (like Ctrl-C: processes killed, run recorded)")
+            self._cancel_button.on_click(lambda _button: self.cancel())
+            acted_on_arrival(self._cancel_button, self.cancel)
+        return self._cancel_button
 
     @property
     def resume_button(self) -> Any:
@@ -163,20 +174,25 @@ class RunView:
             model = self.model
             self.html.value = view_html(model, mlflow_link(getattr(self.nexus, "tracker", None), model),
                                         self.max_rows) + self._note
-            running = model.run_id is not None and not model.finished
-            self.cancel_button.disabled = not running or self.control.cancelled
-            self.cancel_button.description = "Cancelling…" if running and self.control.cancelled else "Cancel"
-            self._buttons(model.finished and model.status in RESUMABLE and self._worker is None)
+            self._buttons(model)
 
-    def _buttons(self, resumable: bool) -> None:
-        """Cancel until the run ends; then Resume if it can be resumed."""
+    def _buttons(self, model: RunModel) -> None:
+        """Cancel while the run goes; then Resume if it can be resumed."""
+        running = model.run_id is not None and not model.finished
+        children: tuple[Any, ...] = (self.html,)
+        if running:
+            cancel = self.cancel_button
+            cancel.disabled = self.control.cancelled
+            cancel.description = "Cancelling…" if self.control.cancelled else "Cancel"
+            children = (self.html, cancel)
+        elif self._cancel_button is not None:
+            self._cancel_button.disabled = True
+        resumable = model.finished and model.status in RESUMABLE and self._worker is None
         if resumable:
             self.resume_button.layout.display = ""
             children = (self.html, self.resume_button)
-        else:
-            if self._resume_button is not None:
-                self._resume_button.layout.display = "none"
-            children = (self.html, self.cancel_button) if not self.model.finished else (self.html,)
+        elif self._resume_button is not None:
+            self._resume_button.layout.display = "none"
         if self.widget.children != children:
             self.widget.children = children
 
