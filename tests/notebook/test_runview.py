@@ -174,6 +174,22 @@ def test_a_thousand_steps_make_one_table_of_bounded_size(test_nexus: tn.Nexus) -
     assert "1000 succeeded" in view.html.value
 
 
+def test_the_header_links_the_runs_mlflow_run_once_the_tracker_wrote_it(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOOLNEXUS_TRACKING__ENABLED", "true")
+    with tn.Nexus(workspace) as nexus:
+        assert nexus.tracker is not None
+        view = RunView(nexus)
+        result = view.run("mission: tracked\nsteps:\n  - {id: a, uses: text.render, with: {template: hi}}\n")
+        assert result.status == RunStatus.SUCCEEDED
+        wait_until(lambda: nexus.tracker.mlflow_run_id(result.run_id) is not None, within=120,
+                   what="the tracker to write the run to MLflow")
+        wait_until(lambda: "MLflow run" in view.html.value, within=30, what="the view to show the MLflow run")
+        mlflow_run = nexus.tracker.mlflow_run_id(result.run_id)
+        assert mlflow_run is not None and mlflow_run in view.html.value
+        assert "mlflow ui --backend-store-uri sqlite:" in view.html.value  # a local store: no web UI to link
+
+
 def approving_workspace(workspace: Path) -> None:
     (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policies/*.yaml"]\n')
     policies = workspace / "policies"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from toolnexus.api import Nexus
 
 log = logging.getLogger("toolnexus.notebook")
+LINK_TRIES, LINK_WAIT = 40, 0.5  # how long a finished run's view looks for its MLflow run: 20 s
 APPLY_EVERY = 16  # queued events applied to the model at least this often, between renders
 RESUMABLE = frozenset({"failed", "cancelled", "interrupted"})
 CANCELLED_HERE = "cancelled from the notebook"
@@ -67,6 +68,7 @@ class RunView:
         self._scheduled = False  # a timer will render
         self._note = ""  # what the view has to say besides the run (a resume that failed)
         self._worker: threading.Thread | None = None
+        self._link_tries = 0
         # Few widgets, made as late as they can be (a view per run: each costs time as the run starts): one
         # HTML for header, counts and steps, one update per render; Cancel once a render finds the run going
         # (a run over before its first render never needed one), Resume once it failed or was cancelled.
@@ -172,8 +174,13 @@ class RunView:
             self._last = self.clock()
             self.renders += 1
             model = self.model
-            self.html.value = view_html(model, mlflow_link(getattr(self.nexus, "tracker", None), model),
-                                        self.max_rows) + self._note
+            tracker = getattr(self.nexus, "tracker", None)
+            link = mlflow_link(tracker, model)
+            self.html.value = view_html(model, link, self.max_rows) + self._note
+            if link is None and tracker is not None and model.finished and self._link_tries < LINK_TRIES:
+                # The tracker writes a run to MLflow once it has ended, on its own thread: look again soon.
+                self._link_tries += 1
+                ticker.call_later(LINK_WAIT, self.render)
             self._buttons(model)
 
     def _buttons(self, model: RunModel) -> None:
@@ -238,6 +245,7 @@ class RunView:
                 raise ValueError(f"run {run_id} is not a failed or cancelled run that could be resumed")
             self.control = RunControl()
             self._pending.clear()
+            self._link_tries = 0
             self.model = RunModel(clock=self.clock)
             self.result, self.failure, self._note = None, None, ""
             self.finished.clear()
