@@ -21,7 +21,7 @@ from toolnexus import api
 from toolnexus.core.diagnostics import DiagnosticError
 from toolnexus.core.events import Event, RunStarted, StepStarted
 from toolnexus.core.run import RunStatus, StepStatus
-from toolnexus.notebook import runview
+from toolnexus.notebook import runview, runview_install
 from toolnexus.notebook.runmodel import WAITING
 from toolnexus.notebook.runview import RunView
 from toolnexus.registry import spec_of
@@ -311,7 +311,7 @@ steps:
 def test_install_makes_nexus_run_show_the_view_and_return_the_result(
         test_nexus: tn.Nexus, monkeypatch: pytest.MonkeyPatch) -> None:
     shown: list[RunView] = []
-    monkeypatch.setattr(runview, "show", shown.append)
+    monkeypatch.setattr(runview_install, "show", shown.append)
     monkeypatch.setattr(api, "run_presenters", [])
     runview.install(None)
     runview.install(None)
@@ -332,7 +332,7 @@ def test_install_makes_nexus_run_show_the_view_and_return_the_result(
 def test_a_mission_that_does_not_compile_leaves_no_view_behind(
         test_nexus: tn.Nexus, monkeypatch: pytest.MonkeyPatch) -> None:
     shown: list[RunView] = []
-    monkeypatch.setattr(runview, "show", shown.append)
+    monkeypatch.setattr(runview_install, "show", shown.append)
     monkeypatch.setattr(api, "run_presenters", [])
     runview.install(None)
     with pytest.raises(DiagnosticError):

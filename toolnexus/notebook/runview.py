@@ -17,7 +17,6 @@ from any thread.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections import deque
@@ -32,12 +31,12 @@ from toolnexus.core.run import RunResult
 from toolnexus.engine import RunControl
 from toolnexus.notebook.runhtml import mlflow_link, view_html
 from toolnexus.notebook.runmodel import EVENT_TYPES, RunModel
+from toolnexus.notebook.runview_kernel import acted_on_arrival
 from toolnexus.notebook.ticker import ticker
 
 if TYPE_CHECKING:
     from toolnexus.api import Nexus
 
-log = logging.getLogger("toolnexus.notebook")
 LINK_TRIES, LINK_WAIT = 40, 0.5  # how long a finished run's view looks for its MLflow run: 20 s
 APPLY_EVERY = 16  # queued events applied to the model at least this often, between renders
 RESUMABLE = frozenset({"failed", "cancelled", "interrupted"})
@@ -274,68 +273,7 @@ class RunView:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def acted_on_arrival(button: Any, action: Callable[[], None]) -> bool:
-    """Make a click on ``button`` call ``action`` as soon as the kernel receives it, even while a cell runs.
+# The hook Nexus.run consults, and showing a view: re-exported here, where the extension finds them.
+from toolnexus.notebook.runview_install import install, present, show, uninstall  # noqa: E402
 
-    ``tn.run`` blocks the cell that shows the view, and the kernel handles a widget's messages between cells:
-    a click on Cancel would wait until the run is over. ipykernel 7 looks at each comm message on its shell
-    channel's own thread as it arrives (``_reply_subshell_for``, to route it to a subshell); there, a click
-    on ``button`` calls ``action`` at once. The message still reaches the widget later, so ``action`` runs
-    twice and must not mind. False where the kernel offers no such look (older ipykernel, no kernel).
-    """
-    comm = getattr(button, "comm", None)
-    route = getattr(comm, "_reply_subshell_for", None)
-    if route is None:
-        return False
-
-    def look(data: Any, default: Any) -> Any:
-        content = data.get("content") if isinstance(data, dict) else None
-        if isinstance(content, dict) and data.get("method") == "custom" and content.get("event") == "click":
-            try:
-                action()
-            except Exception:  # never break the kernel's message routing
-                log.exception("acting on a click as it arrived failed")
-        return route(data, default)
-
-    comm._reply_subshell_for = look
-    return True
-
-
-def show(view: RunView) -> None:
-    """Display ``view`` in the running IPython (nothing without one)."""
-    try:
-        from IPython.display import display
-    except ImportError:  # pragma: no cover - ipywidgets depends on IPython
-        return
-    display(view)
-
-
-def present(nexus: Nexus, kwargs: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
-    """The run presenter :func:`install` adds: a displayed :class:`RunView` attached for the run (with a
-    ``control`` of its own unless the caller gave one, so its Cancel button can stop the run)."""
-    control = kwargs.get("control")
-    if control is None:
-        control = kwargs["control"] = RunControl()
-    view = RunView(nexus, control)
-    show(view)
-    return view.attached()
-
-
-def install(ip: Any = None) -> None:
-    """From now on ``Nexus.run`` (``tn.run``, ``%%mission --run``) in this kernel shows the live run view.
-
-    ``ip`` is the IPython shell (the extension's argument); the hook is the process's, which is the kernel's.
-    Installing twice installs once.
-    """
-    from toolnexus import api
-
-    if present not in api.run_presenters:
-        api.run_presenters.append(present)
-
-
-def uninstall(ip: Any = None) -> None:
-    """Stop showing the live run view for ``Nexus.run``."""
-    from toolnexus import api
-
-    while present in api.run_presenters:
-        api.run_presenters.remove(present)
+__all__ = ["CANCELLED_HERE", "RunView", "install", "present", "show", "uninstall"]
