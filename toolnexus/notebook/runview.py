@@ -213,7 +213,8 @@ class RunView:
             yield self
         except KeyboardInterrupt:
             self.control.cancel("interrupted")
-            self.finished.wait(timeout=60)  # the run's thread kills its processes and records it
+            if self.model.run_id is not None or self._pending:  # a run started: wait for it to be recorded
+                self.finished.wait(timeout=60)  # (its thread kills its processes, then records it)
             raise
         finally:
             unsubscribe()
