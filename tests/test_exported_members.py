@@ -26,7 +26,7 @@ PUBLIC_API = {
     "report_progress", "sample", "elicit", "list_roots", "can_ask", "Image", "Audio", "Text", "EmbeddedResource",
     "Content",
     # MCP resources and prompts; notebooks
-    "resource", "prompt", "browse", "review", "runs", "compare", "serve",
+    "resource", "prompt", "browse", "review", "runs", "compare", "serve", "RunView",
 }
 
 

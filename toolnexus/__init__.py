@@ -171,6 +171,9 @@ if TYPE_CHECKING:
         compare as compare,
         runs as runs,
     )
+    from toolnexus.notebook.runview import (
+        RunView as RunView,
+    )
     from toolnexus.notebook.serve import (
         serve as serve,
     )
