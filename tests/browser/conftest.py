@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from tests.sandbox.docker_engine import unavailable  # skip on a developer's machine, fail in CI
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 REPO = Path(__file__).resolve().parents[2]
@@ -126,7 +128,7 @@ def _wait_ready(lab: Lab, log: Path) -> None:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A real ``jupyter lab`` serving a scratch workspace (see the module's doc)."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: .ci/system-deps installs Debian's chromium for the browser tests")
+        unavailable(f"{CHROMIUM} is missing: .ci/system-deps installs Debian's chromium for the browser tests")
     root = tmp_path_factory.mktemp("lab-workspace")
     home = tmp_path_factory.mktemp("lab-home")
     _workspace(root)

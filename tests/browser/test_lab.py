@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+import toolnexus as tn
 from tests.browser.conftest import Lab
-from tests.browser.support import WITHIN, AgentCall, cell, open_notebook, output, put_notebook, run_all, shot
+from tests.browser.support import WITHIN, AgentCall, open_notebook, output, put_notebook, run_all, shot
+from toolnexus.core.run import RunStatus
 
 FIRST = 2 * WITHIN  # the first output also waits for the kernel's first imports
 MISSION = '''MISSION = """
@@ -50,6 +52,7 @@ TOUR = [
     "tn.review()",
 ]
 PLAN, CELL_MISSION, RUN, BROWSE, REVIEW = 3, 2, 4, 5, 6
+QUICKSTART_MISSION = 7  # the quick start's %%mission --run cell (markdown cells count)
 LONG = [
     "import toolnexus as tn\n%load_ext toolnexus",
     'long = tn.run("""\nmission: nap\nsteps:\n  - id: sleep\n    uses: shell.run@1\n'
@@ -124,11 +127,17 @@ def test_an_agents_waiting_call_is_approved_in_the_page(tour: Any, lab: Lab, art
     expect(area).to_contain_text("json.query")
     expect(area).to_contain_text("queries-need-a-person")
     shot(area, artifacts, "review-waiting-call")
+    ticket = re.search(r"apr-[0-9a-f-]+", area.locator(".widget-html-content", has_text="json.query").first
+                       .inner_text())
+    assert ticket is not None
     approve.click()
     result = agent.wait()
     assert result.is_error is not True, result
     assert "42" in str(result.structured_content or result.content), result
     expect(area.get_by_text("no call is waiting for approval")).to_be_visible(timeout=WITHIN)
+    with tn.Nexus(lab.root) as workspace:  # the decision is in the workspace's store, made in the notebook
+        decided = workspace.approvals.show(ticket.group(0))
+    assert (decided.status, decided.channel) == ("granted", "notebook"), decided
 
 
 def test_cancel_stops_a_long_mission(lab: Lab, browser: Any, artifacts: Path) -> None:
@@ -149,6 +158,10 @@ def test_cancel_stops_a_long_mission(lab: Lab, browser: Any, artifacts: Path) ->
         shot(output(page, 1), artifacts, "run-cancelled")
     finally:
         context.close()
+    with tn.Nexus(lab.root) as workspace:  # recorded cancelled, as Ctrl-C in the CLI records it
+        assert workspace.store is not None
+        (stored,) = workspace.store.list_runs(limit=1, mission="nap")
+    assert stored.status == RunStatus.CANCELLED, stored
 
 
 def test_the_quick_start_tutorial_runs_in_the_page(lab: Lab, browser: Any, artifacts: Path) -> None:
@@ -164,6 +177,6 @@ def test_the_quick_start_tutorial_runs_in_the_page(lab: Lab, browser: Any, artif
         expect(page.locator('svg.tnx-graph g[data-step="greet"]').last).to_be_visible(timeout=WITHIN)
         expect(page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")) \
             .to_have_count(0)
-        shot(cell(page, 0), artifacts, "quickstart-first-cell")
+        shot(output(page, QUICKSTART_MISSION), artifacts, "quickstart-mission-cell")
     finally:
         context.close()
