@@ -110,6 +110,22 @@ def test_the_tool_browser_searches_and_shows_the_selected_tools_card(tour: Any, 
     shot(area, artifacts, "tool-browser")
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "in JupyterLab the notebook's command-mode shortcuts take ArrowDown from the browser's listing (a <select>): "
+    "focus moves to the next cell and the selection stays (toolnexus/notebook/browser.py keeps no focus there)"))
+def test_the_tool_browsers_arrow_keys_move_through_the_results(tour: Any) -> None:
+    area = output(tour, BROWSE)
+    listing = area.locator(".widget-select select")
+    listing.wait_for(timeout=FIRST)
+    expect(listing.locator("option").nth(1)).to_be_attached(timeout=WITHIN)
+    second = re.match(r"[\w.]+", listing.locator("option").nth(1).inner_text())
+    assert second is not None
+    listing.select_option(index=0)
+    listing.focus()
+    tour.keyboard.press("ArrowDown")
+    expect(area.locator(".tnx-title", has_text=second.group(0))).to_be_visible(timeout=10_000)
+
+
 def test_the_review_widget_renders(tour: Any, artifacts: Path) -> None:
     area = output(tour, REVIEW)
     expect(area.get_by_text("no call is waiting for approval")).to_be_visible(timeout=FIRST)
