@@ -124,9 +124,11 @@ def _wait_ready(lab: Lab, log: Path) -> None:
     pytest.fail(f"jupyter lab did not answer /api/status within {STARTUP:.0f} s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A real ``jupyter lab`` serving a scratch workspace (see the module's doc)."""
+    """A real ``jupyter lab`` serving a scratch workspace (see the module's doc). Module-scoped, like
+    ``browser``: both are gone before other folders' tests run (Playwright's sync API keeps an event loop of
+    its own while it lives)."""
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing: .ci/system-deps installs Debian's chromium for the browser tests")
     root = tmp_path_factory.mktemp("lab-workspace")
@@ -152,7 +154,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             process.wait(30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(lab: Lab) -> Iterator[Any]:
     """Debian's Chromium, headless, driven by Playwright."""
     from playwright.sync_api import sync_playwright
