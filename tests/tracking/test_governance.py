@@ -160,13 +160,13 @@ def test_checkpoints_mlflow_cannot_take_wait_in_the_spool_for_the_next_sync(work
     blocker.write_text("a file where the store's folder should be")  # MLflow is unreachable at first
     overrides = {"tracking.enabled": True, "governance.checkpoint_every": 1}
     with tn.Nexus(workspace, overrides={**overrides, "tracking.uri": f"sqlite:///{blocker / 'mlflow.db'}"}) as nexus:
-        # One decision: one audit record, one checkpoint (the call's outcome record follows when the store closes).
-        register_test_tools(nexus).call("test.echo", value="hi")
+        register_test_tools(nexus).call("test.echo", value="hi")  # a decision and an outcome: two audit records
         nexus.governed.close()
         assert nexus.tracker is not None
         nexus.tracker.flush(60)
         spooled = nexus.tracker.checkpoints.pending()
-        assert len(spooled) == 1 and nexus.tracker.failures
+        # checkpoint_every = 1: one checkpoint per record, the decision's and the call's outcome, all spooled
+        assert len(spooled) == nexus.governed.audit.rows.count() == 2 and nexus.tracker.failures
     seed_store(workspace / ".toolnexus" / "mlflow.db", mlflow_template)
     with tn.Nexus(workspace, overrides=overrides) as nexus:
         assert nexus.tracker is not None
@@ -176,6 +176,6 @@ def test_checkpoints_mlflow_cannot_take_wait_in_the_spool_for_the_next_sync(work
         experiment = client.get_experiment_by_name(AUDIT_EXPERIMENT)
         assert experiment is not None
         [run] = client.search_runs([experiment.experiment_id])
-        # Every checkpoint reached MLflow: the decision's and the outcome's, written as the first Nexus closed.
+        # Every spooled checkpoint reached MLflow: the decision's and the outcome's.
         assert run.data.tags["toolnexus.audit.count"] == str(nexus.governed.audit.rows.count()) == "2"
         assert {"toolnexus.audit.checkpoint.1", "toolnexus.audit.checkpoint.2"} <= set(run.data.tags)

@@ -14,7 +14,7 @@ from typing import Any
 
 from toolnexus.api import Nexus, default_nexus
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.errors import ToolnexusError
+from toolnexus.errors import InvalidInput, ToolnexusError
 from toolnexus.mission import LoadedMission, Plan, parse_mission
 from toolnexus.notebook.cell_errors import CELL, in_cell, problems_block
 from toolnexus.notebook.magics_args import MissionArgs, parse_mission_line
@@ -24,8 +24,8 @@ Show = Callable[[Any], None]
 _INPUT_NAMED = re.compile(r"\binput '(\w+)'")
 
 
-class _Failed(Exception):
-    """Raised inside a magic once its problems are shown: the magic returns None."""
+class _Failed(InvalidInput):
+    """Raised inside a magic once its problems are shown (bad input in the cell): the magic returns None."""
 
 
 def _report(show: Show, title: str, diagnostics: Sequence[Diagnostic], lines: Sequence[str]) -> _Failed:
