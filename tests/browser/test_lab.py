@@ -10,6 +10,7 @@ would. Each check leaves a screenshot (see ``artifacts`` in conftest).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,8 @@ def test_the_review_widget_renders(tour: Any, artifacts: Path) -> None:
     shot(area, artifacts, "review-widget")
 
 
-def test_an_agents_waiting_call_is_approved_in_the_page(tour: Any, lab: Lab, artifacts: Path) -> None:
+def test_an_agents_waiting_call_is_approved_in_the_page(tour: Any, lab: Lab, artifacts: Path,
+                                                        record_testsuite_property: Any) -> None:
     area = output(tour, REVIEW)
     expect(area.get_by_text("no call is waiting for approval")).to_be_visible(timeout=FIRST)
     agent = AgentCall(lab, "json.query", {"data": {"quarter": "q1", "total": 42}, "query": "total"})
@@ -146,8 +148,11 @@ def test_an_agents_waiting_call_is_approved_in_the_page(tour: Any, lab: Lab, art
     ticket = re.search(r"apr-[0-9a-f-]+", area.locator(".widget-html-content", has_text="json.query").first
                        .inner_text())
     assert ticket is not None
+    clicked = time.perf_counter()
     approve.click()
     result = agent.wait()
+    # Click in the page → result at the agent (reported, not asserted: the 1 s is a benchmark figure).
+    record_testsuite_property("browser_review_click_to_result_seconds", round(time.perf_counter() - clicked, 3))
     assert result.is_error is not True, result
     assert "42" in str(result.structured_content or result.content), result
     expect(area.get_by_text("no call is waiting for approval")).to_be_visible(timeout=WITHIN)
