@@ -104,7 +104,8 @@ def test_models_report_bad_units_as_validation_errors() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(None, "-"), (0.25, "250ms"), (1.5, "1.50s"), (59.994, "59.99s"), (61, "1m01s"), (3600, "60m00s")],
+    [(None, "-"), (0.25, "250ms"), (1.5, "1.50s"), (59.994, "59.99s"), (61, "1m01s"), (3600, "60m00s"),
+     (3599.6, "60m00s"), (119.7, "2m00s")],
 )
 def test_format_duration(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text

@@ -65,7 +65,8 @@ def format_duration(seconds: float | None) -> str:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.2f}s"
-    return f"{int(seconds // 60)}m{seconds % 60:02.0f}s"
+    whole = round(seconds)  # rounded first, so 3599.6 s reads 60m00s, never 59m60s
+    return f"{whole // 60}m{whole % 60:02d}s"
 
 
 Duration = Annotated[
