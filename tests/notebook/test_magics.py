@@ -205,6 +205,13 @@ def test_tn_approvals_shows_the_queue(ip: InteractiveShell) -> None:
     assert value is not None and "problem" not in shown(captured)
 
 
+def test_tn_serve_outside_a_kernel_says_where_it_works(ip: InteractiveShell) -> None:
+    captured, value = cell(ip, "%tn serve")
+    assert value is None
+    assert "tn.serve() offers a notebook kernel's tools" in shown(captured)
+    assert "Traceback" not in shown(captured)
+
+
 def completions(ip: InteractiveShell, text: str) -> list[str]:
     with provisionalcompleter():
         return [completion.text for completion in ip.Completer.completions(text, len(text))]

@@ -1,7 +1,8 @@
 """``%tn``: the CLI's everyday commands in a notebook, returning objects that display richly.
 
-``%tn tools search QUERY [-k N]``, ``%tn tools show TOOL``, ``%tn call TOOL k=v …``, ``%tn runs [N]`` and
-``%tn approvals``. Each returns what it found (so ``hits = %tn tools search csv`` keeps it); mistakes are shown
+``%tn tools search QUERY [-k N]``, ``%tn tools show TOOL``, ``%tn call TOOL k=v …``, ``%tn runs [N]``,
+``%tn approvals`` (the review widget) and ``%tn serve [TOOL …]`` (offer this kernel's tools to agents).
+Each returns what it found (so ``hits = %tn tools search csv`` keeps it); mistakes are shown
 as problems and return None.
 """
 
@@ -19,8 +20,9 @@ from toolnexus.notebook.magics_args import parse_pairs, split_line
 from toolnexus.registry.search_model import SearchHit
 
 Show = Callable[[Any], None]
-USAGE = "%tn tools search QUERY [-k N] | %tn tools show TOOL | %tn call TOOL k=v … | %tn runs [N] | %tn approvals"
-COMMANDS = ("tools", "call", "runs", "approvals")
+USAGE = ("%tn tools search QUERY [-k N] | %tn tools show TOOL | %tn call TOOL k=v … | %tn runs [N] | %tn approvals"
+         " | %tn serve [TOOL …]")
+COMMANDS = ("tools", "call", "runs", "approvals", "serve")
 
 
 @dataclass
@@ -109,6 +111,8 @@ def _dispatch(words: list[str], line: str) -> Any:
         return _runs(int(rest[0]) if rest and rest[0].isdigit() else 20)
     if command == "approvals":
         return _approvals()
+    if command == "serve":
+        return _serve(rest)
     raise _usage(f"unknown %tn command {command!r}" + (f" ({hint})" if (hint := did_you_mean(command, COMMANDS))
                                                        else ""))
 
@@ -147,30 +151,22 @@ def _call(tool: str, arguments: dict[str, Any]) -> Any:
 
 
 def _runs(limit: int) -> Any:
-    try:
-        from toolnexus.notebook.runs import runs  # the runs table widget, where installed
-    except ImportError:
-        pass
-    else:
-        return runs(limit=limit)
-    nexus = default_nexus()
-    stored = nexus.store.list_runs(limit) if nexus.store is not None else []
-    rows = [[run.run_id, run.mission, run.status.value, run.started_at or "",
-             f"{run.duration:.2f}s" if run.duration is not None else "",
-             f"{run.cost:.4f}" if run.cost is not None else ""] for run in stored]
-    return Table(f"last {len(rows)} runs", ["run", "mission", "status", "started", "duration", "cost"], rows, stored)
+    from toolnexus.notebook.runs import runs
+
+    return runs(limit=limit)
 
 
 def _approvals() -> Any:
+    from toolnexus.notebook.review import review
+
+    return review()
+
+
+def _serve(tools: list[str]) -> Any:
+    from toolnexus.errors import Unavailable
+    from toolnexus.notebook.serve import serve
+
     try:
-        from toolnexus.notebook.review import review  # the live review widget, where installed
-    except ImportError:
-        pass
-    else:
-        return review()
-    approvals = default_nexus().approvals
-    waiting = approvals.list("requested") if approvals is not None else []
-    rows = [[record.ticket, record.tool, record.rule or "", record.principal or "", record.run_id or "",
-             record.step_id or "", str(record.arguments)] for record in waiting]
-    return Table(f"{len(rows)} approvals waiting", ["ticket", "tool", "rule", "asked by", "run", "step", "arguments"],
-                 rows, waiting)
+        return serve(tools=tools or None)
+    except Unavailable as exc:  # not in a kernel under a Jupyter server: a problem to show, not a traceback
+        raise DiagnosticError([Diagnostic(message=str(exc), file=CELL, line=1)]) from None
