@@ -111,20 +111,38 @@ def test_the_tool_browser_searches_and_shows_the_selected_tools_card(tour: Any, 
     shot(area, artifacts, "tool-browser")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "in JupyterLab the notebook's command-mode shortcuts take ArrowDown from the browser's listing (a <select>): "
-    "focus moves to the next cell and the selection stays (toolnexus/notebook/browser.py keeps no focus there)"))
 def test_the_tool_browsers_arrow_keys_move_through_the_results(tour: Any) -> None:
     area = output(tour, BROWSE)
     listing = area.locator(".widget-select select")
     listing.wait_for(timeout=FIRST)
-    expect(listing.locator("option").nth(1)).to_be_attached(timeout=WITHIN)
-    second = re.match(r"[\w.]+", listing.locator("option").nth(1).inner_text())
-    assert second is not None
+    # The listing keeps its keys: JupyterLab's command-mode shortcuts (ArrowDown → next cell) are not applied.
+    expect(listing).to_have_attribute("data-lm-suppress-shortcuts", "true")
+    expect(listing.locator("option").nth(2)).to_be_attached(timeout=WITHIN)
+    names = [re.match(r"[\w.]+", listing.locator("option").nth(n).inner_text()) for n in range(3)]
+    assert all(names), names
+    first, second, third = (name.group(0) for name in names if name is not None)
     listing.select_option(index=0)
+    expect(area.locator(".tnx-title", has_text=first)).to_be_visible(timeout=WITHIN)
     listing.focus()
     tour.keyboard.press("ArrowDown")
-    expect(area.locator(".tnx-title", has_text=second.group(0))).to_be_visible(timeout=10_000)
+    expect(area.locator(".tnx-title", has_text=second)).to_be_visible(timeout=WITHIN)
+    tour.keyboard.press("ArrowDown")
+    expect(area.locator(".tnx-title", has_text=third)).to_be_visible(timeout=WITHIN)
+    tour.keyboard.press("End")
+    last = re.match(r"[\w.]+", listing.locator("option").last.inner_text())
+    assert last is not None
+    expect(area.locator(".tnx-title", has_text=last.group(0))).to_be_visible(timeout=WITHIN)
+    tour.keyboard.press("Home")
+    expect(area.locator(".tnx-title", has_text=first)).to_be_visible(timeout=WITHIN)
+    tour.keyboard.press("ArrowDown")
+    tour.keyboard.press("ArrowDown")
+    tour.keyboard.press("ArrowUp")
+    expect(area.locator(".tnx-title", has_text=second)).to_be_visible(timeout=WITHIN)
+    expect(listing).to_be_focused()  # the focus stayed in the list (it did not move to another cell)
+    # Enter in the list inserts the selected tool's step (shown in the browser's text area too).
+    tour.keyboard.press("Enter")
+    expect(area.locator("textarea")).to_have_value(re.compile(rf"uses: {re.escape(second)}@"), timeout=WITHIN)
+    expect(listing).to_be_focused()  # Enter did not put the notebook into edit mode elsewhere
 
 
 def test_the_review_widget_renders(tour: Any, artifacts: Path) -> None:

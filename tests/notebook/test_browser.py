@@ -23,6 +23,7 @@ from tests.notebook.html_support import read
 from toolnexus.builtins import builtin_specs
 from toolnexus.core.spec import SafetyTier, ToolSpec
 from toolnexus.notebook.browser import PAGE_SIZE, Debouncer, ToolBrowser, browse
+from toolnexus.notebook.browser_listing import ResultsListing
 from toolnexus.registry import Registry
 from toolnexus.registry.toolsets import Toolset
 
@@ -361,11 +362,34 @@ def test_enter_in_the_search_box_inserts_the_step_of_the_first_result(browser: T
 
 
 def test_enter_inserts_the_tool_chosen_with_the_arrows(browser: ToolBrowser, inserted: list[str]) -> None:
-    browser.listing.value = browser.listing.options[2][1]  # arrow keys move the Select's value
+    browser.listing.value = browser.listing.options[2][1]  # arrow keys move the listing's value
     chosen = browser.selected
     assert chosen is not None
     browser.search._handle_custom_msg({"event": "submit"}, [])
     assert inserted and f"uses: {chosen.ref}" in inserted[-1]
+
+
+def test_enter_in_the_listing_inserts_the_step_of_its_selected_row(browser: ToolBrowser,
+                                                                   inserted: list[str]) -> None:
+    assert isinstance(browser.listing, ResultsListing)
+    ref = browser.listing.options[3][1]
+    browser.listing.value = ref  # the arrows moved the selection there
+    browser.listing._handle_custom_msg({"event": "activate", "value": ref}, [])  # what the front end sends on Enter
+    assert browser.selected is not None and browser.selected.ref == ref
+    assert inserted == [browser.snippet.value] and f"uses: {ref}" in inserted[0]
+
+
+def test_a_double_clicked_row_is_selected_and_inserted(browser: ToolBrowser, inserted: list[str]) -> None:
+    ref = browser.listing.options[1][1]  # activated without a selection message before it
+    browser.listing._handle_custom_msg({"event": "activate", "value": ref}, [])
+    assert browser.selected is not None and browser.selected.ref == ref
+    assert browser.detail.value and f"uses: {ref}" in inserted[-1]
+
+
+def test_a_row_of_a_page_no_longer_shown_is_ignored(browser: ToolBrowser, inserted: list[str]) -> None:
+    browser.listing._handle_custom_msg({"event": "activate", "value": "gone.tool@1.0.0"}, [])
+    browser.listing.value = "gone.tool@1.0.0"  # a click that raced a new page
+    assert browser.selected is None and inserted == []
 
 
 def test_enter_with_nothing_found_inserts_nothing(browser: ToolBrowser, clock: ManualClock,
@@ -390,3 +414,23 @@ def test_enter_in_a_real_kernel_inserts_the_step(kernel: BlockingKernelClient) -
     out, reply = run(kernel, "print(enter.selected.name)\nprint(enter.snippet.value.splitlines()[1])")
     assert reply["status"] == "ok", out  # the shell handles messages in order: the comm message came first
     assert out.splitlines() == ["text.render", "  uses: text.render@1.0.0"]
+
+
+def test_enter_in_the_listing_in_a_real_kernel_inserts_the_step(kernel: BlockingKernelClient) -> None:
+    out, reply = run(kernel, """
+        from toolnexus.builtins import builtin_specs
+        from toolnexus.notebook.browser import browse
+        from toolnexus.registry import Registry
+        keys = browse(registry=Registry(builtin_specs()))
+        print(keys.listing.model_id)
+    """)
+    assert reply["status"] == "ok", out
+    comm = out.strip()
+    # What the front end sends when the arrows select a row (a state update) and Enter is pressed on it.
+    kernel.shell_channel.send(kernel.session.msg("comm_msg", {
+        "comm_id": comm, "data": {"method": "update", "state": {"value": "json.query@1.0.0"}, "buffer_paths": []}}))
+    kernel.shell_channel.send(kernel.session.msg("comm_msg", {
+        "comm_id": comm, "data": {"method": "custom", "content": {"event": "activate", "value": "json.query@1.0.0"}}}))
+    out, reply = run(kernel, "print(keys.selected.name)\nprint(keys.snippet.value.splitlines()[1])")
+    assert reply["status"] == "ok", out
+    assert out.splitlines() == ["json.query", "  uses: json.query@1.0.0"]

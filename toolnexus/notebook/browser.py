@@ -6,13 +6,13 @@ and buttons that produce a ready-to-edit mission step or Python call.
 
 A search's rows end with each hit's score and matched terms; the card is formatted HTML
 (:func:`toolnexus.notebook.display.tool_card_html`); the layout wraps to the cell's width. Keyboard: the
-listing takes the arrow keys (a ``Select``), and Enter in the search box inserts the selected tool's step
-(the first result's when none is selected) — the search box's "submit" message, the one key event
-ipywidgets sends without a custom front end.
+listing (:class:`~toolnexus.notebook.browser_listing.ResultsListing`, a list box that keeps its keys in
+JupyterLab) moves with the arrows, Home and End, and Enter in it inserts the selected tool's step; Enter in
+the search box inserts the step of the selected tool (the first result's when none is selected).
 
-It stays responsive with tens of thousands of tools: the listing is one ``Select`` whose options are
-the current page (25 tools), updated in place, so a search never creates widgets and never renders or
-sends more than one page.
+It stays responsive with tens of thousands of tools: the listing is one widget whose options are the
+current page (25 tools), updated in place, so a search never creates widgets and never renders or sends
+more than one page.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from toolnexus.core.spec import SafetyTier, ToolSpec
+from toolnexus.notebook.browser_listing import ResultsListing
 from toolnexus.notebook.debounce import DEBOUNCE_SECONDS, Debouncer, Scheduler, default_scheduler
 from toolnexus.registry.disclosure import Level, render_text
 from toolnexus.registry.search_model import SearchHit
@@ -101,10 +102,11 @@ class ToolBrowser:
         self.tier = widgets.Dropdown(description="tier", options=[("any", ANY)] + [(t.value, t.value)
                                                                                    for t in SafetyTier], **narrow)
         self.tag = widgets.Combobox(description="tag", placeholder="any", ensure_option=False, **narrow)
-        # One Select holds the page: its options are the only per-tool data sent to the browser. It takes
-        # the arrow keys natively; its rows are the page, so the box is as tall as what it lists.
-        self.listing = widgets.Select(options=[], rows=page_size, layout=widgets.Layout(width="100%"))
+        # One list box holds the page: its options are the only per-tool data sent to the browser. It keeps
+        # the arrow keys and Enter in JupyterLab; its rows are the page, so the box is as tall as what it lists.
+        self.listing = ResultsListing(options=[], rows=page_size, layout=widgets.Layout(width="100%"))
         self.listing.observe(self._picked, names="value")
+        self.listing.on_activate(self._activated)
         self.previous = widgets.Button(description="◀", layout=widgets.Layout(width="3em"), disabled=True)
         self.next = widgets.Button(description="▶", layout=widgets.Layout(width="3em"), disabled=True)
         self.previous.on_click(lambda _b: self.go_to(self.page - 1))
@@ -251,8 +253,18 @@ class ToolBrowser:
         return list(self.results)
 
     def _picked(self, change: Any) -> None:
-        if not self._updating and change["new"] is not None:
+        # A click on a row that a new page has just replaced names no tool of this page: ignored.
+        if not self._updating and change["new"] in self._page_specs:
             self.select(self._page_specs[change["new"]])
+
+    def _activated(self, ref: str) -> None:
+        """Enter (or a double click) on a row of the listing: insert that tool's step."""
+        spec = self._page_specs.get(ref)
+        if spec is None:
+            return
+        if self.selected is None or self.selected.ref != ref:
+            self.select(spec)
+        self.produce("step")
 
     # -- the selected tool ----------------------------------------------------------------------
 
