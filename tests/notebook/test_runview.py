@@ -20,9 +20,9 @@ from tests.engine.support import Recorder, assert_gone, descendants, read_pids, 
 from toolnexus import api
 from toolnexus.core.diagnostics import DiagnosticError
 from toolnexus.core.events import Event, RunStarted, StepStarted
+from toolnexus.core.progress import WAITING
 from toolnexus.core.run import RunStatus, StepStatus
 from toolnexus.notebook import runview, runview_install
-from toolnexus.notebook.runmodel import WAITING
 from toolnexus.notebook.runview import RunView
 from toolnexus.registry import spec_of
 

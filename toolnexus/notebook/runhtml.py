@@ -1,7 +1,7 @@
 """The live run view's HTML: a header (status, time, cost against the budget, MLflow link), counts per state and
 one table of steps — one string, so a 1,000-step run is one widget updated in place, not 1,000 widgets.
 
-Pure functions of a :class:`~toolnexus.notebook.runmodel.RunModel`; no CDN, no script: it reads the same in
+Pure functions of a :class:`~toolnexus.core.progress.RunModel`; no CDN, no script: it reads the same in
 JupyterLab, classic Notebook, VS Code and a static HTML export.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from toolnexus.core.progress import ACTIVE, PENDING, STATES, WAITING, RunModel, StepRow
 from toolnexus.core.units import format_duration
-from toolnexus.notebook.runmodel import ACTIVE, PENDING, STATES, WAITING, RunModel, StepRow
 
 ICONS = {
     "pending": "·", "running": "…", "retrying": "↻", WAITING: "⏸", "succeeded": "✓", "failed": "✗",

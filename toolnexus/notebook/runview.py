@@ -3,11 +3,11 @@
 ``install(ip)`` makes every :meth:`Nexus.run <toolnexus.api.Nexus.run>` (and so ``tn.run`` and ``%%mission --run``)
 in the kernel show it, returning the :class:`~toolnexus.core.run.RunResult` as before. :class:`RunView` is the
 view itself: an event sink on the Nexus's bus that queues each event (applied to a plain model,
-:mod:`~toolnexus.notebook.runmodel`, every 16 events, so few are kept alive) and renders at most
-``1 / interval`` times a second (10 by default): on the engine's thread when an event finds the last render
-``interval`` old, by the shared ticker thread (:mod:`~toolnexus.notebook.ticker`) when the run goes quiet,
-and always at the run's end. The step table is one HTML widget updated in place, so a 1,000-step run is not
-1,000 widgets.
+:mod:`~toolnexus.core.progress` — the one the CLI's display renders too — every 16 events, so few are kept
+alive) and renders at most ``1 / interval`` times a second (10 by default): on the engine's thread when an
+event finds the last render ``interval`` old, by the shared ticker thread (:mod:`~toolnexus.notebook.ticker`)
+when the run goes quiet, and always at the run's end. The step table is one HTML widget updated in place, so a
+1,000-step run is not 1,000 widgets.
 
 Widget updates may come from the engine's thread (``Nexus.run`` runs a fresh event loop in a helper thread
 when the kernel's loop is running): ipykernel sends comm messages through its IOPub thread, which takes them
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from toolnexus.core.events import Event, RunFinished
+from toolnexus.core.progress import EVENT_TYPES, RunModel
 from toolnexus.core.run import RunResult
 from toolnexus.engine import RunControl
 from toolnexus.notebook.runhtml import mlflow_link, view_html
-from toolnexus.notebook.runmodel import EVENT_TYPES, RunModel
 from toolnexus.notebook.runview_kernel import acted_on_arrival
 from toolnexus.notebook.ticker import ticker
 

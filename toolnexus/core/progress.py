@@ -1,14 +1,17 @@
-"""The live run view's state, without any UI: what each step of one run is doing, fed by the run's events.
+"""A run's progress as its events tell it, without any UI: what each step of one run is doing.
 
-It mirrors the state logic of the CLI's progress display (:class:`toolnexus.cli.progress.ProgressView`: pending,
-running, retrying, waiting for approval with its rule and ticket, then the step's final status) and adds what
-the notebook view shows beside it: retry counts against the step's attempts, ``foreach`` fan-out counts, each
-step's cost against the run's budget and running durations. Plain data, so it is cheap to update per event and
-rendered only when the view decides to (at most 10 times a second).
+The one state model the CLI's progress display (:class:`toolnexus.cli.progress.ProgressView`) and the notebook's
+live run view (:mod:`toolnexus.notebook.runview`) both render: pending, running, retrying (attempt against the
+step's attempts), waiting for approval (its rule and ticket), then the step's final status with its error, the
+rule that caused it, its duration and cost; ``foreach`` fan-out counts; the run's cost against its budget. Plain
+data, no I/O, so it is cheap to update per event; a view renders it when it decides to.
 
-Unlike the CLI's display it follows approvals by the approvals queue's events alone (``approval_requested``
-with the rule and ticket, then granted, denied, expired or withdrawn), not by ``GateDecided``, which comes for
-every call: a view that takes one event fewer per step costs a third less beside a fast run.
+Approvals can be followed two ways. By default, by the approvals queue's events alone (``approval_requested``
+with the rule and ticket, then granted, denied, expired or withdrawn): a view that does not take ``GateDecided``,
+which comes for every call, takes one event fewer per step (a third less beside a fast run). With
+``gate=True``, by the gate's decisions too (:data:`GATE_EVENT_TYPES`): a call parked before its ticket is known
+shows as waiting, and the final decision's reason says how it was decided (the CLI, whose approvals are mostly
+granted from another process, whose queue events it never sees).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import (
     Event,
+    GateDecided,
     GovernanceChanged,
     RunFinished,
     RunStarted,
@@ -40,11 +44,11 @@ STATES = (PENDING, RUNNING, RETRYING, WAITING, "succeeded", "failed", "skipped",
 
 @dataclass(slots=True)
 class StepRow:
-    """One step's state as the view shows it."""
+    """One step's state as a view shows it."""
 
     step_id: str
     index: int
-    tool: str = ""
+    tool: str = ""  # name@version (from the plan, else the tool its first attempt called)
     state: str = PENDING
     attempt: int = 0
     attempts: int = 1  # the attempts its retry policy allows
@@ -52,7 +56,8 @@ class StepRow:
     duration: float | None = None  # its final duration, once finished
     cost: float = 0.0
     note: str = ""
-    error: str = ""
+    error: str = ""  # what it failed with (and the rule that caused it), once failed
+    failure: ToolError | None = None  # the error itself, for a view that words it otherwise
     rule: str | None = None
     ticket: str | None = None
     items_started: int = 0  # foreach: elements started so far
@@ -62,9 +67,14 @@ class StepRow:
 
 @dataclass
 class RunModel:
-    """The state of one run, updated by :meth:`apply` with each of its events (others' events are ignored)."""
+    """The state of one run, updated by :meth:`apply` with each of its events (others' events are ignored).
+
+    ``gate``: follow approvals by the gate's ``GateDecided`` events too (the sink must then take
+    :data:`GATE_EVENT_TYPES`, else :data:`EVENT_TYPES`).
+    """
 
     clock: Callable[[], float] = time.monotonic
+    gate: bool = False
     run_id: str | None = None
     mission: str = ""
     rows: dict[str, StepRow] = field(default_factory=dict)
@@ -83,7 +93,7 @@ class RunModel:
 
     @property
     def status(self) -> str:
-        """``waiting`` (no run yet), ``running``, or the run's final status."""
+        """``waiting to start`` (no run yet), ``running``, or the run's final status."""
         if self.result is not None:
             return self.result.status.value
         return RUNNING if self.run_id is not None else "waiting to start"
@@ -95,10 +105,11 @@ class RunModel:
         return self.clock() - self.started if self.started is not None else 0.0
 
     def apply(self, event: Event) -> bool:
-        """Take one event; True if it changed what the view shows (an event of another run does not)."""
-        if event.run_id != self.run_id:
-            if type(event) is RunStarted and self.run_id is None:
-                self._started(event)  # this view follows the first run it sees start
+        """Take one event; True if it changed what a view shows (an event of another run does not)."""
+        run_id = self.run_id
+        if event.run_id != run_id or run_id is None:
+            if type(event) is RunStarted and run_id is None:
+                self._started(event)  # the model follows the first run it sees start
                 return True
             return False
         handle = _HANDLERS.get(type(event))
@@ -114,14 +125,18 @@ class RunModel:
         self.budget = budget.get("max_cost")
         self.currency = budget.get("currency") or "USD"
         steps = {step.get("id"): step for step in plan.get("steps", []) if isinstance(step, dict)}
-        self.rows = {}
-        for index, step_id in enumerate(event.step_ids):
-            step = steps.get(step_id, {})
-            retry = step.get("retry") or {}
-            self.rows[step_id] = StepRow(step_id, index, tool=f"{step.get('tool', '')}@{step.get('version', '')}"
-                                         if step else "", attempts=int(retry.get("attempts") or 1),
-                                         foreach=step.get("foreach") is not None)
-        self.counts = {PENDING: len(self.rows)}
+        rows: dict[str, StepRow] = {}
+        self.rows = rows
+        for index, step_id in enumerate(event.step_ids):  # a row per step of the plan: kept lean, as its events
+            step = steps.get(step_id)
+            if step is None:
+                rows[step_id] = StepRow(step_id, index)
+                continue
+            retry = step.get("retry")
+            rows[step_id] = StepRow(step_id, index, f"{step.get('tool', '')}@{step.get('version', '')}",
+                                    attempts=int(retry.get("attempts") or 1) if retry else 1,
+                                    foreach=step.get("foreach") is not None)
+        self.counts = {PENDING: len(rows)}
 
     def _row(self, step_id: str) -> StepRow:
         row = self.rows.get(step_id)
@@ -139,20 +154,23 @@ class RunModel:
             row.state = state
 
     def _step_started(self, event: StepStarted) -> bool:
-        # Per step of every run: kept lean (the view must cost little beside the engine's own ~0.1 ms a step).
+        # Per step of every run: kept lean (a view must cost little beside the engine's own ~0.1 ms a step).
         row = self.rows.get(event.step_id) or self._row(event.step_id)
         attempt = event.attempt
         if event.item is not None:
             row.items_started += 1
             row.foreach = True
-        state = row.state
         if attempt > row.attempt:
             row.started = self.clock()
             row.attempt = attempt
             if attempt > 1:
                 row.note = f"attempt {attempt}/{row.attempts}"
-        if state != RUNNING and state != WAITING:
-            self._move(row, RUNNING)
+        state = row.state
+        if state != RUNNING and state != WAITING:  # a foreach element starting leaves a parked one waiting
+            counts = self.counts  # _move inlined: this is the one handler every step's every element runs
+            counts[state] -= 1
+            counts[RUNNING] = counts.get(RUNNING, 0) + 1
+            row.state = RUNNING
         if not row.tool:
             row.tool = event.tool
         return True
@@ -161,24 +179,32 @@ class RunModel:
         row = self._row(event.step_id)
         self._move(row, RETRYING)
         row.attempt = event.attempt - 1
-        row.note = (f"retry {event.attempt}/{row.attempts} in {event.delay:.1f}s: {event.error.message[:80]}")
+        row.note = f"retry {event.attempt}/{row.attempts} in {event.delay:.1f}s: {event.error.message[:80]}"
         return True
 
     def _step_finished(self, event: StepFinished) -> bool:
         record = event.record
         row = self.rows.get(record.step_id) or self._row(record.step_id)
         status = _STATUS[record.status]
-        self._move(row, status)
+        old = row.state
+        if old != status:  # _move inlined: every step finishes
+            counts = self.counts
+            counts[old] -= 1
+            counts[status] = counts.get(status, 0) + 1
+            row.state = status
         row.duration = record.duration
-        if record.cost:
-            row.cost = record.cost
-            self.cost += record.cost
-        if record.attempts > row.attempt:
-            row.attempt = record.attempts
+        cost = record.cost
+        if cost:
+            row.cost = cost
+            self.cost += cost
+        attempts = record.attempts
+        if attempts > row.attempt:
+            row.attempt = attempts
         row.items = record.items
         if row.ticket is not None:
             row.rule = row.ticket = None
         if status == "failed" and record.error is not None:
+            row.failure = record.error
             row.error = str(record.error)[:300] + rule_of(record.error)
             row.note = ""
         elif record.skip_reason or record.cached or record.resumed or row.note:
@@ -192,6 +218,8 @@ class RunModel:
             row.started = None if row.state not in ACTIVE else row.started
         return True
 
+    # -- approvals ------------------------------------------------------------------------------
+
     def _governance_changed(self, event: GovernanceChanged) -> bool:
         """A step's call parked for an approval (its rule and ticket), or that approval decided."""
         step_id = event.details.get("step_id")
@@ -201,14 +229,30 @@ class RunModel:
             rule = event.details.get("rule")
             return self._waiting(step_id, rule if isinstance(rule, str) else None, event.target)
         row = self.rows.get(step_id)
-        if row is None or row.state != WAITING or row.ticket != event.target:
-            return False
+        if self.gate or row is None or row.state != WAITING or row.ticket != event.target:
+            return False  # (following the gate, its final decision tells the verdict, with its reason)
         verdict = event.action.removeprefix("approval_")
         who = f" by {event.by}" if event.by else ""
         row.note = f"approval {verdict}{who}" + (f": {event.reason[:100]}" if event.reason else "")
         if verdict == "granted":  # it runs on; otherwise it fails, which its StepFinished shows
             self._move(row, RUNNING)
             row.rule = row.ticket = None
+        return True
+
+    def _gate_decided(self, event: GateDecided) -> bool:
+        """A step's call parked (waiting) or, once parked, decided: it runs on (or fails, which StepFinished shows)."""
+        step_id = event.call.step_id
+        if not self.gate or step_id is None:
+            return False  # not followed, or not a mission step's call
+        decision = event.decision
+        if decision.waiting:
+            return self._waiting(step_id, decision.policy, decision.ticket)
+        row = self.rows.get(step_id)
+        if row is None or row.state != WAITING:
+            return False
+        self._move(row, RUNNING if decision.allowed else "failed")
+        row.note = decision.reason[:100]
+        row.rule = row.ticket = None
         return True
 
     def _waiting(self, step_id: str, rule: str | None, ticket: str | None) -> bool:
@@ -225,8 +269,12 @@ _HANDLERS: dict[type[Event], Callable[[RunModel, Any], bool]] = {
     StepFinished: RunModel._step_finished,
     RunFinished: RunModel._run_finished,
     GovernanceChanged: RunModel._governance_changed,
+    GateDecided: RunModel._gate_decided,
 }
-EVENT_TYPES = (RunStarted, *_HANDLERS)
+EVENT_TYPES = (RunStarted, StepStarted, StepRetrying, StepFinished, RunFinished, GovernanceChanged)
+"""What a sink following approvals by the approvals queue's events takes (the bus builds no other for it)."""
+GATE_EVENT_TYPES = (*EVENT_TYPES, GateDecided)
+"""What a sink of a model with ``gate=True`` takes."""
 _STATUS = {status: status.value for status in StepStatus}
 
 
