@@ -12,6 +12,7 @@ from typing import Any
 
 from toolnexus.core.progress import ACTIVE, PENDING, STATES, WAITING, RunModel, StepRow
 from toolnexus.core.units import format_duration
+from toolnexus.notebook.display.results import tracker_link
 
 ICONS = {
     "pending": "·", "running": "…", "retrying": "↻", WAITING: "⏸", "succeeded": "✓", "failed": "✗",
@@ -145,13 +146,4 @@ def _note(row: StepRow) -> str:
 def mlflow_link(tracker: Any, model: RunModel) -> tuple[str, str | None] | None:
     """``(text, url)`` of the run's MLflow run (url None for a store without a web UI), or None if the
     tracker has not opened it yet (it opens one while a long run streams, or when the run ends)."""
-    if tracker is None or model.run_id is None:
-        return None
-    mlflow_run = tracker.mlflow_run_id(model.run_id)
-    if mlflow_run is None:
-        return None
-    uri = str(getattr(tracker, "uri", ""))
-    experiment = getattr(tracker, "_experiments", {}).get(model.mission)
-    if uri.startswith(("http://", "https://")) and experiment:
-        return f"MLflow run {mlflow_run[:8]}", f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{mlflow_run}"
-    return f"MLflow run {mlflow_run} (mlflow ui --backend-store-uri {uri})", None
+    return tracker_link(tracker, model.run_id, model.mission, ui_hint=True)

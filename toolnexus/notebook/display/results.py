@@ -25,17 +25,24 @@ def mlflow_link(result: RunResult, nexus: Any = None) -> tuple[str, str | None] 
         from toolnexus.notebook.display.decisions import existing_default_nexus
 
         nexus = existing_default_nexus()
-    tracker = getattr(nexus, "tracker", None)
-    if tracker is None:
+    return tracker_link(getattr(nexus, "tracker", None), result.run_id, result.mission)
+
+
+def tracker_link(tracker: Any, run_id: str | None, mission: str | None, *,
+                 ui_hint: bool = False) -> tuple[str, str | None] | None:
+    """``(text, url)`` of the MLflow run ``tracker`` keeps for ``run_id`` (url None for a store without a web
+    UI; ``ui_hint``: the text then says how to open one), or None when there is no such run (yet)."""
+    if tracker is None or run_id is None:
         return None
-    mlflow_run = tracker.mlflow_run_id(result.run_id)
+    mlflow_run = tracker.mlflow_run_id(run_id)
     if mlflow_run is None:
         return None
     uri = str(getattr(tracker, "uri", ""))
-    experiment = getattr(tracker, "_experiments", {}).get(result.mission)
+    experiment = getattr(tracker, "_experiments", {}).get(mission)
     if uri.startswith(("http://", "https://")) and experiment:
         return f"MLflow run {mlflow_run[:8]}", f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{mlflow_run}"
-    return f"MLflow run {mlflow_run}", None
+    hint = f" (mlflow ui --backend-store-uri {uri})" if ui_hint else ""
+    return f"MLflow run {mlflow_run}{hint}", None
 
 
 def _link_html(link: tuple[str, str | None] | None) -> str:
