@@ -128,3 +128,37 @@ def test_serve_outside_a_kernel_says_where_it_works() -> None:
 
     with pytest.raises(Unavailable, match="call it in a Jupyter kernel"):
         serve()
+
+
+MISSION_CELL = '''%%mission --as greeting
+mission: greet-agent
+inputs:
+  who: {type: string}
+outputs:
+  text: ${{ steps.hello.outputs.text }}
+steps:
+  - id: hello
+    uses: text.render
+    with: {template: "hello {{ who }}", data: {who: "${{ inputs.who }}"}}
+'''
+
+
+def test_a_mission_cell_is_offered_and_run_as_a_tool(workspace: Any) -> None:
+    driver = Driver()  # started in the workspace (the test's current directory): its state goes there
+    try:
+        driver.run("import toolnexus as tn\n%load_ext toolnexus")
+        driver.run(MISSION_CELL)
+        driver.run("server = tn.serve()")
+        [mission] = [t for t in driver.wait_for("tools")["tools"] if t["name"] == "mission.greet-agent"]
+        assert mission["input_schema"]["required"] == ["who"] and "mission" in mission["tags"]
+        driver.send({"op": "call", "call": "m1", "tool": "mission.greet-agent", "arguments": {"who": "Ada"},
+                     "caller": {"principal": "agent-user", "surface": "mcp"}, "deadline": time.time() + 60})
+        result = driver.wait_for("result", "m1")
+        assert result["error"] is None and result["output"] == {"text": "hello Ada"}
+        driver.send({"op": "call", "call": "m2", "tool": "mission.greet-agent", "arguments": {},
+                     "deadline": time.time() + 60})
+        refused = driver.wait_for("result", "m2")  # a missing input is the run's error, as data
+        assert refused["output"] is None and refused["error"]["kind"] == "invalid_arguments"
+        assert "who" in refused["error"]["message"]
+    finally:
+        driver.close()

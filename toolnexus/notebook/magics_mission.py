@@ -17,6 +17,7 @@ from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.errors import InvalidInput, ToolnexusError
 from toolnexus.mission import LoadedMission, Plan, parse_mission
 from toolnexus.notebook.cell_errors import CELL, in_cell, problems_block
+from toolnexus.notebook.cell_missions import remember
 from toolnexus.notebook.magics_args import MissionArgs, parse_mission_line
 
 Show = Callable[[Any], None]
@@ -63,6 +64,7 @@ def mission_cell(line: str, cell: str, namespace: dict[str, Any], show: Show) ->
             plan = nexus.compile(loaded)
         except DiagnosticError as exc:
             raise _report(show, "%%mission", in_cell(exc.diagnostics), lines) from None
+        remember(plan.mission, loaded)  # what tn.serve() offers agents beside the kernel's tools
         if args.save:
             _save(cell, args, nexus, lines, show)
         return _finish(args, nexus, loaded, plan, namespace, show, lines)

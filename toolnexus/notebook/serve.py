@@ -1,4 +1,5 @@
-"""``tn.serve()``: offer this kernel's ``@tn.tool`` functions to agents on the Jupyter MCP endpoint.
+"""``tn.serve()``: offer this kernel's ``@tn.tool`` functions — and the missions of its ``%%mission`` cells, as
+``mission.<name>`` — to agents on the Jupyter MCP endpoint.
 
 Nothing is exposed until the notebook calls :func:`serve` (the user's opt-in). It opens a Jupyter comm
 (target :data:`TARGET`) to the toolnexus server extension, announces the tools defined in this kernel
@@ -29,13 +30,18 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from toolnexus.core.caller import Caller, Surface, process_surface
 from toolnexus.core.context import CallChannel, reset_channel, use_channel
+from toolnexus.core.diagnostics import DiagnosticError
 from toolnexus.core.spec import ToolSpec
 from toolnexus.errors import Unavailable
+from toolnexus.mcp_server.missions import PREFIX as MISSION_PREFIX, mission_spec
+from toolnexus.notebook.cell_errors import CELL
+from toolnexus.notebook.cell_missions import remembered, subscribe as subscribe_missions
 
 TARGET = "toolnexus.kernel_tools"
 log = logging.getLogger("toolnexus.notebook")
@@ -77,10 +83,25 @@ class KernelToolServer:
         self.comm = create_comm(target_name=TARGET, data={"op": "tools", "tools": self.tools()})
         self.comm.on_msg(self._on_msg)
         self._unsubscribe = nexus.registry.subscribe(self._on_registry_change)
+        self._unsubscribe_missions = subscribe_missions(self.announce)
 
     def tools(self) -> list[dict[str, Any]]:
-        """The announced tools' specs, as JSON."""
-        return [_spec_json(s) for s in kernel_tools(self.nexus.registry) if self.only is None or s.name in self.only]
+        """The announced tools' specs, as JSON: the kernel's ``@tn.tool`` functions, then its cell missions."""
+        specs = kernel_tools(self.nexus.registry) + list(self._missions().values())
+        return [_spec_json(s) for s in specs if self.only is None or s.name in self.only]
+
+    def _missions(self) -> dict[str, ToolSpec]:
+        """The ``%%mission`` cells that still compile, as tools (``mission.<name>``), by tool name."""
+        found: dict[str, ToolSpec] = {}
+        for name, loaded in remembered().items():
+            try:
+                plan = self.nexus.compile(loaded)
+            except DiagnosticError:  # a tool it uses is gone since: not offered
+                log.info("cell mission %s no longer compiles; not offered", name)
+                continue
+            spec = mission_spec(plan, Path(CELL))
+            found[spec.name] = spec.model_copy(update={"source": f"%%mission cell ({name})"})
+        return found
 
     def send(self, data: dict[str, Any]) -> None:
         """One message to the server (ignored once closed)."""
@@ -94,6 +115,7 @@ class KernelToolServer:
     def close(self) -> None:
         """Stop serving: the server drops this kernel's tools."""
         self._unsubscribe()
+        self._unsubscribe_missions()
         for task in self.tasks.values():
             task.cancel()
         comm, self.comm = self.comm, None
@@ -142,10 +164,9 @@ class KernelToolServer:
         caller = Caller.model_validate(data["caller"]) if data.get("caller") else None
         token = use_channel(_CommChannel(self, call_id))
         try:
-            result = await self.nexus.acall(str(data["tool"]), dict(data.get("arguments") or {}), caller=caller,
-                                            correlation_id=data.get("correlation_id"), origin="mcp")
-            error = None if result.error is None else result.error.model_dump(mode="json")
-            self.send({"op": "result", "call": call_id, "output": result.output, "error": error})
+            output, error = await _run_tool_or_mission(self, str(data["tool"]), dict(data.get("arguments") or {}),
+                                                       caller, data.get("correlation_id"))
+            self.send({"op": "result", "call": call_id, "output": output, "error": error})
         except (asyncio.CancelledError, KeyboardInterrupt):  # a cancel; an interrupt (see the module docstring)
             self.send({"op": "result", "call": call_id, "output": None,
                        "error": {"kind": "cancelled", "message": "cancelled in the kernel"}})
@@ -155,6 +176,25 @@ class KernelToolServer:
                        "error": {"kind": "runtime_error", "message": f"{type(exc).__name__}: {exc}"}})
         finally:
             reset_channel(token)
+
+
+async def _run_tool_or_mission(server: KernelToolServer, tool: str, arguments: dict[str, Any],
+                               caller: Caller | None, correlation_id: str | None) -> tuple[Any, Any]:
+    """A forwarded call's output and error (JSON): a cell mission's run (its outputs), else the tool's call."""
+    name = tool.removeprefix(MISSION_PREFIX)
+    loaded = remembered().get(name) if tool.startswith(MISSION_PREFIX) else None
+    if loaded is not None:
+        try:
+            run = await server.nexus.arun(loaded, arguments, caller=caller, correlation_id=correlation_id)
+        except DiagnosticError as exc:  # the agent's inputs do not fit the mission's: its mistake, as data
+            return None, {"kind": "invalid_arguments", "message": str(exc)}
+        if run.ok:
+            return run.outputs, None
+        error = run.error.model_dump(mode="json") if run.error is not None else {
+            "kind": "tool_error", "message": f"mission {name} {run.status.value}"}
+        return None, error
+    result = await server.nexus.acall(tool, arguments, caller=caller, correlation_id=correlation_id, origin="mcp")
+    return result.output, None if result.error is None else result.error.model_dump(mode="json")
 
 
 def _in_event_loop(frame: FrameType | None) -> bool:
