@@ -378,6 +378,10 @@ class MlflowTracker:
         """The id of the MLflow run this tracker opened or synced for ``run_id``, or None if it has none yet."""
         return self._mlflow_runs.get(run_id)
 
+    def experiment_of(self, mission: str | None) -> str | None:
+        """The id of the MLflow experiment this tracker records ``mission``'s runs in, once it has one."""
+        return self._experiments.get(mission) if mission is not None else None
+
     def pending_report(self, run_id: str) -> dict[str, Any] | None:
         """The report of an ended run that is not in MLflow yet — just finished, or spooled while MLflow
         was unreachable (by this process or another) — or None.

@@ -19,7 +19,7 @@ from toolnexus.governance.policy.combine import DECIDER
 from toolnexus.governance.policy.loader import load_policy, policy_files
 from toolnexus.governance.policy.model import Mode
 from toolnexus.governance.policy.policy import EMPTY, Policy
-from toolnexus.governance.policy.rule import Facts, Rule
+from toolnexus.governance.policy.rule import Facts, Rule, flag_of
 
 ToolSource = Callable[[], Iterable[ToolSpec]]
 """The tools a policy's conditions are checked against (the registry's, from the caller: layering)."""
@@ -154,7 +154,7 @@ class PolicyGate:
         mission = None
         if plan.call.run_id is not None and self.mission_of is not None and self._policy.uses_missions:
             mission = self._mission(plan.call.run_id)
-        flag = _flag_of(self.flags, plan) if self.flags is not None and self._policy.uses_flags else None
+        flag = flag_of(self.flags, plan) if self._policy.uses_flags else None
         return Facts.of(plan, mission=mission, tenant=self.tenant, flag=flag)
 
     def _mission(self, run_id: str) -> str | None:
@@ -179,11 +179,3 @@ class PolicyGate:
                         reason=f"policy rule {pending.policy} needs a person's approval, and approvals need the "
                                "state store: this Nexus has no approvals queue")
 
-
-def _flag_of(flags: FlagOf, plan: CallPlan) -> Callable[[str], bool]:
-    """Whether a flag is on for ``plan``, by name: asked only when a candidate rule names one."""
-
-    def flag(name: str) -> bool:
-        return flags(name, plan)
-
-    return flag

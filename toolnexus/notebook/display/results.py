@@ -38,7 +38,7 @@ def tracker_link(tracker: Any, run_id: str | None, mission: str | None, *,
     if mlflow_run is None:
         return None
     uri = str(getattr(tracker, "uri", ""))
-    experiment = getattr(tracker, "_experiments", {}).get(mission)
+    experiment = tracker.experiment_of(mission)
     if uri.startswith(("http://", "https://")) and experiment:
         return f"MLflow run {mlflow_run[:8]}", f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{mlflow_run}"
     hint = f" (mlflow ui --backend-store-uri {uri})" if ui_hint else ""
