@@ -127,3 +127,33 @@ def test_by_the_gate_a_denied_call_fails_its_step_and_allowed_calls_that_never_w
 def test_the_event_types_a_sink_takes_include_the_gates_only_when_it_follows_the_gate() -> None:
     assert GateDecided not in EVENT_TYPES and GateDecided in GATE_EVENT_TYPES
     assert set(EVENT_TYPES) < set(GATE_EVENT_TYPES)
+
+
+def test_following_a_live_control_moves_pending_steps_to_running_with_their_items() -> None:
+    model = started()
+    assert model.follow({"fetch": (1, 0), "each": (1, 2)})
+    assert model.rows["fetch"].state == RUNNING and model.rows["fetch"].attempt == 1
+    each = model.rows["each"]
+    assert (each.state, each.items_started, each.foreach) == (RUNNING, 2, True)
+    assert model.counts == {PENDING: 0, RUNNING: 2}
+    assert not model.follow({"fetch": (1, 0), "each": (1, 2)})  # the same look again changes nothing
+
+
+def test_following_never_undoes_a_finish_a_wait_for_approval_or_a_retry_not_yet_begun() -> None:
+    model = started()
+    model.follow({"fetch": (1, 0), "each": (1, 1)})
+    model.apply(StepFinished(run_id=RUN, record=StepRecord(step_id="each", tool="t", version="1",
+                                                                 status=StepStatus.SUCCEEDED)))
+    model.apply(StepRetrying(run_id=RUN, step_id="fetch", attempt=2, delay=1.0,
+                             error=ToolError(kind=ErrorKind.TIMEOUT, message="slow")))
+    model.follow({"fetch": (1, 0), "each": (1, 1)})  # a look taken before the retry and the finish
+    assert model.rows["each"].state == "succeeded"
+    assert model.rows["fetch"].state == "retrying"
+    model.follow({"fetch": (2, 0)})  # its second attempt began
+    assert model.rows["fetch"].state == RUNNING and model.rows["fetch"].note == "attempt 2/3"
+    model.follow({"each": (1, 2)})  # a stale look at a finished step
+    assert model.rows["each"].state == "succeeded"
+    waiting = started()
+    waiting.apply(requested())
+    waiting.follow({"each": (1, 1)})
+    assert waiting.rows["each"].state == WAITING and waiting.rows["each"].items_started == 1

@@ -27,21 +27,6 @@ from toolnexus.notebook.runview import RunView
 from toolnexus.registry import spec_of
 
 
-class Snapshots:
-    """Every state the view's model shows, per step, in the order seen (an event sink after the view's own;
-    the view renders every event, so it shows each as it comes)."""
-
-    def __init__(self, view: RunView) -> None:
-        self.view = view
-        self.states: dict[str, list[str]] = {}
-
-    def __call__(self, event: Event) -> None:
-        for step_id, row in self.view.model.rows.items():
-            seen = self.states.setdefault(step_id, [])
-            if not seen or seen[-1] != row.state:
-                seen.append(row.state)
-
-
 def in_thread(work: Any) -> tuple[threading.Thread, dict[str, Any]]:
     box: dict[str, Any] = {}
 
@@ -56,26 +41,40 @@ def in_thread(work: Any) -> tuple[threading.Thread, dict[str, Any]]:
     return thread, box
 
 
+def probe(nexus: tn.Nexus, view: RunView, seen: list[tuple[str, str, int]]) -> None:
+    """Register ``test.probe``: a step that renders the view while it runs and notes what the view shows of
+    it then (its state and foreach items started), so a test sees the running state without racing it."""
+
+    @tn.tool(name="test.probe", register=False)
+    def probe_tool(step: str) -> str:
+        view.render()
+        row = view.model.rows[step]
+        seen.append((step, row.state, row.items_started))
+        return row.state
+
+    nexus.registry.register(spec_of(probe_tool))
+
+
 def test_states_go_pending_running_succeeded_and_the_table_shows_them(test_nexus: tn.Nexus) -> None:
-    view = RunView(test_nexus, interval=0)  # a render per event: every state is seen
-    snapshots = Snapshots(view)
-    test_nexus.bus.subscribe(snapshots)
+    view = RunView(test_nexus, interval=0)
+    seen: list[tuple[str, str, int]] = []
+    probe(test_nexus, view, seen)
     result = view.run("""
 mission: two
 steps:
-  - {id: a, uses: test.echo, with: {value: one}}
-  - {id: b, uses: test.echo, with: {value: two}, needs: a}
+  - {id: a, uses: test.probe, with: {step: a}}
+  - {id: b, uses: test.probe, with: {step: b}, needs: a}
 """)
     assert result.status == RunStatus.SUCCEEDED
     assert view.result is result
-    assert snapshots.states["a"] == ["pending", "running", "succeeded"]
-    assert snapshots.states["b"][0] == "pending" and snapshots.states["b"][-1] == "succeeded"
-    assert "running" in snapshots.states["b"]
+    assert seen == [("a", "running", 0), ("b", "running", 0)]  # a render while each runs shows it running
+    assert {step: row.state for step, row in view.model.rows.items()} == {"a": "succeeded", "b": "succeeded"}
     assert view.model.counts["succeeded"] == 2
     assert "2 succeeded" in view.html.value
     assert view.html.value.count('class="toolnexus-step toolnexus-step-succeeded"') == 2
     assert "succeeded" in view.html.value and result.run_id in view.html.value
     assert view.widget.children == (view.html,)  # no Cancel once it is over, no Resume after a success
+    assert view.control.running() == {}  # the run's map of running steps is let go with it
 
 
 def test_a_failing_step_shows_its_error_and_the_run_offers_resume(test_nexus: tn.Nexus) -> None:
@@ -113,20 +112,20 @@ steps:
 
 def test_foreach_counts_its_items(test_nexus: tn.Nexus) -> None:
     view = RunView(test_nexus, interval=0)
-    started: list[int] = []
-    # Subscribed before the view: what it shows as each event after the first arrives.
-    test_nexus.bus.subscribe(lambda event: started.append(view.model.rows["each"].items_started)
-                             if view.model.rows.get("each") else None)
+    seen: list[tuple[str, str, int]] = []
+    probe(test_nexus, view, seen)
     result = view.run("""
 mission: fanout
+concurrency: 1
 steps:
   - id: each
-    uses: test.echo
+    uses: test.probe
     foreach: [a, b, c, d, e]
-    with: {value: "${{ item }}"}
+    with: {step: each}
 """)
     assert result.status == RunStatus.SUCCEEDED
-    assert max(started) == 5 and started[-1] == 5
+    assert [items for _, _, items in seen] == [1, 2, 3, 4, 5]  # one at a time: each render counts one more
+    assert {state for _, state, _ in seen} == {"running"}
     assert view.model.rows["each"].items == 5
     assert "5 items" in view.html.value
 

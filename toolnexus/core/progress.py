@@ -17,7 +17,7 @@ granted from another process, whose queue events it never sees).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ from toolnexus.core.events import (
     StepRetrying,
     StepStarted,
 )
-from toolnexus.core.run import RunResult, StepStatus
+from toolnexus.core.run import RunResult, StepRecord, StepStatus
 
 WAITING = "waiting"  # a display state, not a StepStatus: the step's call is parked for an approval
 RETRYING = "retrying"
@@ -175,6 +175,33 @@ class RunModel:
             row.tool = event.tool
         return True
 
+    def follow(self, running: dict[str, tuple[int, int]], recorded: Sequence[StepRecord] = ()) -> bool:
+        """Take what a live :class:`~toolnexus.engine.RunControl` says — the steps running now (step id →
+        attempt, foreach items started) and the steps recorded since the last look — in place of
+        ``StepStarted`` and ``StepFinished`` events; True if a row changed. Look at ``running`` first: a step
+        that finished in between is then in ``recorded``, which comes after. A step finished here stays
+        finished, one parked for an approval stays waiting, and one waiting to retry stays so until its next
+        attempt starts."""
+        changed = False
+        for step_id, (attempt, items) in running.items():
+            row = self.rows.get(step_id) or self._row(step_id)
+            state = row.state
+            if state in _FINAL:
+                continue
+            advanced = attempt > row.attempt
+            if advanced:
+                row.started, row.attempt = self.clock(), attempt
+                if attempt > 1:
+                    row.note = f"attempt {attempt}/{row.attempts}"
+            if items != row.items_started:
+                row.items_started, row.foreach, changed = items, True, True
+            if state == PENDING or (state == RETRYING and advanced):
+                self._move(row, RUNNING)
+            changed = changed or advanced
+        for record in recorded:
+            changed = self.take_record(record) or changed
+        return changed
+
     def _step_retrying(self, event: StepRetrying) -> bool:
         row = self._row(event.step_id)
         self._move(row, RETRYING)
@@ -183,7 +210,11 @@ class RunModel:
         return True
 
     def _step_finished(self, event: StepFinished) -> bool:
-        record = event.record
+        return self.take_record(event.record)
+
+    def take_record(self, record: StepRecord) -> bool:
+        """Take a step's record (from its ``StepFinished`` event, or read from a live control): its final
+        state, duration, cost, foreach width and error. True (it changes what a view shows)."""
         row = self.rows.get(record.step_id) or self._row(record.step_id)
         status = _STATUS[record.status]
         old = row.state
@@ -212,8 +243,13 @@ class RunModel:
         return True
 
     def _run_finished(self, event: RunFinished) -> bool:
-        self.result = event.result
-        self.cost = event.result.cost or self.cost
+        result = event.result
+        for step_id, record in result.steps.items():  # what no event or look told: steps never run, last ones
+            row = self.rows.get(step_id)
+            if row is None or row.state not in _FINAL:
+                self.take_record(record)
+        self.result = result
+        self.cost = result.cost or self.cost
         for row in self.rows.values():
             row.started = None if row.state not in ACTIVE else row.started
         return True
@@ -273,9 +309,13 @@ _HANDLERS: dict[type[Event], Callable[[RunModel, Any], bool]] = {
 }
 EVENT_TYPES = (RunStarted, StepStarted, StepRetrying, StepFinished, RunFinished, GovernanceChanged)
 """What a sink following approvals by the approvals queue's events takes (the bus builds no other for it)."""
+LIVE_EVENT_TYPES = tuple(kind for kind in EVENT_TYPES if kind not in (StepStarted, StepFinished))
+"""What a sink that learns of running and recorded steps from a live RunControl (:meth:`RunModel.follow`)
+takes: no event per step (the engine then builds no StepStarted), only the run's own and the rare ones."""
 GATE_EVENT_TYPES = (*EVENT_TYPES, GateDecided)
 """What a sink of a model with ``gate=True`` takes."""
 _STATUS = {status: status.value for status in StepStatus}
+_FINAL = frozenset(_STATUS.values()) - {RUNNING, PENDING}
 
 
 def waiting_note(rule: str | None, ticket: str | None) -> str:

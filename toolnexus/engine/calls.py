@@ -142,6 +142,10 @@ async def _attempt(run: RunState, step: PlanStep, spec: ToolSpec, invocation: To
 
 def _announce_start(run: RunState, step: PlanStep, spec: ToolSpec, invocation: ToolCall, item: int | None) -> None:
     # "Started" means running, not queued: observers see real concurrency.
+    running = run.running
+    if running is not None:  # a live control's map: a tuple a start, no event
+        prior = running.get(step.id)
+        running[step.id] = (invocation.attempt, (prior[1] if prior else 0) + (item is not None))
     bus = run.engine.bus
     if bus.wants(StepStarted):
         bus.emit(StepStarted(run_id=run.run_id, step_id=step.id, tool=spec.ref, attempt=invocation.attempt,

@@ -57,6 +57,9 @@ class Engine:
         scope = anyio.CancelScope()
         if control is not None:
             control._attach(scope)
+            if control.live:
+                run.running = {}
+                control._follow(run.running, run.records)
         timed_out = False
         finished = False
         identity = use_identity(run.caller, run.correlation_id)  # the runners' tasks inherit it (sub-calls)

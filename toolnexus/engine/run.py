@@ -70,6 +70,8 @@ class RunState:
         self.prompted = 0  # runners started or woken by dispatch() that have not yet looked for work
         self.unfinished = len(plan.steps)  # steps not yet recorded (or kept from a resumed run)
         self.settling: list[StepRecord] = []  # finished steps not yet recorded (see settle())
+        # The steps running now (id → attempt, foreach items started), for a live RunControl; None: not kept.
+        self.running: dict[str, tuple[int, int]] | None = None
 
     @property
     def max_duration(self) -> float:
@@ -208,6 +210,8 @@ class RunState:
     def finish(self, record: StepRecord) -> None:
         """Make a recorded step's outcome visible to expressions and release its dependents."""
         self.records[record.step_id] = record
+        if self.running is not None:
+            self.running.pop(record.step_id, None)
         self.views[record.step_id] = {
             "outputs": record.output, "status": record.status.value,
             "error": record.error.model_dump(mode="json") if record.error else None,

@@ -6,8 +6,12 @@ view itself: an event sink on the Nexus's bus that queues each event (applied to
 :mod:`~toolnexus.core.progress` — the one the CLI's display renders too — every 16 events, so few are kept
 alive) and renders at most ``1 / interval`` times a second (10 by default): on the engine's thread when an
 event finds the last render ``interval`` old, by the shared ticker thread (:mod:`~toolnexus.notebook.ticker`)
-when the run goes quiet, and always at the run's end. The step table is one HTML widget updated in place, so a
-1,000-step run is not 1,000 widgets.
+every ``interval`` while the run goes (when something changed, else every ``QUIET`` seconds: a long step's
+time goes on), and always at the run's end. Which steps are running and which were recorded it learns at
+each render from its live :class:`~toolnexus.engine.RunControl`, not from a ``StepStarted`` and a
+``StepFinished`` event per step: those events, built and taken for every step, were most of what the view cost
+a fast run; the events it does take are the run's own and the rare ones (retries, approvals). The step table
+is one HTML widget updated in place, so a 1,000-step run is not 1,000 widgets.
 
 Widget updates may come from the engine's thread (``Nexus.run`` runs a fresh event loop in a helper thread
 when the kernel's loop is running): ipykernel sends comm messages through its IOPub thread, which takes them
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from toolnexus.core.events import Event, RunFinished
-from toolnexus.core.progress import EVENT_TYPES, RunModel
+from toolnexus.core.progress import LIVE_EVENT_TYPES, RunModel
 from toolnexus.core.run import RunResult
 from toolnexus.engine import RunControl
 from toolnexus.notebook.runhtml import mlflow_link, view_html
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
 
 LINK_TRIES, LINK_WAIT = 40, 0.5  # how long a finished run's view looks for its MLflow run: 20 s
 APPLY_EVERY = 16  # queued events applied to the model at least this often, between renders
+QUIET = 0.5  # seconds between the ticker's renders while nothing changes (a long step: its time goes on)
 RESUMABLE = frozenset({"failed", "cancelled", "interrupted"})
 CANCELLED_HERE = "cancelled from the notebook"
 
@@ -47,7 +52,8 @@ class RunView:
     """A live view of one run of ``nexus`` (the first run it sees start once attached); ``control`` cancels it.
 
     Use it directly with :meth:`run`, or let :func:`install` show one for every ``Nexus.run``. ``renders``
-    counts the renders (at most one per ``interval`` seconds of ``clock``, plus the run's final one).
+    counts the renders (at most one per ``interval`` seconds of ``clock``, plus the run's final one). The
+    view makes its control ``live`` (the engine keeps the run's running steps for it to look at).
     """
 
     def __init__(self, nexus: Nexus, control: RunControl | None = None, *, interval: float = 0.1,
@@ -55,7 +61,8 @@ class RunView:
         import ipywidgets as widgets
 
         self.nexus = nexus
-        self.control = control if control is not None else RunControl()
+        self.control = control if control is not None else RunControl(live=True)
+        self.control.live = True  # (before its run starts: a control the caller gave is made live too)
         self.interval, self.max_rows, self.clock = interval, max_rows, clock
         self.model = RunModel(clock=clock)
         self.renders = 0
@@ -68,6 +75,7 @@ class RunView:
         self._note = ""  # what the view has to say besides the run (a resume that failed)
         self._worker: threading.Thread | None = None
         self._link_tries = 0
+        self._recorded = 0  # the run's recorded steps taken so far from the control
         # Few widgets, made as late as they can be (a view per run: each costs time as the run starts): one
         # HTML for header, counts and steps, one update per render; Cancel once a render finds the run going
         # (a run over before its first render never needed one), Resume once it failed or was cancelled.
@@ -107,7 +115,7 @@ class RunView:
 
     # -- the sink ---------------------------------------------------------------------------------
 
-    event_types = EVENT_TYPES  # the bus builds no other event for it
+    event_types = LIVE_EVENT_TYPES  # the bus builds no other event for it (none per step: see _take)
 
     def __call__(self, event: Event) -> None:
         """Take one run event: queued for the next render (applied to the model every ``APPLY_EVERY`` events);
@@ -149,30 +157,50 @@ class RunView:
         """The timer's render of what came since the last one (later again if the clock says it is too soon)."""
         with self._lock:
             self._scheduled = False  # first: an event queued from now on asks for a render of its own
-            if not self._pending:
-                return
-            wait = self.interval - (self.clock() - self._last)
-            if wait > 0:
-                self._scheduled = True
-                self._schedule(wait + self.interval / 2)
-            else:
+            changed = self._take()
+            model = self.model
+            if model.finished:
+                return  # (its last event rendered it)
+            since = self.clock() - self._last
+            if (changed and since >= self.interval) or since >= QUIET:
                 self.render()
+            if model.run_id is not None:  # it goes on: look again in an interval
+                self._scheduled = True
+                self._schedule(self.interval)
 
-    def _drain(self) -> None:
-        """Apply the queued events to the model (under the lock)."""
+    def _drain(self) -> bool:
+        """Apply the queued events to the model (under the lock); whether any changed it."""
         popleft, apply = self._pending.popleft, self.model.apply
+        changed = False
         for _ in range(len(self._pending)):  # what is queued meanwhile waits for the next render
             event = popleft()
-            if apply(event) and type(event) is RunFinished:
-                self.result = self.model.result
+            if apply(event):
+                changed = True
+                if type(event) is RunFinished:
+                    self.result = self.model.result
+        return changed
+
+    def _take(self) -> bool:
+        """Apply the queued events, then what the live control says of the run's steps (under the lock);
+        whether anything changed. The control's two looks are taken running first, recorded second, so a
+        step that finishes between them is seen finished."""
+        changed = self._drain()
+        model = self.model
+        if model.run_id is None or model.finished:
+            return changed
+        control = self.control
+        running = control.running()
+        recorded = control.recorded(self._recorded)
+        self._recorded += len(recorded)
+        return model.follow(running, recorded) or changed
 
     def render(self) -> None:
         """Show the run as its events so far tell (the throttle calls it; callable any time)."""
         with self._lock:
-            self._drain()
+            self._take()
+            model = self.model
             self._last = self.clock()
             self.renders += 1
-            model = self.model
             tracker = getattr(self.nexus, "tracker", None)
             link = mlflow_link(tracker, model)
             self.html.value = view_html(model, link, self.max_rows) + self._note
@@ -243,9 +271,9 @@ class RunView:
             run_id = self.model.run_id
             if run_id is None or not self.model.finished or self.model.status not in RESUMABLE:
                 raise ValueError(f"run {run_id} is not a failed or cancelled run that could be resumed")
-            self.control = RunControl()
+            self.control = RunControl(live=True)
             self._pending.clear()
-            self._link_tries = 0
+            self._link_tries = self._recorded = 0
             self.model = RunModel(clock=self.clock)
             self.result, self.failure, self._note = None, None, ""
             self.finished.clear()
