@@ -16,3 +16,19 @@ async def noop(after: Any = None) -> None:
         after: upstream outputs, referenced only to express a dependency.
     """
     return None
+
+
+@tool(name="bench.burn", register=False)
+def burn(seconds: float = 0.2, after: Any = None) -> int:
+    """Spin the CPU for ``seconds`` of this thread's CPU time (the Dask scaling benchmark's step).
+
+    Args:
+        seconds: CPU seconds to spend.
+        after: upstream outputs, referenced only to express a dependency.
+    """
+    import time
+
+    rounds, end = 0, time.thread_time() + seconds
+    while time.thread_time() < end:
+        rounds += 1
+    return rounds

@@ -295,3 +295,25 @@ async def test_api_and_mcp_runs_and_calls_leave_no_secret_in_events_results_or_l
             assert not planted.leaks_in(text), f"{sink}: {planted.leaks_in(text)} in {text[:2000]}"
     for path, data in _records(workspace):
         assert not planted.leaks_in(data), f"{path.relative_to(workspace)} holds {planted.leaks_in(data)}"
+
+
+@pytest.mark.slow
+def test_a_run_on_dask_workers_leaves_no_secret_in_its_result_its_records_or_the_workers_output(
+        workspace: Path, planted: Planted, importable: None, capfd: pytest.CaptureFixture[str]) -> None:
+    """The Dask executor: the tool runs in a worker process (which inherits the environment and finds the
+    tools module as this process does); its output comes back scrubbed, its log record on the worker too."""
+    pytest.importorskip("distributed", reason="the dask extra (Dask distributed) is not installed")
+    with (workspace / "toolnexus.toml").open("a") as config:
+        config.write("\n[dask]\nworkers = 1\n")
+    with tn.Nexus(workspace, executor="dask") as nexus:
+        run = nexus.run(workspace / "missions" / "leak.yaml", {"api_token": planted.api_token})
+        nexus.store.flush()
+    assert run.steps["leak"].status.value == "succeeded" and run.steps["boom"].status.value == "failed"
+    leaked = run.steps["leak"].output
+    assert leaked["env"] == leaked["input"] == leaked["declared"] == "value *** here"
+    out, err = capfd.readouterr()  # the worker process's stdout and stderr (it writes to this process's)
+    assert "leaking" in err, "the tool's log record on the worker was not seen"
+    for sink, text in (("result", run.model_dump_json()), ("stdout", out), ("stderr", err)):
+        assert not planted.leaks_in(text), f"{sink}: {planted.leaks_in(text)} in {text[:2000]}"
+    for path, data in _records(workspace):
+        assert not planted.leaks_in(data), f"{path.relative_to(workspace)} holds {planted.leaks_in(data)}"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import anyio.to_thread
 
 from toolnexus.builtins import builtin_specs
 from toolnexus.config import LoadedSettings, Settings, load_settings
@@ -36,7 +37,7 @@ from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.runtime import Runtime
 from toolnexus.core.secrets import REDACTED, declare_named_secrets, install_log_scrubbing
 from toolnexus.engine import Engine, EventBus, Invoker, RunControl
-from toolnexus.engine.executor import executor_named
+from toolnexus.engine.executor import Executor, executor_named
 from toolnexus.governance import Gate
 from toolnexus.governance.approvals import Approvals
 from toolnexus.governance.flag_store import StoredFlags
@@ -63,7 +64,9 @@ class Nexus:
     """Everything needed to run tools and missions in one workspace.
 
     Safe to share between threads; ``close()`` stops worker processes. ``executor`` names what dispatches
-    calls (:func:`~toolnexus.engine.executor.executor_named`; default: the ``executor`` setting, ``local``).
+    calls (:func:`~toolnexus.engine.executor.executor_named`; default: the ``executor`` setting, ``local``), or
+    is one already made (e.g. ``DaskExecutor.from_client(client)`` for a cluster reached through its own
+    client, such as a dask-gateway cluster's).
     ``surface`` is where its calls and runs come from (default: ``notebook`` in a Jupyter kernel, ``python``
     otherwise); :attr:`caller` — the OS user, the ``governance.tenant`` setting and that surface — is the caller
     of every call and run that names no other.
@@ -79,7 +82,7 @@ class Nexus:
         store: bool = True,
         sinks: list[EventSink] | None = None,
         overrides: dict[str, Any] | None = None,
-        executor: str | None = None,
+        executor: str | Executor | None = None,
         surface: Surface | str | None = None,
     ) -> None:
         if settings is None:
@@ -89,7 +92,9 @@ class Nexus:
             self.loaded_settings = None
         self.settings = settings
         self.workspace = settings.workspace_path()
-        self.executor = executor or settings.executor
+        given = executor if executor is not None and not isinstance(executor, str) else None
+        self.executor: str = (getattr(given, "name", type(given).__name__) if given is not None
+                              else executor or settings.executor)  # its name (for the records)
         # One frozen caller for the Nexus, handed to every call as it is (no per-call object).
         self.caller: Caller = local_caller(_surface(surface), settings.governance.tenant)
         # Secrets are scrubbed from every record: log records as they are made, and the secret-named values of
@@ -125,8 +130,11 @@ class Nexus:
             self.bus.subscribe(self.tracker)
         for sink in sinks or []:
             self.bus.subscribe(sink)
-        self.invoker = Invoker(self.registry.get, self.runtimes, gate, self.bus,
-                               min_runtime=settings.min_runtime(), executor=executor_named(self.executor))
+        self._context = context
+        if given is not None and hasattr(given, "bind"):
+            given.bind(settings, context)  # (an executor made before the Nexus builds runtimes from its settings)
+        self.invoker = Invoker(self.registry.get, self.runtimes, gate, self.bus, min_runtime=settings.min_runtime(),
+                               executor=given or _executor(self.executor, settings, context))
         self.engine = Engine(self.invoker, self.store)
         self.governance = self.invoker.governance  # the floor, a surface's authorizer and the gate: one decision
         # Kill switches, lifecycle, the policy gate, approvals and the audit, from [governance].
@@ -184,12 +192,14 @@ class Nexus:
         inputs_from_text: bool = False,
         caller: Caller | None = None,
         correlation_id: str | None = None,
+        executor: str | None = None,
     ) -> RunResult:
         """Run a mission; cancellable with anyio (the run is recorded as cancelled).
 
         Each step's call carries ``caller`` (default: the call or run this one is made from, else :attr:`caller`)
         and the run's ``correlation_id`` (default: that of the call or run this one is made from, that of the run
-        resumed, else the run's id).
+        resumed, else the run's id). ``executor`` (``"dask"``, ``"dask://host:8786"``, ``"local"``) dispatches
+        this run's calls instead of the Nexus's executor; it is closed with the run.
         """
         stored: StoredRun | None = None
         source: str | None = None
@@ -210,8 +220,15 @@ class Nexus:
         caller, correlation_id = self._identity(caller, correlation_id)
         if correlation_id is None and stored is not None:
             correlation_id = stored.correlation_id  # a resumed run goes on with the work of the run it resumes
-        return await self.engine.run(plan, bound, resume=stored, control=control, source=source, caller=caller,
-                                     correlation_id=correlation_id)
+        chosen = _executor(executor, self.settings, self._context) if executor is not None else None
+        try:
+            return await self.engine.run(plan, bound, resume=stored, control=control, source=source, caller=caller,
+                                         correlation_id=correlation_id, executor=chosen)
+        finally:
+            closer = getattr(chosen, "close", None)
+            if closer is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(closer)
 
     def _identity(self, caller: Caller | None, correlation_id: str | None) -> tuple[Caller, str | None]:
         """The caller and correlation id of a call or run: as given, else those of the call or run it is made
@@ -360,6 +377,9 @@ class Nexus:
             closer = getattr(runtime, "close", None)
             if closer is not None:
                 closer()
+        closer = getattr(self.invoker.executor, "close", None)
+        if closer is not None:  # (a Dask executor's client, and the cluster it started)
+            closer()
         if self.store is not None:
             self.store.close()
 
@@ -368,6 +388,16 @@ class Nexus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _executor(spec: str, settings: Settings, context: ToolContext) -> Executor:
+    """The executor ``spec`` names; an unknown one is the user's mistake, said as such."""
+    try:
+        return executor_named(spec, settings, context)
+    except ValueError as exc:
+        raise DiagnosticError([Diagnostic(message=f"executor: {exc}", hint='executor = "local", "dask" or '
+                                          '"dask://host:8786" (toolnexus.toml, TOOLNEXUS_EXECUTOR or --executor)')]
+                              ) from None
 
 
 def _surface(named: Surface | str | None) -> Surface:

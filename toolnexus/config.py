@@ -123,6 +123,16 @@ class StoreSettings(BaseModel):
                               "MiB: checkpoints restart it from half that size")
 
 
+class DaskSettings(BaseModel):
+    """The Dask executor (``executor = "dask"``): the local cluster it starts when given no address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int | None = Field(None, ge=1, le=1024, description="worker processes of the LocalCluster started "
+                                "for a run (default: as Dask chooses from the CPUs)")
+    threads_per_worker: int = Field(1, ge=1, le=256, description="calls each worker runs at once")
+
+
 class McpServerSettings(BaseModel):
     """One MCP server whose tools become ours, in the familiar ``mcpServers`` shape.
 
@@ -258,7 +268,9 @@ class Settings(BaseModel):
     concurrency: int | None = Field(None, ge=1, le=1024, description="override every mission's concurrency")
     process_workers: int = Field(4, ge=1, le=256, description="warm worker processes of the process runtime")
     executor: str = Field("local", min_length=1, description="what dispatches each call to its runtime: local (this "
-                          "process), or an executor a package adds through the toolnexus.executors entry points")
+                          "process), dask (a LocalCluster for the run), dask://host:8786 (a running Dask "
+                          "cluster), or an executor a package adds through the toolnexus.executors entry points")
+    dask: DaskSettings = Field(default_factory=DaskSettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     shell: ShellSettings = Field(default_factory=ShellSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)

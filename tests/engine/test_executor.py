@@ -11,7 +11,7 @@ import toolnexus as tn
 from toolnexus.core.call import ToolCall
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.spec import Limits, ToolSpec
-from toolnexus.engine.executor import EXECUTORS, LocalExecutor, executor_named
+from toolnexus.engine.executor import EXECUTORS, LocalExecutor, executor_named, split_executor
 
 
 class Counting(LocalExecutor):
@@ -27,8 +27,17 @@ class Counting(LocalExecutor):
 
 def test_the_local_executor_is_the_default() -> None:
     assert isinstance(executor_named("local"), LocalExecutor)
-    with pytest.raises(ValueError, match="unknown executor 'dask' \\(have: local\\)"):
-        executor_named("dask")
+    with pytest.raises(ValueError, match="unknown executor 'dusk' \\(have: dask, local\\)"):
+        executor_named("dusk")
+
+
+def test_an_address_after_the_name_reaches_the_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert split_executor("dask://scheduler:8786") == ("dask", "scheduler:8786")
+    assert split_executor("dask") == ("dask", None) and split_executor("dask://") == ("dask", None)
+    monkeypatch.setitem(EXECUTORS, "counting", Counting)
+    made = executor_named("counting://somewhere:1", settings="the settings")
+    assert isinstance(made, Counting)
+    assert (made.options.address, made.options.settings) == ("somewhere:1", "the settings")
 
 
 def test_a_nexus_dispatches_through_the_executor_it_names(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,8 +55,8 @@ def test_an_installed_package_adds_an_executor_by_entry_point(tmp_path: Path, mo
     (dist / "entry_points.txt").write_text(f"[toolnexus.executors]\ncounted = {__name__}:Counting\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr("toolnexus.engine.executor.EXECUTORS", dict(EXECUTORS))
-    with pytest.raises(ValueError, match="unknown executor 'dask' \\(have: counted, local\\)"):
-        executor_named("dask")
+    with pytest.raises(ValueError, match="unknown executor 'dusk' \\(have: counted, dask, local\\)"):
+        executor_named("dusk")
     assert isinstance(executor_named("counted"), Counting)
 
 

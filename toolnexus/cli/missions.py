@@ -53,6 +53,9 @@ def run(
     resume: Annotated[str | None, typer.Option("--resume", help="resume a failed or cancelled run by id")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="show step progress")] = True,
     concurrency: Annotated[int | None, typer.Option(help="override the mission's concurrency")] = None,
+    executor: Annotated[str | None, typer.Option(
+        help="what runs the steps' calls: local, dask (a local Dask cluster for this run) or dask://host:8786 "
+             "(a running Dask cluster); default: the executor setting")] = None,
     correlation_id: CorrelationId = None,
     workspace: Workspace = None,
 ) -> None:
@@ -60,7 +63,7 @@ def run(
     if file is None and resume is None:
         raise DiagnosticError([Diagnostic(message="give a mission file, or --resume RUN_ID")])
     given = parse_pairs(inputs or [], "-i")
-    with Nexus(workspace, overrides={"concurrency": concurrency}, surface=Surface.CLI) as nexus:
+    with Nexus(workspace, overrides={"concurrency": concurrency}, surface=Surface.CLI, executor=executor) as nexus:
         if progress:
             nexus.bus.subscribe(ProgressView(err))
         control = RunControl()

@@ -189,6 +189,9 @@ class ToolDescription(BaseModel):
     tags: list[str] = Field(default_factory=list)
     successor: str | None = Field(None, description="the tool that replaces this one: named when a call or a "
                                   "mission uses it deprecated or retired")
+    idempotent: bool | None = Field(None, description="whether calling it twice with the same arguments does no "
+                                    "more than calling it once (default: true for read_only tools); a call of a "
+                                    "tool that is not is never started twice, e.g. after its Dask worker is lost")
 
     @field_validator("name")
     @classmethod
@@ -217,6 +220,11 @@ class ToolSpec(ToolDescription):
     def namespace(self) -> str:
         """The part of the name before its last dot (``files`` for ``files.read``)."""
         return self.name.rpartition(".")[0]
+
+    @property
+    def is_idempotent(self) -> bool:
+        """``idempotent`` as declared, else whether the tool is read-only."""
+        return self.idempotent if self.idempotent is not None else self.tier == SafetyTier.READ_ONLY
 
     @property
     def ref(self) -> str:

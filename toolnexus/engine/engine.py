@@ -14,6 +14,7 @@ foreach step's items, :mod:`~toolnexus.engine.calls` one call (cache, budget, re
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import anyio
@@ -25,6 +26,7 @@ from toolnexus.core.run import RunResult, RunStatus, utcnow
 from toolnexus.core.secrets import scrub, scrub_recorded
 from toolnexus.engine.conclude import conclude
 from toolnexus.engine.control import RunControl
+from toolnexus.engine.executor import RUN_EXECUTOR, Executor
 from toolnexus.engine.invoke import Invoker
 from toolnexus.engine.run import RunState
 from toolnexus.mission.plan import Plan
@@ -43,14 +45,29 @@ class Engine:
     async def run(self, plan: Plan, inputs: dict[str, Any] | None = None, *, run_id: str | None = None,
                   resume: StoredRun | None = None, control: RunControl | None = None,
                   source: str | None = None, caller: Caller | None = None,
-                  correlation_id: str | None = None) -> RunResult:
+                  correlation_id: str | None = None, executor: Executor | None = None) -> RunResult:
         """Run ``plan`` with bound ``inputs``; return its RunResult.
 
         ``control.cancel()`` stops the run and returns a ``cancelled`` result. If the calling task
         itself is cancelled, the run is recorded as cancelled and the cancellation propagates.
         Every step's call carries ``caller`` (who started the run) and the run's ``correlation_id``
-        (default: the run id), as do the calls its tools make in turn.
+        (default: the run id), as do the calls its tools make in turn. ``executor`` dispatches the steps'
+        calls (default: the invoker's); the run holds its ``session()``, if it has one, from start to end.
         """
+        chosen = executor or self.invoker.executor
+        session = getattr(chosen, "session", None)
+        token = RUN_EXECUTOR.set(executor) if executor is not None else None
+        try:
+            async with session() if session is not None else nullcontext():
+                return await self._run(plan, inputs, run_id=run_id, resume=resume, control=control,
+                                       source=source, caller=caller, correlation_id=correlation_id)
+        finally:
+            if token is not None:
+                RUN_EXECUTOR.reset(token)
+
+    async def _run(self, plan: Plan, inputs: dict[str, Any] | None, *, run_id: str | None,
+                   resume: StoredRun | None, control: RunControl | None, source: str | None,
+                   caller: Caller | None, correlation_id: str | None) -> RunResult:
         run = RunState(self, plan, dict(inputs or {}), run_id or new_id("run-"), caller, correlation_id)
         result = self._start(run, resume, source)
         started = time.perf_counter()

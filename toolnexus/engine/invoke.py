@@ -21,7 +21,7 @@ from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
 from toolnexus.core.spec import ISOLATION, Limits, ToolSpec
 from toolnexus.core.validation import argument_problems, output_problem
-from toolnexus.engine.executor import Executor, LocalExecutor
+from toolnexus.engine.executor import RUN_EXECUTOR, Executor, LocalExecutor
 from toolnexus.governance.approvals import EXPIRED_DECIDER
 from toolnexus.governance.decide import Governance
 from toolnexus.governance.floor import DECIDER as FLOOR_DECIDER, RuntimeFloor
@@ -322,7 +322,8 @@ class Invoker:
         if limits.timeout is None and not ISOLATION.get(runtime_name, 0):
             # An in-process call with no deadline runs bare: a cancel scope would add a third to the cost of
             # the cheapest calls. A kill switch refuses its next calls; this one finishes.
-            outcome: RuntimeOutcome | None = await self.executor.submit(runtime, spec, call, limits)
+            executor = RUN_EXECUTOR.get() or self.executor
+            outcome: RuntimeOutcome | None = await executor.submit(runtime, spec, call, limits)
         else:
             outcome, stopped = await self._run_stoppable(call, spec, runtime, limits)
         duration = time.perf_counter() - started
@@ -345,7 +346,8 @@ class Invoker:
         with anyio.move_on_after(limits.timeout) as scope:
             flight = self.in_flight.add(call.id, spec.name, call.caller.tenant if call.caller else None, scope)
             try:
-                return await self.executor.submit(runtime, spec, call, limits), None
+                executor = RUN_EXECUTOR.get() or self.executor
+                return await executor.submit(runtime, spec, call, limits), None
             finally:
                 self.in_flight.remove(flight)
         return None, flight.stopped

@@ -173,6 +173,7 @@ def tool(
     examples: Iterable[ToolExample | dict[str, Any]] = ...,
     lifecycle: Lifecycle | str = ...,
     successor: str | None = ...,
+    idempotent: bool | None = ...,
     register: bool = ...,
 ) -> Callable[[F], F]: ...
 
@@ -193,6 +194,7 @@ def tool(
     examples: Iterable[ToolExample | dict[str, Any]] = (),
     lifecycle: Lifecycle | str = Lifecycle.ACTIVE,
     successor: str | None = None,
+    idempotent: bool | None = None,
     register: bool = True,
 ) -> F | Callable[[F], F]:
     """Make a typed Python function a tool.
@@ -205,6 +207,8 @@ def tool(
     "description": "..."}``; the schema level of the disclosure shows them. ``lifecycle`` is where the
     tool is in its life (``experimental``, ``active``, ``deprecated``, ``retired``); discovery filters on it,
     and the gate refuses a retired tool (and warns about a deprecated one) naming its ``successor``.
+    ``idempotent=True`` says a second call with the same arguments does no more than the first (read-only
+    tools are, by default): such a call may be started again when its Dask worker is lost mid-call.
 
     Example::
 
@@ -245,6 +249,7 @@ def tool(
             examples=samples,
             lifecycle=state,
             successor=successor,
+            idempotent=idempotent,
             source=f"python:{target}",
         ).bind(wrapper)
         setattr(func, SPEC_ATTR, spec)

@@ -1,0 +1,302 @@
+"""The Dask executor on a real ``distributed.LocalCluster`` (2 worker processes): the same results as the local
+executor, governance decided before dispatch, cancellation that reaches the workers' processes, a worker lost
+mid-call, resume, and the cluster the executor starts for a run closed with it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import toolnexus as tn
+from tests.conftest import REPO
+from tests.engine import dask_tools
+from tests.engine.support import alive, assert_gone, descendants, read_pids, wait_until
+from toolnexus import RunControl, RunStatus
+from toolnexus.core.errors import ErrorKind
+from toolnexus.registry import spec_of
+
+distributed = pytest.importorskip("distributed", reason="the dask extra (Dask distributed) is not installed")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A real LocalCluster of 2 worker processes (one call at a time each), shared by this module's tests."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+        yield c
+
+
+@pytest.fixture
+def address(cluster: Any) -> str:
+    return cluster.scheduler_address
+
+
+@pytest.fixture
+def project(workspace: Path) -> Path:
+    shutil.copytree(REPO / "missions", workspace / "missions")
+    return workspace
+
+
+def nexus_on(workspace: Path, executor: Any, **kwargs: Any) -> tn.Nexus:
+    nexus = tn.Nexus(workspace, executor=executor, **kwargs)
+    for fn in dask_tools.ALL:
+        nexus.registry.register(spec_of(fn))
+    from tests.fixtures.tools import ALL
+
+    for fn in ALL:
+        nexus.registry.register(spec_of(fn))
+    return nexus
+
+
+def worker_pids(cluster: Any) -> set[int]:
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        return set(client.run(os.getpid).values())
+    finally:
+        client.close()
+
+
+def call_processes(new: set[int]) -> list[int]:
+    """Of the processes started under the workers, those of the spawning call: its ``sleep`` child and that
+    child's ancestors among them (the sandbox and the interpreter that ran the tool). The process runtime's idle
+    spare, warmed for the next call, is not the call's."""
+    import psutil
+
+    chain: list[int] = []
+    for pid in new:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if psutil.Process(pid).cmdline()[:1] == ["sleep"]:
+                chain.append(pid)
+    for pid in list(chain):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            chain += [parent.pid for parent in psutil.Process(pid).parents() if parent.pid in new]
+    return sorted(set(chain))
+
+
+def comparable(result: tn.RunResult) -> dict[str, Any]:
+    return {"status": result.status.value, "outputs": result.outputs,
+            "steps": {sid: (r.status.value, r.output) for sid, r in result.steps.items()}}
+
+
+# -- the same results -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mission", "inputs"), [("hello.yaml", {"name": "Ada"}), ("csv_report.yaml", {"top": 2})])
+def test_example_missions_give_the_same_results_as_with_the_local_executor(
+        project: Path, address: str, mission: str, inputs: dict[str, Any]) -> None:
+    with tn.Nexus(project) as local:
+        expected = local.run(f"missions/{mission}", inputs)
+    with tn.Nexus(project, executor=f"dask://{address}") as remote:
+        got = remote.run(f"missions/{mission}", inputs)
+    assert got.status == RunStatus.SUCCEEDED, got.error
+    assert comparable(got) == comparable(expected)
+
+
+def test_an_in_process_step_runs_in_a_worker_process_not_here(workspace: Path, cluster: Any) -> None:
+    with nexus_on(workspace, f"dask://{cluster.scheduler_address}") as nexus:
+        result = nexus.run("mission: where\nsteps:\n  - {id: a, uses: dask.where, with: {label: x}}\n")
+    assert result.status == RunStatus.SUCCEEDED
+    pid = result.steps["a"].output["pid"]
+    assert pid != os.getpid() and pid in worker_pids(cluster)
+
+
+def test_a_tool_defined_here_runs_on_a_worker_by_value(workspace: Path, address: str) -> None:
+    @tn.tool(name="local.square", register=False)
+    def square(n: int) -> int:
+        return n * n
+
+    with nexus_on(workspace, f"dask://{address}") as nexus:
+        nexus.registry.register(spec_of(square))
+        result = nexus.run("mission: sq\nsteps:\n  - {id: a, uses: local.square, with: {n: 7}}\n")
+    assert result.status == RunStatus.SUCCEEDED and result.steps["a"].output == 49
+
+
+# -- governance before dispatch ---------------------------------------------------------------------------------
+
+
+POLICY = """
+rules:
+  - id: no-charges
+    tools: ["dask.charge"]
+    effect: deny
+    mode: enforce
+    reason: not on this cluster
+  - id: hold-needs-a-person
+    tools: ["dask.hold"]
+    effect: approve
+    mode: enforce
+"""
+
+
+def test_a_denied_step_is_refused_before_dispatch_and_an_approved_one_runs_on_a_worker(
+        workspace: Path, address: str) -> None:
+    (workspace / "policy.yaml").write_text(POLICY)
+    (workspace / "toolnexus.toml").write_text('[governance]\npolicies = ["policy.yaml"]\n')
+    (workspace / "release").write_text("")  # dask.hold returns at once
+    with nexus_on(workspace, f"dask://{address}") as nexus:
+        denied = nexus.run("mission: denied\nsteps:\n"
+                           f"  - {{id: a, uses: dask.charge, with: {{folder: '{workspace}'}}}}\n")
+        error = denied.steps["a"].error
+        assert error is not None and error.kind == ErrorKind.DENIED and error.details["policy"] == "no-charges"
+        assert not (workspace / "charge.pids").exists()  # refused here: never sent to a worker
+        approvals = nexus.approvals
+        assert approvals is not None
+
+        def grant() -> None:
+            wait_until(lambda: approvals.list("requested"), what="the approval request")
+            approvals.approve(approvals.list("requested")[0].ticket, reason="fine", by="reviewer")
+
+        granter = threading.Thread(target=grant)
+        granter.start()
+        approved = nexus.run("mission: approved\nsteps:\n"
+                             f"  - {{id: a, uses: dask.hold, with: {{folder: '{workspace}'}}}}\n")
+        granter.join()
+    assert approved.status == RunStatus.SUCCEEDED, approved.error
+    assert approved.steps["a"].output != os.getpid()  # it ran on a worker, once granted
+    assert len((workspace / "hold.pids").read_text().split()) == 1
+
+
+# -- cancellation reaches the workers ---------------------------------------------------------------------------
+
+
+def test_cancelling_a_run_stops_the_processes_it_started_on_the_workers(workspace: Path, address: str) -> None:
+    pidfile = workspace / "spawn.pids"
+    control = RunControl()
+    box: dict[str, tn.RunResult] = {}
+    with nexus_on(workspace, f"dask://{address}") as nexus:
+        mission = f"""
+mission: spawning
+steps:
+  - id: spawn
+    uses: test.spawn_and_wait
+    with: {{pidfile: "{pidfile}", seconds: 60}}
+  - id: hold
+    uses: dask.hold
+    with: {{folder: "{workspace}", seconds: 60}}
+"""
+        before = descendants()  # the cluster's nannies and workers (this process started them)
+        runner = threading.Thread(target=lambda: box.setdefault("result", nexus.run(mission, control=control)))
+        runner.start()
+        wait_until(lambda: read_pids(pidfile) and (workspace / "hold.pids").exists(), within=60,
+                   what="both steps running on the workers")
+        pids = call_processes(descendants() - before)
+        assert len(pids) >= 2
+        control.cancel("stop")
+        assert_gone(pids, within=1.0)
+        runner.join(timeout=30)
+        assert not runner.is_alive()
+    result = box["result"]
+    assert result.status == RunStatus.CANCELLED
+    assert {r.status.value for r in result.steps.values()} == {"cancelled"}
+
+
+def test_a_cancelled_call_leaves_its_worker_free_for_the_next(workspace: Path, address: str) -> None:
+    control = RunControl()
+    with nexus_on(workspace, f"dask://{address}") as nexus:
+        mission = f"mission: h\nsteps:\n  - {{id: a, uses: dask.hold, with: {{folder: '{workspace}', seconds: 60}}}}\n"
+        runner = threading.Thread(target=lambda: nexus.run(mission, control=control))
+        runner.start()
+        wait_until(lambda: (workspace / "hold.pids").exists(), within=60, what="the call running")
+        control.cancel("stop")
+        runner.join(timeout=30)
+        after = nexus.run("mission: w\nsteps:\n  - {id: a, uses: dask.where}\n  - {id: b, uses: dask.where}\n")
+    assert after.status == RunStatus.SUCCEEDED  # both workers answer: the cancelled call did not hold one
+
+
+# -- a worker lost mid-call -------------------------------------------------------------------------------------
+
+
+def _kill_worker_mid_call(workspace: Path, address: str, tool: str) -> tuple[tn.RunResult, list[int]]:
+    """Run ``tool`` (a dask_tools holding call), kill the worker running it, then release the file it waits
+    for; the run's result and every pid the tool noted at a start."""
+    box: dict[str, tn.RunResult] = {}
+    pids = workspace / f"{tool.split('.')[1]}.pids"
+    with nexus_on(workspace, f"dask://{address}") as nexus:
+        mission = f"mission: lost\nsteps:\n  - {{id: a, uses: {tool}, with: {{folder: '{workspace}', seconds: 60}}}}\n"
+        runner = threading.Thread(target=lambda: box.setdefault("result", nexus.run(mission)))
+        runner.start()
+        wait_until(lambda: pids.exists() and pids.read_text().strip(), within=60, what="the call running")
+        victim = int(pids.read_text().split()[0])
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: not alive(victim), what="the worker gone")
+        (workspace / "release").write_text("")
+        runner.join(timeout=60)
+        assert not runner.is_alive()
+    return box["result"], [int(p) for p in pids.read_text().split()]
+
+
+def test_a_read_only_call_whose_worker_is_lost_runs_again_on_another(workspace: Path, address: str) -> None:
+    result, starts = _kill_worker_mid_call(workspace, address, "dask.hold")
+    assert result.status == RunStatus.SUCCEEDED, result.error
+    assert len(starts) == 2 and starts[0] != starts[1]  # started again, elsewhere
+    assert result.steps["a"].output == starts[1]
+
+
+def test_a_side_effecting_call_whose_worker_is_lost_is_never_run_twice(workspace: Path, address: str) -> None:
+    result, starts = _kill_worker_mid_call(workspace, address, "dask.charge")
+    assert len(starts) == 1  # the one start, on the lost worker
+    assert result.status == RunStatus.FAILED
+    error = result.steps["a"].error
+    assert error is not None and error.kind == ErrorKind.RUNTIME_ERROR and not error.retryable
+    assert "worker" in error.message and "not started again" in error.message
+
+
+# -- resume -----------------------------------------------------------------------------------------------------
+
+
+def test_a_failed_dask_run_resumes_on_dask(project: Path, address: str) -> None:
+    with tn.Nexus(project, executor=f"dask://{address}") as nexus:
+        first = nexus.run("missions/resilient_ingest.yaml")
+        assert first.status == RunStatus.FAILED
+        second = nexus.run("", resume=first.run_id)
+    assert second.status == RunStatus.SUCCEEDED, second.error
+    assert second.steps["reset"].resumed and second.outputs["calls"] == 3
+
+
+# -- the executor's own cluster ---------------------------------------------------------------------------------
+
+
+def test_executor_dask_starts_a_local_cluster_for_the_run_and_closes_it_with_the_run(workspace: Path) -> None:
+    (workspace / "toolnexus.toml").write_text("[dask]\nworkers = 1\n")
+    with nexus_on(workspace, "dask") as nexus:
+        before = set(distributed_children())
+        result = nexus.run("mission: own\nsteps:\n  - {id: a, uses: dask.where}\n")
+        assert result.status == RunStatus.SUCCEEDED
+        worker = result.steps["a"].output["pid"]
+        assert worker != os.getpid() and worker not in before
+        assert not alive(worker)  # closed with the run: no worker process left behind
+        assert nexus.invoker.executor._client is None
+
+
+def distributed_children() -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.Process().children(recursive=True)]
+
+
+def test_an_unknown_executor_is_a_clear_error(workspace: Path) -> None:
+    from toolnexus.core.diagnostics import DiagnosticError
+
+    with pytest.raises(DiagnosticError, match="unknown executor 'dusk'"):
+        tn.Nexus(workspace, executor="dusk")
+
+
+def test_an_executor_on_a_client_of_ones_own_leaves_it_open(workspace: Path, address: str) -> None:
+    from toolnexus.engine.dask_executor import DaskExecutor
+
+    with distributed.Client(address, set_as_default=False) as client:
+        executor = DaskExecutor.from_client(client)
+        with nexus_on(workspace, executor) as nexus:  # type: ignore[arg-type]
+            result = nexus.run("mission: mine\nsteps:\n  - {id: a, uses: dask.where}\n")
+            assert nexus.executor == "dask"
+        assert result.status == RunStatus.SUCCEEDED and result.steps["a"].output["pid"] != os.getpid()
+        assert client.status == "running"  # the Nexus closed; the client is still the caller's
