@@ -131,6 +131,9 @@ class DaskSettings(BaseModel):
     workers: int | None = Field(None, ge=1, le=1024, description="worker processes of the LocalCluster started "
                                 "for a run (default: as Dask chooses from the CPUs)")
     threads_per_worker: int = Field(1, ge=1, le=256, description="calls each worker runs at once")
+    large_output: Size = Field(2**20, description="a step output larger than this (as JSON) stays on the "
+                               "workers: the engine keeps a reference and a summary, and a step that takes it "
+                               "whole gets it worker to worker (none: every output comes back)")
 
 
 class McpServerSettings(BaseModel):

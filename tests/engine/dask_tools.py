@@ -49,4 +49,16 @@ def charge(folder: str, seconds: float = 60) -> int:
     return _hold(folder, "charge", seconds)
 
 
-ALL = [where, burn, hold, charge]
+@tool(name="dask.big", register=False)
+def big(n: int) -> list[str]:
+    """``n`` rows of 20 characters each (a large output, for a small ``large_output``)."""
+    return [f"row {i:016d}" for i in range(n)]
+
+
+@tool(name="dask.measure", register=False)
+def measure(rows: list[str]) -> dict:
+    """How many rows it got, their last, and which process counted them."""
+    return {"count": len(rows), "last": rows[-1], "pid": os.getpid()}
+
+
+ALL = [where, burn, hold, charge, big, measure]

@@ -300,3 +300,58 @@ def test_an_executor_on_a_client_of_ones_own_leaves_it_open(workspace: Path, add
             assert nexus.executor == "dask"
         assert result.status == RunStatus.SUCCEEDED and result.steps["a"].output["pid"] != os.getpid()
         assert client.status == "running"  # the Nexus closed; the client is still the caller's
+
+
+# -- large outputs stay on the workers --------------------------------------------------------------------------
+
+
+BIG = """
+mission: big
+steps:
+  - {id: make, uses: dask.big, with: {n: 5000}}
+  - {id: count, uses: dask.measure, with: {rows: "${{ steps.make.outputs }}"}}
+outputs:
+  count: "${{ steps.count.outputs.count }}"
+"""
+
+
+def test_a_large_output_stays_on_the_workers_and_reaches_the_next_step_there(workspace: Path, address: str) -> None:
+    from toolnexus.core.remote import is_remote
+
+    (workspace / "toolnexus.toml").write_text('[dask]\nlarge_output = "10KiB"\n')
+    with nexus_on(workspace, f"dask://{address}") as nexus:
+        result = nexus.run(BIG)
+        stored = nexus.store.get_run(result.run_id) if nexus.store is not None else None
+        with distributed.Client(address, set_as_default=False) as client:
+            datasets = client.list_datasets()
+    assert result.status == RunStatus.SUCCEEDED, result.error
+    made = result.steps["make"].output
+    assert is_remote(made) and made["bytes"] >= 100_000  # 5,000 rows of ~22 bytes as JSON: the engine holds
+    assert made["summary"]["length"] == 5000 and "row 0000000000000000" in made["summary"]["head"]  # a reference
+    assert len(json_text(made)) < 2000  # what the state store and MLflow record of it: bounded
+    assert stored is not None and is_remote(stored.steps["make"].output)
+    counted = result.steps["count"].output
+    assert counted["count"] == 5000 and counted["last"] == "row 0000000000004999"  # the whole value, on a worker
+    assert result.outputs == {"count": 5000}
+    assert made["$toolnexus_remote"] not in datasets  # let go of when the run ended
+
+
+def test_an_expression_inside_a_kept_output_says_why_it_cannot(workspace: Path, address: str) -> None:
+    (workspace / "toolnexus.toml").write_text('[dask]\nlarge_output = "10KiB"\n')
+    with nexus_on(workspace, f"dask://{address}") as nexus:
+        result = nexus.run(BIG.replace("${{ steps.make.outputs }}", "${{ steps.make.outputs[1:3] }}"))
+    error = result.steps["count"].error
+    assert error is not None and error.kind == ErrorKind.EXPRESSION
+    assert "kept on the Dask workers" in error.message and "large_output" in error.message
+
+
+def test_small_outputs_come_back_as_they_are(workspace: Path, address: str) -> None:
+    with nexus_on(workspace, f"dask://{address}") as nexus:  # the default large_output: 1 MiB
+        result = nexus.run(BIG)
+    assert result.steps["make"].output[:2] == ["row 0000000000000000", "row 0000000000000001"]
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value)

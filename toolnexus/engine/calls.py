@@ -16,6 +16,7 @@ from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.context import channel_for, reset_channel, use_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import StepRetrying, StepStarted
+from toolnexus.core.remote import is_remote
 from toolnexus.core.run import StepRecord, StepStatus
 from toolnexus.core.spec import Limits, SafetyTier, ToolSpec
 from toolnexus.engine.cache import cache_key
@@ -179,7 +180,7 @@ def _record_outcome(run: RunState, spec: ToolSpec, record: StepRecord, result: T
     if result.ok:
         record.status, record.output = StepStatus.SUCCEEDED, result.output
         store = run.engine.store
-        if key is not None and store is not None:
-            store.cache_put(key, spec.name, spec.version, result.output, result.cost)
+        if key is not None and store is not None and not is_remote(result.output):  # (kept on a cluster that
+            store.cache_put(key, spec.name, spec.version, result.output, result.cost)  # goes: not for later runs)
     else:
         record.status, record.error = StepStatus.FAILED, result.error

@@ -37,6 +37,7 @@ import anyio.to_thread
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.remote import RemoteValue, is_remote, note_remote, remote_refs, remote_seen, resolve_remote
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.spec import REMOTE_RUNTIMES, Limits, ToolSpec
 from toolnexus.engine.dask_worker import Job, Profile, Reply, cancel_calls, run_call
@@ -66,6 +67,7 @@ class DaskExecutor:
         self._canceller = _Canceller(self)
         self._borrowed = False  # the client is the caller's (from_client): never closed here
         self._profile: Profile | None = None  # what the workers build runtimes from (made on first use)
+        self._kept: dict[str | None, list[str]] = {}  # the outputs kept on the workers, by the run that made them
 
     @classmethod
     def from_client(cls, client: Any, options: ExecutorOptions | None = None) -> DaskExecutor:
@@ -129,6 +131,12 @@ class DaskExecutor:
     def close(self) -> None:
         """Disconnect; close the cluster this executor started."""
         with self._lock:
+            kept = [ref for refs in self._kept.values() for ref in refs]
+            self._kept.clear()
+            client = self._client
+        if client is not None:  # outputs still kept (those of direct calls) are let go of first
+            _unpublish(client, kept)
+        with self._lock:
             if self._borrowed:
                 return
             client, cluster = self._client, self._cluster
@@ -142,14 +150,24 @@ class DaskExecutor:
 
     async def submit(self, runtime: Runtime, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         """Run ``call`` on a worker (or here, for a runtime whose connections live here); its outcome."""
-        if runtime.name in LOCAL_RUNTIMES:
-            return await runtime.invoke(spec, call, limits)
         client = self._client or await anyio.to_thread.run_sync(lambda: self.client)
+        refs = remote_refs(call.arguments) if remote_seen() else set()
+        if runtime.name in LOCAL_RUNTIMES:
+            if refs:  # its connections live here: the remote values it takes come here too
+                values = await anyio.to_thread.run_sync(self._fetch, client, refs)
+                call = call.model_copy(update={"arguments": resolve_remote(call.arguments, values.__getitem__)})
+            return await runtime.invoke(spec, call, limits)
+        try:
+            kept = await anyio.to_thread.run_sync(self._datasets, client, refs) if refs else None
+        except RemoteGone as gone:
+            return RuntimeOutcome(error=ToolError(
+                kind=ErrorKind.RUNTIME_ERROR, message=f"{spec.ref}: the output {gone} it takes, kept on the Dask "
+                "workers, is gone (its cluster was closed): run the step that made it again"))
         profile = self._profile or self._make_profile()
         key = f"{self._prefix}{next(self._keys)}"
         job = Job(key=key, runtime=runtime.name, spec=spec, call=call, limits=limits, profile=profile,
-                  fn=spec.callable, once=not spec.is_idempotent)
-        future = client.submit(run_call, job, key=key, pure=False)
+                  fn=spec.callable, once=not spec.is_idempotent, large_output=self._large_output)
+        future = client.submit(run_call, job, kept, key=key, pure=False)
         try:
             reply: Reply = await _result(future)
         except anyio.get_cancelled_exc_class():
@@ -157,7 +175,49 @@ class DaskExecutor:
             raise
         except Exception as exc:  # the task failed in Dask itself: its worker lost too often, the cluster gone
             return RuntimeOutcome(error=_dask_error(spec, exc))
+        if is_remote(reply.output):
+            self._kept_by(call.run_id, reply.output)
         return reply.outcome()
+
+    # -- large outputs kept on the workers ------------------------------------------------------------
+
+    @property
+    def _large_output(self) -> int | None:
+        dask = getattr(self.options.settings, "dask", None)
+        return getattr(dask, "large_output", None)
+
+    def _kept_by(self, run_id: str | None, value: RemoteValue) -> None:
+        note_remote()
+        with self._lock:
+            self._kept.setdefault(run_id, []).append(value.ref)
+
+    @staticmethod
+    def _datasets(client: Any, refs: set[str]) -> dict[str, Any]:
+        """Futures of the kept outputs ``refs``: handed to ``submit``, Dask brings their values to the worker
+        (from the worker that holds them, not through here)."""
+        try:
+            return {ref: client.get_dataset(ref) for ref in refs}
+        except KeyError as exc:
+            raise RemoteGone(exc.args[0] if exc.args else str(exc)) from None
+
+    @staticmethod
+    def _fetch(client: Any, refs: set[str]) -> dict[str, Any]:
+        """The values of the kept outputs ``refs``, brought here."""
+        return dict(zip(refs, client.gather([client.get_dataset(ref) for ref in refs]), strict=True))
+
+    async def release(self, run_id: str | None) -> None:
+        """Let go of the outputs the run ``run_id`` kept on the workers (its run is over): gone when this
+        returns."""
+        with self._lock:
+            refs = self._kept.pop(run_id, [])
+            client = self._client
+        if refs and client is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_unpublish, client, refs)
+
+
+class RemoteGone(LookupError):
+    """A kept output a call takes is no longer in the cluster (its cluster was closed, or restarted)."""
 
 
 class _Canceller:
@@ -171,11 +231,15 @@ class _Canceller:
         self._thread: threading.Thread | None = None
 
     def add(self, future: Any, key: str) -> None:
+        """Cancel ``future``, and the call ``key`` on whichever worker runs it."""
         with self._lock:
             self._batch.append((future, key))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="toolnexus-dask-cancel", daemon=True)
-                self._thread.start()
+            self._start()
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="toolnexus-dask-housekeeping", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -192,6 +256,13 @@ class _Canceller:
                 client.run(cancel_calls, [key for _, key in batch], wait=False)
             except Exception:  # the cluster is gone: so are the calls
                 log.debug("cancelling %d Dask calls failed", len(batch), exc_info=True)
+
+
+def _unpublish(client: Any, refs: list[str]) -> None:
+    """Drop the kept outputs ``refs`` from the cluster (those already gone with it are no matter)."""
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            client.unpublish_dataset(ref)
 
 
 async def _result(future: Any) -> Reply:

@@ -26,19 +26,23 @@ import pickle
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import anyio.from_thread
 
+from toolnexus.core.bounds import json_lower_bound, json_size
 from toolnexus.core.call import ToolCall
 from toolnexus.core.context import ToolContext
 from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.remote import RemoteValue, resolve_remote
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, declare_named_secrets, install_log_scrubbing
 from toolnexus.core.spec import Limits, ToolSpec
+from toolnexus.core.validation import argument_problems, output_problem
 
+OUTPUT_PREFIX = "toolnexus-output-"  # + the dispatch key: the dataset a large output is kept as
 STARTED_PREFIX = "toolnexus-started-"  # + the dispatch key: the Event a call that must not run twice sets
 CANCELLED_KEPT = 4096  # keys of calls cancelled before they started that a worker remembers (oldest forgotten)
 
@@ -72,6 +76,7 @@ class Job:
     profile: Profile  # the settings the runtimes are built from (~2 KB pickled: sent with every job)
     fn: Callable[..., Any] | None = None  # an in-process tool's callable (cloudpickled by Dask)
     once: bool = False  # the call must not run twice: mark it started, refuse a second start
+    large_output: int | None = None  # an output over this many bytes (as JSON) stays in the cluster
 
 
 @dataclass(slots=True)
@@ -82,7 +87,6 @@ class Reply:
     error: dict[str, Any] | None = None
     stderr: str | None = None
     worker: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def outcome(self) -> RuntimeOutcome:
         """The runtime's outcome, as the local executor would have handed it back."""
@@ -174,28 +178,58 @@ async def _build(runtime: str, profile: Profile) -> Runtime:
     return RuntimeRegistry.from_entry_points().create(runtime, profile.context, profile.settings)
 
 
-def run_call(job: Job) -> Reply:
-    """The Dask task: run ``job``'s call in its runtime on this worker, stopping it if the client cancels it."""
+def run_call(job: Job, refs: dict[str, Any] | None = None) -> Reply:
+    """The Dask task: run ``job``'s call in its runtime on this worker, stopping it if the client cancels it.
+    ``refs``: the values of the remote outputs its arguments name (Dask brought them here)."""
     from distributed import get_worker
 
     worker = get_worker().address
     if job.once and not _first_start(job.key):
-        return Reply(error=ToolError(
-            kind=ErrorKind.RUNTIME_ERROR, retryable=False,
-            message=f"{job.spec.ref}: the Dask worker running this call was lost, and the call was not started "
-                    "again: the tool has side effects and is not declared idempotent").model_dump(mode="json"),
-            worker=worker)
+        return _failed(worker, ErrorKind.RUNTIME_ERROR,
+                       f"{job.spec.ref}: the Dask worker running this call was lost, and the call was not started "
+                       "again: the tool has side effects and is not declared idempotent")
     spec = job.spec if job.fn is None else job.spec.model_copy().bind(job.fn)
+    call = job.call
+    if refs:  # checked here, where the values are (the engine could not)
+        call = call.model_copy(update={"arguments": resolve_remote(call.arguments, refs.__getitem__)})
+        problems = argument_problems(spec, call.arguments)
+        if problems:
+            where = f" at {problems[0]['path']}" if problems[0]["path"] != "/" else ""
+            return _failed(worker, ErrorKind.INVALID_ARGUMENTS,
+                           f"invalid arguments for {spec.ref}{where}: {problems[0]['message']}")
     runtime = HOST.runtime(job)
-    declare_named_secrets(job.call.arguments)  # (`api_token: …`: known here too, so this worker's logs hide it)
-    outcome = HOST.portal().call(_invoke, job.key, runtime, spec, job.call, job.limits)
+    declare_named_secrets(call.arguments)  # (`api_token: …`: known here too, so this worker's logs hide it)
+    outcome = HOST.portal().call(_invoke, job.key, runtime, spec, call, job.limits)
     if outcome is None:
-        return Reply(error=ToolError(kind=ErrorKind.CANCELLED, message="the call was cancelled on its Dask worker"
-                                     ).model_dump(mode="json"), worker=worker)
+        return _failed(worker, ErrorKind.CANCELLED, "the call was cancelled on its Dask worker")
     error = outcome.error
     if isinstance(error, ToolError):
         error = error.model_dump(mode="json")
-    return Reply(output=outcome.output, error=error, stderr=outcome.stderr, worker=worker)
+    output = outcome.output
+    if error is None and job.large_output is not None and json_size(output, job.large_output) is None:
+        bad = output_problem(spec, output) if spec.output_schema else None  # (the engine cannot check it)
+        if bad is not None:
+            return _failed(worker, ErrorKind.OUTPUT_INVALID,
+                           f"{spec.ref} returned output that does not match its schema: {bad}")
+        output = _keep(job.key, output)
+    return Reply(output=output, error=error, stderr=outcome.stderr, worker=worker)
+
+
+def _failed(worker: str, kind: ErrorKind, message: str) -> Reply:
+    return Reply(error=ToolError(kind=kind, message=message).model_dump(mode="json"), worker=worker)
+
+
+def _keep(key: str, output: Any) -> RemoteValue:
+    """Keep a large output in the cluster, on this worker (a published dataset, so that it outlives the task
+    until the engine lets it go); what the engine gets instead."""
+    from distributed import get_client, get_worker
+
+    client = get_client()
+    name = OUTPUT_PREFIX + key
+    # (a mapping's keys name the data: a list given alone would be scattered item by item)
+    future = client.scatter({name + "-data": output}, workers=[get_worker().address])[name + "-data"]
+    client.publish_dataset(future, name=name)
+    return RemoteValue.make(name, json_lower_bound(output, 2**62), output)
 
 
 async def _invoke(key: str, runtime: Runtime, spec: ToolSpec, call: ToolCall,

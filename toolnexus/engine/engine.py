@@ -56,19 +56,25 @@ class Engine:
         """
         chosen = executor or self.invoker.executor
         session = getattr(chosen, "session", None)
+        release = getattr(chosen, "release", None)  # (what the run's calls kept on a cluster, let go at its end)
         token = RUN_EXECUTOR.set(executor) if executor is not None else None
+        run_id = run_id or new_id("run-")
         try:
             async with session() if session is not None else nullcontext():
-                return await self._run(plan, inputs, run_id=run_id, resume=resume, control=control,
-                                       source=source, caller=caller, correlation_id=correlation_id)
+                try:
+                    return await self._run(plan, inputs, run_id=run_id, resume=resume, control=control,
+                                           source=source, caller=caller, correlation_id=correlation_id)
+                finally:
+                    if release is not None:
+                        await release(run_id)
         finally:
             if token is not None:
                 RUN_EXECUTOR.reset(token)
 
-    async def _run(self, plan: Plan, inputs: dict[str, Any] | None, *, run_id: str | None,
+    async def _run(self, plan: Plan, inputs: dict[str, Any] | None, *, run_id: str,
                    resume: StoredRun | None, control: RunControl | None, source: str | None,
                    caller: Caller | None, correlation_id: str | None) -> RunResult:
-        run = RunState(self, plan, dict(inputs or {}), run_id or new_id("run-"), caller, correlation_id)
+        run = RunState(self, plan, dict(inputs or {}), run_id, caller, correlation_id)
         result = self._start(run, resume, source)
         started = time.perf_counter()
         scope = anyio.CancelScope()

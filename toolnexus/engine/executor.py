@@ -7,9 +7,10 @@ that a package names in the ``toolnexus.executors`` entry-point group (or that r
 :data:`EXECUTORS`), chosen by name — ``Nexus(executor="dask")``, ``executor = "dask://host:8786"`` in
 ``toolnexus.toml``, ``toolnexus run --executor dask`` — and built from :class:`ExecutorOptions`.
 
-Besides ``submit``, an executor may have ``session()`` (a context manager the engine holds around each run: the
-Dask executor starts its own cluster for the first and closes it with the last) and ``close()`` (called when
-the Nexus closes).
+Besides ``submit``, an executor may have ``session()`` (an async context manager the engine holds around each
+run: the Dask executor starts its own cluster for the first and closes it with the last), ``release(run_id)``
+(a coroutine the engine awaits as a run ends: what its calls kept on a cluster is let go) and ``close()``
+(called when the Nexus closes).
 """
 
 from __future__ import annotations

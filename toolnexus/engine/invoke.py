@@ -17,6 +17,7 @@ from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.context import CallChannel, _channel, reset_channel, use_channel
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, CallStarted, Event, EventSink
+from toolnexus.core.remote import is_remote, remote_refs, remote_seen
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
 from toolnexus.core.spec import ISOLATION, Limits, ToolSpec
@@ -305,6 +306,8 @@ class Invoker:
         # Nothing given and nothing required: there is nothing to validate (the common no-argument tool).
         if not call.arguments and not schema.get("required"):
             return None
+        if remote_seen() and remote_refs(call.arguments):
+            return None  # an output kept on the Dask workers: checked there, with the value, by the worker
         problems = argument_problems(spec, call.arguments)
         if not problems:
             return None
@@ -363,7 +366,7 @@ class Invoker:
                     f"{spec.ref}: invalid arguments", f"invalid arguments for {spec.ref}", 1)})
             return self._fail(call, spec, error, duration, spec.cost.actual(duration, None), runtime_name,
                               outcome.stderr)
-        if self.check_outputs and spec.output_schema:
+        if self.check_outputs and spec.output_schema and not is_remote(outcome.output):  # (a worker checked that)
             bad = output_problem(spec, outcome.output)
             if bad is not None:
                 return self._fail(call, spec, ToolError(

@@ -22,6 +22,7 @@ import anyio.lowlevel
 from toolnexus.core.caller import Caller
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import StepFinished
+from toolnexus.core.remote import is_remote
 from toolnexus.core.run import StepRecord, StepStatus
 from toolnexus.core.spec import ToolSpec
 from toolnexus.engine.slots import Slots
@@ -255,13 +256,15 @@ def kept_steps(plan: Plan, resume: StoredRun | None) -> dict[str, StepRecord]:
     """The steps of a resumed run to keep: done there, and every dependency kept too.
 
     A step that was skipped because a dependency failed is "done" in the old run, but that
-    dependency runs again now, so the step must run again (and so must its dependents).
+    dependency runs again now, so the step must run again (and so must its dependents). So must a step whose
+    output was kept on a Dask cluster: it was let go when its run ended.
     """
     if resume is None:
         return {}
     kept: dict[str, StepRecord] = {}
     for step in plan.steps:  # topological order: dependencies come first
         record = resume.steps.get(step.id)
-        if record is not None and record.done and all(dep in kept for dep in step.needs):
+        if (record is not None and record.done and all(dep in kept for dep in step.needs)
+                and not is_remote(record.output)):
             kept[step.id] = record
     return kept

@@ -26,6 +26,7 @@ from jinja2.exceptions import SecurityError
 
 from toolnexus.core.bounds import Bounds, Budget, json_lower_bound
 from toolnexus.core.errors import ErrorKind, ToolFailure
+from toolnexus.core.remote import inside_remote_message, is_remote
 from toolnexus.core.templating import SIZED_FILTER, TEXT_FILTER, BoundedEnvironment, current_budget, evaluating
 from toolnexus.errors import InvalidInput
 
@@ -84,7 +85,14 @@ class _Environment(BoundedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping) and attribute in obj:
             return obj[attribute]
+        if is_remote(obj):
+            raise ToolFailure(inside_remote_message("a step's output", obj))
         return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if is_remote(obj) and not (isinstance(argument, str) and argument in obj):
+            raise ToolFailure(inside_remote_message("a step's output", obj))
+        return super().getitem(obj, argument)
 
 
 _env = _Environment(undefined=StrictUndefined)
@@ -365,6 +373,8 @@ def _walk(path: Ref, context: Mapping[str, Any], source: str) -> Any:
                 raise KeyError(part)
         except (KeyError, IndexError):
             where = ".".join(str(p) for p in path[:i]) or "the context"
+            if is_remote(value):
+                raise ExpressionError(f"`{source}`: {inside_remote_message(where, value)}") from None
             if isinstance(value, list | tuple) and isinstance(part, int):
                 raise ExpressionError(f"`{source}`: {where} has no item {part} (it has {len(value)} items)") from None
             if value is None:
