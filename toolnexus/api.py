@@ -37,7 +37,7 @@ from toolnexus.core.run import RunResult, RunStatus
 from toolnexus.core.runtime import Runtime
 from toolnexus.core.secrets import REDACTED, declare_named_secrets, install_log_scrubbing
 from toolnexus.engine import Engine, EventBus, Invoker, RunControl
-from toolnexus.engine.executor import Executor, executor_named
+from toolnexus.engine.executor import Executor, LocalExecutor, executor_named
 from toolnexus.governance import Gate
 from toolnexus.governance.approvals import Approvals
 from toolnexus.governance.flag_store import StoredFlags
@@ -216,7 +216,8 @@ class Nexus:
                 source, mission = loaded.source, loaded
             plan = self.compile(mission)
             bound = plan.bind_inputs(inputs or {}, from_text=inputs_from_text)
-        self._prewarm(plan)
+        if executor is None and isinstance(self.invoker.executor, LocalExecutor):
+            self._prewarm(plan)  # (another executor runs the process steps elsewhere: nothing to warm here)
         caller, correlation_id = self._identity(caller, correlation_id)
         if correlation_id is None and stored is not None:
             correlation_id = stored.correlation_id  # a resumed run goes on with the work of the run it resumes

@@ -8,7 +8,9 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,16 @@ def call_processes(new: set[int]) -> list[int]:
         with contextlib.suppress(psutil.NoSuchProcess):
             chain += [parent.pid for parent in psutil.Process(pid).parents() if parent.pid in new]
     return sorted(set(chain))
+
+
+def tracker(pid: int) -> bool:
+    """Whether ``pid`` is multiprocessing's resource tracker: started with the first spawned process, it lives
+    as long as this one (it is not the cluster's)."""
+    import psutil
+
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return "multiprocessing.resource_tracker" in " ".join(psutil.Process(pid).cmdline())
+    return False
 
 
 def comparable(result: tn.RunResult) -> dict[str, Any]:
@@ -265,22 +277,28 @@ def test_a_failed_dask_run_resumes_on_dask(project: Path, address: str) -> None:
 # -- the executor's own cluster ---------------------------------------------------------------------------------
 
 
-def test_executor_dask_starts_a_local_cluster_for_the_run_and_closes_it_with_the_run(workspace: Path) -> None:
+def test_executor_dask_starts_a_local_cluster_for_the_run_and_closes_it_with_the_run(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An embedding program's __main__ without __spec__ (as some test runners and front ends leave it): the
+    # spawned workers start all the same.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    del sys.modules["__main__"].__spec__
     (workspace / "toolnexus.toml").write_text("[dask]\nworkers = 1\n")
+    pidfile = workspace / "spawn.pids"
     with nexus_on(workspace, "dask") as nexus:
-        before = set(distributed_children())
-        result = nexus.run("mission: own\nsteps:\n  - {id: a, uses: dask.where}\n")
-        assert result.status == RunStatus.SUCCEEDED
+        before = descendants()  # (the cluster module's: started before)
+        result = nexus.run(f"""
+mission: own
+steps:
+  - {{id: a, uses: dask.where}}
+  - {{id: b, uses: test.spawn_and_wait, with: {{pidfile: "{pidfile}", seconds: 0.1}}}}
+""")
+        assert result.status == RunStatus.SUCCEEDED, result.error
         worker = result.steps["a"].output["pid"]
         assert worker != os.getpid() and worker not in before
         assert not alive(worker)  # closed with the run: no worker process left behind
+        assert not [pid for pid in descendants() - before if not tracker(pid)]  # nor any sandbox (none here either)
         assert nexus.invoker.executor._client is None
-
-
-def distributed_children() -> list[int]:
-    import psutil
-
-    return [p.pid for p in psutil.Process().children(recursive=True)]
 
 
 def test_an_unknown_executor_is_a_clear_error(workspace: Path) -> None:
@@ -355,3 +373,48 @@ def json_text(value: Any) -> str:
     import json
 
     return json.dumps(value)
+
+
+# -- budgets, caching, retries and foreach: as with the local executor -------------------------------------------
+
+
+PROMISES = """
+mission: promises
+budget: {max_cost: 0.5}
+steps:
+  - id: each
+    uses: dask.where
+    foreach: [a, b, c]
+    with: {label: "${{ item }}"}
+  - {id: cached, uses: test.echo, with: {value: same}, cache: true}
+  - id: flaky
+    uses: test.flaky
+    with: {marker: MARKER, fail_times: 1}
+    retry: {attempts: 2, delay: 0.01}
+  - {id: pay1, uses: test.costly, with: {label: one}}
+  - {id: pay2, uses: test.costly, with: {label: two}, needs: pay1}
+  - {id: pay3, uses: test.costly, with: {label: three}, needs: pay2}
+"""
+
+
+def promises(workspace: Path, executor: str, tag: str) -> tuple[tn.RunResult, tn.RunResult]:
+    mission = PROMISES.replace("MARKER", str(workspace / f"flaky-{tag}"))
+    with nexus_on(workspace / tag, executor) as nexus:
+        return nexus.run(mission), nexus.run(mission)
+
+
+def test_budgets_caching_retries_and_foreach_keep_their_promises_on_dask(workspace: Path, address: str) -> None:
+    (workspace / "local").mkdir()
+    (workspace / "dask").mkdir()
+    local = promises(workspace, "local", "local")
+    remote = promises(workspace, f"dask://{address}", "dask")
+    for first, second in (local, remote):
+        assert first.steps["each"].items == 3 and first.steps["flaky"].attempts == 2
+        assert [first.steps[s].status.value for s in ("pay1", "pay2", "pay3")] == ["succeeded", "succeeded", "failed"]
+        assert first.steps["pay3"].error is not None and first.steps["pay3"].error.kind == ErrorKind.BUDGET_EXCEEDED
+        assert second.steps["cached"].cached and not first.steps["cached"].cached
+    assert comparable(remote[0]) == comparable(local[0]) | {"steps": comparable(remote[0])["steps"]}
+    strip = {"each"}  # (its outputs name the process that ran each item: this one, or a worker)
+    assert {k: v for k, v in comparable(remote[0])["steps"].items() if k not in strip} == \
+        {k: v for k, v in comparable(local[0])["steps"].items() if k not in strip}
+    assert all(item["pid"] != os.getpid() for item in remote[0].steps["each"].output)

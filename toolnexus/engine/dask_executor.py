@@ -28,6 +28,7 @@ import importlib.util
 import itertools
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +43,7 @@ from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.spec import REMOTE_RUNTIMES, Limits, ToolSpec
 from toolnexus.engine.dask_worker import Job, Profile, Reply, cancel_calls, run_call
 from toolnexus.engine.executor import ExecutorOptions
+from toolnexus.errors import Unavailable
 
 log = logging.getLogger("toolnexus.engine")
 
@@ -101,6 +103,7 @@ class DaskExecutor:
             address = self.address if "://" in self.address else f"tcp://{self.address}"
             return Client(address, set_as_default=False)
         dask = getattr(self.options.settings, "dask", None)
+        _spawnable_main()
         self._cluster = LocalCluster(
             n_workers=getattr(dask, "workers", None), threads_per_worker=getattr(dask, "threads_per_worker", 1),
             processes=True, dashboard_address=":0", silence_logs=logging.WARNING)
@@ -150,12 +153,13 @@ class DaskExecutor:
 
     async def submit(self, runtime: Runtime, spec: ToolSpec, call: ToolCall, limits: Limits) -> RuntimeOutcome:
         """Run ``call`` on a worker (or here, for a runtime whose connections live here); its outcome."""
-        client = self._client or await anyio.to_thread.run_sync(lambda: self.client)
         refs = remote_refs(call.arguments) if remote_seen() else set()
-        if runtime.name in LOCAL_RUNTIMES:
-            if refs:  # its connections live here: the remote values it takes come here too
-                values = await anyio.to_thread.run_sync(self._fetch, client, refs)
-                call = call.model_copy(update={"arguments": resolve_remote(call.arguments, values.__getitem__)})
+        if runtime.name in LOCAL_RUNTIMES and not refs:
+            return await runtime.invoke(spec, call, limits)
+        client = self._client or await anyio.to_thread.run_sync(lambda: self.client)
+        if runtime.name in LOCAL_RUNTIMES:  # its connections live here: the remote values it takes come here too
+            values = await anyio.to_thread.run_sync(self._fetch, client, refs)
+            call = call.model_copy(update={"arguments": resolve_remote(call.arguments, values.__getitem__)})
             return await runtime.invoke(spec, call, limits)
         try:
             kept = await anyio.to_thread.run_sync(self._datasets, client, refs) if refs else None
@@ -216,7 +220,7 @@ class DaskExecutor:
                 await anyio.to_thread.run_sync(_unpublish, client, refs)
 
 
-class RemoteGone(LookupError):
+class RemoteGone(Unavailable, LookupError):
     """A kept output a call takes is no longer in the cluster (its cluster was closed, or restarted)."""
 
 
@@ -256,6 +260,15 @@ class _Canceller:
                 client.run(cancel_calls, [key for _, key in batch], wait=False)
             except Exception:  # the cluster is gone: so are the calls
                 log.debug("cancelling %d Dask calls failed", len(batch), exc_info=True)
+
+
+def _spawnable_main() -> None:
+    """Worker processes are spawned, and spawning reads ``__main__.__spec__``: a ``__main__`` replaced by an
+    embedding program (a test runner's, a notebook front end's) may lack it. None is what IPython sets."""
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        with contextlib.suppress(AttributeError, TypeError):
+            main.__spec__ = None
 
 
 def _unpublish(client: Any, refs: list[str]) -> None:
