@@ -271,3 +271,25 @@ def test_gate_decisions_are_kept_in_the_tracked_event_log(workspace: Path) -> No
     assert report["metrics"]["governance.decisions"] == 1 and report["metrics"]["governance.denied"] == 0
     [decision] = report["decisions"]
     assert (decision["verdict"], decision["waited"]) == ("allow", 0.0)
+
+
+def test_a_run_given_its_own_executor_is_reported_under_its_name(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolnexus.engine.executor import EXECUTORS, LocalExecutor
+
+    class Elsewhere(LocalExecutor):
+        name = "elsewhere"
+
+    monkeypatch.setitem(EXECUTORS, "elsewhere", Elsewhere)
+    blocker = workspace / "store"
+    blocker.write_text("a file where the store's folder should be: the report stays in the spool, to read")
+    with tracked(workspace, **{"tracking.uri": f"sqlite:///{blocker / 'mlflow.db'}"}) as nexus:
+        assert nexus.tracker is not None
+        own = nexus.run(ONE_STEP, executor="elsewhere")
+        default = nexus.run(ONE_STEP)
+        assert nexus.tracker.flush(60)
+    spool = workspace / ".toolnexus" / "tracking-spool"
+    reported = {run.run_id: json.loads((spool / f"{run.run_id}.json").read_text(encoding="utf-8"))["params"]
+                for run in (own, default)}
+    assert reported[own.run_id]["executor"] == "elsewhere"
+    assert reported[default.run_id]["executor"] == "local"

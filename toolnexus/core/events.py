@@ -38,6 +38,7 @@ class RunStarted(Event):
     # Who started the run (each step's call carries this caller) and the run's correlation id (its steps' too).
     caller: Caller | None = None
     correlation_id: str | None = None
+    executor: str | None = None  # what dispatches its steps' calls (``dask``), when the run was given its own
 
 
 class StepStarted(Event):

@@ -46,7 +46,7 @@ class RemoteValue(dict[str, Any]):
 
     @property
     def size(self) -> int:
-        """The value's size as JSON, in bytes."""
+        """The value's size as JSON, in bytes (at least: a bound measured without writing the JSON out)."""
         return int(self["bytes"])
 
 

@@ -47,7 +47,7 @@ from toolnexus.errors import Unavailable
 
 log = logging.getLogger("toolnexus.engine")
 
-LOCAL_RUNTIMES = REMOTE_RUNTIMES | {"kernel"}  # runtimes whose calls stay in this process (their connections)
+LOCAL_RUNTIMES = REMOTE_RUNTIMES  # runtimes whose calls stay in this process (their connections live here)
 
 
 class DaskExecutor:

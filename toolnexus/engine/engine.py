@@ -118,7 +118,7 @@ class Engine:
             run_id=run.run_id, mission=plan.mission, mission_version=plan.mission_version, plan_hash=plan.hash,
             inputs=recorded, plan=dump, source=source,
             source_path=plan.source_path, resumed_from=result.resumed_from, step_ids=[s.id for s in plan.steps],
-            caller=run.caller, correlation_id=run.correlation_id))
+            caller=run.caller, correlation_id=run.correlation_id, executor=_executor_name(RUN_EXECUTOR.get())))
         return result
 
     def _recorded(self, plan: Plan, inputs: dict[str, Any],
@@ -129,3 +129,10 @@ class Engine:
             return inputs, dump, source
         return (scrub(inputs), scrub_recorded(("plan", plan.hash), dump),
                 scrub_recorded(("source", source), source) if source else source)
+
+
+def _executor_name(executor: Executor | None) -> str | None:
+    """The name a run's own executor is recorded under (None: the Nexus's, which its tracker knows)."""
+    if executor is None:
+        return None
+    return str(getattr(executor, "name", None) or type(executor).__name__)

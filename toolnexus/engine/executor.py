@@ -50,6 +50,8 @@ class LocalExecutor:
     """Runs the call in this process's event loop: the runtime itself isolates it (in-process, a worker
     process, a container or a WebAssembly instance)."""
 
+    name = "local"
+
     def __init__(self, options: ExecutorOptions | None = None) -> None:
         self.options = options or ExecutorOptions()
 

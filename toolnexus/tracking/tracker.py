@@ -270,7 +270,7 @@ class MlflowTracker:
     def _report(self, events: list[Event]) -> dict[str, Any]:
         started = events[0]
         assert isinstance(started, RunStarted)
-        report = RunReport(started, executor=self.executor, workspace=self.workspace)
+        report = RunReport(started, executor=started.executor or self.executor, workspace=self.workspace)
         for event in events[1:]:
             report.add(event)
         return report.to_json()
