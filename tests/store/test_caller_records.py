@@ -6,7 +6,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from contextlib import closing
@@ -15,9 +14,10 @@ from pathlib import Path
 import pytest
 
 import toolnexus as tn
+from tests.store.legacy_schema import database_at
 from toolnexus.core.caller import Caller, Surface
 from toolnexus.store import StateStore
-from toolnexus.store.sqlite import MIGRATIONS, SCHEMA_VERSION
+from toolnexus.store.sqlite import SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
 
@@ -73,11 +73,7 @@ async def test_a_resumed_run_keeps_the_correlation_id_of_the_run_it_resumes(nexu
 
 def test_a_database_of_version_2_gains_the_columns_and_its_runs_read_with_no_caller(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        for version in (1, 2):
-            for statement in MIGRATIONS[version]:
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 2")
+    with closing(database_at(path, 2)) as conn:
         conn.execute("INSERT INTO runs (run_id, mission, status, started_at) VALUES ('run-old', 'm', 'succeeded',"
                      " '2026-01-01T00:00:00+00:00')")
     store = StateStore(path)

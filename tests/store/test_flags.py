@@ -3,12 +3,12 @@ a database of an older toolnexus gains the table (migration 5) with nothing else
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from tests.store.legacy_schema import database_at
 from toolnexus.store.flags import FlagTable
-from toolnexus.store.schema import MIGRATIONS, SCHEMA_VERSION
+from toolnexus.store.schema import SCHEMA_VERSION
 from toolnexus.store.sqlite import StateStore, data_version
 
 
@@ -54,11 +54,7 @@ def test_setting_a_flag_changes_the_data_version_another_connection_sees(tmp_pat
 
 def test_a_version_4_database_gains_the_flags_table_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        for version in range(1, 5):
-            for statement in MIGRATIONS[version]:
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 4")
+    with closing(database_at(path, 4)) as conn:
         conn.execute("INSERT INTO kill_switches (scope, target, reason, at)"
                      " VALUES ('tool', 'files.write', 'leak', 1.0)")
     store = StateStore(path)

@@ -3,23 +3,14 @@ database of an older toolnexus is upgraded in place with nothing lost."""
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from toolnexus.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tests.store.legacy_schema import MIGRATIONS, database_at
+from toolnexus.store.schema import SCHEMA_VERSION
 from toolnexus.store.sqlite import StateStore
 
 GOVERNANCE_TABLES = {"approvals", "kill_switches", "audit_records", "audit_checkpoints"}
-
-
-def _database_at(path: Path, version: int) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    for target in range(1, version + 1):
-        for statement in MIGRATIONS[target]:
-            conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {version}")
-    return conn
 
 
 def _tables(store: StateStore) -> set[str]:
@@ -38,7 +29,7 @@ def test_a_new_store_has_every_table_at_the_latest_version(tmp_path: Path) -> No
 
 def test_a_version_3_database_without_governance_tables_gains_them(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with closing(_database_at(path, 3)) as conn:
+    with closing(database_at(path, 3)) as conn:
         assert not GOVERNANCE_TABLES & {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     store = StateStore(path)
     try:
@@ -50,7 +41,7 @@ def test_a_version_3_database_without_governance_tables_gains_them(tmp_path: Pat
 def test_governance_rows_made_before_the_tables_were_versioned_are_kept(tmp_path: Path) -> None:
     # Before version 4 each governance module made its table on first use, so a version-3 database may hold them.
     path = tmp_path / "state.db"
-    with closing(_database_at(path, 3)) as conn:
+    with closing(database_at(path, 3)) as conn:
         for statement in MIGRATIONS[4]:
             conn.execute(statement)
         conn.execute("INSERT INTO kill_switches (scope, target, reason, at)"

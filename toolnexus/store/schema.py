@@ -1,104 +1,75 @@
-"""The state store's schema, versioned: SQLite's ``PRAGMA user_version`` says which :data:`MIGRATIONS` a
-database has had, and :func:`migrate` applies the rest when a store opens it.
+"""The state store's schema, versioned with Alembic: :mod:`toolnexus.store.tables` says what every database is
+brought to, :mod:`toolnexus.store.migrations` how (one revision per version, ``0001`` … ``0005``).
 
-Every table of the store is here, the governance ones (approvals, kill switches, audit, flags) included, so an
-older database is upgraded in place, in one transaction, and nothing in it is lost.
+A SQLite database also keeps its version in ``PRAGMA user_version`` (the number of its revision), as databases
+did before Alembic: opening a current one reads that one number and imports nothing more. An older one — with
+an ``alembic_version`` table, or only the ``user_version`` of an older toolnexus — is upgraded in place, in one
+transaction that takes the write lock first (two processes opening it at once migrate it once), and nothing
+in it is lost. A database of a newer toolnexus is left as it is.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
-MIGRATIONS: dict[int, list[str]] = {
-    # Version 1: the tables as they were before the schema had a version. IF NOT EXISTS: a database
-    # made then is at version 0 and already has them.
-    1: [
-        """CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY, mission TEXT NOT NULL, mission_version TEXT, status TEXT NOT NULL,
-  plan_hash TEXT, inputs TEXT, plan TEXT, source TEXT, source_path TEXT, resumed_from TEXT,
-  started_at TEXT, finished_at TEXT, duration REAL, cost REAL, currency TEXT, error TEXT, outputs TEXT,
-  pid INTEGER, host TEXT)""",
-        "CREATE INDEX IF NOT EXISTS runs_by_mission ON runs (mission, started_at)",
-        """CREATE TABLE IF NOT EXISTS steps (
-  run_id TEXT NOT NULL, step_id TEXT NOT NULL, record TEXT NOT NULL, status TEXT NOT NULL,
-  PRIMARY KEY (run_id, step_id))""",
-        """CREATE TABLE IF NOT EXISTS cache (
-  key TEXT PRIMARY KEY, tool TEXT NOT NULL, version TEXT NOT NULL, output TEXT, cost REAL, created_at TEXT)""",
-        """CREATE TABLE IF NOT EXISTS calls (
-  call_id TEXT PRIMARY KEY, tool TEXT, version TEXT, origin TEXT, arguments TEXT, result TEXT, at TEXT)""",
-    ],
-    # Version 2: runs name their owner (and when its process started); owners keep a heartbeat.
-    2: [
-        "ALTER TABLE runs ADD COLUMN owner TEXT",
-        "ALTER TABLE runs ADD COLUMN process_start TEXT",
-        "CREATE TABLE IF NOT EXISTS owners (owner TEXT PRIMARY KEY, heartbeat REAL NOT NULL, interval REAL NOT NULL)",
-        # Only running runs are in it: what close() asks ("has this owner runs going?") stays cheap.
-        "CREATE INDEX IF NOT EXISTS runs_running ON runs (owner) WHERE status = 'running'",
-    ],
-    # Version 3: who made each call and started each run (a Caller as JSON: principal, tenant, surface), and the
-    # correlation id that ties a call to its retries and sub-calls, a run to its steps' calls.
-    3: [
-        "ALTER TABLE calls ADD COLUMN caller TEXT",
-        "ALTER TABLE calls ADD COLUMN correlation_id TEXT",
-        "ALTER TABLE runs ADD COLUMN caller TEXT",
-        "ALTER TABLE runs ADD COLUMN correlation_id TEXT",
-    ],
-    # Version 4: the governance tables (approvals, kill switches, the audit log). IF NOT EXISTS: before they
-    # were versioned, each was made by its module on first use, so a database at version 3 may have them.
-    4: [
-        """CREATE TABLE IF NOT EXISTS approvals (
-  ticket TEXT PRIMARY KEY, status TEXT NOT NULL,
-  tool TEXT NOT NULL, version TEXT, arguments TEXT,
-  principal TEXT, tenant TEXT, surface TEXT, correlation_id TEXT, run_id TEXT, step_id TEXT,
-  rule TEXT, reason TEXT, digest TEXT NOT NULL, policy_version TEXT,
-  four_eyes INTEGER NOT NULL DEFAULT 0, approvers TEXT, channels TEXT,
-  requested_at REAL NOT NULL, deadline REAL NOT NULL,
-  decided_by TEXT, decided_at REAL, decision_reason TEXT, channel TEXT,
-  scope TEXT, pattern TEXT, grant_until REAL, uses_left INTEGER)""",
-        # What `approvals list` and the expiry sweep read: the open requests, by deadline.
-        "CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals (status, deadline)",
-        # Where a new call looks for a live grant covering it.
-        "CREATE INDEX IF NOT EXISTS approvals_grants ON approvals (tool, status) WHERE status = 'granted'",
-        """CREATE TABLE IF NOT EXISTS kill_switches (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, scope TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL,
-  by TEXT, at REAL NOT NULL, active INTEGER NOT NULL DEFAULT 1, lifted_by TEXT, lifted_at REAL)""",
-        # What every check reads: the active switches (a handful), never the history.
-        "CREATE INDEX IF NOT EXISTS kill_switches_active ON kill_switches (scope, target) WHERE active = 1",
-        """CREATE TABLE IF NOT EXISTS audit_records (
-  seq INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL,
-  prev TEXT NOT NULL, hash TEXT NOT NULL)""",
-        "CREATE INDEX IF NOT EXISTS audit_records_by_time ON audit_records (at)",
-        """CREATE TABLE IF NOT EXISTS audit_checkpoints (
-  seq INTEGER PRIMARY KEY, head TEXT NOT NULL, at TEXT NOT NULL, signature TEXT, key_id TEXT)""",
-    ],
-    # Version 5: rollout flags set in the store (`toolnexus flags set`), layered over [flags] of toolnexus.toml:
-    # one row a flag, its definition as JSON; who changed it is also in the audit log.
-    5: [
-        "CREATE TABLE IF NOT EXISTS flags (name TEXT PRIMARY KEY, value TEXT NOT NULL, by TEXT, at REAL NOT NULL)",
-    ],
-}
-SCHEMA_VERSION = max(MIGRATIONS)
-"""The version a store brings every database it opens to."""
+SCHEMA_VERSION = 5
+"""The version a store brings every database it opens to: its Alembic head revision is ``f"{5:04d}"``."""
+SCRIPTS = "toolnexus.store:migrations"  # the Alembic script location (a package resource)
+
+
+def revision_of(version: int) -> str:
+    """The Alembic revision of schema ``version``."""
+    return f"{version:04d}"
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database of ``conn`` (autocommit) to :data:`SCHEMA_VERSION`; returns the version it had.
-
-    One transaction that takes the write lock first: two processes opening an old database at once
-    migrate it once. A database of a newer toolnexus is left as it is.
-    """
+    """Bring the SQLite database of ``conn`` to :data:`SCHEMA_VERSION`; returns the version it had."""
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version >= SCHEMA_VERSION:
         return int(version)
-    conn.execute("BEGIN IMMEDIATE")
+    (_, _, path) = conn.execute("PRAGMA database_list").fetchone()
+    if not path:
+        raise ValueError("the state store keeps its database in a file, not in memory")
+    return _upgrade_sqlite(path)
+
+
+def _upgrade_sqlite(path: str) -> int:
+    """Upgrade the database at ``path`` under its write lock (``BEGIN IMMEDIATE``): the version it had."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+
+    @sa.event.listens_for(engine, "connect")
+    def _autocommit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the transaction is ours (BEGIN IMMEDIATE), not the driver's
+
+    @sa.event.listens_for(engine, "begin")
+    def _lock(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     try:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()  # another process may have done it
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[target]:
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return int(version)
+        with engine.begin() as connection:
+            version = int(connection.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+            if version < SCHEMA_VERSION:  # (another process may have upgraded it meanwhile)
+                upgrade(connection, version)
+                connection.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    finally:
+        engine.dispose()
+    return version
+
+
+def upgrade(connection: Any, legacy_version: int = 0) -> None:
+    """Run the migrations on ``connection`` (a SQLAlchemy connection, in the caller's transaction) up to the
+    head. A database that has no ``alembic_version`` table but a ``legacy_version`` (a SQLite database of a
+    toolnexus before Alembic) is first stamped at that version's revision."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", SCRIPTS)
+    config.attributes["connection"] = connection
+    if legacy_version and not sa.inspect(connection).has_table("alembic_version"):
+        command.stamp(config, revision_of(legacy_version))
+    command.upgrade(config, "head")

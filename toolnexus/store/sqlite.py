@@ -11,8 +11,8 @@ a run. A background thread checkpoints instead, at the end of each run and whene
 half its limit (:mod:`toolnexus.store.checkpoints`); a store that wrote truncates the log when it
 closes. A commit is in the WAL file either way, so a killed process loses nothing.
 
-The schema is versioned (``PRAGMA user_version``): :mod:`toolnexus.store.schema` brings an older database
-up to date when a store opens it.
+The schema is versioned with Alembic (and ``PRAGMA user_version``, the one number a store reads when it opens a
+current database): :mod:`toolnexus.store.schema` brings an older database up to date when a store opens it.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
 from toolnexus.store.background import DeferredWriter
 from toolnexus.store.checkpoints import WalLimit, checkpoint, request_checkpoint, wal_size
 from toolnexus.store.owner import Heartbeat, Owner, owner_gone
-from toolnexus.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from toolnexus.store.schema import SCHEMA_VERSION, migrate
 
 log = logging.getLogger("toolnexus.store")
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "StateStore", "StoredRun", "data_version", "migrate"]
+__all__ = ["SCHEMA_VERSION", "StateStore", "StoredRun", "data_version", "migrate"]
 
 HEARTBEAT_INTERVAL = 5.0
 """Seconds between the heartbeats of a process with runs going (``store.heartbeat_interval``)."""
