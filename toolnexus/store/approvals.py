@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from toolnexus.store.sqlite import data_version, like_literal
+from toolnexus.store.sql import like_literal
+from toolnexus.store.sqlite import data_version
 
 if TYPE_CHECKING:
     from toolnexus.store.sqlite import StateStore

@@ -59,9 +59,8 @@ class KillTable:
                                (scope, target)).fetchone()
             if row is not None:
                 return KillRecord.from_row(row), False
-            cursor = conn.execute("INSERT INTO kill_switches (scope, target, reason, by, at) VALUES (?, ?, ?, ?, ?)",
-                                  (scope, target, reason, by, time.time()))
-            row = conn.execute(f"SELECT {_COLUMNS} FROM kill_switches WHERE id = ?", (cursor.lastrowid,)).fetchone()
+            (row,) = conn.execute("INSERT INTO kill_switches (scope, target, reason, by, at) VALUES (?, ?, ?, ?, ?)"
+                                  f" RETURNING {_COLUMNS}", (scope, target, reason, by, time.time())).fetchall()
         return KillRecord.from_row(row), True
 
     def lift(self, target: str, by: str | None, scope: KillScope | None = None) -> list[KillRecord]:

@@ -34,11 +34,12 @@ from toolnexus.core.call import ToolResult
 from toolnexus.core.caller import Caller
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import CallFinished, Event, RunFinished, RunStarted, StepFinished
-from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus
+from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus, utcnow
 from toolnexus.store.background import DeferredWriter
 from toolnexus.store.checkpoints import WalLimit, checkpoint, request_checkpoint, wal_size
 from toolnexus.store.owner import Heartbeat, Owner, owner_gone
 from toolnexus.store.schema import SCHEMA_VERSION, migrate
+from toolnexus.store.sql import like_literal, upsert
 
 log = logging.getLogger("toolnexus.store")
 
@@ -59,6 +60,13 @@ Companion = Callable[[Sequence[Event]], None]
 # A run read back with its owner's heartbeat.
 _SELECT_RUNS = ("SELECT runs.*, owners.heartbeat AS heartbeat, owners.interval AS heartbeat_interval"
                 " FROM runs LEFT JOIN owners ON owners.owner = runs.owner")
+_RUN_STARTED = upsert("runs", ("run_id", "mission", "mission_version", "status", "plan_hash", "inputs", "plan",
+                               "source", "source_path", "resumed_from", "started_at", "pid", "host", "owner",
+                               "process_start", "caller", "correlation_id"), ("run_id",))
+_STEP = upsert("steps", ("run_id", "step_id", "record", "status"), ("run_id", "step_id"))
+_CALL = upsert("calls", ("call_id", "tool", "version", "origin", "arguments", "result", "at", "caller",
+                         "correlation_id"), ("call_id",))
+_CACHED = upsert("cache", ("key", "tool", "version", "output", "cost", "created_at"), ("key",))
 
 
 def _pack(text: str | None) -> bytes | None:
@@ -78,11 +86,6 @@ def _caller_json(caller: Caller | None) -> str | None:
     """A caller as the store keeps it: JSON (principal, tenant, surface), or NULL when the call named none.
     Cached: a surface calls as a handful of callers, and serialising one per call cost a microsecond."""
     return None if caller is None else caller.model_dump_json()
-
-
-def like_literal(text: str) -> str:
-    """``text`` for a LIKE pattern with a backslash escape, matched literally (``_`` and ``%`` no wildcards)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def data_version(conn: sqlite3.Connection) -> int:
@@ -340,9 +343,7 @@ class StateStore:
         with self.batch():  # the run and its owner's first heartbeat together
             self._beat()
             self._conn().execute(
-                "INSERT OR REPLACE INTO runs (run_id, mission, mission_version, status, plan_hash, inputs, plan,"
-                " source, source_path, resumed_from, started_at, pid, host, owner, process_start, caller,"
-                " correlation_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                _RUN_STARTED,
                 (event.run_id, event.mission, event.mission_version, RunStatus.RUNNING.value, event.plan_hash,
                  json.dumps(event.inputs, default=str), plan, source, event.source_path, event.resumed_from,
                  event.at.isoformat(), owner.pid, owner.host, owner.id, owner.started, _caller_json(event.caller),
@@ -354,9 +355,7 @@ class StateStore:
         """Store ``record`` as the latest state of its step of ``run_id``, committed at once."""
         # Committed as each step finishes: a run killed mid-way keeps every step that completed.
         text = record.model_dump_json()
-        self._conn().execute(
-            "INSERT OR REPLACE INTO steps (run_id, step_id, record, status) VALUES (?,?,?,?)",
-            (run_id, record.step_id, text, record.status.value))
+        self._conn().execute(_STEP, (run_id, record.step_id, text, record.status.value))
         self._saved.setdefault(run_id, {})[record.step_id] = record
         self._committed(len(text))
 
@@ -366,7 +365,7 @@ class StateStore:
         # and those that never started, which no step_finished event announced.
         saved = self._saved.pop(result.run_id, {})
         conn.executemany(
-            "INSERT OR REPLACE INTO steps (run_id, step_id, record, status) VALUES (?,?,?,?)",
+            _STEP,
             [(result.run_id, r.step_id, r.model_dump_json(), r.status.value) for r in result.steps.values()
              if saved.get(r.step_id) is not r])
         conn.execute(
@@ -396,9 +395,7 @@ class StateStore:
             rows.append((call.id, result.tool, result.version, call.origin, json.dumps(call.arguments, default=str),
                          result.model_dump_json(), event.at.isoformat(), _caller_json(call.caller), call.correlation))
         with self.atomic():
-            self._conn().executemany(
-                "INSERT OR REPLACE INTO calls (call_id, tool, version, origin, arguments, result, at, caller,"
-                " correlation_id) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            self._conn().executemany(_CALL, rows)
             self._along(events)
             self._committed(sum(len(row[4]) + len(row[5]) for row in rows))
 
@@ -445,10 +442,7 @@ class StateStore:
     def cache_put(self, key: str, tool: str, version: str, output: Any, cost: float) -> None:
         """Keep the ``output`` (and ``cost``) of a successful call of ``tool@version`` under ``key`` for reuse."""
         text = json.dumps(output, default=str)
-        self._conn().execute(
-            "INSERT OR REPLACE INTO cache (key, tool, version, output, cost, created_at)"
-            " VALUES (?,?,?,?,?,datetime('now'))",
-            (key, tool, version, text, cost))
+        self._conn().execute(_CACHED, (key, tool, version, text, cost, utcnow().strftime("%Y-%m-%d %H:%M:%S")))
         self._committed(len(text))
 
     def step_status(self, run_id: str) -> dict[str, StepStatus]:
