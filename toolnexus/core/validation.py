@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
+from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.spec import ToolSpec
 
 
@@ -104,3 +105,25 @@ def output_problem(spec: ToolSpec, output: Any) -> str | None:
         return None
     bad = next(iter(check.iter_errors(output)), None)
     return None if bad is None else bad.message
+
+
+def arguments_error(spec: ToolSpec, arguments: Mapping[str, Any]) -> ToolError | None:
+    """The ``invalid_arguments`` error of ``arguments`` (naming the tool and where the first problem is), or
+    None when they fit the input schema."""
+    problems = argument_problems(spec, arguments)
+    if not problems:
+        return None
+    first = problems[0]
+    where = f" at {first['path']}" if first["path"] != "/" else ""
+    return ToolError(kind=ErrorKind.INVALID_ARGUMENTS,
+                     message=f"invalid arguments for {spec.ref}{where}: {first['message']}",
+                     details={"errors": problems})
+
+
+def output_error(spec: ToolSpec, output: Any) -> ToolError | None:
+    """The ``output_invalid`` error of ``output`` (naming the tool), or None when it fits the output schema."""
+    bad = output_problem(spec, output)
+    if bad is None:
+        return None
+    return ToolError(kind=ErrorKind.OUTPUT_INVALID,
+                     message=f"{spec.ref} returned output that does not match its schema: {bad}")

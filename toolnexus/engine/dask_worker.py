@@ -40,7 +40,7 @@ from toolnexus.core.remote import RemoteValue, resolve_remote
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, declare_named_secrets, install_log_scrubbing
 from toolnexus.core.spec import Limits, ToolSpec
-from toolnexus.core.validation import argument_problems, output_problem
+from toolnexus.core.validation import arguments_error, output_error
 
 OUTPUT_PREFIX = "toolnexus-output-"  # + the dispatch key: the dataset a large output is kept as
 STARTED_PREFIX = "toolnexus-started-"  # + the dispatch key: the Event a call that must not run twice sets
@@ -192,11 +192,9 @@ def run_call(job: Job, refs: dict[str, Any] | None = None) -> Reply:
     call = job.call
     if refs:  # checked here, where the values are (the engine could not)
         call = call.model_copy(update={"arguments": resolve_remote(call.arguments, refs.__getitem__)})
-        problems = argument_problems(spec, call.arguments)
-        if problems:
-            where = f" at {problems[0]['path']}" if problems[0]["path"] != "/" else ""
-            return _failed(worker, ErrorKind.INVALID_ARGUMENTS,
-                           f"invalid arguments for {spec.ref}{where}: {problems[0]['message']}")
+        invalid = arguments_error(spec, call.arguments)
+        if invalid is not None:
+            return Reply(error=invalid.model_dump(mode="json"), worker=worker)
     runtime = HOST.runtime(job)
     declare_named_secrets(call.arguments)  # (`api_token: …`: known here too, so this worker's logs hide it)
     outcome = HOST.portal().call(_invoke, job.key, runtime, spec, call, job.limits)
@@ -207,10 +205,9 @@ def run_call(job: Job, refs: dict[str, Any] | None = None) -> Reply:
         error = error.model_dump(mode="json")
     output = outcome.output
     if error is None and job.large_output is not None and json_size(output, job.large_output) is None:
-        bad = output_problem(spec, output) if spec.output_schema else None  # (the engine cannot check it)
+        bad = output_error(spec, output) if spec.output_schema else None  # (the engine cannot check it)
         if bad is not None:
-            return _failed(worker, ErrorKind.OUTPUT_INVALID,
-                           f"{spec.ref} returned output that does not match its schema: {bad}")
+            return Reply(error=bad.model_dump(mode="json"), worker=worker)
         output = _keep(job.key, output)
     return Reply(output=output, error=error, stderr=outcome.stderr, worker=worker)
 

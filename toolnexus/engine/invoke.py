@@ -21,7 +21,7 @@ from toolnexus.core.remote import is_remote, remote_refs, remote_seen
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.secrets import KNOWN, ScrubbingChannel, declare_named_secrets, scrub, scrub_error, scrub_text
 from toolnexus.core.spec import ISOLATION, Limits, ToolSpec
-from toolnexus.core.validation import argument_problems, output_problem
+from toolnexus.core.validation import arguments_error, output_error
 from toolnexus.engine.executor import RUN_EXECUTOR, Executor, LocalExecutor
 from toolnexus.governance.approvals import EXPIRED_DECIDER
 from toolnexus.governance.decide import Governance
@@ -308,14 +308,7 @@ class Invoker:
             return None
         if remote_seen() and remote_refs(call.arguments):
             return None  # an output kept on the Dask workers: checked there, with the value, by the worker
-        problems = argument_problems(spec, call.arguments)
-        if not problems:
-            return None
-        first = problems[0]
-        where = f" at {first['path']}" if first["path"] != "/" else ""
-        return ToolError(kind=ErrorKind.INVALID_ARGUMENTS,
-                         message=f"invalid arguments for {spec.ref}{where}: {first['message']}",
-                         details={"errors": problems})
+        return arguments_error(spec, call.arguments)
 
     async def _run(self, call: ToolCall, spec: ToolSpec, runtime_name: str, runtime: Runtime) -> ToolResult:
         """Stage 5: run in ``runtime`` under the call's limits (timeout, cancellation), then check the outcome."""
@@ -367,12 +360,10 @@ class Invoker:
             return self._fail(call, spec, error, duration, spec.cost.actual(duration, None), runtime_name,
                               outcome.stderr)
         if self.check_outputs and spec.output_schema and not is_remote(outcome.output):  # (a worker checked that)
-            bad = output_problem(spec, outcome.output)
+            bad = output_error(spec, outcome.output)
             if bad is not None:
-                return self._fail(call, spec, ToolError(
-                    kind=ErrorKind.OUTPUT_INVALID,
-                    message=f"{spec.ref} returned output that does not match its schema: {bad}"),
-                    duration, spec.cost.actual(duration, outcome.output), runtime_name, outcome.stderr)
+                return self._fail(call, spec, bad, duration, spec.cost.actual(duration, outcome.output), runtime_name,
+                                  outcome.stderr)
         return ToolResult(call_id=call.id, tool=spec.name, version=spec.version, output=outcome.output,
                           cost=spec.cost.actual(duration, outcome.output), currency=spec.cost.currency,
                           duration=duration, runtime=runtime_name, stderr=outcome.stderr)
