@@ -8,7 +8,7 @@ time (``decided_at``, taken just *before* its commit, so the figure is an upper 
 the time it started running; latency = tool start − grant time, both from the same machine clock.
 Prints the median, p95 and maximum.
 
-    python benchmarks/approval_latency.py [--calls 50]
+    python benchmarks/approval_latency.py [--calls 50] [--postgres]
 
 Target (issue 16): grant → resume across two processes ≤ 200 ms. The waiting call looks at the
 database's ``PRAGMA data_version`` every ``toolnexus.governance.approvals_watch.POLL`` seconds (25 ms).
@@ -28,15 +28,19 @@ from pathlib import Path
 
 import anyio
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # state_backend, beside this script
+from state_backend import state
+
 TARGET = 0.200
 
 
 def _grant(workspace: Path, calls: int) -> None:
     """The second process: grant every open ticket as soon as it appears, ``calls`` times."""
-    from toolnexus.governance.approvals import ApprovalQueue
-    from toolnexus.store.sqlite import StateStore
+    from state_backend import open_store
 
-    store = StateStore(workspace / ".toolnexus" / "state.db")
+    from toolnexus.governance.approvals import ApprovalQueue
+
+    store = open_store(workspace)
     queue = ApprovalQueue(store)
     granted = 0
     with queue.table.watch() as watch:
@@ -98,17 +102,18 @@ def main() -> None:
     """Measure, print, and exit 1 if the p95 misses the target."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--postgres", action="store_true", help="the state in a PostgreSQL server of its own")
     parser.add_argument("--grant", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.grant is not None:
         _grant(args.grant, args.calls)
         return
     os.environ.setdefault("TOOLNEXUS_TRACKING__ENABLED", "false")
-    with tempfile.TemporaryDirectory() as tmp:
+    with state(args.postgres) as backend, tempfile.TemporaryDirectory() as tmp:
         latencies = sorted(anyio.run(_measure, Path(tmp), args.calls))
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
     median = statistics.median(latencies)
-    print(f"grant → resume across two processes, {len(latencies)} calls: median {median * 1000:.1f} ms, "
+    print(f"grant → resume across two processes ({backend}), {len(latencies)} calls: median {median * 1000:.1f} ms, "
           f"p95 {p95 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms (target ≤ {TARGET * 1000:.0f} ms)")
     if p95 > TARGET:
         sys.exit(1)

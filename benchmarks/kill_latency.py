@@ -8,7 +8,7 @@ time just *before* its commit (so the figures are upper bounds). The measuring p
 was first refused, when every running call had returned, and when every process they started was gone;
 then lifts the switch and starts the next round. Prints the median, p95 and maximum of each.
 
-    python benchmarks/kill_latency.py [--rounds 10] [--running 4]
+    python benchmarks/kill_latency.py [--rounds 10] [--running 4] [--postgres]
 
 Target (issue 16): switch → every process refusing and running calls gone ≤ 1 s. A process looks at the
 database's ``PRAGMA data_version`` at most every ``toolnexus.governance.kills.REFRESH_INTERVAL`` (100 ms):
@@ -28,6 +28,9 @@ from pathlib import Path
 import anyio
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # state_backend, beside this script
+from state_backend import state
+
 TARGET = 1.0
 
 # Each call marks that it started with a file of its own (a sandbox's pids repeat: it has its own namespace).
@@ -39,10 +42,11 @@ BLOCK = ("import json, os, sys, time, uuid\n"
 
 def _kill(workspace: Path) -> None:
     """The second process: set the switch and print the time just before its commit."""
-    from toolnexus.governance.kills import KillSwitches
-    from toolnexus.store.sqlite import StateStore
+    from state_backend import open_store
 
-    store = StateStore(workspace / ".toolnexus" / "state.db")
+    from toolnexus.governance.kills import KillSwitches
+
+    store = open_store(workspace)
     switches = KillSwitches(store)
     at = time.time()
     switches.kill("namespace", "bench", "benchmark", "bench")
@@ -153,16 +157,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--running", type=int, default=4, help="calls running when the switch is set")
+    parser.add_argument("--postgres", action="store_true", help="the state in a PostgreSQL server of its own")
     parser.add_argument("--kill", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.kill is not None:
         _kill(args.kill)
         return
     os.environ.setdefault("TOOLNEXUS_TRACKING__ENABLED", "false")
-    with tempfile.TemporaryDirectory() as tmp:
+    with state(args.postgres) as backend, tempfile.TemporaryDirectory() as tmp:
         figures = anyio.run(_measure, Path(tmp), args.rounds, args.running)
     refused, returned, gone = (list(column) for column in zip(*figures, strict=True))
-    print(f"kill switch → another process, {len(figures)} rounds, {args.running} running calls each "
+    print(f"kill switch → another process ({backend}), {len(figures)} rounds, {args.running} running calls each "
           f"(target ≤ {TARGET * 1000:.0f} ms):")
     print(_summary("new calls refused", refused))
     print(_summary("running calls returned (denied)", returned))

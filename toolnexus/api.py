@@ -102,9 +102,7 @@ class Nexus:
         install_log_scrubbing()
         declare_named_secrets(settings.model_dump(mode="json"))
         self.registry = registry if registry is not None else default_registry(settings)
-        self.store = StateStore(settings.state_path() / "state.db",
-                                heartbeat_interval=settings.store.heartbeat_interval,
-                                wal_max_bytes=int(settings.store.wal_max_mb * 2**20)) if store else None
+        self.store = _state_store(settings) if store else None
         context = ToolContext(
             workspace=str(self.workspace),
             shell_allow=settings.shell.allow,
@@ -389,6 +387,21 @@ class Nexus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _state_store(settings: Settings) -> StateStore:
+    """The configured state store: PostgreSQL when ``state`` names a database, else SQLite in ``state_dir``."""
+    if settings.state:
+        from toolnexus.store.postgres import PostgresStateStore
+
+        try:
+            return PostgresStateStore(settings.state, heartbeat_interval=settings.store.heartbeat_interval)
+        except (ImportError, ValueError) as exc:
+            raise DiagnosticError([Diagnostic(message=f"state: {exc}", hint="state = \"postgresql://user@host/db\" "
+                                              "needs the postgresql extra: pip install 'toolnexus[postgresql]'")]
+                                  ) from None
+    return StateStore(settings.state_path() / "state.db", heartbeat_interval=settings.store.heartbeat_interval,
+                      wal_max_bytes=int(settings.store.wal_max_mb * 2**20))
 
 
 def _executor(spec: str, settings: Settings, context: ToolContext) -> Executor:

@@ -268,6 +268,9 @@ class Settings(BaseModel):
 
     workspace: str = Field(".", description="project folder; tools' files are scoped to it")
     state_dir: str = Field(".toolnexus", description="where runs, steps and the cache are kept")
+    state: str | None = Field(None, description="a PostgreSQL database to keep the state in instead "
+                              "(postgresql://user:password@host/database): one state, approvals queue and audit "
+                              "shared by every host pointed at it; default: SQLite in state_dir")
     concurrency: int | None = Field(None, ge=1, le=1024, description="override every mission's concurrency")
     process_workers: int = Field(4, ge=1, le=256, description="warm worker processes of the process runtime")
     executor: str = Field("local", min_length=1, description="what dispatches each call to its runtime: local (this "

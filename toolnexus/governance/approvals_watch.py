@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import anyio
 import anyio.lowlevel
 
-from toolnexus.store.approvals import ApprovalsTable, ChangeWatch
+from toolnexus.store.approvals import ApprovalsTable
 
 POLL = 0.025
 """Seconds between two looks at the database while calls wait (a look costs about a microsecond)."""
@@ -27,7 +27,7 @@ class Watcher:
 
     def __init__(self, table: ApprovalsTable) -> None:
         self.table = table
-        self.watch = ChangeWatch(table.path)
+        self.watch = table.store.change_watch()
         self.watch.changed()  # the version from which changes count
         self.waiting: set[str] = set()
         self.ready: set[str] = set()  # waiting tickets seen decided

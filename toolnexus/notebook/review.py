@@ -29,7 +29,7 @@ import ipywidgets as widgets
 from toolnexus.notebook.review_cards import KillPanel, TicketCard
 from toolnexus.notebook.review_data import EFFECTS, MODES, Outcome, Review
 from toolnexus.notebook.review_html import decisions_html, message_html, observed_html, verification_html
-from toolnexus.store.approvals import ApprovalRecord, ChangeWatch
+from toolnexus.store.approvals import ApprovalRecord
 
 if TYPE_CHECKING:
     from toolnexus.api import Nexus
@@ -157,7 +157,7 @@ class ReviewWidget(widgets.VBox):
             self._thread.start()
 
     def _follow(self) -> None:
-        watch = ChangeWatch(self.review.approvals.queue.table.path)
+        watch = self.review.approvals.queue.table.store.change_watch()
         watch.changed()
         try:
             while not self._stopped.wait(self.poll):

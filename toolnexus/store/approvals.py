@@ -205,7 +205,7 @@ class ApprovalsTable:
     @contextmanager
     def watch(self) -> Iterator[ChangeWatch]:
         """A :class:`ChangeWatch` on this database, closed when the block ends."""
-        watch = ChangeWatch(self.path)
+        watch = self.store.change_watch()
         try:
             yield watch
         finally:

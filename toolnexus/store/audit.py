@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from toolnexus.store.sql import like_literal
 from toolnexus.store.sqlite import StateStore
 
 GENESIS = "0" * 64
@@ -61,28 +62,44 @@ class RecordFilter:
     kind: str | None = None
     principal: str | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
-        """The SQL condition and its parameters."""
+    def where(self, dialect: str = "sqlite") -> tuple[str, list[Any]]:
+        """The SQL condition and its parameters, for the store's ``dialect`` (``sqlite`` or ``postgresql``)."""
+        sqlite = dialect == "sqlite"
         terms: list[str] = []
         params: list[Any] = []
         if self.tool is not None:
-            terms.append("COALESCE(json_extract(body, '$.tool'), json_extract(body, '$.target')) GLOB ?")
-            params.append(self.tool)
+            terms.append("COALESCE(json_extract(body, '$.tool'), json_extract(body, '$.target')) GLOB ?" if sqlite
+                         else "COALESCE(body::jsonb ->> 'tool', body::jsonb ->> 'target') ~ ?")
+            params.append(self.tool if sqlite else glob_regex(self.tool))
         if self.since is not None:
             terms.append("at >= ?")
             params.append(self.since)
         if self.kind is not None:
-            terms.append("(kind = ? OR kind GLOB ?)")
-            params += [self.kind, _glob_literal(self.kind) + ".*"]
+            terms.append("(kind = ? OR kind LIKE ? ESCAPE '\\')")
+            params += [self.kind, like_literal(self.kind) + ".%"]
         if self.principal is not None:
-            terms.append("json_extract(body, '$.principal') = ?")
+            terms.append("json_extract(body, '$.principal') = ?" if sqlite else "body::jsonb ->> 'principal' = ?")
             params.append(self.principal)
         return (" WHERE " + " AND ".join(terms)) if terms else "", params
 
 
-def _glob_literal(text: str) -> str:
-    # GLOB's special characters, each put in a class of its own so they match themselves.
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+def glob_regex(pattern: str) -> str:
+    """A glob (``*``, ``?``, ``[…]``, as SQLite's GLOB takes it) as an anchored POSIX regular expression."""
+    out, i = ["^"], 0
+    while i < len(pattern):
+        c = pattern[i]
+        end = pattern.find("]", i + 2) if c == "[" else -1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif end != -1:
+            out.append(pattern[i:end + 1])
+            i = end
+        else:
+            out.append("\\" + c if c in ".^$|()+{}\\[]" else c)
+        i += 1
+    return "".join(out) + "$"
 
 
 class AuditStore:
@@ -126,7 +143,7 @@ class AuditStore:
 
     def query(self, where: RecordFilter, limit: int | None = None, newest: bool = False) -> list[AuditRow]:
         """The records ``where`` selects, in seq order: the first ``limit`` — the last ones when ``newest``."""
-        condition, params = where.where()
+        condition, params = where.where(getattr(self.store, "dialect", "sqlite"))
         order = "DESC" if newest else "ASC"
         sql = f"SELECT seq, at, kind, body, prev, hash FROM audit_records{condition} ORDER BY seq {order}"
         if limit is not None:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolnexus.core.call import ToolResult
 from toolnexus.core.caller import Caller
@@ -42,6 +42,9 @@ from toolnexus.store.schema import SCHEMA_VERSION, migrate
 from toolnexus.store.sql import like_literal, upsert
 
 log = logging.getLogger("toolnexus.store")
+
+if TYPE_CHECKING:
+    from toolnexus.store.approvals import ChangeWatch
 
 __all__ = ["SCHEMA_VERSION", "StateStore", "StoredRun", "data_version", "migrate"]
 
@@ -88,9 +91,12 @@ def _caller_json(caller: Caller | None) -> str | None:
     return None if caller is None else caller.model_dump_json()
 
 
-def data_version(conn: sqlite3.Connection) -> int:
+def data_version(conn: Any) -> int:
     """SQLite's ``data_version`` of ``conn``: it changes when another connection commits to the database,
-    so a reader (the kill switches, a parked call's approval) knows in a microsecond whether to read again."""
+    so a reader (the kill switches, a parked call's approval) knows in a microsecond whether to read again.
+    (A PostgreSQL store's connection answers with the commits it was notified of.)"""
+    if not isinstance(conn, sqlite3.Connection):
+        return int(conn.data_version())
     (version,) = conn.execute("PRAGMA data_version").fetchone()
     return int(version)
 
@@ -154,11 +160,12 @@ class StateStore:
 
     # The events this sink records (the bus does not build the others for it).
     event_types = (RunStarted, StepFinished, RunFinished, CallFinished)
+    dialect = "sqlite"  # the SQL a query that differs between databases is written in
 
     def __init__(self, path: str | Path, *, heartbeat_interval: float = HEARTBEAT_INTERVAL,
                  wal_max_bytes: int = WAL_MAX_BYTES) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._prepare()
         self._local = threading.local()
         # Records already written by save_step, so the run's end rewrites only what changed.
         self._saved: dict[str, dict[str, StepRecord]] = {}
@@ -170,20 +177,54 @@ class StateStore:
         # Calls made outside a run are written just after the caller's answer, many to a commit under load.
         self._calls = DeferredWriter[CallFinished](self._write_calls, name="toolnexus-store-calls")
         self._companions: list[Companion] = []
+        self._migrate()
+
+    # -- the database (what another backend replaces: toolnexus.store.postgres) -------------------
+
+    def _prepare(self) -> None:
+        """Make the database's folder."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _migrate(self) -> None:
+        """Bring the database's schema up to date (toolnexus.store.schema)."""
         migrate(self._conn())
+
+    def _open(self) -> sqlite3.Connection:
+        """A new connection for this thread."""
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints are taken in the background
+        # When the log starts over, its file is cut back to this size (it is never shrunk otherwise).
+        conn.execute(f"PRAGMA journal_size_limit={self._wal.max_bytes // 4}")
+        return conn
+
+    def _after_run(self, run_id: str) -> None:
+        """A run's end is committed: its heartbeat stops, and its log is checkpointed."""
+        self._heartbeat.ended(run_id)
+        # Between runs: the log of this one goes into the database, and starts over once it is big.
+        big = wal_size(self.path) >= self._wal.max_bytes // 8
+        request_checkpoint(self.path, "RESTART" if big else "PASSIVE")
+
+    def _finish_closing(self) -> None:
+        """The store is closed: truncate the log if this store wrote to it."""
+        if self._wrote:
+            self._wrote = False
+            if not checkpoint(self.path, "TRUNCATE", wait=CLOSE_WAIT) and wal_size(self.path):
+                log.debug("%s: the log could not be truncated (another process is reading it)", self.path)
+
+    def change_watch(self) -> ChangeWatch:
+        """A watch telling when any connection (of any process) committed to the database since the last look."""
+        from toolnexus.store.approvals import ChangeWatch
+
+        return ChangeWatch(self.path)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints are taken in the background
-            # When the log starts over, its file is cut back to this size (it is never shrunk otherwise).
-            conn.execute(f"PRAGMA journal_size_limit={self._wal.max_bytes // 4}")
-            self._local.conn = conn
+            conn = self._local.conn = self._open()
             with self._opened_lock:
                 self._opened.append(conn)
         return conn
@@ -255,10 +296,7 @@ class StateStore:
         self._local = threading.local()
         # Records already written by save_step, so the run's end rewrites only what changed.
         self._saved: dict[str, dict[str, StepRecord]] = {}
-        if self._wrote:
-            self._wrote = False
-            if not checkpoint(self.path, "TRUNCATE", wait=CLOSE_WAIT) and wal_size(self.path):
-                log.debug("%s: the log could not be truncated (another process is reading it)", self.path)
+        self._finish_closing()
 
     # -- owners --------------------------------------------------------------------------------
 
@@ -277,7 +315,7 @@ class StateStore:
             self._conn().execute(
                 "DELETE FROM owners WHERE owner = ? AND NOT EXISTS"
                 " (SELECT 1 FROM runs WHERE owner = ? AND status = 'running')", (owner, owner))
-        except sqlite3.Error as exc:  # locked for too long: a stale row only costs a few bytes
+        except Exception as exc:  # locked for too long, or the server gone: a stale row only costs a few bytes
             log.debug("could not remove owner %s: %s", owner, exc)
 
     # -- the event sink ----------------------------------------------------------------------
@@ -332,7 +370,7 @@ class StateStore:
             with self.atomic():
                 self._run_finished(event.result)
                 self._along([event])
-            self._ran(event.result.run_id)
+            self._after_run(event.result.run_id)
         elif isinstance(event, CallFinished) and event.call.run_id is None:
             self._call(event)
 
@@ -376,12 +414,6 @@ class StateStore:
              json.dumps(result.outputs, default=str), result.run_id))
         self._wrote = True
 
-    def _ran(self, run_id: str) -> None:
-        """A run's end is committed: its heartbeat stops, and its log is checkpointed."""
-        self._heartbeat.ended(run_id)
-        # Between runs: the log of this one goes into the database, and starts over once it is big.
-        big = wal_size(self.path) >= self._wal.max_bytes // 8
-        request_checkpoint(self.path, "RESTART" if big else "PASSIVE")
 
     def _call(self, event: CallFinished) -> None:
         self._calls.add(event)
