@@ -1,4 +1,4 @@
-"""The approvals table in state.db: records round-trip, tickets are found by prefix or tail, a decision is
+"""The approvals table (on both backends): records round-trip, tickets are found by prefix or tail, a decision is
 made once (the first process wins), single-use grants are used once, and a change committed by another
 process is seen by a watcher."""
 
@@ -7,20 +7,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.store.backends import opener
 from toolnexus.store.approvals import ApprovalRecord, ApprovalsTable
 from toolnexus.store.sqlite import StateStore
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    state = StateStore(tmp_path / "state.db")
-    yield state
-    state.close()
 
 
 @pytest.fixture
@@ -86,16 +78,14 @@ def test_overdue_tickets_are_the_open_ones_past_their_deadline(table: ApprovalsT
     assert [r.ticket for r in table.recent("denied")] == ["apr-done"]
 
 
-def test_a_watcher_sees_commits_of_this_process_and_of_another(table: ApprovalsTable, tmp_path: Path) -> None:
+def test_a_watcher_sees_commits_of_this_process_and_of_another(table: ApprovalsTable) -> None:
     with table.watch() as watch:
         assert watch.changed()  # the first look
         assert not watch.changed()
         table.add(_record("apr-here"))  # this process's store: another connection
         assert watch.changed()
-        script = textwrap.dedent(f"""
-            from toolnexus.store.approvals import ApprovalRecord, ApprovalsTable
-            from toolnexus.store.sqlite import StateStore
-            store = StateStore({str(tmp_path / "state.db")!r})
+        script = opener(table.store) + textwrap.dedent("""
+            from toolnexus.store.approvals import ApprovalsTable
             table = ApprovalsTable(store)
             table.settle("apr-here", "granted", decided_by="elsewhere", decided_at=1.0)
             store.close()

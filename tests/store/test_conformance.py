@@ -8,54 +8,17 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.fixtures.postgres import postgres_database, postgres_server  # noqa: F401 (fixtures pytest registers)
+from tests.store.backends import execute, reopen
 from toolnexus.core.call import ToolCall, ToolResult
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.events import CallFinished, RunFinished, RunStarted, StepFinished
 from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus, utcnow
 from toolnexus.store import StateStore
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    """A new store of each backend."""
-    if request.param == "sqlite":
-        state = StateStore(tmp_path / "state" / "state.db")
-    else:
-        from toolnexus.store.postgres import PostgresStateStore
-
-        state = PostgresStateStore(request.getfixturevalue("postgres_database"))
-    yield state
-    state.close()
-
-
-def reopen(store: StateStore) -> StateStore:
-    """Another store on the same database (another process's, or another host's)."""
-    url = getattr(store, "url", None)
-    if url is None:
-        return StateStore(store.path)
-    from toolnexus.store.postgres import PostgresStateStore
-
-    return PostgresStateStore(url)
-
-
-def execute(store: StateStore, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Run ``sql`` on a connection of the store's database of its own (committed at once)."""
-    other = reopen(store)
-    try:
-        with other.write() as conn:
-            cursor = conn.execute(sql, params)
-            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
-    finally:
-        other.close()
 
 
 def start(store: StateStore, run_id: str, mission: str = "m", minutes_ago: int = 0, **extra: object) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
+from collections.abc import Callable
 
+from tests.store.backends import reopen
 from toolnexus.store.kills import KillTable
 from toolnexus.store.sqlite import StateStore, data_version
 
 
-def test_switches_are_set_lifted_by_scope_and_kept_as_history(tmp_path: Path) -> None:
-    store = StateStore(tmp_path / "state.db")
+def test_switches_are_set_lifted_by_scope_and_kept_as_history(store: StateStore) -> None:
     table = KillTable(store)
     tool, new = table.add("tool", "http.fetch", "egress", "ann")
     assert new and tool.active and (tool.scope, tool.target, tool.by) == ("tool", "http.fetch", "ann")
@@ -22,15 +23,21 @@ def test_switches_are_set_lifted_by_scope_and_kept_as_history(tmp_path: Path) ->
     assert [r.id for r in table.active()] == [namespace.id]
     assert table.lift("http.fetch", "carl", scope="tool") == []
     assert [r.id for r in table.history()] == [namespace.id, tool.id]
-    store.close()
 
 
-def test_a_commit_by_another_connection_changes_the_data_version(tmp_path: Path) -> None:
-    reader, writer = StateStore(tmp_path / "state.db"), StateStore(tmp_path / "state.db")
+def test_a_commit_by_another_connection_changes_the_data_version(store: StateStore) -> None:
+    reader = store
+    writer = reopen(store)
     table = KillTable(writer)
     before = data_version(reader.connection())
     assert data_version(reader.connection()) == before  # nothing committed: the same
     table.add("all", "*", "incident", "ann")
-    assert data_version(reader.connection()) != before
-    reader.close()
+    wait_until(lambda: data_version(reader.connection()) != before)  # (over PostgreSQL: once notified)
     writer.close()
+
+
+def wait_until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
