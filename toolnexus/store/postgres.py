@@ -133,17 +133,25 @@ class PgConnection:
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             self._wrote_in_transaction = False
             return PgCursor(self._conn.execute("SELECT 1 WHERE false"))
-        if head.startswith("COMMIT") and self._wrote_in_transaction:
+        committing = head.startswith("COMMIT") and self._wrote_in_transaction
+        if committing:
             self._conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
         named = isinstance(params, Mapping)
         cursor = self._conn.execute(_translate(sql, named), params if named else tuple(params))
-        if head.startswith(_WRITES):
+        if committing:
+            self._store.changed()
+        elif head.startswith(_WRITES):
             self.total_changes += 1
             if self.in_transaction:
                 self._wrote_in_transaction = True
             else:
-                self._conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+                self._notify()
         return PgCursor(cursor)
+
+    def _notify(self) -> None:
+        """A write committed outside a transaction: tell the other hosts, and this store at once."""
+        self._conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+        self._store.changed()
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for each of ``rows``."""
@@ -156,7 +164,7 @@ class PgConnection:
         if self.in_transaction:
             self._wrote_in_transaction = True
         else:
-            self._conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+            self._notify()
 
     def close(self) -> None:
         """Give the connection back (closed: each thread of a store keeps its own)."""
@@ -180,7 +188,8 @@ class PostgresStateStore(StateStore):
         password = self._engine.url.password
         if password:
             declare_secret(str(password))  # the database's password never reaches a record
-        self.notified = 0  # NOTIFYs seen on the channel: this store's data_version
+        self.notified = 0  # NOTIFYs seen on the channel (and this store's own commits): its data_version
+        self._count_lock = threading.Lock()
         self._listening = threading.Event()
         self._stop = threading.Event()
         self._listener = threading.Thread(target=self._listen, name="toolnexus-store-listen", daemon=True)
@@ -221,6 +230,12 @@ class PostgresStateStore(StateStore):
         self._stop.set()
         self._engine.dispose()
 
+    def changed(self) -> None:
+        """A commit of this store wrote: seen by its own watches at once (the other hosts' by notification; this
+        store's own notification counts once more when it comes back, which only makes a reader look again)."""
+        with self._count_lock:
+            self.notified += 1
+
     def change_watch(self) -> PgChangeWatch:  # type: ignore[override]
         """A watch on this database: commits of any host, as they are notified."""
         return PgChangeWatch(self)
@@ -239,9 +254,9 @@ class PostgresStateStore(StateStore):
                     self._listening.set()
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=0.5):
-                            self.notified += 1
+                            self.changed()
             except Exception as exc:  # the server went away: count one change (read again), and reconnect
-                self.notified += 1
+                self.changed()
                 self._listening.set()
                 log.debug("listening for store changes failed: %s", exc)
                 self._stop.wait(1.0)
