@@ -33,6 +33,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A real LocalCluster of 2 worker processes (one call at a time each), shared by this module's tests."""
+    from toolnexus.engine.dask_executor import spawnable_main
+
+    spawnable_main()  # (an earlier test's IPython may have left a __main__ that spawning cannot read)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
         yield c
 

@@ -103,7 +103,7 @@ class DaskExecutor:
             address = self.address if "://" in self.address else f"tcp://{self.address}"
             return Client(address, set_as_default=False)
         dask = getattr(self.options.settings, "dask", None)
-        _spawnable_main()
+        spawnable_main()
         self._cluster = LocalCluster(
             n_workers=getattr(dask, "workers", None), threads_per_worker=getattr(dask, "threads_per_worker", 1),
             processes=True, dashboard_address=":0", silence_logs=logging.WARNING)
@@ -262,7 +262,7 @@ class _Canceller:
                 log.debug("cancelling %d Dask calls failed", len(batch), exc_info=True)
 
 
-def _spawnable_main() -> None:
+def spawnable_main() -> None:
     """Worker processes are spawned, and spawning reads ``__main__.__spec__``: a ``__main__`` replaced by an
     embedding program (a test runner's, a notebook front end's) may lack it. None is what IPython sets."""
     main = sys.modules.get("__main__")
