@@ -266,7 +266,7 @@ class Nexus:
         stored = self.store.get_run(run_id)
         if stored is None:
             raise DiagnosticError(
-                [Diagnostic(message=f"no run {run_id!r} in {self.store.path}", hint="see `toolnexus runs list`")]
+                [Diagnostic(message=f"no run {run_id!r} in {self.store.where}", hint="see `toolnexus runs list`")]
             )
         if stored.status.value == "succeeded":
             raise DiagnosticError([Diagnostic(message=f"run {stored.run_id} succeeded; there is nothing to resume")])

@@ -131,5 +131,6 @@ def test_the_databases_password_is_a_known_secret(postgres_database: str) -> Non
     store = PostgresStateStore(with_password)  # (trust authentication: the password is not checked)
     try:
         assert scrub_text("connecting with Zq7pw9xKc2") == "connecting with ***"
+        assert store.where.startswith("postgresql://toolnexus:***@") and "Zq7pw9xKc2" not in store.where
     finally:
         store.close()

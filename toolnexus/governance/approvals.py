@@ -269,7 +269,7 @@ class ApprovalQueue:
         """The ticket ``ticket`` names (its id, or a unique prefix or tail of it)."""
         found = self.table.matching(ticket)
         if not found:
-            raise UnknownTicket(f"no approval ticket {ticket!r} in {self.table.path}")
+            raise UnknownTicket(f"no approval ticket {ticket!r} in {self.table.store.where}")
         if len(found) > 1:
             raise UnknownTicket(f"{ticket!r} names several approval tickets ({found[0].ticket}, {found[1].ticket})",
                                 hint="give more of the ticket id")

@@ -112,6 +112,6 @@ def compare(run_a: Any, run_b: Any, nexus: Nexus | None = None) -> Comparison:
     for run in (run_a, run_b):
         found = store.get_run(_run_id(run))
         if found is None:
-            raise UnknownRun(f"no run {_run_id(run)!r} (or several) in {store.path}")
+            raise UnknownRun(f"no run {_run_id(run)!r} (or several) in {store.where}")
         stored.append(found)
     return Comparison(stored[0], stored[1], mlflow_compare_link(nexus, [r.run_id for r in stored]))

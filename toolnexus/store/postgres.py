@@ -230,6 +230,11 @@ class PostgresStateStore(StateStore):
         self._stop.set()
         self._engine.dispose()
 
+    @property
+    def where(self) -> str:
+        """Where the state is, as a message names it (the database's URL, its password hidden)."""
+        return self._engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
+
     def changed(self) -> None:
         """A commit of this store wrote: seen by its own watches at once (the other hosts' by notification; this
         store's own notification counts once more when it comes back, which only makes a reader look again)."""

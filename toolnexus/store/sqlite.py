@@ -215,6 +215,11 @@ class StateStore:
             if not checkpoint(self.path, "TRUNCATE", wait=CLOSE_WAIT) and wal_size(self.path):
                 log.debug("%s: the log could not be truncated (another process is reading it)", self.path)
 
+    @property
+    def where(self) -> str:
+        """Where the state is, as a message names it (the database file)."""
+        return str(self.path)
+
     def change_watch(self) -> ChangeWatch:
         """A watch telling when any connection (of any process) committed to the database since the last look."""
         from toolnexus.store.approvals import ChangeWatch
