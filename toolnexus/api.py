@@ -392,11 +392,11 @@ class Nexus:
 def _state_store(settings: Settings) -> StateStore:
     """The configured state store: PostgreSQL when ``state`` names a database, else SQLite in ``state_dir``."""
     if settings.state:
-        from toolnexus.store.postgres import PostgresStateStore
+        from toolnexus.store.postgres import PostgresStateStore, StoreUnavailable
 
         try:
             return PostgresStateStore(settings.state, heartbeat_interval=settings.store.heartbeat_interval)
-        except (ImportError, ValueError) as exc:
+        except (ImportError, ValueError, StoreUnavailable) as exc:
             raise DiagnosticError([Diagnostic(message=f"state: {exc}", hint="state = \"postgresql://user@host/db\" "
                                               "needs the postgresql extra: pip install 'toolnexus[postgresql]'")]
                                   ) from None

@@ -134,3 +134,16 @@ def test_the_databases_password_is_a_known_secret(postgres_database: str) -> Non
         assert store.where.startswith("postgresql://toolnexus:***@") and "Zq7pw9xKc2" not in store.where
     finally:
         store.close()
+
+
+def test_a_database_that_cannot_be_reached_is_a_clear_error(workspace: Path, tmp_path: Path) -> None:
+    from toolnexus.core.diagnostics import DiagnosticError
+
+    nowhere = tmp_path / "no-server-here"
+    nowhere.mkdir()
+    url = f"postgresql://toolnexus:Zq7pw9xKc2@/toolnexus?host={nowhere}"
+    (workspace / "toolnexus.toml").write_text(f'state = "{url}"\n')
+    named = "cannot use the state database postgresql://toolnexus:\\*\\*\\*@"  # (the password hidden)
+    with pytest.raises(DiagnosticError, match=named) as caught:
+        tn.Nexus(workspace)
+    assert "Zq7pw9xKc2" not in str(caught.value)

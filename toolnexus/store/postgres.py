@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from toolnexus.core.secrets import declare_secret
+from toolnexus.errors import Unavailable
 from toolnexus.store.schema import SCHEMA_VERSION, revision_of, upgrade
 from toolnexus.store.sqlite import HEARTBEAT_INTERVAL, StateStore
 
@@ -40,6 +41,10 @@ log = logging.getLogger("toolnexus.store")
 CHANNEL = "toolnexus"  # what every writing commit notifies, and every store listens to
 WRITE_LOCK = 0x746E7873  # the advisory lock a write transaction takes ("tnxs"): one writer at a time
 _WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class StoreUnavailable(Unavailable):
+    """The state database cannot be reached, or refuses the store (the message says which and why)."""
 
 
 class Row(tuple[Any, ...]):
@@ -195,7 +200,12 @@ class PostgresStateStore(StateStore):
         self._listener = threading.Thread(target=self._listen, name="toolnexus-store-listen", daemon=True)
         self._listener.start()
         self._listening.wait(30)
-        super().__init__(Path(f"postgresql-{abs(hash(self.url))}"), heartbeat_interval=heartbeat_interval)
+        try:
+            super().__init__(Path(f"postgresql-{abs(hash(self.url))}"), heartbeat_interval=heartbeat_interval)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:  # the server cannot be reached, or refuses us
+            self._stop.set()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StoreUnavailable(f"cannot use the state database {self.where}: {reason}") from None
 
     # -- what differs from SQLite --------------------------------------------------------------------
 
