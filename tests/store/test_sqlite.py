@@ -8,14 +8,12 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.store.writer import write
-from toolnexus.core.events import RunStarted, StepFinished
-from toolnexus.core.run import RunStatus, StepRecord, StepStatus, utcnow
+from toolnexus.core.run import RunStatus
 from toolnexus.store import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,42 +31,10 @@ def store(db: Path) -> Iterator[StateStore]:
     state.close()
 
 
-def start(store: StateStore, run_id: str, mission: str = "m", minutes_ago: int = 0, **extra: object) -> None:
-    store(RunStarted(run_id=run_id, mission=mission, plan_hash="abc", inputs={"x": 1}, step_ids=["a", "b"],
-                     at=utcnow() - timedelta(minutes=minutes_ago), **extra))
-
-
-def step(run_id: str, step_id: str, status: StepStatus = StepStatus.SUCCEEDED, **fields: object) -> StepFinished:
-    return StepFinished(run_id=run_id, record=StepRecord(step_id=step_id, tool="t", version="1", status=status,
-                                                         **fields))
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def test_the_database_is_in_wal_mode(store: StateStore) -> None:
     store.list_runs()
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-
-
 
 
 def test_two_processes_writing_one_database_lose_nothing(db: Path, tmp_path: Path) -> None:
@@ -103,7 +69,5 @@ def test_two_processes_writing_one_database_lose_nothing(db: Path, tmp_path: Pat
             assert conn.execute("SELECT count(*) FROM cache").fetchone()[0] == 3 * count
     finally:
         store.close()
-
-
 
 
