@@ -286,6 +286,7 @@ def test_a_run_given_its_own_executor_is_reported_under_its_name(
     with tracked(workspace, **{"tracking.uri": f"sqlite:///{blocker / 'mlflow.db'}"}) as nexus:
         assert nexus.tracker is not None
         own = nexus.run(ONE_STEP, executor="elsewhere")
+        assert nexus.tracker.flush(60)  # (one report at a time: a failure with another waiting ends a flush early)
         default = nexus.run(ONE_STEP)
         assert nexus.tracker.flush(60)
     spool = workspace / ".toolnexus" / "tracking-spool"
