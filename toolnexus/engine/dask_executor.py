@@ -41,7 +41,7 @@ from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.remote import RemoteValue, is_remote, note_remote, remote_refs, remote_seen, resolve_remote
 from toolnexus.core.runtime import Runtime, RuntimeOutcome
 from toolnexus.core.spec import REMOTE_RUNTIMES, Limits, ToolSpec
-from toolnexus.engine.dask_worker import Job, Profile, Reply, cancel_calls, run_call
+from toolnexus.engine.dask_worker import STARTED_PREFIX, Job, Profile, Reply, cancel_calls, run_call
 from toolnexus.engine.executor import ExecutorOptions
 from toolnexus.errors import Unavailable
 
@@ -179,6 +179,9 @@ class DaskExecutor:
             raise
         except Exception as exc:  # the task failed in Dask itself: its worker lost too often, the cluster gone
             return RuntimeOutcome(error=_dask_error(spec, exc))
+        finally:
+            if job.once:  # its future is settled or cancelled: Dask starts it no more, its mark can go
+                self._canceller.unmark(key)
         if is_remote(reply.output):
             self._kept_by(call.run_id, reply.output)
         return reply.outcome()
@@ -225,13 +228,15 @@ class RemoteGone(Unavailable, LookupError):
 
 
 class _Canceller:
-    """Stops cancelled calls from a thread of its own, in batches: a cancelled run's thousand steps make one
-    message to the workers, and the engine's loop never waits for the cluster."""
+    """Stops cancelled calls, and clears the started marks of calls that are over, from a thread of its own and
+    in batches: a cancelled run's thousand steps make one message to the workers, the scheduler keeps no mark
+    of a finished call, and the engine's loop never waits for the cluster."""
 
     def __init__(self, executor: DaskExecutor) -> None:
         self.executor = executor
         self._lock = threading.Lock()
         self._batch: list[tuple[Any, str]] = []
+        self._marks: list[str] = []
         self._thread: threading.Thread | None = None
 
     def add(self, future: Any, key: str) -> None:
@@ -240,26 +245,39 @@ class _Canceller:
             self._batch.append((future, key))
             self._start()
 
+    def unmark(self, key: str) -> None:
+        """Clear the started mark of the call ``key`` (a set Dask event stays on the scheduler until cleared)."""
+        with self._lock:
+            self._marks.append(key)
+            self._start()
+
     def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="toolnexus-dask-housekeeping", daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
+        from distributed import Event
+
         while True:
             with self._lock:
                 batch, self._batch = self._batch, []
-                if not batch:
+                marks, self._marks = self._marks, []
+                if not batch and not marks:
                     self._thread = None
                     return
             client = self.executor._client
             if client is None:
-                continue  # closed meanwhile: its workers are gone, and the calls with them
+                continue  # closed meanwhile: its workers are gone, and the calls and marks with them
             try:
-                client.cancel([future for future, _ in batch])
-                client.run(cancel_calls, [key for _, key in batch], wait=False)
-            except Exception:  # the cluster is gone: so are the calls
-                log.debug("cancelling %d Dask calls failed", len(batch), exc_info=True)
+                if batch:
+                    client.cancel([future for future, _ in batch])
+                    client.run(cancel_calls, [key for _, key in batch], wait=False)
+                for key in marks:
+                    Event(STARTED_PREFIX + key, client=client).clear()
+            except Exception:  # the cluster is gone: so are the calls and the marks
+                log.debug("cancelling %d Dask calls or clearing %d marks failed", len(batch), len(marks),
+                          exc_info=True)
 
 
 def spawnable_main() -> None:

@@ -76,6 +76,7 @@ class RunView:
         self._worker: threading.Thread | None = None
         self._link_tries = 0
         self._recorded = 0  # the run's recorded steps taken so far from the control
+        self._attached = False  # subscribed to the Nexus's events (the ticker looks again only while so)
         # Few widgets, made as late as they can be (a view per run: each costs time as the run starts): one
         # HTML for header, counts and steps, one update per render; Cancel once a render finds the run going
         # (a run over before its first render never needed one), Resume once it failed or was cancelled.
@@ -164,7 +165,7 @@ class RunView:
             since = self.clock() - self._last
             if (changed and since >= self.interval) or since >= QUIET:
                 self.render()
-            if model.run_id is not None:  # it goes on: look again in an interval
+            if model.run_id is not None and self._attached:  # it goes on: look again in an interval
                 self._scheduled = True
                 self._schedule(self.interval)
 
@@ -237,6 +238,7 @@ class RunView:
         """Subscribed to the Nexus's events while inside. A KeyboardInterrupt (the kernel's interrupt, a Ctrl-C)
         cancels the run through the control and waits for it to be recorded, as the CLI does."""
         unsubscribe = self.nexus.bus.subscribe(self)
+        self._attached = True
         try:
             yield self
         except KeyboardInterrupt:
@@ -246,6 +248,7 @@ class RunView:
             raise
         finally:
             unsubscribe()
+            self._attached = False  # (a run that never told its end: the ticker stops looking at it)
             if not self.model.finished:  # a finished run was rendered as it finished
                 self.render()
             if self.model.run_id is None and not self._pending:  # no run started (a mission's errors): no view
