@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -124,7 +124,8 @@ class Nexus:
             self.tracker = MlflowTracker(settings.tracking.uri or default_tracking_uri(state), state / "tracking-spool",
                                          workspace=str(self.workspace), stream_steps=settings.tracking.stream_steps,
                                          exit_timeout=settings.tracking.flush_timeout,
-                                         timeout=settings.tracking.timeout, executor=self.executor)
+                                         timeout=settings.tracking.timeout, executor=self.executor,
+                                         sync=_tracking_sync(settings.tracking.sync, self.caller.surface))
             self.bus.subscribe(self.tracker)
         for sink in sinks or []:
             self.bus.subscribe(sink)
@@ -368,10 +369,11 @@ class Nexus:
         return self.tracker.client() if self.tracker is not None else MlflowClient(tracking_uri=uri)
 
     def close(self) -> None:
-        """Stop worker processes and wait (up to ``tracking.flush_timeout``) for MLflow to catch up."""
+        """Stop worker processes; wait (up to ``tracking.flush_timeout``) for MLflow to catch up, or with
+        ``tracking.sync = "background"`` hand what is not in MLflow yet to the detached writer."""
         self.governed.close()
         if self.tracker is not None:
-            self.tracker.flush(self.settings.tracking.flush_timeout)
+            self.tracker.close(self.settings.tracking.flush_timeout)
         for runtime in self.runtimes.values():
             closer = getattr(runtime, "close", None)
             if closer is not None:
@@ -387,6 +389,14 @@ class Nexus:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tracking_sync(setting: str, surface: Surface) -> Literal["wait", "background"]:
+    """``tracking.sync`` resolved: "auto" is "background" for a CLI command (a short process whose user waits
+    for the prompt, not for MLflow) and "wait" elsewhere (a kernel or script keeps its writer thread)."""
+    if setting == "auto":
+        return "background" if surface == Surface.CLI else "wait"
+    return "background" if setting == "background" else "wait"
 
 
 def _state_store(settings: Settings) -> StateStore:

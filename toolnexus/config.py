@@ -109,6 +109,11 @@ class TrackingSettings(BaseModel):
                            "(sets MLFLOW_HTTP_REQUEST_TIMEOUT, no retries, unless MLflow's variables are set); "
                            "a run it does not answer for stays in the spool")
     stream_steps: bool = Field(True, description="log step metrics while the run goes, not only at its end")
+    sync: Literal["auto", "wait", "background"] = Field(
+        "auto", description="who writes an ended run to MLflow: \"wait\" — this process, on a thread, and a "
+        "closing process waits for it (up to flush_timeout); \"background\" — a detached process, so nothing "
+        "waits (the report is spooled first, so never lost); \"auto\" — background for CLI commands, wait "
+        "elsewhere")
 
 
 class StoreSettings(BaseModel):

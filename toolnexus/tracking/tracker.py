@@ -6,6 +6,10 @@ steps finish, and when the run ends the finished report is written to a spool fi
 synced. If the store or server is down or slow, the run still completes, one warning says so, and
 the spool is synced on the next run or by ``toolnexus runs sync``.
 
+With ``sync="background"`` (what CLI commands use) this process writes nothing to MLflow when a run ends:
+the report is spooled and a detached process (:mod:`toolnexus.tracking.background`) writes it, so a short
+command's prompt comes back at once.
+
 Every wait on MLflow is bounded: a server request by ``timeout`` (MLflow's HTTP timeout, no retries),
 and :meth:`MlflowTracker.flush` (what closing a Nexus waits for) stops at the first failure — a
 server that accepts connections and never answers costs a closing process ``timeout`` seconds, not
@@ -17,6 +21,7 @@ does not wait for the sync.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import logging
 import math
@@ -26,7 +31,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from toolnexus.core.events import (
     CallFinished,
@@ -41,6 +46,7 @@ from toolnexus.core.events import (
     StepStarted,
 )
 from toolnexus.store.audit import CheckpointRow
+from toolnexus.tracking.background import Syncer
 from toolnexus.tracking.checkpoints import CheckpointSpool
 from toolnexus.tracking.mlflow_sync import experiment_id, find_or_create_run, log_metrics, sync_report
 from toolnexus.tracking.report import RunReport, identity_tags
@@ -78,6 +84,9 @@ def _flush_at_exit(ref: weakref.ref[MlflowTracker]) -> None:
     if tracker is None:
         return
     tracker._spool_ended()  # first what cannot wait: no ended run may go with the process
+    if tracker.sync == "background":
+        tracker.syncer.start()
+        return
     # Then sync, unless a flush timed out already (it waited long enough) or MLflow was never reached
     # (its first use starts threads, which an interpreter that is shutting down refuses).
     if not tracker.gave_up and tracker._client is not None:
@@ -106,6 +115,8 @@ class MlflowTracker:
         stream_steps: bool = True,
         exit_timeout: float = 60.0,
         timeout: float = 3.0,
+        sync: Literal["wait", "background"] = "wait",
+        register_exit: bool = True,
     ) -> None:
         self.uri = uri
         self.timeout = timeout  # seconds a request to an MLflow server may take
@@ -114,6 +125,10 @@ class MlflowTracker:
         self.workspace = workspace
         self.executor = executor
         self.stream_steps = stream_steps
+        #: "wait": this process writes reports to MLflow (on its thread) and a closing process waits for it;
+        #: "background": ended runs are spooled and written by a detached process (see Syncer).
+        self.sync = sync
+        self.syncer = Syncer(self.spool_dir, uri, workspace)
         self._events: dict[str, list[Event]] = {}
         self._ended: dict[str, list[Event]] = {}  # runs that ended and whose report is not spooled yet
         self._step_metrics: dict[str, dict[str, float]] = {}
@@ -142,7 +157,8 @@ class MlflowTracker:
         # spooled before the interpreter drops this daemon thread.
         self.exit_timeout = exit_timeout
         self.gave_up = False  # a flush timed out: the store is slow or gone
-        atexit.register(_flush_at_exit, weakref.ref(self))
+        if register_exit:
+            atexit.register(_flush_at_exit, weakref.ref(self))
 
     # -- the sink (inline, no I/O) -----------------------------------------------------------
 
@@ -248,9 +264,10 @@ class MlflowTracker:
             self._start(payload)
         elif kind == "finish":
             self._finish(payload)
-        elif kind == "sync":
-            self._sync_file(Path(payload))
         elif kind == "checkpoints":
+            if self.sync == "background":
+                self.syncer.start()
+                return
             self._replay()
             self.checkpoints.sync(self.client(), self._experiments)
 
@@ -286,6 +303,9 @@ class MlflowTracker:
         with self._lock:
             self._ended.pop(run_id, None)
         self._starting.pop(run_id, None)
+        if self.sync == "background":
+            self.syncer.start()  # durable already: the detached process writes it, and any older report
+            return
         self._sync_file(path)
         self._replay()
 
@@ -323,17 +343,28 @@ class MlflowTracker:
         return self._mlflow_runs[run_id]
 
     def _replay(self, skip: set[str] | None = None) -> None:
-        if self._replay_due:
+        if self._replay_due and self.sync != "background":  # (there the detached process does it)
             self._replay_due = False
             self.sync_pending(skip=skip)
 
     def _sync_file(self, path: Path) -> bool:
+        """Write one spooled report to MLflow and drop it from the spool; False if another thread or process
+        is writing it (each report is locked while it is written: two writers could make two MLflow runs)."""
         try:
-            report = json.loads(path.read_text(encoding="utf-8"))
+            handle = open(path, "rb")  # noqa: SIM115 - held open for its lock, closed below
         except FileNotFoundError:
             return True  # synced meanwhile by another process
-        self._mlflow_runs[report["run_id"]] = sync_report(self.client(), report, self._experiments, self.artifact_root)
-        path.unlink(missing_ok=True)
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            if not path.exists():
+                return True  # written and dropped by the writer that had the lock before us
+            report = json.loads(handle.read().decode("utf-8"))
+            self._mlflow_runs[report["run_id"]] = sync_report(self.client(), report, self._experiments,
+                                                              self.artifact_root)
+            path.unlink(missing_ok=True)
         self.synced.append(report["run_id"])
         return True
 
@@ -356,8 +387,7 @@ class MlflowTracker:
             if skip and path.stem in skip:
                 continue
             try:
-                self._sync_file(path)
-                synced += 1
+                synced += self._sync_file(path)
             except Exception as exc:
                 failed.append(f"{path.stem}: {type(exc).__name__}: {exc}")
                 self._warn("sync", exc)
@@ -401,6 +431,16 @@ class MlflowTracker:
         except (OSError, ValueError):
             return None
         return report
+
+    def close(self, timeout: float | None = 60.0) -> bool:
+        """What a closing process does: in "wait" mode, :meth:`flush`; in "background" mode, spool what is
+        left and start the detached writer if anything is spooled (a report left by an earlier command too),
+        without waiting for MLflow. True if nothing is left undone in this process."""
+        if self.sync != "background":
+            return self.flush(timeout)
+        self._spool_ended()
+        self.syncer.start()
+        return True
 
     def flush(self, timeout: float | None = 60.0) -> bool:
         """Wait until everything submitted so far has been handled; False if ``timeout`` ran out first, or
