@@ -88,7 +88,10 @@ class EventBus:
             if held is not None and getattr(sink, "batch", None) is None:
                 held.append((sink, event))
                 continue
-            self._deliver(sink, event)
+            try:  # (_deliver, inlined: this runs for every event of every step)
+                sink(event)
+            except Exception as exc:  # an observer's bug must not fail the work it observes
+                self._failed(sink, exc)
 
     def _deliver(self, sink: EventSink, event: Event) -> None:
         try:

@@ -13,7 +13,6 @@ from typing import Any
 
 from toolnexus.core.events import (
     CallFinished,
-    CallStarted,
     Event,
     GateDecided,
     RunFinished,
@@ -109,7 +108,7 @@ class RunReport:
         self.step_metrics: dict[str, float] = {}
         self.steps: dict[str, dict[str, Any]] = {}
         self.attempts: dict[str, list[dict[str, Any]]] = {}
-        self._open_calls: dict[str, dict[str, Any]] = {}
+        self._decided: dict[str, int] = {}  # call id → when the gate first decided it (ns)
         self.decisions = DecisionLog()
         self.artifacts: dict[str, str] = {}
         # The mission text and plan as run, less credential-looking values (a literal token in `with:`);
@@ -135,29 +134,8 @@ class RunReport:
     def add(self, event: Event) -> None:
         """Fold the next event of the run into the report (every one also goes into its ``events.jsonl`` log)."""
         self._log(event)
-        if isinstance(event, CallStarted) and event.call.step_id:
-            self._open_calls[event.call.id] = {
-                "call_id": event.call.id,
-                "step_id": event.call.step_id,
-                "attempt": event.call.attempt,
-                "start_ns": _ns(event),
-                "arguments": scrub(event.call.arguments),
-                "tool": f"{event.call.tool}@{event.call.version or ''}",
-            }
-        elif isinstance(event, CallFinished) and event.call.id in self._open_calls:
-            call = self._open_calls.pop(event.call.id)
-            result = event.result
-            call.update(
-                end_ns=_ns(event),
-                duration=result.duration,
-                cost=result.cost,
-                currency=result.currency,
-                runtime=result.runtime,
-                ok=result.ok,
-                output=scrub(result.output) if result.ok else None,
-                error=scrub(result.error.model_dump(mode="json")) if result.error else None,
-            )
-            self.attempts.setdefault(call["step_id"], []).append(call)
+        if isinstance(event, CallFinished) and event.call.step_id:
+            self._attempt(event)
         elif isinstance(event, StepFinished):
             record = event.record
             self.steps[record.step_id] = scrub(record.model_dump(mode="json"))
@@ -168,8 +146,27 @@ class RunReport:
                 self.step_metrics[f"step.{record.step_id}.attempts"] = float(record.attempts)
         elif isinstance(event, GateDecided):
             self.decisions.add(event)
+            self._decided.setdefault(event.call.id, _ns(event))
         elif isinstance(event, RunFinished):
             self._finished(event)
+
+    def _attempt(self, event: CallFinished) -> None:
+        """A step's attempt, for its span: from its first gate decision (what follows resolving and checking its
+        arguments, microseconds after it began; the tracker takes no ``CallStarted`` event, one per call that
+        would cost every run) — or, decided by nobody, from the runtime's start — to its end."""
+        result, end_ns = event.result, _ns(event)
+        start_ns = self._decided.pop(event.call.id, None)
+        if start_ns is None:
+            start_ns = end_ns - int(result.duration * 1e9)
+        error = result.error
+        self.attempts.setdefault(event.call.step_id or "", []).append({
+            "call_id": event.call.id, "step_id": event.call.step_id, "attempt": event.call.attempt,
+            "start_ns": start_ns, "end_ns": end_ns, "arguments": scrub(event.call.arguments),
+            "tool": f"{event.call.tool}@{event.call.version or ''}", "duration": result.duration,
+            "cost": result.cost, "currency": result.currency, "runtime": result.runtime, "ok": result.ok,
+            "output": scrub(result.output) if result.ok else None,
+            "error": scrub(error.model_dump(mode="json")) if error else None,
+        })
 
     def _finished(self, event: RunFinished) -> None:
         """The run's outcome: its status, outputs, totals and counts."""

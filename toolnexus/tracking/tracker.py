@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 from toolnexus.core.events import (
     CallFinished,
-    CallStarted,
     Event,
     GateDecided,
     GovernanceChanged,
@@ -43,7 +42,6 @@ from toolnexus.core.events import (
     RunStarted,
     StepFinished,
     StepRetrying,
-    StepStarted,
 )
 from toolnexus.store.audit import CheckpointRow
 from toolnexus.tracking.background import Syncer
@@ -100,9 +98,10 @@ class MlflowTracker:
     #: the tracker only these. Gate decisions give a run its ``governance.*`` counts and decision spans, and
     #: governance changes (approvals requested and granted, kills) go into its event log: with tracking on,
     #: every decision's ``GateDecided`` is built (its arguments scrubbed), and the sink only appends it.
+    #: Not ``StepStarted`` nor ``CallStarted``: an attempt's span starts at its first gate decision (see
+    #: RunReport), and building two more events per step was most of what tracking cost a run.
     event_types: tuple[type[Event], ...] = (
-        RunStarted, StepStarted, StepRetrying, CallStarted, CallFinished, StepFinished, RunFinished,
-        GateDecided, GovernanceChanged,
+        RunStarted, StepRetrying, CallFinished, StepFinished, RunFinished, GateDecided, GovernanceChanged,
     )
 
     def __init__(
@@ -131,7 +130,7 @@ class MlflowTracker:
         self.syncer = Syncer(self.spool_dir, uri, workspace)
         self._events: dict[str, list[Event]] = {}
         self._ended: dict[str, list[Event]] = {}  # runs that ended and whose report is not spooled yet
-        self._step_metrics: dict[str, dict[str, float]] = {}
+        self._streamed: dict[str, int] = {}  # per run going: how many of its events step metrics were sent for
         self._last_stream = 0.0
         self.stream_interval = 1.0  # seconds between step-metric batches while a run goes
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -164,9 +163,11 @@ class MlflowTracker:
 
     def __call__(self, event: Event) -> None:
         """Add ``event`` to its run's report in memory, and hand the worker what it must send."""
-        # Only appends: the report is built, scrubbed and serialised on the worker thread, so a
-        # run pays almost nothing for being tracked.
-        if isinstance(event, RunStarted):
+        # Only appends: the report is built, scrubbed and serialised on the worker thread, and step
+        # metrics are picked from the events there each stream interval (waking the worker per step
+        # would make the two threads trade the GIL all through the run), so a run pays almost nothing.
+        kind = type(event)
+        if kind is RunStarted:
             self._events[event.run_id or ""] = [event]
             self._submit(("start", event))
             return
@@ -174,16 +175,7 @@ class MlflowTracker:
         if events is None:
             return
         events.append(event)
-        if isinstance(event, StepFinished) and self.stream_steps and not event.record.resumed:
-            # Collected here and picked up by the worker each stream interval: waking the worker per
-            # step would make the two threads trade the GIL all through the run.
-            record = event.record
-            with self._lock:
-                self._step_metrics.setdefault(event.run_id or "", {}).update({
-                    f"step.{record.step_id}.duration": record.duration,
-                    f"step.{record.step_id}.cost": record.cost,
-                })
-        elif isinstance(event, RunFinished):
+        if kind is RunFinished:
             run_id = event.run_id or ""
             with self._lock:
                 self._ended[run_id] = self._events.pop(run_id)
@@ -271,10 +263,28 @@ class MlflowTracker:
             self._replay()
             self.checkpoints.sync(self.client(), self._experiments)
 
+    def _new_step_metrics(self) -> dict[str, dict[str, float]]:
+        """Per run going, the duration and cost of each step that finished since the last look (read on the
+        worker from the events the sink appends: a list only ever appended to, so its prefix is stable)."""
+        pending: dict[str, dict[str, float]] = {}
+        if not self.stream_steps:
+            return pending
+        for run_id, events in list(self._events.items()):  # (a copy made in one step: the sink adds runs)
+            seen, upto = self._streamed.get(run_id, 0), len(events)
+            self._streamed[run_id] = upto
+            metrics = {}
+            for event in events[seen:upto]:
+                if type(event) is StepFinished and not event.record.resumed:
+                    record = event.record
+                    metrics[f"step.{record.step_id}.duration"] = record.duration
+                    metrics[f"step.{record.step_id}.cost"] = record.cost
+            if metrics:
+                pending[run_id] = metrics
+        return pending
+
     def _send_step_metrics(self) -> None:
         """One round-trip per run for every step that finished since the last one."""
-        with self._lock:
-            pending, self._step_metrics = self._step_metrics, {}
+        pending = self._new_step_metrics()
         self._last_stream = time.monotonic()
         for run_id, metrics in pending.items():
             try:
@@ -288,13 +298,16 @@ class MlflowTracker:
         started = events[0]
         assert isinstance(started, RunStarted)
         report = RunReport(started, executor=started.executor or self.executor, workspace=self.workspace)
-        for event in events[1:]:
+        for index, event in enumerate(events[1:]):
             report.add(event)
+            if index % 16 == 15:
+                # Let go of the GIL now and then: a thread of the run's process that wants it (the caller
+                # getting its result, the next run) would otherwise wait a whole switch interval (5 ms).
+                time.sleep(0)
         return report.to_json()
 
     def _finish(self, run_id: str) -> None:
-        with self._lock:
-            self._step_metrics.pop(run_id, None)  # the full report has them all
+        self._streamed.pop(run_id, None)  # the full report has them all
         with self._lock:
             events = self._ended.get(run_id)
         if events is None:
