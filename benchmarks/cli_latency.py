@@ -12,15 +12,21 @@ interpreter — so that machine load hits both alike:
   workspace's MLflow store (SQLite, ``.toolnexus/mlflow.db``, read with ``sqlite3``) holding a run tagged
   ``toolnexus.run_id`` with the run's id; polled every 20 ms, up to ``--mlflow-timeout`` seconds.
 
-One untimed round first (it creates the state store and the MLflow database, and warms the file cache), then
-``--repeat`` rounds. Each row prints the min and median wall time, the min CPU time of the child processes
-(user + system, from ``getrusage``: it moves less with load than wall time), the ratio of each to the floors
-(``× pass``, ``× typer``), the row's target and whether its median met it. The load average is printed at the
-start and the end: the figures are only as quiet as the machine.
+One untimed round first (it creates the state store and the MLflow database, writes the bytecode cache and
+warms the file cache), then ``--repeat`` rounds. Each row prints the min and median wall time, the min CPU time
+of the child processes (user + system, from ``getrusage``: it moves less with load than wall time), the ratio of
+the min to each floor's min (``× pass``, ``× typer``), the row's target and whether its median met it. The load
+average is printed at the start and the end: the figures are only as quiet as the machine.
 
 Usage::
 
     python benchmarks/cli_latency.py [--repeat 7] [--quick] [--python PATH] [--only help,validate,...]
+
+Bytecode: by default the children cache it as an installed toolnexus does, in a fresh
+``PYTHONPYCACHEPREFIX`` folder (written by the untimed round, nothing written into the checkout), even where
+``PYTHONDONTWRITEBYTECODE`` is set. ``--bytecode env`` keeps the environment as it is instead: with
+``PYTHONDONTWRITEBYTECODE=1`` and a checkout without ``__pycache__``, every command compiles toolnexus from source
+(about 0.1–0.15 s more per command on a 2-core machine).
 
 ``--quick`` is a smoke run (2 rounds, a 60 s MLflow timeout). ``--python`` chooses the interpreter whose
 ``toolnexus`` is measured (default: this one), so it works from any virtualenv; ``PYTHONPATH`` is passed on,
@@ -170,6 +176,8 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable, help="the interpreter whose toolnexus is measured")
     parser.add_argument("--only", default=",".join(COMMANDS), help=f"commands, of {','.join(COMMANDS)}")
     parser.add_argument("--mlflow-timeout", type=float, default=180.0, help="seconds to wait for MLflow per run")
+    parser.add_argument("--bytecode", choices=("cached", "env"), default="cached",
+                        help="cached: a fresh PYTHONPYCACHEPREFIX the untimed round fills (default); env: as set")
     options = parser.parse_args()
     repeat, mlflow_timeout = (2, 60.0) if options.quick else (options.repeat, options.mlflow_timeout)
     names = [n.strip() for n in options.only.split(",") if n.strip()]
@@ -179,25 +187,38 @@ def main() -> None:
     toolnexus = command_line(options.python)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the workspace's own store
     env.update({"COLUMNS": "100", "TOOLNEXUS_TRACKING__ENABLED": "true"})
-    print(f"interpreter: {options.python}\ncommand: {' '.join(toolnexus)}\nPYTHONPATH: {env.get('PYTHONPATH', '')}")
+    with tempfile.TemporaryDirectory(prefix="tn-cli-bench-") as folder:
+        workspace = Path(folder) / "workspace"
+        shutil.copytree(REPO / "missions", workspace / "missions")
+        if options.bytecode == "cached":
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(folder) / "pycache")
+        print(f"interpreter: {options.python}\ncommand: {' '.join(toolnexus)}\n"
+              f"PYTHONPATH: {env.get('PYTHONPATH', '')}\nbytecode: {options.bytecode} "
+              f"(PYTHONDONTWRITEBYTECODE={env.get('PYTHONDONTWRITEBYTECODE', '')!r}, "
+              f"PYTHONPYCACHEPREFIX={env.get('PYTHONPYCACHEPREFIX', '')!r})")
+        rows = measure(options.python, toolnexus, names, workspace, env, repeat, mlflow_timeout)
+    floor_pass, floor_typer = (min(rows[f"floor: python {' '.join(a)}"].wall) for a in FLOORS.values())
+    print()
+    print_table(rows, floor_pass, floor_typer)
+    print(f"\nratios are of the min to the floor's min; a target is met by the median. "
+          f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def measure(python: str, toolnexus: list[str], names: list[str], workspace: Path, env: dict[str, str],
+            repeat: int, mlflow_timeout: float) -> dict[str, Samples]:
+    """One untimed round, then ``repeat`` timed rounds: the samples of each row."""
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {repeat} rounds after one "
           "untimed round")
     rows: dict[str, Samples] = {f"floor: python {' '.join(a)}": Samples() for a in FLOORS.values()}
     rows.update({name: Samples() for name in names})
     if "run" in names:
         rows["run → in MLflow"] = Samples()
-    with tempfile.TemporaryDirectory(prefix="tn-cli-bench-") as folder:
-        workspace = Path(folder)
-        shutil.copytree(REPO / "missions", workspace / "missions")
-        one_round(options.python, toolnexus, names, workspace, env, mlflow_timeout,
-                  {name: Samples() for name in rows})  # untimed: creates the stores, warms the file cache
-        for _ in range(repeat):
-            one_round(options.python, toolnexus, names, workspace, env, mlflow_timeout, rows)
-    floor_pass, floor_typer = (min(rows[f"floor: python {' '.join(a)}"].wall) for a in FLOORS.values())
-    print()
-    print_table(rows, floor_pass, floor_typer)
-    print(f"\nratios are of the min to the floor's min; a target is met by the median. "
-          f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    one_round(python, toolnexus, names, workspace, env, mlflow_timeout,
+              {name: Samples() for name in rows})  # untimed: creates the stores and the bytecode, warms the files
+    for _ in range(repeat):
+        one_round(python, toolnexus, names, workspace, env, mlflow_timeout, rows)
+    return rows
 
 
 if __name__ == "__main__":
