@@ -28,6 +28,10 @@ Bytecode: by default the children cache it as an installed toolnexus does, in a 
 ``PYTHONDONTWRITEBYTECODE=1`` and a checkout without ``__pycache__``, every command compiles toolnexus from source
 (about 0.1–0.15 s more per command on a 2-core machine).
 
+``--against DIR`` also measures the toolnexus of another source tree (say ``git archive <commit> | tar -x -C DIR``),
+put first on ``PYTHONPATH``, taking turns with this one command by command; its rows are marked ``[against]`` and
+the ratios of this tree to it are printed last.
+
 ``--quick`` is a smoke run (2 rounds, a 60 s MLflow timeout). ``--python`` chooses the interpreter whose
 ``toolnexus`` is measured (default: this one), so it works from any virtualenv; ``PYTHONPATH`` is passed on,
 so ``PYTHONPATH=/path/to/checkout`` measures a checkout.
@@ -60,6 +64,7 @@ COMMANDS: dict[str, tuple[list[str], float | None]] = {
     "run": (["run", "missions/hello.yaml"], None),
 }
 FLOORS: dict[str, list[str]] = {"pass": ["-c", "pass"], "typer": ["-c", "import typer"]}
+AGAINST = " [against]"  # the suffix of the rows of --against's tree
 RUN_ID = re.compile(r"\brun (\S+) of \S+ in ")
 
 
@@ -124,22 +129,38 @@ def command_line(python: str) -> list[str]:
     return [str(script)] if script.exists() else [python, "-m", "toolnexus.cli"]
 
 
-def one_round(python: str, toolnexus: list[str], names: list[str], workspace: Path, env: dict[str, str],
-              mlflow_timeout: float, rows: dict[str, Samples]) -> None:
-    """Each floor, then each command, once; the times added to ``rows``."""
+@dataclass(frozen=True)
+class Tree:
+    """A toolnexus measured: its rows' suffix, its children's environment and its workspace."""
+
+    label: str
+    env: dict[str, str]
+    workspace: Path
+
+
+def one_round(python: str, toolnexus: list[str], names: list[str], trees: list[Tree], mlflow_timeout: float,
+              rows: dict[str, Samples]) -> None:
+    """Each floor, then each command once per tree (taking turns), the times added to ``rows``."""
     for args in FLOORS.values():
-        wall, cpu, _ = timed([python, *args], workspace, env)
+        wall, cpu, _ = timed([python, *args], trees[0].workspace, trees[0].env)
         rows[f"floor: python {' '.join(args)}"].add(wall, cpu)
     for name in names:
-        args, _ = COMMANDS[name]
-        started = time.perf_counter()
-        wall, cpu, done = timed([*toolnexus, *args], workspace, env)
-        rows[name].add(wall, cpu)
-        if name == "run":
-            found = RUN_ID.search(done.stderr)
-            if found is None:
-                raise SystemExit(f"no run id in the output of toolnexus run:\n{done.stderr}")
-            rows["run → in MLflow"].add(wait_for_mlflow(workspace, found.group(1), started, mlflow_timeout), 0.0)
+        for tree in trees:
+            run_command(toolnexus, name, tree, mlflow_timeout, rows)
+
+
+def run_command(toolnexus: list[str], name: str, tree: Tree, mlflow_timeout: float, rows: dict[str, Samples]) -> None:
+    """Command ``name`` once in ``tree``; for ``run``, also the time until the run is in MLflow."""
+    args, _ = COMMANDS[name]
+    started = time.perf_counter()
+    wall, cpu, done = timed([*toolnexus, *args], tree.workspace, tree.env)
+    rows[name + tree.label].add(wall, cpu)
+    if name == "run":
+        found = RUN_ID.search(done.stderr)
+        if found is None:
+            raise SystemExit(f"no run id in the output of toolnexus run:\n{done.stderr}")
+        rows["run → in MLflow" + tree.label].add(
+            wait_for_mlflow(tree.workspace, found.group(1), started, mlflow_timeout), 0.0)
 
 
 def verdict(median: float, low: float, target: float | None) -> str:
@@ -161,7 +182,8 @@ def print_table(rows: dict[str, Samples], floor_pass: float, floor_typer: float)
         if not samples.wall:
             continue
         low, median = min(samples.wall), statistics.median(samples.wall)
-        target = COMMANDS[name][1] if name in COMMANDS else None
+        command = name.removesuffix(AGAINST)
+        target = COMMANDS[command][1] if command in COMMANDS else None
         cpu = f"{min(samples.cpu):9.3f}" if any(samples.cpu) else f"{'':>9}"
         shown = f"{target:8.2f}" if target is not None else f"{'—':>8}"
         print(f"{name:30} {low:7.3f} {median:9.3f} {cpu} {low / floor_pass:7.1f} {low / floor_typer:8.1f} "
@@ -178,6 +200,8 @@ def main() -> None:
     parser.add_argument("--mlflow-timeout", type=float, default=180.0, help="seconds to wait for MLflow per run")
     parser.add_argument("--bytecode", choices=("cached", "env"), default="cached",
                         help="cached: a fresh PYTHONPYCACHEPREFIX the untimed round fills (default); env: as set")
+    parser.add_argument("--against", type=Path, help="also measure the toolnexus of this source tree (put first on "
+                        "PYTHONPATH), taking turns with this one: rows marked [against], and the ratios")
     options = parser.parse_args()
     repeat, mlflow_timeout = (2, 60.0) if options.quick else (options.repeat, options.mlflow_timeout)
     names = [n.strip() for n in options.only.split(",") if n.strip()]
@@ -188,37 +212,61 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the workspace's own store
     env.update({"COLUMNS": "100", "TOOLNEXUS_TRACKING__ENABLED": "true"})
     with tempfile.TemporaryDirectory(prefix="tn-cli-bench-") as folder:
-        workspace = Path(folder) / "workspace"
-        shutil.copytree(REPO / "missions", workspace / "missions")
         if options.bytecode == "cached":
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             env["PYTHONPYCACHEPREFIX"] = str(Path(folder) / "pycache")
+        trees = [make_tree("", env, Path(folder) / "workspace")]
+        if options.against is not None:
+            against = {**env, "PYTHONPATH": os.pathsep.join(
+                p for p in (str(options.against.resolve()), env.get("PYTHONPATH")) if p)}
+            trees.append(make_tree(AGAINST, against, Path(folder) / "workspace-against"))
         print(f"interpreter: {options.python}\ncommand: {' '.join(toolnexus)}\n"
               f"PYTHONPATH: {env.get('PYTHONPATH', '')}\nbytecode: {options.bytecode} "
               f"(PYTHONDONTWRITEBYTECODE={env.get('PYTHONDONTWRITEBYTECODE', '')!r}, "
               f"PYTHONPYCACHEPREFIX={env.get('PYTHONPYCACHEPREFIX', '')!r})")
-        rows = measure(options.python, toolnexus, names, workspace, env, repeat, mlflow_timeout)
+        if options.against is not None:
+            print(f"against: {trees[1].env['PYTHONPATH']} (rows marked{AGAINST})")
+        rows = measure(options.python, toolnexus, names, trees, repeat, mlflow_timeout)
     floor_pass, floor_typer = (min(rows[f"floor: python {' '.join(a)}"].wall) for a in FLOORS.values())
     print()
     print_table(rows, floor_pass, floor_typer)
+    if options.against is not None:
+        print_ratios(rows)
     print(f"\nratios are of the min to the floor's min; a target is met by the median. "
           f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
-def measure(python: str, toolnexus: list[str], names: list[str], workspace: Path, env: dict[str, str],
-            repeat: int, mlflow_timeout: float) -> dict[str, Samples]:
+def make_tree(label: str, env: dict[str, str], workspace: Path) -> Tree:
+    """A tree measured in ``workspace``, a fresh folder holding a copy of ``missions/``."""
+    shutil.copytree(REPO / "missions", workspace / "missions")
+    return Tree(label, env, workspace)
+
+
+def measure(python: str, toolnexus: list[str], names: list[str], trees: list[Tree], repeat: int,
+            mlflow_timeout: float) -> dict[str, Samples]:
     """One untimed round, then ``repeat`` timed rounds: the samples of each row."""
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {repeat} rounds after one "
           "untimed round")
     rows: dict[str, Samples] = {f"floor: python {' '.join(a)}": Samples() for a in FLOORS.values()}
-    rows.update({name: Samples() for name in names})
-    if "run" in names:
-        rows["run → in MLflow"] = Samples()
-    one_round(python, toolnexus, names, workspace, env, mlflow_timeout,
+    for name in [*names, *(["run → in MLflow"] if "run" in names else [])]:
+        rows.update({name + tree.label: Samples() for tree in trees})
+    one_round(python, toolnexus, names, trees, mlflow_timeout,
               {name: Samples() for name in rows})  # untimed: creates the stores and the bytecode, warms the files
     for _ in range(repeat):
-        one_round(python, toolnexus, names, workspace, env, mlflow_timeout, rows)
+        one_round(python, toolnexus, names, trees, mlflow_timeout, rows)
     return rows
+
+
+def print_ratios(rows: dict[str, Samples]) -> None:
+    """This tree's figures over those of the tree ``--against`` named: min and median wall, min CPU."""
+    print(f"\n{'this tree / against':30} {'min':>7} {'median':>9} {'cpu min':>9}")
+    for name, samples in rows.items():
+        other = rows.get(name + AGAINST)
+        if other is None or not samples.wall or not other.wall:
+            continue
+        cpu = f"{min(samples.cpu) / min(other.cpu):9.2f}" if min(other.cpu) else f"{'':>9}"
+        print(f"{name:30} {min(samples.wall) / min(other.wall):7.2f} "
+              f"{statistics.median(samples.wall) / statistics.median(other.wall):9.2f} {cpu}")
 
 
 if __name__ == "__main__":

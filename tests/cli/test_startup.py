@@ -59,3 +59,16 @@ def test_a_command_still_gets_what_it_imports_when_it_runs(tmp_path: object) -> 
                           timeout=120)
     assert done.returncode == 2, done.stderr
     assert "no.such.tool" in done.stderr
+
+
+def test_the_console_entry_point_prints_and_exits_as_the_app_does(tmp_path: object) -> None:
+    """`python -m toolnexus.cli` (what the console script runs: main(), which freezes the heap at exit) prints the
+    call's output and exits 0, and exits 2 with the error for an unknown tool."""
+    command = [sys.executable, "-m", "toolnexus.cli", "call", "--workspace", str(tmp_path)]
+    done = subprocess.run([*command, "text.render", "-a", "template=hi {{name}}", "-a", 'data={"name":"x"}'],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"text": "hi x"}
+    failed = subprocess.run([*command, "no.such.tool"], capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2
+    assert "no tool named 'no.such.tool'" in failed.stderr
