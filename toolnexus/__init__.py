@@ -23,35 +23,14 @@ import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from toolnexus._deferred import defer_slow_imports
+from toolnexus._deferred import defer_slow_imports, exports_of, lazy_getattr
 from toolnexus._version import __version__ as __version__
 
 defer_slow_imports()
 
-def _exports() -> dict[str, str]:
-    """Public name → the module it comes from, read from the ``TYPE_CHECKING`` imports below: the one list
-    of the public API, which type checkers and IDEs read too (parsing it costs about a millisecond)."""
-    import ast
-
-    with open(__file__, encoding="utf-8") as source:
-        tree = ast.parse(source.read())
-    block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
-    return {alias.asname or alias.name: statement.module
-            for statement in block.body if isinstance(statement, ast.ImportFrom) and statement.module
-            for alias in statement.names}
-
-
-_EXPORTS = _exports()
+_EXPORTS = exports_of(__file__)
 __all__ = sorted(["__version__", *_EXPORTS])
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'toolnexus' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

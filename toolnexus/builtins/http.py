@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 import socket
 from ipaddress import IPv4Address, IPv6Address, IPv6Network, ip_address
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
-import httpx
 from pydantic import Field
 from typing_extensions import TypedDict
 
 from toolnexus.core.context import current_context
 from toolnexus.core.errors import ErrorKind, ToolFailure
 from toolnexus.registry.decorator import tool
+
+if TYPE_CHECKING:
+    # httpx is imported by the functions that make a request: every registry lists this tool (importing this
+    # module), few processes fetch anything, and httpx costs ~0.1 s to import.
+    import httpx
 
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BYTES = 10 * 2**20
@@ -121,6 +125,8 @@ async def _send(client: httpx.AsyncClient, method: str, url: httpx.URL, headers:
                 content: bytes | None, addresses: list[str], max_bytes: int,
                 read_body: bool) -> tuple[httpx.Response, bytes]:
     """One request, to the first checked address that accepts a connection."""
+    import httpx
+
     last_error: httpx.ConnectError | None = None
     for address in addresses or [None]:
         target, target_headers, extensions = _pinned(url, address, headers)
@@ -167,6 +173,8 @@ def _parse_json(response: httpx.Response, text: str) -> Any:
 
 
 def _parse_url(url: str) -> httpx.URL:
+    import httpx
+
     try:
         return httpx.URL(url)
     except httpx.InvalidURL as exc:
@@ -175,6 +183,8 @@ def _parse_url(url: str) -> httpx.URL:
 
 async def _follow(client: httpx.AsyncClient, url: httpx.URL, method: str, headers: dict[str, str],
                   content: bytes | None, max_bytes: int) -> FetchResult:
+    import httpx
+
     for hop in range(MAX_REDIRECTS + 1):
         addresses = await check_url(url)
         response, body = await _send(client, method, url, headers, content, addresses, max_bytes,
@@ -227,6 +237,8 @@ async def fetch(url: str, method: Method = "GET", headers: dict[str, str] = {}, 
         timeout: Seconds the whole fetch, redirects included, may take.
         max_bytes: Refuse response bodies larger than this many bytes.
     """
+    import httpx
+
     start = _parse_url(url)
     content = body.encode("utf-8") if body is not None else None
     result: FetchResult | None = None

@@ -13,18 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from toolnexus.api import Nexus
+# toolnexus's own modules are imported by the commands that use them: ``toolnexus --help`` imports this module
+# to list its commands, and must not pay for the Nexus, governance or the store.
+if TYPE_CHECKING:
+    from toolnexus.governance.approvals import Approvals
+    from toolnexus.store.approvals import ApprovalRecord
 from toolnexus.cli.common import EXIT_FAILED, Workspace, add_row, app, err, guarded, out, parse_pairs
-from toolnexus.core.caller import os_user
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.units import format_duration, parse_duration
-from toolnexus.governance.approvals import PATTERN_GRANT_FOR, ApprovalRefused, Approvals, UnknownTicket
-from toolnexus.store.approvals import ApprovalRecord
 
 approvals_app = typer.Typer(no_args_is_help=True, help="Grant or deny the calls waiting for an approval.")
 app.add_typer(approvals_app, name="approvals")
@@ -55,6 +54,11 @@ TicketArg = Annotated[str, typer.Argument(help="ticket id (a unique prefix or it
 def _approvals(workspace: Workspace) -> Iterator[Approvals]:
     """The workspace's approvals, decided as the OS user over the ``cli`` channel. Unknown tickets are usage
     errors (exit 2); a refused decision (four eyes, decided already) fails with exit 1."""
+    from toolnexus.api import Nexus
+    from toolnexus.core.caller import os_user
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.governance.approvals import ApprovalRefused, Approvals, UnknownTicket
+
     with Nexus(workspace) as nexus:
         if nexus.store is None:  # pragma: no cover - the CLI always opens the store
             raise DiagnosticError([Diagnostic(message="approvals need the state store")])
@@ -73,6 +77,8 @@ def _when(at: float | None) -> str:
 
 
 def _due(record: ApprovalRecord) -> str:
+    from toolnexus.core.units import format_duration
+
     if not record.open:
         return ""
     left = record.deadline - time.time()
@@ -169,6 +175,9 @@ def approvals_approve(
     workspace: Workspace = None,
 ) -> None:
     """Grant a waiting call: it runs at once, wherever it waits."""
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.governance.approvals import PATTERN_GRANT_FOR
+
     seconds = _duration(duration, PATTERN_GRANT_FOR if scope is Scope.PATTERN else None)
     pattern = parse_pairs(match or [], "--match") or None
     if bool(pattern) != (scope is Scope.PATTERN):
@@ -194,6 +203,9 @@ def approvals_deny(
 
 
 def _duration(text: str | None, default: float | None) -> float | None:
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.core.units import parse_duration
+
     if text is None:
         return default
     try:

@@ -8,18 +8,20 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape as esc
 from rich.table import Table
 
 from toolnexus.cli.common import EXIT_FAILED, Workspace, add_row, app, err, guarded, out, since_time
-from toolnexus.config import Settings, load_settings
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.governance.audit import AuditLog, load_public_key
-from toolnexus.store import StateStore
-from toolnexus.store.audit import AuditRow
+
+# toolnexus's own modules are imported by the commands that use them: ``toolnexus --help`` imports this module
+# to list its commands, and must not pay for the Nexus, governance or the store.
+if TYPE_CHECKING:
+    from toolnexus.config import Settings
+    from toolnexus.governance.audit import AuditLog
+    from toolnexus.store.audit import AuditRow
 
 audit_app = typer.Typer(no_args_is_help=True, help="Verify and read the tamper-evident audit log.")
 app.add_typer(audit_app, name="audit")
@@ -30,6 +32,11 @@ AsJson = Annotated[bool, typer.Option("--json", help="print JSON records instead
 @contextmanager
 def _audit_log(workspace: Path | None) -> Iterator[tuple[AuditLog, Settings]]:
     """The workspace's audit log (its state store must exist), closed afterwards."""
+    from toolnexus.config import load_settings
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.governance.audit import AuditLog
+    from toolnexus.store import StateStore
+
     settings = load_settings(workspace).settings
     db = settings.state_path() / "state.db"
     if not db.exists():
@@ -44,6 +51,8 @@ def _audit_log(workspace: Path | None) -> Iterator[tuple[AuditLog, Settings]]:
 
 def _public_key(key: Path | None, settings: Settings) -> Any:
     """The key to check checkpoint signatures with: ``--key``, else the configured signing key's public half."""
+    from toolnexus.governance.audit import load_public_key
+
     if key is not None:
         return load_public_key(key)
     if settings.governance.audit_key:

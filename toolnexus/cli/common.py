@@ -13,21 +13,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import anyio
 import typer
 from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.run import RunResult
-from toolnexus.core.units import format_duration, parse_duration
-from toolnexus.engine import RunControl
-from toolnexus.sandbox.inprocess import abandoned_calls
-
+# Every command module imports this one, and ``toolnexus --help`` imports every command module: what is imported
+# here at module level is paid by every command, so toolnexus's own modules (pydantic models, the engine, the
+# Nexus) are imported by the functions that use them, and only named here for type checkers.
 if TYPE_CHECKING:
     from toolnexus.api import Nexus
+    from toolnexus.core.diagnostics import Diagnostic
+    from toolnexus.core.run import RunResult
+    from toolnexus.engine import RunControl
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -85,6 +84,8 @@ def guarded(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from toolnexus.core.diagnostics import DiagnosticError
+
         try:
             return fn(*args, **kwargs)
         except DiagnosticError as exc:
@@ -96,6 +97,8 @@ def guarded(fn: F) -> F:
 
 def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
     """``KEY=VALUE`` options as a dict; malformed ones are diagnostics naming ``option``."""
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     values: dict[str, str] = {}
     problems = []
     for pair in pairs:
@@ -121,6 +124,8 @@ def json_value(text: str) -> Any:
 
 async def with_signals(control: RunControl, work: Callable[[], Any]) -> Any:
     """Run ``work``; SIGINT/SIGTERM cancel it through ``control`` (children are killed, run recorded)."""
+    import anyio
+
     result: Any = None
     failure: Exception | None = None
     async with anyio.create_task_group() as group:
@@ -156,6 +161,8 @@ def leave(code: int) -> NoReturn:
     hang. Called once the Nexus is closed (the run recorded, the store and MLflow flushed), this ends the
     process at once if such a thread is left, flushing what is still buffered first.
     """
+    from toolnexus.sandbox.inprocess import abandoned_calls
+
     if abandoned_calls():
         logging.shutdown()
         sys.stdout.flush()
@@ -166,6 +173,8 @@ def leave(code: int) -> NoReturn:
 
 def print_result(result: RunResult, as_json: bool) -> None:
     """Print a run's result: as JSON on stdout, or its status line and failed steps on stderr."""
+    from toolnexus.core.units import format_duration
+
     if as_json:
         out.print_json(result.model_dump_json())
         return
@@ -188,6 +197,9 @@ def print_result(result: RunResult, as_json: bool) -> None:
 def since_time(text: str | None) -> datetime | None:
     """A ``--since`` option's time: a duration back from now (``7d``, ``12h``, ``30m``) or a date/time
     (``2026-12-01``, naive: UTC); None for no option or ``all`` (no limit). Anything else is a clear error."""
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.core.units import parse_duration
+
     if text is None or text.strip().lower() == "all":
         return None
     try:

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.registry.toolsets import ALL_TOOLS
-from toolnexus.registry.toolsets_config import BadFilter, ToolFilter, UnknownToolset, filter_toolset, resolve_toolset
-
+# Applied at import to the commands that select tools, so ``toolnexus --help`` runs it: only typer here; the
+# registry's toolsets are imported when a command selects tools.
 if TYPE_CHECKING:
     from toolnexus.api import Nexus
+    from toolnexus.registry.toolsets_config import ToolFilter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +49,16 @@ class ToolFilters:
 
     def selection(self, nexus: Nexus) -> ToolFilter:
         """The toolset named (default ``all``) narrowed by the filters; bad values are diagnostics."""
+        from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+        from toolnexus.registry.toolsets import ALL_TOOLS
+        from toolnexus.registry.toolsets_config import (
+            BadFilter,
+            ToolFilter,
+            UnknownToolset,
+            filter_toolset,
+            resolve_toolset,
+        )
+
         try:
             base = (resolve_toolset(self.toolset, nexus.settings.toolsets, nexus.registry.list())
                     if self.toolset else None)

@@ -12,20 +12,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape as esc
 from rich.table import Table
 
-from toolnexus.api import Nexus
+# toolnexus's own modules are imported by the commands that use them: ``toolnexus --help`` imports this module
+# to list its commands, and must not pay for the Nexus, governance or the store.
+if TYPE_CHECKING:
+    from toolnexus.api import Nexus
+    from toolnexus.core.diagnostics import Diagnostic
+    from toolnexus.governance.flag_store import StoredFlags
+    from toolnexus.store.flags import FlagRow
 from toolnexus.cli.common import Workspace, add_row, app, err, guarded, json_value, out
-from toolnexus.core.caller import os_user
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.governance.flag_model import TARGETS
-from toolnexus.governance.flag_store import StoredFlags
-from toolnexus.store.flags import FlagRow
 
 flags_app = typer.Typer(no_args_is_help=True, help="List rollout flags; set and unset them in the state store.")
 app.add_typer(flags_app, name="flags")
@@ -38,6 +38,9 @@ Names = Annotated[list[str] | None, typer.Option(help="names or globs; repeat th
 @contextmanager
 def _stored(workspace: Workspace) -> Iterator[tuple[Nexus, StoredFlags]]:
     """The workspace's Nexus and the flags of its state store (changes announced on its bus, so audited)."""
+    from toolnexus.api import Nexus
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     with Nexus(workspace) as nexus:
         flags = nexus.governed.flags
         if flags is None or flags.stored is None:  # pragma: no cover - the CLI always opens the store
@@ -51,6 +54,8 @@ def _when(at: float | None) -> str:
 
 def _summary(definition: dict[str, Any]) -> str:
     """A flag's definition in a line: its default, then each rule as ``value for key=a,b ...``."""
+    from toolnexus.governance.flag_model import TARGETS
+
     parts = [f"default {json.dumps(definition.get('default', False))}"]
     for rule in definition.get("rules", []):
         targets = " ".join(f"{key}={','.join(rule[key])}" for key, _ in TARGETS if rule.get(key))
@@ -98,6 +103,8 @@ def flags_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON"
 
 
 def _one_value(on: bool, off: bool, value: str | None) -> Any:
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     given = [v for v, is_given in ((True, on), (False, off), (value, value is not None)) if is_given]
     if len(given) != 1:
         raise DiagnosticError([Diagnostic(message="give the flag's value: one of --on, --off or --value JSON",
@@ -110,6 +117,8 @@ def definition_from(value: Any, targets: dict[str, list[str]], default: str | No
                     description: str | None) -> dict[str, Any]:
     """The flag definition the options of ``flags set`` describe: ``value`` for every call, or — with targeting
     options — for the calls they match (one rule) and ``default`` for the others."""
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     if isinstance(value, dict):
         if targets or default is not None:
             raise DiagnosticError([Diagnostic(message="--value with a whole definition (a JSON object) takes no "
@@ -133,6 +142,8 @@ def definition_from(value: Any, targets: dict[str, list[str]], default: str | No
 
 
 def _reason(reason: str | None, verb: str) -> str:
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     if not reason or not reason.strip():
         raise DiagnosticError([Diagnostic(message=f"{verb} a flag needs a reason (it is recorded in the audit log)",
                                           hint="add --reason '...'")])
@@ -160,6 +171,12 @@ def flags_set(
     """Set a flag in the state store, over the toml flag of that name: every process sharing the store uses it
     within a tenth of a second. With targeting options (--tenant acme --tier read_only ...) the value is for the
     calls they all match; the others get --default."""
+    from pydantic import ValidationError
+
+    from toolnexus.core.caller import os_user
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.governance.flag_model import TARGETS
+
     given = dict(zip((key for key, _ in TARGETS), (environment, tenant, tool, namespace, tier, surface, principal),
                      strict=True))
     targets = {key: names for key, names in given.items() if names}
@@ -178,6 +195,8 @@ def flags_set(
 
 def _problem(name: str, error: Any) -> Diagnostic:
     """A pydantic error of a flag's definition as a diagnostic naming the flag and the key (``rules.0.tenants``)."""
+    from toolnexus.core.diagnostics import Diagnostic
+
     where = ".".join(map(str, error["loc"]))
     return Diagnostic(message=f"flag {name}: " + (f"{where}: " if where else "") + error["msg"],
                       hint="a definition is what a [flags.NAME] table holds: default, description, rules")
@@ -198,6 +217,9 @@ def _report_set(row: FlagRow, as_json: bool, served: bool) -> None:
 @guarded
 def flags_unset(name: NameArg, reason: ReasonOption = None, workspace: Workspace = None) -> None:
     """Remove a flag from the state store: the toml flag of that name (if any) applies again, everywhere."""
+    from toolnexus.core.caller import os_user
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     why = _reason(reason, "unsetting")
     with _stored(workspace) as (nexus, stored):
         previous = stored.unset(name, by=os_user(), reason=why)

@@ -7,20 +7,19 @@ import json
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape as esc
 from rich.table import Table
 
-from toolnexus.api import Nexus
+# toolnexus's own modules are imported by the commands that use them: ``toolnexus --help`` imports this module
+# to list its commands, and must not pay for the Nexus, governance or the store.
+if TYPE_CHECKING:
+    from toolnexus.api import Nexus
+    from toolnexus.governance.kills import KillSwitches
+    from toolnexus.store.kills import KillRecord
 from toolnexus.cli.common import EXIT_FAILED, Workspace, add_row, app, err, guarded, out
-from toolnexus.core.caller import os_user
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.governance.approvals import ApprovalRefused, UnknownTicket
-from toolnexus.governance.kills import KillSwitches
-from toolnexus.governance.loosening import ApprovalNeeded
-from toolnexus.store.kills import KillRecord
 
 
 class Scope(StrEnum):
@@ -66,6 +65,8 @@ def _print_list(records: list[KillRecord], as_json: bool) -> None:
 
 
 def _target(target: str | None, scope: Scope, verb: str) -> str:
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     if scope is Scope.ALL:
         return "*"
     if not target:
@@ -87,6 +88,10 @@ def kill(
 ) -> None:
     """Stop a tool (or a namespace, a tenant, everything) at once in every process sharing the state store:
     new calls are refused, running ones cancelled."""
+    from toolnexus.api import Nexus
+    from toolnexus.core.caller import os_user
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     with Nexus(workspace) as nexus:
         switches = _switches(nexus)
         if list_:
@@ -109,6 +114,11 @@ def kill(
 
 def _lift(switches: KillSwitches, target: str, scope: Scope | None, ticket: str | None) -> list[KillRecord]:
     """Lift the switches on ``target`` as the OS user; a needed or refused approval is told, with exit 1."""
+    from toolnexus.core.caller import os_user
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.governance.approvals import ApprovalRefused, UnknownTicket
+    from toolnexus.governance.loosening import ApprovalNeeded
+
     try:
         return switches.unkill(target, os_user(), scope.value if scope else None, ticket=ticket)  # type: ignore[arg-type]
     except UnknownTicket as exc:
@@ -134,6 +144,9 @@ def unkill(
 ) -> None:
     """Lift the kill switch on a tool (namespace, tenant, or all): its calls run again. Under
     ``[governance] guard_loosening`` without --ticket, files an approval request and prints its ticket (exit 1)."""
+    from toolnexus.api import Nexus
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     what = _target(target, scope or Scope.TOOL, "unkill")
     with Nexus(workspace) as nexus:
         lifted = _lift(_switches(nexus), what, scope, ticket)

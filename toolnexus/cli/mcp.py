@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import anyio
 import typer
 
 from toolnexus.cli.common import EXIT_USAGE, Workspace, app, err, guarded
-from toolnexus.config import load_settings
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 
 mcp_app = typer.Typer(no_args_is_help=True, help="Serve tools and missions over the Model Context Protocol.")
 app.add_typer(mcp_app, name="mcp")
@@ -30,6 +27,9 @@ def mcp_serve(
     Over HTTP the tools are served by the Jupyter server extension at ``<base_url>toolnexus/mcp``;
     this command serves them over stdio.
     """
+    from toolnexus.config import load_settings
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     if not stdio:
         err.print("give --stdio (over HTTP, run `jupyter server`: the extension serves <base_url>toolnexus/mcp)")
         raise typer.Exit(EXIT_USAGE)
@@ -43,6 +43,8 @@ def mcp_serve(
             select_toolset(settings.toolsets, toolset, specs=default_registry(settings).list())
         except UnknownToolset as exc:
             raise DiagnosticError([Diagnostic(message=str(exc.args[0]), hint=exc.hint)]) from None
+    import anyio
+
     from toolnexus.mcp_server.stdio import serve_stdio
 
     anyio.run(lambda: serve_stdio(workspace, toolset=toolset, missions_dir=missions))

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import anyio
 import typer
 from rich.markup import escape as esc
 from rich.table import Table
 
-from toolnexus.api import Nexus
 from toolnexus.cli.common import (
     EXIT_CANCELLED,
     EXIT_FAILED,
@@ -30,14 +28,13 @@ from toolnexus.cli.common import (
     settle_quickly,
     with_signals,
 )
-from toolnexus.cli.progress import ProgressView
-from toolnexus.core.caller import Surface
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.errors import ErrorKind, ToolError
-from toolnexus.core.run import RunResult, RunStatus
-from toolnexus.core.units import format_duration
-from toolnexus.engine import RunControl
-from toolnexus.mission.plan import Plan, PlanStep
+
+# The Nexus (and the engine, governance, registry and sandbox it wires) is imported by each command as it runs:
+# ``toolnexus --help`` imports this module to list the commands, and must not pay for it.
+if TYPE_CHECKING:
+    from toolnexus.core.errors import ToolError
+    from toolnexus.core.run import RunResult
+    from toolnexus.mission.plan import Plan, PlanStep
 
 # A correlation id to record the call or run under (what ties it to the work of another system, say a ticket).
 CorrelationId = Annotated[str | None, typer.Option("--correlation-id", help="record the call or run under this "
@@ -60,6 +57,15 @@ def run(
     workspace: Workspace = None,
 ) -> None:
     """Run a mission (or resume one) and print its outputs."""
+    import anyio
+
+    from toolnexus.api import Nexus
+    from toolnexus.cli.progress import ProgressView
+    from toolnexus.core.caller import Surface
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.core.run import RunStatus
+    from toolnexus.engine import RunControl
+
     if file is None and resume is None:
         raise DiagnosticError([Diagnostic(message="give a mission file, or --resume RUN_ID")])
     given = parse_pairs(inputs or [], "-i")
@@ -88,6 +94,9 @@ def validate(
     workspace: Workspace = None,
 ) -> None:
     """Check missions without running them: every problem, with file:line:column."""
+    from toolnexus.api import Nexus
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     problems: list[Diagnostic] = []
     with Nexus(workspace, store=False) as nexus:
         for file in files:
@@ -112,6 +121,8 @@ def plan(
     workspace: Workspace = None,
 ) -> None:
     """Show exactly what a mission will run: steps in order, dependencies, runtimes and tools."""
+    from toolnexus.api import Nexus
+
     with Nexus(workspace, store=False) as nexus:
         compiled = nexus.compile(nexus.load(file))
     _write_graphs(compiled, dot, mermaid)
@@ -152,6 +163,8 @@ def _plan_table(compiled: Plan) -> Table:
 
 def _step_notes(step: PlanStep) -> list[str]:
     """What else shapes how a step runs: its condition, fan-out, retries, timeout and cache."""
+    from toolnexus.core.units import format_duration
+
     notes = []
     if step.if_ is not None:
         notes.append(f"if {step.if_}")
@@ -179,6 +192,12 @@ def call_tool(
     workspace: Workspace = None,
 ) -> None:
     """Call one tool through the same path as a mission step and print its output as JSON."""
+    import anyio
+
+    from toolnexus.api import Nexus
+    from toolnexus.core.caller import Surface
+    from toolnexus.engine import RunControl
+
     arguments = _json_arguments(args_json) if args_json is not None else {}
     arguments.update({k: json_value(v) for k, v in parse_pairs(args or [], "--arg").items()})
     with Nexus(workspace, surface=Surface.CLI) as nexus:
@@ -204,6 +223,8 @@ def call_tool(
 
 def _json_arguments(text: str) -> dict[str, Any]:
     """The arguments given with ``--args``: a JSON object."""
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -217,6 +238,8 @@ def _rule_of(error: ToolError) -> str:
     """`` (rule R)`` for a call a policy rule refused, when its message does not name the rule already (a rule's
     ``reason`` is told as it is written). Other deciders' ids (``kill:…``, ``flag:…``) name their cause in the
     message."""
+    from toolnexus.core.errors import ErrorKind
+
     rule = error.details.get("policy")
     if error.kind not in (ErrorKind.DENIED, ErrorKind.APPROVAL_EXPIRED) or not isinstance(rule, str) \
             or ":" in rule or rule in error.message:
@@ -227,6 +250,8 @@ def _rule_of(error: ToolError) -> str:
 def _fail_with(error: ToolError) -> NoReturn:
     """Print a failed call's error (and every further argument problem) and leave: a usage error for
     bad arguments or an unknown tool, a failure otherwise."""
+    from toolnexus.core.errors import ErrorKind
+
     err.print(f"[red]error[/]: {esc(str(error))}{esc(_rule_of(error))}")
     for problem in error.details.get("errors", [])[1:]:
         err.print(f"  at {esc(problem['path'])}: {esc(problem['message'])}")

@@ -7,13 +7,12 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from toolnexus.api import Nexus
 from toolnexus.cli.common import (
     EXIT_FAILED,
     Workspace,
@@ -26,18 +25,19 @@ from toolnexus.cli.common import (
     parse_pairs,
     since_time,
 )
-from toolnexus.core.caller import Surface
-from toolnexus.core.decision import Decision, Verdict
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.spec import ToolSpec
-from toolnexus.governance.plan import CallPlan
-from toolnexus.governance.policy import Facts, Policy, Verdicts, load_policy, policy_files
-from toolnexus.governance.policy.cases import CaseCaller, CaseResult, call_plan, load_cases, run_cases
-from toolnexus.governance.policy.observed import Would, audited, replayed, with_policy_rules
-from toolnexus.governance.policy.recorded import recorded_calls
-from toolnexus.governance.policy.replay import Replay, replay
-from toolnexus.governance.policy.rule import flag_of
-from toolnexus.registry.registry import ToolNotFound
+from toolnexus.core.surface import Surface
+
+# toolnexus's own modules are imported by the commands that use them: ``toolnexus --help`` imports this module
+# to list its commands, and must not pay for the Nexus, governance or the store.
+if TYPE_CHECKING:
+    from toolnexus.api import Nexus
+    from toolnexus.core.decision import Decision, Verdict
+    from toolnexus.core.spec import ToolSpec
+    from toolnexus.governance.plan import CallPlan
+    from toolnexus.governance.policy import Policy, Verdicts
+    from toolnexus.governance.policy.cases import CaseResult
+    from toolnexus.governance.policy.observed import Would
+    from toolnexus.governance.policy.replay import Replay
 
 policy_app = typer.Typer(no_args_is_help=True, help="Check, explain, test and replay governance policies.")
 app.add_typer(policy_app, name="policy")
@@ -49,11 +49,18 @@ FlagOption = Annotated[list[str] | None, typer.Option(
     "--flag", help="take this rollout flag as on (repeatable); the others are as the workspace's flags say")]
 SinceOption = Annotated[str, typer.Option(help="how far back: a duration such as 7d, 12h, 30m, or `all`")]
 
-VERDICT_WORDS = {Verdict.ALLOW: "allowed", Verdict.DENY: "denied", Verdict.WAIT: "sent for approval"}
+
+def _verdict_words() -> dict[Verdict, str]:
+    """Each verdict in the words of a tally, in the order tallies list them."""
+    from toolnexus.core.decision import Verdict
+
+    return {Verdict.ALLOW: "allowed", Verdict.DENY: "denied", Verdict.WAIT: "sent for approval"}
 
 
 @contextmanager
 def _nexus(workspace: Path | None, *, store: bool = False) -> Iterator[Nexus]:
+    from toolnexus.api import Nexus
+
     with Nexus(workspace, store=store) as nexus:
         yield nexus
 
@@ -64,6 +71,9 @@ def _write_json(value: Any) -> None:
 
 def _policy(nexus: Nexus, files: Sequence[Path] | None) -> Policy:
     """The policy of ``files``, else of the workspace's ``[governance] policies``."""
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.governance.policy import load_policy, policy_files
+
     governance = nexus.settings.governance
     paths = list(files or policy_files(governance.policies, nexus.workspace))
     if not paths:
@@ -74,6 +84,8 @@ def _policy(nexus: Nexus, files: Sequence[Path] | None) -> Policy:
 
 
 def _spec_of(nexus: Nexus) -> Callable[[str], ToolSpec | None]:
+    from toolnexus.registry.registry import ToolNotFound
+
     def spec_of(name: str) -> ToolSpec | None:
         try:
             return nexus.registry.get(name)
@@ -88,6 +100,8 @@ def _rule_column(table: Table, policy: Policy) -> None:
 
 
 def _decision_line(decision: Decision) -> Text:
+    from toolnexus.core.decision import Verdict
+
     style = {Verdict.ALLOW: "green", Verdict.DENY: "red", Verdict.WAIT: "yellow"}[decision.verdict]
     text = Text.assemble((decision.verdict.value, f"bold {style}"))
     if decision.policy:
@@ -104,6 +118,8 @@ def policy_check(
     workspace: Workspace = None,
 ) -> None:
     """Load policy files and check their argument conditions against the workspace's tools (exit 2 on errors)."""
+    from toolnexus.core.diagnostics import DiagnosticError
+
     with _nexus(workspace) as nexus:
         policy = _policy(nexus, files)
         problems = policy.check_against(nexus.registry.list())
@@ -129,6 +145,11 @@ def policy_explain(
     workspace: Workspace = None,
 ) -> None:
     """Which rule decides a call of TOOL, and what every rule says about it."""
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+    from toolnexus.governance.policy import Facts
+    from toolnexus.governance.policy.cases import CaseCaller, call_plan
+    from toolnexus.governance.policy.rule import flag_of
+
     arguments = {k: json_value(v) for k, v in parse_pairs(arg or [], "--arg").items()}
     with _nexus(workspace) as nexus:
         policy = _policy(nexus, policy_file)
@@ -186,6 +207,8 @@ def policy_test(
     workspace: Workspace = None,
 ) -> None:
     """Decide each case of FILE with the policy and compare with what it expects (exit 1 on a failure: for CI)."""
+    from toolnexus.governance.policy.cases import load_cases, run_cases
+
     cases, positions = load_cases(file)
     files = policy_file or ([file.parent / p for p in cases.policy] if cases.policy else None)
     with _nexus(workspace) as nexus:
@@ -218,7 +241,7 @@ def _replay_json(result: Replay) -> dict[str, Any]:
 
 
 def _totals(counts: dict[Verdict, int]) -> str:
-    return ", ".join(f"{counts.get(v, 0)} {word}" for v, word in VERDICT_WORDS.items())
+    return ", ".join(f"{counts.get(v, 0)} {word}" for v, word in _verdict_words().items())
 
 
 def _replayed(workspace: Path | None, files: Sequence[Path] | None, since: str,
@@ -230,6 +253,9 @@ def _replayed(workspace: Path | None, files: Sequence[Path] | None, since: str,
 def _replay_in(nexus: Nexus, policy: Policy, since: str, flags: Sequence[str] | None = None) -> Replay:
     """``policy`` replayed over the calls ``nexus``'s store recorded ``since`` then (rollout flags as they are
     now, and ``flags`` on)."""
+    from toolnexus.governance.policy.recorded import recorded_calls
+    from toolnexus.governance.policy.replay import replay
+
     assert nexus.store is not None
     return replay(policy, recorded_calls(nexus.store, since_time(since)), _spec_of(nexus),
                   tenant=nexus.settings.governance.tenant, floor=nexus.governance.floor, flags=_flags(nexus, flags))
@@ -267,7 +293,7 @@ def policy_replay(
     for rule in result.policy.rules:
         tally = result.rules[rule.id]
         add_row(table, rule.id, rule.effect.value, rule.mode.value, str(tally.matched),
-                *(str(tally.decided.get(v, 0)) for v in VERDICT_WORDS))
+                *(str(tally.decided.get(v, 0)) for v in _verdict_words()))
     out.print(table)
     out.print(f"as written (each rule in its mode): {_totals(result.as_written)}")
     out.print(f"if every rule were enforced: {_totals(result.enforced)}")
@@ -311,6 +337,8 @@ def policy_report(
 
 def _observed(workspace: Path | None, files: Sequence[Path] | None, since: str) -> tuple[list[Would], str, int]:
     """The report's rows, where they come from, and over how many decisions."""
+    from toolnexus.governance.policy.observed import audited, replayed, with_policy_rules
+
     with _nexus(workspace, store=True) as nexus:
         assert nexus.store is not None
         found = audited(nexus.store, since_time(since))

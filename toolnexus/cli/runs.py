@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape as esc
 from rich.table import Table
 from rich.text import Text
 
-from toolnexus.api import Nexus
+# toolnexus's own modules are imported by the commands that use them: ``toolnexus --help`` imports this module
+# to list its commands, and must not pay for the Nexus, governance or the store.
+if TYPE_CHECKING:
+    from toolnexus.api import Nexus
+    from toolnexus.core.run import RunResult
+    from toolnexus.store import StoredRun
+    from toolnexus.store.approvals import ApprovalRecord
 from toolnexus.cli.common import (
     EXIT_FAILED,
     Workspace,
@@ -21,12 +27,6 @@ from toolnexus.cli.common import (
     guarded,
     out,
 )
-from toolnexus.cli.progress import WAITING, waiting_note
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.run import RunResult, RunStatus
-from toolnexus.core.units import format_duration
-from toolnexus.store import StoredRun
-from toolnexus.store.approvals import ApprovalRecord
 
 OPEN_TICKETS = 10_000  # open approval tickets read to find a run's: far more than wait at once
 
@@ -42,6 +42,9 @@ def runs_list(
     workspace: Workspace = None,
 ) -> None:
     """The most recent runs."""
+    from toolnexus.api import Nexus
+    from toolnexus.core.units import format_duration
+
     with Nexus(workspace) as nexus:
         assert nexus.store is not None
         runs = nexus.store.list_runs(limit, mission)
@@ -91,6 +94,10 @@ def runs_show(
     workspace: Workspace = None,
 ) -> None:
     """One run: status, inputs, each step's record (and the steps waiting for an approval), outputs."""
+    from toolnexus.api import Nexus
+    from toolnexus.cli.progress import waiting_note
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     with Nexus(workspace) as nexus:
         assert nexus.store is not None
         stored = nexus.store.get_run(run_id)
@@ -114,6 +121,8 @@ def runs_show(
 
 def _print_heading(stored: StoredRun, result: RunResult) -> None:
     """The run's id, mission and status; how to resume it if its process died; who started it; its inputs."""
+    from toolnexus.core.run import RunStatus
+
     out.print(
         f"[bold]{result.run_id}[/] {result.mission}: {result.status.value}"
         + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
@@ -128,6 +137,9 @@ def _print_heading(stored: StoredRun, result: RunResult) -> None:
 
 def _steps_table(result: RunResult, waiting: list[ApprovalRecord]) -> Table:
     """One row per recorded step, then one per step waiting for an approval (not recorded until it ends)."""
+    from toolnexus.cli.progress import WAITING
+    from toolnexus.core.units import format_duration
+
     table = Table()
     for column in ("step", "tool", "status", "attempts", "time", "cost", "note"):
         table.add_column(column)
@@ -188,6 +200,8 @@ def runs_compare(
     workspace: Workspace = None,
 ) -> None:
     """Runs side by side from MLflow: inputs that differ, status, and each step's duration and cost."""
+    from toolnexus.api import Nexus
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
     from toolnexus.tracking.compare import differing_rows
 
     if len(run_ids) < 2:
@@ -223,6 +237,9 @@ def runs_compare(
 @guarded
 def runs_sync(workspace: Workspace = None) -> None:
     """Send runs that could not reach MLflow (kept in the spool) now."""
+    from toolnexus.api import Nexus
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     with Nexus(workspace, store=False) as nexus:
         if nexus.tracker is None:
             raise DiagnosticError([Diagnostic(message="tracking is disabled (tracking.enabled = false)")])

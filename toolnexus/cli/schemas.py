@@ -12,7 +12,6 @@ from toolnexus.cli.common import (
     err,
     guarded,
 )
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 
 
 @app.command()
@@ -22,6 +21,7 @@ def schemas(
     folder: Annotated[Path, typer.Option(help="where the schemas live")] = Path("schemas"),
 ) -> None:
     """Write (or check) the JSON Schemas generated from the pydantic models."""
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
     from toolnexus.schemas import stale_schemas, write_schemas
 
     if check:

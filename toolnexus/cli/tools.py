@@ -6,19 +6,20 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from toolnexus.api import Nexus
 from toolnexus.cli.common import Workspace, add_row, app, guarded, out
 from toolnexus.cli.filters import ToolFilters, with_tool_filters
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.spec import ToolSpec
-from toolnexus.registry.adapters import AdapterError, Provider, export_tools
-from toolnexus.registry.disclosure import describe, parse_level, render_text
-from toolnexus.registry.toolsets_config import available_toolsets
+
+# The Nexus and the registry's modules are imported by each command as it runs: ``toolnexus --help`` imports this
+# module to list the commands, and must not pay for them.
+if TYPE_CHECKING:
+    from toolnexus.api import Nexus
+    from toolnexus.core.diagnostics import DiagnosticError
+    from toolnexus.core.spec import ToolSpec
 
 tools_app = typer.Typer(no_args_is_help=True, help="List, search, show and export registered tools.")
 app.add_typer(tools_app, name="tools")
@@ -27,11 +28,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
 def _fail(message: str, hint: str | None = None) -> DiagnosticError:
+    from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
     return DiagnosticError([Diagnostic(message=message, hint=hint)])
 
 
 @contextmanager
 def _nexus(workspace: Any) -> Iterator[Nexus]:
+    from toolnexus.api import Nexus
+
     with Nexus(workspace, store=False) as nexus:
         yield nexus
 
@@ -58,6 +63,8 @@ def tools_list(
     workspace: Workspace = None,
 ) -> None:
     """Registered tools (the listing level: name, version, tier, runtime, summary)."""
+    from toolnexus.registry.disclosure import describe
+
     with _nexus(workspace) as nexus:
         selection = filters.selection(nexus)
         specs = selection.select(nexus.registry.list())
@@ -78,6 +85,8 @@ def tools_search(
     workspace: Workspace = None,
 ) -> None:
     """Tools ranked for QUERY, with their scores and the fields each query term matched."""
+    from toolnexus.registry.disclosure import describe
+
     with _nexus(workspace) as nexus:
         selection = filters.selection(nexus)
         hits = selection.search(nexus.registry, query, k)
@@ -106,6 +115,8 @@ def tools_show(
     workspace: Workspace = None,
 ) -> None:
     """One tool at a disclosure level: listing (one line), card (arguments, cost, limits), schema (everything)."""
+    from toolnexus.registry.disclosure import describe, parse_level, render_text
+
     try:
         chosen = parse_level(level)
     except ValueError as exc:
@@ -125,6 +136,8 @@ def tools_show(
 @guarded
 def tools_toolsets(as_json: JsonOption = False, workspace: Workspace = None) -> None:
     """Toolsets by name: built-in (all, read-only, one per namespace) and configured in toolnexus.toml."""
+    from toolnexus.registry.toolsets_config import available_toolsets
+
     with _nexus(workspace) as nexus:
         specs = nexus.registry.list()
         toolsets = available_toolsets(nexus.settings.toolsets, specs)
@@ -152,6 +165,8 @@ def tools_export(
     workspace: Workspace = None,
 ) -> None:
     """Tool definitions for a provider, as JSON: {"tools": [...], "names": {provider name: tool name}}."""
+    from toolnexus.registry.adapters import AdapterError, Provider, export_tools
+
     try:
         chosen = Provider(provider)
     except ValueError:

@@ -16,25 +16,13 @@ import getpass
 import os
 import sys
 from contextvars import ContextVar, Token
-from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Surface(StrEnum):
-    """Where a call came in."""
-
-    PYTHON = "python"  # the Python API (a script, a test)
-    NOTEBOOK = "notebook"  # a Jupyter kernel (magics, widgets)
-    CLI = "cli"  # the toolnexus command
-    MCP = "mcp"  # an MCP client (stdio, or the Jupyter endpoint)
-    REST = "rest"  # the Jupyter extension's REST API
-    SCHEDULER = "scheduler"  # a scheduled or distributed run
-    # Not a caller's surface today: a mission step's call carries the caller (and surface) of whoever started the
-    # run, so a rule about a surface holds for the missions started through it too (origin "mission" marks steps).
-    MISSION = "mission"
+# (in a module of its own, without pydantic, so the CLI can declare an option of it without importing pydantic)
+from toolnexus.core.surface import Surface
 
 
 class Caller(BaseModel):

@@ -9,17 +9,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.spec import ToolSpec
 
+if TYPE_CHECKING:
+    # imported when the first validator is compiled: what never validates (listing or searching tools) skips it
+    from jsonschema import Draft202012Validator
+
 
 @lru_cache(maxsize=8192)
 def _validator_for(schema_json: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(json.loads(schema_json))
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-import networkx as nx
-
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 170, 44, 60, 18, 20
 
 
 def plan_svg(plan: dict[str, Any]) -> str:
     """SVG text of the plan's DAG (a JSON-form Plan, as ``Plan.model_dump(mode="json")`` gives)."""
+    import networkx as nx  # here, not at module level: the Nexus imports this package, few need the picture
+
     graph = nx.DiGraph()
     tools = {}
     for step in plan.get("steps", []):

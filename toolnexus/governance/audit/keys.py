@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+
+# cryptography (~20 ms to import) is imported by the functions that read, name or check a key: every Nexus
+# imports the audit package, few sign or verify anything.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -30,6 +32,9 @@ def _not_ed25519(path: Path, what: str) -> DiagnosticError:
 
 def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in the PEM file ``path`` (unencrypted)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     path = Path(path)
     data = _read(path, "key")
     try:
@@ -43,6 +48,9 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:
     """The Ed25519 public key in the PEM file ``path`` (a private key's file gives its public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     path = Path(path)
     data = _read(path, "public key")
     try:
@@ -56,12 +64,16 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
 
 def key_id(key: Ed25519PublicKey) -> str:
     """A short name of ``key``: the first 16 hex digits of the SHA-256 of its raw 32 bytes."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def signature_valid(key: Ed25519PublicKey, signature_hex: str, message: bytes) -> bool:
     """Whether ``signature_hex`` is ``key``'s signature of ``message``."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         key.verify(bytes.fromhex(signature_hex), message)
     except (InvalidSignature, ValueError):

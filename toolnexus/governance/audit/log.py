@@ -6,9 +6,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any, Protocol
 
 from toolnexus.governance.audit.chain import at_text, checkpoint_message, record_hash
 from toolnexus.governance.audit.jcs import canonical
@@ -16,6 +14,9 @@ from toolnexus.governance.audit.keys import key_id, load_private_key
 from toolnexus.governance.audit.verify import Verification, verify
 from toolnexus.store.audit import AuditRow, AuditStore, CheckpointRow, RecordFilter
 from toolnexus.store.sqlite import StateStore
+
+if TYPE_CHECKING:  # (cryptography is imported where a key is read: see keys.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 log = logging.getLogger("toolnexus.audit")
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from toolnexus.governance.audit.chain import checkpoint_message, record_hash
 from toolnexus.governance.audit.keys import key_id, signature_valid
 from toolnexus.store.audit import GENESIS, AuditRow, CheckpointRow
+
+if TYPE_CHECKING:  # (cryptography is imported where a key is read: see keys.py)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 @dataclass(frozen=True, slots=True)

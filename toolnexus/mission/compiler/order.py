@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from toolnexus.mission.plan import PlanStep
+
+if TYPE_CHECKING:
+    import networkx as nx  # imported where a cycle is named: a plan without one never needs it (~0.1 s)
 
 ErrorSink = Callable[[tuple[Any, ...], str, str | None], None]
 """Where a cycle is reported: ``(path, message, hint)``."""
@@ -30,6 +31,8 @@ def order_steps(compiled: list[tuple[int, PlanStep]], error: ErrorSink) -> list[
 
 def dependency_cycles(compiled: list[tuple[int, PlanStep]], index_of: dict[str, int]) -> list[list[str]]:
     """One cycle of each knot of mutually dependent steps, in file order, each starting at its first step."""
+    import networkx as nx
+
     graph = _dependency_graph(compiled, index_of)
     cyclic = [c for c in nx.strongly_connected_components(graph) if len(c) > 1 or graph.has_edge(*(list(c) * 2))]
     cycles = []
@@ -41,6 +44,8 @@ def dependency_cycles(compiled: list[tuple[int, PlanStep]], index_of: dict[str, 
 
 def _dependency_graph(compiled: list[tuple[int, PlanStep]], index_of: dict[str, int]) -> nx.DiGraph:
     """An edge from each known step (or the step itself) to every step that needs it."""
+    import networkx as nx
+
     graph = nx.DiGraph()
     graph.add_nodes_from(s.id for _, s in compiled)
     graph.add_edges_from((d, s.id) for _, s in compiled for d in s.needs if d in index_of or d == s.id)
