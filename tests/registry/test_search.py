@@ -259,6 +259,92 @@ def test_freed_slots_are_compacted_without_changing_results() -> None:
     _assert_equal_to_reference(index, specs[1200:], QUERIES)
 
 
+# -- the best k without scoring every candidate -------------------------------------------------
+
+
+def _expected_top(specs: list[ToolSpec], query: str, k: int, admit: set[str] | None = None) -> list[tuple[str, float]]:
+    """The k best tools holding a query term by the reference scores, ties by name (what ``search`` promises)."""
+    reference = _reference_scores(specs, query, DEFAULT_FIELDS)
+    wanted = set(analyze(query))
+    holders = [i for i, s in enumerate(specs) if any(wanted & set(terms) for terms in field_terms(s).values())]
+    ranked = sorted(
+        ((specs[i].name, float(reference[i])) for i in holders if admit is None or specs[i].name in admit),
+        key=lambda pair: (-round(pair[1], 9), pair[0]),
+    )
+    return ranked[:k]
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 40])
+def test_the_best_k_are_those_of_an_exhaustive_ranking(k: int) -> None:
+    specs = _catalog(700, seed=21)
+    index = SearchIndex()
+    index.add_many(specs)
+    rng = random.Random(k)
+    queries = QUERIES + [" ".join(rng.sample(WORDS, rng.randint(1, 5))) for _ in range(30)]
+    for query in queries:
+        hits = index.search(query, k)
+        expected = _expected_top(specs, query, k)
+        assert [h.name for h in hits] == [name for name, _ in expected], query
+        assert [h.score for h in hits] == pytest.approx([score for _, score in expected], abs=1e-9)
+
+
+def test_the_best_k_respect_filters_when_few_tools_are_admitted() -> None:
+    specs = _catalog(700, seed=22)
+    index = SearchIndex()
+    index.add_many(specs)
+    for prefix in ("csv", "weather", "stock"):
+        admit = {s.name for s in specs if s.name.startswith(f"{prefix}.")}
+        for query in QUERIES:
+            hits = index.search(query, 5, filters={"namespaces": [prefix]})
+            assert [h.name for h in hits] == [name for name, _ in _expected_top(specs, query, 5, admit)], query
+
+
+def test_matched_lists_the_query_terms_each_field_holds() -> None:
+    specs = _catalog(300, seed=23)
+    index = SearchIndex()
+    index.add_many(specs)
+    by_name = {s.name: s for s in specs}
+    for query in QUERIES:
+        wanted = set(analyze(query))
+        for hit in index.search(query, 10):
+            expected = {f: sorted(wanted & set(t)) for f, t in field_terms(by_name[hit.name]).items()}
+            assert hit.matched == {f: t for f, t in expected.items() if t}, (query, hit.name)
+            assert list(hit.matched) == [f for f in FIELDS if f in hit.matched]  # fields in index order
+
+
+def test_cached_term_scores_follow_registrations_and_removals() -> None:
+    # A query caches its terms' scores; every change moves BM25's statistics, so the next query must not
+    # reuse them.
+    specs = _catalog(300, seed=24)
+    index = SearchIndex()
+    index.add_many(specs[:200])
+    for query in QUERIES:
+        index.search(query, 10)
+    for spec in specs[200:]:
+        index.add(spec)
+        index.search("csv weather file", 5)
+    for spec in specs[:40]:
+        index.remove(spec.name)
+        index.search("csv weather file", 5)
+    live = specs[40:]
+    for query in [*QUERIES, "csv weather file"]:
+        expected = _expected_top(live, query, 10)
+        assert [(h.name, h.score) for h in index.search(query, 10)] == [
+            (name, pytest.approx(score, abs=1e-9)) for name, score in expected
+        ]
+
+
+def test_a_field_weighted_zero_still_makes_a_hit() -> None:
+    # A zero weight gives contributions of 0: holding a query term (the rule for a hit) is then not the same
+    # as scoring above 0, and search must not confuse the two.
+    index = SearchIndex({"name": FieldWeight(0.0), "description": FieldWeight()})
+    index.add_many([_tool(f"invoice.t{i}", "unrelated words") for i in range(12)])
+    index.add(_tool("other.x", description="invoice"))
+    hits = index.search("invoice", 3)
+    assert [h.name for h in hits] == ["other.x", "invoice.t0", "invoice.t1"]
+    assert hits[1].score == 0.0 and hits[1].matched == {"name": ["invoice"]}
+
+
 # -- filters --------------------------------------------------------------------------------------
 
 

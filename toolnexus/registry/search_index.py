@@ -16,6 +16,7 @@ from toolnexus.core.spec import ToolSpec
 from toolnexus.registry.search_filters import FilterIndex
 from toolnexus.registry.search_model import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchMode, as_filters
 from toolnexus.registry.search_postings import Column, FieldIndex
+from toolnexus.registry.search_scoring import TermScore, TermScores, matched_terms
 from toolnexus.registry.search_text import FIELDS, analyze, field_counts
 from toolnexus.registry.semantic import EmbeddingCache, load_embedder, reciprocal_rank_fusion
 from toolnexus.registry.toolsets import Toolset
@@ -75,6 +76,7 @@ class SearchIndex:
 
     def _reset(self) -> None:
         self._indexes = {name: FieldIndex(w.k1, w.b) for name, w in self.fields.items()}
+        self._scores = TermScores(self._indexes, {name: w.weight for name, w in self.fields.items()})
         self._filters = FilterIndex()
         self._embeddings = EmbeddingCache()
         self._slot_of: dict[str, int] = {}
@@ -109,6 +111,7 @@ class SearchIndex:
                 self._filters.add_many(first, [spec for spec, _ in analysed])
                 for field_name, index in self._indexes.items():
                     index.add_many(first, [terms[field_name] for _, terms in analysed])
+                self._scores.clear()
                 self._maybe_compact()
 
     def _analyse(self, spec: ToolSpec) -> dict[str, dict[str, int]]:
@@ -137,6 +140,7 @@ class SearchIndex:
             index.add(slot, terms[name])
         self._filters.add(slot, spec)
         self._embeddings.add(slot, spec)
+        self._scores.clear()  # BM25's average length (and maybe idf) moved: cached term scores are stale
 
     def _insert_many(self, first: int, analysed: list[tuple[ToolSpec, dict[str, dict[str, int]]]]) -> None:
         # ``_insert`` for many tools at slots ``first, ...``, minus field and filter postings (the caller adds
@@ -165,6 +169,7 @@ class SearchIndex:
         self._docs[slot] = None
         self._names[slot] = None
         self._alive.set(slot, 0.0)
+        self._scores.clear()
 
     def _maybe_compact(self) -> None:
         # Free slots are never reused (postings stay sorted); renumber once they outnumber the tools, so
@@ -208,27 +213,72 @@ class SearchIndex:
             if not self._slot_of or k <= 0:
                 return []
             size = len(self._docs)
-            scores, hit = self._bm25(terms, size)
+            found = self._term_scores(terms)
+            scores = self._bm25(found, size)
             admitted = (
                 None
                 if toolset is None
                 else self._filters.mask(toolset, size, self._names, self._slot_of.get)
             )
+            if query_vector is None or embed is None:
+                return self._hits(self._lexical(scores, found, admitted, k), scores, found)
+            return self._hybrid(scores, found, admitted, query_vector, embed, k)
+
+    def _term_scores(self, terms: Counter[str]) -> dict[str, tuple[TermScore, int]]:
+        # The query's terms that some tool holds, with their cached scores and repetitions.
+        documents = len(self._slot_of)
+        found = {}
+        for term, times in terms.items():
+            score = self._scores.get(term, documents)
+            if score is not None:
+                found[term] = (score, times)
+        return found
+
+    @staticmethod
+    def _bm25(found: dict[str, tuple[TermScore, int]], size: int) -> np.ndarray:
+        scores = np.zeros(size)
+        for score, times in found.values():
+            # Slots are distinct within a term, so a fancy-index add is exact; rank-bm25 scores each
+            # repetition of a query term again, hence ``times``.
+            scores[score.slots] += score.values if times == 1 else times * score.values
+        return scores
+
+    def _lexical(
+        self, scores: np.ndarray, found: dict[str, tuple[TermScore, int]], admitted: np.ndarray | None, k: int
+    ) -> list[int]:
+        # The best k admitted tools holding a query term, best first (ties by name).
+        candidates = self._above_threshold(scores, found, admitted, k)
+        if candidates is None:
+            hit = np.zeros(len(scores), dtype=bool)
+            for score, _ in found.values():
+                hit[score.slots] = True
             if admitted is not None:
                 hit &= admitted
-            if query_vector is None or embed is None:
-                return self._hits(self._top(scores, np.flatnonzero(hit), k), scores, terms)
-            return self._hybrid(scores, hit, admitted, query_vector, embed, terms, k)
+            candidates = np.flatnonzero(hit)
+        return self._top(scores, candidates, k)
 
-    def _bm25(self, terms: Counter[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-        scores = np.zeros(size)
-        hit = np.zeros(size, dtype=bool)
-        documents = len(self._slot_of)
-        for name, index in self._indexes.items():
-            weight = self.fields[name].weight
-            for term, times in terms.items():
-                index.accumulate(scores, hit, term, times, weight, documents)
-        return scores, hit
+    @staticmethod
+    def _above_threshold(
+        scores: np.ndarray, found: dict[str, tuple[TermScore, int]], admitted: np.ndarray | None, k: int
+    ) -> np.ndarray | None:
+        # A short list of candidates that surely holds the top k, without listing every tool that holds
+        # a query term (a third of a 100k catalog for common words). The k-th best score among the tools
+        # holding the rarest term is a lower bound of the k-th best overall, so only tools scoring at least
+        # that can rank. When every contribution is positive, such a score also implies a query term. Not
+        # applicable (``None``) otherwise, or when the rarest term has fewer than k admitted tools.
+        if not found or not all(score.positive for score, _ in found.values()):
+            return None
+        rarest = min((score.slots for score, _ in found.values()), key=len)
+        if admitted is not None:
+            rarest = rarest[admitted[rarest]]
+        if len(rarest) < k:
+            return None
+        values = scores[rarest]
+        floor = np.partition(values, len(values) - k)[len(values) - k]
+        above = scores >= floor
+        if admitted is not None:
+            above &= admitted
+        return np.flatnonzero(above)
 
     def _top(self, scores: np.ndarray, candidates: np.ndarray, k: int) -> list[int]:
         # Best k by score, ties by name: keep everything tied with the k-th score, then sort exactly.
@@ -237,22 +287,22 @@ class SearchIndex:
             kth = np.partition(values, len(values) - k)[len(values) - k]
             candidates = candidates[values >= kth]
         names = self._names
-        ranked = sorted(candidates.tolist(), key=lambda s: (-scores[s], names[s]))
-        return ranked[:k]
+        ranked = sorted(zip((-scores[candidates]).tolist(), candidates.tolist(), strict=True),
+                        key=lambda pair: (pair[0], names[pair[1]]))
+        return [slot for _, slot in ranked[:k]]
 
     def _hybrid(
         self,
         scores: np.ndarray,
-        hit: np.ndarray,
+        found: dict[str, tuple[TermScore, int]],
         admitted: np.ndarray | None,
         query_vector: np.ndarray,
         embed: Any,
-        terms: Counter[str],
         k: int,
     ) -> list[SearchHit]:
         size = len(scores)
         depth = max(100, 10 * k)
-        lexical = self._top(scores, np.flatnonzero(hit), depth)
+        lexical = self._lexical(scores, found, admitted, depth)
         vectors = self._embeddings.matrix(size, embed)
         rankings: list[tuple[np.ndarray, float]] = [(np.asarray(lexical, dtype=np.int64), 1.0)]
         if vectors.shape[1] == len(query_vector):
@@ -264,13 +314,15 @@ class SearchIndex:
             dense = self._top(similarity, np.flatnonzero(eligible), depth)
             rankings.append((np.asarray(dense, dtype=np.int64), self.semantic_weight))
         fused = reciprocal_rank_fusion(rankings, size, self.rrf_k)
-        return self._hits(self._top(fused, np.flatnonzero(fused > 0), k), fused, terms)
+        return self._hits(self._top(fused, np.flatnonzero(fused > 0), k), fused, found)
 
-    def _hits(self, slots: list[int], scores: np.ndarray, terms: Counter[str]) -> list[SearchHit]:
+    def _hits(
+        self, slots: list[int], scores: np.ndarray, found: dict[str, tuple[TermScore, int]]
+    ) -> list[SearchHit]:
+        matched = matched_terms({term: score for term, (score, _) in found.items()}, slots, list(self.fields))
         hits: list[SearchHit] = []
-        for slot in slots:
+        for slot, value, terms_of in zip(slots, scores[slots].tolist(), matched, strict=True):
             doc = self._docs[slot]
             assert doc is not None
-            matched = {f: sorted(t for t in terms if t in held) for f, held in zip(self.fields, doc.terms, strict=True)}
-            hits.append(SearchHit(doc.spec, float(scores[slot]), {f: t for f, t in matched.items() if t}))
+            hits.append(SearchHit(doc.spec, value, terms_of))
         return hits

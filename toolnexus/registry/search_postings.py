@@ -221,21 +221,16 @@ class FieldIndex:
             )
         return view
 
-    def accumulate(
-        self, scores: np.ndarray, hit: np.ndarray, term: str, times: int, weight: float, documents: int
-    ) -> bool:
-        """Add ``weight * times * BM25(term)`` to the scores of the documents holding ``term``.
+    def contributions(self, term: str, documents: int, weight: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The slots holding ``term`` and ``weight * BM25(term)`` for each, among ``documents`` live tools.
 
-        Marks them in ``hit`` and says whether any did. ``times`` is how often the query repeats the term
-        (rank-bm25 scores each repetition again).
+        ``None`` when no document holds the term (or every document is empty).
         """
         arrays = self._arrays(term)
         if arrays is None or not self.total_length:
-            return False
+            return None
         slots, counts = arrays
         k1, b = self.k1, self.b
         average = self.total_length / documents
         norm = k1 * (1 - b + b * self.lengths.data[slots] / average)
-        scores[slots] += (weight * times * self.idf(term, documents)) * (counts * (k1 + 1) / (counts + norm))
-        hit[slots] = True
-        return True
+        return slots, (weight * self.idf(term, documents)) * (counts * (k1 + 1) / (counts + norm))
