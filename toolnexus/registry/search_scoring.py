@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,13 +30,17 @@ class TermScore:
 
     slots: np.ndarray  # int64, increasing: the tools holding the term in any field
     values: np.ndarray  # float64: sum over those fields of weight * BM25_f(term, tool)
-    fields: np.ndarray  # uint8: bit i set when field i (in index order) holds the term
+    keys: np.ndarray  # int64: ``slot << 8 | field bits`` (bit i: field i holds the term), then a sentinel
     positive: bool  # every value > 0 (so a tool scores above 0 exactly when it holds a query term)
 
     @classmethod
     def of(cls, slots: np.ndarray, values: np.ndarray, fields: np.ndarray) -> TermScore:
-        """A term score, with ``positive`` worked out."""
-        return cls(slots, values, fields, bool(len(values)) and bool(values.min() > 0))
+        """A term score from its slots, values and field bits (uint8, one per slot)."""
+        keys = np.empty(len(slots) + 1, dtype=np.int64)
+        np.left_shift(slots, 8, out=keys[:-1])
+        keys[:-1] |= fields
+        keys[-1] = np.iinfo(np.int64).max  # so a binary search past the last slot still lands on a key
+        return cls(slots, values, keys, bool(len(values)) and bool(values.min() > 0))
 
 
 class TermScores:
@@ -95,25 +100,31 @@ class TermScores:
 def matched_terms(found: Mapping[str, TermScore], slots: list[int], fields: list[str]) -> list[dict[str, list[str]]]:
     """For each of ``slots``: field name -> the terms of ``found`` it holds, sorted (fields in index order).
 
-    One binary search per term over its slots gives the field bits of every hit at once; then one pass
-    over the hits' set bits.
+    One binary search per term over its keys finds the field bits of every hit at once (a few numpy calls
+    per term, whatever the catalog size); then one pass over the hits' bits in Python.
     """
     matched: list[dict[str, list[str]]] = [{} for _ in slots]
     if not found or not slots:
         return matched
     at = np.asarray(slots, dtype=np.int64)
+    shifted = at << 8
     terms = sorted(found)
-    bits = np.empty((len(terms), len(at)), dtype=np.uint8)
-    for row, term in enumerate(terms):
-        score = found[term]
-        where = np.minimum(np.searchsorted(score.slots, at), len(score.slots) - 1)
-        bits[row] = np.where(score.slots[where] == at, score.fields[where], 0)
-    field_bits = [(name, 1 << f) for f, name in enumerate(fields)]
-    for i, row in enumerate(bits.T.tolist()):
-        union = 0
-        for mask in row:
-            union |= mask
-        if union:
-            held = list(zip(terms, row, strict=True))
-            matched[i] = {name: [term for term, mask in held if mask & bit] for name, bit in field_bits if union & bit}
-    return matched
+    keys = np.stack([found[t].keys[np.searchsorted(found[t].keys, shifted)] for t in terms])
+    bits = np.where(keys >> 8 == at, keys & 0xFF, 0).T.tolist()  # (hit, term)
+    names_of = _names_of(tuple(fields))
+    for held, row in zip(matched, bits, strict=True):
+        for term, mask in zip(terms, row, strict=True):
+            for name in names_of[mask] if mask else ():
+                terms_here = held.get(name)
+                if terms_here is None:
+                    held[name] = [term]
+                else:
+                    terms_here.append(term)
+    # Terms were visited in order, fields by first use: report the fields in index order.
+    return [held if len(held) < 2 else {f: held[f] for f in fields if f in held} for held in matched]
+
+
+@lru_cache(maxsize=16)
+def _names_of(fields: tuple[str, ...]) -> list[list[str]]:
+    # Field bits -> the names of the fields they set, for every combination.
+    return [[name for f, name in enumerate(fields) if mask >> f & 1] for mask in range(1 << len(fields))]
