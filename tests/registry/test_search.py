@@ -14,7 +14,8 @@ from rank_bm25 import BM25Okapi
 from toolnexus.core.spec import Lifecycle, SafetyTier, ToolSpec
 from toolnexus.registry import Registry
 from toolnexus.registry.search import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchIndex, as_filters, tokenize
-from toolnexus.registry.search_text import FIELDS, analyze, field_terms, stem
+from toolnexus.registry.search_postings import Batch
+from toolnexus.registry.search_text import BOUNDARY, FIELDS, analyze, field_terms, stem, terms_of_many
 from toolnexus.registry.toolsets import Toolset
 
 # -- text -----------------------------------------------------------------------------------------
@@ -51,6 +52,48 @@ def test_stem_folds_plurals_only(word: str, stemmed: str) -> None:
 def test_analyze_drops_stopwords_and_folds_plurals() -> None:
     assert analyze("Convert the CSV files to a parquet table") == ["convert", "csv", "file", "parquet", "table"]
     assert analyze("the files", stopwords=False, stemming=False) == ["the", "files"]
+
+
+@pytest.mark.parametrize("stopwords", [True, False])
+def test_terms_of_many_are_each_texts_terms_between_boundaries(stopwords: bool) -> None:
+    texts = ["Convert CSV files", "", "a\x00b readFile", "the", "HTTPServer\x00\x00logs", "ÉtéCafé naïveBayes"]
+    stream = list(terms_of_many(texts, stopwords=stopwords))
+    per_text: list[list[str]] = [[]]
+    for term in stream:
+        if term == BOUNDARY:
+            per_text.append([])
+        else:
+            per_text[-1].append(term)
+    assert per_text == [analyze(text, stopwords=stopwords) for text in texts]
+
+
+def test_a_batch_holds_each_documents_term_counts_and_length() -> None:
+    documents = [["csv", "file", "csv"], [], ["file"], ["json", "csv", "json", "json"]]
+    stream = [term for i, terms in enumerate(documents) for term in ([BOUNDARY] if i else []) + terms]
+    batch = Batch.of(stream, len(documents), BOUNDARY)
+    postings = {
+        term: list(zip(batch.documents[start:end].tolist(), batch.counts[start:end].tolist(), strict=True))
+        for term, start, end in zip(batch.terms, batch.bounds, batch.bounds[1:], strict=False)
+    }
+    assert postings == {"csv": [(0, 2), (3, 1)], "file": [(0, 1), (2, 1)], "json": [(3, 3)]}
+    assert batch.lengths.tolist() == [3, 0, 1, 4]
+    with pytest.raises(ValueError, match="expected 3 documents, got 4"):
+        Batch.of(stream, 3, BOUNDARY)
+
+
+def test_tools_added_in_bulk_are_removed_exactly() -> None:
+    # Removal analyses a tool again instead of keeping its terms: bulk and one-by-one analysis must agree.
+    specs = _catalog(200, seed=31)
+    bulk, single = SearchIndex(), SearchIndex()
+    bulk.add_many(specs)
+    for spec in specs[100:]:
+        single.add(spec)
+    for spec in specs[:100]:
+        bulk.remove(spec.name)
+    for name, index in bulk._indexes.items():
+        other = single._indexes[name]
+        assert index.total_length == other.total_length
+        assert {t: len(s) for t, s in index._slots.items()} == {t: len(s) for t, s in other._slots.items()}
 
 
 def test_field_terms_cover_arguments_names_and_descriptions() -> None:

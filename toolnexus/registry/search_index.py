@@ -7,7 +7,6 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,9 +14,9 @@ import numpy as np
 from toolnexus.core.spec import ToolSpec
 from toolnexus.registry.search_filters import FilterIndex
 from toolnexus.registry.search_model import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchMode, as_filters
-from toolnexus.registry.search_postings import Column, FieldIndex
+from toolnexus.registry.search_postings import Batch, Column, FieldIndex
 from toolnexus.registry.search_scoring import TermScore, TermScores, matched_terms
-from toolnexus.registry.search_text import FIELDS, analyze, field_counts
+from toolnexus.registry.search_text import BOUNDARY, FIELDS, analyze, field_columns, field_counts, terms_of_many
 from toolnexus.registry.semantic import EmbeddingCache, load_embedder, reciprocal_rank_fusion
 from toolnexus.registry.toolsets import Toolset
 
@@ -36,12 +35,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-@dataclass(slots=True)
-class _Doc:
-    spec: ToolSpec
-    terms: tuple[tuple[str, ...], ...]  # distinct terms per field, in ``SearchIndex.fields`` order
 
 
 class SearchIndex:
@@ -80,7 +73,8 @@ class SearchIndex:
         self._filters = FilterIndex()
         self._embeddings = EmbeddingCache()
         self._slot_of: dict[str, int] = {}
-        self._docs: list[_Doc | None] = []
+        # The tool at each slot (None once freed). Its terms are not kept: removing a tool analyses it again.
+        self._docs: list[ToolSpec | None] = []
         self._names: list[str | None] = []
         self._alive = Column()
 
@@ -90,7 +84,7 @@ class SearchIndex:
         """Index ``spec``, replacing any tool of the same name."""
         with self._lock:
             slot = self._slot_of.get(spec.name)
-            if slot is not None and (doc := self._docs[slot]) is not None and doc.spec is spec:
+            if slot is not None and self._docs[slot] is spec:
                 return  # the registry re-announces its latest version when an older one changes
         terms = self._analyse(spec)
         with self._lock:
@@ -100,17 +94,26 @@ class SearchIndex:
 
     def add_many(self, specs: list[ToolSpec]) -> None:
         """Index many tools at once (the same as ``add`` for each)."""
-        latest = {spec.name: spec for spec in specs}  # the last of a name wins, as with add
+        latest = list({spec.name: spec for spec in specs}.values())  # the last of a name wins, as with add
+        if not latest:
+            return
         with _gc_paused():
-            analysed = [(spec, self._analyse(spec)) for spec in latest.values()]
+            # Analysis runs outside the lock (searches go on meanwhile): one batch of postings per field.
+            texts = field_columns(latest)
+            batches = {
+                name: Batch.of(
+                    terms_of_many(texts[name], stopwords=self.stopwords, stemming=self.stemming), len(latest), BOUNDARY
+                )
+                for name in self._indexes
+            }
             with self._lock:
-                for name in latest:
-                    self._drop(name)
+                for spec in latest:
+                    self._drop(spec.name)
                 first = len(self._docs)
-                self._insert_many(first, analysed)
-                self._filters.add_many(first, [spec for spec, _ in analysed])
-                for field_name, index in self._indexes.items():
-                    index.add_many(first, [terms[field_name] for _, terms in analysed])
+                self._insert_many(first, latest)
+                self._filters.add_many(first, latest)
+                for name, index in self._indexes.items():
+                    index.add_batch(first, batches[name])
                 self._scores.clear()
                 self._maybe_compact()
 
@@ -131,8 +134,7 @@ class SearchIndex:
 
     def _insert(self, spec: ToolSpec, terms: dict[str, dict[str, int]]) -> None:
         slot = len(self._docs)
-        # Only the distinct terms are kept per tool (for removal and ``matched``); counts live in postings.
-        self._docs.append(_Doc(spec, tuple(tuple(terms[name]) for name in self._indexes)))
+        self._docs.append(spec)
         self._names.append(spec.name)
         self._slot_of[spec.name] = slot
         self._alive.set(slot, 1.0)
@@ -142,29 +144,30 @@ class SearchIndex:
         self._embeddings.add(slot, spec)
         self._scores.clear()  # BM25's average length (and maybe idf) moved: cached term scores are stale
 
-    def _insert_many(self, first: int, analysed: list[tuple[ToolSpec, dict[str, dict[str, int]]]]) -> None:
+    def _insert_many(self, first: int, specs: list[ToolSpec]) -> None:
         # ``_insert`` for many tools at slots ``first, ...``, minus field and filter postings (the caller adds
         # those in bulk).
-        docs, names, slot_of, pending = self._docs, self._names, self._slot_of, self._embeddings.add
-        fields = list(self._indexes)
-        for slot, (spec, terms) in enumerate(analysed, first):
-            docs.append(_Doc(spec, tuple([tuple(terms[name]) for name in fields])))
-            names.append(spec.name)
-            slot_of[spec.name] = slot
+        names = [spec.name for spec in specs]
+        self._docs.extend(specs)
+        self._names.extend(names)
+        self._slot_of.update(zip(names, range(first, first + len(specs)), strict=True))
+        pending = self._embeddings.add
+        for slot, spec in enumerate(specs, first):
             pending(slot, spec)
-        if analysed:
-            self._alive.set(first + len(analysed) - 1, 1.0)  # grows the column once
-            self._alive.data[first : first + len(analysed)] = 1.0
+        if specs:
+            self._alive.set(first + len(specs) - 1, 1.0)  # grows the column once
+            self._alive.data[first : first + len(specs)] = 1.0
 
     def _drop(self, name: str) -> None:
         slot = self._slot_of.pop(name, None)
         if slot is None:
             return
-        doc = self._docs[slot]
-        assert doc is not None
-        for index, terms in zip(self._indexes.values(), doc.terms, strict=True):
-            index.remove(slot, terms)
-        self._filters.remove(slot, doc.spec)
+        spec = self._docs[slot]
+        assert spec is not None
+        terms = self._analyse(spec)  # the same terms it was indexed with: analysis is deterministic
+        for name, index in self._indexes.items():
+            index.remove(slot, terms[name])
+        self._filters.remove(slot, spec)
         self._embeddings.remove(slot)
         self._docs[slot] = None
         self._names[slot] = None
@@ -178,7 +181,7 @@ class SearchIndex:
             self._compact()
 
     def _compact(self) -> None:
-        live = [doc.spec for doc in self._docs if doc is not None]
+        live = [spec for spec in self._docs if spec is not None]
         embeddings = self._embeddings
         self._reset()
         self._embeddings = EmbeddingCache.reusing(embeddings)
@@ -322,7 +325,7 @@ class SearchIndex:
         matched = matched_terms({term: score for term, (score, _) in found.items()}, slots, list(self.fields))
         hits: list[SearchHit] = []
         for slot, value, terms_of in zip(slots, scores[slots].tolist(), matched, strict=True):
-            doc = self._docs[slot]
-            assert doc is not None
-            hits.append(SearchHit(doc.spec, value, terms_of))
+            spec = self._docs[slot]
+            assert spec is not None
+            hits.append(SearchHit(spec, value, terms_of))
         return hits
