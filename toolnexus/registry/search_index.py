@@ -107,8 +107,8 @@ class SearchIndex:
                 for name in self._indexes
             }
             with self._lock:
-                for spec in latest:
-                    self._drop(spec.name)
+                for name in [spec.name for spec in latest if spec.name in self._slot_of]:
+                    self._drop(name)
                 first = len(self._docs)
                 self._insert_many(first, latest)
                 self._filters.add_many(first, latest)
@@ -151,9 +151,7 @@ class SearchIndex:
         self._docs.extend(specs)
         self._names.extend(names)
         self._slot_of.update(zip(names, range(first, first + len(specs)), strict=True))
-        pending = self._embeddings.add
-        for slot, spec in enumerate(specs, first):
-            pending(slot, spec)
+        self._embeddings.add_many(first, specs)
         if specs:
             self._alive.set(first + len(specs) - 1, 1.0)  # grows the column once
             self._alive.data[first : first + len(specs)] = 1.0
@@ -229,10 +227,10 @@ class SearchIndex:
 
     def _term_scores(self, terms: Counter[str]) -> dict[str, tuple[TermScore, int]]:
         # The query's terms that some tool holds, with their cached scores and repetitions.
-        documents = len(self._slot_of)
+        documents, size = len(self._slot_of), len(self._docs)
         found = {}
         for term, times in terms.items():
-            score = self._scores.get(term, documents)
+            score = self._scores.get(term, documents, size)
             if score is not None:
                 found[term] = (score, times)
         return found

@@ -63,13 +63,13 @@ class TermScores:
             self._cache.clear()
             self._held = 0
 
-    def get(self, term: str, documents: int) -> TermScore | None:
-        """``term``'s scores among ``documents`` live tools; ``None`` when no field holds it."""
+    def get(self, term: str, documents: int, size: int) -> TermScore | None:
+        """``term``'s scores among ``documents`` live tools in ``size`` slots; ``None`` when no field holds it."""
         try:
             return self._cache[term]
         except KeyError:
             pass
-        score = self._compute(term, documents)
+        score = self._compute(term, documents, size)
         size = 0 if score is None else len(score.slots)
         if self._held + size > self.LIMIT:
             self.clear()
@@ -77,7 +77,7 @@ class TermScores:
         self._held += size
         return score
 
-    def _compute(self, term: str, documents: int) -> TermScore | None:
+    def _compute(self, term: str, documents: int, size: int) -> TermScore | None:
         parts = []
         for index, weight, bit in self._fields:
             found = index.contributions(term, documents, weight)
@@ -88,13 +88,22 @@ class TermScores:
         if len(parts) == 1:
             slots, values, bit = parts[0]
             return TermScore.of(slots, values, np.full(len(slots), bit, dtype=np.uint8))
-        slots, where = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
-        # bincount adds in input order, i.e. field by field, as a per-field sum would.
-        values = np.bincount(where, weights=np.concatenate([p[1] for p in parts]), minlength=len(slots))
-        # Each field has its own bit and a tool appears once per field, so the sum of bits is their union.
-        bits = np.concatenate([np.full(len(p[0]), p[2], dtype=np.float64) for p in parts])
-        fields = np.bincount(where, weights=bits, minlength=len(slots)).astype(np.uint8)
-        return TermScore.of(slots, values, fields)
+        postings = sum(len(p[0]) for p in parts)
+        if postings * 64 < size:  # a rare term: sorting its few postings beats touching every slot
+            slots, where = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
+            # bincount adds in input order, i.e. field by field, as a per-field sum would.
+            values = np.bincount(where, weights=np.concatenate([p[1] for p in parts]), minlength=len(slots))
+            # Each field has its own bit and a tool appears once per field: the sum of bits is their union.
+            bits = np.concatenate([np.full(len(p[0]), p[2], dtype=np.float64) for p in parts])
+            return TermScore.of(slots, values, np.bincount(where, weights=bits, minlength=len(slots)).astype(np.uint8))
+        # A common term: merge on dense scratch arrays over all slots (linear, no sort).
+        dense = np.zeros(size)
+        held = np.zeros(size, dtype=np.uint8)
+        for slots, values, bit in parts:
+            dense[slots] += values  # field by field, as a per-field sum would
+            held[slots] |= bit
+        slots = np.flatnonzero(held)
+        return TermScore.of(slots, dense[slots], held[slots])
 
 
 def matched_terms(found: Mapping[str, TermScore], slots: list[int], fields: list[str]) -> list[dict[str, list[str]]]:

@@ -99,6 +99,10 @@ def stem(word: str) -> str:
 
 def _word_terms(word: str, stopwords: bool, stemming: bool) -> tuple[str, ...]:
     # The index terms of one ``_WORD`` match: what ``analyze`` yields for it, in order.
+    if word.islower() or word.isdigit():  # most words: one term, no identifier to split
+        if stopwords and word in STOPWORDS:
+            return ()
+        return (intern(stem(word) if stemming else word),)
     terms = tokenize(word)
     if stopwords:
         terms = [t for t in terms if t not in STOPWORDS]
@@ -164,9 +168,14 @@ def _argument_text(schema: object, depth: int = 0) -> list[str]:
         for name, prop in properties.items():
             out.append(str(name))
             if isinstance(prop, dict):
-                out.extend(str(prop[key]) for key in ("title", "description") if isinstance(prop.get(key), str))
-                out.extend(_argument_text(prop, depth + 1))
-                out.extend(_argument_text(prop.get("items"), depth + 1))
+                for key in ("title", "description"):
+                    text = prop.get(key)
+                    if isinstance(text, str):
+                        out.append(text)
+                # Descend only where there is something nested (this runs for every argument of every tool).
+                if depth < 1 and ("properties" in prop or "items" in prop):
+                    out.extend(_argument_text(prop, depth + 1))
+                    out.extend(_argument_text(prop.get("items"), depth + 1))
     return out
 
 

@@ -106,6 +106,10 @@ class EmbeddingCache:
         """Queue ``spec`` to be embedded under ``slot`` (embedding waits for the next search)."""
         self._pending[slot] = spec
 
+    def add_many(self, first: int, specs: list[ToolSpec]) -> None:
+        """``add`` for each of ``specs`` at slots ``first, first + 1, ...``."""
+        self._pending.update(zip(range(first, first + len(specs)), specs, strict=True))
+
     def remove(self, slot: int) -> None:
         """Forget the embedding, pending or made, of ``slot``."""
         self._pending.pop(slot, None)
