@@ -7,7 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from toolnexus.registry.search_model import DEFAULT_FIELDS, FieldWeight, SearchH
 from toolnexus.registry.search_postings import Batch, Column, FieldIndex
 from toolnexus.registry.search_scoring import TermScore, TermScores, matched_terms
 from toolnexus.registry.search_text import BOUNDARY, FIELDS, analyze, field_columns, field_counts, terms_of_many
-from toolnexus.registry.semantic import EmbeddingCache, load_embedder, reciprocal_rank_fusion
+from toolnexus.registry.semantic import EmbeddingCache, load_embedder, reciprocal_rank_fusion, score_fusion
 from toolnexus.registry.toolsets import Toolset
 
 __all__ = ["SearchIndex"]
@@ -45,8 +45,10 @@ class SearchIndex:
 
     ``fields`` overrides the field weights (:data:`DEFAULT_FIELDS`); ``stopwords``/``stemming`` switch
     the light normalisation of :func:`~toolnexus.registry.search_text.analyze`. ``semantic_weight`` is
-    the weight of the embedding ranking against BM25's (1.0) in hybrid search, ``rrf_k`` the constant of
-    reciprocal rank fusion.
+    the weight of the embedding ranking against BM25's (1.0) in hybrid search. ``fusion`` is how the two
+    are combined: ``scores`` (default), a weighted sum of their min-max normalised scores
+    (:func:`~toolnexus.registry.semantic.score_fusion`), or ``rrf``, reciprocal rank fusion with constant
+    ``rrf_k``.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class SearchIndex:
         stopwords: bool = True,
         stemming: bool = True,
         semantic_weight: float = 1.0,
+        fusion: Literal["scores", "rrf"] = "scores",
         rrf_k: int = 60,
     ) -> None:
         self.fields = dict(DEFAULT_FIELDS if fields is None else fields)
@@ -63,7 +66,9 @@ class SearchIndex:
         if unknown:
             raise ValueError(f"unknown search fields {sorted(unknown)}: the fields are {', '.join(FIELDS)}")
         self.stopwords, self.stemming = stopwords, stemming
-        self.semantic_weight, self.rrf_k = semantic_weight, rrf_k
+        if fusion not in ("scores", "rrf"):
+            raise ValueError(f"fusion {fusion!r} is not one of scores, rrf")
+        self.semantic_weight, self.fusion, self.rrf_k = semantic_weight, fusion, rrf_k
         self._lock = threading.RLock()
         self._reset()
 
@@ -200,8 +205,8 @@ class SearchIndex:
         ``filters`` is a :class:`Toolset` or a dict of its fields (so by default retired tools are left
         out); ``None`` admits every indexed tool. In ``bm25`` mode a hit holds at least one query term
         and its score is the weighted BM25 sum. In ``hybrid`` mode (needs the ``semantic`` extra, else
-        it is ``bm25``) the BM25 ranking and the embedding ranking are fused by reciprocal rank fusion,
-        the score is the fused score, and tools may be found by meaning alone (``matched`` empty).
+        it is ``bm25``) the BM25 ranking and the embedding ranking are fused (see ``fusion``), the score is
+        the fused score, and tools may be found by meaning alone (``matched`` empty).
         Ties are broken by name, so results are deterministic.
         """
         if mode not in ("bm25", "hybrid", "auto"):
@@ -303,19 +308,23 @@ class SearchIndex:
     ) -> list[SearchHit]:
         size = len(scores)
         depth = max(100, 10 * k)
-        lexical = self._lexical(scores, found, admitted, depth)
+        lexical = np.asarray(self._lexical(scores, found, admitted, depth), dtype=np.int64)
         vectors = self._embeddings.matrix(size, embed)
-        rankings: list[tuple[np.ndarray, float]] = [(np.asarray(lexical, dtype=np.int64), 1.0)]
-        if vectors.shape[1] == len(query_vector):
+        eligible = self._alive.data[:size] > 0
+        if admitted is not None:
+            eligible &= admitted
+        similarity, dense = None, np.zeros(0, dtype=np.int64)
+        if vectors.shape[1] == len(query_vector) and self.semantic_weight > 0:
             similarity = vectors @ query_vector
-            eligible = self._alive.data[:size] > 0
-            if admitted is not None:
-                eligible &= admitted
             similarity[~eligible] = -np.inf
-            dense = self._top(similarity, np.flatnonzero(eligible), depth)
-            rankings.append((np.asarray(dense, dtype=np.int64), self.semantic_weight))
-        fused = reciprocal_rank_fusion(rankings, size, self.rrf_k)
-        return self._hits(self._top(fused, np.flatnonzero(fused > 0), k), fused, found)
+            dense = np.asarray(self._top(similarity, np.flatnonzero(eligible), depth), dtype=np.int64)
+        if self.fusion == "rrf":
+            rankings = [(lexical, 1.0)] + ([(dense, self.semantic_weight)] if len(dense) else [])
+            fused = reciprocal_rank_fusion(rankings, size, self.rrf_k)
+            return self._hits(self._top(fused, np.flatnonzero(fused > 0), k), fused, found)
+        # The candidates are the two rankings' heads, as with RRF; their scores are fused.
+        fused = score_fusion(scores, similarity, eligible, self.semantic_weight)
+        return self._hits(self._top(fused, np.union1d(lexical, dense), k), fused, found)
 
     def _hits(
         self, slots: list[int], scores: np.ndarray, found: dict[str, tuple[TermScore, int]]
