@@ -99,10 +99,12 @@ class TermScores:
         # A common term: merge on dense scratch arrays over all slots (linear, no sort).
         dense = np.zeros(size)
         held = np.zeros(size, dtype=np.uint8)
+        marked = np.zeros(size, dtype=bool)  # numpy finds the set entries of a bool array far faster than of uint8
         for slots, values, bit in parts:
             dense[slots] += values  # field by field, as a per-field sum would
             held[slots] |= bit
-        slots = np.flatnonzero(held)
+            marked[slots] = True
+        slots = np.flatnonzero(marked)
         return TermScore.of(slots, dense[slots], held[slots])
 
 
