@@ -35,9 +35,15 @@ if ! "$py" -c "import prefect.server.api.server" 2>/dev/null; then
   "$py" -c "import prefect.server.api.server"
 fi
 
+# discovery_speed.py: the search peer bm25s (and rank-bm25, the reference scorer the tests compare with).
+if ! "$py" -c "import bm25s, rank_bm25" 2>/dev/null; then
+  echo "installing peers: bm25s, rank-bm25"
+  "${pip[@]}" bm25s rank-bm25
+fi
+
 "$py" - <<'PY'
 import importlib.metadata as md
-print("benchmarks venv ready:", ", ".join(f"{p} {md.version(p)}" for p in ("toolnexus", "prefect", "dask", "distributed")))
+print("benchmarks venv ready:", ", ".join(f"{p} {md.version(p)}" for p in ("toolnexus", "prefect", "dask", "distributed", "bm25s")))
 PY
 
 # runtime_latency.py: toolnexus's wasm, wasm-python and docker extras, and the sandbox peer llm-sandbox

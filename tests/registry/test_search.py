@@ -14,7 +14,8 @@ from rank_bm25 import BM25Okapi
 from toolnexus.core.spec import Lifecycle, SafetyTier, ToolSpec
 from toolnexus.registry import Registry
 from toolnexus.registry.search import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchIndex, as_filters, tokenize
-from toolnexus.registry.search_text import FIELDS, analyze, field_terms, stem
+from toolnexus.registry.search_postings import Batch
+from toolnexus.registry.search_text import BOUNDARY, FIELDS, analyze, field_terms, stem, terms_of_many
 from toolnexus.registry.toolsets import Toolset
 
 # -- text -----------------------------------------------------------------------------------------
@@ -51,6 +52,48 @@ def test_stem_folds_plurals_only(word: str, stemmed: str) -> None:
 def test_analyze_drops_stopwords_and_folds_plurals() -> None:
     assert analyze("Convert the CSV files to a parquet table") == ["convert", "csv", "file", "parquet", "table"]
     assert analyze("the files", stopwords=False, stemming=False) == ["the", "files"]
+
+
+@pytest.mark.parametrize("stopwords", [True, False])
+def test_terms_of_many_are_each_texts_terms_between_boundaries(stopwords: bool) -> None:
+    texts = ["Convert CSV files", "", "a\x00b readFile", "the", "HTTPServer\x00\x00logs", "ÉtéCafé naïveBayes"]
+    stream = list(terms_of_many(texts, stopwords=stopwords))
+    per_text: list[list[str]] = [[]]
+    for term in stream:
+        if term == BOUNDARY:
+            per_text.append([])
+        else:
+            per_text[-1].append(term)
+    assert per_text == [analyze(text, stopwords=stopwords) for text in texts]
+
+
+def test_a_batch_holds_each_documents_term_counts_and_length() -> None:
+    documents = [["csv", "file", "csv"], [], ["file"], ["json", "csv", "json", "json"]]
+    stream = [term for i, terms in enumerate(documents) for term in ([BOUNDARY] if i else []) + terms]
+    batch = Batch.of(stream, len(documents), BOUNDARY)
+    postings = {
+        term: list(zip(batch.documents[start:end].tolist(), batch.counts[start:end].tolist(), strict=True))
+        for term, start, end in zip(batch.terms, batch.bounds, batch.bounds[1:], strict=False)
+    }
+    assert postings == {"csv": [(0, 2), (3, 1)], "file": [(0, 1), (2, 1)], "json": [(3, 3)]}
+    assert batch.lengths.tolist() == [3, 0, 1, 4]
+    with pytest.raises(ValueError, match="expected 3 documents, got 4"):
+        Batch.of(stream, 3, BOUNDARY)
+
+
+def test_tools_added_in_bulk_are_removed_exactly() -> None:
+    # Removal analyses a tool again instead of keeping its terms: bulk and one-by-one analysis must agree.
+    specs = _catalog(200, seed=31)
+    bulk, single = SearchIndex(), SearchIndex()
+    bulk.add_many(specs)
+    for spec in specs[100:]:
+        single.add(spec)
+    for spec in specs[:100]:
+        bulk.remove(spec.name)
+    for name, index in bulk._indexes.items():
+        other = single._indexes[name]
+        assert index.total_length == other.total_length
+        assert {t: len(s) for t, s in index._slots.items()} == {t: len(s) for t, s in other._slots.items()}
 
 
 def test_field_terms_cover_arguments_names_and_descriptions() -> None:
@@ -257,6 +300,92 @@ def test_freed_slots_are_compacted_without_changing_results() -> None:
 
     assert len(index._docs) < 1500  # compacted
     _assert_equal_to_reference(index, specs[1200:], QUERIES)
+
+
+# -- the best k without scoring every candidate -------------------------------------------------
+
+
+def _expected_top(specs: list[ToolSpec], query: str, k: int, admit: set[str] | None = None) -> list[tuple[str, float]]:
+    """The k best tools holding a query term by the reference scores, ties by name (what ``search`` promises)."""
+    reference = _reference_scores(specs, query, DEFAULT_FIELDS)
+    wanted = set(analyze(query))
+    holders = [i for i, s in enumerate(specs) if any(wanted & set(terms) for terms in field_terms(s).values())]
+    ranked = sorted(
+        ((specs[i].name, float(reference[i])) for i in holders if admit is None or specs[i].name in admit),
+        key=lambda pair: (-round(pair[1], 9), pair[0]),
+    )
+    return ranked[:k]
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 40])
+def test_the_best_k_are_those_of_an_exhaustive_ranking(k: int) -> None:
+    specs = _catalog(700, seed=21)
+    index = SearchIndex()
+    index.add_many(specs)
+    rng = random.Random(k)
+    queries = QUERIES + [" ".join(rng.sample(WORDS, rng.randint(1, 5))) for _ in range(30)]
+    for query in queries:
+        hits = index.search(query, k)
+        expected = _expected_top(specs, query, k)
+        assert [h.name for h in hits] == [name for name, _ in expected], query
+        assert [h.score for h in hits] == pytest.approx([score for _, score in expected], abs=1e-9)
+
+
+def test_the_best_k_respect_filters_when_few_tools_are_admitted() -> None:
+    specs = _catalog(700, seed=22)
+    index = SearchIndex()
+    index.add_many(specs)
+    for prefix in ("csv", "weather", "stock"):
+        admit = {s.name for s in specs if s.name.startswith(f"{prefix}.")}
+        for query in QUERIES:
+            hits = index.search(query, 5, filters={"namespaces": [prefix]})
+            assert [h.name for h in hits] == [name for name, _ in _expected_top(specs, query, 5, admit)], query
+
+
+def test_matched_lists_the_query_terms_each_field_holds() -> None:
+    specs = _catalog(300, seed=23)
+    index = SearchIndex()
+    index.add_many(specs)
+    by_name = {s.name: s for s in specs}
+    for query in QUERIES:
+        wanted = set(analyze(query))
+        for hit in index.search(query, 10):
+            expected = {f: sorted(wanted & set(t)) for f, t in field_terms(by_name[hit.name]).items()}
+            assert hit.matched == {f: t for f, t in expected.items() if t}, (query, hit.name)
+            assert list(hit.matched) == [f for f in FIELDS if f in hit.matched]  # fields in index order
+
+
+def test_cached_term_scores_follow_registrations_and_removals() -> None:
+    # A query caches its terms' scores; every change moves BM25's statistics, so the next query must not
+    # reuse them.
+    specs = _catalog(300, seed=24)
+    index = SearchIndex()
+    index.add_many(specs[:200])
+    for query in QUERIES:
+        index.search(query, 10)
+    for spec in specs[200:]:
+        index.add(spec)
+        index.search("csv weather file", 5)
+    for spec in specs[:40]:
+        index.remove(spec.name)
+        index.search("csv weather file", 5)
+    live = specs[40:]
+    for query in [*QUERIES, "csv weather file"]:
+        expected = _expected_top(live, query, 10)
+        assert [(h.name, h.score) for h in index.search(query, 10)] == [
+            (name, pytest.approx(score, abs=1e-9)) for name, score in expected
+        ]
+
+
+def test_a_field_weighted_zero_still_makes_a_hit() -> None:
+    # A zero weight gives contributions of 0: holding a query term (the rule for a hit) is then not the same
+    # as scoring above 0, and search must not confuse the two.
+    index = SearchIndex({"name": FieldWeight(0.0), "description": FieldWeight()})
+    index.add_many([_tool(f"invoice.t{i}", "unrelated words") for i in range(12)])
+    index.add(_tool("other.x", description="invoice"))
+    hits = index.search("invoice", 3)
+    assert [h.name for h in hits] == ["other.x", "invoice.t0", "invoice.t1"]
+    assert hits[1].score == 0.0 and hits[1].matched == {"name": ["invoice"]}
 
 
 # -- filters --------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Hybrid search: WordLlama loaded offline from its wheel, fused with BM25 by reciprocal rank fusion,
-embeddings cached per tool, and a silent fall back to BM25 when the extra is missing."""
+"""Hybrid search: WordLlama loaded offline from its wheel, fused with BM25 (normalised scores by default, or
+reciprocal rank fusion), embeddings cached per tool, and a silent fall back to BM25 when the extra is missing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ import pytest
 from toolnexus.core.spec import ToolSpec
 from toolnexus.registry import Registry, search_index as search_module
 from toolnexus.registry.search import SearchIndex
-from toolnexus.registry.semantic import embedding_text, load_embedder, reciprocal_rank_fusion
+from toolnexus.registry.semantic import (
+    DENSE_BALANCE,
+    embedding_text,
+    load_embedder,
+    reciprocal_rank_fusion,
+    score_fusion,
+)
 
 pytest.importorskip("wordllama")
 
@@ -90,6 +96,30 @@ def test_hybrid_respects_filters(index: SearchIndex) -> None:
 def test_reciprocal_rank_fusion_sums_weighted_reciprocal_ranks() -> None:
     fused = reciprocal_rank_fusion([(np.array([2, 0]), 1.0), (np.array([0, 1]), 0.5)], size=4, k=60)
     assert fused == pytest.approx([1 / 62 + 0.5 / 61, 0.5 / 62, 1 / 61, 0.0])
+
+
+def test_score_fusion_mixes_min_max_normalised_scores_over_eligible_tools() -> None:
+    lexical = np.array([4.0, 0.0, 2.0, 9.0])
+    similarity = np.array([0.5, 0.9, 0.1, 0.0])
+    eligible = np.array([True, True, True, False])  # the last tool is filtered out: not in the scaling
+    fused = score_fusion(lexical, similarity, eligible, weight=1.0)
+    w = DENSE_BALANCE
+    expected = [(1.0 + w * 0.5) / (1 + w), (0.0 + w * 1.0) / (1 + w), (0.5 + w * 0.0) / (1 + w)]
+    assert fused[:3] == pytest.approx(expected)
+    assert score_fusion(lexical, None, eligible, weight=1.0)[:3] == pytest.approx([1.0, 0.0, 0.5])
+    assert score_fusion(np.zeros(4), similarity, eligible, weight=1.0)[:3] == pytest.approx(
+        [w * 0.5 / (1 + w), w / (1 + w), 0.0]
+    )  # no lexical hit anywhere: the embedding ranking alone
+
+
+def test_reciprocal_rank_fusion_is_still_available() -> None:
+    index = SearchIndex(fusion="rrf")
+    index.add_many(TOOLS)
+    hits = index.search("will it rain tomorrow", k=2, mode="hybrid")
+    assert hits[0].name == "weather.forecast"
+    assert hits[0].score == pytest.approx(1.0 / 61)  # first of the embedding ranking, weight 1
+    with pytest.raises(ValueError, match="fusion 'max' is not one of scores, rrf"):
+        SearchIndex(fusion="max")  # type: ignore[arg-type]
 
 
 def test_embeddings_are_cached_per_tool_and_updated_incrementally(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,11 @@ does not drown a short name), and a field updates independently when one tool ch
 chosen on the development splits of ToolLens and MetaTool (``benchmarks/discovery_quality.py``).
 
 Behind it is an inverted index: a query touches only the postings of its terms, a registration touches
-only the postings of the new tool's terms, and filters become slot masks before ranking.
+only the postings of the new tool's terms, and filters become slot masks before ranking. A term's BM25
+contributions, summed over the fields, are computed by the first query that uses the term and reused until
+the index changes (``search_scoring``), so a query is one scatter-add per term; the best ``k`` are then
+picked among the tools scoring at least the ``k``-th best of the rarest term's tools, not among every tool
+holding a common word.
 
 This module is the interface and imports no numpy: the index (``search_index``, numpy) is loaded when
 ``SearchIndex`` is first used, so importing the registry, the CLI or a process-runtime worker stays cheap.

@@ -13,13 +13,9 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from itertools import chain
+from dataclasses import dataclass
 
 import numpy as np
-
-
-def _total(terms: Mapping[str, int]) -> int:
-    return sum(terms.values())
 
 
 class _TermIds(dict[str, int]):
@@ -28,6 +24,46 @@ class _TermIds(dict[str, int]):
     def __missing__(self, term: str) -> int:
         value = self[term] = len(self)
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The postings of many documents, numbered from 0, made before they get their slots in an index."""
+
+    size: int  # documents
+    terms: list[str]  # the distinct terms, in the order of their groups below
+    bounds: list[int]  # term i's postings are ``documents[bounds[i]:bounds[i + 1]]`` (and counts)
+    documents: np.ndarray  # int32, increasing within each term
+    counts: np.ndarray  # int32: how often the term occurs in the document
+    lengths: np.ndarray  # float64 per document: its number of terms
+
+    @classmethod
+    def of(cls, stream: Iterable[str], size: int, boundary: str) -> Batch:
+        """The postings of ``size`` documents given as one stream of terms, ``boundary`` between two.
+
+        Vectorised, with no Python code per term occurrence: terms become dense ids (a C-level map),
+        each occurrence's document is the number of boundaries before it, and sorting the (term,
+        document) keys groups the postings and counts repeats.
+        """
+        ids = _TermIds()
+        ids[boundary]  # id 0
+        term_ids = np.fromiter(map(ids.__getitem__, stream), dtype=np.int64)
+        between = term_ids == 0
+        document = np.cumsum(between)[~between]
+        term_ids = term_ids[~between]
+        if int(between.sum()) != max(size - 1, 0):
+            raise ValueError(f"expected {size} documents, got {int(between.sum()) + 1}")
+        keys, counts = np.unique(term_ids * size + document, return_counts=True)
+        terms_of_keys = keys // size
+        bounds = np.searchsorted(terms_of_keys, np.arange(1, len(ids) + 1)).tolist()
+        return cls(
+            size,
+            list(ids)[1:],
+            bounds,
+            (keys - terms_of_keys * size).astype(np.int32),
+            counts.astype(np.int32),
+            np.bincount(document, minlength=size).astype(np.float64),
+        )
 
 
 class Postings:
@@ -137,33 +173,17 @@ class FieldIndex:
                 counts_of[term].append(count)
                 views.pop(term, None)
 
-    def add_many(self, first: int, documents: list[dict[str, int]]) -> None:
-        """Index ``documents`` at slots ``first, first + 1, ...`` (all larger than any indexed so far).
-
-        In bulk, with no Python work per posting: every (term, slot, count) goes into flat numpy arrays
-        (keys and counts are read out of the dicts by C iterators), a stable sort by term id groups
-        each term's postings with their slots still in order, and each term's slice becomes its buffer.
-        """
-        if not documents:
+    def add_batch(self, first: int, batch: Batch) -> None:
+        """Index ``batch`` at slots ``first, first + 1, ...`` (all larger than any indexed so far)."""
+        if not batch.size:
             return
-        distinct = np.fromiter(map(len, documents), dtype=np.int64, count=len(documents))
-        lengths = np.fromiter(map(_total, documents), dtype=np.float64, count=len(documents))
-        for slot in (first + len(documents) - 1,):  # grow the column once
-            self.lengths.set(slot, 0.0)
-        self.lengths.data[first : first + len(documents)] = lengths
-        self.total_length += int(lengths.sum())
-        ids = _TermIds()
-        total = int(distinct.sum())
-        term_ids = np.fromiter(map(ids.__getitem__, chain.from_iterable(documents)), dtype=np.int64, count=total)
-        counts = np.fromiter(
-            chain.from_iterable(map(dict.values, documents)), dtype=np.int32, count=total
-        )
-        slots = np.repeat(np.arange(first, first + len(documents), dtype=np.int32), distinct)
-        order = np.argsort(term_ids, kind="stable")
-        bounds = np.searchsorted(term_ids[order], np.arange(len(ids) + 1)).tolist()
-        slot_bytes, count_bytes = slots[order].tobytes(), counts[order].tobytes()
+        self.lengths.set(first + batch.size - 1, 0.0)  # grow the column once
+        self.lengths.data[first : first + batch.size] = batch.lengths
+        self.total_length += int(batch.lengths.sum())
+        slot_bytes = (batch.documents + np.int32(first)).tobytes()
+        count_bytes = batch.counts.tobytes()
         slots_of, counts_of, views = self._slots, self._counts, self._views
-        for term, start, end in zip(ids, bounds, bounds[1:], strict=False):
+        for term, start, end in zip(batch.terms, batch.bounds, batch.bounds[1:], strict=False):
             s, e = start * 4, end * 4
             if term in slots_of:
                 slots_of[term].frombytes(slot_bytes[s:e])
@@ -221,21 +241,16 @@ class FieldIndex:
             )
         return view
 
-    def accumulate(
-        self, scores: np.ndarray, hit: np.ndarray, term: str, times: int, weight: float, documents: int
-    ) -> bool:
-        """Add ``weight * times * BM25(term)`` to the scores of the documents holding ``term``.
+    def contributions(self, term: str, documents: int, weight: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The slots holding ``term`` and ``weight * BM25(term)`` for each, among ``documents`` live tools.
 
-        Marks them in ``hit`` and says whether any did. ``times`` is how often the query repeats the term
-        (rank-bm25 scores each repetition again).
+        ``None`` when no document holds the term (or every document is empty).
         """
         arrays = self._arrays(term)
         if arrays is None or not self.total_length:
-            return False
+            return None
         slots, counts = arrays
         k1, b = self.k1, self.b
         average = self.total_length / documents
         norm = k1 * (1 - b + b * self.lengths.data[slots] / average)
-        scores[slots] += (weight * times * self.idf(term, documents)) * (counts * (k1 + 1) / (counts + norm))
-        hit[slots] = True
-        return True
+        return slots, (weight * self.idf(term, documents)) * (counts * (k1 + 1) / (counts + norm))
