@@ -108,3 +108,45 @@ steps:
     none_odd = await enx.arun(mission, {"values": [2, 4]})
     assert none_odd.ok
     assert none_odd.steps["each"].status == StepStatus.SKIPPED
+
+
+async def test_more_items_than_the_concurrency_all_run_at_most_that_many_at_once(enx: tn.Nexus) -> None:
+    from tests.engine import tools
+
+    mission = """
+mission: wide
+concurrency: 3
+inputs:
+  values: {type: array, default: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}
+steps:
+  - id: each
+    uses: eng.probe
+    foreach: ${{ inputs.values }}
+    with: {group: wide-foreach, target: 3}
+"""
+    result = await enx.arun(mission)
+    assert result.ok, result.summary()
+    record = result.steps["each"]
+    assert record.items == 10
+    assert len(record.output) == 10
+    assert tools.PROBES["wide-foreach"]["max"] == 3  # the run's concurrency, reached and not passed
+
+
+async def test_the_step_names_its_first_failed_item_whichever_failed_first(enx: tn.Nexus) -> None:
+    # Item 0 waits until item 3 has failed: the error still names item 0, the first in item order.
+    marker = "first-failure"
+    mission = f"""
+mission: order
+concurrency: 4
+steps:
+  - id: each
+    uses: eng.wait_file
+    foreach: [{marker}-never, a, b, {marker}-late]
+    with: {{path: "${{{{ item }}}}", timeout: "${{{{ 0.5 if index == 0 else 0.01 }}}}"}}
+"""
+    result = await enx.arun(mission)
+    error = result.steps["each"].error
+    assert error is not None
+    assert error.message.startswith("item 0: ")
+    assert error.message.endswith("(and 3 more)")
+    assert error.details["failed_items"] == [0, 1, 2, 3]
