@@ -62,7 +62,7 @@ class PlanStep(BaseModel):
     def prepare(self, arguments: Template | None = None, foreach: Template | None = None) -> PlanStep:
         """Parse this step's expressions once, so running it does no parsing (``arguments``, ``foreach``: the
         templates of ``with:`` and ``foreach:`` when the compiler has already parsed them)."""
-        self.__pydantic_private__["_parsed"] = self._parse(arguments, foreach)  # type: ignore[index]
+        self.__pydantic_private__["_parsed"] = self._parse(arguments, foreach)
         return self
 
     def _parse(self, arguments: Template | None, foreach: Template | None) -> _Parsed:
@@ -81,22 +81,22 @@ class PlanStep(BaseModel):
     # every run, and attribute access through BaseModel.__getattr__ is several times slower.
 
     def _prepared(self) -> _Parsed:
-        return self.prepare().__pydantic_private__["_parsed"]  # type: ignore[index,no-any-return]
+        return self.prepare().__pydantic_private__["_parsed"]
 
     @property
     def argument_template(self) -> Template:
         """The parsed template of the step's arguments (``with:``)."""
-        return (self.__pydantic_private__["_parsed"] or self._prepared()).arguments  # type: ignore[index]
+        return (self.__pydantic_private__["_parsed"] or self._prepared()).arguments
 
     @property
     def condition(self) -> Expression | None:
         """The parsed ``if:`` expression, or None when the condition is absent or a constant."""
-        return (self.__pydantic_private__["_parsed"] or self._prepared()).condition  # type: ignore[index]
+        return (self.__pydantic_private__["_parsed"] or self._prepared()).condition
 
     @property
     def foreach_template(self) -> Template | None:
         """The parsed template of ``foreach:``, or None for a step that runs once."""
-        return (self.__pydantic_private__["_parsed"] or self._prepared()).foreach  # type: ignore[index]
+        return (self.__pydantic_private__["_parsed"] or self._prepared()).foreach
 
     @property
     def wants_status(self) -> bool:
