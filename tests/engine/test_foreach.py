@@ -150,3 +150,35 @@ steps:
     assert error.message.startswith("item 0: ")
     assert error.message.endswith("(and 3 more)")
     assert error.details["failed_items"] == [0, 1, 2, 3]
+
+
+async def test_items_that_never_wait_still_let_the_event_loop_run_between_them(enx: tn.Nexus) -> None:
+    # Instant calls never yield: without a trip round the loop per item, one worker would run them all
+    # while timers (the audit's deferred writes), other steps and a cancellation waited.
+    import anyio
+
+    mission = """
+mission: instant
+concurrency: 2
+inputs:
+  values: {type: array}
+steps:
+  - id: each
+    uses: eng.noop
+    foreach: ${{ inputs.values }}
+"""
+    ticks = 0
+    done = anyio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await anyio.sleep(0)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(ticker)
+        result = await enx.arun(mission, {"values": list(range(200))})
+        done.set()
+    assert result.ok, result.summary()
+    assert ticks >= 100  # the loop went round at least once per two items (two workers)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 
 from toolnexus.core.errors import ErrorKind, ToolError
 from toolnexus.core.run import StepRecord, StepStatus
@@ -47,6 +48,10 @@ async def run_items(run: RunState, step: PlanStep, spec: ToolSpec, record: StepR
             if not per_item or _item_runs(step, context, part):
                 await call(run, step, spec, part, context, index)
             merged.add(index, part)
+            # A trip round the event loop per item, as the runners take per step: an instant call never
+            # yields, and a worker would otherwise run every item with the loop's timers (the audit's
+            # deferred writes, whose records piled up), other steps and a cancellation all kept waiting.
+            await anyio.lowlevel.checkpoint()
 
     with run.standing_aside():  # the items hold slots; the runner only waits for them
         async with anyio.create_task_group() as group:
