@@ -49,23 +49,20 @@ class StepCompiler(ArgumentChecker):
         if spec.lifecycle is not Lifecycle.ACTIVE:
             self._check_lifecycle(step, spec, path)
         runtime = self._choose_runtime(step, spec, path)
-        timeout = step.timeout if step.timeout is not None else spec.limits.timeout
-        # Every value below is already validated (the mission's Step, the registry's ToolSpec): the step is
-        # built without validating them again, copying what validation would have copied.
         return PlanStep.compiled(
             id=step.id,
             tool=spec.name,
             version=spec.version,
             runtime=runtime,
             tier=spec.tier,
-            arguments=dict(step.with_),
+            arguments=step.with_,
             needs=sorted(deps),
             if_=step.if_,
             foreach=step.foreach,
             retry=step.retry,
-            timeout=float(timeout) if timeout is not None else None,
+            timeout=step.timeout if step.timeout is not None else spec.limits.timeout,
             continue_on_error=step.continue_on_error,
-            cache=bool(step.cache if step.cache is not None else spec.deterministic),
+            cache=step.cache if step.cache is not None else spec.deterministic,
             name=step.name,
         )
 
