@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -29,28 +30,51 @@ def _containers(count: int) -> list[list[int]]:
 
 
 def test_what_a_large_pause_made_is_frozen_as_it_ends() -> None:
-    with paused_gc():
+    with paused_gc(large=True):
         kept = _containers(gcpause.FREEZE_AFTER)
     assert gc.get_freeze_count() >= len(kept)
     assert gc.isenabled()
 
 
-def test_a_small_pause_freezes_nothing() -> None:
+def test_a_pause_not_declared_large_freezes_nothing() -> None:
     with paused_gc():
+        kept = _containers(gcpause.FREEZE_AFTER)
+    assert kept
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_large_pause_that_made_few_objects_freezes_nothing() -> None:
+    with paused_gc(large=True):
         kept = _containers(10)
     assert kept
     assert gc.get_freeze_count() == 0
 
 
 def test_a_pause_that_ends_in_an_error_freezes_nothing() -> None:
-    with pytest.raises(RuntimeError), paused_gc():
+    with pytest.raises(RuntimeError), paused_gc(large=True):
         kept = _containers(gcpause.FREEZE_AFTER)
         raise RuntimeError(f"boom after {len(kept)}")
     assert gc.get_freeze_count() == 0
 
 
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_garbage_made_before_a_large_pause_is_collected_not_frozen() -> None:
+    gc.collect()
+    garbage = _Cycle()
+    gone = weakref.ref(garbage)
+    del garbage  # a cycle: only the collector frees it
+    with paused_gc(large=True):
+        kept = _containers(gcpause.FREEZE_AFTER)
+    assert kept
+    assert gone() is None
+
+
 def test_frozen_objects_are_still_freed_when_nothing_refers_to_them() -> None:
-    with paused_gc():
+    with paused_gc(large=True):
         kept = _containers(gcpause.FREEZE_AFTER)
     frozen = gc.get_freeze_count()
     del kept
