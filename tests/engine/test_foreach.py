@@ -108,3 +108,77 @@ steps:
     none_odd = await enx.arun(mission, {"values": [2, 4]})
     assert none_odd.ok
     assert none_odd.steps["each"].status == StepStatus.SKIPPED
+
+
+async def test_more_items_than_the_concurrency_all_run_at_most_that_many_at_once(enx: tn.Nexus) -> None:
+    from tests.engine import tools
+
+    mission = """
+mission: wide
+concurrency: 3
+inputs:
+  values: {type: array, default: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}
+steps:
+  - id: each
+    uses: eng.probe
+    foreach: ${{ inputs.values }}
+    with: {group: wide-foreach, target: 3}
+"""
+    result = await enx.arun(mission)
+    assert result.ok, result.summary()
+    record = result.steps["each"]
+    assert record.items == 10
+    assert len(record.output) == 10
+    assert tools.PROBES["wide-foreach"]["max"] == 3  # the run's concurrency, reached and not passed
+
+
+async def test_the_step_names_its_first_failed_item_whichever_failed_first(enx: tn.Nexus) -> None:
+    # Item 0 waits until item 3 has failed: the error still names item 0, the first in item order.
+    marker = "first-failure"
+    mission = f"""
+mission: order
+concurrency: 4
+steps:
+  - id: each
+    uses: eng.wait_file
+    foreach: [{marker}-never, a, b, {marker}-late]
+    with: {{path: "${{{{ item }}}}", timeout: "${{{{ 0.5 if index == 0 else 0.01 }}}}"}}
+"""
+    result = await enx.arun(mission)
+    error = result.steps["each"].error
+    assert error is not None
+    assert error.message.startswith("item 0: ")
+    assert error.message.endswith("(and 3 more)")
+    assert error.details["failed_items"] == [0, 1, 2, 3]
+
+
+async def test_items_that_never_wait_still_let_the_event_loop_run_between_them(enx: tn.Nexus) -> None:
+    # Instant calls never yield: without a trip round the loop per item, one worker would run them all
+    # while timers (the audit's deferred writes), other steps and a cancellation waited.
+    import anyio
+
+    mission = """
+mission: instant
+concurrency: 2
+inputs:
+  values: {type: array}
+steps:
+  - id: each
+    uses: eng.noop
+    foreach: ${{ inputs.values }}
+"""
+    ticks = 0
+    done = anyio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await anyio.sleep(0)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(ticker)
+        result = await enx.arun(mission, {"values": list(range(200))})
+        done.set()
+    assert result.ok, result.summary()
+    assert ticks >= 100  # the loop went round at least once per two items (two workers)

@@ -594,3 +594,15 @@ def test_each_tool_is_resolved_once_per_compile(registry: Registry) -> None:
     assert sorted(asked) == ["test.echo", "test.nope"]
     # An unknown tool is still reported at every step that uses it.
     assert [d.line for d in info.value.diagnostics if "test.nope" in d.message] == [94, 96, 98]  # each `uses:` line
+
+
+def test_each_step_asking_for_the_same_unusable_runtime_is_reported(problems: Callable[[str], list[str]]) -> None:
+    found = problems("""
+        mission: r
+        runtime: docker
+        steps:
+          - {id: a, uses: test.echo, with: {value: x}}
+          - {id: b, uses: test.echo, with: {value: y}}
+          - {id: c, uses: test.echo, runtime: inprocess, with: {value: z}}
+    """)
+    assert found == ["3:10 step `a`: unknown runtime `docker`", "3:10 step `b`: unknown runtime `docker`"]

@@ -228,3 +228,38 @@ def test_unknown_and_missing_inputs_are_reported_together_with_hints() -> None:
 def test_a_mission_without_inputs_says_so() -> None:
     with pytest.raises(DiagnosticError, match="this mission takes: no inputs"):
         Plan(mission="m", steps=[]).bind_inputs({"x": 1})
+
+
+def _whole_text_hash(plan: Plan) -> str:
+    """The plan hash as it was first defined: the digest of the whole plan body as one JSON text."""
+    import hashlib
+
+    body = plan.model_dump(mode="json", by_alias=True, exclude={"hash", "source_path", "description"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def test_the_hash_fed_in_chunks_is_the_digest_of_the_whole_plan(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    from toolnexus.mission.compiler import steps
+
+    assert plan.hash == _whole_text_hash(plan)
+    monkeypatch.setattr(steps, "_HASH_CHUNK", 3)  # the four steps in two chunks
+    assert plan_hash(plan) == plan.hash
+
+
+def test_compiled_steps_hold_every_field_as_set_and_share_that_set(plan: Plan) -> None:
+    first, second = plan.steps[0], plan.steps[1]
+    assert first.model_fields_set == set(type(first).model_fields)
+    assert first.model_fields_set is second.model_fields_set
+    first.name = "renamed"  # assigning a field keeps the shared set as it was
+    assert second.model_fields_set == set(type(second).model_fields)
+
+
+def test_steps_written_before_what_they_need_are_ordered_after_it(compile_text: Compile) -> None:
+    plan = compile_text("""
+        mission: reordered
+        steps:
+          - {id: late, uses: test.echo, needs: [early], with: {value: a}}
+          - {id: free, uses: test.echo, with: {value: b}}
+          - {id: early, uses: test.echo, with: {value: c}}
+    """)
+    assert [s.id for s in plan.steps] == ["free", "early", "late"]

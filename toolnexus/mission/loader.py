@@ -20,7 +20,7 @@ from toolnexus.core.yamlpos import (
     too_large,
     validation_diagnostics,
 )
-from toolnexus.mission.gcpause import paused_gc
+from toolnexus.mission.gcpause import LARGE_TEXT, paused_gc
 from toolnexus.mission.model import MISSION_FIELDS, STEP_FIELDS, Budget, InputSpec, Mission, RetryPolicy, Step
 
 _NESTED: dict[str, list[str]] = {
@@ -107,7 +107,7 @@ class LoadedMission:
 def parse_mission(text: str, file: str | None = None, limits: YamlLimits = DEFAULT_LIMITS) -> LoadedMission:
     """Parse mission YAML text. YAML syntax errors, and a document past ``limits`` (size, nesting,
     aliases), raise; every other problem is collected on the result."""
-    with paused_gc():
+    with paused_gc(large=len(text) >= LARGE_TEXT):
         return _parse_mission(text, file, limits)
 
 

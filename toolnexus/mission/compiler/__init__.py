@@ -16,7 +16,7 @@ from toolnexus.mission.compiler.references import ToolLookup
 from toolnexus.mission.compiler.schemas import argument_errors, compatible, schema_types
 from toolnexus.mission.compiler.steps import StepCompiler, plan_hash
 from toolnexus.mission.expressions import STATUS_FUNCTIONS
-from toolnexus.mission.gcpause import paused_gc
+from toolnexus.mission.gcpause import LARGE_STEPS, paused_gc
 from toolnexus.mission.loader import LoadedMission, parse_mission
 from toolnexus.mission.model import Mission
 from toolnexus.mission.plan import Plan
@@ -33,7 +33,7 @@ def compile_mission(
 
     ``min_runtime`` maps a safety tier to the least isolating runtime policy allows for it.
     """
-    with paused_gc():
+    with paused_gc(large=len(loaded.steps) >= LARGE_STEPS):
         if isinstance(loaded, Mission):
             text = json.dumps(loaded.model_dump(mode="json", by_alias=True, exclude_unset=True))
             loaded = parse_mission(text, None)

@@ -74,6 +74,8 @@ def sorted_in_file_order(compiled: list[tuple[int, PlanStep]], index_of: dict[st
     """A topological order that keeps the file's order wherever dependencies allow (Kahn's algorithm
     with the ready steps in a heap by position); None when a cycle stops it."""
     by_id = {s.id: s for _, s in compiled}
+    if len(by_id) == len(compiled) and _in_file_order(compiled, by_id):
+        return [s for _, s in compiled]
     waiting, dependents = _dependency_counts(compiled, by_id)
     ready = [(index_of[sid], sid) for sid, count in waiting.items() if count == 0]
     heapq.heapify(ready)
@@ -86,6 +88,19 @@ def sorted_in_file_order(compiled: list[tuple[int, PlanStep]], index_of: dict[st
             if waiting[dependent] == 0:
                 heapq.heappush(ready, (index_of[dependent], dependent))
     return out if len(out) == len(by_id) else None
+
+
+def _in_file_order(compiled: list[tuple[int, PlanStep]], by_id: dict[str, PlanStep]) -> bool:
+    """Whether every step comes after the steps it needs, as missions are mostly written: then the file's
+    order is the order Kahn's algorithm would give (the first in the file of the ready steps is always the
+    next one), found in one pass."""
+    seen: set[str] = set()
+    for _, step in compiled:
+        for dep in step.needs:
+            if dep not in seen and dep in by_id:
+                return False
+        seen.add(step.id)
+    return True
 
 
 def _dependency_counts(

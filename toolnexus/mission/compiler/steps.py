@@ -8,6 +8,8 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from toolnexus.core.spec import ISOLATION, Lifecycle, ToolSpec, runtime_supports
 from toolnexus.governance.floor import RuntimeFloor
@@ -31,6 +33,8 @@ class StepCompiler(ArgumentChecker):
         self.floor = RuntimeFloor(min_runtime)
         self.runtimes = set(runtimes)
         self.warnings: list[Diagnostic] = []
+        self.foreach_templates: dict[str, Template] = {}  # parsed once, reused by the plan
+        self._runtimes: dict[tuple[int, str | None], tuple[str, ToolSpec]] = {}
 
     def compile_step(self, index: int, step: Step) -> PlanStep | None:
         """Check one step; its PlanStep, or None when its tool cannot be resolved."""
@@ -45,7 +49,7 @@ class StepCompiler(ArgumentChecker):
         if spec.lifecycle is not Lifecycle.ACTIVE:
             self._check_lifecycle(step, spec, path)
         runtime = self._choose_runtime(step, spec, path)
-        return PlanStep(
+        return PlanStep.compiled(
             id=step.id,
             tool=spec.name,
             version=spec.version,
@@ -91,8 +95,10 @@ class StepCompiler(ArgumentChecker):
         """Check ``foreach:``, ``if:`` and ``needs:``; the step ids they depend on."""
         deps: set[str] = set()
         if in_foreach:
-            _, found = self.check_template(step.foreach, (*path, "foreach"), in_foreach=False)
+            template, found = self.check_template(step.foreach, (*path, "foreach"), in_foreach=False)
             deps |= found
+            if template is not None:
+                self.foreach_templates[step.id] = template
         if isinstance(step.if_, str):
             text = step.if_.strip()
             inner = text[3:-2] if text.startswith("${{") and text.endswith("}}") else text
@@ -114,12 +120,20 @@ class StepCompiler(ArgumentChecker):
 
     def _choose_runtime(self, step: Step, spec: ToolSpec, path: tuple[Any, ...]) -> str:
         """The step's runtime: policy raises a runtime nobody chose to the tier's floor; a weaker choice is an error."""
-        runtime = self.floor.choose(spec, step.runtime or self.loaded.runtime)
+        requested = step.runtime or self.loaded.runtime
+        # The choice depends on the tool and the runtime asked for only: a mission of 100,000 steps asks a
+        # handful of times. The spec is kept in the key's value so its id stays its own during the compile.
+        known = self._runtimes.get((id(spec), requested))
+        if known is not None:
+            return known[0]
+        runtime = self.floor.choose(spec, requested)
         # Point where the runtime was chosen: the step, the mission's default, or the tool itself.
         where = (*path, "runtime") if step.runtime else ("runtime",) if self.loaded.runtime else (*path, "uses")
         problem = self._runtime_problem(step, spec, runtime)
         if problem is not None:
-            self.error(where, *problem)
+            self.error(where, *problem)  # not remembered: each step with the problem is reported
+        else:
+            self._runtimes[(id(spec), requested)] = (runtime, spec)
         return runtime
 
     def _runtime_problem(self, step: Step, spec: ToolSpec, runtime: str) -> tuple[str, str] | None:
@@ -232,17 +246,51 @@ class StepCompiler(ArgumentChecker):
             source_path=self.loaded.file,
         )
         plan.hash = plan_hash(plan)
+        empty: dict[str, Template] = {}
         for step in plan.steps:
-            parts = self.arg_templates.get(step.id, {})
+            parts = self.arg_templates.get(step.id, empty)
             reuse = len(parts) == len(step.arguments)
-            step.prepare(Template.of_parts(step.arguments, parts) if reuse and parts else None)
+            step.prepare(Template.of_parts(step.arguments, parts) if reuse else None,
+                         self.foreach_templates.get(step.id))
         return plan
 
 
+_HASH_CHUNK = 1000  # steps dumped at a time for the hash
+_STEP_LIST: TypeAdapter[list[PlanStep]] = TypeAdapter(list[PlanStep])
+
+
 def plan_hash(plan: Plan) -> str:
-    """A digest of everything that decides what the plan does (not where it was loaded from)."""
-    body = plan.model_dump(mode="json", by_alias=True, exclude={"hash", "source_path", "description"})
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A digest of everything that decides what the plan does (not where it was loaded from).
+
+    The digest of ``json.dumps(plan body, sort_keys=True)``, fed to the hash piece by piece: the steps a
+    thousand at a time, so a plan of 100,000 steps is never held as one JSON text (and its dump) in memory.
+    """
+    body = plan.model_dump(mode="json", by_alias=True, exclude={"hash", "source_path", "description", "steps"})
+    digest = hashlib.sha256()
+    digest.update(b"{")
+    # json.dumps(sort_keys=True) writes a mapping's items sorted by key, separated by ", ".
+    for position, key in enumerate(sorted([*body, "steps"])):
+        digest.update(((", " if position else "") + json.dumps(key) + ": ").encode())
+        if key == "steps":
+            _hash_steps(digest, plan.steps)
+        else:
+            digest.update(_canonical(body[key]).encode())
+    digest.update(b"}")
+    return digest.hexdigest()[:16]
+
+
+def _hash_steps(digest: Any, steps: list[PlanStep]) -> None:
+    """Feed ``steps`` to ``digest`` as ``json.dumps`` writes their list, a chunk of steps at a time."""
+    digest.update(b"[")
+    for start in range(0, len(steps), _HASH_CHUNK):
+        dumped = _STEP_LIST.dump_python(steps[start:start + _HASH_CHUNK], mode="json", by_alias=True)
+        text = _canonical(dumped)[1:-1]  # the items, without the list's brackets
+        digest.update(((", " if start else "") + text).encode())
+    digest.update(b"]")
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _position(d: Diagnostic) -> tuple[str, int, int]:
