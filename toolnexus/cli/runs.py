@@ -243,8 +243,12 @@ def runs_sync(workspace: Workspace = None) -> None:
     with Nexus(workspace, store=False) as nexus:
         if nexus.tracker is None:
             raise DiagnosticError([Diagnostic(message="tracking is disabled (tracking.enabled = false)")])
-        pending = len(nexus.tracker.pending())
-        synced, failed = nexus.tracker.sync_pending()
+        from toolnexus.tracking.background import sync_spool
+
+        tracker = nexus.tracker
+        pending = len(tracker.pending())
+        # After any background writer still at it (it holds the spool's lock), and clearing its failure note.
+        synced, failed = sync_spool(tracker.spool_dir, tracker.uri, tracker.workspace)
     err.print(f"synced {synced} of {pending} pending run(s)")
     for failure in failed:
         err.print(f"  [red]not synced[/]: {esc(failure)}")
