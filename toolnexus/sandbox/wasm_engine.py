@@ -176,12 +176,14 @@ _current = threading.local()
 
 class Guest:
     """One run of a WASI command: a fresh store with only the given preopens, environment, stdin and
-    memory cap; stdout and stderr go to temporary files whose sizes are watched every tick."""
+    memory cap; stdout and stderr go to temporary files whose sizes are watched every tick.
+
+    ``pre`` may be None until the module is loaded; it must be set before :meth:`run`."""
 
     def __init__(
         self,
         host: WasmEngine,
-        pre: wasmtime.InstancePre,
+        pre: wasmtime.InstancePre | None,
         *,
         argv: Sequence[str],
         stdin: bytes,
@@ -268,6 +270,7 @@ class Guest:
         return store
 
     def _run(self, out_path: str, err_path: str) -> GuestExit:
+        assert self.pre is not None, "the guest's module must be loaded before it runs"
         result = GuestExit()
         store = self._store(out_path, err_path)
         guest_id = next(_guest_ids)
