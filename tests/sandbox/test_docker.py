@@ -541,12 +541,12 @@ async def test_with_a_spare_every_cold_call_still_gets_a_fresh_container(docker_
     try:
         first = await snippet(rt, MARK_TMP)
         assert first.error is None and first.output["result"] is False
-        assert rt.pool.wait_spares(60)
+        assert rt.pool.settle(60)
         [spare] = rt.containers()  # the call's own container is gone; the spare started after it is held
         assert ours(docker_engine, rt) == [spare]
         second = await snippet(rt, MARK_TMP)
         assert second.error is None and second.output["result"] is False  # not the first call's container
-        assert rt.pool.wait_spares(60)
+        assert rt.pool.settle(60)
         [replacement] = rt.containers()
         assert replacement != spare  # the second call took the spare, and removed it when it ended
         assert ours(docker_engine, rt) == [replacement]
@@ -559,7 +559,7 @@ async def test_a_spare_is_hardened_like_any_container(docker_engine: DockerEngin
     rt = DockerRuntime(image=docker_engine.image, warm=False, spare=True)
     try:
         assert (await snippet(rt, "result = 1")).error is None
-        assert rt.pool.wait_spares(60)
+        assert rt.pool.settle(60)
         [spare] = rt.containers()
         host = docker_engine.api.inspect_container(spare)["HostConfig"]
         assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]

@@ -26,7 +26,10 @@ class ContainerPool:
     with the same key, and has served no call: a call that gets one gets a fresh container, without
     waiting for the engine to start it. Starting a container is most of a cold call's time (the
     engine sets up its namespaces, then the worker's interpreter starts), so this takes it off the
-    call's path. The cost is one idle container per key used, kept until the pool closes.
+    call's path. The cost is one idle container per key used, kept until the pool closes. For the same
+    reason, a container given back and not kept is removed in a background thread rather than on
+    the call's path (:meth:`settle` waits for that work; :meth:`close` too). A container that must
+    go because its call was cancelled (:meth:`discard`) is still removed at once.
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class ContainerPool:
         self._busy: set[Container] = set()
         self._spares: dict[ContainerKey, Container] = {}
         self._starting: dict[ContainerKey, threading.Thread] = {}
+        self._retiring: dict[threading.Thread, list[Container]] = {}
         self._lock = threading.Lock()
         self.closed = False
 
@@ -117,12 +121,13 @@ class ContainerPool:
         if container is not None and not keep:
             container.destroy()
 
-    def wait_spares(self, timeout: float | None = None) -> bool:
-        """Wait until no spare is being started (at most ``timeout`` seconds); True when none is."""
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until the pool's background work is done — spares being started, used containers being
+        removed — at most ``timeout`` seconds; True when it is."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                pending = list(self._starting.values())
+                pending = [*self._starting.values(), *self._retiring]
             if not pending:
                 return True
             left = None if deadline is None else deadline - time.monotonic()
@@ -144,8 +149,27 @@ class ContainerPool:
                     evicted.append(coldest.pop(0))
             else:
                 evicted.append(container)
+            background = self.spare and not self.closed and bool(evicted)
+            if background:
+                # With spares, the next call does not wait for this container: do not make this one wait
+                # for its removal either (the engine takes ~100 ms). Kept in view until it is gone.
+                thread = threading.Thread(
+                    target=self._destroy, args=(evicted,), name="toolnexus-docker-retire", daemon=True
+                )
+                self._retiring[thread] = evicted
+        if background:
+            thread.start()
+            return
         for victim in evicted:
             victim.destroy()
+
+    def _destroy(self, victims: list[Container]) -> None:
+        try:
+            for victim in victims:
+                victim.destroy()
+        finally:
+            with self._lock:
+                self._retiring.pop(threading.current_thread(), None)
 
     def discard(self, container: Container) -> None:
         """Forget ``container`` wherever it is (busy or idle) and destroy it."""
@@ -161,6 +185,7 @@ class ContainerPool:
         with self._lock:
             self.closed = True
             every = [c for cs in self._idle.values() for c in cs] + list(self._busy) + list(self._spares.values())
+            every += [c for cs in self._retiring.values() for c in cs]  # destroy() waits for a removal under way
             self._idle.clear()
             self._spares.clear()
             starting = list(self._starting.values())
@@ -174,7 +199,8 @@ class ContainerPool:
                 thread.join()
 
     def ids(self) -> list[str]:
-        """Ids of the containers held now: idle, busy or spare."""
+        """Ids of the containers held now: idle, busy, spare, or used and being removed."""
         with self._lock:
             held = [c for cs in self._idle.values() for c in cs] + list(self._busy) + list(self._spares.values())
+            held += [c for cs in self._retiring.values() for c in cs]
             return [c.id for c in held]
