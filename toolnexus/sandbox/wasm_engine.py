@@ -233,27 +233,26 @@ class Guest:
 
     @contextlib.contextmanager
     def _output_files(self) -> Iterator[tuple[str, str]]:
-        out_fd, out_path = tempfile.mkstemp(prefix="toolnexus-wasm-", suffix=".out")
+        opened: list[tuple[int, str | None]] = []
         try:
-            err_fd, err_path = tempfile.mkstemp(prefix="toolnexus-wasm-", suffix=".err")
-        except OSError:
-            os.close(out_fd)
-            os.unlink(out_path)
-            raise
-        self._out_fd, self._err_fd = out_fd, err_fd
-        try:
-            yield out_path, err_path
+            for suffix in (".out", ".err"):
+                opened.append(_output_file(suffix))
+            (out_fd, out_file), (err_fd, err_file) = opened
+            self._out_fd, self._err_fd = out_fd, err_fd
+            yield _path_of(out_fd, out_file), _path_of(err_fd, err_file)
         finally:
-            for fd, path in ((out_fd, out_path), (err_fd, err_path)):
+            for fd, name in opened:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+                if name is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name)
 
     def _store(self, out_path: str, err_path: str) -> wasmtime.Store:
         wasi = wasmtime.WasiConfig()
         wasi.argv = self.argv
-        wasi.env = list(self.env.items())
+        if self.env:  # a new WasiConfig has an empty environment already
+            wasi.env = list(self.env.items())
         stdin = (ctypes.c_uint8 * len(self.stdin)).from_buffer_copy(self.stdin)
         vec = ffi.wasm_byte_vec_t()
         ffi.wasm_byte_vec_new(ctypes.byref(vec), len(self.stdin), stdin)
@@ -333,6 +332,30 @@ class Guest:
         if self._stock is None:
             self._stock = self.host.stock_helper.instantiate(caller).exports(caller)
         return self._stock
+
+
+# Where a guest's stdout and stderr go: files in the temporary folder (on disk, not in memory, so a guest
+# that floods its output fills no RAM), unnamed where the system allows it (Linux's O_TMPFILE, reopened by
+# wasmtime through /proc/self/fd): nothing to name, nothing to unlink, and none left behind by a crash.
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_unnamed_files = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
+
+
+def _output_file(suffix: str) -> tuple[int, str | None]:
+    """A new, empty, private file for a guest's output: its descriptor, and its name if it has one."""
+    global _unnamed_files
+    if _unnamed_files:
+        try:
+            return os.open(tempfile.gettempdir(), _O_TMPFILE | os.O_RDWR, 0o600), None
+        except OSError:  # a filesystem without O_TMPFILE: named files from now on
+            _unnamed_files = False
+    fd, name = tempfile.mkstemp(prefix="toolnexus-wasm-", suffix=suffix)
+    return fd, name
+
+
+def _path_of(fd: int, name: str | None) -> str:
+    """The path wasmtime opens to write to the file behind ``fd``."""
+    return name if name is not None else f"/proc/self/fd/{fd}"
 
 
 def _read(fd: int, offset: int, size: int) -> bytes:
