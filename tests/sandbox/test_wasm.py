@@ -548,3 +548,20 @@ async def test_a_c_memory_bomb_is_stopped_by_the_cap(runtime: WasmRuntime, c_too
     outcome = await invoke(runtime, wasm_tool(c_tool), {"mode": "bomb"}, limits=Limits(memory=32 * 2**20))
     assert outcome.error.kind == ErrorKind.LIMIT_EXCEEDED
     assert "out of memory after" in (outcome.stderr or "")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("unnamed", [True, False])
+async def test_output_files_leave_nothing_in_the_temporary_folder(
+    runtime: WasmRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    from toolnexus.sandbox import wasm_engine
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(wasm_engine.tempfile, "tempdir", str(folder))
+    # Unnamed (O_TMPFILE) files where the system has them, named ones otherwise: both carry the output.
+    monkeypatch.setattr(wasm_engine, "_unnamed_files", unnamed and wasm_engine._unnamed_files)
+    outcome = await invoke(runtime, wasm_tool("echo"), {"text": "x" * 5000})
+    assert outcome.error is None and outcome.output == {"text": "x" * 5000}
+    assert list(folder.iterdir()) == []
