@@ -277,11 +277,12 @@ class Guest:
         _current.guest = self
         ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _on_deadline, guest_id, _NO_FINALIZER)
         store.set_epoch_deadline(1)
-        self._cpu_start = time.thread_time()
-        instance = None
+        if self.cpu_time is not None:
+            self._cpu_start = time.thread_time()
+        exports = None
         try:
-            instance = self.pre.instantiate(store)
-            start = instance.exports(store).get("_start")
+            exports = self.pre.instantiate(store).exports(store)  # read once: each read lists every export
+            start = exports.get("_start")
             if not isinstance(start, wasmtime.Func):
                 result.trap = "the module is not a WASI command: it exports no _start function"
             else:
@@ -296,12 +297,12 @@ class Guest:
             _guests.pop(guest_id, None)
             _current.guest = None
         result.stopped = self.stopped
-        if instance is not None:
+        if exports is not None:
             with contextlib.suppress(wasmtime.WasmtimeError, ValueError):
-                memory = instance.exports(store).get("memory")
+                memory = exports.get("memory")
                 if isinstance(memory, wasmtime.Memory):
                     result.memory = memory.data_len(store)
-        del instance, store
+        del exports, store
         result.stdout_size = os.fstat(self._out_fd).st_size
         result.stderr_size = os.fstat(self._err_fd).st_size
         if self.max_output is None or result.stdout_size <= self.max_output:
