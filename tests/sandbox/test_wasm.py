@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -565,3 +566,26 @@ async def test_output_files_leave_nothing_in_the_temporary_folder(
     outcome = await invoke(runtime, wasm_tool("echo"), {"text": "x" * 5000})
     assert outcome.error is None and outcome.output == {"text": "x" * 5000}
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_a_call_cancelled_before_its_thread_starts_returns_at_once(runtime: WasmRuntime) -> None:
+    spec = wasm_tool("loop")
+    await anyio.to_thread.run_sync(runtime.modules.load, spec.entry.module)
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens, release = limiter.total_tokens, threading.Event()
+    limiter.total_tokens = 1
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(anyio.to_thread.run_sync, release.wait)  # holds the only worker thread
+            await anyio.wait_all_tasks_blocked()
+            started = time.perf_counter()
+            with anyio.move_on_after(0.2) as scope:
+                await invoke(runtime, spec)  # waits for a worker thread, and is cancelled meanwhile
+            assert scope.cancelled_caught
+            assert time.perf_counter() - started < 2.0  # not the 5 s stop grace: no guest ran
+            release.set()
+    finally:
+        release.set()
+        limiter.total_tokens = tokens
+    assert guest_threads() == []

@@ -59,12 +59,19 @@ class _GuestThread:
         self.guest = guest
         self.modules = modules
         self.job = job
+        self.started = False
         self.loading = False
         self.done = threading.Event()
 
+    def waits_for(self) -> bool:
+        """Whether a cancelled call must wait for this thread: it started, and is not loading the module.
+        Asked after the guest was interrupted: a thread that starts later sees that and runs no guest code."""
+        return self.started and not self.loading
+
     def run(self) -> GuestExit:
+        self.started = True
         try:
-            if self.guest.pre is None:
+            if self.guest.pre is None and self.guest.stopped is None:
                 self.loading = True
                 try:
                     self.guest.pre = self.modules.load(self.job.module, self.job.sha256).pre
@@ -186,7 +193,9 @@ class WasmRuntime(DefaultCaps):
         When the caller is cancelled, the guest is interrupted and the call waits (shielded, at most
         ``stop_grace``) for its thread to end before the cancellation propagates. A thread still loading the
         module is not waited for: compiling cannot be interrupted, so it is left to finish (and be cached),
-        and the guest, already interrupted, never starts. Raises ModuleError for a module that cannot be used.
+        and the guest, already interrupted, never starts; nor is one that has not started (waiting for a
+        free worker thread): if it starts, it finds the guest interrupted and returns at once. Raises
+        ModuleError for a module that cannot be used.
         """
         thread = _GuestThread(guest, self.modules, job)
         self._guests.add(guest)
@@ -197,9 +206,11 @@ class WasmRuntime(DefaultCaps):
             return await anyio.to_thread.run_sync(thread.run, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             guest.interrupt("cancelled")
-            if not thread.loading:
+            if thread.waits_for():
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(thread.done.wait, self.stop_grace)
+                    # A limiter of its own: when every default worker thread is taken (by guests, say),
+                    # waiting for one would hold this wait past stop_grace.
+                    await anyio.to_thread.run_sync(thread.done.wait, self.stop_grace, limiter=anyio.CapacityLimiter(1))
             raise
         finally:
             self._guests.discard(guest)
