@@ -527,6 +527,53 @@ async def test_a_cold_runtime_leaves_no_container(docker_engine: DockerEngine) -
         cold.close()
 
 
+
+MARK_TMP = """
+    import os
+    seen = os.path.exists("/tmp/mark")
+    open("/tmp/mark", "w").close()  # outside the call's scratch folder: a reused container would keep it
+    result = seen
+"""
+
+
+async def test_with_a_spare_every_cold_call_still_gets_a_fresh_container(docker_engine: DockerEngine) -> None:
+    rt = DockerRuntime(image=docker_engine.image, warm=False, spare=True)
+    try:
+        first = await snippet(rt, MARK_TMP)
+        assert first.error is None and first.output["result"] is False
+        assert rt.pool.settle(60)
+        [spare] = rt.containers()  # the call's own container is gone; the spare started after it is held
+        assert ours(docker_engine, rt) == [spare]
+        second = await snippet(rt, MARK_TMP)
+        assert second.error is None and second.output["result"] is False  # not the first call's container
+        assert rt.pool.settle(60)
+        [replacement] = rt.containers()
+        assert replacement != spare  # the second call took the spare, and removed it when it ended
+        assert ours(docker_engine, rt) == [replacement]
+    finally:
+        rt.close()
+    assert ours(docker_engine, rt) == [] and rt.containers() == []
+
+
+async def test_a_spare_is_hardened_like_any_container(docker_engine: DockerEngine) -> None:
+    rt = DockerRuntime(image=docker_engine.image, warm=False, spare=True)
+    try:
+        assert (await snippet(rt, "result = 1")).error is None
+        assert rt.pool.settle(60)
+        [spare] = rt.containers()
+        host = docker_engine.api.inspect_container(spare)["HostConfig"]
+        assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
+        assert host["Memory"] == rt.memory and host["PidsLimit"] == rt.pids_limit
+    finally:
+        rt.close()
+
+
+async def test_closing_while_a_spare_starts_leaves_no_container(docker_engine: DockerEngine) -> None:
+    rt = DockerRuntime(image=docker_engine.image, warm=False, spare=True)
+    assert (await snippet(rt, "result = 1")).error is None
+    rt.close()  # the spare's start has just begun: close waits for it and removes it
+    assert ours(docker_engine, rt) == [] and rt.containers() == []
+
 # -- timeouts, cancellation, exit -------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -548,3 +549,43 @@ async def test_a_c_memory_bomb_is_stopped_by_the_cap(runtime: WasmRuntime, c_too
     outcome = await invoke(runtime, wasm_tool(c_tool), {"mode": "bomb"}, limits=Limits(memory=32 * 2**20))
     assert outcome.error.kind == ErrorKind.LIMIT_EXCEEDED
     assert "out of memory after" in (outcome.stderr or "")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("unnamed", [True, False])
+async def test_output_files_leave_nothing_in_the_temporary_folder(
+    runtime: WasmRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed: bool
+) -> None:
+    from toolnexus.sandbox import wasm_engine
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(wasm_engine.tempfile, "tempdir", str(folder))
+    # Unnamed (O_TMPFILE) files where the system has them, named ones otherwise: both carry the output.
+    monkeypatch.setattr(wasm_engine, "_unnamed_files", unnamed and wasm_engine._unnamed_files)
+    outcome = await invoke(runtime, wasm_tool("echo"), {"text": "x" * 5000})
+    assert outcome.error is None and outcome.output == {"text": "x" * 5000}
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_a_call_cancelled_before_its_thread_starts_returns_at_once(runtime: WasmRuntime) -> None:
+    spec = wasm_tool("loop")
+    await anyio.to_thread.run_sync(runtime.modules.load, spec.entry.module)
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens, release = limiter.total_tokens, threading.Event()
+    limiter.total_tokens = 1
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(anyio.to_thread.run_sync, release.wait)  # holds the only worker thread
+            await anyio.wait_all_tasks_blocked()
+            started = time.perf_counter()
+            with anyio.move_on_after(0.2) as scope:
+                await invoke(runtime, spec)  # waits for a worker thread, and is cancelled meanwhile
+            assert scope.cancelled_caught
+            assert time.perf_counter() - started < 2.0  # not the 5 s stop grace: no guest ran
+            release.set()
+    finally:
+        release.set()
+        limiter.total_tokens = tokens
+    assert guest_threads() == []

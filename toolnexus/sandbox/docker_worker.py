@@ -27,8 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-from typing import IO, Any
+
+# `typing` only for the annotations, which are never evaluated: importing it costs every container's start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
@@ -220,7 +223,8 @@ def run_command(request: dict[str, Any], scratch: str) -> dict[str, Any]:
             cwd=cwd,
             env=env,
             start_new_session=True,
-            preexec_fn=lambda: _cpu_limit(limits),
+            # Only when there is a limit to set: without a preexec_fn, subprocess can use vfork.
+            preexec_fn=(lambda: _cpu_limit(limits)) if limits.get("cpu_time") else None,
         )
     except OSError as exc:
         return _error("runtime_error", f"cannot start {entry['argv'][0]!r} in the container: {exc.strerror or exc}")
@@ -338,6 +342,8 @@ def run_snippet(request: dict[str, Any], scratch: str) -> dict[str, Any]:
             with os.fdopen(result_w, "wb") as sink:
                 sink.write(json.dumps(response).encode())
         except BaseException:
+            import traceback  # here only: importing it costs every container's start a few ms
+
             traceback.print_exc()
         finally:
             os._exit(0)

@@ -18,13 +18,12 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.abc
-import anyio.lowlevel
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.context import ToolContext
@@ -51,6 +50,36 @@ class _Job:
     preopens: list[Preopen]
     sha256: str | None = None
     python: bool = False
+
+
+class _GuestThread:
+    """A call's work in its worker thread: load the module if the guest has none, then run the guest."""
+
+    def __init__(self, guest: Guest, modules: ModuleCache, job: _Job) -> None:
+        self.guest = guest
+        self.modules = modules
+        self.job = job
+        self.started = False
+        self.loading = False
+        self.done = threading.Event()
+
+    def waits_for(self) -> bool:
+        """Whether a cancelled call must wait for this thread: it started, and is not loading the module.
+        Asked after the guest was interrupted: a thread that starts later sees that and runs no guest code."""
+        return self.started and not self.loading
+
+    def run(self) -> GuestExit:
+        self.started = True
+        try:
+            if self.guest.pre is None and self.guest.stopped is None:
+                self.loading = True
+                try:
+                    self.guest.pre = self.modules.load(self.job.module, self.job.sha256).pre
+                finally:
+                    self.loading = False
+            return self.guest.run()
+        finally:
+            self.done.set()
 
 
 class WasmRuntime(DefaultCaps):
@@ -98,20 +127,16 @@ class WasmRuntime(DefaultCaps):
             job = self._job(spec, call)
         except (Refused, wasm_python.PythonWasmUnavailable) as exc:
             return _error(ErrorKind.RUNTIME_ERROR, str(exc))
-        try:
-            compiled = self.modules.peek(job.module) if job.sha256 is None else None
-            if compiled is None:
-                # Compiling cannot be interrupted: a cancelled caller leaves it to finish (and be cached).
-                compiled = await anyio.to_thread.run_sync(
-                    self.modules.load, job.module, job.sha256, abandon_on_cancel=True
-                )
-        except ModuleError as exc:
-            return _error(ErrorKind.RUNTIME_ERROR, str(exc))
+        # A module in memory is used as it is; any other is loaded (from disk, or compiled) in the same
+        # worker thread that then runs the guest: one thread handoff per call instead of two.
+        compiled = self.modules.peek(job.module) if job.sha256 is None else None
         scratch = tempfile.mkdtemp(prefix="toolnexus-wasm-") if job.python else None
         try:
             if scratch is not None:
                 job.preopens.append(Preopen(scratch, wasm_python.SCRATCH, writable=True))
-            result = await self._run(self._guest(job, compiled, limits))
+            result = await self._run(job, self._guest(job, compiled, limits))
+        except ModuleError as exc:
+            return _error(ErrorKind.RUNTIME_ERROR, str(exc))
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -149,10 +174,10 @@ class WasmRuntime(DefaultCaps):
             preopens=preopens,
         )
 
-    def _guest(self, job: _Job, compiled: CompiledModule, limits: Limits) -> Guest:
+    def _guest(self, job: _Job, compiled: CompiledModule | None, limits: Limits) -> Guest:
         return Guest(
             self.engine,
-            compiled.pre,
+            compiled.pre if compiled is not None else None,
             argv=job.argv,
             stdin=job.stdin,
             env=job.env,
@@ -162,37 +187,35 @@ class WasmRuntime(DefaultCaps):
             max_output=limits.max_output,
         )
 
-    async def _run(self, guest: Guest) -> GuestExit | None:
-        """Run ``guest`` in a worker thread; when the caller is cancelled, interrupt it and wait (shielded,
-        at most ``stop_grace``) for its thread to end, then let the cancellation propagate."""
-        waiting = anyio.CancelScope(shield=True)
-        result: GuestExit | None = None
+    async def _run(self, job: _Job, guest: Guest) -> GuestExit:
+        """Load the module if ``guest`` has none yet, then run ``guest``, in one worker thread.
 
-        async def on_cancel(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-            try:
-                task_status.started()
-                await anyio.sleep_forever()
-            finally:
-                if not guest.finished.is_set():
-                    guest.interrupt("cancelled")
-                    waiting.deadline = anyio.current_time() + self.stop_grace
-
+        When the caller is cancelled, the guest is interrupted and the call waits (shielded, at most
+        ``stop_grace``) for its thread to end before the cancellation propagates. A thread still loading the
+        module is not waited for: compiling cannot be interrupted, so it is left to finish (and be cached),
+        and the guest, already interrupted, never starts; nor is one that has not started (waiting for a
+        free worker thread): if it starts, it finds the guest interrupted and returns at once. Raises
+        ModuleError for a module that cannot be used.
+        """
+        thread = _GuestThread(guest, self.modules, job)
         self._guests.add(guest)
         if self._closed:  # closed since invoke() checked: close() may have missed this guest
             guest.interrupt("cancelled")
         try:
-            async with anyio.create_task_group() as tasks:
-                await tasks.start(on_cancel)
-                with waiting:
-                    result = await anyio.to_thread.run_sync(guest.run, abandon_on_cancel=True)
-                tasks.cancel_scope.cancel()
-            # A cancellation that arrived while the guest ran was held off by the shield: raise it now.
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            # Cancellation is caught rather than watched by a helper task: this path runs on every call.
+            return await anyio.to_thread.run_sync(thread.run, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            guest.interrupt("cancelled")
+            if thread.waits_for():
+                with anyio.CancelScope(shield=True):
+                    # A limiter of its own: when every default worker thread is taken (by guests, say),
+                    # waiting for one would hold this wait past stop_grace.
+                    await anyio.to_thread.run_sync(thread.done.wait, self.stop_grace, limiter=anyio.CapacityLimiter(1))
+            raise
         finally:
             self._guests.discard(guest)
-        return result
 
-    def _outcome(self, spec: ToolSpec, job: _Job, result: GuestExit | None, limits: Limits) -> RuntimeOutcome:
+    def _outcome(self, spec: ToolSpec, job: _Job, result: GuestExit, limits: Limits) -> RuntimeOutcome:
         """The call's outcome from how the guest ended: stopped, over a limit, failed, or its JSON output."""
         stopped = _stopped(spec, result, limits)
         if stopped is not None:

@@ -176,12 +176,14 @@ _current = threading.local()
 
 class Guest:
     """One run of a WASI command: a fresh store with only the given preopens, environment, stdin and
-    memory cap; stdout and stderr go to temporary files whose sizes are watched every tick."""
+    memory cap; stdout and stderr go to temporary files whose sizes are watched every tick.
+
+    ``pre`` may be None until the module is loaded; it must be set before :meth:`run`."""
 
     def __init__(
         self,
         host: WasmEngine,
-        pre: wasmtime.InstancePre,
+        pre: wasmtime.InstancePre | None,
         *,
         argv: Sequence[str],
         stdin: bytes,
@@ -231,27 +233,26 @@ class Guest:
 
     @contextlib.contextmanager
     def _output_files(self) -> Iterator[tuple[str, str]]:
-        out_fd, out_path = tempfile.mkstemp(prefix="toolnexus-wasm-", suffix=".out")
+        opened: list[tuple[int, str | None]] = []
         try:
-            err_fd, err_path = tempfile.mkstemp(prefix="toolnexus-wasm-", suffix=".err")
-        except OSError:
-            os.close(out_fd)
-            os.unlink(out_path)
-            raise
-        self._out_fd, self._err_fd = out_fd, err_fd
-        try:
-            yield out_path, err_path
+            for suffix in (".out", ".err"):
+                opened.append(_output_file(suffix))
+            (out_fd, out_file), (err_fd, err_file) = opened
+            self._out_fd, self._err_fd = out_fd, err_fd
+            yield _path_of(out_fd, out_file), _path_of(err_fd, err_file)
         finally:
-            for fd, path in ((out_fd, out_path), (err_fd, err_path)):
+            for fd, name in opened:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+                if name is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name)
 
     def _store(self, out_path: str, err_path: str) -> wasmtime.Store:
         wasi = wasmtime.WasiConfig()
         wasi.argv = self.argv
-        wasi.env = list(self.env.items())
+        if self.env:  # a new WasiConfig has an empty environment already
+            wasi.env = list(self.env.items())
         stdin = (ctypes.c_uint8 * len(self.stdin)).from_buffer_copy(self.stdin)
         vec = ffi.wasm_byte_vec_t()
         ffi.wasm_byte_vec_new(ctypes.byref(vec), len(self.stdin), stdin)
@@ -268,6 +269,7 @@ class Guest:
         return store
 
     def _run(self, out_path: str, err_path: str) -> GuestExit:
+        assert self.pre is not None, "the guest's module must be loaded before it runs"
         result = GuestExit()
         store = self._store(out_path, err_path)
         guest_id = next(_guest_ids)
@@ -275,11 +277,12 @@ class Guest:
         _current.guest = self
         ffi.wasmtime_store_epoch_deadline_callback(store.ptr(), _on_deadline, guest_id, _NO_FINALIZER)
         store.set_epoch_deadline(1)
-        self._cpu_start = time.thread_time()
-        instance = None
+        if self.cpu_time is not None:
+            self._cpu_start = time.thread_time()
+        exports = None
         try:
-            instance = self.pre.instantiate(store)
-            start = instance.exports(store).get("_start")
+            exports = self.pre.instantiate(store).exports(store)  # read once: each read lists every export
+            start = exports.get("_start")
             if not isinstance(start, wasmtime.Func):
                 result.trap = "the module is not a WASI command: it exports no _start function"
             else:
@@ -294,12 +297,12 @@ class Guest:
             _guests.pop(guest_id, None)
             _current.guest = None
         result.stopped = self.stopped
-        if instance is not None:
+        if exports is not None:
             with contextlib.suppress(wasmtime.WasmtimeError, ValueError):
-                memory = instance.exports(store).get("memory")
+                memory = exports.get("memory")
                 if isinstance(memory, wasmtime.Memory):
                     result.memory = memory.data_len(store)
-        del instance, store
+        del exports, store
         result.stdout_size = os.fstat(self._out_fd).st_size
         result.stderr_size = os.fstat(self._err_fd).st_size
         if self.max_output is None or result.stdout_size <= self.max_output:
@@ -330,6 +333,30 @@ class Guest:
         if self._stock is None:
             self._stock = self.host.stock_helper.instantiate(caller).exports(caller)
         return self._stock
+
+
+# Where a guest's stdout and stderr go: files in the temporary folder (on disk, not in memory, so a guest
+# that floods its output fills no RAM), unnamed where the system allows it (Linux's O_TMPFILE, reopened by
+# wasmtime through /proc/self/fd): nothing to name, nothing to unlink, and none left behind by a crash.
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_unnamed_files = bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
+
+
+def _output_file(suffix: str) -> tuple[int, str | None]:
+    """A new, empty, private file for a guest's output: its descriptor, and its name if it has one."""
+    global _unnamed_files
+    if _unnamed_files:
+        try:
+            return os.open(tempfile.gettempdir(), _O_TMPFILE | os.O_RDWR, 0o600), None
+        except OSError:  # a filesystem without O_TMPFILE: named files from now on
+            _unnamed_files = False
+    fd, name = tempfile.mkstemp(prefix="toolnexus-wasm-", suffix=suffix)
+    return fd, name
+
+
+def _path_of(fd: int, name: str | None) -> str:
+    """The path wasmtime opens to write to the file behind ``fd``."""
+    return name if name is not None else f"/proc/self/fd/{fd}"
 
 
 def _read(fd: int, offset: int, size: int) -> bytes:

@@ -9,8 +9,10 @@ Images that carry our worker (the base image of :mod:`toolnexus.sandbox.images`)
 command, and calls travel to it over the container's attached stdin/stdout as frames
 (:mod:`toolnexus.sandbox.protocol`): such containers are kept warm, a few per image and limits, so a
 call pays one round trip instead of a container start. ``exec_run`` would cost 100–200 ms a call and
-could be neither timed out nor killed; a worker dies with its container. Other images run the tool's
-command directly, one container per call, JSON on stdin and stdout.
+could be neither timed out nor killed; a worker dies with its container. With ``spare=True`` a runtime
+also keeps one fresh worker container per image and limits started ahead of need, so that a call that
+needs a new container (``warm=False``, or every warm one busy) does not wait for the engine to start
+one. Other images run the tool's command directly, one container per call, JSON on stdin and stdout.
 
 Cancellation (and so a timeout) kills and removes the container the call ran in before it propagates;
 a new one replaces it on demand. All containers carry the label ``toolnexus.managed=1`` and their

@@ -56,14 +56,15 @@ class Engine:
                     ) from exc
                 try:
                     client = self._client or docker.from_env(timeout=60)
-                    client.ping()
+                    # The sweep's listing is the first request, so it tells whether the engine answers:
+                    # no separate ping, one round trip less before a runtime's first container.
+                    sweep_orphans(client.api)
                 except Exception as exc:
                     raise DockerUnavailable(
                         f"the Docker engine is not reachable ({exc}); start dockerd (or set DOCKER_HOST) and try again"
                     ) from exc
                 self._client = client
                 self._api = client.api
-                sweep_orphans(self._api)
             return self._api
 
     def image_has_worker(self, image: str) -> bool:

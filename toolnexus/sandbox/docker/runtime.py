@@ -54,6 +54,11 @@ class DockerRuntime(DefaultCaps):
     network access: a container gets a network only if its tool declares ``network: true`` and this
     is true. ``warm`` keeps up to ``warm_per_key`` worker containers per image and limits for reuse;
     with ``warm=False`` every call gets a fresh container, removed when the call ends.
+
+    ``spare`` keeps one fresh worker container per image and limits started ahead of need (see
+    :class:`~toolnexus.sandbox.docker.pool.ContainerPool`): a call that finds no warm container takes
+    it, so it does not wait for a container to start, and another is started in the background. With
+    ``warm=False`` every call still gets a container of its own that no other call used.
     """
 
     name = "docker"
@@ -70,6 +75,7 @@ class DockerRuntime(DefaultCaps):
         tmpfs_size: int = 64 * 2**20,
         user: str = f"{TOOL_UID}:{TOOL_UID}",
         warm: bool = True,
+        spare: bool = False,
         warm_per_key: int = 2,
         max_warm: int = 6,
         client: Any | None = None,
@@ -87,7 +93,7 @@ class DockerRuntime(DefaultCaps):
         self.warm = warm
         self.instance = uuid.uuid4().hex[:12]
         self.engine = Engine(client)
-        self.pool = ContainerPool(self._start_worker, warm_per_key if warm else 0, max_warm if warm else 0)
+        self.pool = ContainerPool(self._start_worker, warm_per_key if warm else 0, max_warm if warm else 0, spare=spare)
         _LIVE.add(self)
 
     @staticmethod
