@@ -68,7 +68,9 @@ def flag_of(flags: Callable[[str, CallPlan], bool] | None, plan: CallPlan) -> Ca
     return flag
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each of its 12 fields through object.__setattr__, and the facts are made
+# for every governed call. Nothing changes them once made (and, holding the arguments, they were never hashable).
+@dataclass(slots=True)
 class Facts:
     """What a rule is matched on: the tool, the runtime, the caller, the mission and the arguments."""
 
