@@ -9,6 +9,18 @@ call through the process runtime.
 
 Peers that are not installed are skipped, so ``python benchmarks/engine_overhead.py --quick`` with
 the system Python is a smoke test of the toolnexus part.
+
+**The floor.** Each toolnexus run of a shape is followed, in the same process and the same anyio loop, by a
+run of the bare floor: a networkx ``DiGraph`` of the same DAG walked topologically by plain anyio — each ready
+node a task that awaits a no-op coroutine under a ``CapacityLimiter`` of the same concurrency (64) and then
+releases the dependents whose last parent it was. Runs are interleaved (toolnexus, floor, toolnexus, floor…)
+and the table gives toolnexus ÷ floor per shape, min and median over the repetitions, wall and CPU time.
+
+``--rules`` loads the 1,000 enforced rules of ``governance_overhead.py`` (two of them on ``bench.noop``), so the
+governance gate decides every step; ``--audit off`` turns the audit log off (it is on by default, as in a
+Nexus). Issue 19's targets: ≤ 1.5× the floor with ``--rules --audit off``, ≤ 2× with ``--rules``.
+
+    PYTHONPATH=. python benchmarks/engine_overhead.py --only toolnexus --rules --audit off
 """
 
 from __future__ import annotations
@@ -143,16 +155,60 @@ def available(module: str) -> bool:
 # -- toolnexus ---------------------------------------------------------------------------------------
 
 
+def floor_graph(dag: Dag) -> Any:
+    """The networkx ``DiGraph`` of ``dag`` (parent → child edges)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for step_id, parents in dag:
+        graph.add_node(step_id)
+        graph.add_edges_from((parent, step_id) for parent in parents)
+    return graph
+
+
+async def _floor_noop() -> None:
+    return None
+
+
+async def run_floor(graph: Any, concurrency: int = CONCURRENCY) -> None:
+    """The bare floor: walk ``graph`` topologically in one anyio loop, each ready node a task awaiting a no-op
+    under a limiter of ``concurrency``, releasing its dependents as it finishes."""
+    import anyio
+
+    waiting = dict(graph.in_degree())
+    limiter = anyio.CapacityLimiter(concurrency)
+    async with anyio.create_task_group() as group:
+
+        async def step(node: str) -> None:
+            async with limiter:
+                await _floor_noop()
+            for child in graph.successors(node):
+                waiting[child] -= 1
+                if not waiting[child]:
+                    group.start_soon(step, child)
+
+        for node, parents in waiting.items():
+            if not parents:
+                group.start_soon(step, node)
+
+
 class ToolnexusBench:
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, *, rules: bool = False, audit: bool = True) -> None:
         import bench_tools
 
         import toolnexus
         from toolnexus.registry import spec_of
 
         # State store on (in the temporary workspace), MLflow tracking off: this measures the engine.
-        tracking = "tracking" in toolnexus.Settings.model_fields
-        self.nexus = toolnexus.Nexus(workspace, overrides={"tracking.enabled": False} if tracking else None)
+        overrides: dict[str, Any] = {"governance.audit": audit}
+        if "tracking" in toolnexus.Settings.model_fields:
+            overrides["tracking.enabled"] = False
+        gate = None
+        if rules:  # the 1,000 enforced rules of the governance benchmark: the gate decides every step
+            from governance_overhead import dag_policy, gate_of
+
+            gate = gate_of(dag_policy())
+        self.nexus = toolnexus.Nexus(workspace, gate=gate, overrides=overrides)
         assert self.nexus.store is not None and getattr(self.nexus, "tracker", None) is None
         spec = spec_of(bench_tools.noop)
         assert spec is not None
@@ -161,11 +217,22 @@ class ToolnexusBench:
     def close(self) -> None:
         self.nexus.close()
 
-    def run_shape(self, name: str, dag: Dag, repeat: int, deps: str) -> Timing:
+    def run_shape(self, name: str, dag: Dag, repeat: int, deps: str, floor: Timing | None = None) -> Timing:
+        """Time ``repeat`` runs of ``dag`` (after a warm-up); with ``floor``, each followed by a run of the bare
+        floor in the same loop, whose times go there."""
         import anyio
 
         plan = self.nexus.compile(mission_yaml(f"bench-{name}", dag, deps=deps))
+        graph = floor_graph(dag) if floor is not None else None
         timing = Timing()
+
+        async def floor_once() -> None:
+            gc.collect()
+            started, cpu = time.perf_counter(), time.process_time()
+            await run_floor(graph)
+            assert floor is not None
+            floor.runs.append(time.perf_counter() - started)
+            floor.cpu.append(time.process_time() - cpu)
 
         async def once() -> tuple[float, float]:
             gc.collect()
@@ -178,10 +245,14 @@ class ToolnexusBench:
 
         async def all_runs() -> None:
             await once()  # warm-up
+            if floor is not None:
+                await run_floor(graph)
             for _ in range(repeat):
                 elapsed, cpu = await once()
                 timing.runs.append(elapsed)
                 timing.cpu.append(cpu)
+                if floor is not None:
+                    await floor_once()
 
         anyio.run(all_runs)
         return timing
@@ -379,6 +450,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle-timeout", type=float, default=300.0,
                         help="seconds to wait for Prefect's background writes to settle")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 100 steps, one repetition")
+    parser.add_argument("--rules", action="store_true",
+                        help="load 1,000 enforced rules (governance_overhead.py's): the gate decides every step")
+    parser.add_argument("--audit", choices=("on", "off"), default="on",
+                        help="the audit log (default on, as in a Nexus)")
+    parser.add_argument("--no-micro", action="store_true",
+                        help="skip the compile and process-runtime micro-benchmarks")
     args = parser.parse_args(argv)
 
     steps = args.steps or (100 if args.quick else 1000)
@@ -407,24 +484,28 @@ def main(argv: list[str] | None = None) -> int:
 
     dags = {shape: BUILDERS[shape](steps) for shape in shapes}
     results: dict[str, dict[str, Timing]] = {shape: {} for shape in shapes}
+    floors: dict[str, Timing] = {shape: Timing() for shape in shapes}
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores; {steps} steps per DAG, median of "
           f"{repeat} (Prefect: {prefect_repeat}) after one warm-up; toolnexus concurrency "
-          f"{CONCURRENCY}, state store on, tracking off")
+          f"{CONCURRENCY}, state store on, tracking off, "
+          f"{'1,000 enforce rules' if args.rules else 'no policy'}, audit {args.audit}")
     print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     with tempfile.TemporaryDirectory(prefix="toolnexus-bench-") as tmp:
         workspace = Path(tmp) / "workspace"
         workspace.mkdir()
-        bench = ToolnexusBench(workspace)
+        bench = ToolnexusBench(workspace, rules=args.rules, audit=args.audit == "on")
         try:
             for shape in shapes:
-                print(f"  toolnexus {shape} …", flush=True)
-                results[shape]["toolnexus"] = bench.run_shape(shape, dags[shape], repeat, "needs")
+                print(f"  toolnexus {shape} (and the floor, interleaved) …", flush=True)
+                results[shape]["toolnexus"] = bench.run_shape(shape, dags[shape], repeat, "needs", floors[shape])
                 results[shape]["toolnexus-refs"] = bench.run_shape(shape, dags[shape], repeat, "refs")
-            print("  toolnexus compile and process-runtime calls …", flush=True)
-            compile_1k = bench.compile_time(layers(1000), max(3, repeat), "refs")
-            compile_10k = bench.compile_time(layers(10_000), max(1, min(repeat, 3)), "refs")
-            process = bench.process_calls(calls)
+            micro = None
+            if not args.no_micro:
+                print("  toolnexus compile and process-runtime calls …", flush=True)
+                micro = (bench.compile_time(layers(1000), max(3, repeat), "refs"),
+                         bench.compile_time(layers(10_000), max(1, min(repeat, 3)), "refs"),
+                         bench.process_calls(calls))
         finally:
             bench.close()
 
@@ -482,6 +563,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  target prefect/tn ≥ {TARGET_PREFECT_RATIO:g}×: "
               + (f"MISSED on {', '.join(below)}" if below else "ok on every shape"))
 
+    print_floor_table(shapes, dags, results, floors)
+    if micro is not None:
+        print_micro(*micro)
+    if misses:
+        print(f"\ntoolnexus missed {TARGET_MS_PER_STEP} ms/step on: {', '.join(misses)}")
+    return 0
+
+
+def print_floor_table(shapes: list[str], dags: dict[str, Dag], results: dict[str, dict[str, Timing]],
+                      floors: dict[str, Timing]) -> None:
+    """toolnexus ÷ the bare networkx + anyio floor per shape: each run over the floor run that followed it."""
+    print()
+    print("toolnexus ÷ the bare networkx + anyio floor (runs interleaved; min and median of the per-run ratios)")
+    rows = []
+    for shape in shapes:
+        ours, floor = results[shape]["toolnexus"], floors[shape]
+        n = len(dags[shape])
+        walls = [a / b for a, b in zip(ours.runs, floor.runs, strict=True)]
+        cpus = [a / b for a, b in zip(ours.cpu, floor.cpu, strict=True)]
+        rows.append([shape, str(n), f"{min(ours.runs) / n * 1e6:.0f}", f"{min(floor.runs) / n * 1e6:.0f}",
+                     f"{min(walls):.2f}×", f"{statistics.median(walls):.2f}×", f"{min(cpus):.2f}×",
+                     f"{statistics.median(cpus):.2f}×"])
+    print_table(["shape", "steps", "tn µs/step (min)", "floor µs/step (min)", "wall min", "wall median",
+                 "cpu min", "cpu median"], rows)
+    print("  targets (issue 19): ≤ 1.5× with --rules --audit off; ≤ 2× with --rules (audit on)")
+
+
+def print_micro(compile_1k: tuple[float, float], compile_10k: tuple[float, float], process: list[float]) -> None:
+    """The compile and process-runtime micro-benchmarks."""
     print()
     print("toolnexus micro-benchmarks (median)")
     p50, p95 = statistics.median(process) * 1000, percentile(process, 0.95) * 1000
@@ -496,9 +606,6 @@ def main(argv: list[str] | None = None) -> int:
          f"≤ {TARGET_PROCESS_CALL_MS:g} ms", check(p50 <= TARGET_PROCESS_CALL_MS)],
         [f"process-runtime no-op call, p95 of {len(process)}", f"{p95:.2f} ms", "", ""],
     ])
-    if misses:
-        print(f"\ntoolnexus missed {TARGET_MS_PER_STEP} ms/step on: {', '.join(misses)}")
-    return 0
 
 
 if __name__ == "__main__":

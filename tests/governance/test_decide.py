@@ -144,3 +144,30 @@ async def test_a_cached_result_is_served_only_when_the_gate_allows(enx: tn.Nexus
     assert not third.ok and not third.steps["mark"].cached
     assert third.steps["mark"].error.kind == tn.ErrorKind.DENIED
     assert (workspace / "mark.count").read_text() == "1"
+
+
+async def test_a_decision_announces_the_call_scrubbed_and_copies_it_only_when_it_holds_a_secret() -> None:
+    from toolnexus.core.call import ToolCall
+    from toolnexus.core.events import Event, GateDecided
+    from toolnexus.core.spec import ToolSpec
+    from toolnexus.governance.decide import Governance
+
+    heard: list[GateDecided] = []
+
+    class Bus:
+        def wants(self, kind: type[Event]) -> bool:
+            return True
+
+        def emit(self, event: Event) -> None:
+            assert isinstance(event, GateDecided)
+            heard.append(event)
+
+    governance = Governance(announcer=Bus())
+    spec = ToolSpec(name="eng.echo", version="1.0.0")
+    clean = ToolCall(tool="eng.echo", version="1.0.0", arguments={"text": "hello"})
+    secret = ToolCall(tool="eng.echo", version="1.0.0", arguments={"api_token": "s3cr3t-value-123"})
+    for call in (clean, secret):
+        await governance.decide(CallPlan(call=call, spec=spec, runtime="inprocess"))
+    assert heard[0].call is clean  # nothing to scrub: the call itself, no copy
+    assert heard[1].call is not secret and heard[1].call.arguments == {"api_token": "***"}
+    assert secret.arguments == {"api_token": "s3cr3t-value-123"}  # the tool still gets the real value

@@ -75,3 +75,35 @@ def test_a_failed_batch_is_logged_and_the_writer_goes_on(caplog: pytest.LogCaptu
         writer.add(2)
     assert written == [2]
     assert "could not write 1 record(s)" in caplog.text and "disk full" in caplog.text
+
+
+async def test_items_added_after_a_take_are_written_by_the_timer_already_due() -> None:
+    batches: list[list[int]] = []
+    writer = DeferredWriter[int](batches.append, name="test-writer")
+    writer.add(1)
+    timer = writer._timer
+    assert writer.take() == [1]
+    writer.add(2)
+    assert writer._timer is timer  # no second timer: the one due writes it
+    await await_until(lambda: batches, within=10, what="the deferred write")
+    assert batches == [[2]]
+
+
+def test_a_timer_left_on_an_ended_loop_does_not_hold_items_added_on_the_next() -> None:
+    import asyncio
+
+    batches: list[list[int]] = []
+    writer = DeferredWriter[int](batches.append, name="test-writer")
+
+    async def add(n: int) -> None:
+        writer.add(n)
+
+    asyncio.run(add(1))  # the loop ends before its timer fires
+    assert writer.take() == [1]
+
+    async def add_and_wait() -> None:
+        writer.add(2)
+        await await_until(lambda: batches, within=10, what="the deferred write on the second loop")
+
+    asyncio.run(add_and_wait())
+    assert batches == [[2]]

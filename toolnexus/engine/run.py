@@ -243,6 +243,8 @@ class RunState:
         """Why a step cannot run because of its dependencies, or None."""
         for dep in step.needs:
             record = self.records[dep]
+            if record.status is StepStatus.SUCCEEDED:  # the common case: nothing more to look up
+                continue
             dep_step = self.plan.step(dep)
             tolerated = record.status == StepStatus.FAILED and dep_step.continue_on_error
             if record.status in _FAILED_LIKE and not tolerated:

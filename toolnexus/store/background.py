@@ -44,6 +44,7 @@ class DeferredWriter(Generic[T]):
         self._lock = threading.Lock()
         self._pending: list[T] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None  # the loop the timer is due on
         self._writing = 0  # batches taken but not yet written (flush waits for them)
         self._written = threading.Condition(self._lock)
         _writers.add(self)  # type: ignore[arg-type]
@@ -57,8 +58,10 @@ class DeferredWriter(Generic[T]):
         with self._lock:
             self._pending.append(item)
             if loop is not None:
-                if self._timer is None:
-                    self._timer = loop.call_later(DELAY, self._drain)
+                # One timer per DELAY, not one per record: a timer already due on this loop writes this one too.
+                # (A timer due on another loop — one that has ended, whose timer will never fire — does not count.)
+                if self._timer is None or self._timer_loop is not loop:
+                    self._timer, self._timer_loop = loop.call_later(DELAY, self._drain), loop
                 return
         self._drain()
 
@@ -72,8 +75,9 @@ class DeferredWriter(Generic[T]):
         """The items waiting, handed to the caller instead of written (it writes them in a transaction of its
         own choosing, e.g. together with the records they belong with)."""
         with self._lock:
+            # The timer stays due: the records added next are written by it (a mission step takes the decisions
+            # waiting, and its next call adds one: a new timer each time cost a loop callback per step).
             taken, self._pending = self._pending, []
-            self._timer = None
             return taken
 
     def close(self) -> None:

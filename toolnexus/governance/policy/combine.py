@@ -9,7 +9,7 @@ No matching enforced rule: the call is allowed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from toolnexus.core.decision import Decision, Verdict
 from toolnexus.governance.policy.cedar_rule import DECIDER as CEDAR, CedarRule, noun
@@ -55,16 +55,43 @@ def combine(matched: Iterable[Rule], *, enforce_all: bool = False) -> Decision:
     return _allowed(winner)
 
 
+# A rule's enforced decision depends on the rule alone, and a Decision is frozen: each is made once, not per call
+# (building one is a pydantic validation on the path of every governed call). Keyed by the rule's id, with the
+# rule kept alongside so that the id cannot be reused while the entry lives; bounded, as policies are reloaded.
+_MADE: dict[tuple[int, str], tuple[Rule, Decision]] = {}
+MAX_MADE = 4096
+
+
+def _made(rule: Rule, kind: str, make: Callable[[Rule], Decision]) -> Decision:
+    key = (id(rule), kind)
+    hit = _MADE.get(key)
+    if hit is not None and hit[0] is rule:
+        return hit[1]
+    decision = make(rule)
+    if len(_MADE) >= MAX_MADE:
+        _MADE.clear()
+    _MADE[key] = (rule, decision)
+    return decision
+
+
 def _allowed(rule: Rule | None) -> Decision:
     """Allowed by an enforced allow ``rule``, or by no rule at all."""
     if rule is None:
         return NO_RULE
+    return _made(rule, "allow", _make_allowed)
+
+
+def _make_allowed(rule: Rule) -> Decision:
     return Decision(verdict=Verdict.ALLOW, decider=decider(rule), policy=rule.id, mode="enforce",
                     reason=rule.reason or f"allowed by {noun(rule)} {rule.id}")
 
 
 def enforced_decision(rule: Rule) -> Decision:
     """The decision of an enforced deny or approve ``rule``."""
+    return _made(rule, "enforced", _make_enforced)
+
+
+def _make_enforced(rule: Rule) -> Decision:
     if rule.effect is Effect.DENY:
         reason = rule.reason or f"denied by {noun(rule)} {rule.id}"
     else:

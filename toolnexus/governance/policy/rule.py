@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,17 @@ class Names:
 
     exact: frozenset[str]
     globs: tuple[str, ...]
+    # The globs as one compiled pattern (None: no globs), made once: a decision then runs one regex match, not
+    # an fnmatch call (with its cache lookup) per glob. ``*`` alone matches any name: no regex at all.
+    _glob: Callable[[str], Any] | None = field(init=False, default=None, compare=False, repr=False)
+    _any: bool = field(init=False, default=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if "*" in self.globs:
+            object.__setattr__(self, "_any", True)
+        elif self.globs:
+            pattern = "|".join(fnmatch.translate(glob) for glob in self.globs)
+            object.__setattr__(self, "_glob", re.compile(pattern).match)
 
     @classmethod
     def of(cls, values: Iterable[Any]) -> Names:
@@ -37,7 +49,9 @@ class Names:
         """Whether ``value`` is one of the names or matches one of the globs."""
         if value is None:
             return False
-        return value in self.exact or any(fnmatch.fnmatchcase(value, g) for g in self.globs)
+        if self._any or value in self.exact:
+            return True
+        return self._glob is not None and self._glob(value) is not None
 
     def __str__(self) -> str:
         return ", ".join(sorted(self.exact) + list(self.globs))
@@ -54,7 +68,9 @@ def flag_of(flags: Callable[[str, CallPlan], bool] | None, plan: CallPlan) -> Ca
     return flag
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each of its 12 fields through object.__setattr__, and the facts are made
+# for every governed call. Nothing changes them once made (and, holding the arguments, they were never hashable).
+@dataclass(slots=True)
 class Facts:
     """What a rule is matched on: the tool, the runtime, the caller, the mission and the arguments."""
 
