@@ -81,3 +81,9 @@ def test_the_value_of_a_dropped_key_is_not_read() -> None:
     data, _ = load_yaml("[a]: {d: 1, d: 2}\nok: 1\n", "f.yaml", problems)
     assert data == {"ok": 1}
     assert [p.message for p in problems] == ["a mapping key must be a plain scalar"]
+
+
+def test_equal_strings_are_one_object() -> None:
+    data, _ = load_yaml("- {id: a, uses: tool}\n- {id: b, uses: tool, needs: [a]}\n")
+    assert data[0]["uses"] is data[1]["uses"]
+    assert data[1]["needs"][0] is data[0]["id"]

@@ -127,6 +127,11 @@ def _parsed(text: str, file: str | None, yaml: YAML, read: Callable[[Any], _T]) 
     finally:
         if parser is not None:
             parser.dispose()
+            # ruamel's C loader refers to itself, and the YAML object (in a cycle of its own) to it:
+            # without this the encoded text (6 MB for 100,000 steps) waits for the cyclic collector,
+            # which a large load pauses, and would be frozen with the mission (see mission.gcpause).
+            parser.__dict__.clear()
+            yaml._scanner = None
 
 
 def _reader_diagnostic(exc: ReaderError, text: str, file: str | None) -> Diagnostic:

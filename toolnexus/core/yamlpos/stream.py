@@ -85,6 +85,7 @@ class _Loader:
         self.aliased = 0
         # A scalar without a value is said once: the node tree's constructor gave None at its aliases.
         self.said_once: set[int] = set()
+        self.strings: dict[str, str] = {}
 
     def document(self) -> Any:
         """The one document's data (None when the stream is empty)."""
@@ -109,6 +110,9 @@ class _Loader:
         """The root value, read event by event (the hot loop of loading a mission)."""
         get_event, stack, rules = self.parser.get_event, self.open, _rules()
         max_nodes = self.limits.max_nodes
+        # One string object per distinct text: the parser makes a new one per scalar, and a large
+        # mission repeats most of them (keys, tool names, the step ids its `needs:` name).
+        shared = self.strings.setdefault
         while True:
             event = get_event()
             kind = type(event)
@@ -128,7 +132,9 @@ class _Loader:
                                 tag = Tag(suffix=rule_tag)
                                 break
                 size = 1
-                if tag is not _DEFAULT_STR:
+                if tag is _DEFAULT_STR:
+                    value = shared(value, value)
+                else:
                     value, is_merge = self.scalar(tag, event, bool(stack) and stack[-1].key is _KEY
                                                   and isinstance(stack[-1].value, dict))
                 if event.anchor is not None:
