@@ -45,10 +45,11 @@ _SKIP: Any = object()
 class _Frame:
     """A list or mapping being read."""
 
-    __slots__ = ("anchor", "explicit", "key", "mark", "problems_from", "size", "skip_from", "value")
+    __slots__ = ("anchor", "explicit", "is_list", "key", "mark", "problems_from", "size", "skip_from", "value")
 
-    def __init__(self, value: list[Any] | dict[Any, Any], mark: Any, anchor: str | None, problems_from: int) -> None:
-        self.value = value
+    def __init__(self, is_list: bool, mark: Any, anchor: str | None, problems_from: int) -> None:
+        self.is_list = is_list
+        self.value: list[Any] | dict[Any, Any] = [] if is_list else {}
         self.mark = mark
         self.anchor = anchor
         self.problems_from = problems_from  # the problems found inside, repeated at each alias
@@ -107,7 +108,8 @@ class _Loader:
         return data
 
     def root(self) -> Any:
-        """The root value, read event by event (the hot loop of loading a mission)."""
+        """The root value, read event by event (the hot loop of loading a mission: every test and call
+        here is felt a million times, so the common cases are written out inline)."""
         get_event, stack, rules = self.parser.get_event, self.open, _rules()
         max_nodes = self.limits.max_nodes
         # One string object per distinct text: the parser makes a new one per scalar, and a large
@@ -117,31 +119,21 @@ class _Loader:
             event = get_event()
             kind = type(event)
             is_merge = False
+            size = 1
             if kind is ScalarEvent:
                 self.nodes += 1
                 if self.nodes > max_nodes:
                     raise self.too_many(event)
-                tag, value = event.ctag, event.value
-                if tag is None or str(tag) == "!":
-                    # Inline resolution (the resolver's own, by a plain scalar's first character):
-                    # most scalars are plain strings, and a call per scalar is felt on a large mission.
-                    tag = _DEFAULT_STR
-                    if event.implicit[0]:
-                        for rule_tag, regexp in rules.get(value[:1], ()):
-                            if regexp.match(value):
-                                tag = Tag(suffix=rule_tag)
-                                break
-                size = 1
-                if tag is _DEFAULT_STR:
+                value = event.value
+                # A plain string, the common scalar: no tag, no anchor, and quoted or starting with a
+                # character that no YAML 1.2 rule (null, bool, number, merge) starts with.
+                if event.ctag is None and event.anchor is None and (not event.implicit[0] or value[:1] not in rules):
                     value = shared(value, value)
                 else:
-                    value, is_merge = self.scalar(tag, event, bool(stack) and stack[-1].key is _KEY
-                                                  and isinstance(stack[-1].value, dict))
-                if event.anchor is not None:
-                    self.anchors[event.anchor] = _Anchored(value, 1, event.start_mark, [], is_merge)
+                    value, is_merge = self.scalar(event, stack)
                 mark = event.start_mark
             elif kind is SequenceStartEvent or kind is MappingStartEvent:
-                self.start(event, [] if kind is SequenceStartEvent else {})
+                self.start(event, kind is SequenceStartEvent)
                 continue
             elif kind is AliasEvent:
                 value, size, mark, is_merge = self.alias(event)
@@ -149,9 +141,44 @@ class _Loader:
                 value, size, mark = self.end()
             if not stack:
                 return value
-            self.add(stack[-1], value, size, mark, is_merge)
+            top = stack[-1]
+            top.size += size
+            key = top.key
+            if key is _KEY:
+                if top.is_list:
+                    top.value.append(value)  # type: ignore[union-attr]
+                elif type(value) is str and not is_merge and value not in top.explicit:
+                    top.explicit.add(value)
+                    top.key = value
+                else:
+                    self.key(top, value, mark, is_merge)
+            elif key is _SKIP or key is _MERGE_KEY:
+                self.special(top, key, value)
+            else:
+                top.value[key] = value  # type: ignore[call-overload]
+                top.key = _KEY
 
-    def scalar(self, tag: Any, event: Any, as_key: bool) -> tuple[Any, bool]:
+    def scalar(self, event: Any, stack: list[_Frame]) -> tuple[Any, bool]:
+        """A scalar that may not be a plain string: resolved by the YAML 1.2 rules (the resolver's own, by its first
+        character) or its tag, and its anchor recorded; its value, and whether it is the merge key ``<<``."""
+        tag, value, is_merge = event.ctag, event.value, False
+        if tag is None or str(tag) == "!":
+            tag = _DEFAULT_STR
+            if event.implicit[0]:
+                for rule_tag, regexp in _rules().get(value[:1], ()):
+                    if regexp.match(value):
+                        tag = Tag(suffix=rule_tag)
+                        break
+        if tag is _DEFAULT_STR:
+            value = self.strings.setdefault(value, value)
+        else:
+            as_key = bool(stack) and stack[-1].key is _KEY and not stack[-1].is_list
+            value, is_merge = self.constructed(tag, event, as_key)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = _Anchored(value, 1, event.start_mark, [], is_merge)
+        return value, is_merge
+
+    def constructed(self, tag: Any, event: Any, as_key: bool) -> tuple[Any, bool]:
         """A scalar that is not a plain string: its value (None, reported, when it has none), and whether it is
         the merge key ``<<`` (a key, so not constructed)."""
         node = _Scalar(tag, event.value, event.start_mark, event.style, event.anchor)
@@ -168,22 +195,13 @@ class _Loader:
             self.problems.append(problem)
             return None, name == _MERGE
 
-    def add(self, frame: _Frame, value: Any, size: int, mark: Any, is_merge: bool) -> None:
-        """Put a value read into the list or mapping being read: an item, a key, or a key's value."""
-        frame.size += size
-        if frame.key is _KEY:
-            if isinstance(frame.value, list):
-                frame.value.append(value)
-            else:
-                self.key(frame, value, mark, is_merge)
-            return
-        key, frame.key = frame.key, _KEY
+    def special(self, frame: _Frame, key: Any, value: Any) -> None:
+        """The value of a dropped key (a list or mapping, reported) or of ``<<``."""
+        frame.key = _KEY
         if key is _SKIP:
             del self.problems[frame.skip_from :]  # the value of a dropped key is not read at all
-        elif key is _MERGE_KEY:
-            _merge_into(frame.value, value, frame.explicit)  # type: ignore[arg-type]
         else:
-            frame.value[key] = value  # type: ignore[call-overload]
+            _merge_into(frame.value, value, frame.explicit)  # type: ignore[arg-type]
 
     def key(self, frame: _Frame, key: Any, mark: Any, is_merge: bool) -> None:
         """A mapping key read: ``<<``, a duplicate (reported), or a list or mapping (reported, its entry dropped)."""
@@ -211,7 +229,7 @@ class _Loader:
             "split it into smaller missions, " + _raise_hint("max_nodes"),
         )
 
-    def start(self, event: Any, value: list[Any] | dict[Any, Any]) -> None:
+    def start(self, event: Any, is_list: bool) -> None:
         self.nodes += 1
         if self.nodes > self.limits.max_nodes:
             raise self.too_many(event)
@@ -221,9 +239,9 @@ class _Loader:
                 f"the document nests lists and mappings more than {self.limits.max_depth} levels deep",
                 "flatten the data, " + _raise_hint("max_depth", "deep"),
             )
-        frame = _Frame(value, event.start_mark, event.anchor, len(self.problems))
+        frame = _Frame(is_list, event.start_mark, event.anchor, len(self.problems))
         if event.anchor is not None:
-            self.anchors[event.anchor] = _Anchored(value, None, event.start_mark, [], frame=frame)
+            self.anchors[event.anchor] = _Anchored(frame.value, None, event.start_mark, [], frame=frame)
         self.open.append(frame)
 
     def end(self) -> tuple[Any, int, Any]:
