@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from toolnexus.core.diagnostics import Diagnostic
-from toolnexus.core.yamlpos import DEFAULT_LIMITS, compose, load_yaml
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.yamlpos import DEFAULT_LIMITS, YamlLimits, compose, load_yaml
 from toolnexus.core.yamlpos.build import _build
 from toolnexus.core.yamlpos.resolver import _yaml
 
@@ -87,3 +87,23 @@ def test_equal_strings_are_one_object() -> None:
     data, _ = load_yaml("- {id: a, uses: tool}\n- {id: b, uses: tool, needs: [a]}\n")
     assert data[0]["uses"] is data[1]["uses"]
     assert data[1]["needs"][0] is data[0]["id"]
+
+
+REFUSED = {
+    "deep": ("a: " + "[" * 20 + "]" * 20 + "\n", YamlLimits(max_depth=10)),
+    "many values": ("[" + ", ".join("x" * 30) + "]\n", YamlLimits(max_nodes=10)),
+    "alias bomb": ("a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: [*b, *b, *b]\n", YamlLimits(max_alias_nodes=20)),
+    "alias inside its value": ("a: &a [1, *a]\n", DEFAULT_LIMITS),
+    "undefined alias": ("a: *nope\n", DEFAULT_LIMITS),
+    "two documents": ("a: 1\n---\nb: 2\n", DEFAULT_LIMITS),
+    "syntax": ("a: [1, 2\n", DEFAULT_LIMITS),
+}
+
+
+@pytest.mark.parametrize(("text", "limits"), REFUSED.values(), ids=REFUSED.keys())
+def test_events_refuse_what_the_node_tree_refuses_with_the_same_diagnostic(text: str, limits: YamlLimits) -> None:
+    with pytest.raises(DiagnosticError) as loaded:
+        load_yaml(text, "f.yaml", [], limits)
+    with pytest.raises(DiagnosticError) as composed:
+        compose(text, "f.yaml", limits)
+    assert loaded.value.diagnostics == composed.value.diagnostics

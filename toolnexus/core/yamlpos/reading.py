@@ -1,4 +1,4 @@
-"""Reading YAML text: size and encoding checks, composing with the bounded composer, and :func:`load_yaml`."""
+"""Reading YAML text: size and encoding checks, loading (events to data) and composing (events to nodes)."""
 
 from __future__ import annotations
 
