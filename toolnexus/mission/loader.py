@@ -21,7 +21,16 @@ from toolnexus.core.yamlpos import (
     validation_diagnostics,
 )
 from toolnexus.mission.gcpause import LARGE_TEXT, paused_gc
-from toolnexus.mission.model import MISSION_FIELDS, STEP_FIELDS, Budget, InputSpec, Mission, RetryPolicy, Step
+from toolnexus.mission.model import (
+    MISSION_FIELDS,
+    STEP_FIELDS,
+    Budget,
+    InputSpec,
+    Mission,
+    RetryPolicy,
+    Step,
+    share_fields_sets,
+)
 
 _NESTED: dict[str, list[str]] = {
     "budget": list(Budget.model_fields),
@@ -143,6 +152,7 @@ def _parse_mission(text: str, file: str | None, limits: YamlLimits) -> LoadedMis
         )
         _salvage(loaded, data)
         return loaded
+    share_fields_sets(mission.steps)
     loaded.mission = mission
     loaded.steps = list(enumerate(mission.steps))
     loaded.inputs = dict(mission.inputs)

@@ -49,7 +49,7 @@ class _Frame:
 
     def __init__(self, is_list: bool, mark: Any, anchor: str | None, problems_from: int) -> None:
         self.is_list = is_list
-        self.value: list[Any] | dict[Any, Any] = [] if is_list else {}
+        self.value: Any = [] if is_list else {}  # a list when is_list, else a dict
         self.mark = mark
         self.anchor = anchor
         self.problems_from = problems_from  # the problems found inside, repeated at each alias
@@ -146,7 +146,7 @@ class _Loader:
             key = top.key
             if key is _KEY:
                 if top.is_list:
-                    top.value.append(value)  # type: ignore[union-attr]
+                    top.value.append(value)
                 elif type(value) is str and not is_merge and value not in top.explicit:
                     top.explicit.add(value)
                     top.key = value
@@ -155,7 +155,7 @@ class _Loader:
             elif key is _SKIP or key is _MERGE_KEY:
                 self.special(top, key, value)
             else:
-                top.value[key] = value  # type: ignore[call-overload]
+                top.value[key] = value
                 top.key = _KEY
 
     def scalar(self, event: Any, stack: list[_Frame]) -> tuple[Any, bool]:
@@ -201,7 +201,7 @@ class _Loader:
         if key is _SKIP:
             del self.problems[frame.skip_from :]  # the value of a dropped key is not read at all
         else:
-            _merge_into(frame.value, value, frame.explicit)  # type: ignore[arg-type]
+            _merge_into(frame.value, value, frame.explicit)
 
     def key(self, frame: _Frame, key: Any, mark: Any, is_merge: bool) -> None:
         """A mapping key read: ``<<``, a duplicate (reported), or a list or mapping (reported, its entry dropped)."""
