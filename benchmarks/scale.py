@@ -4,7 +4,8 @@ For each size N (default 1,000, 10,000 and 100,000), in a fresh subprocess per m
 peak resident memory of one measure is not another's):
 
 - **load+compile**: ``nexus.compile(text)`` of an N-step mission (YAML text to Plan); floors: a bare
-  ``ruamel.yaml`` safe load of the same text, and a bare networkx ``DiGraph`` of the same DAG with a
+  ``ruamel.yaml`` safe load of the same text, PyYAML's ``CSafeLoader`` (libyaml's C loader, when PyYAML
+  is installed: a benchmark-only peer) and a bare networkx ``DiGraph`` of the same DAG with a
   topological sort;
 - **validate**: the CLI, ``python -m toolnexus.cli validate FILE`` (start-up included), its wall time,
   CPU time and peak RSS from ``os.wait4``; floor: the CLI's start-up, ``python -m toolnexus.cli --version``;
@@ -30,6 +31,7 @@ diamonds), dependencies written as ``needs:``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -170,9 +172,24 @@ def child_awaits(_: str, dag: Dag, __: Path) -> dict[str, float]:
     return _timed(lambda: anyio.run(loop))
 
 
+def child_pyyaml(text: str, _: Dag, __: Path) -> dict[str, float]:
+    import yaml  # PyYAML, a benchmark-only peer: libyaml's C loader, the fastest YAML load in Python
+
+    return _timed(lambda: yaml.load(text, Loader=yaml.CSafeLoader))
+
+
+def _has_libyaml() -> bool:
+    """Whether PyYAML is installed with its libyaml C loader (its floor is skipped otherwise)."""
+    if importlib.util.find_spec("yaml") is None:
+        return False
+    import yaml
+
+    return bool(getattr(yaml, "__with_libyaml__", False))
+
+
 CHILDREN: dict[str, Callable[[str, Dag, Path], dict[str, float]]] = {
-    "compile": child_compile, "ruamel": child_ruamel, "networkx": child_networkx, "run": child_run,
-    "foreach": child_foreach, "awaits": child_awaits,
+    "compile": child_compile, "ruamel": child_ruamel, "pyyaml": child_pyyaml, "networkx": child_networkx,
+    "run": child_run, "foreach": child_foreach, "awaits": child_awaits,
 }
 
 
@@ -218,13 +235,17 @@ def run_child(measure: str, shape: str, size: int, file: Path) -> dict[str, floa
 
 def run_cli(args: list[str], workspace: Path) -> dict[str, float]:
     """The CLI in a fresh process: wall time, and its CPU time and peak RSS as the kernel counts them."""
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "toolnexus.cli", *args], cwd=workspace, env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode() if process.stderr else ""
+    # stderr to a file, not a pipe: waiting (wait4) on a CLI that writes more than a pipe holds (a
+    # mission with thousands of problems) would wait forever.
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "toolnexus.cli", *args], cwd=workspace, env=_env(),
+                                   stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     if process.returncode != 0:
         raise SystemExit(f"toolnexus {' '.join(args)} failed:\n{stderr[-3000:]}")
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024}
@@ -268,6 +289,8 @@ def measure_size(size: int, shape: str, measures: list[str], repeat: int, tmp: P
     plans: dict[str, list[tuple[str, Callable[[], dict[str, float]]]]] = {
         "compile": [("ours", lambda: run_child("compile", shape, size, file)),
                     ("ruamel.yaml safe load", lambda: run_child("ruamel", shape, size, file)),
+                    *([("PyYAML CSafeLoader (libyaml)", lambda: run_child("pyyaml", shape, size, file))]
+                      if _has_libyaml() else []),
                     ("networkx DiGraph + topological sort", lambda: run_child("networkx", shape, size, file))],
         "validate": [("ours", lambda: run_cli(["validate", str(file), "-w", str(workspace)], workspace)),
                      ("CLI start-up (--version)", lambda: run_cli(["--version"], workspace))],

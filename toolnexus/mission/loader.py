@@ -21,7 +21,16 @@ from toolnexus.core.yamlpos import (
     validation_diagnostics,
 )
 from toolnexus.mission.gcpause import LARGE_TEXT, paused_gc
-from toolnexus.mission.model import MISSION_FIELDS, STEP_FIELDS, Budget, InputSpec, Mission, RetryPolicy, Step
+from toolnexus.mission.model import (
+    MISSION_FIELDS,
+    STEP_FIELDS,
+    Budget,
+    InputSpec,
+    Mission,
+    RetryPolicy,
+    Step,
+    share_fields_sets,
+)
 
 _NESTED: dict[str, list[str]] = {
     "budget": list(Budget.model_fields),
@@ -85,7 +94,6 @@ class LoadedMission:
     source: str
     file: str | None
     positions: Positions
-    data: Any
     mission: Mission | None = None
     steps: list[tuple[int, Step]] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -96,6 +104,16 @@ class LoadedMission:
     runtime: str | None = None
     # Every step id written (valid step or not), so references to a broken step do not cascade.
     declared_ids: list[str] = field(default_factory=list)
+    limits: YamlLimits = DEFAULT_LIMITS
+
+    @property
+    def data(self) -> Any:
+        """The document as plain data, read again from ``source``.
+
+        Not kept: once the mission is built nothing reads it (its 100,000 steps were a quarter of
+        the memory of a loaded mission).
+        """
+        return load_yaml(self.source, self.file, [], self.limits)[0]
 
     def require(self) -> Mission:
         """The parsed mission; raises DiagnosticError with every problem found if there is any."""
@@ -114,7 +132,7 @@ def parse_mission(text: str, file: str | None = None, limits: YamlLimits = DEFAU
 def _parse_mission(text: str, file: str | None, limits: YamlLimits) -> LoadedMission:
     problems: list[Diagnostic] = []
     data, positions = load_yaml(text, file, problems, limits)
-    loaded = LoadedMission(source=text, file=file, positions=positions, data=data, diagnostics=problems)
+    loaded = LoadedMission(source=text, file=file, positions=positions, diagnostics=problems, limits=limits)
     if not isinstance(data, dict):
         loaded.diagnostics.append(
             positions.diagnostic(
@@ -134,6 +152,7 @@ def _parse_mission(text: str, file: str | None, limits: YamlLimits) -> LoadedMis
         )
         _salvage(loaded, data)
         return loaded
+    share_fields_sets(mission.steps)
     loaded.mission = mission
     loaded.steps = list(enumerate(mission.steps))
     loaded.inputs = dict(mission.inputs)

@@ -82,6 +82,25 @@ class Step(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The steps of a loaded mission share their "fields set" (see share_fields_sets): a step given a
+        # field gets a set of its own before pydantic adds the name to it, so no other step sees it set.
+        object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        super().__setattr__(name, value)
+
+
+def share_fields_sets(steps: list[Step]) -> None:
+    """Give steps that were written with the same keys one "fields set" (pydantic's ``model_fields_set``).
+
+    A set of its own per step was a fifth of a loaded mission's memory (216 bytes a step, 21 MB for
+    100,000 steps), and a mission's steps mostly repeat a few sets of keys. The sets are equal to what
+    they were; a step that is assigned a field first gets a copy of its own (``Step.__setattr__``).
+    """
+    shared: dict[frozenset[str], set[str]] = {}
+    for step in steps:
+        names = step.__pydantic_fields_set__
+        object.__setattr__(step, "__pydantic_fields_set__", shared.setdefault(frozenset(names), names))
+
 
 class Mission(BaseModel):
     """A declarative DAG of tool calls."""

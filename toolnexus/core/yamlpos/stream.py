@@ -1,0 +1,284 @@
+"""Parser events straight to plain data, within :class:`YamlLimits`: loading a document for use.
+
+A document loaded for use (a mission that validates) never needs a node tree: the tree of a
+100,000-step mission is ~900,000 nodes and their marks (a quarter of a GB) built only to be walked
+once. Here each event goes straight into the dict or list being read, and only the start mark of
+each value is looked at (for the problems that point at it). The data and the problems are those of
+composing the node tree and building it (:mod:`~toolnexus.core.yamlpos.composer`,
+:mod:`~toolnexus.core.yamlpos.build`), which stay the way :class:`Positions` are worked out when an
+error needs them:
+
+- the same bounds (depth, values, what aliases stand for; an alias to an open value refused);
+- every alias a copy of its value (the tree built it afresh at each alias), the duplicate and
+  non-scalar keys inside the anchored value reported again at each alias (a scalar without a value
+  once), and an aliased key's problems at its anchor;
+- keys: a plain string as is, another scalar as its string (``1`` → ``"1"``, null → ``"None"``),
+  a list or mapping reported and its entry dropped (with the problems of its value, never built);
+- ``<<:`` merges, written keys winning; duplicate keys reported, the last one kept.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ruamel.yaml.composer import ComposerError
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent, StreamEndEvent
+from ruamel.yaml.tag import Tag
+
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.yamlpos.build import _merge_into
+from toolnexus.core.yamlpos.composer import _Scalar
+from toolnexus.core.yamlpos.positions import YamlLimits, _raise_hint
+from toolnexus.core.yamlpos.resolver import _DEFAULT_STR, _MERGE, _STR, _rules
+from toolnexus.core.yamlpos.syntax import _scalar_problem
+
+_KEY: Any = object()
+"""A mapping's next value is a key."""
+_MERGE_KEY: Any = object()
+"""The key read was ``<<``: the value is merged."""
+_SKIP: Any = object()
+"""The key read was a list or mapping (reported): the value is dropped."""
+
+
+class _Frame:
+    """A list or mapping being read."""
+
+    __slots__ = ("anchor", "explicit", "is_list", "key", "mark", "problems_from", "size", "skip_from", "value")
+
+    def __init__(self, is_list: bool, mark: Any, anchor: str | None, problems_from: int) -> None:
+        self.is_list = is_list
+        self.value: Any = [] if is_list else {}  # a list when is_list, else a dict
+        self.mark = mark
+        self.anchor = anchor
+        self.problems_from = problems_from  # the problems found inside, repeated at each alias
+        self.size = 1  # values it stands for: itself, its items, and what its aliases stand for
+        self.key: Any = _KEY
+        self.explicit: set[str] = set()  # keys written here; merged (`<<:`) keys may be overridden, these may not
+        self.skip_from = 0
+
+
+class _Anchored:
+    """What an anchor names: its value (copied at each alias), size, start mark and the problems found in it."""
+
+    __slots__ = ("frame", "is_merge", "mark", "problems", "size", "value")
+
+    def __init__(self, value: Any, size: int | None, mark: Any, problems: list[Diagnostic], is_merge: bool = False,
+                 frame: _Frame | None = None) -> None:
+        self.value, self.size, self.mark, self.problems, self.is_merge = value, size, mark, problems, is_merge
+        self.frame = frame  # the open list or mapping (size None) until its end
+
+
+class _Loader:
+    """Events to plain data without recursion and without nodes, within :class:`YamlLimits`."""
+
+    def __init__(self, parser: Any, file: str | None, limits: YamlLimits, constructor: Any,
+                 problems: list[Diagnostic]) -> None:
+        self.parser = parser
+        self.file = file
+        self.limits = limits
+        self.constructor = constructor
+        self.problems = problems
+        self.anchors: dict[str, _Anchored] = {}
+        self.open: list[_Frame] = []
+        self.nodes = 0
+        self.aliased = 0
+        # A scalar without a value is said once: the node tree's constructor gave None at its aliases.
+        self.said_once: set[int] = set()
+        self.strings: dict[str, str] = {}
+
+    def document(self) -> Any:
+        """The one document's data (None when the stream is empty)."""
+        parser = self.parser
+        parser.get_event()  # stream start
+        if parser.check_event(StreamEndEvent):
+            parser.get_event()
+            return None
+        parser.get_event()  # document start
+        root_mark = parser.peek_event().start_mark
+        data = self.root()
+        parser.get_event()  # document end
+        if not parser.check_event(StreamEndEvent):
+            event = parser.get_event()
+            raise ComposerError(
+                "expected a single document in the stream", root_mark, "but found another document", event.start_mark
+            )
+        parser.get_event()
+        return data
+
+    def root(self) -> Any:
+        """The root value, read event by event (the hot loop of loading a mission: every test and call
+        here is felt a million times, so the common cases are written out inline)."""
+        get_event, stack, rules = self.parser.get_event, self.open, _rules()
+        max_nodes = self.limits.max_nodes
+        # One string object per distinct text: the parser makes a new one per scalar, and a large
+        # mission repeats most of them (keys, tool names, the step ids its `needs:` name).
+        shared = self.strings.setdefault
+        while True:
+            event = get_event()
+            kind = type(event)
+            is_merge = False
+            size = 1
+            if kind is ScalarEvent:
+                self.nodes += 1
+                if self.nodes > max_nodes:
+                    raise self.too_many(event)
+                value = event.value
+                # A plain string, the common scalar: no tag, no anchor, and quoted or starting with a
+                # character that no YAML 1.2 rule (null, bool, number, merge) starts with.
+                if event.ctag is None and event.anchor is None and (not event.implicit[0] or value[:1] not in rules):
+                    value = shared(value, value)
+                else:
+                    value, is_merge = self.scalar(event, stack)
+                mark = event.start_mark
+            elif kind is SequenceStartEvent or kind is MappingStartEvent:
+                self.start(event, kind is SequenceStartEvent)
+                continue
+            elif kind is AliasEvent:
+                value, size, mark, is_merge = self.alias(event)
+            else:  # the end of a list or mapping
+                value, size, mark = self.end()
+            if not stack:
+                return value
+            top = stack[-1]
+            top.size += size
+            key = top.key
+            if key is _KEY:
+                if top.is_list:
+                    top.value.append(value)
+                elif type(value) is str and not is_merge and value not in top.explicit:
+                    top.explicit.add(value)
+                    top.key = value
+                else:
+                    self.key(top, value, mark, is_merge)
+            elif key is _SKIP or key is _MERGE_KEY:
+                self.special(top, key, value)
+            else:
+                top.value[key] = value
+                top.key = _KEY
+
+    def scalar(self, event: Any, stack: list[_Frame]) -> tuple[Any, bool]:
+        """A scalar that may not be a plain string: resolved by the YAML 1.2 rules (the resolver's own, by its first
+        character) or its tag, and its anchor recorded; its value, and whether it is the merge key ``<<``."""
+        tag, value, is_merge = event.ctag, event.value, False
+        if tag is None or str(tag) == "!":
+            tag = _DEFAULT_STR
+            if event.implicit[0]:
+                for rule_tag, regexp in _rules().get(value[:1], ()):
+                    if regexp.match(value):
+                        tag = Tag(suffix=rule_tag)
+                        break
+        if tag is _DEFAULT_STR:
+            value = self.strings.setdefault(value, value)
+        else:
+            as_key = bool(stack) and stack[-1].key is _KEY and not stack[-1].is_list
+            value, is_merge = self.constructed(tag, event, as_key)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = _Anchored(value, 1, event.start_mark, [], is_merge)
+        return value, is_merge
+
+    def constructed(self, tag: Any, event: Any, as_key: bool) -> tuple[Any, bool]:
+        """A scalar that is not a plain string: its value (None, reported, when it has none), and whether it is
+        the merge key ``<<`` (a key, so not constructed)."""
+        node = _Scalar(tag, event.value, event.start_mark, event.style, event.anchor)
+        name = node.tag
+        if name == _STR:
+            return event.value, False
+        if as_key and name == _MERGE:
+            return None, True
+        try:
+            return self.constructor.construct_object(node, deep=True), name == _MERGE
+        except (YAMLError, ValueError, TypeError, OverflowError) as exc:
+            problem = _scalar_problem(node, exc, self.file)
+            self.said_once.add(id(problem))
+            self.problems.append(problem)
+            return None, name == _MERGE
+
+    def special(self, frame: _Frame, key: Any, value: Any) -> None:
+        """The value of a dropped key (a list or mapping, reported) or of ``<<``."""
+        frame.key = _KEY
+        if key is _SKIP:
+            del self.problems[frame.skip_from :]  # the value of a dropped key is not read at all
+        else:
+            _merge_into(frame.value, value, frame.explicit)
+
+    def key(self, frame: _Frame, key: Any, mark: Any, is_merge: bool) -> None:
+        """A mapping key read: ``<<``, a duplicate (reported), or a list or mapping (reported, its entry dropped)."""
+        if is_merge:
+            frame.key = _MERGE_KEY
+            return
+        if not isinstance(key, str):
+            if not isinstance(key, int | float | bool) and key is not None:
+                self.problems.append(self.at(mark, "a mapping key must be a plain scalar"))
+                frame.key, frame.skip_from = _SKIP, len(self.problems)
+                return
+            key = str(key)
+        if key in frame.explicit:
+            self.problems.append(self.at(mark, f"duplicate key {key!r}", "each key may appear once"))
+        frame.explicit.add(key)
+        frame.key = key
+
+    def at(self, mark: Any, message: str, hint: str | None = None) -> Diagnostic:
+        return Diagnostic(message=message, file=self.file, line=mark.line + 1, column=mark.column + 1, hint=hint)
+
+    def too_many(self, event: Any) -> DiagnosticError:
+        return self.refusal(
+            event,
+            f"the document holds more than {self.limits.max_nodes:,} values",
+            "split it into smaller missions, " + _raise_hint("max_nodes"),
+        )
+
+    def start(self, event: Any, is_list: bool) -> None:
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            raise self.too_many(event)
+        if len(self.open) >= self.limits.max_depth:
+            raise self.refusal(
+                event,
+                f"the document nests lists and mappings more than {self.limits.max_depth} levels deep",
+                "flatten the data, " + _raise_hint("max_depth", "deep"),
+            )
+        frame = _Frame(is_list, event.start_mark, event.anchor, len(self.problems))
+        if event.anchor is not None:
+            self.anchors[event.anchor] = _Anchored(frame.value, None, event.start_mark, [], frame=frame)
+        self.open.append(frame)
+
+    def end(self) -> tuple[Any, int, Any]:
+        done = self.open.pop()
+        if done.anchor is not None:
+            anchored = self.anchors[done.anchor]
+            if anchored.frame is done:  # not redefined inside
+                anchored.size, anchored.frame = done.size, None
+                anchored.problems = [p for p in self.problems[done.problems_from :] if id(p) not in self.said_once]
+        return done.value, done.size, done.mark
+
+    def alias(self, event: Any) -> tuple[Any, int, Any, bool]:
+        name = event.anchor
+        if name not in self.anchors:
+            raise ComposerError(None, None, f"found undefined alias {name!r}", event.start_mark)
+        anchored = self.anchors[name]
+        if anchored.size is None:
+            raise self.refusal(
+                event,
+                f"the alias `*{name}` is inside the value it names (`&{name}`): a value cannot contain itself",
+                f"write the value out, or move `*{name}` after the end of the value anchored `&{name}`",
+            )
+        self.aliased += anchored.size
+        if self.aliased > self.limits.max_alias_nodes:
+            raise self.refusal(
+                event,
+                f"the aliases of the document stand for more than {self.limits.max_alias_nodes:,} values "
+                "(aliases that repeat aliases grow exponentially)",
+                "write the repeated values out or use fewer aliases, " + _raise_hint("max_alias_nodes"),
+            )
+        # The node tree built an alias afresh: a copy, with the problems found in it said again.
+        self.problems.extend(anchored.problems)
+        value = copy.deepcopy(anchored.value) if isinstance(anchored.value, list | dict) else anchored.value
+        return value, anchored.size, anchored.mark, anchored.is_merge
+
+    def refusal(self, event: Any, message: str, hint: str) -> DiagnosticError:
+        mark = event.start_mark
+        return DiagnosticError(
+            [Diagnostic(message=message, file=self.file, line=mark.line + 1, column=mark.column + 1, hint=hint)]
+        )
