@@ -41,6 +41,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -98,6 +99,16 @@ def serve_toolnexus_asgi(port: int, workspace: Path) -> None:
             server.close()
 
 
+PROFILE_DIR: Path | None = None  # --profile: each server process runs under pyinstrument (profile_server.py)
+
+
+def python_command(name: str, *args: str) -> list[str]:
+    """``python ARGS`` for a server process; under ``--profile``, through the profiling wrapper."""
+    if PROFILE_DIR is None:
+        return [sys.executable, *args]
+    return [sys.executable, str(HERE / "profile_server.py"), str(PROFILE_DIR / name), *args]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -120,8 +131,8 @@ def plain_server(scratch: Path) -> Iterator[Endpoint]:
     port = free_port()
     log = scratch / "plain.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "serve-plain", "--port", str(port)],
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(python_command("plain", str(Path(__file__).resolve()), "serve-plain", "--port",
+                                                  str(port)), stdout=out, stderr=subprocess.STDOUT)
     with _stopping(process):
         yield Endpoint(PLAIN_NAME, f"http://127.0.0.1:{port}/mcp", {}, process, log)
 
@@ -152,8 +163,9 @@ def toolnexus_asgi_server(scratch: Path, *, tracking: bool) -> Iterator[Endpoint
     port = free_port()
     log = scratch / "toolnexus-asgi.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "serve-toolnexus-asgi", "--port",
-                                    str(port), "--workspace", str(workspace)],
+        process = subprocess.Popen(python_command("toolnexus-asgi", str(Path(__file__).resolve()),
+                                                  "serve-toolnexus-asgi", "--port", str(port),
+                                                  "--workspace", str(workspace)),
                                    cwd=workspace, env=server_env(scratch), stdout=out, stderr=subprocess.STDOUT)
     with _stopping(process):
         yield Endpoint(ASGI_NAME, f"http://127.0.0.1:{port}/mcp", {}, process, log)
@@ -166,7 +178,8 @@ def jupyter_server(scratch: Path, *, tracking: bool) -> Iterator[Endpoint]:
     token = secrets.token_hex(16)
     env = server_env(scratch)
     command = [
-        sys.executable, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+        *python_command("toolnexus", "-m", "jupyter_server"), "--no-browser", "--ServerApp.ip=127.0.0.1",
+        f"--port={port}",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace}",
         "--ServerApp.log_level=WARN", "--allow-root",
     ]
@@ -409,6 +422,9 @@ async def run(args: argparse.Namespace) -> int:
         if "toolnexus-asgi" in args.only:
             endpoints.append(stack.enter_context(toolnexus_asgi_server(scratch, tracking=args.tracking)))
         await asyncio.gather(*(wait_ready(e) for e in endpoints))
+        if PROFILE_DIR is not None:  # a yappi profile starts now, without the servers' start-up (profile_server.py)
+            for endpoint in endpoints:
+                endpoint.process.send_signal(signal.SIGUSR2)
         measures = {(e.name, c): Measure(e.name, c) for e in endpoints for c in levels}
         # The servers take turns at each concurrency level, round after round: what else the machine is doing
         # drifts over seconds, so it weighs alike on the measures the ratios pair up.
@@ -438,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
                         "diagnostic toolnexus-asgi (toolnexus's MCP server under uvicorn, no Jupyter)")
     parser.add_argument("--tracking", action="store_true", help="toolnexus records every call in MLflow")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 round of 2 s")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="run each server under pyinstrument (benchmarks/profile_server.py) and write its profile "
+                             "to DIR/<server>.html and .txt when it stops (slows the servers: for finding where the "
+                             "time goes, not for the figures)")
     args = parser.parse_args(argv)
     if args.command == "serve-plain":
         serve_plain(args.port)
@@ -448,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     args.seconds = args.seconds or (2.0 if args.quick else 3.0)
     args.rounds = args.rounds or (1 if args.quick else 6)
     args.only = {name.strip() for name in args.only.split(",")}
+    if args.profile is not None:
+        global PROFILE_DIR
+        PROFILE_DIR = args.profile.resolve()
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     return asyncio.run(run(args))
 
 
