@@ -11,7 +11,8 @@ returns; a script's ``KeyboardInterrupt``-style shutdown (uvicorn) returns too. 
 HTML (``OUT.html``), as text (``OUT.txt``, the call tree, frames under 0.5 % hidden) and as a session
 (``OUT.pyisession``: ``pyinstrument --load OUT.pyisession -r text --flat`` lists self time by function). The sampling
 interval is 0.5 ms (``PROFILE_INTERVAL`` seconds to change it). ``PROFILER=yappi`` counts every call in CPU
-time instead (``OUT.yappi.txt``, ``OUT.pstat``).
+time instead (``OUT.yappi.txt``, ``OUT.pstat``); ``PROFILER=gc`` only counts the garbage collector's runs and
+their CPU time (``OUT.gc.txt``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def main() -> None:
 
         signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # the benchmark's "ready" signal: only yappi waits for it
+    if os.environ.get("PROFILER") == "gc":
+        _run_counting_collections(out, target, run_module)
+        return
     if os.environ.get("PROFILER") == "yappi":
         _run_under_yappi(out, target, run_module)
         return
@@ -86,6 +90,47 @@ def _run_under_yappi(out: Path, target: str, run_module: bool) -> None:
         with out.with_suffix(".yappi.txt").open("w") as f:
             stats.sort("ttot").print_all(out=f, columns={0: ("name", 90), 1: ("ncall", 12), 2: ("tsub", 8),
                                                              3: ("ttot", 8), 4: ("tavg", 8)})
+
+
+def _run_counting_collections(out: Path, target: str, run_module: bool) -> None:
+    """``PROFILER=gc``: the garbage collector's runs per generation and their CPU time, from the benchmark's ready
+    signal on (``OUT.gc.txt``). No profiler: the server runs at its own speed."""
+    import gc
+    import time
+
+    counting = False
+    started: list[float] = [0.0]
+    runs = [[0, 0.0, 0] for _ in range(3)]  # per generation: collections, CPU seconds, objects collected
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if not counting:
+            return
+        if phase == "start":
+            started[0] = time.thread_time()
+        else:
+            run = runs[info["generation"]]
+            run[0] += 1
+            run[1] += time.thread_time() - started[0]
+            run[2] += info["collected"]
+
+    def start(signum: int, frame: FrameType | None) -> None:
+        nonlocal counting
+        counting = True
+
+    gc.callbacks.append(callback)
+    signal.signal(signal.SIGUSR2, start)
+    try:
+        if run_module:
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(target, run_name="__main__")
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        lines = [f"generation {g}: {n} collections, {cpu * 1000:.1f} ms CPU, {collected} objects collected"
+                 for g, (n, cpu, collected) in enumerate(runs)]
+        lines.append(f"threshold {gc.get_threshold()}, frozen {gc.get_freeze_count()}, tracked {len(gc.get_objects())}")
+        out.with_suffix(".gc.txt").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
