@@ -8,10 +8,12 @@ import sys
 from typing import Any
 
 import httpx2
+from tornado import web
 
 from tests.engine.support import alive, await_until, descendants
 from toolnexus.jupyter import _jupyter_server_extension_points
-from toolnexus.jupyter.extension import ToolnexusExtension
+from toolnexus.jupyter.extension import ToolnexusExtension, route_first
+from toolnexus.jupyter.handlers import McpHandler
 
 
 def test_the_extension_point_names_the_app() -> None:
@@ -76,3 +78,51 @@ async def test_the_threshold_can_be_left_alone(jp_serverapp: Any, toolnexus_serv
     await toolnexus_server._start_jupyter_server_extension(jp_serverapp)
     assert gc.get_threshold() == before
     await toolnexus_server.stop_extension()
+
+
+def _first_handler(webapp: web.Application) -> object:
+    return webapp.default_router.rules[0].target.rules[0].target
+
+
+async def test_the_endpoint_is_routed_first_once_started(
+        jp_serverapp: Any, toolnexus_server: ToolnexusExtension, mcp_url: str, mcp_headers: dict[str, str]) -> None:
+    assert _first_handler(jp_serverapp.web_app) is not McpHandler  # other extensions' routes came first
+    await toolnexus_server._start_jupyter_server_extension(jp_serverapp)
+    assert _first_handler(jp_serverapp.web_app) is McpHandler
+    async with httpx2.AsyncClient(timeout=30) as http:
+        served = await http.post(mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                                 headers={**mcp_headers, "Accept": "application/json, text/event-stream"})
+        other = await http.get(mcp_url.removesuffix("toolnexus/mcp") + "api/status", headers=mcp_headers)
+    assert served.status_code in (200, 400)  # answered by the endpoint (no session yet: the SDK's 400)
+    assert other.status_code == 200  # the server's own routes are still found
+    await toolnexus_server.stop_extension()
+
+
+async def test_routing_first_can_be_turned_off(jp_serverapp: Any, toolnexus_server: ToolnexusExtension) -> None:
+    toolnexus_server.endpoint_first = False
+    before = list(jp_serverapp.web_app.default_router.rules)
+    await toolnexus_server._start_jupyter_server_extension(jp_serverapp)
+    assert jp_serverapp.web_app.default_router.rules == before
+    await toolnexus_server.stop_extension()
+
+
+class _Other(web.RequestHandler):
+    pass
+
+
+def test_an_earlier_route_to_the_endpoint_keeps_it() -> None:
+    app = web.Application()
+    app.add_handlers(".*$", [(r"/toolnexus/.*", _Other)])
+    app.add_handlers(".*$", [(r"/toolnexus/mcp(?:/([A-Za-z0-9_.-]+))?/?", McpHandler)])
+    before = list(app.default_router.rules)
+    assert route_first(app, "/toolnexus/mcp") is False
+    assert app.default_router.rules == before
+
+
+def test_routes_elsewhere_let_the_endpoint_go_first() -> None:
+    app = web.Application([(r"/api/status", _Other)])
+    app.add_handlers(".*$", [(r"/lab/.*", _Other)])
+    app.add_handlers(".*$", [(r"/toolnexus/mcp(?:/([A-Za-z0-9_.-]+))?/?", McpHandler)])
+    assert route_first(app, "/toolnexus/mcp") is True
+    assert _first_handler(app) is McpHandler
+    assert len(app.default_router.rules) == 4  # the copy, then every route as before

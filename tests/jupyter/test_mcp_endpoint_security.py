@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx2
 import pytest
+from jupyter_server.base.handlers import JupyterHandler
 
+from toolnexus.jupyter import handlers
 from toolnexus.jupyter.extension import ToolnexusExtension
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -56,6 +58,27 @@ async def test_a_foreign_origin_is_refused_even_with_a_token(mcp_url: str, mcp_h
 async def test_a_foreign_host_is_refused(mcp_url: str, mcp_headers: dict[str, str]) -> None:
     rebound = await post(mcp_url, {**mcp_headers, "Host": "evil.example.com"})
     assert rebound.status_code == 403
+
+
+async def test_a_local_host_is_remembered_and_a_foreign_one_refused_every_time(
+        jp_serverapp: Any, mcp_url: str, mcp_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    original = JupyterHandler.check_host  # Jupyter's own check, under the endpoint's memory of its answers
+
+    def check_host(handler: JupyterHandler) -> bool:
+        asked.append(handler.request.host)
+        return original(handler)
+
+    monkeypatch.setattr(JupyterHandler, "check_host", check_host)
+    monkeypatch.setattr(handlers, "_local_hosts", {})
+    local = httpx2.URL(mcp_url).netloc.decode()
+    statuses = [(await post(mcp_url, {**mcp_headers, "Host": host})).status_code
+                for host in (local, local, "evil.example.com", "evil.example.com")]
+    jp_serverapp.web_app.settings["local_hostnames"] = ["localhost", "other.example"]  # the settings changed
+    statuses.append((await post(mcp_url, {**mcp_headers, "Host": local})).status_code)
+    assert statuses == [200, 200, 403, 403, 200]
+    # Jupyter was asked for the first local request, for each foreign one, and again once its settings changed.
+    assert asked == [local, "evil.example.com", "evil.example.com", local]
 
 
 @pytest.mark.parametrize("where", ["path", "query"])

@@ -1,8 +1,9 @@
 """Serve an ASGI application from a Tornado handler: the Jupyter server hosts the SDK's Starlette app.
 
 One request: Tornado has read the body; the app gets an ASGI ``http`` scope, a ``receive`` that yields
-the body and then, once the client goes away, ``http.disconnect`` (how a streamed response learns that
-its reader left), and a ``send`` whose body chunks are flushed as they come (Server-Sent Events).
+the body and then, once the client goes away or the response is complete, ``http.disconnect`` (how a
+streamed response learns that its reader left), and a ``send`` whose body chunks are flushed as they come
+(Server-Sent Events).
 
 The first chunk of a streamed response waits up to :data:`COALESCE_SECONDS` for the response to end:
 an MCP POST answered as an event stream usually ends right after its one event, and sent whole it is
@@ -148,6 +149,11 @@ class AsgiBridge:
                             held.cancel()
                             held = None
                         await handler.finish()
+                        # The response is complete: from now on receive() says the client is gone, as ASGI has it
+                        # (and as uvicorn does). Told now, before the app's streaming task ends, a task waiting in
+                        # receive() (an event stream's disconnect listener) ends normally instead of being
+                        # cancelled with the rest of its task group, a cancellation that cost every call.
+                        disconnected.set()
                     elif streaming:
                         await handler.flush()
                     elif held is None:

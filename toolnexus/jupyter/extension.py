@@ -21,7 +21,9 @@ import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.routing import HostMatches, PathMatches, Rule
 from traitlets import Bool, Float, Int, List, Unicode
 
 from toolnexus.api import Nexus
@@ -63,6 +65,12 @@ class ToolnexusExtension(ExtensionApp):
     kernel_tools_busy_timeout = Float(10.0, config=True,
                                       help="seconds a kernel tool's call waits for a busy kernel (running a cell) "
                                            "before it fails with 'kernel busy'")
+
+    endpoint_first = Bool(True, config=True,
+                          help="look the MCP endpoint up before the server's other routes: an agent's every tool call "
+                               "is a request, and Tornado tries the routes in order (some 25 patterns of other "
+                               "extensions came first). Only done when no earlier route matches the endpoint's paths, "
+                               "so no request is served by another handler than before")
 
     freeze_startup_heap = Bool(True, config=True,
                                help="after start, move the objects the server was started with (modules, classes, "
@@ -140,6 +148,8 @@ class ToolnexusExtension(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.ensure_started()
+        if self.endpoint_first:
+            route_first(serverapp.web_app, url_path_join(serverapp.base_url, ENDPOINT))
         if self.freeze_startup_heap:
             # A Jupyter server holds some 300,000 objects once started, nearly all of them for good; a full
             # collection walks every one (about 0.1 s here) and a busy endpoint triggers one every few
@@ -169,6 +179,31 @@ class ToolnexusExtension(ExtensionApp):
         await service.bridge.stop()
         service.tool_server.close()
         await asyncio.get_running_loop().run_in_executor(None, service.nexus.close)
+
+
+def route_first(webapp: web.Application, endpoint: str) -> bool:
+    """Route requests to ``endpoint`` (its URL path) to :class:`McpHandler` before any other route; whether it did.
+
+    Tornado tries an application's routes in order, the server's own last and each extension's in the order they
+    were added; every request to the endpoint first failed to match the patterns of the extensions before this one.
+    A copy of the endpoint's rule goes first, unless a route before it matches one of the endpoint's paths (then
+    that route keeps serving them, as before) or is one this function cannot look into.
+    """
+    rules = webapp.default_router.rules
+    probes = [endpoint, endpoint + "/", endpoint + "/toolset"]
+    for index, host_rule in enumerate(rules):
+        routes = getattr(host_rule.target, "rules", None)
+        if not isinstance(host_rule.matcher, HostMatches) or routes is None:
+            return False  # a route we cannot look into comes first: leave the order alone
+        ours = next((route for route in routes if route.target is McpHandler), None)
+        if ours is not None:
+            if index > 0:
+                rules.insert(0, Rule(host_rule.matcher, type(host_rule.target)(webapp, [ours])))
+            return True
+        if any(not isinstance(route.matcher, PathMatches) or any(route.matcher.regex.match(p) for p in probes)
+               for route in routes):
+            return False  # an earlier route may serve the endpoint's paths (or we cannot tell): it still does
+    return False
 
 
 def toolnexus_extension(serverapp: Any) -> ToolnexusExtension:

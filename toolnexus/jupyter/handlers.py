@@ -25,7 +25,7 @@ from jupyter_server.auth.identity import PasswordIdentityProvider
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.log import log_request
 from jupyter_server.prometheus.log_functions import prometheus_log_method
-from jupyter_server.utils import ensure_async
+from jupyter_server.utils import ensure_async, urldecode_unix_socket_path
 from tornado import web
 
 from toolnexus.core.caller import Caller, Surface
@@ -39,6 +39,10 @@ AUTH_RESOURCE = "toolnexus"
 # request's credentials; subclasses may decide otherwise and are asked every time.
 _OWN_PROVIDERS = (IdentityProvider, PasswordIdentityProvider)
 IDENTITY_TTL = 60.0  # seconds a connection's identity is reused (see McpHandler.prepare)
+LOCAL_HOSTS_KEPT = 64  # Host headers remembered as local (see McpHandler.check_host)
+
+# Host headers Jupyter's check found local, with the hostnames it was told are local then (see check_host).
+_local_hosts: dict[tuple[str, Any], bool] = {}
 
 # Per keep-alive connection (Tornado's stream: its HTTP1Connection is made anew for each request):
 # (its credentials, the user they identified, token-authenticated?, until when).
@@ -82,6 +86,25 @@ class McpHandler(JupyterHandler):
         user = self.current_user
         if credentials and stream is not None and not reused and isinstance(user, User):
             _identities[stream] = (credentials, user, self.token_authenticated, time.monotonic() + IDENTITY_TTL)
+
+    def check_host(self) -> bool:
+        """Jupyter's Host check (against DNS rebinding), its "yes" remembered per Host header and local hostnames."""
+        # Jupyter's answer depends only on the Host header and the server's settings (a regex, an IP address
+        # parsed, a lookup), but an agent's every call pays for it. A "yes" is kept for that header (a refusal is
+        # asked again, and logged each time, as before); a UNIX-socket host is checked every time (it asks the
+        # file system).
+        if self.settings.get("allow_remote_access", False):
+            return True
+        local = self.settings.get("local_hostnames")
+        key = (self.request.host, tuple(local) if local is not None else None)
+        if key in _local_hosts:
+            return True
+        allowed = super().check_host()
+        if allowed and not urldecode_unix_socket_path(self.request.host).startswith("/"):
+            if len(_local_hosts) >= LOCAL_HOSTS_KEPT:
+                _local_hosts.clear()
+            _local_hosts[key] = True
+        return allowed
 
     def _credentials(self) -> tuple[str, ...] | None:
         """What Jupyter's own identity provider decides from, or None if another provider decides."""
