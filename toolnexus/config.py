@@ -85,6 +85,9 @@ class SandboxSettings(BaseModel):
     docker_image: str = Field("toolnexus/python:3.11", description="image for python.exec and command tools "
                               "run with runtime: docker (build it with `toolnexus sandbox build-image`)")
     docker_network: bool = Field(False, description="docker tools that declare network: true may use it")
+    docker_spare: bool = Field(False, description="keep one fresh docker container per image and limits started "
+                               "ahead of need, so a call that needs a new container gets one in milliseconds "
+                               "(it costs one idle container)")
 
     @field_validator("min_runtime")
     @classmethod

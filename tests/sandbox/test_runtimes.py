@@ -32,3 +32,12 @@ def test_a_runtime_whose_extra_is_missing_says_what_to_install(workspace: Path) 
 def test_a_nexus_builds_its_runtimes_from_the_registry(workspace: Path) -> None:
     with tn.Nexus(workspace) as nexus:
         assert {"inprocess", "process", "docker"} <= set(nexus.runtimes)
+
+
+@pytest.mark.parametrize("spare", [False, True])
+def test_the_docker_spare_setting_reaches_the_docker_runtime(workspace: Path, spare: bool) -> None:
+    with tn.Nexus(workspace, store=False, overrides={"sandbox.docker_spare": spare}) as nexus:
+        docker = nexus.runtimes.get("docker")
+        if docker is None:
+            pytest.skip("the docker extra is not installed")
+        assert docker.pool.spare is spare  # type: ignore[attr-defined]

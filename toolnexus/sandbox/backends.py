@@ -64,7 +64,8 @@ def _docker(module: Any, context: ToolContext, settings: Any) -> Runtime:
     if sandbox.memory:
         caps["memory"] = sandbox.memory
     # The SDK is imported on first use: a Nexus costs nothing more for having a docker runtime.
-    return module.DockerRuntime(context, image=sandbox.docker_image, allow_network=sandbox.docker_network, **caps)
+    return module.DockerRuntime(context, image=sandbox.docker_image, allow_network=sandbox.docker_network,
+                                spare=sandbox.docker_spare, **caps)
 
 
 def _wasm(module: Any, context: ToolContext, settings: Any) -> Runtime:
