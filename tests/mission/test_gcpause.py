@@ -15,7 +15,9 @@ from toolnexus.mission.gcpause import paused_gc
 
 
 @pytest.fixture(autouse=True)
-def collector_on() -> Iterator[None]:
+def collector_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(gcpause, "_may_freeze", False)
+    gcpause.allow_freezing()  # as the CLI does (a test below checks what happens without it)
     was = gc.isenabled()
     gc.enable()
     gc.unfreeze()
@@ -33,6 +35,15 @@ def test_what_a_large_pause_made_is_frozen_as_it_ends() -> None:
     with paused_gc(large=True):
         kept = _containers(gcpause.FREEZE_AFTER)
     assert gc.get_freeze_count() >= len(kept)
+    assert gc.isenabled()
+
+
+def test_a_process_that_did_not_allow_it_never_freezes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A kernel or a server: freezing there would keep whatever becomes cyclic garbage later for good.
+    monkeypatch.setattr(gcpause, "_may_freeze", False)
+    with paused_gc(large=True):
+        _containers(gcpause.FREEZE_AFTER)
+    assert gc.get_freeze_count() == 0
     assert gc.isenabled()
 
 

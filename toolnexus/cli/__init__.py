@@ -35,4 +35,7 @@ def main() -> None:
     # registered here, before the command runs, so that it runs after the exit handlers the command registers
     # (exit handlers run last-registered first): the tracker's, the runtimes' and the store's.
     atexit.register(gc.freeze)
+    from toolnexus.mission.gcpause import allow_freezing
+
+    allow_freezing()  # a one-shot process: a large compile may freeze what it made (see mission.gcpause)
     app()

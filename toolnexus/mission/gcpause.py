@@ -15,10 +15,20 @@ FREEZE_AFTER = 50_000
 """Objects made during a large pause (as the collector counts them) from which they are frozen as it ends."""
 
 _lock = threading.Lock()
+_may_freeze = False  # set by a one-shot process (the CLI): see allow_freezing()
 _depth = 0
 _was_enabled = False
 _large = False
 _failed = False
+
+
+def allow_freezing() -> None:
+    """Let large pauses freeze what they made (see :func:`paused_gc`). For a one-shot process only — the CLI
+    calls it: ``gc.freeze()`` moves every object of the process out of the collector's reach, so in a
+    long-lived one (a kernel, the Jupyter or MCP server) anything alive during a large compile that later
+    became cyclic garbage, or garbage other threads made meanwhile, would never be freed."""
+    global _may_freeze
+    _may_freeze = True
 
 
 @contextmanager
@@ -31,7 +41,8 @@ def paused_gc(*, large: bool = False) -> Iterator[None]:
     time of compiling a 10,000-step mission. The collector resumes (if it was on) as the outermost
     pause ends, and collects whatever cycles were made meanwhile.
 
-    A ``large`` outermost pause (a mission of many thousand steps) also freezes what it made, once it
+    In a process that allowed it (:func:`allow_freezing`: the CLI), a ``large`` outermost pause (a mission of
+    many thousand steps) also freezes what it made, once it
     ends without an error and if that is many objects: ``gc.freeze()`` moves them out of the collector's
     reach, as the Jupyter extension does after start-up. Otherwise the first collection after the pause
     walked every one of them (0.4 s for 100,000 steps) and each full collection of the run that follows
@@ -41,13 +52,15 @@ def paused_gc(*, large: bool = False) -> Iterator[None]:
     After an error nothing is frozen: the exception and its frames make cycles.
     """
     global _depth, _was_enabled, _large, _failed
+    if large and _may_freeze and _depth == 0 and gc.isenabled():
+        # The garbage already there is collected first, outside the lock: a finaliser it runs may pause too.
+        # (Read without the lock, _depth only decides whether to collect: an extra collection is harmless.)
+        gc.collect()
     with _lock:
         if _depth == 0:
             _was_enabled = gc.isenabled()
-            _large = large and _was_enabled
+            _large = large and _was_enabled and _may_freeze
             _failed = False
-            if _large:
-                gc.collect()
             gc.disable()
         _depth += 1
     failed = True

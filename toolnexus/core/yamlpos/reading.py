@@ -132,6 +132,9 @@ def _parsed(text: str, file: str | None, yaml: YAML, read: Callable[[Any], _T]) 
             # which a large load pauses, and would be frozen with the mission (see mission.gcpause).
             parser.__dict__.clear()
             yaml._scanner = None
+            constructor = getattr(yaml, "_constructor", None)
+            if constructor is not None:  # its cache of every scalar node constructed (and their marks)
+                constructor.constructed_objects.clear()
 
 
 def _reader_diagnostic(exc: ReaderError, text: str, file: str | None) -> Diagnostic:
