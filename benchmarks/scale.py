@@ -195,6 +195,12 @@ CHILDREN: dict[str, Callable[[str, Dag, Path], dict[str, float]]] = {
 
 def child_main(measure: str, shape: str, size: int, file: Path) -> None:
     workspace = Path(tempfile.mkdtemp(prefix="toolnexus-scale-"))
+    if os.environ.get("TOOLNEXUS_SCALE_FREEZE", "1") == "1":
+        # A one-shot process, as `toolnexus run` is: a large compile may freeze what it made (mission.gcpause).
+        # TOOLNEXUS_SCALE_FREEZE=0 measures a long-lived process (a kernel, a server), which never freezes.
+        from toolnexus.mission.gcpause import allow_freezing
+
+        allow_freezing()
     figures = CHILDREN[measure](file.read_text(), BUILDERS[shape](size), workspace)
     print(json.dumps(figures))
 
