@@ -12,6 +12,8 @@ from toolnexus.core.yamlpos.build import _build
 from toolnexus.core.yamlpos.resolver import _yaml
 
 DOCUMENTS = {
+    "bad scalar anchored in a dropped entry, aliased later": "? [x]\n: &v !!int abc\nport: *v\n",
+    "bad scalar anchored, aliased twice": "a: &v !!int abc\nb: *v\nc: *v\n",
     "mission": "mission: m\nconcurrency: 64\nsteps:\n  - id: a\n    uses: t\n    needs: [b, c]\n",
     "scalars": "a: 1\nb: 1.5\nc: true\nd: null\ne: ~\nf: on\ng: yes\nh: 0o17\ni: 0x1f\nj: '1'\nk: .inf\nl: -.nan\nm:\n",
     "tags": "a: !!str 1\nb: !!int '7'\nc: !!float x\nd: !custom v\ne: !!int abc\nf: !!binary aGk=\n",

@@ -62,12 +62,13 @@ class _Frame:
 class _Anchored:
     """What an anchor names: its value (copied at each alias), size, start mark and the problems found in it."""
 
-    __slots__ = ("frame", "is_merge", "mark", "problems", "size", "value")
+    __slots__ = ("frame", "is_merge", "mark", "problems", "said", "size", "value")
 
     def __init__(self, value: Any, size: int | None, mark: Any, problems: list[Diagnostic], is_merge: bool = False,
                  frame: _Frame | None = None) -> None:
         self.value, self.size, self.mark, self.problems, self.is_merge = value, size, mark, problems, is_merge
         self.frame = frame  # the open list or mapping (size None) until its end
+        self.said: list[Diagnostic] = []  # a scalar's own problem, said once where it is written
 
 
 class _Loader:
@@ -173,7 +174,12 @@ class _Loader:
             value = self.strings.setdefault(value, value)
         else:
             as_key = bool(stack) and stack[-1].key is _KEY and not stack[-1].is_list
+            before = len(self.problems)
             value, is_merge = self.constructed(tag, event, as_key)
+            if event.anchor is not None:
+                anchored = self.anchors[event.anchor] = _Anchored(value, 1, event.start_mark, [], is_merge)
+                anchored.said = self.problems[before:]
+                return value, is_merge
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchored(value, 1, event.start_mark, [], is_merge)
         return value, is_merge
@@ -199,7 +205,10 @@ class _Loader:
         """The value of a dropped key (a list or mapping, reported) or of ``<<``."""
         frame.key = _KEY
         if key is _SKIP:
-            del self.problems[frame.skip_from :]  # the value of a dropped key is not read at all
+            # The value of a dropped key is not read at all: its problems go, and are no longer "said once" (an
+            # alias of an anchor inside it is then read where it is used, and the ids may be reused).
+            self.said_once.difference_update(id(p) for p in self.problems[frame.skip_from :])
+            del self.problems[frame.skip_from :]
         else:
             _merge_into(frame.value, value, frame.explicit)
 
@@ -274,6 +283,10 @@ class _Loader:
             )
         # The node tree built an alias afresh: a copy, with the problems found in it said again.
         self.problems.extend(anchored.problems)
+        for problem in anchored.said:  # said once where written, unless that was in a dropped entry
+            if id(problem) not in self.said_once:
+                self.said_once.add(id(problem))
+                self.problems.append(problem)
         value = copy.deepcopy(anchored.value) if isinstance(anchored.value, list | dict) else anchored.value
         return value, anchored.size, anchored.mark, anchored.is_merge
 
