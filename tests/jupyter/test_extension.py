@@ -119,6 +119,16 @@ def test_an_earlier_route_to_the_endpoint_keeps_it() -> None:
     assert app.default_router.rules == before
 
 
+def test_an_earlier_route_to_a_path_under_the_endpoint_keeps_it() -> None:
+    # The endpoint's `/<toolset>` pattern would take `/toolnexus/mcp/admin` over if its copy went first.
+    app = web.Application()
+    app.add_handlers(".*$", [(r"/toolnexus/mcp/admin", _Other)])
+    app.add_handlers(".*$", [(r"/toolnexus/mcp(?:/([A-Za-z0-9_.-]+))?/?", McpHandler)])
+    before = list(app.default_router.rules)
+    assert route_first(app, "/toolnexus/mcp") is False
+    assert app.default_router.rules == before
+
+
 def test_routes_elsewhere_let_the_endpoint_go_first() -> None:
     app = web.Application([(r"/api/status", _Other)])
     app.add_handlers(".*$", [(r"/lab/.*", _Other)])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import re
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -201,9 +202,15 @@ def route_first(webapp: web.Application, endpoint: str) -> bool:
                 rules.insert(0, Rule(host_rule.matcher, type(host_rule.target)(webapp, [ours])))
             return True
         if any(not isinstance(route.matcher, PathMatches) or any(route.matcher.regex.match(p) for p in probes)
-               for route in routes):
+               or _names(route.matcher.regex.pattern, endpoint) for route in routes):
             return False  # an earlier route may serve the endpoint's paths (or we cannot tell): it still does
     return False
+
+
+def _names(pattern: str, endpoint: str) -> bool:
+    """Whether a route's ``pattern`` spells out a path under ``endpoint`` (``/toolnexus/mcp/admin``): the probes
+    above cannot find every such path, and the endpoint's ``/<toolset>`` pattern would take it over."""
+    return endpoint in pattern or re.escape(endpoint) in pattern or endpoint.replace("/", r"\/") in pattern
 
 
 def toolnexus_extension(serverapp: Any) -> ToolnexusExtension:

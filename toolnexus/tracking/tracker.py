@@ -187,6 +187,7 @@ class MlflowTracker:
         partial = self.spool_dir / f".{payload['run_id']}.{os.getpid()}.{threading.get_ident()}.partial"
         partial.write_text(json.dumps(payload, default=str), encoding="utf-8")
         os.replace(partial, path)  # atomic: a reader sees a whole report or none
+        os.utime(path)  # dated when it entered the spool (what Syncer.start compares with a writer's start)
         return path
 
     def _submit(self, item: tuple[str, Any]) -> None:

@@ -104,7 +104,8 @@ class ContainerPool:
                 return
             thread = threading.Thread(target=self._make_spare, args=(key,), name="toolnexus-docker-spare", daemon=True)
             self._starting[key] = thread
-        thread.start()
+            # Started under the lock: close() joins every thread in _starting, and one not started yet cannot be.
+            thread.start()
 
     def _make_spare(self, key: ContainerKey) -> None:
         container = None
