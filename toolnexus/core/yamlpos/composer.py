@@ -16,8 +16,8 @@ from ruamel.yaml.events import (
 from ruamel.yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.tag import Tag
 
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
-from toolnexus.core.yamlpos.positions import YamlLimits, _raise_hint
+from toolnexus.core.yamlpos.bounds import Bounded
+from toolnexus.core.yamlpos.positions import YamlLimits
 from toolnexus.core.yamlpos.resolver import _DEFAULT_STR, _rules
 
 
@@ -45,7 +45,7 @@ class _Open:
     size: int = 1  # values it stands for: itself, its items, and what its aliases stand for
 
 
-class _Composer:
+class _Composer(Bounded):
     """Events to nodes without recursion, within :class:`YamlLimits`.
 
     Each anchor keeps the number of values it stands for, so an alias adds that number to a running
@@ -55,13 +55,10 @@ class _Composer:
     """
 
     def __init__(self, parser: Any, file: str | None, limits: YamlLimits) -> None:
+        super().__init__(file, limits)
         self.parser = parser
-        self.file = file
-        self.limits = limits
         self.anchors: dict[str, tuple[Node, int | None]] = {}  # size None: still open
         self.open: list[_Open] = []
-        self.nodes = 0
-        self.aliased = 0
 
     def document(self) -> Node | None:
         parser = self.parser
@@ -121,23 +118,8 @@ class _Composer:
             top.items.append(node)
             top.size += size
 
-    def too_many(self, event: Any) -> DiagnosticError:
-        return self.refusal(
-            event,
-            f"the document holds more than {self.limits.max_nodes:,} values",
-            "split it into smaller missions, " + _raise_hint("max_nodes"),
-        )
-
     def start(self, event: Any, kind: type[CollectionNode]) -> None:
-        self.nodes += 1
-        if self.nodes > self.limits.max_nodes:
-            raise self.too_many(event)
-        if len(self.open) >= self.limits.max_depth:
-            raise self.refusal(
-                event,
-                f"the document nests lists and mappings more than {self.limits.max_depth} levels deep",
-                "flatten the data, " + _raise_hint("max_depth", "deep"),
-            )
+        self.entering(event)
         tag = event.ctag
         if tag is None or str(tag) == "!":
             tag = self.parser.resolve(kind, None, event.implicit)
@@ -157,30 +139,9 @@ class _Composer:
         return node, done.size
 
     def alias(self, event: Any) -> tuple[Node, int]:
-        name = event.anchor
-        if name not in self.anchors:
-            raise ComposerError(None, None, f"found undefined alias {name!r}", event.start_mark)
-        node, size = self.anchors[name]
-        if size is None:
-            raise self.refusal(
-                event,
-                f"the alias `*{name}` is inside the value it names (`&{name}`): a value cannot contain itself",
-                f"write the value out, or move `*{name}` after the end of the value anchored `&{name}`",
-            )
-        self.aliased += size
-        if self.aliased > self.limits.max_alias_nodes:
-            raise self.refusal(
-                event,
-                f"the aliases of the document stand for more than {self.limits.max_alias_nodes:,} values "
-                "(aliases that repeat aliases grow exponentially)",
-                "write the repeated values out or use fewer aliases, "
-                + _raise_hint("max_alias_nodes"),
-            )
+        node, size = self.anchors.get(event.anchor, (None, 0))
+        self.aliasing(event, event.anchor in self.anchors, size)
+        assert node is not None and size is not None
         return node, size
 
-    def refusal(self, event: Any, message: str, hint: str) -> DiagnosticError:
-        mark = event.start_mark
-        return DiagnosticError(
-            [Diagnostic(message=message, file=self.file, line=mark.line + 1, column=mark.column + 1, hint=hint)]
-        )
 

@@ -27,10 +27,11 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent, StreamEndEvent
 from ruamel.yaml.tag import Tag
 
-from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.diagnostics import Diagnostic
+from toolnexus.core.yamlpos.bounds import Bounded
 from toolnexus.core.yamlpos.build import _merge_into
 from toolnexus.core.yamlpos.composer import _Scalar
-from toolnexus.core.yamlpos.positions import YamlLimits, _raise_hint
+from toolnexus.core.yamlpos.positions import YamlLimits
 from toolnexus.core.yamlpos.resolver import _DEFAULT_STR, _MERGE, _STR, _rules
 from toolnexus.core.yamlpos.syntax import _scalar_problem
 
@@ -71,20 +72,17 @@ class _Anchored:
         self.said: list[Diagnostic] = []  # a scalar's own problem, said once where it is written
 
 
-class _Loader:
+class _Loader(Bounded):
     """Events to plain data without recursion and without nodes, within :class:`YamlLimits`."""
 
     def __init__(self, parser: Any, file: str | None, limits: YamlLimits, constructor: Any,
                  problems: list[Diagnostic]) -> None:
+        super().__init__(file, limits)
         self.parser = parser
-        self.file = file
-        self.limits = limits
         self.constructor = constructor
         self.problems = problems
         self.anchors: dict[str, _Anchored] = {}
         self.open: list[_Frame] = []
-        self.nodes = 0
-        self.aliased = 0
         # A scalar without a value is said once: the node tree's constructor gave None at its aliases.
         self.said_once: set[int] = set()
         self.strings: dict[str, str] = {}
@@ -231,23 +229,8 @@ class _Loader:
     def at(self, mark: Any, message: str, hint: str | None = None) -> Diagnostic:
         return Diagnostic(message=message, file=self.file, line=mark.line + 1, column=mark.column + 1, hint=hint)
 
-    def too_many(self, event: Any) -> DiagnosticError:
-        return self.refusal(
-            event,
-            f"the document holds more than {self.limits.max_nodes:,} values",
-            "split it into smaller missions, " + _raise_hint("max_nodes"),
-        )
-
     def start(self, event: Any, is_list: bool) -> None:
-        self.nodes += 1
-        if self.nodes > self.limits.max_nodes:
-            raise self.too_many(event)
-        if len(self.open) >= self.limits.max_depth:
-            raise self.refusal(
-                event,
-                f"the document nests lists and mappings more than {self.limits.max_depth} levels deep",
-                "flatten the data, " + _raise_hint("max_depth", "deep"),
-            )
+        self.entering(event)
         frame = _Frame(is_list, event.start_mark, event.anchor, len(self.problems))
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchored(frame.value, None, event.start_mark, [], frame=frame)
@@ -263,24 +246,9 @@ class _Loader:
         return done.value, done.size, done.mark
 
     def alias(self, event: Any) -> tuple[Any, int, Any, bool]:
-        name = event.anchor
-        if name not in self.anchors:
-            raise ComposerError(None, None, f"found undefined alias {name!r}", event.start_mark)
-        anchored = self.anchors[name]
-        if anchored.size is None:
-            raise self.refusal(
-                event,
-                f"the alias `*{name}` is inside the value it names (`&{name}`): a value cannot contain itself",
-                f"write the value out, or move `*{name}` after the end of the value anchored `&{name}`",
-            )
-        self.aliased += anchored.size
-        if self.aliased > self.limits.max_alias_nodes:
-            raise self.refusal(
-                event,
-                f"the aliases of the document stand for more than {self.limits.max_alias_nodes:,} values "
-                "(aliases that repeat aliases grow exponentially)",
-                "write the repeated values out or use fewer aliases, " + _raise_hint("max_alias_nodes"),
-            )
+        anchored = self.anchors.get(event.anchor)
+        self.aliasing(event, anchored is not None, anchored.size if anchored is not None else 0)
+        assert anchored is not None
         # The node tree built an alias afresh: a copy, with the problems found in it said again.
         self.problems.extend(anchored.problems)
         for problem in anchored.said:  # said once where written, unless that was in a dropped entry
@@ -290,8 +258,3 @@ class _Loader:
         value = copy.deepcopy(anchored.value) if isinstance(anchored.value, list | dict) else anchored.value
         return value, anchored.size, anchored.mark, anchored.is_merge
 
-    def refusal(self, event: Any, message: str, hint: str) -> DiagnosticError:
-        mark = event.start_mark
-        return DiagnosticError(
-            [Diagnostic(message=message, file=self.file, line=mark.line + 1, column=mark.column + 1, hint=hint)]
-        )

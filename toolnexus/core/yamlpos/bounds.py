@@ -1,0 +1,70 @@
+"""The hostile-input bounds both YAML readers keep (the node tree for positions, the event loader for data):
+how many values a document holds, how deep it nests, and how many values its aliases stand for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ruamel.yaml.composer import ComposerError
+
+from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
+from toolnexus.core.yamlpos.positions import YamlLimits, _raise_hint
+
+
+class Bounded:
+    """Counts values and alias expansions as a reader goes, and refuses a document past its limits at the
+    event that crosses them, with the line and column and a hint naming the setting to raise."""
+
+    def __init__(self, file: str | None, limits: YamlLimits) -> None:
+        self.file = file
+        self.limits = limits
+        self.nodes = 0
+        self.aliased = 0
+        self.open: list[Any] = []  # the lists and mappings still open, innermost last
+
+    def refusal(self, event: Any, message: str, hint: str) -> DiagnosticError:
+        """The error refusing the document at ``event``."""
+        mark = event.start_mark
+        return DiagnosticError(
+            [Diagnostic(message=message, file=self.file, line=mark.line + 1, column=mark.column + 1, hint=hint)]
+        )
+
+    def too_many(self, event: Any) -> DiagnosticError:
+        """The error refusing a document that holds more values than ``max_nodes`` (``event``: the one past it)."""
+        return self.refusal(
+            event,
+            f"the document holds more than {self.limits.max_nodes:,} values",
+            "split it into smaller missions, " + _raise_hint("max_nodes"),
+        )
+
+    def entering(self, event: Any) -> None:
+        """A list or mapping starts at ``event``: one more value, one level deeper."""
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            raise self.too_many(event)
+        if len(self.open) >= self.limits.max_depth:
+            raise self.refusal(
+                event,
+                f"the document nests lists and mappings more than {self.limits.max_depth} levels deep",
+                "flatten the data, " + _raise_hint("max_depth", "deep"),
+            )
+
+    def aliasing(self, event: Any, defined: bool, size: int | None) -> None:
+        """The alias at ``event`` names an anchor (``defined``) standing for ``size`` values (None: still open)."""
+        name = event.anchor
+        if not defined:
+            raise ComposerError(None, None, f"found undefined alias {name!r}", event.start_mark)
+        if size is None:
+            raise self.refusal(
+                event,
+                f"the alias `*{name}` is inside the value it names (`&{name}`): a value cannot contain itself",
+                f"write the value out, or move `*{name}` after the end of the value anchored `&{name}`",
+            )
+        self.aliased += size
+        if self.aliased > self.limits.max_alias_nodes:
+            raise self.refusal(
+                event,
+                f"the aliases of the document stand for more than {self.limits.max_alias_nodes:,} values "
+                "(aliases that repeat aliases grow exponentially)",
+                "write the repeated values out or use fewer aliases, " + _raise_hint("max_alias_nodes"),
+            )
