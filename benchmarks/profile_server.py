@@ -51,12 +51,7 @@ def main() -> None:
     profiler = Profiler(interval=float(os.environ.get("PROFILE_INTERVAL", "0.0005")), async_mode="disabled")
     profiler.start()
     try:
-        if run_module:
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
-        else:
-            runpy.run_path(target, run_name="__main__")
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        _run_target(target, run_module)
     finally:
         profiler.stop()
         session = profiler.last_session
@@ -65,6 +60,17 @@ def main() -> None:
         out.with_suffix(".html").write_text(profiler.output_html())
         out.with_suffix(".txt").write_text(profiler.output_text(unicode=True, show_all=False,
                                                                  timeline=False))
+
+
+def _run_target(target: str, run_module: bool) -> None:
+    """Run the server (a module or a script) as ``__main__`` until it stops or is interrupted."""
+    try:
+        if run_module:
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(target, run_name="__main__")
+    except (KeyboardInterrupt, SystemExit):
+        pass
 
 
 def _run_under_yappi(out: Path, target: str, run_module: bool) -> None:
@@ -77,12 +83,7 @@ def _run_under_yappi(out: Path, target: str, run_module: bool) -> None:
     # profile; without a signal nothing is profiled. (Jupyter keeps SIGUSR1 for itself.)
     signal.signal(signal.SIGUSR2, lambda signum, frame: yappi.start(builtins=True))
     try:
-        if run_module:
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
-        else:
-            runpy.run_path(target, run_name="__main__")
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        _run_target(target, run_module)
     finally:
         yappi.stop()
         stats = yappi.get_func_stats()
@@ -120,12 +121,7 @@ def _run_counting_collections(out: Path, target: str, run_module: bool) -> None:
     gc.callbacks.append(callback)
     signal.signal(signal.SIGUSR2, start)
     try:
-        if run_module:
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
-        else:
-            runpy.run_path(target, run_name="__main__")
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        _run_target(target, run_module)
     finally:
         lines = [f"generation {g}: {n} collections, {cpu * 1000:.1f} ms CPU, {collected} objects collected"
                  for g, (n, cpu, collected) in enumerate(runs)]
