@@ -1,11 +1,13 @@
-"""The hostile-input bounds both YAML readers keep (the node tree for positions, the event loader for data):
-how many values a document holds, how deep it nests, and how many values its aliases stand for."""
+"""What both YAML readers share (the node tree for positions, the event loader for data): reading the one
+document of a stream, and the hostile-input bounds — how many values a document holds, how deep it nests,
+and how many values its aliases stand for."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ruamel.yaml.composer import ComposerError
+from ruamel.yaml.events import StreamEndEvent
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError
 from toolnexus.core.yamlpos.positions import YamlLimits, _raise_hint
@@ -13,14 +15,39 @@ from toolnexus.core.yamlpos.positions import YamlLimits, _raise_hint
 
 class Bounded:
     """Counts values and alias expansions as a reader goes, and refuses a document past its limits at the
-    event that crosses them, with the line and column and a hint naming the setting to raise."""
+    event that crosses them, with the line and column and a hint naming the setting to raise. A reader
+    says how it reads the root value (:meth:`root`); :meth:`document` reads the stream around it."""
 
-    def __init__(self, file: str | None, limits: YamlLimits) -> None:
+    def __init__(self, parser: Any, file: str | None, limits: YamlLimits) -> None:
+        self.parser = parser
         self.file = file
         self.limits = limits
         self.nodes = 0
         self.aliased = 0
         self.open: list[Any] = []  # the lists and mappings still open, innermost last
+
+    def root(self) -> Any:
+        """The document's root value, read from the parser (a reader's own)."""
+        raise NotImplementedError
+
+    def document(self) -> Any:
+        """What :meth:`root` reads of the one document in the stream (None when the stream is empty)."""
+        parser = self.parser
+        parser.get_event()  # stream start
+        if parser.check_event(StreamEndEvent):
+            parser.get_event()
+            return None
+        parser.get_event()  # document start
+        root_mark = parser.peek_event().start_mark
+        root = self.root()
+        parser.get_event()  # document end
+        if not parser.check_event(StreamEndEvent):
+            event = parser.get_event()
+            raise ComposerError(
+                "expected a single document in the stream", root_mark, "but found another document", event.start_mark
+            )
+        parser.get_event()
+        return root
 
     def refusal(self, event: Any, message: str, hint: str) -> DiagnosticError:
         """The error refusing the document at ``event``."""

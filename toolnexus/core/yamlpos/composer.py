@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml.composer import ComposerError
 from ruamel.yaml.events import (
     AliasEvent,
     MappingStartEvent,
     ScalarEvent,
     SequenceStartEvent,
-    StreamEndEvent,
 )
 from ruamel.yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.tag import Tag
@@ -55,30 +53,9 @@ class _Composer(Bounded):
     """
 
     def __init__(self, parser: Any, file: str | None, limits: YamlLimits) -> None:
-        super().__init__(file, limits)
-        self.parser = parser
+        super().__init__(parser, file, limits)
         self.anchors: dict[str, tuple[Node, int | None]] = {}  # size None: still open
         self.open: list[_Open] = []
-
-    def document(self) -> Node | None:
-        parser = self.parser
-        parser.get_event()  # stream start
-        if parser.check_event(StreamEndEvent):
-            parser.get_event()
-            return None
-        parser.get_event()  # document start
-        node = self.root()
-        parser.get_event()  # document end
-        if not parser.check_event(StreamEndEvent):
-            event = parser.get_event()
-            raise ComposerError(
-                "expected a single document in the stream",
-                node.start_mark,
-                "but found another document",
-                event.start_mark,
-            )
-        parser.get_event()
-        return node
 
     def root(self) -> Node:
         """The document's root node, read event by event (the hot loop of loading a mission)."""

@@ -22,9 +22,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ruamel.yaml.composer import ComposerError
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent, StreamEndEvent
+from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 from ruamel.yaml.tag import Tag
 
 from toolnexus.core.diagnostics import Diagnostic
@@ -77,8 +76,7 @@ class _Loader(Bounded):
 
     def __init__(self, parser: Any, file: str | None, limits: YamlLimits, constructor: Any,
                  problems: list[Diagnostic]) -> None:
-        super().__init__(file, limits)
-        self.parser = parser
+        super().__init__(parser, file, limits)
         self.constructor = constructor
         self.problems = problems
         self.anchors: dict[str, _Anchored] = {}
@@ -86,25 +84,6 @@ class _Loader(Bounded):
         # A scalar without a value is said once: the node tree's constructor gave None at its aliases.
         self.said_once: set[int] = set()
         self.strings: dict[str, str] = {}
-
-    def document(self) -> Any:
-        """The one document's data (None when the stream is empty)."""
-        parser = self.parser
-        parser.get_event()  # stream start
-        if parser.check_event(StreamEndEvent):
-            parser.get_event()
-            return None
-        parser.get_event()  # document start
-        root_mark = parser.peek_event().start_mark
-        data = self.root()
-        parser.get_event()  # document end
-        if not parser.check_event(StreamEndEvent):
-            event = parser.get_event()
-            raise ComposerError(
-                "expected a single document in the stream", root_mark, "but found another document", event.start_mark
-            )
-        parser.get_event()
-        return data
 
     def root(self) -> Any:
         """The root value, read event by event (the hot loop of loading a mission: every test and call
