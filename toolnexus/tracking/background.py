@@ -85,6 +85,15 @@ def last_failure(spool_dir: Path) -> str | None:
     return str(failures[0]) if failures else None
 
 
+def _newest(spool_dir: Path) -> float | None:
+    """When the newest spooled report entered the spool (None: none); one written meanwhile is skipped."""
+    times = []
+    for path in spool_dir.glob("*.json"):
+        with contextlib.suppress(FileNotFoundError):  # written to MLflow and dropped since the listing
+            times.append(path.stat().st_mtime)
+    return max(times, default=None)
+
+
 class Syncer:
     """Starts the detached sync process of one spool, at most one of this process's at a time."""
 
@@ -104,7 +113,7 @@ class Syncer:
             return self._start()
 
     def _start(self) -> bool:
-        newest = max((p.stat().st_mtime for p in self.spool_dir.glob("*.json")), default=None)
+        newest = _newest(self.spool_dir)
         if newest is None and not _pending(self.spool_dir):
             return False
         if self._process is not None and self._process.poll() is None and newest is not None \
@@ -115,10 +124,15 @@ class Syncer:
         if self.workspace:
             argv.append(self.workspace)
         self._started_at = time.time()
-        with open(self.spool_dir / LOG_NAME, "ab") as logfile:
-            # A session of its own: a Ctrl-C in the terminal, or the end of the command, does not stop it.
-            self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                             stderr=logfile, start_new_session=True, close_fds=True)
+        try:
+            with open(self.spool_dir / LOG_NAME, "ab") as logfile:
+                # A session of its own: a Ctrl-C in the terminal, or the end of the command, does not stop it.
+                self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                 stderr=logfile, start_new_session=True, close_fds=True)
+        except OSError as exc:  # (no process or file to be had): closing a Nexus must not fail for it
+            log.warning("could not start the MLflow writer (%s); runs stay in %s for `toolnexus runs sync`",
+                        exc, self.spool_dir)
+            return False
         return True
 
     def _warn_if_failing(self) -> None:
