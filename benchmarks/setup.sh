@@ -41,6 +41,12 @@ if ! "$py" -c "import bm25s, rank_bm25" 2>/dev/null; then
   "${pip[@]}" bm25s rank-bm25
 fi
 
+# profile_rows.py and mcp_throughput.py --profile: the profilers.
+if ! "$py" -c "import pyinstrument, yappi" 2>/dev/null; then
+  echo "installing profilers: pyinstrument, yappi"
+  "${pip[@]}" pyinstrument yappi
+fi
+
 "$py" - <<'PY'
 import importlib.metadata as md
 print("benchmarks venv ready:", ", ".join(f"{p} {md.version(p)}" for p in ("toolnexus", "prefect", "dask", "distributed", "bm25s")))
