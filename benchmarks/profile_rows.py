@@ -8,7 +8,7 @@ self time — time spent in C (an SQLite statement, the JSON encoder) counts for
 called it. These are the profiles ``docs/performance.md`` cites for what stands in the way of a row.
 
 - ``engine``: the 1,000-step chain of ``engine_overhead.py``, 1,000 enforced rules loaded and the audit log
-  on, run 5 times after a warm-up (state store on, tracking off);
+  on, run 5 times after a warm-up (state store on, tracking off); ``engine-audit-off``: the same, audit off;
 - ``compile``: ``nexus.compile(text)`` of the 100,000-step layered mission of ``scale.py``;
 - ``foreach``: one ``foreach:`` step over 100,000 items (``scale.py``'s foreach mission).
 
@@ -23,6 +23,7 @@ own: ``python benchmarks/mcp_throughput.py --profile DIR``.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import sysconfig
 import tempfile
@@ -38,7 +39,7 @@ if str(HERE) not in sys.path:
 from engine_overhead import BUILDERS, ToolnexusBench, mission_yaml  # noqa: E402
 from scale import FOREACH_MISSION, _nexus  # noqa: E402
 
-ROWS = ("engine", "compile", "foreach")
+ROWS = ("engine", "engine-audit-off", "compile", "foreach")
 STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 
 
@@ -109,12 +110,21 @@ def profiled(fn: Callable[[], Any]) -> Any:
     return profiler.last_session
 
 
-def engine_row(steps: int, workspace: Path) -> Any:
-    bench = ToolnexusBench(workspace, rules=True, audit=True)
+def engine_row(steps: int, workspace: Path, audit: bool = True) -> Any:
+    import anyio
+
+    bench = ToolnexusBench(workspace, rules=True, audit=audit)
+    plan = bench.nexus.compile(mission_yaml("profile-chain", BUILDERS["chain"](steps)))
+
+    async def runs(times: int) -> None:
+        for _ in range(times):
+            result = await bench.nexus.arun(plan)
+            if result.status.value != "succeeded":
+                raise SystemExit(f"chain run {result.status.value}: {result.error}")
+
     try:
-        dag = BUILDERS["chain"](steps)
-        bench.run_shape("chain", dag, 1, "needs")  # warm-up: imports, caches, the store's tables
-        return profiled(lambda: bench.run_shape("chain", dag, 5, "needs"))
+        anyio.run(runs, 1)  # warm-up: imports, caches, the store's tables
+        return profiled(lambda: anyio.run(runs, 5))
     finally:
         bench.close()
 
@@ -157,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         if row not in ROWS:
             parser.error(f"unknown row {row!r}; choose from {', '.join(ROWS)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    sizes = {"engine": 200, "compile": 2000, "foreach": 2000} if args.quick else \
-        {"engine": 1000, "compile": 100_000, "foreach": 100_000}
-    makers = {"engine": engine_row, "compile": compile_row, "foreach": foreach_row}
+    sizes = {"engine": 200, "engine-audit-off": 200, "compile": 2000, "foreach": 2000} if args.quick \
+        else {"engine": 1000, "engine-audit-off": 1000, "compile": 100_000, "foreach": 100_000}
+    makers = {"engine": engine_row, "engine-audit-off": functools.partial(engine_row, audit=False),
+              "compile": compile_row, "foreach": foreach_row}
     for row in rows:
         with tempfile.TemporaryDirectory(prefix=f"toolnexus-profile-{row}-") as workspace:
             from toolnexus.mission.gcpause import allow_freezing
