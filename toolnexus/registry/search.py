@@ -5,12 +5,13 @@ tool browser). The index behind it may change; ``SearchHit`` and ``SearchIndex.s
 
 Ranking is BM25F over the fields (name, summary, description, tags, arguments): per query term, each
 field's count is normalised by that field's length and weighted, the fields' are summed, and the sum is
-saturated once, with BM25+'s lower bound for a matched term (:class:`~toolnexus.registry.search_model.BM25F`).
+saturated once, with BM25+'s lower bound for a matched term and a query term's repetitions saturated too
+(:class:`~toolnexus.registry.search_model.BM25F`).
 Saturating once means a word repeated across the name, summary and description counts as one word matched,
 not three, so a tool matching more of the query's words ranks first; each field still keeps its own length
 normalisation (a long description does not drown a short name). On the development splits of ToolLens
-and MetaTool (``benchmarks/discovery_quality.py``) it lifted nDCG@10 from 35.10 to 38.21 and from 54.47 to
-55.20 over the earlier ``score = sum(weight[f] * BM25Okapi_f(query, tool))``, which stays available as
+and MetaTool (``benchmarks/discovery_quality.py``) it lifted nDCG@10 from 35.10 to 38.63 and from 54.47 to
+55.33 over the earlier ``score = sum(weight[f] * BM25Okapi_f(query, tool))``, which stays available as
 ``scoring="fields"`` (each field's score then *exactly* rank-bm25's ``BM25Okapi``; the tests check
 equality to 1e-9). The field weights were chosen on the same splits.
 

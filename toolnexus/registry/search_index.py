@@ -241,7 +241,7 @@ class SearchIndex:
                 return []
             size = len(self._docs)
             found = self._term_scores(terms)
-            scores = self._bm25(found, size)
+            scores = self._bm25(found, size, self.bm25f if self.scoring == "bm25f" else None)
             admitted = (
                 None
                 if toolset is None
@@ -262,12 +262,15 @@ class SearchIndex:
         return found
 
     @staticmethod
-    def _bm25(found: dict[str, tuple[TermScore, int]], size: int) -> np.ndarray:
+    def _bm25(found: dict[str, tuple[TermScore, int]], size: int, bm25f: BM25F | None) -> np.ndarray:
         scores = np.zeros(size)
         for score, times in found.values():
-            # Slots are distinct within a term, so a fancy-index add is exact; rank-bm25 scores each
-            # repetition of a query term again, hence ``times``.
-            scores[score.slots] += score.values if times == 1 else times * score.values
+            # Slots are distinct within a term, so a fancy-index add is exact. rank-bm25 (``fields``
+            # scoring) scores each repetition of a query term again, hence ``times``; BM25F saturates it.
+            if times == 1:
+                scores[score.slots] += score.values
+            else:
+                scores[score.slots] += (times if bm25f is None else bm25f.query_weight(times)) * score.values
         return scores
 
     def _lexical(

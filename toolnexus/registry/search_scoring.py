@@ -1,6 +1,7 @@
 """Per-term scores, combined over the fields and kept until the index changes.
 
-A query's score is ``sum over its terms of times(term) * score(term, tool)``, and ``score(term, tool)``
+A query's score is ``sum over its terms of q(term) * score(term, tool)``, where ``q`` is how often the
+term occurs in the query (saturated by ``BM25F.k3`` with ``bm25f`` scoring), and ``score(term, tool)``
 depends only on the term and the index (its postings, document lengths, average lengths, document count
 and, for ``fields`` scoring through rank-bm25's idf floor, the vocabulary), not on the query. With
 ``bm25f`` scoring it is BM25F's: the fields' weighted, length-normalised frequencies summed, saturated
