@@ -12,6 +12,11 @@ have only a name and a description.
     python benchmarks/discovery_quality.py                  # both datasets, bm25 and hybrid
     python benchmarks/discovery_quality.py --dataset toollens --max-queries 3000
     python benchmarks/discovery_quality.py --data DIR       # where tool_retrieval/ lives
+    python benchmarks/discovery_quality.py --scoring fields # per-field BM25Okapi sums (before BM25F)
+    python benchmarks/discovery_quality.py --halves         # also nDCG@10 over even / odd query indexes
+
+``--halves`` shows whether a change helps both halves of each split alike (a constant chosen on one
+half should hold on the other); ``--quick`` is a smoke run (ToolLens, 300 queries).
 """
 
 from __future__ import annotations
@@ -109,13 +114,18 @@ def evaluate(
     index.add_many(list(specs.values()))
     key_of = {spec.name: key for key, spec in specs.items()}
     totals: dict[str, float] = {}
+    halves = [0.0, 0.0]
     started = time.perf_counter()
-    for _, text, relevant in queries:
+    for i, (_, text, relevant) in enumerate(queries):
         ranked = [key_of[hit.name] for hit in index.search(text, 10, mode=mode)]  # type: ignore[arg-type]
         for metric, value in ev.score_ranking(ranked, relevant).items():
             totals[metric] = totals.get(metric, 0.0) + value
+            if metric == "nDCG@10":
+                halves[i % 2] += value
     elapsed = time.perf_counter() - started
     result = {metric: round(100 * value / len(queries), 2) for metric, value in totals.items()}
+    result["nDCG@10 even"] = round(100 * halves[0] / max((len(queries) + 1) // 2, 1), 2)
+    result["nDCG@10 odd"] = round(100 * halves[1] / max(len(queries) // 2, 1), 2)
     result["ms_per_query"] = round(1000 * elapsed / len(queries), 3)
     return result
 
@@ -126,7 +136,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the tool_retrieval folder")
     parser.add_argument("--max-queries", type=int, default=0, help="seeded random sample of queries (0 = all)")
     parser.add_argument("--semantic-weight", type=float, default=None, help="weight of the embedding ranking")
+    parser.add_argument("--scoring", choices=["bm25f", "fields"], default="bm25f", help="how fields combine")
+    parser.add_argument("--halves", action="store_true", help="also nDCG@10 over even and odd query indexes")
+    parser.add_argument("--quick", action="store_true", help="smoke run: ToolLens, 300 sampled queries")
     args = parser.parse_args()
+    if args.quick:
+        args.dataset, args.max_queries = "toollens", args.max_queries or 300
 
     ev = reference_evaluator(args.data)
     datasets = ["toollens", "metatool-single"] if args.dataset == "all" else [args.dataset]
@@ -147,11 +162,17 @@ def main() -> None:
         baseline["ms_per_query"] = baseline["median_query_ms"]
         rows: list[tuple[str, dict[str, float]]] = [("rank-bm25 name+description (reference)", baseline)]
         for mode in modes:
-            options = {} if args.semantic_weight is None else {"semantic_weight": args.semantic_weight}
+            options: dict[str, Any] = {"scoring": args.scoring}
+            if args.semantic_weight is not None:
+                options["semantic_weight"] = args.semantic_weight
             rows.append((f"toolnexus {mode}", evaluate(ev, specs, queries, mode, SearchIndex(**options))))
         for system, result in rows:
             delta = "" if system.startswith("rank") else f" ({result['nDCG@10'] - baseline['nDCG@10']:+.2f} nDCG@10)"
-            cells = " | ".join(f"{result[c]:.2f}" for c in columns)
+            shown = [f"{result[c]:.2f}" for c in columns]
+            if args.halves and "nDCG@10 even" in result:  # beside nDCG@10: even / odd query indexes
+                at = columns.index("nDCG@10")
+                shown[at] += f" (even {result['nDCG@10 even']:.2f}, odd {result['nDCG@10 odd']:.2f})"
+            cells = " | ".join(shown)
             print(f"| {dataset} | {system}{delta} | {len(queries)} | {cells} | {result['ms_per_query']} |")
     if "hybrid" not in modes:
         print("(the semantic extra is not installed: hybrid rows skipped)")

@@ -1,8 +1,10 @@
-"""Search: identifier-aware tokens, weighted per-field BM25 equal to rank-bm25, filters before ranking,
-incremental updates through the registry, and searches concurrent with registrations."""
+"""Search: identifier-aware tokens, BM25F scores equal to a plain reference (and per-field BM25 equal to
+rank-bm25), filters before ranking, incremental updates through the registry, and searches concurrent with
+registrations."""
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections import Counter
@@ -14,6 +16,7 @@ from rank_bm25 import BM25Okapi
 from toolnexus.core.spec import Lifecycle, SafetyTier, ToolSpec
 from toolnexus.registry import Registry
 from toolnexus.registry.search import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchIndex, as_filters, tokenize
+from toolnexus.registry.search_model import BM25F, Scoring
 from toolnexus.registry.search_postings import Batch
 from toolnexus.registry.search_text import BOUNDARY, FIELDS, analyze, field_terms, stem, terms_of_many
 from toolnexus.registry.toolsets import Toolset
@@ -226,7 +229,20 @@ def _catalog(n: int, seed: int) -> list[ToolSpec]:
     return tools
 
 
-def _reference_scores(specs: list[ToolSpec], query: str, fields: dict[str, FieldWeight]) -> np.ndarray:
+def _reference_scores(
+    specs: list[ToolSpec],
+    query: str,
+    fields: dict[str, FieldWeight],
+    scoring: Scoring = "bm25f",
+    bm25f: BM25F = BM25F(),
+) -> np.ndarray:
+    """The scores ``search`` promises, computed the plain way over the same terms."""
+    if scoring == "fields":
+        return _rank_bm25_scores(specs, query, fields)
+    return _bm25f_scores(specs, query, fields, bm25f)
+
+
+def _rank_bm25_scores(specs: list[ToolSpec], query: str, fields: dict[str, FieldWeight]) -> np.ndarray:
     """rank-bm25's BM25Okapi per field over the same terms, summed with the same weights."""
     terms = [field_terms(s) for s in specs]
     total = np.zeros(len(specs))
@@ -236,10 +252,33 @@ def _reference_scores(specs: list[ToolSpec], query: str, fields: dict[str, Field
     return total
 
 
+def _bm25f_scores(specs: list[ToolSpec], query: str, fields: dict[str, FieldWeight], bm25f: BM25F) -> np.ndarray:
+    """BM25F with BM25+'s lower bound, term by term and tool by tool, as the BM25F docstring states it."""
+    terms = [{f: t for f, t in field_terms(s).items() if f in fields} for s in specs]
+    n = len(specs)
+    mean_length = {f: sum(t[f].total() for t in terms) / n for f in fields}
+    total = np.zeros(n)
+    for term, times in Counter(analyze(query)).items():
+        holders = sum(1 for t in terms if any(t[f][term] for f in fields))
+        if not holders:
+            continue
+        idf = math.log(1 + (n - holders + 0.5) / (holders + 0.5))
+        for i, t in enumerate(terms):
+            tf = sum(
+                w.weight * t[f][term] / (1 - w.b + w.b * t[f].total() / mean_length[f])
+                for f, w in fields.items()
+                if mean_length[f]
+            )
+            if tf > 0:
+                repeated = (bm25f.k3 + 1) * times / (bm25f.k3 + times)
+                total[i] += repeated * idf * (tf * (bm25f.k1 + 1) / (tf + bm25f.k1) + bm25f.delta)
+    return total
+
+
 def _assert_equal_to_reference(index: SearchIndex, specs: list[ToolSpec], queries: list[str]) -> None:
     by_name = {s.name: i for i, s in enumerate(specs)}
     for query in queries:
-        reference = _reference_scores(specs, query, index.fields)
+        reference = _reference_scores(specs, query, index.fields, index.scoring, index.bm25f)
         hits = index.search(query, k=len(specs))
         assert hits, query
         for hit in hits:
@@ -248,20 +287,52 @@ def _assert_equal_to_reference(index: SearchIndex, specs: list[ToolSpec], querie
         assert all(reference[i] == 0 for i in set(range(len(specs))) - found), query  # nothing scored is missing
 
 
-QUERIES = ["convert csv to parquet", "file", "send email email to user", "weather in a city map", "stock price report",
-           "invoice account delete folder image"]
+QUERIES = ["convert csv to parquet", "file", "send email email to user", "csv csv csv file file",
+           "weather in a city map", "stock price report", "invoice account delete folder image"]
 
 
-def test_scores_equal_rank_bm25_per_field_weighted() -> None:
+def test_scores_equal_the_bm25f_reference() -> None:
     specs = _catalog(300, seed=7)
     index = SearchIndex()
     index.add_many(specs)
     _assert_equal_to_reference(index, specs, QUERIES)
 
 
+def test_bm25f_parameters_are_the_ones_given() -> None:
+    specs = _catalog(200, seed=8)
+    index = SearchIndex(bm25f=BM25F(k1=1.2, delta=0.0, k3=8.0))
+    index.add_many(specs)
+    _assert_equal_to_reference(index, specs, QUERIES)
+
+
+def test_scores_equal_rank_bm25_per_field_weighted() -> None:
+    specs = _catalog(300, seed=7)
+    index = SearchIndex(scoring="fields")
+    index.add_many(specs)
+    _assert_equal_to_reference(index, specs, QUERIES)
+
+
+def test_bm25f_counts_different_query_words_above_one_word_everywhere() -> None:
+    # Saturating the fields' sum once: "csv" in the name, summary and description is one word matched;
+    # "csv" and "parquet" are two. Summing per-field BM25 ranks the repeated word first.
+    filler = [_tool(f"other.t{i}", f"words about topic {i}") for i in range(20)]
+    repeated = ToolSpec(name="csv.tool", summary="csv", description="csv csv reader")
+    both = ToolSpec(name="csv.convert", summary="convert data", description="writes parquet from tables")
+    for scoring, best in (("bm25f", "csv.convert"), ("fields", "csv.tool")):
+        index = SearchIndex(scoring=scoring)  # type: ignore[arg-type]
+        index.add_many([*filler, repeated, both])
+        assert index.search("csv parquet", 1)[0].name == best, scoring
+
+
+def test_unknown_scoring_is_refused() -> None:
+    with pytest.raises(ValueError, match="scoring"):
+        SearchIndex(scoring="tfidf")  # type: ignore[arg-type]
+
+
 def test_scores_equal_rank_bm25_single_field_unweighted() -> None:
     specs = _catalog(200, seed=11)
-    index = SearchIndex({"description": FieldWeight()})  # rank-bm25's own defaults: k1=1.5, b=0.75
+    # rank-bm25's own defaults: k1=1.5, b=0.75
+    index = SearchIndex({"description": FieldWeight()}, scoring="fields")
     index.add_many(specs)
     corpus = [analyze(s.description) for s in specs]
     reference = BM25Okapi(corpus)
@@ -272,9 +343,10 @@ def test_scores_equal_rank_bm25_single_field_unweighted() -> None:
             assert hits.get(spec.name, 0.0) == pytest.approx(scores[i], abs=1e-9)
 
 
-def test_scores_stay_equal_to_rank_bm25_after_incremental_changes() -> None:
+@pytest.mark.parametrize("scoring", ["bm25f", "fields"])
+def test_scores_stay_equal_to_the_reference_after_incremental_changes(scoring: Scoring) -> None:
     specs = _catalog(400, seed=3)
-    index = SearchIndex()
+    index = SearchIndex(scoring=scoring)
     for spec in specs[:250]:
         index.add(spec)  # one at a time
     index.add_many(specs[250:])
@@ -291,9 +363,10 @@ def test_scores_stay_equal_to_rank_bm25_after_incremental_changes() -> None:
     _assert_equal_to_reference(index, live, QUERIES)
 
 
-def test_freed_slots_are_compacted_without_changing_results() -> None:
+@pytest.mark.parametrize("scoring", ["bm25f", "fields"])
+def test_freed_slots_are_compacted_without_changing_results(scoring: Scoring) -> None:
     specs = _catalog(1500, seed=9)
-    index = SearchIndex()
+    index = SearchIndex(scoring=scoring)
     index.add_many(specs)
     for spec in specs[:1200]:
         index.remove(spec.name)  # more free slots than tools: the index renumbers
@@ -377,10 +450,11 @@ def test_cached_term_scores_follow_registrations_and_removals() -> None:
         ]
 
 
-def test_a_field_weighted_zero_still_makes_a_hit() -> None:
+@pytest.mark.parametrize("scoring", ["bm25f", "fields"])
+def test_a_field_weighted_zero_still_makes_a_hit(scoring: Scoring) -> None:
     # A zero weight gives contributions of 0: holding a query term (the rule for a hit) is then not the same
     # as scoring above 0, and search must not confuse the two.
-    index = SearchIndex({"name": FieldWeight(0.0), "description": FieldWeight()})
+    index = SearchIndex({"name": FieldWeight(0.0), "description": FieldWeight()}, scoring=scoring)
     index.add_many([_tool(f"invoice.t{i}", "unrelated words") for i in range(12)])
     index.add(_tool("other.x", description="invoice"))
     hits = index.search("invoice", 3)

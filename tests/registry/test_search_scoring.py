@@ -1,9 +1,14 @@
-"""Cached per-term scores: both ways of merging a term's fields agree, and the field bits are right."""
+"""Cached per-term scores: both ways of merging a term's fields agree (per-field BM25 and BM25F), and the
+field bits are right."""
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+import numpy as np
+import pytest
+
+from toolnexus.registry.search_model import BM25F
 from toolnexus.registry.search_postings import FieldIndex
 from toolnexus.registry.search_scoring import TermScores, matched_terms
 
@@ -53,3 +58,22 @@ def test_the_cache_is_bounded_by_the_postings_it_holds() -> None:
     assert scores.get("csv", 4, 4) is first  # cached
     scores.get("file", 4, 4)  # 2 more: over the bound, the cache starts again
     assert scores.get("csv", 4, 4) is not first
+
+
+def test_bm25f_merges_agree_and_saturate_the_summed_frequencies() -> None:
+    indexes = _indexes()
+    weights = {"name": 3.0, "description": 1.0}
+    params = BM25F(k1=5.0, delta=1.0)
+    sparse = TermScores(indexes, weights, params).get("csv", 4, 10_000)
+    dense = TermScores(indexes, weights, params).get("csv", 4, 4)
+    assert sparse is not None and dense is not None
+    assert sparse.slots.tolist() == dense.slots.tolist() == [0, 2, 3]
+    assert sparse.values.tolist() == dense.values.tolist()
+    frequency = np.zeros(4)
+    for field, index in indexes.items():
+        found = index.frequencies("csv", 4, weights[field])
+        assert found is not None
+        frequency[found[0]] += found[1]
+    tf = frequency[[0, 2, 3]]
+    idf = math.log(1 + (4 - 3 + 0.5) / (3 + 0.5))  # three of the four tools hold "csv"
+    assert sparse.values == pytest.approx(idf * (tf * 6.0 / (tf + 5.0) + 1.0), abs=1e-12)

@@ -13,7 +13,15 @@ import numpy as np
 
 from toolnexus.core.spec import ToolSpec
 from toolnexus.registry.search_filters import FilterIndex
-from toolnexus.registry.search_model import DEFAULT_FIELDS, FieldWeight, SearchHit, SearchMode, as_filters
+from toolnexus.registry.search_model import (
+    BM25F,
+    DEFAULT_FIELDS,
+    FieldWeight,
+    Scoring,
+    SearchHit,
+    SearchMode,
+    as_filters,
+)
 from toolnexus.registry.search_postings import Batch, Column, FieldIndex
 from toolnexus.registry.search_scoring import TermScore, TermScores, matched_terms
 from toolnexus.registry.search_text import BOUNDARY, FIELDS, analyze, field_columns, field_counts, terms_of_many
@@ -43,9 +51,12 @@ class SearchIndex:
     ``add`` and ``remove`` are incremental (cost proportional to the tool's own text); ``search`` scores
     only the postings of the query's terms. All methods are safe to call from several threads.
 
-    ``fields`` overrides the field weights (:data:`DEFAULT_FIELDS`); ``stopwords``/``stemming`` switch
-    the light normalisation of :func:`~toolnexus.registry.search_text.analyze`. ``semantic_weight`` is
-    the weight of the embedding ranking against BM25's (1.0) in hybrid search. ``fusion`` is how the two
+    ``fields`` overrides the field weights (:data:`DEFAULT_FIELDS`). ``scoring`` is how the fields are
+    combined: ``bm25f`` (default) saturates their weighted frequencies' sum once, with ``bm25f``'s
+    parameters (:class:`~toolnexus.registry.search_model.BM25F`); ``fields`` sums one BM25Okapi per field,
+    each exactly rank-bm25's. ``stopwords``/``stemming`` switch the light normalisation of
+    :func:`~toolnexus.registry.search_text.analyze`. ``semantic_weight`` is the weight of the embedding
+    ranking against BM25's (1.0) in hybrid search. ``fusion`` is how the two
     are combined: ``scores`` (default), a weighted sum of their min-max normalised scores
     (:func:`~toolnexus.registry.semantic.score_fusion`), or ``rrf``, reciprocal rank fusion with constant
     ``rrf_k``.
@@ -55,6 +66,8 @@ class SearchIndex:
         self,
         fields: Mapping[str, FieldWeight] | None = None,
         *,
+        scoring: Scoring = "bm25f",
+        bm25f: BM25F | None = None,
         stopwords: bool = True,
         stemming: bool = True,
         semantic_weight: float = 1.0,
@@ -65,6 +78,10 @@ class SearchIndex:
         unknown = set(self.fields) - set(FIELDS)
         if unknown:
             raise ValueError(f"unknown search fields {sorted(unknown)}: the fields are {', '.join(FIELDS)}")
+        if scoring not in ("bm25f", "fields"):
+            raise ValueError(f"scoring {scoring!r} is not one of bm25f, fields")
+        self.scoring: Scoring = scoring
+        self.bm25f = BM25F() if bm25f is None else bm25f
         self.stopwords, self.stemming = stopwords, stemming
         if fusion not in ("scores", "rrf"):
             raise ValueError(f"fusion {fusion!r} is not one of scores, rrf")
@@ -74,7 +91,11 @@ class SearchIndex:
 
     def _reset(self) -> None:
         self._indexes = {name: FieldIndex(w.k1, w.b) for name, w in self.fields.items()}
-        self._scores = TermScores(self._indexes, {name: w.weight for name, w in self.fields.items()})
+        self._scores = TermScores(
+            self._indexes,
+            {name: w.weight for name, w in self.fields.items()},
+            self.bm25f if self.scoring == "bm25f" else None,
+        )
         self._filters = FilterIndex()
         self._embeddings = EmbeddingCache()
         self._slot_of: dict[str, int] = {}
@@ -204,7 +225,7 @@ class SearchIndex:
 
         ``filters`` is a :class:`Toolset` or a dict of its fields (so by default retired tools are left
         out); ``None`` admits every indexed tool. In ``bm25`` mode a hit holds at least one query term
-        and its score is the weighted BM25 sum. In ``hybrid`` mode (needs the ``semantic`` extra, else
+        and its score is the lexical score (see ``scoring``). In ``hybrid`` mode (needs the ``semantic`` extra, else
         it is ``bm25``) the BM25 ranking and the embedding ranking are fused (see ``fusion``), the score is
         the fused score, and tools may be found by meaning alone (``matched`` empty).
         Ties are broken by name, so results are deterministic.
@@ -220,7 +241,7 @@ class SearchIndex:
                 return []
             size = len(self._docs)
             found = self._term_scores(terms)
-            scores = self._bm25(found, size)
+            scores = self._bm25(found, size, self.bm25f if self.scoring == "bm25f" else None)
             admitted = (
                 None
                 if toolset is None
@@ -241,12 +262,15 @@ class SearchIndex:
         return found
 
     @staticmethod
-    def _bm25(found: dict[str, tuple[TermScore, int]], size: int) -> np.ndarray:
+    def _bm25(found: dict[str, tuple[TermScore, int]], size: int, bm25f: BM25F | None) -> np.ndarray:
         scores = np.zeros(size)
         for score, times in found.values():
-            # Slots are distinct within a term, so a fancy-index add is exact; rank-bm25 scores each
-            # repetition of a query term again, hence ``times``.
-            scores[score.slots] += score.values if times == 1 else times * score.values
+            # Slots are distinct within a term, so a fancy-index add is exact. rank-bm25 (``fields``
+            # scoring) scores each repetition of a query term again, hence ``times``; BM25F saturates it.
+            if times == 1:
+                scores[score.slots] += score.values
+            else:
+                scores[score.slots] += (times if bm25f is None else bm25f.query_weight(times)) * score.values
         return scores
 
     def _lexical(

@@ -132,7 +132,8 @@ class FieldIndex:
     rank-bm25 computes ``idf = ln((N - n + 0.5) / (n + 0.5))`` and replaces negative values by
     ``epsilon * mean(idf over the vocabulary)``. The mean changes with every document, so it is kept
     from a histogram of document frequencies (few distinct values) and computed only when a query term
-    actually needs the floor.
+    actually needs the floor. For ``bm25f`` scoring it gives instead the field's share of a term's
+    frequency (:meth:`frequencies`), which the caller sums over the fields and saturates once.
 
     Postings live in two dicts of ``array`` buffers (slots, counts) rather than one object per term:
     adding a document is then a few C-level appends per term, which is what makes building a 100k
@@ -254,3 +255,18 @@ class FieldIndex:
         average = self.total_length / documents
         norm = k1 * (1 - b + b * self.lengths.data[slots] / average)
         return slots, (weight * self.idf(term, documents)) * (counts * (k1 + 1) / (counts + norm))
+
+    def frequencies(self, term: str, documents: int, weight: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The slots holding ``term`` and ``weight * count / (1 - b + b * length / mean length)`` for each.
+
+        BM25F's per-field share of a term's frequency (:class:`~toolnexus.registry.search_model.BM25F`):
+        length-normalised here, summed over the fields and saturated by the caller. ``None`` as for
+        :meth:`contributions`.
+        """
+        arrays = self._arrays(term)
+        if arrays is None or not self.total_length:
+            return None
+        slots, counts = arrays
+        b = self.b
+        average = self.total_length / documents
+        return slots, weight * counts / (1 - b + b * self.lengths.data[slots] / average)

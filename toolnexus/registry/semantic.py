@@ -2,7 +2,8 @@
 
 Fusion is by normalised scores (:func:`score_fusion`) unless reciprocal rank fusion is asked for
 (:func:`reciprocal_rank_fusion`): on the development splits of ToolLens and MetaTool, score fusion gave
-nDCG@10 36.97 and 66.42 where RRF (k=60, equal weights) gave 36.03 and 63.13.
+nDCG@10 36.97 and 66.42 where RRF (k=60, equal weights) gave 36.03 and 63.13 (both over per-field BM25;
+over BM25F, the default lexical scoring since, score fusion gives 38.26 and 66.72).
 
 WordLlama's wheel carries its weights (16 MB, static token embeddings, numpy only, no torch), so the
 model is loaded from the package directory with downloads disabled and ``HF_HUB_OFFLINE=1``: nothing is
@@ -166,8 +167,9 @@ def reciprocal_rank_fusion(rankings: list[tuple[np.ndarray, float]], size: int, 
 DENSE_BALANCE = 2.3
 """How much the normalised embedding similarity counts against the normalised BM25 score in score fusion
 at ``semantic_weight`` 1.0. Chosen on the development splits of ToolLens and MetaTool, one value for both
-(``benchmarks/discovery_quality.py``): both halves of each split agree, and MetaTool alone would go lower,
-ToolLens alone a little higher."""
+(``benchmarks/discovery_quality.py``): both halves of each split agree, and MetaTool alone would go higher,
+ToolLens alone lower. Checked again over BM25F scoring: 1.5 gives 38.97 / 65.14, 2.3 gives 38.26 / 66.72 and
+3.0 gives 37.62 / 67.29 (ToolLens / MetaTool), so 2.3 stays the best single value for both."""
 
 
 def score_fusion(
