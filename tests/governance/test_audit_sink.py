@@ -171,3 +171,25 @@ def test_a_secret_quoted_in_a_decision_reason_is_scrubbed(workspace: Path) -> No
         nexus.call("text.render", template="hello", data={"api_token": SECRET})
         (record,) = audit.tail(1)
         assert SECRET not in record.body and "password=***" in record.body
+
+
+def test_a_decision_reused_for_many_calls_is_recorded_alike_and_a_secret_declared_since_is_scrubbed() -> None:
+    # A policy hands out one Decision per rule: its part of the record is made once, but not kept past a new secret.
+    from toolnexus.core.call import ToolCall
+    from toolnexus.core.secrets import declare_secret
+    from toolnexus.governance.audit.sink import decision_record
+
+    late = "late-secret-5hQz8Lw2Xv"
+    decision = Decision(verdict=Verdict.ALLOW, reason=f"allowed; note {late}", policy="p", mode="enforce")
+
+    def record() -> dict[str, object]:
+        event = GateDecided(call=ToolCall(tool="files.read", arguments={}), decision=decision)
+        return decision_record(event)[1]["decision"]  # type: ignore[return-value]
+
+    first = record()
+    assert first == {"verdict": "allow", "reason": f"allowed; note {late}", "policy": "p", "decider": "gate",
+                     "mode": "enforce"}
+    first["reason"] = "changed by its reader"
+    assert record()["reason"] == f"allowed; note {late}"  # each record has its own copy
+    declare_secret(late)
+    assert record()["reason"] == "allowed; note ***"

@@ -18,8 +18,9 @@ import logging
 from typing import Any
 
 from toolnexus.core.caller import local_caller
+from toolnexus.core.decision import Decision
 from toolnexus.core.events import Event, GateDecided, GovernanceChanged
-from toolnexus.core.secrets import scrub, scrub_text
+from toolnexus.core.secrets import KNOWN, scrub, scrub_text
 from toolnexus.governance.audit.log import AuditLog, Entry
 from toolnexus.store.background import DeferredWriter
 
@@ -45,12 +46,32 @@ def decision_record(event: GateDecided) -> tuple[str, dict[str, Any]]:
 
 
 def _decision(event: GateDecided) -> dict[str, Any]:
+    # A policy builds one Decision per rule and hands the same (frozen) object out for every call the rule
+    # decides, so its dump is made once, not per record: kept while the known secrets are the same (a secret
+    # declared since could be in its reason). A copy is handed out, so no record can change another's.
+    decision, generation = event.decision, KNOWN.generation
+    cached = _dumped.get(id(decision))
+    if cached is None or cached[0] is not decision or cached[1] != generation:
+        cached = (decision, generation, _dump(decision))
+        if len(_dumped) >= _DUMPED_MAX:
+            _dumped.clear()
+        _dumped[id(decision)] = cached  # (the entry holds the decision: its id is not reused while cached)
+    return dict(cached[2])
+
+
+def _dump(decision: Decision) -> dict[str, Any]:
     # Only the free text can hold a secret (a rule's reason may quote an argument); the rest is ours.
-    decision = event.decision.model_dump(mode="json", exclude_none=True)
+    dumped = decision.model_dump(mode="json", exclude_none=True)
     for field in ("reason", "warning"):
-        if decision.get(field):
-            decision[field] = scrub_text(decision[field])
-    return decision
+        if dumped.get(field):
+            dumped[field] = scrub_text(dumped[field])
+    return dumped
+
+
+# Decision dumps by the decision's id: a policy's rules (a few thousand) and the fixed decisions (allow, the
+# floor's, a kill switch's). Cleared when full, rather than evicted one by one: rebuilt at a dump per decision.
+_DUMPED_MAX = 4096
+_dumped: dict[int, tuple[Decision, int, dict[str, Any]]] = {}
 
 
 def change_record(event: GovernanceChanged) -> tuple[str, dict[str, Any]]:
