@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -39,12 +40,38 @@ def canonical(value: Mapping[str, Any]) -> str:
         parts: list[str] = []
         _write(value, parts)
         text = "".join(parts)
+    return unicode_safe(text)
+
+
+def canonical_value(value: Any) -> str:
+    """Any JSON value (not only an object) as canonical JSON text, before :func:`unicode_safe`: a part of a
+    record that its own writer puts together (see :class:`Canonical`)."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if kind is dict:
+        return canonical(value)
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts)
+
+
+def unicode_safe(text: str) -> str:
+    """``text`` with each lone surrogate written ``\\udxxx`` (see :func:`canonical`): valid UTF-8 to store."""
     if not text.isascii():
         try:
             text.encode()
         except UnicodeEncodeError:
             text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class Canonical:
+    """A record's body already written as canonical JSON ``text`` (by a writer that knows the record's shape,
+    e.g. a decision's: quicker than building the object and canonicalising it); appended as it is."""
+
+    text: str
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
