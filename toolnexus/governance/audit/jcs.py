@@ -149,10 +149,19 @@ def _write(value: Any, parts: list[str]) -> None:
 def _scalar(value: Any) -> str:
     if value is None or value is True or value is False:
         return _LITERALS[value]
-    if type(value) is int and -_MAX_INT <= value <= _MAX_INT:
+    kind = type(value)
+    if kind is int and -_MAX_INT <= value <= _MAX_INT:
         return str(value)
-    # Floats (in ECMAScript's number form), and what JSON cannot hold (refused with the reason).
+    if kind is float and (value == 0 or 1e-4 <= abs(value) < 1e16):
+        # A float Python writes without an exponent (a cost, a duration): rfc8785 writes it as str() does, less
+        # a trailing ".0", and 0 for either zero — here without its byte-by-byte writer (a fifth of the time).
+        return "0" if value == 0 else _without_point_zero(repr(value))
+    # Other floats (in ECMAScript's number form), and what JSON cannot hold (refused with the reason).
     return rfc8785.dumps(value).decode()
+
+
+def _without_point_zero(text: str) -> str:
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _write_array(value: list[Any] | tuple[Any, ...], parts: list[str]) -> None:
