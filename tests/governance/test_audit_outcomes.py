@@ -4,8 +4,10 @@ record of them — with the decisions still waiting — so the audit and the sto
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,12 @@ def test_inside_a_batch_only_the_failing_step_is_undone(tmp_path: Path) -> None:
         assert set(store.steps("run-1")) == {"first", "third"}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("output", [
+    {"content": [{"type": "text", "text": "héllo \u2028 日"}], "ok": True, "n": 3, "x": 1.5, "nan": float("nan")},
+    ["a", 1, None], "text", 7, {"when": date(2026, 12, 7), "b": {"z": 1, "a": 2}},
+])
+def test_an_output_digest_is_the_sha256_of_its_sorted_json(output: object) -> None:
+    text = json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert output_digest(output) == hashlib.sha256(text.encode()).hexdigest()

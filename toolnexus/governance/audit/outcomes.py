@@ -31,8 +31,12 @@ def output_digest(output: Any) -> str | None:
     """The SHA-256 of ``output`` as JSON (keys sorted; what JSON cannot hold, as its text); None for none."""
     if output is None:
         return None
-    text = json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_DIGESTED.encode(output).encode()).hexdigest()
+
+
+# json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), without an encoder
+# made for each call's outcome (a quarter of the time for a small output). encode() keeps no state between calls.
+_DIGESTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _error(error: ToolError | None) -> str | None:
