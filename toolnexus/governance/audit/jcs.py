@@ -49,6 +49,8 @@ def canonical_value(value: Any) -> str:
     kind = type(value)
     if kind is str:
         return encode_basestring(value)
+    if value is None or value is True or value is False:
+        return _LITERALS[value]
     if kind is dict:
         return canonical(value)
     parts: list[str] = []
@@ -152,16 +154,26 @@ def _scalar(value: Any) -> str:
     kind = type(value)
     if kind is int and -_MAX_INT <= value <= _MAX_INT:
         return str(value)
-    if kind is float and (value == 0 or 1e-4 <= abs(value) < 1e16):
-        # A float Python writes without an exponent (a cost, a duration): rfc8785 writes it as str() does, less
-        # a trailing ".0", and 0 for either zero — here without its byte-by-byte writer (a fifth of the time).
-        return "0" if value == 0 else _without_point_zero(repr(value))
+    if kind is float and (value == 0 or 1e-6 <= abs(value) < 1e16):
+        # The floats of costs and durations, written as rfc8785 writes them without its byte-by-byte writer (a
+        # fifth of the time): 0 for either zero; str() less a trailing ".0" where Python writes no exponent; and
+        # from 1e-6 to 1e-4 (a quick call's duration), str()'s "d.ddde-0K" as "0." + K-1 zeros + "dddd".
+        if value == 0:
+            return "0"
+        text = repr(value)
+        return _without_point_zero(text) if "e" not in text else _small(text)
     # Other floats (in ECMAScript's number form), and what JSON cannot hold (refused with the reason).
     return rfc8785.dumps(value).decode()
 
 
 def _without_point_zero(text: str) -> str:
     return text[:-2] if text.endswith(".0") else text
+
+
+def _small(text: str) -> str:
+    sign, text = ("-", text[1:]) if text[0] == "-" else ("", text)
+    mantissa, exponent = text.split("e")
+    return f"{sign}0.{'0' * (-int(exponent) - 1)}{mantissa.replace('.', '')}"
 
 
 def _write_array(value: list[Any] | tuple[Any, ...], parts: list[str]) -> None:

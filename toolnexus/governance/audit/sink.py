@@ -15,7 +15,6 @@ is scrubbed first (the one scrubber): a secret never reaches the audit.
 from __future__ import annotations
 
 import logging
-from json.encoder import encode_basestring
 from typing import Any
 
 from toolnexus.core.caller import local_caller
@@ -55,28 +54,16 @@ def decision_text(event: GateDecided) -> tuple[str, Canonical]:
     arguments = scrub(call.arguments)
     # The keys in JCS order (all ASCII: sorted as text); each value as canonical_value writes it, the decision's
     # part made once per Decision object. A test checks this is canonical(decision_record(event)[1]).
-    arguments_text = "{}" if type(arguments) is dict and not arguments else _json(arguments)  # (most calls: none)
-    text = (f'{{"arguments":{arguments_text},"attempt":{_json(call.attempt)},"cached":{_json(event.cached)},'
-            f'"call_id":{_json(call.id)},"correlation_id":{_json(call.correlation_id or call.id)},'
-            f'"decision":{_dumped_decision(event)[1]},"origin":{_json(call.origin)},'
-            f'"principal":{_json(caller.principal)},"run_id":{_json(call.run_id)},'
-            f'"runtime":{_json(event.runtime or call.runtime)},"step_id":{_json(call.step_id)},'
-            f'"subject":{_json(event.subject)},"surface":{_json(caller.surface.value)},'
-            f'"tenant":{_json(caller.tenant)},"tool":{_json(call.tool)},"version":{_json(call.version)}}}')
+    json_of = canonical_value
+    arguments_text = "{}" if type(arguments) is dict and not arguments else json_of(arguments)  # (most calls: none)
+    text = (f'{{"arguments":{arguments_text},"attempt":{json_of(call.attempt)},"cached":{json_of(event.cached)},'
+            f'"call_id":{json_of(call.id)},"correlation_id":{json_of(call.correlation_id or call.id)},'
+            f'"decision":{_dumped_decision(event)[1]},"origin":{json_of(call.origin)},'
+            f'"principal":{json_of(caller.principal)},"run_id":{json_of(call.run_id)},'
+            f'"runtime":{json_of(event.runtime or call.runtime)},"step_id":{json_of(call.step_id)},'
+            f'"subject":{json_of(event.subject)},"surface":{json_of(caller.surface.value)},'
+            f'"tenant":{json_of(caller.tenant)},"tool":{json_of(call.tool)},"version":{json_of(call.version)}}}')
     return f"decision.{event.decision.verdict.value}", Canonical(unicode_safe(text))
-
-
-def _json(value: Any) -> str:
-    # The usual values without a call into the general writer (which gives the same text, and refuses the same).
-    if type(value) is str:
-        return encode_basestring(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return canonical_value(value)
 
 
 def _decision(event: GateDecided) -> dict[str, Any]:
