@@ -2,9 +2,13 @@
 
 An audit record's body is canonicalised on every gate decision, so this is on the path of every governed
 call. The reference serialiser (``rfc8785``) writes each string escape by escape in Python; here strings go
-through the ``json`` module's C encoder, whose escapes are exactly JCS's, and numbers other than small
-integers (floats, in ECMAScript's number form) are still written by ``rfc8785``. The tests check the two
-agree on awkward input (key order by UTF-16 code units, control characters, floats, big integers).
+through the ``json`` module's C encoder, whose escapes are exactly JCS's. A float from 1e-6 to 1e16 (a cost, a
+duration) is written as ``rfc8785`` writes it, from its ``str()``; other floats (in ECMAScript's number form) and
+what JSON cannot hold are still ``rfc8785``'s. The tests check the two agree on awkward input (key order by UTF-16
+code units, control characters, floats, big integers).
+
+A writer that knows its record's shape (a decision's, a call's outcome) puts the text together itself from
+:func:`canonical_value` of each field, in key order, and hands it over as :class:`Canonical`.
 
 Most records hold nothing awkward: strings, small integers, booleans, None, and dicts and lists of them with
 ASCII keys. For those :func:`_plain` says so in one quick walk, and the ``json`` module's C encoder writes the
