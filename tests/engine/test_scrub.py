@@ -166,3 +166,28 @@ def test_a_tools_secret_named_environment_is_known(workspace: Path) -> None:
         nexus.registry.register(spec.bind(lambda arguments: {"log": f"connected as {secret[:12]}…"}))
         result = nexus.call("scrub.service")
     assert result.output == {"log": "connected as ***…"}
+
+
+def test_the_decision_is_announced_with_the_arguments_scrubbed_once_for_the_calls_events(workspace: Path) -> None:
+    token = _unique()
+    recorder = Recorder()
+    with tn.Nexus(workspace, sinks=[recorder]) as nexus:
+        nexus.registry.register(spec_of(digest))
+        nexus.call("scrub.digest", api_token=token)
+    (started,) = recorder.of("call_started")
+    (decided,) = recorder.of("gate_decided")
+    assert decided.call.arguments == {"api_token": "***"}  # type: ignore[attr-defined]
+    assert decided.call.arguments is started.call.arguments  # type: ignore[attr-defined]  # (not scrubbed again)
+
+
+def test_a_secret_the_tools_environment_declares_is_scrubbed_from_the_announced_arguments(workspace: Path) -> None:
+    # The call's events scrubbed its arguments before the tool's env was declared: the decision, announced after,
+    # does not reuse them, but scrubs them against the secrets known by then.
+    secret = "plain-words-" + secrets.choice(["kettle", "harbour", "meadow"])  # (low entropy: only knowing finds it)
+    recorder = Recorder()
+    spec = ToolSpec(name="scrub.envd", entry=ToolEntry(kind="python", env={"SERVICE_API_KEY": secret}))
+    with tn.Nexus(workspace, sinks=[recorder]) as nexus:
+        nexus.registry.register(spec.bind(lambda arguments: {"ok": True}))
+        nexus.call("scrub.envd", note=f"key {secret}")
+    (decided,) = recorder.of("gate_decided")
+    assert decided.call.arguments == {"note": "key ***"}  # type: ignore[attr-defined]

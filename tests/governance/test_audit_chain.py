@@ -321,8 +321,9 @@ def test_what_json_cannot_hold_is_refused_and_a_lone_surrogate_is_escaped() -> N
 
 
 def test_times_are_recorded_in_utc_with_a_z() -> None:
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta, timezone
 
     paris = datetime(2026, 12, 6, 21, 0, 0, 5, tzinfo=timezone(timedelta(hours=1)))
     assert at_text(paris) == "2026-12-06T20:00:00.000005Z"
     assert at_text(datetime(2026, 12, 6, 20, 0)) == "2026-12-06T20:00:00.000000Z"  # naive: taken as UTC
+    assert at_text(datetime(2026, 12, 6, 20, 0, 0, 7, tzinfo=UTC)) == "2026-12-06T20:00:00.000007Z"

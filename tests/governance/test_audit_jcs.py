@@ -85,3 +85,29 @@ def test_subclasses_of_json_types_take_the_reference_writer() -> None:
     value = {"c": Colour.RED, "flag": True}
     assert not jcs._plain(value)
     assert canonical(value) == '{"c":"red","flag":true}'
+
+
+def _floats(rng: random.Random) -> list[float]:
+    """Floats around every edge of the quick writer's range (1e-4 … 1e16) and of ECMAScript's forms, and random
+    ones: their text must be rfc8785's."""
+    edges = [0.0, -0.0, 1e-4, 1e16, 1e21, 1e-7, 5e-324, 1.7976931348623157e308, 0.1, 0.5, 1.0, 2.5, 123.456,
+             1e15 + 0.3, 9999999999999998.0, 0.00009999999999999999, 1e-6, 0.000123, 4.35, 100.0, 2.0**53,
+             1.23e-5, 1e-5, 9.999999999999999e-7, 1.0000000000000002e-6, 0.0000123, 5.5e-6, 1.2345678901234567e-5]
+    edges += [e * s for e in edges for s in (1, -1)]
+    edges += [rng.uniform(-1e17, 1e17) for _ in range(300)]
+    edges += [rng.uniform(-1, 1) * 10.0 ** rng.randrange(-12, 24) for _ in range(2000)]
+    edges += [float(rng.randrange(-10**6, 10**6)) for _ in range(200)]
+    edges += [rng.uniform(1e-7, 1e-3) for _ in range(2000)]
+    return edges
+
+
+def test_floats_are_written_as_rfc8785_writes_them() -> None:
+    rng = random.Random(8785)
+    for value in _floats(rng):
+        assert canonical({"f": value, "l": [value]}) == rfc8785.dumps({"f": value, "l": [value]}).decode(), value
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_floats_json_cannot_hold_are_refused(value: float) -> None:
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical({"f": value})

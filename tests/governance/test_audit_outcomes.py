@@ -4,17 +4,23 @@ record of them — with the decisions still waiting — so the audit and the sto
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 import toolnexus as tn
-from toolnexus.core.events import Event, StepFinished
+from toolnexus.core.call import ToolCall, ToolResult
+from toolnexus.core.caller import Caller, Surface
+from toolnexus.core.errors import ErrorKind, ToolError
+from toolnexus.core.events import CallFinished, Event, StepFinished
 from toolnexus.core.run import StepRecord, StepStatus
 from toolnexus.governance.audit import AuditLog
-from toolnexus.governance.audit.outcomes import output_digest
+from toolnexus.governance.audit.jcs import Canonical, canonical
+from toolnexus.governance.audit.outcomes import call_outcome, call_outcome_text, output_digest
 from toolnexus.store.sqlite import StateStore
 
 SECRET = "tn-Outc0me-7Hq2ZxW9LmPv"
@@ -107,3 +113,29 @@ def test_inside_a_batch_only_the_failing_step_is_undone(tmp_path: Path) -> None:
         assert set(store.steps("run-1")) == {"first", "third"}
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("output", [
+    {"content": [{"type": "text", "text": "héllo \u2028 日"}], "ok": True, "n": 3, "x": 1.5, "nan": float("nan")},
+    ["a", 1, None], "text", 7, {"when": date(2026, 12, 7), "b": {"z": 1, "a": 2}},
+])
+def test_an_output_digest_is_the_sha256_of_its_sorted_json(output: object) -> None:
+    text = json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert output_digest(output) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def _finished(**result: object) -> CallFinished:
+    call = ToolCall(tool="files.read", arguments={"path": "a"},
+                    caller=Caller(principal='zoë "q"\n', tenant="t\u2028", surface=Surface.MCP))
+    return CallFinished(call=call, result=ToolResult(call_id=call.id, tool="files.read", version="1.0", **result))
+
+
+@pytest.mark.parametrize("event", [
+    _finished(output={"rows": 3}, cost=0.0, duration=0.0000123),
+    _finished(output=None, cost=1.25, duration=3.5, error=ToolError(kind=ErrorKind.TIMEOUT, message="slow")),
+    _finished(output="日本 odd", cost=1e-7, duration=123456.0),
+], ids=["tiny-duration", "failed", "odd"])
+def test_a_call_outcome_written_straight_as_canonical_json_is_the_canonical_json_of_its_record(
+        event: CallFinished) -> None:
+    kind, body, at = call_outcome(event)
+    assert call_outcome_text(event) == (kind, Canonical(canonical(body)), at)

@@ -15,6 +15,7 @@ from toolnexus.core.caller import Caller, Surface
 from toolnexus.core.events import GateDecided, GovernanceChanged
 from toolnexus.governance import CallPlan, Decision, Verdict
 from toolnexus.governance.audit import AuditLog, AuditSink
+from toolnexus.governance.audit.jcs import Canonical
 
 SECRET = "tn-9fQx2LmZ7pWv4RkTq8Hs"  # handed to a tool under a secret-named key
 
@@ -171,3 +172,62 @@ def test_a_secret_quoted_in_a_decision_reason_is_scrubbed(workspace: Path) -> No
         nexus.call("text.render", template="hello", data={"api_token": SECRET})
         (record,) = audit.tail(1)
         assert SECRET not in record.body and "password=***" in record.body
+
+
+def test_a_decision_reused_for_many_calls_is_recorded_alike_and_a_secret_declared_since_is_scrubbed() -> None:
+    # A policy hands out one Decision per rule: its part of the record is made once, but not kept past a new secret.
+    from toolnexus.core.call import ToolCall
+    from toolnexus.core.secrets import declare_secret
+    from toolnexus.governance.audit.sink import decision_record
+
+    late = "late-secret-5hQz8Lw2Xv"
+    decision = Decision(verdict=Verdict.ALLOW, reason=f"allowed; note {late}", policy="p", mode="enforce")
+
+    def record() -> dict[str, object]:
+        event = GateDecided(call=ToolCall(tool="files.read", arguments={}), decision=decision)
+        return decision_record(event)[1]["decision"]  # type: ignore[return-value]
+
+    first = record()
+    assert first == {"verdict": "allow", "reason": f"allowed; note {late}", "policy": "p", "decider": "gate",
+                     "mode": "enforce"}
+    first["reason"] = "changed by its reader"
+    assert record()["reason"] == f"allowed; note {late}"  # each record has its own copy
+    declare_secret(late)
+    assert record()["reason"] == "allowed; note ***"
+
+
+def _decided(arguments: dict[str, object], **fields: object) -> GateDecided:
+    from toolnexus.core.call import ToolCall
+
+    caller = fields.pop("caller", None)
+    return GateDecided(call=ToolCall(tool="files.read", arguments=arguments, caller=caller,  # type: ignore[arg-type]
+                                     **fields.pop("call", {})),  # type: ignore[arg-type]
+                       decision=fields.pop("decision", Decision()), **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("event", [
+    _decided({}),
+    _decided({"path": "zoë/\ud800x", "n": 1.5, "big": 10**3, "é": [1, None, True, {"b": 1, "a": 2.0}], "\U0001F600": 1,
+              "\uffff": 2, "api_token": SECRET},
+             caller=Caller(principal='zoë\n"', tenant="t\u2028", surface=Surface.MCP),
+             call={"version": "1.0", "run_id": "r", "step_id": "s", "attempt": 3, "runtime": "process"},
+             decision=Decision(verdict=Verdict.DENY, reason="no \x01 way", policy="p", mode="warn",
+                               would=Verdict.WAIT, warning="w"),
+             runtime="docker", cached=True, subject="resource"),
+], ids=["plain", "awkward"])
+def test_a_decision_written_straight_as_canonical_json_is_the_canonical_json_of_its_record(event: GateDecided) -> None:
+    from toolnexus.governance.audit import canonical
+    from toolnexus.governance.audit.sink import decision_record, decision_text
+
+    kind, body = decision_record(event)
+    assert decision_text(event) == (kind, Canonical(canonical(body)))
+    assert SECRET not in decision_text(event)[1].text
+
+
+def test_a_decision_whose_arguments_json_cannot_hold_is_refused_as_before() -> None:
+    import rfc8785
+
+    from toolnexus.governance.audit.sink import decision_text
+
+    with pytest.raises(rfc8785.CanonicalizationError):
+        decision_text(_decided({"x": float("nan")}))

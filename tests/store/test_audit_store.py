@@ -75,3 +75,19 @@ def test_queries_filter_by_tool_glob_kind_family_time_and_principal(store: State
     assert seqs(principal="bob", kind="decision.allow") == [4]
     assert [r.seq for r in audit.query(RecordFilter(), limit=2, newest=True)] == [4, 5]
     assert [r.seq for r in audit.query(RecordFilter(), limit=2)] == [1, 2]
+
+
+def test_since_finds_every_later_record_even_one_appended_out_of_time_order(store: StateStore) -> None:
+    # Records are appended in about `at` order, not exactly (a decision written a moment late, two processes
+    # appending at once): with no index on `at`, `since` still finds them all, in seq order.
+    with store.write() as conn:
+        AuditStore.insert(conn, [_row(1, at="2026-01-01T00:00:05.000000Z"), _row(2, at="2026-01-01T00:00:01.000000Z"),
+                                 _row(3, at="2026-01-01T00:00:09.000000Z"), _row(4, at="2026-01-01T00:00:04.000000Z")])
+    found = AuditStore(store).query(RecordFilter(since="2026-01-01T00:00:04.000000Z"))
+    assert [r.seq for r in found] == [1, 3, 4]
+
+
+def test_the_audit_records_have_no_index_on_time(store: StateStore) -> None:
+    # Each record's commit would write the index's page too (schema version 6 dropped it).
+    indexes = {row[1] for row in store.connection().execute("PRAGMA index_list(audit_records)")}
+    assert "audit_records_by_time" not in indexes

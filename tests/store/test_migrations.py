@@ -95,3 +95,32 @@ def test_the_same_migrations_bring_a_postgresql_database_to_the_same_tables(
     finally:
         engine.dispose()
     assert types["heartbeat"] == "DOUBLE PRECISION"  # seconds since 1970 keep their fractions there
+
+
+def test_a_version_5_database_loses_the_audit_time_index_and_keeps_its_records(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from toolnexus.store.schema import SCRIPTS
+
+    path = tmp_path / "state.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:  # the database as the toolnexus of schema 5 left it
+            config = Config()
+            config.set_main_option("script_location", SCRIPTS)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision_of(5))
+            connection.exec_driver_sql("PRAGMA user_version = 5")
+            connection.exec_driver_sql("INSERT INTO audit_records VALUES (1, 'at', 'decision.allow', '{}', 'p', 'h')")
+            assert "audit_records_by_time" in {i["name"] for i in sa.inspect(connection).get_indexes("audit_records")}
+    finally:
+        engine.dispose()
+    store = StateStore(path)
+    try:
+        conn = store.connection()
+        assert [tuple(row) for row in conn.execute("SELECT seq, hash FROM audit_records")] == [(1, "h")]
+        assert not conn.execute("PRAGMA index_list(audit_records)").fetchall()
+    finally:
+        store.close()
+    assert sqlite_state(path) == ([], revision_of(SCHEMA_VERSION), SCHEMA_VERSION)

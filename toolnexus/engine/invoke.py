@@ -195,7 +195,8 @@ class Invoker:
         result: ToolResult | None = None
         token = self._scrub_channel()
         try:
-            result = await self._invoke(call, spec)
+            scrubbed = (recorded.arguments, KNOWN.generation) if self.scrub_secrets else None
+            result = await self._invoke(call, spec, scrubbed)
             return result
         except anyio.get_cancelled_exc_class():
             result = self._fail(call, spec, ToolError(kind=ErrorKind.CANCELLED, message="the call was cancelled"))
@@ -266,8 +267,11 @@ class Invoker:
         log.warning("%s: %s", plan.tool, text, extra={WARNING_ATTR: text})
         return text
 
-    async def _invoke(self, call: ToolCall, spec: ToolSpec | None) -> ToolResult:
-        """The pipeline: resolve → validate → choose the runtime → decide → run → check the outcome."""
+    async def _invoke(self, call: ToolCall, spec: ToolSpec | None,
+                      scrubbed: tuple[dict[str, Any], int] | None = None) -> ToolResult:
+        """The pipeline: resolve → validate → choose the runtime → decide → run → check the outcome. ``scrubbed``:
+        the arguments as scrubbed for the events, with the generation of the known secrets they were scrubbed
+        against — the decision's announcement reuses them while no secret was declared since (by the tool's env)."""
         if spec is None:
             found = self._resolve(call)
             if isinstance(found, ToolResult):
@@ -279,7 +283,9 @@ class Invoker:
             return self._fail(call, spec, invalid)
         # The runtime is chosen first, so the gate decides the whole plan (with the runtime it will run in).
         runtime_name = self.governance.floor.choose(spec, call.runtime)
-        denied, warning = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime_name))
+        recorded = scrubbed[0] if scrubbed is not None and scrubbed[1] == KNOWN.generation else None
+        denied, warning = await self._decide(CallPlan(call=call, spec=spec, runtime=runtime_name,
+                                                      recorded_arguments=recorded))
         if denied is not None:
             return self._fail(call, spec, denied)
         runtime = self.runtimes.get(runtime_name)

@@ -96,7 +96,9 @@ class Governance:
         call = plan.call
         update: dict[str, object] = {}
         if call.arguments:
-            arguments = scrub(call.arguments)
+            arguments = plan.recorded_arguments
+            if arguments is None:  # (the invoker hands over the arguments it scrubbed for its own events)
+                arguments = scrub(call.arguments)
             if arguments is not call.arguments:  # (scrub gives back what holds no secret: no copy of the call)
                 update["arguments"] = arguments
         if plan.spec is not None and call.version != plan.spec.version:  # the version that runs, not the one asked

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from toolnexus.core.call import ToolCall
 from toolnexus.core.spec import ToolSpec
@@ -16,6 +16,10 @@ class CallPlan:
 
     ``subject`` is ``prompt`` or ``resource`` when an MCP prompt or resource read runs a user function;
     ``spec`` and ``runtime`` are then None and ``call.tool`` names the prompt or resource.
+
+    ``recorded_arguments``: the call's arguments already scrubbed, as records may hold them (the pipeline scrubs
+    them once for its events): the decision is announced with them instead of scrubbing them again. None: the
+    announcement scrubs ``call.arguments`` itself.
     """
 
     call: ToolCall
@@ -23,6 +27,7 @@ class CallPlan:
     runtime: str | None = None
     subject: Literal["tool", "prompt", "resource"] = "tool"
     cached: bool = False
+    recorded_arguments: dict[str, Any] | None = None
 
     @property
     def tool(self) -> str:

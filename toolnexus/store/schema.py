@@ -1,5 +1,5 @@
 """The state store's schema, versioned with Alembic: :mod:`toolnexus.store.tables` says what every database is
-brought to, :mod:`toolnexus.store.migrations` how (one revision per version, ``0001`` … ``0005``).
+brought to, :mod:`toolnexus.store.migrations` how (one revision per version, ``0001`` … ``0006``).
 
 A SQLite database also keeps its version in ``PRAGMA user_version`` (the number of its revision), as databases
 did before Alembic: opening a current one reads that one number and imports nothing more. An older one — with
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-SCHEMA_VERSION = 5
-"""The version a store brings every database it opens to: its Alembic head revision is ``f"{5:04d}"``."""
+SCHEMA_VERSION = 6
+"""The version a store brings every database it opens to: its Alembic head revision is ``f"{6:04d}"``."""
 SCRIPTS = "toolnexus.store:migrations"  # the Alembic script location (a package resource)
 
 

@@ -9,11 +9,11 @@
 """
 
 from toolnexus.governance.audit.chain import LOG_ID, checkpoint_message, record_hash
-from toolnexus.governance.audit.jcs import canonical
+from toolnexus.governance.audit.jcs import Canonical, canonical
 from toolnexus.governance.audit.keys import key_id, load_private_key, load_public_key
 from toolnexus.governance.audit.log import AuditLog
 from toolnexus.governance.audit.sink import AuditSink
 from toolnexus.governance.audit.verify import Problem, Verification
 
-__all__ = ["LOG_ID", "AuditLog", "AuditSink", "Problem", "Verification", "canonical", "checkpoint_message",
-           "key_id", "load_private_key", "load_public_key", "record_hash"]
+__all__ = ["LOG_ID", "AuditLog", "AuditSink", "Canonical", "Problem", "Verification", "canonical",
+           "checkpoint_message", "key_id", "load_private_key", "load_public_key", "record_hash"]

@@ -2,9 +2,13 @@
 
 An audit record's body is canonicalised on every gate decision, so this is on the path of every governed
 call. The reference serialiser (``rfc8785``) writes each string escape by escape in Python; here strings go
-through the ``json`` module's C encoder, whose escapes are exactly JCS's, and numbers other than small
-integers (floats, in ECMAScript's number form) are still written by ``rfc8785``. The tests check the two
-agree on awkward input (key order by UTF-16 code units, control characters, floats, big integers).
+through the ``json`` module's C encoder, whose escapes are exactly JCS's. A float from 1e-6 to 1e16 (a cost, a
+duration) is written as ``rfc8785`` writes it, from its ``str()``; other floats (in ECMAScript's number form) and
+what JSON cannot hold are still ``rfc8785``'s. The tests check the two agree on awkward input (key order by UTF-16
+code units, control characters, floats, big integers).
+
+A writer that knows its record's shape (a decision's, a call's outcome) puts the text together itself from
+:func:`canonical_value` of each field, in key order, and hands it over as :class:`Canonical`.
 
 Most records hold nothing awkward: strings, small integers, booleans, None, and dicts and lists of them with
 ASCII keys. For those :func:`_plain` says so in one quick walk, and the ``json`` module's C encoder writes the
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -39,12 +44,40 @@ def canonical(value: Mapping[str, Any]) -> str:
         parts: list[str] = []
         _write(value, parts)
         text = "".join(parts)
+    return unicode_safe(text)
+
+
+def canonical_value(value: Any) -> str:
+    """Any JSON value (not only an object) as canonical JSON text, before :func:`unicode_safe`: a part of a
+    record that its own writer puts together (see :class:`Canonical`)."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring(value)
+    if value is None or value is True or value is False:
+        return _LITERALS[value]
+    if kind is dict:
+        return canonical(value)
+    parts: list[str] = []
+    _write(value, parts)
+    return "".join(parts)
+
+
+def unicode_safe(text: str) -> str:
+    """``text`` with each lone surrogate written ``\\udxxx`` (see :func:`canonical`): valid UTF-8 to store."""
     if not text.isascii():
         try:
             text.encode()
         except UnicodeEncodeError:
             text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class Canonical:
+    """A record's body already written as canonical JSON ``text`` (by a writer that knows the record's shape,
+    e.g. a decision's: quicker than building the object and canonicalising it); appended as it is."""
+
+    text: str
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -122,10 +155,29 @@ def _write(value: Any, parts: list[str]) -> None:
 def _scalar(value: Any) -> str:
     if value is None or value is True or value is False:
         return _LITERALS[value]
-    if type(value) is int and -_MAX_INT <= value <= _MAX_INT:
+    kind = type(value)
+    if kind is int and -_MAX_INT <= value <= _MAX_INT:
         return str(value)
-    # Floats (in ECMAScript's number form), and what JSON cannot hold (refused with the reason).
+    if kind is float and (value == 0 or 1e-6 <= abs(value) < 1e16):
+        # The floats of costs and durations, written as rfc8785 writes them without its byte-by-byte writer (a
+        # fifth of the time): 0 for either zero; str() less a trailing ".0" where Python writes no exponent; and
+        # from 1e-6 to 1e-4 (a quick call's duration), str()'s "d.ddde-0K" as "0." + K-1 zeros + "dddd".
+        if value == 0:
+            return "0"
+        text = repr(value)
+        return _without_point_zero(text) if "e" not in text else _small(text)
+    # Other floats (in ECMAScript's number form), and what JSON cannot hold (refused with the reason).
     return rfc8785.dumps(value).decode()
+
+
+def _without_point_zero(text: str) -> str:
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _small(text: str) -> str:
+    sign, text = ("-", text[1:]) if text[0] == "-" else ("", text)
+    mantissa, exponent = text.split("e")
+    return f"{sign}0.{'0' * (-int(exponent) - 1)}{mantissa.replace('.', '')}"
 
 
 def _write_array(value: list[Any] | tuple[Any, ...], parts: list[str]) -> None:

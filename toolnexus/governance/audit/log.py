@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from toolnexus.governance.audit.chain import at_text, checkpoint_message, record_hash
-from toolnexus.governance.audit.jcs import canonical
+from toolnexus.governance.audit.jcs import Canonical, canonical
 from toolnexus.governance.audit.keys import key_id, load_private_key
 from toolnexus.governance.audit.verify import Verification, verify
 from toolnexus.store.audit import AuditRow, AuditStore, CheckpointRow, RecordFilter
@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # (cryptography is imported where a key is read: see keys.py)
 
 log = logging.getLogger("toolnexus.audit")
 
-Entry = tuple[str, Mapping[str, Any], datetime | None]
-"""What is appended: a kind, a body (JSON-able) and when (None: now)."""
+Entry = tuple[str, Mapping[str, Any] | Canonical, datetime | None]
+"""What is appended: a kind, a body (JSON-able, or already written as canonical JSON) and when (None: now)."""
 
 
 class AuditSettings(Protocol):
@@ -68,14 +68,15 @@ class AuditLog:
 
     # -- appending ------------------------------------------------------------------------------
 
-    def append(self, kind: str, body: Mapping[str, Any], at: datetime | None = None) -> AuditRow:
+    def append(self, kind: str, body: Mapping[str, Any] | Canonical, at: datetime | None = None) -> AuditRow:
         """Append one record (its own transaction, or the caller's open one); returns it as stored."""
         return self.append_many([(kind, body, at)])[0]
 
     def append_many(self, entries: Iterable[Entry]) -> list[AuditRow]:
         """Append ``entries`` in order, in one transaction; returns them as stored."""
         # Canonicalised before the write lock is taken: the lock is held only to link and insert.
-        prepared = [(kind, canonical(body), at_text(at)) for kind, body, at in entries]
+        prepared = [(kind, body.text if type(body) is Canonical else canonical(body), at_text(at))
+                    for kind, body, at in entries]
         payload = sum(len(body) + 200 for _, body, _ in prepared)
         with self.store.write(payload) as conn:
             seq, prev = AuditStore.head(conn)

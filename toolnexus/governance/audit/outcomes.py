@@ -23,6 +23,7 @@ from typing import Any
 from toolnexus.core.caller import local_caller
 from toolnexus.core.errors import ToolError
 from toolnexus.core.events import CallFinished, Event, RunFinished
+from toolnexus.governance.audit.jcs import Canonical, canonical_value, unicode_safe
 from toolnexus.governance.audit.log import AuditLog, Entry
 from toolnexus.governance.audit.sink import AuditSink
 
@@ -31,8 +32,12 @@ def output_digest(output: Any) -> str | None:
     """The SHA-256 of ``output`` as JSON (keys sorted; what JSON cannot hold, as its text); None for none."""
     if output is None:
         return None
-    text = json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_DIGESTED.encode(output).encode()).hexdigest()
+
+
+# json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), without an encoder
+# made for each call's outcome (a quarter of the time for a small output). encode() keeps no state between calls.
+_DIGESTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _error(error: ToolError | None) -> str | None:
@@ -50,6 +55,21 @@ def call_outcome(event: CallFinished) -> Entry:
     return "call.finished", body, event.at
 
 
+def call_outcome_text(event: CallFinished) -> Entry:
+    """:func:`call_outcome`, its body written straight as canonical JSON (a test checks they agree): the record of
+    every direct call, whose floats (cost, duration) would send the whole object through the slow writer."""
+    call, result = event.call, event.result
+    caller = call.caller or local_caller()
+    json_of = canonical_value
+    text = (f'{{"call_id":{json_of(call.id)},"correlation_id":{json_of(call.correlation_id or call.id)},'
+            f'"cost":{json_of(result.cost)},"duration":{json_of(round(result.duration, 6))},'
+            f'"error":{json_of(_error(result.error))},"ok":{json_of(result.ok)},'
+            f'"output_sha256":{json_of(output_digest(result.output))},"principal":{json_of(caller.principal)},'
+            f'"surface":{json_of(caller.surface.value)},"tenant":{json_of(caller.tenant)},'
+            f'"tool":{json_of(result.tool)},"version":{json_of(result.version)}}}')
+    return "call.finished", Canonical(unicode_safe(text)), event.at
+
+
 def run_outcome(event: RunFinished) -> Entry:
     """The ``run.finished`` record of a run."""
     result = event.result
@@ -65,7 +85,7 @@ def run_outcome(event: RunFinished) -> Entry:
 def outcome(event: Event) -> Entry | None:
     """The outcome record of ``event`` (None: an event with none of its own, e.g. a finished step)."""
     if isinstance(event, CallFinished):
-        return call_outcome(event)
+        return call_outcome_text(event)
     if isinstance(event, RunFinished):
         return run_outcome(event)
     return None

@@ -18,8 +18,10 @@ import logging
 from typing import Any
 
 from toolnexus.core.caller import local_caller
+from toolnexus.core.decision import Decision
 from toolnexus.core.events import Event, GateDecided, GovernanceChanged
-from toolnexus.core.secrets import scrub, scrub_text
+from toolnexus.core.secrets import KNOWN, scrub, scrub_text
+from toolnexus.governance.audit.jcs import Canonical, canonical, canonical_value, unicode_safe
 from toolnexus.governance.audit.log import AuditLog, Entry
 from toolnexus.store.background import DeferredWriter
 
@@ -44,13 +46,58 @@ def decision_record(event: GateDecided) -> tuple[str, dict[str, Any]]:
     return f"decision.{decision.verdict.value}", body
 
 
+def decision_text(event: GateDecided) -> tuple[str, Canonical]:
+    """The kind and body of a decision's record, as :func:`decision_record` gives them, the body written straight
+    as its canonical JSON: the record of every gate decision, without a dict built and walked for it."""
+    call = event.call
+    caller = call.caller or local_caller()
+    arguments = scrub(call.arguments)
+    # The keys in JCS order (all ASCII: sorted as text); each value as canonical_value writes it, the decision's
+    # part made once per Decision object. A test checks this is canonical(decision_record(event)[1]).
+    json_of = canonical_value
+    arguments_text = "{}" if type(arguments) is dict and not arguments else json_of(arguments)  # (most calls: none)
+    text = (f'{{"arguments":{arguments_text},"attempt":{json_of(call.attempt)},"cached":{json_of(event.cached)},'
+            f'"call_id":{json_of(call.id)},"correlation_id":{json_of(call.correlation_id or call.id)},'
+            f'"decision":{_dumped_decision(event)[1]},"origin":{json_of(call.origin)},'
+            f'"principal":{json_of(caller.principal)},"run_id":{json_of(call.run_id)},'
+            f'"runtime":{json_of(event.runtime or call.runtime)},"step_id":{json_of(call.step_id)},'
+            f'"subject":{json_of(event.subject)},"surface":{json_of(caller.surface.value)},'
+            f'"tenant":{json_of(caller.tenant)},"tool":{json_of(call.tool)},"version":{json_of(call.version)}}}')
+    return f"decision.{event.decision.verdict.value}", Canonical(unicode_safe(text))
+
+
 def _decision(event: GateDecided) -> dict[str, Any]:
+    return dict(_dumped_decision(event)[0])  # a copy: no record can change another's
+
+
+def _dumped_decision(event: GateDecided) -> tuple[dict[str, Any], str]:
+    """The decision's part of its record, and its canonical JSON. A policy builds one Decision per rule and hands
+    the same (frozen) object out for every call the rule decides, so this is made once, not per record: kept while
+    the known secrets are the same (a secret declared since could be in its reason)."""
+    decision, generation = event.decision, KNOWN.generation
+    cached = _dumped.get(id(decision))
+    if cached is None or cached[0] is not decision or cached[1] != generation:
+        dumped = _dump(decision)
+        cached = (decision, generation, dumped, canonical(dumped))
+        if len(_dumped) >= _DUMPED_MAX:
+            _dumped.clear()
+        _dumped[id(decision)] = cached  # (the entry holds the decision: its id is not reused while cached)
+    return cached[2], cached[3]
+
+
+def _dump(decision: Decision) -> dict[str, Any]:
     # Only the free text can hold a secret (a rule's reason may quote an argument); the rest is ours.
-    decision = event.decision.model_dump(mode="json", exclude_none=True)
+    dumped = decision.model_dump(mode="json", exclude_none=True)
     for field in ("reason", "warning"):
-        if decision.get(field):
-            decision[field] = scrub_text(decision[field])
-    return decision
+        if dumped.get(field):
+            dumped[field] = scrub_text(dumped[field])
+    return dumped
+
+
+# Decision dumps by the decision's id: a policy's rules (a few thousand) and the fixed decisions (allow, the
+# floor's, a kill switch's). Cleared when full, rather than evicted one by one: rebuilt at a dump per decision.
+_DUMPED_MAX = 4096
+_dumped: dict[int, tuple[Decision, int, dict[str, Any], str]] = {}
 
 
 def change_record(event: GovernanceChanged) -> tuple[str, dict[str, Any]]:
@@ -62,7 +109,7 @@ def change_record(event: GovernanceChanged) -> tuple[str, dict[str, Any]]:
 
 def entry(event: AuditedEvent) -> Entry:
     """What ``event`` appends: its kind, its scrubbed body, and when it happened."""
-    kind, body = decision_record(event) if isinstance(event, GateDecided) else change_record(event)
+    kind, body = decision_text(event) if isinstance(event, GateDecided) else change_record(event)
     return kind, body, event.at
 
 
