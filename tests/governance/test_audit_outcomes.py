@@ -21,6 +21,7 @@ from toolnexus.core.run import StepRecord, StepStatus
 from toolnexus.governance.audit import AuditLog
 from toolnexus.governance.audit.jcs import Canonical, canonical
 from toolnexus.governance.audit.outcomes import call_outcome, call_outcome_text, output_digest
+from toolnexus.registry import spec_of
 from toolnexus.store.sqlite import StateStore
 
 SECRET = "tn-Outc0me-7Hq2ZxW9LmPv"
@@ -122,6 +123,25 @@ def test_inside_a_batch_only_the_failing_step_is_undone(tmp_path: Path) -> None:
 def test_an_output_digest_is_the_sha256_of_its_sorted_json(output: object) -> None:
     text = json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     assert output_digest(output) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_an_output_holding_a_lone_surrogate_is_digested_and_its_call_audited(workspace: Path) -> None:
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")  # an undecodable file name, as os.listdir gives it
+    assert output_digest(name) == hashlib.sha256(json.dumps(name, ensure_ascii=False).encode(
+        "utf-8", "surrogatepass")).hexdigest()
+
+    @tn.tool(name="files.odd_name")
+    def odd_name() -> str:
+        """Return an undecodable file name."""
+        return name
+
+    with tn.Nexus(workspace) as nexus:
+        nexus.registry.register(spec_of(odd_name))
+        result = nexus.call("files.odd_name")
+        assert result.ok, result.error
+        finished = [body for kind, body in records(nexus) if kind == "call.finished"]
+        assert [body["call_id"] for body in finished] == [result.call_id]
+        assert finished[0]["output_sha256"] == output_digest(name)
 
 
 def _finished(**result: object) -> CallFinished:

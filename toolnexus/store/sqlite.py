@@ -38,6 +38,7 @@ from toolnexus.core.run import RunResult, RunStatus, StepRecord, StepStatus, utc
 from toolnexus.store.background import DeferredWriter
 from toolnexus.store.checkpoints import WalLimit, checkpoint, request_checkpoint, wal_size
 from toolnexus.store.owner import Heartbeat, Owner, owner_gone
+from toolnexus.store.records import model_json
 from toolnexus.store.schema import SCHEMA_VERSION, migrate
 from toolnexus.store.sql import like_literal, upsert
 
@@ -397,7 +398,7 @@ class StateStore:
     def save_step(self, run_id: str, record: StepRecord) -> None:
         """Store ``record`` as the latest state of its step of ``run_id``, committed at once."""
         # Committed as each step finishes: a run killed mid-way keeps every step that completed.
-        text = record.model_dump_json()
+        text = model_json(record)
         self._conn().execute(_STEP, (run_id, record.step_id, text, record.status.value))
         self._saved.setdefault(run_id, {})[record.step_id] = record
         self._committed(len(text))
@@ -409,7 +410,7 @@ class StateStore:
         saved = self._saved.pop(result.run_id, {})
         conn.executemany(
             _STEP,
-            [(result.run_id, r.step_id, r.model_dump_json(), r.status.value) for r in result.steps.values()
+            [(result.run_id, r.step_id, model_json(r), r.status.value) for r in result.steps.values()
              if saved.get(r.step_id) is not r])
         conn.execute(
             "UPDATE runs SET status=?, finished_at=?, duration=?, cost=?, currency=?, error=?, outputs=?"
@@ -430,7 +431,7 @@ class StateStore:
             result: ToolResult = event.result
             call = event.call
             rows.append((call.id, result.tool, result.version, call.origin, json.dumps(call.arguments, default=str),
-                         result.model_dump_json(), event.at.isoformat(), _caller_json(call.caller), call.correlation))
+                         model_json(result), event.at.isoformat(), _caller_json(call.caller), call.correlation))
         with self.atomic():
             self._conn().executemany(_CALL, rows)
             self._along(events)

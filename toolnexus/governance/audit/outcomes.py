@@ -32,7 +32,8 @@ def output_digest(output: Any) -> str | None:
     """The SHA-256 of ``output`` as JSON (keys sorted; what JSON cannot hold, as its text); None for none."""
     if output is None:
         return None
-    return hashlib.sha256(_DIGESTED.encode(output).encode()).hexdigest()
+    # surrogatepass: an output may hold a lone surrogate (an undecodable file name); the digest must not fail
+    return hashlib.sha256(_DIGESTED.encode(output).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # json.dumps(output, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), without an encoder
