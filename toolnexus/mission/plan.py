@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     import networkx as nx  # imported by graph(): compiling and running a plan never needs it (~0.1 s)
 
 
+_new_object = object.__new__
+_set_attribute = object.__setattr__  # as pydantic's model_construct sets a model's state
+
+
 class _Parsed(NamedTuple):
     """A step's parsed expressions."""
 
@@ -49,16 +53,30 @@ class PlanStep(BaseModel):
     _parsed: _Parsed | None = PrivateAttr(default=None)
 
     @classmethod
-    def compiled(cls, **fields: Any) -> PlanStep:
-        """A step made by the compiler, which passes every field: validated as the constructor does, then given
-        the one "fields set" every such step shares (the same names: all of them).
+    def compiled(
+        cls, *, id: str, tool: str, version: str, runtime: str, tier: SafetyTier, arguments: dict[str, Any],
+        needs: list[str], if_: str | bool | None, foreach: str | list[Any] | None, retry: RetryPolicy | None,
+        timeout: float | None, continue_on_error: bool, cache: bool, name: str | None,
+    ) -> PlanStep:
+        """A step made by the compiler, which passes every field, each already of its type (the Mission model
+        validated the step, the registry the tool): built as validating would build it, without validating again.
 
-        A set of its own per step was a third of a large plan's memory (728 bytes a step); validating is still
-        faster than ``model_construct``, whose loop over the fields runs in Python.
+        Validating was most of a large compile's per-step cost (pydantic's validator, then its set-up of the private
+        attribute, ~4 µs a step), and ``model_construct`` loops over the fields in Python. What validating would
+        change is changed here: the mappings and lists are copies (so the plan does not share the mission's), an
+        integer timeout a float. Every such step shares one "fields set" (the same names: all of them): a set of
+        its own per step was a third of a large plan's memory (728 bytes a step).
         """
-        step = cls(**fields)
-        if len(step.__pydantic_fields_set__) == len(_ALL_FIELDS):  # every field given: the same names
-            object.__setattr__(step, "__pydantic_fields_set__", _ALL_FIELDS)
+        step = _new_object(cls)
+        _set_attribute(step, "__dict__", {
+            "id": id, "tool": tool, "version": version, "runtime": runtime, "tier": tier, "arguments": dict(arguments),
+            "needs": list(needs), "if_": if_, "foreach": list(foreach) if isinstance(foreach, list) else foreach,
+            "retry": retry, "timeout": timeout if timeout is None or type(timeout) is float else float(timeout),
+            "continue_on_error": continue_on_error, "cache": cache, "name": name,
+        })
+        _set_attribute(step, "__pydantic_fields_set__", _ALL_FIELDS)
+        _set_attribute(step, "__pydantic_extra__", None)
+        _set_attribute(step, "__pydantic_private__", {"_parsed": None})
         return step
 
     def prepare(self, arguments: Template | None = None, foreach: Template | None = None) -> PlanStep:
