@@ -201,24 +201,26 @@ class StepCompiler(ArgumentChecker):
     def _index_steps(self) -> None:
         """Learn the step ids (reporting duplicates), the broken and foreach ones, and each step's tool."""
         steps = self.loaded.steps
-        seen: dict[str, int] = {}
-        for index, step in steps:
-            if step.id in seen:
-                self.error(
-                    ("steps", index, "id"),
-                    f"duplicate step id `{step.id}` (first at step {seen[step.id] + 1})",
-                    "give each step a unique id",
-                )
-            else:
-                seen[step.id] = index
+        ids = [step.id for _, step in steps]
+        seen: dict[str, int] = dict(zip(ids, [index for index, _ in steps], strict=True))
+        if len(seen) < len(ids):  # duplicates: each reported, the first one kept
+            seen = {}
+            for index, step in steps:
+                if step.id in seen:
+                    self.error(
+                        ("steps", index, "id"),
+                        f"duplicate step id `{step.id}` (first at step {seen[step.id] + 1})",
+                        "give each step a unique id",
+                    )
+                else:
+                    seen[step.id] = index
         self.step_ids = list(seen)
         self.step_set = set(seen)
-        self.broken_ids = set(self.loaded.declared_ids) - set(seen)
+        self.broken_ids = set(self.loaded.declared_ids) - self.step_set
         self.foreach_ids = {s.id for _, s in steps if s.foreach is not None}
-        for _, step in steps:
-            spec = self._try_lookup(step.uses)
-            if spec is not None:
-                self.specs[step.id] = spec
+        # Each tool looked up once (a large mission names a handful), each step given its tool's spec.
+        specs = {ref: self._try_lookup(ref) for ref in dict.fromkeys(step.uses for _, step in steps)}
+        self.specs = {step.id: spec for _, step in steps if (spec := specs[step.uses]) is not None}
 
     def _try_lookup(self, ref: str) -> ToolSpec | None:
         try:
