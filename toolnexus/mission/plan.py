@@ -68,12 +68,23 @@ class PlanStep(BaseModel):
         its own per step was a third of a large plan's memory (728 bytes a step).
         """
         step = _new_object(cls)
-        _set_attribute(step, "__dict__", {
-            "id": id, "tool": tool, "version": version, "runtime": runtime, "tier": tier, "arguments": dict(arguments),
-            "needs": list(needs), "if_": if_, "foreach": list(foreach) if isinstance(foreach, list) else foreach,
-            "retry": retry, "timeout": timeout if timeout is None or type(timeout) is float else float(timeout),
-            "continue_on_error": continue_on_error, "cache": cache, "name": name,
-        })
+        # The new instance's own dict, filled in the fields' order: it shares its keys with every other step's (280
+        # bytes, not the 464 of a dict built and set: 18 MB of a 100,000-step plan), and is the fastest to fill.
+        fields = step.__dict__
+        fields["id"] = id
+        fields["tool"] = tool
+        fields["version"] = version
+        fields["runtime"] = runtime
+        fields["tier"] = tier
+        fields["arguments"] = dict(arguments)
+        fields["needs"] = list(needs)
+        fields["if_"] = if_
+        fields["foreach"] = list(foreach) if isinstance(foreach, list) else foreach
+        fields["retry"] = retry
+        fields["timeout"] = timeout if timeout is None or type(timeout) is float else float(timeout)
+        fields["continue_on_error"] = continue_on_error
+        fields["cache"] = cache
+        fields["name"] = name
         _set_attribute(step, "__pydantic_fields_set__", _ALL_FIELDS)
         _set_attribute(step, "__pydantic_extra__", None)
         _set_attribute(step, "__pydantic_private__", {"_parsed": None})
