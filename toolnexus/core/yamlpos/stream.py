@@ -49,6 +49,7 @@ _SKIP: Any = object()
 """The key read was a list or mapping (reported): the value is dropped."""
 
 
+_STARTS = (MappingStartEvent, SequenceStartEvent)
 _ENDS = (MappingEndEvent, SequenceEndEvent)
 _MORE: Any = object()
 """The document's root value is not read yet."""
@@ -57,7 +58,9 @@ _MORE: Any = object()
 class _Frame:
     """A list or mapping being read."""
 
-    __slots__ = ("anchor", "explicit", "is_list", "key", "mark", "problems_from", "skip_from", "start", "value")
+    __slots__ = (
+        "anchor", "explicit", "is_list", "key", "mark", "plain", "problems_from", "skip_from", "start", "value",
+    )
 
     def __init__(self, is_list: bool, mark: Any, anchor: str | None, problems_from: int, start: int) -> None:
         self.is_list = is_list
@@ -72,6 +75,7 @@ class _Frame:
         # The keys written here, once a `<<:` merged others (which written keys override, and which may be
         # overridden): until then they are the dict's keys, and no set is kept.
         self.explicit: set[str] | None = None
+        self.plain = not is_list  # a mapping without merged keys: a key not in the dict is a new one
         # (skip_from, where the problems of a dropped key's value start, is set with the key _SKIP)
 
 
@@ -104,13 +108,20 @@ class _Loader(Bounded):
         self.resolved: set[str] = set()
 
     def root(self) -> Any:
-        """The root value, read event by event.
+        """The root value: a scalar, or a list or mapping (read by :meth:`contents`)."""
+        value = self.read(self.parser.get_event())
+        return value if value is not _MORE else self.contents()
+
+    def contents(self) -> Any:
+        """The root list or mapping just started, read event by event to its end.
 
         The hot loop of loading a mission (a million events for 100,000 steps, each costing more here than the
         parser takes to make it): the common events are handled inline — a plain string going into the list or
-        mapping being read, and the end of one without an anchor — and every other by :meth:`read`.
+        mapping being read, and the start and end of one without an anchor — and every other by :meth:`read`.
+        Every event here goes into an open list or mapping: the root's end goes to :meth:`read`, which returns it.
         """
         get_event, stack, rules, read, place = self.parser.get_event, self.open, _rules(), self.read, self.place
+        problems = self.problems
         max_nodes = self.limits.max_nodes
         # One string object per distinct text: the parser makes a new one per scalar, and a large
         # mission repeats most of them (keys, tool names, the step ids its `needs:` name).
@@ -120,7 +131,7 @@ class _Loader(Bounded):
             kind = type(event)
             # A plain string: no tag, no anchor, and quoted, or starting with a character that no YAML 1.2 rule
             # (null, bool, number, merge) starts with, or already resolved to a string (`needs`, `name`).
-            if (kind is ScalarEvent and stack and event.ctag is None and event.anchor is None
+            if (kind is ScalarEvent and event.ctag is None and event.anchor is None
                     and (not event.implicit[0] or event.value[:1] not in rules or event.value in resolved)):
                 self.nodes += 1
                 if self.nodes > max_nodes:
@@ -128,10 +139,15 @@ class _Loader(Bounded):
                 value = shared(event.value, event.value)
                 top = stack[-1]
                 key = top.key
-                if key is _KEY and not top.is_list and top.explicit is None and value not in top.value:
-                    top.key = value  # a new key, in a mapping without merged keys
+                if key is _KEY and top.plain and value not in top.value:
+                    top.key = value  # a new key
                     continue
                 mark = event.start_mark
+            elif kind in _STARTS and event.anchor is None:
+                begun = self.nodes + self.aliased
+                self.entering(event)
+                stack.append(_Frame(kind is SequenceStartEvent, event.start_mark, None, len(problems), begun))
+                continue
             elif kind in _ENDS and len(stack) > 1 and stack[-1].anchor is None:
                 done = stack.pop()
                 value, mark, top = done.value, done.mark, stack[-1]
@@ -241,6 +257,7 @@ class _Loader(Bounded):
         else:
             if frame.explicit is None:  # the first merge: until now, the keys written are the dict's
                 frame.explicit = set(frame.value)
+                frame.plain = False
             _merge_into(frame.value, value, frame.explicit)
 
     def key(self, frame: _Frame, key: Any, mark: Any, is_merge: bool) -> None:
