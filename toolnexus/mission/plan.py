@@ -93,10 +93,7 @@ class PlanStep(BaseModel):
     def prepare(self, arguments: Template | None = None, foreach: Template | None = None) -> PlanStep:
         """Parse this step's expressions once, so running it does no parsing (``arguments``, ``foreach``: the
         templates of ``with:`` and ``foreach:`` when the compiler has already parsed them)."""
-        self.__pydantic_private__["_parsed"] = self._parse(arguments, foreach)
-        return self
-
-    def _parse(self, arguments: Template | None, foreach: Template | None) -> _Parsed:
+        # One function, not two: the compiler prepares every step of a plan.
         if arguments is None:
             arguments = Template(self.arguments)
         if foreach is None and self.foreach is not None:
@@ -106,7 +103,8 @@ class PlanStep(BaseModel):
             text = self.if_.strip()
             inner = text[3:-2] if text.startswith("${{") and text.endswith("}}") else text
             condition = expression(inner)
-        return _Parsed(arguments, condition, foreach)
+        self.__pydantic_private__["_parsed"] = _Parsed(arguments, condition, foreach)
+        return self
 
     # The accessors below read pydantic's private-attribute dict directly: they run for every step of
     # every run, and attribute access through BaseModel.__getattr__ is several times slower.

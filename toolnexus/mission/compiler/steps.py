@@ -258,11 +258,12 @@ class StepCompiler(ArgumentChecker):
         )
         plan.hash = plan_hash(plan)
         empty: dict[str, Template] = {}
+        arg_templates, foreach_templates = self.arg_templates, self.foreach_templates
         for step in plan.steps:
-            parts = self.arg_templates.get(step.id, empty)
-            reuse = len(parts) == len(step.arguments)
-            step.prepare(Template.of_parts(step.arguments, parts) if reuse else None,
-                         self.foreach_templates.get(step.id))
+            parts = arg_templates.get(step.id, empty)
+            arguments = step.arguments
+            step.prepare(Template.of_parts(arguments, parts) if len(parts) == len(arguments) else None,
+                         foreach_templates.get(step.id))
         return plan
 
 
@@ -313,9 +314,9 @@ def _step_json(step: PlanStep, tails: dict[tuple[Any, ...], str]) -> str:
     timeout) once; another step (a retry policy, a value pydantic would convert) is dumped as before.
     """
     d = step.__dict__
-    if not _dumps_as_is(d):
-        return _canonical(step.model_dump(mode="json", by_alias=True))
     arguments, foreach, if_, name, timeout = d["arguments"], d["foreach"], d["if_"], d["name"], d["timeout"]
+    if not _dumps_as_is(d, arguments, foreach, if_, name, timeout):
+        return _canonical(step.model_dump(mode="json", by_alias=True))
     key = (d["runtime"], d["tier"], timeout, d["tool"], d["version"])
     tail = tails.get(key)
     if tail is None:
@@ -333,11 +334,10 @@ def _step_json(step: PlanStep, tails: dict[tuple[Any, ...], str]) -> str:
     )
 
 
-def _dumps_as_is(d: dict[str, Any]) -> bool:
-    """Whether a step's fields (its ``__dict__``) are plain JSON that a JSON-mode dump leaves as they are, with no
-    retry policy (a model, dumped by pydantic). The common None and empty values are tested inline: this runs for
-    every step."""
-    arguments, foreach, if_, name, timeout = d["arguments"], d["foreach"], d["if_"], d["name"], d["timeout"]
+def _dumps_as_is(d: dict[str, Any], arguments: Any, foreach: Any, if_: Any, name: Any, timeout: Any) -> bool:
+    """Whether a step's fields (its ``__dict__`` ``d``, the named ones given as read) are plain JSON that a JSON-mode
+    dump leaves as they are, with no retry policy (a model, dumped by pydantic). The common None and empty values
+    are tested inline: this runs for every step."""
     return (
         d["retry"] is None and type(d["cache"]) is bool and type(d["continue_on_error"]) is bool
         and type(arguments) is dict and (not arguments or _plain(arguments)) and (foreach is None or _plain(foreach))
