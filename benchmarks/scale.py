@@ -23,6 +23,11 @@ load average is printed at the start and the end.
     PYTHONPATH=. python benchmarks/scale.py                # 1k, 10k, 100k; several minutes
     PYTHONPATH=. python benchmarks/scale.py --quick        # a smoke run: 1,000 steps, one repetition
     PYTHONPATH=. python benchmarks/scale.py --sizes 10000 --measures compile,validate --shape chain
+    PYTHONPATH=. python benchmarks/scale.py --phases --sizes 100000   # where a compile's CPU time goes
+
+``--phases`` prints, instead of the table, the CPU time of each phase of compiling the N-step mission (the
+parser's bare events, which are the floor of loading its YAML; the loader; the Mission model; each part of
+the compile, the plan hash apart), median and min of ``--repeat`` fresh processes.
 
 The missions are the shapes of ``engine_overhead.py`` (``--shape``: layers by default; chain, fanout,
 diamonds), dependencies written as ``needs:``.
@@ -42,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +184,52 @@ def child_pyyaml(text: str, _: Dag, __: Path) -> dict[str, float]:
     return _timed(lambda: yaml.load(text, Loader=yaml.CSafeLoader))
 
 
+def child_phases(text: str, _: Dag, workspace: Path) -> dict[str, float]:
+    """CPU time of each phase of ``nexus.compile(text)``, one after the other, the collector paused as a compile
+    pauses it; and the parser's bare events (every event the C parser makes, dropped), the floor of the load."""
+    from ruamel.yaml.events import StreamEndEvent
+
+    from toolnexus.core.yamlpos import load_yaml
+    from toolnexus.core.yamlpos.resolver import _yaml
+    from toolnexus.mission.compiler.order import order_steps
+    from toolnexus.mission.compiler.steps import StepCompiler, plan_hash
+    from toolnexus.mission.gcpause import paused_gc
+    from toolnexus.mission.loader import parse_mission
+    from toolnexus.mission.model import Mission
+
+    nexus = _nexus(workspace, store=False)
+    figures: dict[str, float] = {}
+
+    def timed(phase: str, fn: Callable[[], Any]) -> Any:
+        started = time.process_time()
+        result = fn()
+        figures[phase] = time.process_time() - started
+        return result
+
+    def events() -> None:
+        parser = _yaml().get_constructor_parser(text)[1]
+        get_event = parser.get_event
+        while type(get_event()) is not StreamEndEvent:
+            pass
+        parser.dispose()
+
+    with paused_gc():
+        timed("parser events (floor)", events)
+        data = timed("YAML to data (load_yaml)", lambda: load_yaml(text, None, [])[0])
+        timed("Mission model", partial(Mission.model_validate, data))
+        del data  # (freed before the load that follows, as a compile never holds both)
+        loaded = timed("load: all (parse_mission)", lambda: parse_mission(text, None))
+        compiler = StepCompiler(loaded, nexus.registry.get, nexus.runtimes, nexus.settings.min_runtime())
+        timed("compile: index the steps", lambda: (compiler._index_steps(), compiler._check_input_defaults()))
+        compiled = timed("compile: the steps", lambda: [(i, compiler.compile_step(i, s)) for i, s in loaded.steps])
+        ordered = timed("compile: order", lambda: order_steps(compiled, compiler.error))
+        compiler._release_indexes()
+        plan = timed("compile: the plan (hash included)", lambda: compiler.finish(ordered))
+        timed("  of which the plan hash", lambda: plan_hash(plan))
+    figures["compile: all"] = sum(v for k, v in figures.items() if k.startswith("compile: "))
+    return figures
+
+
 def _has_libyaml() -> bool:
     """Whether PyYAML is installed with its libyaml C loader (its floor is skipped otherwise)."""
     if importlib.util.find_spec("yaml") is None:
@@ -189,7 +241,7 @@ def _has_libyaml() -> bool:
 
 CHILDREN: dict[str, Callable[[str, Dag, Path], dict[str, float]]] = {
     "compile": child_compile, "ruamel": child_ruamel, "pyyaml": child_pyyaml, "networkx": child_networkx,
-    "run": child_run, "foreach": child_foreach, "awaits": child_awaits,
+    "run": child_run, "foreach": child_foreach, "awaits": child_awaits, "phases": child_phases,
 }
 
 
@@ -343,6 +395,20 @@ def table(rows: list[Row]) -> None:
     print_table(headers, lines)
 
 
+def phases(sizes: list[int], shape: str, repeat: int, tmp: Path) -> None:
+    """Print the CPU time of each phase of a compile at each size (median and min of ``repeat`` processes)."""
+    for size in sizes:
+        file = tmp / f"{shape}-{size}.yaml"
+        file.write_text(mission_yaml(f"scale-{shape}", BUILDERS[shape](size)))
+        print(f"  phases at {size:,} …", flush=True)
+        runs = [run_child("phases", shape, size, file) for _ in range(repeat)]
+        print()
+        print_table([f"{size:,} steps: phase", "cpu median", "cpu min"],
+                    [[phase, fmt_s(statistics.median(r[phase] for r in runs)), fmt_s(min(r[phase] for r in runs))]
+                     for phase in runs[0]])
+        print()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -351,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", default="layers", choices=sorted(BUILDERS), help="the DAG's shape")
     parser.add_argument("--repeat", type=int, default=None, help="repetitions of each measure (default 3)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 steps, one repetition")
+    parser.add_argument("--phases", action="store_true", help="where a compile's CPU time goes, phase by phase")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -370,10 +437,15 @@ def main(argv: list[str] | None = None) -> int:
     print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="toolnexus-scale-") as tmp:
-        for size in sizes:
-            rows += measure_size(size, args.shape, measures, repeat, Path(tmp))
+        if args.phases:
+            phases(sizes, args.shape, repeat, Path(tmp))
+        else:
+            for size in sizes:
+                rows += measure_size(size, args.shape, measures, repeat, Path(tmp))
     print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f} — other work on the machine skews "
           "the wall times".format(*os.getloadavg()))
+    if args.phases:
+        return 0
     print()
     table(rows)
     print("\n  peak RSS: the whole process's (interpreter and imports included); RSS Δ: its growth during the\n"

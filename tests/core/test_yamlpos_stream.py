@@ -34,6 +34,10 @@ DOCUMENTS = {
     "explicit tags on collections": "a: !!set {x, y}\nb: !!omap [{x: 1}]\nc: !thing [1]\n",
     "big int": "n: " + "9" * 5000 + "\n",
     "flow and block": "a: [1, [2, [3, {b: [4]}]]]\nc: |\n  text\n  more\nd: >\n  folded\n",
+    # plain strings that start as a rule's match may (`n` as null, `t` as true), read again once resolved
+    "strings starting like rules": "name: a\nnull: b\nn: nothing\nnothing: n\nnull: c\nname: d\nt: [true, t, t]\n",
+    "duplicates after a merge": "base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 5\n  x: 6\n  y: 7\n  y: 8\n",
+    "duplicates in a list's mappings": "- {a: 1, a: 2}\n- [x, x]\n- {b: {c: 1, c: 2}, b: 3}\n",
 }
 
 
@@ -109,3 +113,22 @@ def test_events_refuse_what_the_node_tree_refuses_with_the_same_diagnostic(text:
     with pytest.raises(DiagnosticError) as composed:
         compose(text, "f.yaml", limits)
     assert loaded.value.diagnostics == composed.value.diagnostics
+
+
+@pytest.mark.parametrize("limit", range(1, 75))
+def test_aliases_stand_for_as_many_values_as_in_the_node_tree(limit: int) -> None:
+    text = "a: &a [x, {k: v}, x]\nb: &b [*a, {m: *a}, [y, z]]\nc: [*b, *a, {n: *b}]\n"
+    limits = YamlLimits(max_alias_nodes=limit)
+
+    try:
+        load_yaml(text, "f.yaml", [], limits)
+        loaded: list[Diagnostic] = []
+    except DiagnosticError as exc:
+        loaded = exc.diagnostics
+    try:
+        compose(text, "f.yaml", limits)
+        composed: list[Diagnostic] = []
+    except DiagnosticError as exc:
+        composed = exc.diagnostics
+
+    assert loaded == composed

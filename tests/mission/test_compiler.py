@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import pytest
 
 from toolnexus.core.diagnostics import DiagnosticError
-from toolnexus.core.spec import ToolSpec
-from toolnexus.mission import Mission, Plan, compile_mission, load_mission, parse_mission
+from toolnexus.core.spec import SafetyTier, ToolSpec
+from toolnexus.mission import (
+    InputSpec,
+    Mission,
+    Plan,
+    RetryPolicy,
+    compile_mission,
+    load_mission,
+    parse_mission,
+    plan_hash,
+)
+from toolnexus.mission.plan import PlanStep
 from toolnexus.registry import Registry
 
 Compile = Callable[..., Plan]
@@ -485,6 +499,83 @@ def test_plan_hash_changes_with_the_step_settings(compile_text: Compile) -> None
 
     assert base != retried
 
+
+
+PINNED = """
+    mission: pinned
+    version: "1.0"
+    inputs:
+      n: {type: integer, default: 2}
+    outputs: {last: "${{ steps.d.outputs }}"}
+    budget: {max_cost: 1.5}
+    concurrency: 3
+    steps:
+      - {id: a, uses: test.echo, name: Première, timeout: 30s, with: {value: "é ${{ inputs.n }}"}}
+      - {id: b, uses: test.echo, needs: a, retry: {attempts: 2, delay: 2s}, with: {value: x}}
+      - id: c
+        uses: test.echo
+        foreach: [1, 2.5, z, {k: [true, null]}]
+        if: "${{ steps.a.outputs }}"
+        continue_on_error: true
+        with: {value: "${{ item }}"}
+      - {id: d, uses: test.noop, needs: [b, c], if: false, cache: true, runtime: process}
+"""
+
+
+def test_plan_hash_keeps_its_value_across_versions(compile_text: Compile) -> None:
+    # A run is resumed only if its mission still compiles to the hash its record holds, so the value itself is
+    # kept: this one was computed by the first release's plan_hash.
+    assert compile_text(PINNED).hash == "aa846f64ff1026d3"
+
+
+def reference_hash(plan: Plan) -> str:
+    """The plan hash as defined: the digest of the plan's JSON dump, sorted, in one piece."""
+    body = plan.model_dump(mode="json", by_alias=True, exclude={"hash", "source_path", "description"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Text(str):
+    """A string subclass (a dump may write a subclass otherwise than its base)."""
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"with": {"text": "plain", "n": 1, "big": 10**30, "x": 1e16, "zero": -0.0, "flag": True, "none": None}},
+        {"with": {"nested": {"b": [1, {"z": "é", "a": "\u2028"}], "a": []}}, "foreach": [1, "two", {"k": None}]},
+        {"with": {"inf": float("inf"), "nan": float("nan")}},  # dumped as null, not as json writes them
+        {"with": {"when": datetime.date(2024, 1, 2), "at": datetime.datetime(2024, 1, 2, 3, 4, 5)}},
+        {"with": {"bytes": b"xy", "tuple": (1, 2), "keys": {10: "a", 9: "b"}, "sub": Text("s")}},
+        {"retry": RetryPolicy(attempts=2, delay=1.5), "timeout": 3, "if_": True, "name": "Ünï"},
+        {"if_": "${{ always() }}", "foreach": "${{ inputs.items }}", "continue_on_error": True, "cache": True},
+    ],
+)
+def test_plan_hash_is_the_digest_of_the_plans_json(values: dict[str, Any]) -> None:
+    fields: dict[str, Any] = {
+        "tool": "t.x", "version": "1.0.0", "runtime": "inprocess", "tier": SafetyTier.READ_ONLY, "arguments": {},
+        "needs": [], "if_": None, "foreach": None, "retry": None, "timeout": None, "continue_on_error": False,
+        "cache": False, "name": None,
+    }
+    fields.update({"arguments": values.pop("with", {}), **values})
+    steps = [PlanStep(id=f"s{i}", **fields) for i in range(3)]
+    steps.append(PlanStep.compiled(**{**fields, "id": "c", "needs": ["s0", "s2"]}))
+    steps.append(PlanStep(id="plain", tool="t.y", version="2", runtime="process", tier=SafetyTier.PRIVILEGED))
+    plan = Plan(mission="m", inputs={"n": InputSpec(type="integer", default=2)}, steps=steps, outputs={"o": "x"})
+
+    assert plan_hash(plan) == reference_hash(plan)
+
+
+def test_plan_hash_of_more_steps_than_one_chunk_is_the_digest_of_the_plans_json() -> None:
+    steps = [
+        PlanStep(id=f"s{i}", tool="t.x", version="1", runtime="inprocess", tier=SafetyTier.READ_ONLY,
+                 needs=[f"s{i - 1}"] if i else [], arguments={"i": i} if i % 7 else {"i": float("inf")})
+        for i in range(2500)
+    ]
+
+    plan = Plan(mission="m", steps=steps)
+
+    assert plan_hash(plan) == reference_hash(plan)
 
 # -- scale ------------------------------------------------------------------------------------------
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from toolnexus.core.diagnostics import DiagnosticError
-from toolnexus.mission import InputSpec, Plan, plan_hash
-from toolnexus.mission.plan import coerce_input
+from toolnexus.core.spec import SafetyTier
+from toolnexus.mission import InputSpec, Plan, RetryPolicy, plan_hash
+from toolnexus.mission.plan import PlanStep, coerce_input
 
 Compile = Callable[..., Plan]
 
@@ -263,3 +265,58 @@ def test_steps_written_before_what_they_need_are_ordered_after_it(compile_text: 
           - {id: early, uses: test.echo, with: {value: c}}
     """)
     assert [s.id for s in plan.steps] == ["free", "early", "late"]
+
+
+# -- steps made by the compiler ------------------------------------------------------------------------------
+
+
+def compiled_fields(**changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "id": "a", "tool": "t.x", "version": "1.0.0", "runtime": "inprocess", "tier": SafetyTier.SIDE_EFFECTING,
+        "arguments": {"v": [1, {"k": "${{ inputs.n }}"}]}, "needs": ["b", "c"], "if_": "${{ steps.b.outputs }}",
+        "foreach": [1, 2], "retry": RetryPolicy(attempts=2), "timeout": 2.5, "continue_on_error": True,
+        "cache": False, "name": "A",
+    }
+    return {**fields, **changes}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"timeout": 3}, {"timeout": None, "retry": None, "foreach": None, "if_": None, "name": None},
+     {"if_": False, "foreach": "${{ inputs.items }}", "arguments": {}, "needs": []}],
+)
+def test_a_compiled_step_is_the_step_validating_its_fields_makes(changes: dict[str, Any]) -> None:
+    fields = compiled_fields(**changes)
+
+    made, validated = PlanStep.compiled(**fields), PlanStep(**fields)
+
+    assert made == validated
+    assert repr(made) == repr(validated)
+    assert made.model_dump() == validated.model_dump()
+    assert made.model_fields_set == set(PlanStep.model_fields)
+    assert type(made.timeout) is type(validated.timeout)
+
+
+def test_a_compiled_step_holds_copies_of_the_missions_mappings_and_lists() -> None:
+    fields = compiled_fields()
+
+    made = PlanStep.compiled(**fields)
+
+    assert made.arguments == fields["arguments"] and made.arguments is not fields["arguments"]
+    assert made.foreach == fields["foreach"] and made.foreach is not fields["foreach"]
+    assert made.needs is not fields["needs"]
+
+
+def test_a_compiled_step_parses_its_expressions_once_prepared() -> None:
+    made = PlanStep.compiled(**compiled_fields()).prepare()
+
+    assert made.condition is not None and made.condition.refs == PlanStep(**compiled_fields()).condition.refs
+    assert made.foreach_template is not None and made.argument_template is not None
+
+
+def test_compiled_steps_share_the_keys_of_their_fields() -> None:
+    # A 100,000-step plan is mostly its steps' field dicts: each compiled step's shares its keys with the others'.
+    made = [PlanStep.compiled(**compiled_fields(id=f"s{i}")) for i in range(3)]
+
+    assert list(made[2].__dict__) == list(PlanStep.model_fields)
+    assert sys.getsizeof(made[2].__dict__) < sys.getsizeof(dict(made[2].__dict__))

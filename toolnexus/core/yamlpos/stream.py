@@ -23,7 +23,14 @@ import copy
 from typing import Any
 
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
+from ruamel.yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from ruamel.yaml.tag import Tag
 
 from toolnexus.core.diagnostics import Diagnostic
@@ -42,21 +49,34 @@ _SKIP: Any = object()
 """The key read was a list or mapping (reported): the value is dropped."""
 
 
+_STARTS = (MappingStartEvent, SequenceStartEvent)
+_ENDS = (MappingEndEvent, SequenceEndEvent)
+_MORE: Any = object()
+"""The document's root value is not read yet."""
+
+
 class _Frame:
     """A list or mapping being read."""
 
-    __slots__ = ("anchor", "explicit", "is_list", "key", "mark", "problems_from", "size", "skip_from", "value")
+    __slots__ = (
+        "anchor", "explicit", "is_list", "key", "mark", "plain", "problems_from", "skip_from", "start", "value",
+    )
 
-    def __init__(self, is_list: bool, mark: Any, anchor: str | None, problems_from: int) -> None:
+    def __init__(self, is_list: bool, mark: Any, anchor: str | None, problems_from: int, start: int) -> None:
         self.is_list = is_list
         self.value: Any = [] if is_list else {}  # a list when is_list, else a dict
         self.mark = mark
         self.anchor = anchor
         self.problems_from = problems_from  # the problems found inside, repeated at each alias
-        self.size = 1  # values it stands for: itself, its items, and what its aliases stand for
+        # The values read and aliases expanded before it: what it stands for (itself, its items, and what its
+        # aliases stand for) is the count since, taken as it ends, not added up value by value.
+        self.start = start
         self.key: Any = _KEY
-        self.explicit: set[str] = set()  # keys written here; merged (`<<:`) keys may be overridden, these may not
-        self.skip_from = 0
+        # The keys written here, once a `<<:` merged others (which written keys override, and which may be
+        # overridden): until then they are the dict's keys, and no set is kept.
+        self.explicit: set[str] | None = None
+        self.plain = not is_list  # a mapping without merged keys: a key not in the dict is a new one
+        # (skip_from, where the problems of a dropped key's value start, is set with the key _SKIP)
 
 
 class _Anchored:
@@ -84,57 +104,102 @@ class _Loader(Bounded):
         # A scalar without a value is said once: the node tree's constructor gave None at its aliases.
         self.said_once: set[int] = set()
         self.strings: dict[str, str] = {}
+        # The plain scalars that start as a rule's match may (`n` as null, `t` as true) and resolved to a string.
+        self.resolved: set[str] = set()
 
     def root(self) -> Any:
-        """The root value, read event by event (the hot loop of loading a mission: every test and call
-        here is felt a million times, so the common cases are written out inline)."""
-        get_event, stack, rules = self.parser.get_event, self.open, _rules()
+        """The root value: a scalar, or a list or mapping (read by :meth:`contents`)."""
+        value = self.read(self.parser.get_event())
+        return value if value is not _MORE else self.contents()
+
+    def contents(self) -> Any:
+        """The root list or mapping just started, read event by event to its end.
+
+        The hot loop of loading a mission (a million events for 100,000 steps, each costing more here than the
+        parser takes to make it): the common events are handled inline — a plain string going into the list or
+        mapping being read, and the start and end of one without an anchor — and every other by :meth:`read`.
+        Every event here goes into an open list or mapping: the root's end goes to :meth:`read`, which returns it.
+        """
+        get_event, stack, rules, read, place = self.parser.get_event, self.open, _rules(), self.read, self.place
+        problems = self.problems
         max_nodes = self.limits.max_nodes
         # One string object per distinct text: the parser makes a new one per scalar, and a large
         # mission repeats most of them (keys, tool names, the step ids its `needs:` name).
-        shared = self.strings.setdefault
+        shared, resolved = self.strings.setdefault, self.resolved
         while True:
             event = get_event()
             kind = type(event)
-            is_merge = False
-            size = 1
-            if kind is ScalarEvent:
+            # A plain string: no tag, no anchor, and quoted, or starting with a character that no YAML 1.2 rule
+            # (null, bool, number, merge) starts with, or already resolved to a string (`needs`, `name`).
+            if (kind is ScalarEvent and event.ctag is None and event.anchor is None
+                    and (not event.implicit[0] or event.value[:1] not in rules or event.value in resolved)):
                 self.nodes += 1
                 if self.nodes > max_nodes:
                     raise self.too_many(event)
-                value = event.value
-                # A plain string, the common scalar: no tag, no anchor, and quoted or starting with a
-                # character that no YAML 1.2 rule (null, bool, number, merge) starts with.
-                if event.ctag is None and event.anchor is None and (not event.implicit[0] or value[:1] not in rules):
-                    value = shared(value, value)
-                else:
-                    value, is_merge = self.scalar(event, stack)
+                value = shared(event.value, event.value)
+                top = stack[-1]
+                key = top.key
+                if key is _KEY and top.plain and value not in top.value:
+                    top.key = value  # a new key
+                    continue
                 mark = event.start_mark
-            elif kind is SequenceStartEvent or kind is MappingStartEvent:
-                self.start(event, kind is SequenceStartEvent)
+            elif kind in _STARTS and event.anchor is None:
+                begun = self.nodes + self.aliased
+                self.entering(event)
+                stack.append(_Frame(kind is SequenceStartEvent, event.start_mark, None, len(problems), begun))
                 continue
-            elif kind is AliasEvent:
-                value, size, mark, is_merge = self.alias(event)
-            else:  # the end of a list or mapping
-                value, size, mark = self.end()
-            if not stack:
-                return value
-            top = stack[-1]
-            top.size += size
-            key = top.key
-            if key is _KEY:
-                if top.is_list:
-                    top.value.append(value)
-                elif type(value) is str and not is_merge and value not in top.explicit:
-                    top.explicit.add(value)
-                    top.key = value
-                else:
-                    self.key(top, value, mark, is_merge)
-            elif key is _SKIP or key is _MERGE_KEY:
-                self.special(top, key, value)
+            elif kind in _ENDS and len(stack) > 1 and stack[-1].anchor is None:
+                done = stack.pop()
+                value, mark, top = done.value, done.mark, stack[-1]
+                key = top.key
             else:
+                value = read(event)
+                if value is not _MORE:
+                    return value
+                continue
+            if type(key) is str:  # the value of a key read (not one of the markers _KEY, _SKIP, _MERGE_KEY)
                 top.value[key] = value
                 top.key = _KEY
+            elif top.is_list:
+                top.value.append(value)
+            else:
+                place(top, value, mark, False)  # a key
+
+    def read(self, event: Any) -> Any:
+        """Read any event but a plain string going into a list or mapping; the root value once it is read."""
+        kind = type(event)
+        is_merge = False
+        if kind is ScalarEvent:
+            self.nodes += 1
+            if self.nodes > self.limits.max_nodes:
+                raise self.too_many(event)
+            value, is_merge = self.scalar(event, self.open)
+            mark = event.start_mark
+        elif kind is SequenceStartEvent or kind is MappingStartEvent:
+            self.start(event, kind is SequenceStartEvent)
+            return _MORE
+        elif kind is AliasEvent:
+            value, mark, is_merge = self.alias(event)
+        else:  # the end of a list or mapping
+            value, mark = self.end()
+        if not self.open:
+            return value
+        self.place(self.open[-1], value, mark, is_merge)
+        return _MORE
+
+    def place(self, top: _Frame, value: Any, mark: Any, is_merge: bool) -> None:
+        """Put ``value`` (starting at ``mark``; ``is_merge``: the key ``<<``) into the list or mapping ``top``."""
+        key = top.key
+        if key is _KEY:
+            if top.is_list:
+                top.value.append(value)
+            else:
+                self.key(top, value, mark, is_merge)
+        elif key is _SKIP or key is _MERGE_KEY:
+            self.special(top, key, value)
+        else:
+            top.value[key] = value
+            top.key = _KEY
 
     def scalar(self, event: Any, stack: list[_Frame]) -> tuple[Any, bool]:
         """A scalar that may not be a plain string: resolved by the YAML 1.2 rules (the resolver's own, by its first
@@ -147,6 +212,9 @@ class _Loader(Bounded):
                     if regexp.match(value):
                         tag = Tag(suffix=rule_tag)
                         break
+                else:
+                    if event.ctag is None:
+                        self.resolved.add(value)
         if tag is _DEFAULT_STR:
             value = self.strings.setdefault(value, value)
         else:
@@ -187,6 +255,9 @@ class _Loader(Bounded):
             self.said_once.difference_update(id(p) for p in self.problems[frame.skip_from :])
             del self.problems[frame.skip_from :]
         else:
+            if frame.explicit is None:  # the first merge: until now, the keys written are the dict's
+                frame.explicit = set(frame.value)
+                frame.plain = False
             _merge_into(frame.value, value, frame.explicit)
 
     def key(self, frame: _Frame, key: Any, mark: Any, is_merge: bool) -> None:
@@ -200,31 +271,35 @@ class _Loader(Bounded):
                 frame.key, frame.skip_from = _SKIP, len(self.problems)
                 return
             key = str(key)
-        if key in frame.explicit:
+        explicit = frame.explicit
+        if key in (frame.value if explicit is None else explicit):
             self.problems.append(self.at(mark, f"duplicate key {key!r}", "each key may appear once"))
-        frame.explicit.add(key)
+        if explicit is not None:
+            explicit.add(key)
         frame.key = key
 
     def at(self, mark: Any, message: str, hint: str | None = None) -> Diagnostic:
         return Diagnostic(message=message, file=self.file, line=mark.line + 1, column=mark.column + 1, hint=hint)
 
     def start(self, event: Any, is_list: bool) -> None:
+        begun = self.nodes + self.aliased
         self.entering(event)
-        frame = _Frame(is_list, event.start_mark, event.anchor, len(self.problems))
+        frame = _Frame(is_list, event.start_mark, event.anchor, len(self.problems), begun)
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchored(frame.value, None, event.start_mark, [], frame=frame)
         self.open.append(frame)
 
-    def end(self) -> tuple[Any, int, Any]:
+    def end(self) -> tuple[Any, Any]:
         done = self.open.pop()
         if done.anchor is not None:
             anchored = self.anchors[done.anchor]
             if anchored.frame is done:  # not redefined inside
-                anchored.size, anchored.frame = done.size, None
+                # Itself, and every value read and alias expanded since it started.
+                anchored.size, anchored.frame = self.nodes + self.aliased - done.start, None
                 anchored.problems = [p for p in self.problems[done.problems_from :] if id(p) not in self.said_once]
-        return done.value, done.size, done.mark
+        return done.value, done.mark
 
-    def alias(self, event: Any) -> tuple[Any, int, Any, bool]:
+    def alias(self, event: Any) -> tuple[Any, Any, bool]:
         anchored = self.anchors.get(event.anchor)
         self.aliasing(event, anchored is not None, anchored.size if anchored is not None else 0)
         assert anchored is not None
@@ -235,5 +310,5 @@ class _Loader(Bounded):
                 self.said_once.add(id(problem))
                 self.problems.append(problem)
         value = copy.deepcopy(anchored.value) if isinstance(anchored.value, list | dict) else anchored.value
-        return value, anchored.size, anchored.mark, anchored.is_merge
+        return value, anchored.mark, anchored.is_merge
 

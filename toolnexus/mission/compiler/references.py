@@ -16,6 +16,7 @@ ToolLookup = Callable[[str], ToolSpec]
 """Resolve ``name@version`` to a ToolSpec or raise LookupError (with an optional ``hint`` attribute)."""
 
 STEP_FIELDS_IN_EXPRESSIONS = ("outputs", "status", "error")
+_FAILED = (LookupError, ValueError)  # a lookup's failures (a tuple: `A | B` would make a union at every lookup)
 ROOTS = ("inputs", "steps", "item", "index")
 
 
@@ -47,7 +48,7 @@ class ReferenceChecker:
             except (LookupError, ValueError) as exc:
                 found = exc
             self._resolved[ref] = found
-        if isinstance(found, LookupError | ValueError):
+        if isinstance(found, _FAILED):
             raise found.with_traceback(None)  # the same exception again, without the last raise's frames
         return found
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from pydantic import TypeAdapter
 
 from toolnexus.core.diagnostics import Diagnostic, DiagnosticError, did_you_mean
 from toolnexus.core.spec import ISOLATION, Lifecycle, ToolSpec, runtime_supports
@@ -202,24 +201,26 @@ class StepCompiler(ArgumentChecker):
     def _index_steps(self) -> None:
         """Learn the step ids (reporting duplicates), the broken and foreach ones, and each step's tool."""
         steps = self.loaded.steps
-        seen: dict[str, int] = {}
-        for index, step in steps:
-            if step.id in seen:
-                self.error(
-                    ("steps", index, "id"),
-                    f"duplicate step id `{step.id}` (first at step {seen[step.id] + 1})",
-                    "give each step a unique id",
-                )
-            else:
-                seen[step.id] = index
+        ids = [step.id for _, step in steps]
+        seen: dict[str, int] = dict(zip(ids, [index for index, _ in steps], strict=True))
+        if len(seen) < len(ids):  # duplicates: each reported, the first one kept
+            seen = {}
+            for index, step in steps:
+                if step.id in seen:
+                    self.error(
+                        ("steps", index, "id"),
+                        f"duplicate step id `{step.id}` (first at step {seen[step.id] + 1})",
+                        "give each step a unique id",
+                    )
+                else:
+                    seen[step.id] = index
         self.step_ids = list(seen)
         self.step_set = set(seen)
-        self.broken_ids = set(self.loaded.declared_ids) - set(seen)
+        self.broken_ids = set(self.loaded.declared_ids) - self.step_set
         self.foreach_ids = {s.id for _, s in steps if s.foreach is not None}
-        for _, step in steps:
-            spec = self._try_lookup(step.uses)
-            if spec is not None:
-                self.specs[step.id] = spec
+        # Each tool looked up once (a large mission names a handful), each step given its tool's spec.
+        specs = {ref: self._try_lookup(ref) for ref in dict.fromkeys(step.uses for _, step in steps)}
+        self.specs = {step.id: spec for _, step in steps if (spec := specs[step.uses]) is not None}
 
     def _try_lookup(self, ref: str) -> ToolSpec | None:
         try:
@@ -257,23 +258,27 @@ class StepCompiler(ArgumentChecker):
         )
         plan.hash = plan_hash(plan)
         empty: dict[str, Template] = {}
+        arg_templates, foreach_templates = self.arg_templates, self.foreach_templates
         for step in plan.steps:
-            parts = self.arg_templates.get(step.id, empty)
-            reuse = len(parts) == len(step.arguments)
-            step.prepare(Template.of_parts(step.arguments, parts) if reuse else None,
-                         self.foreach_templates.get(step.id))
+            parts = arg_templates.get(step.id, empty)
+            arguments = step.arguments
+            step.prepare(Template.of_parts(arguments, parts) if len(parts) == len(arguments) else None,
+                         foreach_templates.get(step.id))
         return plan
 
 
-_HASH_CHUNK = 1000  # steps dumped at a time for the hash
-_STEP_LIST: TypeAdapter[list[PlanStep]] = TypeAdapter(list[PlanStep])
+_HASH_CHUNK = 1000  # steps written at a time for the hash
+_encode = json.encoder.encode_basestring_ascii  # a string as json.dumps writes it (ASCII, escaped)
+_BOOLS = {True: "true", False: "false"}
 
 
 def plan_hash(plan: Plan) -> str:
     """A digest of everything that decides what the plan does (not where it was loaded from).
 
-    The digest of ``json.dumps(plan body, sort_keys=True)``, fed to the hash piece by piece: the steps a
-    thousand at a time, so a plan of 100,000 steps is never held as one JSON text (and its dump) in memory.
+    The digest of ``json.dumps(plan body, sort_keys=True)``, the body as ``model_dump(mode="json", by_alias=True)``
+    makes it, fed to the hash piece by piece: the steps a thousand at a time, so a plan of 100,000 steps is never
+    held as one JSON text (and its dump) in memory. The value is kept across versions: a run is resumed only if
+    its mission still compiles to the hash its record holds.
     """
     body = plan.model_dump(mode="json", by_alias=True, exclude={"hash", "source_path", "description", "steps"})
     digest = hashlib.sha256()
@@ -292,11 +297,68 @@ def plan_hash(plan: Plan) -> str:
 def _hash_steps(digest: Any, steps: list[PlanStep]) -> None:
     """Feed ``steps`` to ``digest`` as ``json.dumps`` writes their list, a chunk of steps at a time."""
     digest.update(b"[")
+    tails: dict[tuple[Any, ...], str] = {}
     for start in range(0, len(steps), _HASH_CHUNK):
-        dumped = _STEP_LIST.dump_python(steps[start:start + _HASH_CHUNK], mode="json", by_alias=True)
-        text = _canonical(dumped)[1:-1]  # the items, without the list's brackets
-        digest.update(((", " if start else "") + text).encode())
+        texts = [_step_json(step, tails) for step in steps[start:start + _HASH_CHUNK]]
+        digest.update(((", " if start else "") + ", ".join(texts)).encode())
     digest.update(b"]")
+
+
+def _step_json(step: PlanStep, tails: dict[tuple[Any, ...], str]) -> str:
+    """``json.dumps(step.model_dump(mode="json", by_alias=True), sort_keys=True)``.
+
+    Dumping every step through pydantic and then encoding its dict was most of hashing a large plan (0.3 s for
+    100,000 steps). A step whose values are plain JSON (strings, finite numbers, booleans, None, and lists and
+    mappings of them with string keys: all a mission's YAML holds but its timestamps, binaries and ``.inf``) dumps
+    to those very values, so its text is written here, the part most steps share (tool, version, runtime, tier,
+    timeout) once; another step (a retry policy, a value pydantic would convert) is dumped as before.
+    """
+    d = step.__dict__
+    arguments, foreach, if_, name, timeout = d["arguments"], d["foreach"], d["if_"], d["name"], d["timeout"]
+    if not _dumps_as_is(d, arguments, foreach, if_, name, timeout):
+        return _canonical(step.model_dump(mode="json", by_alias=True))
+    key = (d["runtime"], d["tier"], timeout, d["tool"], d["version"])
+    tail = tails.get(key)
+    if tail is None:
+        tail = tails[key] = (
+            f'"retry": null, "runtime": {_encode(d["runtime"])}, "tier": {_canonical(d["tier"].value)}, '
+            f'"timeout": {_canonical(timeout)}, "tool": {_encode(d["tool"])}, "version": {_encode(d["version"])}}}'
+        )
+    return (
+        f'{{"arguments": {_canonical(arguments) if arguments else "{}"}, "cache": {_BOOLS[d["cache"]]}, '
+        f'"continue_on_error": {_BOOLS[d["continue_on_error"]]}, '
+        f'"foreach": {"null" if foreach is None else _canonical(foreach)}, '
+        f'"id": {_encode(d["id"])}, "if": {"null" if if_ is None else _canonical(if_)}, '
+        f'"name": {"null" if name is None else _encode(name)}, "needs": [{", ".join(map(_encode, d["needs"]))}], '
+        + tail
+    )
+
+
+def _dumps_as_is(d: dict[str, Any], arguments: Any, foreach: Any, if_: Any, name: Any, timeout: Any) -> bool:
+    """Whether a step's fields (its ``__dict__`` ``d``, the named ones given as read) are plain JSON that a JSON-mode
+    dump leaves as they are, with no retry policy (a model, dumped by pydantic). The common None and empty values
+    are tested inline: this runs for every step."""
+    return (
+        d["retry"] is None and type(d["cache"]) is bool and type(d["continue_on_error"]) is bool
+        and type(arguments) is dict and (not arguments or _plain(arguments)) and (foreach is None or _plain(foreach))
+        and (if_ is None or _plain(if_)) and (name is None or type(name) is str)
+        and (timeout is None or _plain(timeout))
+    )
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is plain JSON, which a JSON-mode dump leaves as it is: None, a string, a boolean, an
+    integer, a finite float, or a list or string-keyed mapping of such (exact types: a subclass may dump otherwise)."""
+    kind = type(value)
+    if value is None or kind is str or kind is bool or kind is int:
+        return True
+    if kind is float:
+        return math.isfinite(value)  # pydantic dumps inf and nan as None
+    if kind is list:
+        return all(_plain(item) for item in value)
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
 
 
 def _canonical(value: Any) -> str:
