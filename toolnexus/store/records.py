@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import PydanticSerializationError
 
 
 def model_json(model: BaseModel) -> str:
@@ -14,7 +13,7 @@ def model_json(model: BaseModel) -> str:
     cannot hold one, yet the record of the call or step must not be lost for it."""
     try:
         return model.model_dump_json()
-    except (PydanticSerializationError, UnicodeEncodeError):  # which one depends on where the text is
+    except ValueError:  # pydantic's serialisation error or a UnicodeEncodeError, as the text's place decides
         # Rare: the text is made valid in a copy of the model, which pydantic then writes as usual.
         return type(model).model_validate(_valid(model.model_dump(round_trip=True))).model_dump_json()
 
