@@ -1,29 +1,51 @@
-"""Missions: YAML loading with positions, the Mission model, expressions, and compiling to a Plan."""
+"""Missions: YAML loading with positions, the Mission model, expressions, and compiling to a Plan.
 
-from toolnexus.mission.compiler import ISOLATION, compile_mission, compile_source, plan_hash
-from toolnexus.mission.expressions import Expression, ExpressionError, Template, expression, truthy
-from toolnexus.mission.loader import LoadedMission, load_mission, parse_mission
-from toolnexus.mission.model import Budget, InputSpec, Mission, RetryPolicy, Step
-from toolnexus.mission.plan import Plan, PlanStep
+Names are imported on first use (PEP 562), as in :mod:`toolnexus.core`: a module that needs one part of the
+package — the CLI's start-up, which only tells :mod:`toolnexus.mission.gcpause` it is a one-shot process — does
+not pay for the compiler and every model of the layer.
+"""
 
-__all__ = [
-    "ISOLATION",
-    "Budget",
-    "Expression",
-    "ExpressionError",
-    "InputSpec",
-    "LoadedMission",
-    "Mission",
-    "Plan",
-    "PlanStep",
-    "RetryPolicy",
-    "Step",
-    "Template",
-    "compile_mission",
-    "compile_source",
-    "expression",
-    "load_mission",
-    "parse_mission",
-    "plan_hash",
-    "truthy",
-]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from toolnexus._deferred import exports_of, lazy_getattr
+
+_EXPORTS = exports_of(__file__)
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+# The package's public names, imported lazily at run time; add one here, and only here (``X as X`` marks an
+# explicit re-export for type checkers).
+if TYPE_CHECKING:
+    from toolnexus.mission.compiler import (
+        ISOLATION as ISOLATION,
+        compile_mission as compile_mission,
+        compile_source as compile_source,
+        plan_hash as plan_hash,
+    )
+    from toolnexus.mission.expressions import (
+        Expression as Expression,
+        ExpressionError as ExpressionError,
+        Template as Template,
+        expression as expression,
+        truthy as truthy,
+    )
+    from toolnexus.mission.loader import (
+        LoadedMission as LoadedMission,
+        load_mission as load_mission,
+        parse_mission as parse_mission,
+    )
+    from toolnexus.mission.model import (
+        Budget as Budget,
+        InputSpec as InputSpec,
+        Mission as Mission,
+        RetryPolicy as RetryPolicy,
+        Step as Step,
+    )
+    from toolnexus.mission.plan import Plan as Plan, PlanStep as PlanStep
