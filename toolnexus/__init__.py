@@ -23,18 +23,12 @@ import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from toolnexus._deferred import defer_slow_imports, exports_of, lazy_getattr
+from toolnexus._deferred import defer_slow_imports, lazy_package
 from toolnexus._version import __version__ as __version__
 
 defer_slow_imports()
 
-_EXPORTS = exports_of(__file__)
-__all__ = sorted(["__version__", *_EXPORTS])
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_package(__name__, __file__, "__version__")
 
 
 def load_ipython_extension(ip: Any) -> None:

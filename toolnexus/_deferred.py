@@ -77,6 +77,16 @@ def exports_of(init_file: str) -> dict[str, str]:
             for alias in statement.names}
 
 
+def lazy_package(package: str, init_file: str, *also: str) -> tuple[list[str], Callable[[str], Any],
+                                                                     Callable[[], list[str]]]:
+    """``__all__``, ``__getattr__`` and ``__dir__`` for ``package``, whose public names — the ``if TYPE_CHECKING:``
+    imports of its ``__init__`` file ``init_file`` (see :func:`exports_of`), and ``also`` — are imported on first
+    use (PEP 562)."""
+    exports = exports_of(init_file)
+    names = sorted([*also, *exports])
+    return names, lazy_getattr(package, exports), lambda: names
+
+
 def lazy_getattr(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` (PEP 562) for ``package``: a name of ``exports`` is imported from its module on
     first use and kept in the package, so later lookups skip the function; any other name is an AttributeError

@@ -8,15 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from toolnexus._deferred import exports_of, lazy_getattr
+from toolnexus._deferred import lazy_package
 
-_EXPORTS = exports_of(__file__)
-__all__ = sorted(_EXPORTS)
-__getattr__ = lazy_getattr(__name__, _EXPORTS)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_package(__name__, __file__)
 
 
 # The layer's public names, imported lazily at run time; add one here, and only here (``X as X`` marks an explicit
