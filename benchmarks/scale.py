@@ -36,6 +36,7 @@ diamonds), dependencies written as ``needs:``.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -253,6 +254,10 @@ def child_main(measure: str, shape: str, size: int, file: Path) -> None:
         from toolnexus.mission.gcpause import allow_freezing
 
         allow_freezing()
+    if os.environ.get("TOOLNEXUS_SCALE_GC", "1") == "0":
+        # A diagnostic, not a setting: what the cyclic garbage collector's full collections over the run's
+        # growing state cost a step at this size (the rest of the per-step cost is then size-independent).
+        gc.disable()
     figures = CHILDREN[measure](file.read_text(), BUILDERS[shape](size), workspace)
     print(json.dumps(figures))
 
