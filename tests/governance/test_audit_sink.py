@@ -196,6 +196,25 @@ def test_a_decision_reused_for_many_calls_is_recorded_alike_and_a_secret_declare
     assert record()["reason"] == "allowed; note ***"
 
 
+def test_a_secret_put_in_the_environment_after_a_decision_was_recorded_is_scrubbed_from_its_next_record(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The cached part of a reused Decision is checked against the environment as a scrub would read it, even when
+    # nothing else on the record's path asks for the known secrets (no argument long enough to scrub).
+    from toolnexus.core.call import ToolCall
+    from toolnexus.governance.audit.sink import decision_text
+
+    value = "correcthorsebatterystaple"
+    decision = Decision(verdict=Verdict.DENY, reason=f"denied: {value}", policy="p")
+
+    def text() -> str:
+        event = GateDecided(call=ToolCall(tool="files.read", arguments={"n": 1}), decision=decision)
+        return decision_text(event)[1].text
+
+    assert value in text()
+    monkeypatch.setenv("SERVICE_API_TOKEN", value)
+    assert value not in text()
+
+
 def _decided(arguments: dict[str, object], **fields: object) -> GateDecided:
     from toolnexus.core.call import ToolCall
 

@@ -70,6 +70,12 @@ class KnownSecrets:
         self._index = FragmentIndex(secrets) if secrets else None
         self.generation += 1
 
+    def generation_now(self) -> int:
+        """:attr:`generation` once a variable set or removed since the last look is read (as a scrub reads it):
+        what a cache of scrubbed text compares, so a secret put in the environment since is not missed."""
+        self._current()
+        return self.generation
+
     def _current(self) -> FragmentIndex | None:
         # A variable set or removed since the last look (cheap to notice: the size changed) is read again.
         environ = self._environ if self._environ is not None else os.environ

@@ -74,7 +74,7 @@ def _dumped_decision(event: GateDecided) -> tuple[dict[str, Any], str]:
     """The decision's part of its record, and its canonical JSON. A policy builds one Decision per rule and hands
     the same (frozen) object out for every call the rule decides, so this is made once, not per record: kept while
     the known secrets are the same (a secret declared since could be in its reason)."""
-    decision, generation = event.decision, KNOWN.generation
+    decision, generation = event.decision, KNOWN.generation_now()  # (a scrub would have read the environment)
     cached = _dumped.get(id(decision))
     if cached is None or cached[0] is not decision or cached[1] != generation:
         dumped = _dump(decision)
