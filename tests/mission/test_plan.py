@@ -71,17 +71,6 @@ def test_plan_json_round_trips(plan: Plan) -> None:
     assert step.timeout == 30.0
 
 
-def test_the_recorded_form_is_the_json_dump_made_once_and_again_when_the_hash_changes(plan: Plan) -> None:
-    recorded = plan.recorded()
-    assert recorded == plan.model_dump(mode="json", by_alias=True)
-    assert recorded["steps"][1]["if"]  # the mission's spelling, as the records hold it
-    assert plan.recorded() is recorded  # every run of the plan shares it
-    changed = plan.model_copy(update={"hash": "other"})
-    assert changed.recorded() is not recorded and changed.recorded()["hash"] == "other"
-    plan.hash = "changed in place"
-    assert plan.recorded()["hash"] == "changed in place"
-
-
 def test_plan_json_uses_the_mission_spelling_of_if(plan: Plan) -> None:
     data = json.loads(plan.to_json())
     count = next(s for s in data["steps"] if s["id"] == "count")

@@ -124,7 +124,7 @@ class Engine:
     def _recorded(self, plan: Plan, inputs: dict[str, Any],
                   source: str | None) -> tuple[dict[str, Any], dict[str, Any], str | None]:
         """The inputs, plan (JSON form) and mission text as a run's records hold them: scrubbed."""
-        dump = plan.recorded()  # shared by the plan's runs: the records only read it
+        dump = plan.model_dump(mode="json", by_alias=True)
         if not self.invoker.scrub_secrets:
             return inputs, dump, source
         return (scrub(inputs), scrub_recorded(("plan", plan.hash), dump),

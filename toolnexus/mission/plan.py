@@ -155,7 +155,6 @@ class Plan(BaseModel):
 
     _by_id: dict[str, PlanStep] = PrivateAttr(default_factory=dict)
     _outputs: Template | None = PrivateAttr(default=None)
-    _recorded: tuple[str, dict[str, Any]] | None = PrivateAttr(default=None)
 
     def model_post_init(self, __context: Any) -> None:
         """Index the steps by id, for :meth:`step`."""
@@ -176,17 +175,6 @@ class Plan(BaseModel):
         if self._outputs is None:
             self._outputs = Template(self.outputs)
         return self._outputs
-
-    def recorded(self) -> dict[str, Any]:
-        """The plan's JSON form (fields under their mission names), as a run's records hold it.
-
-        Made once per plan and shared by every run of it: read it, never change it. (A compiled plan is not
-        changed; should its hash be, the form is made again.) A 1,000-step plan's dump is about a
-        microsecond a step, paid before its first step could start, run after run."""
-        cached = self._recorded
-        if cached is None or cached[0] != self.hash:
-            cached = self._recorded = (self.hash, self.model_dump(mode="json", by_alias=True))
-        return cached[1]
 
     def graph(self) -> nx.DiGraph:
         """The DAG: an edge ``a → b`` means ``b`` needs ``a``."""

@@ -177,7 +177,6 @@ class StateStore:
         self._heartbeat = Heartbeat(self._beat, heartbeat_interval)
         # Calls made outside a run are written just after the caller's answer, many to a commit under load.
         self._calls = DeferredWriter[CallFinished](self._write_calls, name="toolnexus-store-calls")
-        self._last_plan: tuple[dict[str, Any], bytes] | None = None  # see _packed_plan
         self._companions: list[Companion] = []
         self._migrate()
 
@@ -381,19 +380,9 @@ class StateStore:
         elif isinstance(event, CallFinished) and event.call.run_id is None:
             self._call(event)
 
-    def _packed_plan(self, plan: dict[str, Any] | None) -> bytes | None:
-        # A plan's runs share its recorded form (Plan.recorded), so the last one packed is kept with the
-        # object it was packed from: run after run of one plan packs it once (2 µs a step at 1,000 steps).
-        if not plan:
-            return None
-        last = self._last_plan
-        if last is None or last[0] is not plan:
-            last = self._last_plan = (plan, _pack(json.dumps(plan)) or b"")
-        return last[1]
-
     def _run_started(self, event: RunStarted) -> None:
         owner = Owner.current()
-        plan = self._packed_plan(event.plan)
+        plan = _pack(json.dumps(event.plan)) if event.plan else None
         source = _pack(event.source)
         with self.batch():  # the run and its owner's first heartbeat together
             self._beat()
