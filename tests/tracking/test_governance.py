@@ -13,6 +13,9 @@ import pytest
 import toolnexus as tn
 from tests.tracking.conftest import register_test_tools, seed_store
 from tests.tracking.support import client_of, mlflow_run, spans_by_name, synced, trace_of, wait_until
+from toolnexus import tool
+from toolnexus.registry import spec_of
+from toolnexus.store.audit import CheckpointRow
 from toolnexus.tracking.checkpoints import AUDIT_EXPERIMENT
 
 POLICY = """\
@@ -179,3 +182,37 @@ def test_checkpoints_mlflow_cannot_take_wait_in_the_spool_for_the_next_sync(work
         # Every spooled checkpoint reached MLflow: the decision's and the outcome's.
         assert run.data.tags["toolnexus.audit.count"] == str(nexus.governed.audit.rows.count()) == "2"
         assert {"toolnexus.audit.checkpoint.1", "toolnexus.audit.checkpoint.2"} <= set(run.data.tags)
+
+
+def test_a_checkpoint_handed_on_while_a_run_is_going_reaches_mlflow_once_the_run_has_ended(
+        tnx: tn.Nexus) -> None:
+    """Writing audit checkpoints to MLflow waits for the runs going to end, not to compete with them."""
+    started, release = threading.Event(), threading.Event()
+
+    @tool(name="trk.hold", register=False)
+    def hold() -> str:
+        """Wait until the test lets go."""
+        started.set()
+        assert release.wait(30)
+        return "done"
+
+    tnx.registry.register(spec_of(hold))
+    runner = threading.Thread(target=tnx.run, args=("mission: held\nsteps:\n  - id: only\n    uses: trk.hold\n",))
+    runner.start()
+    try:
+        assert started.wait(30)
+        assert tnx.tracker is not None
+        tnx.tracker.stream_interval = 600  # (a run going that long would have them sent with its step metrics)
+        tnx.tracker.record_checkpoint(CheckpointRow(seq=7, head="f" * 64, at="2026-12-07T00:00:00+00:00"))
+        assert tnx.tracker.flush(30)
+        assert len(tnx.tracker.checkpoints.pending()) == 1  # spooled, and held while the run goes
+    finally:
+        release.set()
+        runner.join(30)
+    synced(tnx)
+    assert tnx.tracker.checkpoints.pending() == []
+    client = client_of(tnx)
+    experiment = client.get_experiment_by_name(AUDIT_EXPERIMENT)
+    assert experiment is not None
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.data.tags["toolnexus.audit.count"] == "7"

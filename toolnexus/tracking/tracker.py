@@ -142,6 +142,7 @@ class MlflowTracker:
         self._warned = False
         self._replay_due = True  # sync the spool when MLflow is next reached: first, and after any failure
         self._starting: dict[str, RunStarted] = {}
+        self._checkpoints_due = False  # audit checkpoints spooled while a run was going, not handed on yet
         self.failures: list[str] = []
         self.synced: list[str] = []
         # A local store keeps artifacts beside it in the state folder, not in ./mlruns of the cwd.
@@ -258,11 +259,22 @@ class MlflowTracker:
         elif kind == "finish":
             self._finish(payload)
         elif kind == "checkpoints":
-            if self.sync == "background":
-                self.syncer.start()
+            if self._events:
+                # A run is going: its audit checkpoints (spooled already) wait until none is, or until the next
+                # stream interval, so writing them to MLflow (or starting the detached writer) does not compete
+                # with a short run for the GIL.
+                self._checkpoints_due = True
                 return
-            self._replay()
-            self.checkpoints.sync(self.client(), self._experiments)
+            self._sync_checkpoints()
+
+    def _sync_checkpoints(self) -> None:
+        """Hand the spooled audit checkpoints on: to the detached writer, or to MLflow from this thread."""
+        self._checkpoints_due = False
+        if self.sync == "background":
+            self.syncer.start()
+            return
+        self._replay()
+        self.checkpoints.sync(self.client(), self._experiments)
 
     def _new_step_metrics(self) -> dict[str, dict[str, float]]:
         """Per run going, the duration and cost of each step that finished since the last look (read on the
@@ -294,6 +306,11 @@ class MlflowTracker:
                     log_metrics(self.client(), mlflow_run, metrics, int(time.time() * 1000))
             except Exception as exc:  # the final sync carries them too
                 self._warn("step metrics", exc)
+        if self._checkpoints_due:  # a run going a stream interval and more: its checkpoints go with its metrics
+            try:
+                self._sync_checkpoints()
+            except Exception as exc:  # they stay spooled for the next sync
+                self._warn("checkpoints", exc)
 
     def _report(self, events: list[Event]) -> dict[str, Any]:
         started = events[0]
@@ -318,10 +335,13 @@ class MlflowTracker:
             self._ended.pop(run_id, None)
         self._starting.pop(run_id, None)
         if self.sync == "background":
+            self._checkpoints_due = False  # the detached process writes them too
             self.syncer.start()  # durable already: the detached process writes it, and any older report
             return
         self._sync_file(path)
         self._replay()
+        if self._checkpoints_due and not self._events:  # the last run going ended: its checkpoints' turn
+            self._sync_checkpoints()
 
     def _spool_ended(self) -> None:
         """Spool, from the calling thread, the reports of ended runs the worker has not reached."""
