@@ -215,6 +215,18 @@ def test_a_sixty_step_run_costs_a_handful_of_log_batch_round_trips_not_one_per_m
     assert len(calls) <= 10, f"{len(calls)} log_batch round-trips for {metrics} metrics"
 
 
+def test_a_flush_ends_the_grace_the_tracker_gives_a_run_before_building_its_report(tnx: tn.Nexus) -> None:
+    """The report of a run that just ended waits its grace (the run's thread finishing first), unless a flush
+    is waiting for it: then it is built and synced at once."""
+    assert tnx.tracker is not None
+    tnx.tracker.report_grace = 600.0
+    result = tnx.run(ONE_STEP)
+    assert tnx.tracker.flush(60)  # (without the flush ending the grace, 60 s would run out first)
+    assert tnx.tracker.failures == []
+    assert tnx.tracker.pending() == []
+    assert mlflow_run(client_of(tnx), result).data.tags["toolnexus.status"] == "succeeded"
+
+
 def test_step_metrics_reach_mlflow_while_the_run_is_still_going(tnx: tn.Nexus) -> None:
     mission = """\
 mission: streaming

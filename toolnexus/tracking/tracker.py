@@ -133,6 +133,11 @@ class MlflowTracker:
         self._streamed: dict[str, int] = {}  # per run going: how many of its events step metrics were sent for
         self._last_stream = 0.0
         self.stream_interval = 1.0  # seconds between step-metric batches while a run goes
+        #: Seconds the worker waits, as a run ends, before it builds the run's report: the run's own thread
+        #: still has its last steps to take (the store's last commit, handing back the result), and a report
+        #: built at once would take the GIL from it (+40 % wall to a 20 ms run). A flush ends the wait.
+        self.report_grace = 0.02
+        self._hurry = threading.Event()  # set while a flush waits: no grace
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -257,6 +262,7 @@ class MlflowTracker:
         if kind == "start":
             self._start(payload)
         elif kind == "finish":
+            self._hurry.wait(self.report_grace)
             self._finish(payload)
         elif kind == "checkpoints":
             if self._events:
@@ -484,6 +490,14 @@ class MlflowTracker:
         What is not synced by then is in the spool (written now if the worker has not got to it), so
         giving up loses nothing.
         """
+        self._hurry.set()
+        try:
+            return self._wait_handled(timeout)
+        finally:
+            self._hurry.clear()
+
+    def _wait_handled(self, timeout: float | None) -> bool:
+        """:meth:`flush`'s wait (the worker has no grace meanwhile)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._queue.all_tasks_done:
             failures = len(self.failures)
