@@ -36,7 +36,7 @@ import anyio
 import toolnexus as tn
 from toolnexus.core.events import Event
 from toolnexus.registry import spec_of
-from toolnexus.tracking.tracker import MlflowTracker
+from toolnexus.tracking import MlflowTracker
 
 
 @tn.tool(name="bench.work", register=False)

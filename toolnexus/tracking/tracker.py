@@ -43,6 +43,7 @@ from toolnexus.core.events import (
     StepFinished,
     StepRetrying,
 )
+from toolnexus.core.run import utcnow
 from toolnexus.store.audit import CheckpointRow
 from toolnexus.tracking.background import Syncer
 from toolnexus.tracking.checkpoints import CheckpointSpool
@@ -262,7 +263,7 @@ class MlflowTracker:
         if kind == "start":
             self._start(payload)
         elif kind == "finish":
-            self._hurry.wait(self.report_grace)
+            self._grace(payload)
             self._finish(payload)
         elif kind == "checkpoints":
             if self._events:
@@ -329,6 +330,17 @@ class MlflowTracker:
                 # getting its result, the next run) would otherwise wait a whole switch interval (5 ms).
                 time.sleep(0)
         return report.to_json()
+
+    def _grace(self, run_id: str) -> None:
+        """Wait what is left of ``report_grace`` since ``run_id`` ended (counted from its ``RunFinished``, so runs
+        that ended together wait once, not once each); a flush ends the wait."""
+        with self._lock:
+            events = self._ended.get(run_id)
+        if not events:
+            return
+        left = self.report_grace - (utcnow() - events[-1].at).total_seconds()
+        if left > 0:
+            self._hurry.wait(min(left, self.report_grace))  # (min: a clock set back waits no longer)
 
     def _finish(self, run_id: str) -> None:
         self._streamed.pop(run_id, None)  # the full report has them all
